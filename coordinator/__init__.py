@@ -1,0 +1,1 @@
+"""The cloud coordinator: ingest, oracle, market, settlement, API and dashboard."""

@@ -1,0 +1,1 @@
+"""Simulated AMI meters served over Modbus, with realistic PV and load profiles."""

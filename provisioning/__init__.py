@@ -1,0 +1,1 @@
+"""The installer CLI: device keys, enrolment, broker credentials, gateway config."""
