@@ -33,9 +33,13 @@ def b58decode(text: str) -> bytes:
         if ch not in _INDEX:
             raise ValueError("invalid base58 character")
         n = n * 58 + _INDEX[ch]
-    body = b""
-    if n:
-        body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    # Byte length counted by shifting: MicroPython's int has no bit_length().
+    size = 0
+    rest = n
+    while rest:
+        rest >>= 8
+        size += 1
+    body = n.to_bytes(size, "big") if size else b""
     pad = 0
     for ch in text:
         if ch != "1":

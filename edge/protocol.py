@@ -18,7 +18,8 @@ VERSION = 1
 DOMAIN_TAG = b"GTX-READING"
 MAX_PAYLOAD_BYTES = 1024
 MAX_METER_ID_LEN = 64
-U64_MAX = (1 << 64) - 1
+# Counters and sequence numbers fit a signed 64-bit column in every database.
+UINT_MAX = (1 << 63) - 1
 SIGNATURE_LEN = 64
 PUBLIC_KEY_LEN = 32
 
@@ -42,6 +43,7 @@ __all__ = [
     "ProtocolError",
     "Reading",
     "SignedReading",
+    "check_meter_id",
     "decode_payload",
     "encode_payload",
 ]
@@ -60,12 +62,12 @@ def _check_uint(name: str, value: object) -> int:
     # bool is an int subclass on both CPython and MicroPython: refuse it explicitly.
     if isinstance(value, bool) or not isinstance(value, int):
         raise ProtocolError(MALFORMED, name + " must be an integer")
-    if value < 0 or value > U64_MAX:
-        raise ProtocolError(MALFORMED, name + " out of range 0..2^64-1")
+    if value < 0 or value > UINT_MAX:
+        raise ProtocolError(MALFORMED, name + " out of range 0..2^63-1")
     return value
 
 
-def _check_meter_id(value: object) -> str:
+def check_meter_id(value: object) -> str:
     if not isinstance(value, str):
         raise ProtocolError(MALFORMED, "meter must be a string")
     if not 1 <= len(value) <= MAX_METER_ID_LEN:
@@ -111,7 +113,7 @@ class Reading:
     ) -> None:
         self.gateway_key = _gateway_key(gateway_id)
         self.gateway_id = gateway_id
-        self.meter_id = _check_meter_id(meter_id)
+        self.meter_id = check_meter_id(meter_id)
         self.seq = _check_uint("seq", seq)
         self.ts = _check_uint("ts", ts)
         self.import_wh = _check_uint("imp_wh", import_wh)

@@ -1,0 +1,159 @@
+"""Readings off the broker, acknowledged only after they are committed.
+
+paho-mqtt directly rather than aiomqtt: the coordinator must send PUBACK only
+once a reading is committed (manual acknowledgement), which aiomqtt does not
+expose. paho's network thread hands messages to the event loop through a
+queue; acknowledgements are sent from the event loop.
+
+MQTT v5 with a stable client id, clean start off and a session expiry: the
+broker keeps un-acknowledged and new QoS 1 readings while the coordinator is
+down and redelivers them when it returns.
+"""
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from coordinator.errors import BrokerError
+from coordinator.ingest.screen import Incoming
+
+__all__ = ["Delivery", "MqttSource"]
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S = 7 * 24 * 3600
+RECEIVE_MAXIMUM = 65535
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """An incoming message and what is needed to acknowledge it."""
+
+    incoming: Incoming
+    mid: int
+    qos: int
+    connection: int  # acks are only valid on the connection that received them
+
+
+class MqttSource:
+    """`async with MqttSource(...) as source:` then `await source.next_batch(...)`."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        client_id: str,
+        subscription: str,
+        username: str | None = None,
+        password: str | None = None,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._subscription = subscription
+        self._connect_timeout_s = connect_timeout_s
+        self._queue: asyncio.Queue[Delivery] = asyncio.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connected = asyncio.Event()
+        self._connection = 0
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+        )
+        self._client.manual_ack_set(True)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        if username is not None:
+            self._client.username_pw_set(username, password)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+    async def __aenter__(self) -> "MqttSource":
+        self._loop = asyncio.get_running_loop()
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.ReceiveMaximum = RECEIVE_MAXIMUM
+        try:
+            self._client.connect_async(
+                self._host, self._port, clean_start=False, properties=props
+            )
+        except OSError as exc:
+            raise BrokerError(f"cannot reach MQTT broker {self._host}:{self._port}") from exc
+        self._client.loop_start()
+        try:
+            await asyncio.wait_for(self._connected.wait(), self._connect_timeout_s)
+        except TimeoutError as exc:
+            self._client.loop_stop()
+            raise BrokerError(
+                f"no connection to MQTT broker {self._host}:{self._port} "
+                f"within {self._connect_timeout_s} s"
+            ) from exc
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._client.disconnect()
+        await asyncio.to_thread(self._client.loop_stop)
+
+    async def next_batch(self, max_items: int, wait_s: float) -> list[Delivery]:
+        """Wait for at least one message, then gather what arrives within `wait_s`."""
+        batch = [await self._queue.get()]
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while len(batch) < max_items:
+            try:
+                batch.append(self._queue.get_nowait())
+                continue
+            except asyncio.QueueEmpty:
+                pass
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except TimeoutError:
+                break
+        return batch
+
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """PUBACK deliveries whose readings are committed. Deliveries from an
+        earlier connection are skipped: the broker redelivers those."""
+        for d in deliveries:
+            if d.qos > 0 and d.connection == self._connection:
+                self._client.ack(d.mid, d.qos)
+
+    # paho callbacks: run on paho's network thread.
+
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
+        if reason.is_failure:
+            log.error("MQTT connection refused: %s", reason)
+            return
+        client.subscribe(self._subscription, qos=1)
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._mark_connected)
+
+    def _mark_connected(self) -> None:
+        self._connection += 1
+        self._connected.set()
+        log.info("connected to MQTT broker, subscribed to %s", self._subscription)
+
+    def _on_disconnect(
+        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
+        log.warning("MQTT connection lost (%s); paho reconnects", reason)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        incoming = Incoming(msg.topic, bytes(msg.payload), dt.datetime.now(dt.UTC))
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._enqueue, incoming, msg.mid, msg.qos)
+
+    def _enqueue(self, incoming: Incoming, mid: int, qos: int) -> None:
+        self._queue.put_nowait(Delivery(incoming, mid, qos, self._connection))

@@ -1,0 +1,281 @@
+"""Clearing of one delivery epoch: a double auction over integers, pure and deterministic.
+
+The rules, in the order they apply:
+
+1. Exclusion. An order for another epoch (WRONG_EPOCH) or breaking a market
+   rule (`orders.order_problem` codes) is excluded with that reason.
+2. Priority. Bids by limit price descending, asks ascending; at equal price
+   the lower `seq` (earlier) first, then the lower `order_id` (code points).
+3. Escrow. Each owner's escrow is spent on their own orders in priority
+   order. A sell order is capped to the owner's energy escrow left; a buy
+   order to the largest quantity whose payment at its *limit* price fits the
+   payment escrow left (no fill can cost more: prices never exceed the bid).
+   Caps round down to the lot. A cap of 0 excludes the order
+   (INSUFFICIENT_ESCROW); a smaller cap is recorded as ESCROW_CAPPED.
+4. Matching. Bids in priority order each take the best eligible ask left,
+   with partial fills, while the ask's price is not above the bid's.
+   Self-trades: a bid skips the asks of its own owner (they stay in the book
+   for later bids) and takes the next ask of another owner; if that one is
+   above its limit, the bid stops and the next bid goes on. Matching ends at
+   the first bid below the cheapest ask left, and, under pay-as-clear, at the
+   first bid below the highest ask already matched, so that one price can
+   suit every match. Without self-trades this is the classic greedy that
+   trades the maximum volume.
+5. Price. Pay-as-clear (default), a k-double auction: with the marginal bid
+   (lowest matched bid price) and ask (highest matched ask price),
+   price = ask + k * (bid - ask), k = 1/2 by default, computed exactly and
+   rounded to the nearest tick, exact halves down (toward the ask, in the
+   buyers' favour); bid and ask lie on the tick, so the price stays between
+   them. Pay-as-bid: each match is priced at its bid's limit.
+6. Payment. Each match pays `payment_for(quantity, price)`, rounded down:
+   the buyer pays and the seller receives the same integer; the dust (under
+   one payment base unit per match, none with the default lot and tick)
+   stays with the buyer.
+"""
+
+from dataclasses import replace
+from fractions import Fraction
+from operator import attrgetter
+
+from coordinator.market.book import ClearingInputs
+from coordinator.market.canonical import inputs_hash, result_hash
+from coordinator.market.orders import (
+    ENERGY_BASE_UNITS_PER_KWH,
+    Order,
+    PricingRule,
+    Side,
+    order_problem,
+    payment_for,
+)
+from coordinator.market.results import (
+    ESCROW_CAPPED,
+    INSUFFICIENT_ESCROW,
+    WRONG_EPOCH,
+    ClearingResult,
+    FillStatus,
+    Match,
+    OrderOutcome,
+)
+
+__all__ = ["clear_epoch", "k_price", "max_buy_quantity"]
+
+_seq = attrgetter("seq")
+_price = attrgetter("limit_price")
+
+
+def k_price(ask: int, bid: int, k: Fraction, tick: int) -> int:
+    """ask + k * (bid - ask), rounded to the nearest multiple of `tick`, halves down."""
+    scaled = ask * k.denominator + k.numerator * (bid - ask)  # the exact price * denominator
+    unit = k.denominator * tick
+    ticks, rest = divmod(scaled, unit)
+    if 2 * rest > unit:
+        ticks += 1
+    return ticks * tick
+
+
+def max_buy_quantity(budget: int, price: int) -> int:
+    """The largest quantity whose `payment_for` at `price` is at most `budget`."""
+    # q * p // B <= budget  <=>  q * p < (budget + 1) * B
+    return ((budget + 1) * ENERGY_BASE_UNITS_PER_KWH - 1) // price
+
+
+def _priority(orders: list[Order], *, descending: bool) -> None:
+    # Orders arrive sorted by id; two stable sorts give (price, seq, id) order.
+    orders.sort(key=_seq)
+    orders.sort(key=_price, reverse=descending)
+
+
+def clear_epoch(inputs: ClearingInputs) -> ClearingResult:
+    """Clear `inputs.epoch`: the same inputs always give the same result, byte for byte."""
+    rules = inputs.rules
+    lot = rules.lot
+    epoch = inputs.epoch
+    reasons: dict[str, str] = {}
+    eligible: dict[str, int] = {}
+    bids: list[Order] = []
+    asks: list[Order] = []
+    for order in inputs.orders:
+        problem = WRONG_EPOCH if order.epoch != epoch else order_problem(order, rules)
+        if problem is not None:
+            reasons[order.order_id] = problem
+        elif order.side is Side.BUY:
+            bids.append(order)
+        else:
+            asks.append(order)
+    _priority(bids, descending=True)
+    _priority(asks, descending=False)
+
+    # Escrow, spent in priority order per owner.
+    payment_left = dict(inputs.escrow.payment)
+    buy: list[tuple[Order, int]] = []
+    for order in bids:
+        owner, price, quantity = order.owner, order.limit_price, order.quantity
+        left = payment_left[owner]
+        if payment_for(quantity, price) > left:
+            quantity = min(quantity, max_buy_quantity(left, price))
+            quantity -= quantity % lot
+        if quantity == 0:
+            reasons[order.order_id] = INSUFFICIENT_ESCROW
+            continue
+        payment_left[owner] = left - payment_for(quantity, price)
+        eligible[order.order_id] = quantity
+        buy.append((order, quantity))
+
+    energy_left = dict(inputs.escrow.energy)
+    sell: list[Order] = []
+    ask_price: list[int] = []
+    ask_owner: list[str] = []
+    ask_left: list[int] = []
+    for order in asks:
+        owner, quantity = order.owner, order.quantity
+        left = energy_left[owner]
+        if quantity > left:
+            quantity = left - left % lot
+        if quantity == 0:
+            reasons[order.order_id] = INSUFFICIENT_ESCROW
+            continue
+        energy_left[owner] = left - quantity
+        eligible[order.order_id] = quantity
+        sell.append(order)
+        ask_price.append(order.limit_price)
+        ask_owner.append(owner)
+        ask_left.append(quantity)
+
+    fills = _match(
+        buy, ask_price, ask_owner, ask_left, uniform=rules.pricing is PricingRule.PAY_AS_CLEAR
+    )
+
+    clearing_price: int | None = None
+    if fills and rules.pricing is PricingRule.PAY_AS_CLEAR:
+        marginal_bid = buy[fills[-1][0]][0].limit_price
+        marginal_ask = max(ask_price[a] for _, a, _ in fills)
+        clearing_price = k_price(marginal_ask, marginal_bid, rules.k, rules.tick)
+
+    filled: dict[str, int] = {}
+    paid: dict[str, int] = {}
+    matches: list[Match] = []
+    volume = turnover = 0
+    for b, a, quantity in fills:
+        bid = buy[b][0]
+        ask = sell[a]
+        price = bid.limit_price if clearing_price is None else clearing_price
+        payment = payment_for(quantity, price)
+        matches.append(
+            Match(bid.order_id, ask.order_id, bid.owner, ask.owner, quantity, price, payment)
+        )
+        for order_id in (bid.order_id, ask.order_id):
+            filled[order_id] = filled.get(order_id, 0) + quantity
+            paid[order_id] = paid.get(order_id, 0) + payment
+        volume += quantity
+        turnover += payment
+
+    outcomes = tuple(_outcome(o, reasons, eligible, filled, paid) for o in inputs.orders)
+    result = ClearingResult(
+        epoch=epoch,
+        pricing=rules.pricing,
+        clearing_price=clearing_price,
+        volume=volume,
+        turnover=turnover,
+        matches=tuple(matches),
+        outcomes=outcomes,
+        inputs_hash=inputs_hash(inputs),
+        result_hash="",
+    )
+    return replace(result, result_hash=result_hash(result))
+
+
+def _match(
+    buy: list[tuple[Order, int]],
+    ask_price: list[int],
+    ask_owner: list[str],
+    ask_left: list[int],
+    *,
+    uniform: bool,
+) -> list[tuple[int, int, int]]:
+    """(bid index, ask index, quantity) of each fill, in the order made; mutates ask_left.
+
+    Asks are only ever consumed at `head` (the best ask left) or at `other`
+    (the best ask left whose owner differs from the head's): every ask between
+    them belongs to the head's owner and is untouched. Both indices only move
+    forward, so matching is linear after the sort, whatever the self-trades.
+    """
+    n = len(ask_price)
+    fills: list[tuple[int, int, int]] = []
+    head = 0
+    other = _next_other(ask_owner, 1, ask_owner[0]) if n else 0
+    highest_ask = 0
+    for b, (bid, remaining) in enumerate(buy):
+        if head >= n:
+            break
+        bid_price = bid.limit_price
+        if bid_price < ask_price[head] or (uniform and bid_price < highest_ask):
+            break  # every later bid is lower still
+        bidder = bid.owner
+        while True:
+            a = head if ask_owner[head] != bidder else other
+            if a >= n or ask_price[a] > bid_price:
+                break
+            available = ask_left[a]
+            quantity = remaining if remaining < available else available
+            fills.append((b, a, quantity))
+            remaining -= quantity
+            if ask_price[a] > highest_ask:
+                highest_ask = ask_price[a]
+            if quantity < available:
+                ask_left[a] = available - quantity
+                break  # the bid is filled
+            ask_left[a] = 0
+            if a == head:
+                head += 1
+                if head >= n:
+                    break
+                if head == other:
+                    other = _next_other(ask_owner, head + 1, ask_owner[head])
+            else:
+                other = _next_other(ask_owner, other + 1, ask_owner[head])
+            if remaining == 0:
+                break
+    return fills
+
+
+def _next_other(owners: list[str], start: int, owner: str) -> int:
+    n = len(owners)
+    while start < n and owners[start] == owner:
+        start += 1
+    return start
+
+
+def _outcome(
+    order: Order,
+    reasons: dict[str, str],
+    eligible: dict[str, int],
+    filled: dict[str, int],
+    paid: dict[str, int],
+) -> OrderOutcome:
+    order_id = order.order_id
+    quantity = order.quantity
+    take = eligible.get(order_id, 0)
+    if take == 0:
+        status = FillStatus.EXCLUDED
+        reason: str | None = reasons[order_id]
+        done = 0
+    else:
+        done = filled.get(order_id, 0)
+        if done == quantity:
+            status = FillStatus.FILLED
+        elif done:
+            status = FillStatus.PARTIAL
+        else:
+            status = FillStatus.UNFILLED
+        reason = ESCROW_CAPPED if take < quantity else None
+    return OrderOutcome(
+        order_id,
+        order.owner,
+        order.side,
+        status,
+        quantity,
+        take,
+        done,
+        paid.get(order_id, 0),
+        reason,
+    )

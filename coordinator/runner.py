@@ -1,0 +1,39 @@
+"""Wiring of the coordinator's services from Settings."""
+
+from collections.abc import Callable
+
+from sqlalchemy.engine import Engine
+
+from coordinator.config import Settings
+from coordinator.ingest.mqtt_source import MqttSource
+from coordinator.ingest.screen import Accepted, Rejected
+from coordinator.ingest.service import IngestService
+from coordinator.ingest.store import SqlReadingStore
+from edge import topics
+
+__all__ = ["run_ingest"]
+
+
+async def run_ingest(
+    settings: Settings,
+    engine: Engine,
+    on_batch: Callable[[list[Accepted], list[Rejected]], None] | None = None,
+) -> None:
+    """Run the ingest service until cancelled."""
+    async with MqttSource(
+        host=settings.mqtt_host,
+        port=settings.mqtt_port,
+        client_id=settings.mqtt_client_id,
+        subscription=topics.readings_subscription(settings.topic_root),
+        username=settings.mqtt_username,
+        password=settings.mqtt_password,
+    ) as source:
+        service = IngestService(
+            source=source,
+            store=SqlReadingStore(engine),
+            topic_root=settings.topic_root,
+            batch_max=settings.batch_max,
+            batch_wait_s=settings.batch_wait_s,
+            on_batch=on_batch,
+        )
+        await service.run()

@@ -1,0 +1,214 @@
+"""The embedded ledger: the real SVM (`solders.litesvm`) in process, made durable.
+
+LiteSVM keeps everything in memory and, out of the box, accepts only its one
+current blockhash, derives the same blockhash in every fresh instance and
+ignores the 1232-byte limit. So this backend:
+
+- checks the size of every transaction (`programs.txsize`);
+- issues its own blockhashes (random, a new one every `slot_seconds`), valid
+  for `blockhash_ttl` seconds like a cluster's ~150 slots, and forgets them
+  on restart, so a transaction signed before a restart and not journaled is
+  expired and may safely be rebuilt (LiteSVM's own check is turned off);
+- writes through to a `LedgerStore`, after every processed transaction, the
+  accounts it could write plus a journal entry, in one store transaction; on
+  start it loads every stored account into a fresh LiteSVM;
+- answers a resend of a journaled signature from the journal, so nothing is
+  applied twice, across restarts too.
+"""
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+
+from solders.account import Account
+from solders.hash import Hash
+from solders.litesvm import LiteSVM
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.token.state import Mint, TokenAccount
+from solders.transaction import Transaction
+from solders.transaction_metadata import FailedTransactionMetadata
+
+from programs.errors import LedgerUnavailable, TransactionExpired, TransactionFailed
+from programs.ledger.base import TxStatus
+from programs.ledger.store import JournalEntry, LedgerStore
+from programs.spl import MINT_SIZE, TOKEN_ACCOUNT_SIZE, TOKEN_PROGRAM_ID
+from programs.txsize import check_transaction_size
+
+__all__ = ["EmbeddedLedger", "writable_keys"]
+
+
+def writable_keys(message: Message) -> list[Pubkey]:
+    """The accounts a legacy message may write, from its header's counts."""
+    header = message.header
+    keys = message.account_keys
+    signed = header.num_required_signatures
+    signed_writable = signed - header.num_readonly_signed_accounts
+    unsigned_writable_end = len(keys) - header.num_readonly_unsigned_accounts
+    return keys[:signed_writable] + keys[signed:unsigned_writable_end]
+
+
+class EmbeddedLedger:
+    """A `Ledger` on an in-process LiteSVM whose state lives in a `LedgerStore`.
+
+    Open with `await EmbeddedLedger.open(store)`. One instance per store.
+    """
+
+    def __init__(
+        self,
+        store: LedgerStore,
+        accounts: list[tuple[Pubkey, Account]],
+        last_slot: int,
+        *,
+        blockhash_ttl: float,
+        slot_seconds: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self._store = store
+        self._blockhash_ttl = blockhash_ttl
+        self._slot_seconds = slot_seconds
+        self._clock = clock
+        self._slot = last_slot
+        self._blockhashes: dict[Hash, float] = {}
+        self._current: tuple[Hash, float] | None = None
+        self._lock = asyncio.Lock()
+        self._svm = self._fresh_svm(accounts)
+
+    @classmethod
+    async def open(
+        cls,
+        store: LedgerStore,
+        *,
+        blockhash_ttl: float = 60.0,
+        slot_seconds: float = 0.4,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> "EmbeddedLedger":
+        """Load the stored accounts into a fresh SVM."""
+        try:
+            accounts, last_slot = await asyncio.to_thread(_load, store)
+        except Exception as exc:
+            raise LedgerUnavailable(f"cannot load the embedded ledger: {exc}") from exc
+        return cls(
+            store,
+            accounts,
+            last_slot,
+            blockhash_ttl=blockhash_ttl,
+            slot_seconds=slot_seconds,
+            clock=clock,
+        )
+
+    @staticmethod
+    def _fresh_svm(accounts: list[tuple[Pubkey, Account]]) -> LiteSVM:
+        svm = LiteSVM().with_blockhash_check(False)
+        for address, account in accounts:
+            svm.set_account(address, account)
+        return svm
+
+    async def latest_blockhash(self) -> Hash:
+        now = self._clock()
+        if self._current is None or now - self._current[1] >= self._slot_seconds:
+            blockhash = Hash(os.urandom(32))
+            self._current = (blockhash, now)
+            self._blockhashes[blockhash] = now
+            self._forget_expired(now)
+        return self._current[0]
+
+    def _forget_expired(self, now: float) -> None:
+        expired = [h for h, t in self._blockhashes.items() if now - t > self._blockhash_ttl]
+        for blockhash in expired:
+            del self._blockhashes[blockhash]
+
+    async def is_blockhash_valid(self, blockhash: Hash) -> bool:
+        issued = self._blockhashes.get(blockhash)
+        return issued is not None and self._clock() - issued <= self._blockhash_ttl
+
+    async def send_transaction(self, tx: Transaction) -> Signature:
+        check_transaction_size(tx)
+        signature = tx.signatures[0]
+        async with self._lock:
+            entry = await self._journal_entry(signature)
+            if entry is None:
+                entry = await self._process(tx, signature)
+        if entry.error is not None:
+            raise TransactionFailed(str(signature), entry.error, entry.logs)
+        return signature
+
+    async def _journal_entry(self, signature: Signature) -> JournalEntry | None:
+        try:
+            return await asyncio.to_thread(self._store.journal_entry, signature)
+        except Exception as exc:
+            raise LedgerUnavailable(f"ledger store: {exc}") from exc
+
+    async def _process(self, tx: Transaction, signature: Signature) -> JournalEntry:
+        if not await self.is_blockhash_valid(tx.message.recent_blockhash):
+            raise TransactionExpired(str(signature))
+        fee_payer = tx.message.account_keys[0]
+        balance_before = self._svm.get_balance(fee_payer)
+        result = self._svm.send_transaction(tx)
+        if isinstance(result, FailedTransactionMetadata):
+            error = result.err()
+            # A cluster records (and charges for) a failure only once the runtime has
+            # taken the fee; failures before that (bad signature, unknown payer) leave
+            # no trace and the same bytes may still land later.
+            if self._svm.get_balance(fee_payer) == balance_before:
+                raise TransactionFailed(str(signature), str(error), tuple(result.meta().logs()))
+            logs = tuple(result.meta().logs())
+            entry = JournalEntry(signature, self._slot + 1, bytes(tx), str(error), logs)
+        else:
+            entry = JournalEntry(signature, self._slot + 1, bytes(tx), None)
+        await self._commit(writable_keys(tx.message), entry)
+        self._slot = entry.slot
+        return entry
+
+    async def _commit(self, addresses: list[Pubkey], entry: JournalEntry | None) -> None:
+        accounts = [(address, self._svm.get_account(address)) for address in addresses]
+        try:
+            await asyncio.to_thread(self._store.commit, accounts, entry)
+        except Exception as exc:
+            # The store is the truth: drop what the SVM did that the store did not take.
+            accounts_now, _ = await asyncio.to_thread(_load, self._store)
+            self._svm = self._fresh_svm(accounts_now)
+            raise LedgerUnavailable(f"ledger store: {exc}") from exc
+
+    async def signature_status(self, signature: Signature) -> TxStatus | None:
+        entry = await self._journal_entry(signature)
+        if entry is None:
+            return None
+        return TxStatus(signature, entry.slot, entry.error)
+
+    async def get_account(self, address: Pubkey) -> Account | None:
+        return self._svm.get_account(address)
+
+    async def get_token_account(self, address: Pubkey) -> TokenAccount | None:
+        account = self._svm.get_account(address)
+        if account is None or account.owner != TOKEN_PROGRAM_ID:
+            return None
+        if len(account.data) != TOKEN_ACCOUNT_SIZE:
+            return None
+        return TokenAccount.from_bytes(bytes(account.data))
+
+    async def get_mint(self, address: Pubkey) -> Mint | None:
+        account = self._svm.get_account(address)
+        if account is None or account.owner != TOKEN_PROGRAM_ID or len(account.data) != MINT_SIZE:
+            return None
+        return Mint.from_bytes(bytes(account.data))
+
+    async def token_balance(self, address: Pubkey) -> int:
+        token_account = await self.get_token_account(address)
+        return 0 if token_account is None else token_account.amount
+
+    async def minimum_balance_for_rent_exemption(self, size: int) -> int:
+        return self._svm.minimum_balance_for_rent_exemption(size)
+
+    async def airdrop(self, address: Pubkey, lamports: int) -> None:
+        async with self._lock:
+            result = self._svm.airdrop(address, lamports)
+            if isinstance(result, FailedTransactionMetadata):
+                raise TransactionFailed("airdrop", str(result.err()), tuple(result.meta().logs()))
+            await self._commit([address], None)
+
+
+def _load(store: LedgerStore) -> tuple[list[tuple[Pubkey, Account]], int]:
+    return store.load_accounts(), store.last_slot()

@@ -1,0 +1,227 @@
+"""Durable state of the embedded ledger: its accounts and a journal of transactions.
+
+The embedded SVM lives in memory; this store is what survives a restart. After
+every transaction the ledger writes, in one database transaction, the accounts
+the transaction could write and a journal entry; a crash before that commit
+loses the transaction entirely (as if never sent), never half of it.
+
+`ledger_metadata` holds the tables; the coordinator's Alembic migration
+includes it. Works on PostgreSQL (psycopg 3) and SQLite.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from solders.account import Account
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Engine
+
+__all__ = [
+    "JournalEntry",
+    "LedgerStore",
+    "MemoryLedgerStore",
+    "SqlLedgerStore",
+    "ledger_accounts",
+    "ledger_journal",
+    "ledger_metadata",
+]
+
+_NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ledger_metadata = MetaData(naming_convention=_NAMING)
+
+# u64 values (lamports, rent_epoch, which is often u64::MAX) are stored as the
+# signed 64-bit integer with the same bits: both databases have that type.
+ledger_accounts = Table(
+    "ledger_accounts",
+    ledger_metadata,
+    Column("address", LargeBinary(32), primary_key=True),
+    Column("lamports", BigInteger, nullable=False),
+    Column("owner", LargeBinary(32), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("executable", Boolean, nullable=False),
+    Column("rent_epoch", BigInteger, nullable=False),
+)
+
+ledger_journal = Table(
+    "ledger_journal",
+    ledger_metadata,
+    Column("signature", LargeBinary(64), primary_key=True),
+    Column("slot", BigInteger, nullable=False, index=True),
+    Column("tx", LargeBinary, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("logs", Text, nullable=True),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """A processed transaction: its serialized bytes and outcome (error None = success).
+
+    `logs` are kept for failures only, to say why.
+    """
+
+    signature: Signature
+    slot: int
+    tx: bytes
+    error: str | None
+    logs: tuple[str, ...] = ()
+
+
+class LedgerStore(Protocol):
+    """Where the embedded ledger keeps what must survive a restart."""
+
+    def load_accounts(self) -> list[tuple[Pubkey, Account]]:
+        """Every stored account."""
+        ...
+
+    def commit(
+        self, accounts: Sequence[tuple[Pubkey, Account | None]], entry: JournalEntry | None
+    ) -> None:
+        """Atomically upsert (or, for None, delete) the accounts and append the entry."""
+        ...
+
+    def journal_entry(self, signature: Signature) -> JournalEntry | None:
+        """The entry for `signature`, if it was journaled."""
+        ...
+
+    def last_slot(self) -> int:
+        """The highest journaled slot, 0 for an empty journal."""
+        ...
+
+
+class MemoryLedgerStore:
+    """A LedgerStore in dictionaries: for tests, and for "restart" within one process."""
+
+    def __init__(self) -> None:
+        self._accounts: dict[Pubkey, Account] = {}
+        self._journal: dict[Signature, JournalEntry] = {}
+        self._last_slot = 0
+
+    def load_accounts(self) -> list[tuple[Pubkey, Account]]:
+        return list(self._accounts.items())
+
+    def commit(
+        self, accounts: Sequence[tuple[Pubkey, Account | None]], entry: JournalEntry | None
+    ) -> None:
+        for address, account in accounts:
+            if account is None:
+                self._accounts.pop(address, None)
+            else:
+                self._accounts[address] = account
+        if entry is not None:
+            self._journal[entry.signature] = entry
+            self._last_slot = max(self._last_slot, entry.slot)
+
+    def journal_entry(self, signature: Signature) -> JournalEntry | None:
+        return self._journal.get(signature)
+
+    def last_slot(self) -> int:
+        return self._last_slot
+
+
+def _to_i64(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _from_i64(value: int) -> int:
+    return value + (1 << 64) if value < 0 else value
+
+
+class SqlLedgerStore:
+    """A LedgerStore on SQLAlchemy Core (PostgreSQL or SQLite)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def create_tables(self) -> None:
+        """Create the tables if missing (tests and the demo; deployments use Alembic)."""
+        ledger_metadata.create_all(self._engine)
+
+    def load_accounts(self) -> list[tuple[Pubkey, Account]]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(ledger_accounts)).all()
+        return [
+            (
+                Pubkey.from_bytes(row.address),
+                Account(
+                    lamports=_from_i64(row.lamports),
+                    data=bytes(row.data),
+                    owner=Pubkey.from_bytes(row.owner),
+                    executable=row.executable,
+                    rent_epoch=_from_i64(row.rent_epoch),
+                ),
+            )
+            for row in rows
+        ]
+
+    def commit(
+        self, accounts: Sequence[tuple[Pubkey, Account | None]], entry: JournalEntry | None
+    ) -> None:
+        addresses = [bytes(address) for address, _ in accounts]
+        present = [_account_row(a, acc) for a, acc in accounts if acc is not None]
+        with self._engine.begin() as conn:
+            # Delete-then-insert is an upsert both dialects run the same way.
+            if addresses:
+                conn.execute(
+                    delete(ledger_accounts).where(ledger_accounts.c.address.in_(addresses))
+                )
+            if present:
+                conn.execute(insert(ledger_accounts), present)
+            if entry is not None:
+                conn.execute(
+                    insert(ledger_journal),
+                    {
+                        "signature": bytes(entry.signature),
+                        "slot": entry.slot,
+                        "tx": entry.tx,
+                        "error": entry.error,
+                        "logs": "\n".join(entry.logs) if entry.logs else None,
+                    },
+                )
+
+    def journal_entry(self, signature: Signature) -> JournalEntry | None:
+        query = select(ledger_journal).where(ledger_journal.c.signature == bytes(signature))
+        with self._engine.connect() as conn:
+            row = conn.execute(query).one_or_none()
+        if row is None:
+            return None
+        logs = tuple(row.logs.split("\n")) if row.logs else ()
+        return JournalEntry(signature, row.slot, bytes(row.tx), row.error, logs)
+
+    def last_slot(self) -> int:
+        with self._engine.connect() as conn:
+            value = conn.execute(select(func.max(ledger_journal.c.slot))).scalar_one()
+        return int(value or 0)
+
+
+def _account_row(address: Pubkey, account: Account) -> dict[str, object]:
+    return {
+        "address": bytes(address),
+        "lamports": _to_i64(account.lamports),
+        "owner": bytes(account.owner),
+        "data": bytes(account.data),
+        "executable": account.executable,
+        "rent_epoch": _to_i64(account.rent_epoch),
+    }

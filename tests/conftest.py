@@ -1,0 +1,37 @@
+"""Shared fixtures: one fresh PostgreSQL database per test run, a topic root per test."""
+
+import re
+import secrets
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from coordinator.db.migrate import upgrade
+from coordinator.db.session import make_engine
+from tests.utils.services import fresh_database
+
+RUN_ID = secrets.token_hex(4)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    with fresh_database() as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def topic_root(request: pytest.FixtureRequest) -> str:
+    """A topic root no other test or test run shares."""
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", request.node.name)[:60]
+    return f"gtxtest/{RUN_ID}/{name}"

@@ -1,0 +1,199 @@
+"""edge.ed25519 against RFC 8032's vectors, `cryptography`, and hashlib's SHA-512."""
+
+import hashlib
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge import ed25519
+
+_L = (1 << 252) + 27742317777372353535851937790883648493
+
+# RFC 8032 section 7.1: (name, secret key, public key, message, signature), hex.
+_TEST_1024_MESSAGE = (
+    "08b8b2b733424243760fe426a4b54908632110a66c2f6591eabd3345e3e4eb98fa6e264bf09efe12ee50f8f54e9f77b1"
+    "e355f6c50544e23fb1433ddf73be84d879de7c0046dc4996d9e773f4bc9efe5738829adb26c81b37c93a1b270b20329d"
+    "658675fc6ea534e0810a4432826bf58c941efb65d57a338bbd2e26640f89ffbc1a858efcb8550ee3a5e1998bd177e93a"
+    "7363c344fe6b199ee5d02e82d522c4feba15452f80288a821a579116ec6dad2b3b310da903401aa62100ab5d1a36553e"
+    "06203b33890cc9b832f79ef80560ccb9a39ce767967ed628c6ad573cb116dbefefd75499da96bd68a8a97b928a8bbc10"
+    "3b6621fcde2beca1231d206be6cd9ec7aff6f6c94fcd7204ed3455c68c83f4a41da4af2b74ef5c53f1d8ac70bdcb7ed1"
+    "85ce81bd84359d44254d95629e9855a94a7c1958d1f8ada5d0532ed8a5aa3fb2d17ba70eb6248e594e1a2297acbbb39d"
+    "502f1a8c6eb6f1ce22b3de1a1f40cc24554119a831a9aad6079cad88425de6bde1a9187ebb6092cf67bf2b13fd65f270"
+    "88d78b7e883c8759d2c4f5c65adb7553878ad575f9fad878e80a0c9ba63bcbcc2732e69485bbc9c90bfbd62481d9089b"
+    "eccf80cfe2df16a2cf65bd92dd597b0707e0917af48bbb75fed413d238f5555a7a569d80c3414a8d0859dc65a46128ba"
+    "b27af87a71314f318c782b23ebfe808b82b0ce26401d2e22f04d83d1255dc51addd3b75a2b1ae0784504df543af8969b"
+    "e3ea7082ff7fc9888c144da2af58429ec96031dbcad3dad9af0dcbaaaf268cb8fcffead94f3c7ca495e056a9b47acdb7"
+    "51fb73e666c6c655ade8297297d07ad1ba5e43f1bca32301651339e22904cc8c42f58c30c04aafdb038dda0847dd988d"
+    "cda6f3bfd15c4b4c4525004aa06eeff8ca61783aacec57fb3d1f92b0fe2fd1a85f6724517b65e614ad6808d6f6ee34df"
+    "f7310fdc82aebfd904b01e1dc54b2927094b2db68d6f903b68401adebf5a7e08d78ff4ef5d63653a65040cf9bfd4aca7"
+    "984a74d37145986780fc0b16ac451649de6188a7dbdf191f64b5fc5e2ab47b57f7f7276cd419c17a3ca8e1b939ae49e4"
+    "88acba6b965610b5480109c8b17b80e1b7b750dfc7598d5d5011fd2dcc5600a32ef5b52a1ecc820e308aa342721aac09"
+    "43bf6686b64b2579376504ccc493d97e6aed3fb0f9cd71a43dd497f01f17c0e2cb3797aa2a2f256656168e6c496afc5f"
+    "b93246f6b1116398a346f1a641f3b041e989f7914f90cc2c7fff357876e506b50d334ba77c225bc307ba537152f3f161"
+    "0e4eafe595f6d9d90d11faa933a15ef1369546868a7f3a45a96768d40fd9d03412c091c6315cf4fde7cb68606937380d"
+    "b2eaaa707b4c4185c32eddcdd306705e4dc1ffc872eeee475a64dfac86aba41c0618983f8741c5ef68d3a101e8a3b8ca"
+    "c60c905c15fc910840b94c00a0b9d0"
+)
+RFC8032_VECTORS = [
+    (
+        "TEST 1",
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+        "",
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+        "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+    ),
+    (
+        "TEST 2",
+        "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+        "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+        "72",
+        "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
+        "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+    ),
+    (
+        "TEST 3",
+        "c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+        "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
+        "af82",
+        "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac"
+        "18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a",
+    ),
+    (
+        "TEST 1024",
+        "f5e5767cf153319517630f226876b86c8160cc583bc013744c6bf255f5cc0ee5",
+        "278117fc144c72340f67d0f2316e8386ceffbf2b2428c9c51fef7c597f1d426e",
+        _TEST_1024_MESSAGE,
+        "0aab4c900501b3e24d7cdf4663326a3a87df5e4843b2cbdb67cbf6e460fec350"
+        "aa5371b1508f9f4528ecea23c436d94b5e8fcd4f681e30a6ac00a9704a188a03",
+    ),
+    (
+        "TEST SHA(abc)",
+        "833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42",
+        "ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf",
+        "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+        "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
+        "dc2a4459e7369633a52b1bf277839a00201009a3efbf3ecb69bea2186c26b589"
+        "09351fc9ac90b3ecfdfbc7c66431e0303dca179c138ac17ad9bef1177331a704",
+    ),
+]
+_VECTOR_IDS = [v[0] for v in RFC8032_VECTORS]
+
+
+@pytest.mark.parametrize(
+    ("name", "seed", "public", "message", "signature"), RFC8032_VECTORS, ids=_VECTOR_IDS
+)
+def test_rfc8032_vectors(name: str, seed: str, public: str, message: str, signature: str) -> None:
+    sk, msg = bytes.fromhex(seed), bytes.fromhex(message)
+    assert ed25519.public_key(sk).hex() == public
+    assert ed25519.sign(sk, msg).hex() == signature
+    assert ed25519.verify(bytes.fromhex(public), msg, bytes.fromhex(signature))
+
+
+def test_rfc8032_test_1024_message_is_1023_bytes() -> None:
+    assert len(bytes.fromhex(_TEST_1024_MESSAGE)) == 1023
+
+
+def test_sha_abc_vector_message_is_sha512_of_abc() -> None:
+    assert RFC8032_VECTORS[4][3] == hashlib.sha512(b"abc").hexdigest()
+    assert ed25519.sha512_pure(b"abc").hex() == RFC8032_VECTORS[4][3]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=600))
+def test_sha512_pure_matches_hashlib(data: bytes) -> None:
+    assert ed25519.sha512_pure(data) == hashlib.sha512(data).digest()
+
+
+@pytest.mark.parametrize("length", [0, 1, 111, 112, 127, 128, 129, 239, 240, 256])
+def test_sha512_pure_at_padding_boundaries(length: int) -> None:
+    data = bytes(range(256))[:length]
+    assert ed25519.sha512_pure(data) == hashlib.sha512(data).digest()
+
+
+def test_sha512_dispatches_to_the_same_digest() -> None:
+    assert ed25519.sha512(b"gridtokenx") == ed25519.sha512_pure(b"gridtokenx")
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.binary(min_size=32, max_size=32), message=st.binary(max_size=200))
+def test_agrees_with_cryptography(seed: bytes, message: bytes) -> None:
+    key = Ed25519PrivateKey.from_private_bytes(seed)
+    theirs = key.sign(message)
+    public = ed25519.public_key(seed)
+    assert public == key.public_key().public_bytes_raw()
+    assert ed25519.sign(seed, message) == theirs
+    assert ed25519.verify(public, message, theirs)
+    assert not ed25519.verify(public, message + b"\x00", theirs)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.binary(min_size=32, max_size=32),
+    message=st.binary(max_size=64),
+    bit=st.integers(min_value=0, max_value=511),
+)
+def test_any_flipped_signature_bit_fails(seed: bytes, message: bytes, bit: int) -> None:
+    public = ed25519.public_key(seed)
+    signature = bytearray(ed25519.sign(seed, message))
+    signature[bit // 8] ^= 1 << (bit % 8)
+    assert not ed25519.verify(public, message, bytes(signature))
+
+
+def _test1() -> tuple[bytes, bytes, bytes]:
+    _, _seed, public, message, signature = RFC8032_VECTORS[0]
+    return bytes.fromhex(public), bytes.fromhex(message), bytes.fromhex(signature)
+
+
+def test_s_not_reduced_mod_l_is_refused() -> None:
+    public, message, signature = _test1()
+    s = int.from_bytes(signature[32:], "little")
+    assert not ed25519.verify(public, message, signature[:32] + (s + _L).to_bytes(32, "little"))
+
+
+@pytest.mark.parametrize("length", [0, 31, 33, 64])
+def test_wrong_public_key_length_is_refused(length: int) -> None:
+    public, message, signature = _test1()
+    assert not ed25519.verify((public * 2)[:length], message, signature)
+
+
+@pytest.mark.parametrize("length", [0, 63, 65, 128])
+def test_wrong_signature_length_is_refused(length: int) -> None:
+    public, message, signature = _test1()
+    assert not ed25519.verify(public, message, (signature * 2)[:length])
+
+
+def test_public_key_off_the_curve_is_refused() -> None:
+    _, message, signature = _test1()
+    # y = 2 gives x^2 = 3 / (4d + 1), not a square mod p.
+    assert not ed25519.verify((2).to_bytes(32, "little"), message, signature)
+
+
+def test_non_canonical_public_key_is_refused() -> None:
+    _, message, signature = _test1()
+    p = (1 << 255) - 19
+    # y = p + 1 encodes the identity's y non-canonically; RFC 8032 5.1.3 refuses y >= p.
+    assert not ed25519.verify((p + 1).to_bytes(32, "little"), message, signature)
+
+
+def test_another_keys_signature_is_refused() -> None:
+    public, message, _ = _test1()
+    other = ed25519.sign(bytes(32), message)
+    assert not ed25519.verify(public, message, other)
+
+
+@pytest.mark.parametrize("length", [0, 31, 33])
+def test_seed_must_be_32_bytes(length: int) -> None:
+    with pytest.raises(ValueError, match="32 bytes"):
+        ed25519.sign(bytes(length), b"")
+    with pytest.raises(ValueError, match="32 bytes"):
+        ed25519.public_key(bytes(length))
+
+
+def test_accepts_bytearray_inputs() -> None:
+    public, message, signature = _test1()
+    _, seed, *_ = RFC8032_VECTORS[0]
+    assert ed25519.sign(bytearray.fromhex(seed), bytearray(message)) == signature
+    assert ed25519.verify(bytearray(public), bytearray(message), bytearray(signature))

