@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     # A stable client id gives the coordinator a persistent MQTT session: the
     # broker queues QoS 1 readings while it is down.
     mqtt_client_id: str = "gtx-coordinator-1"
+    mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     topic_root: str = topics.DEFAULT_ROOT
     # Readings are verified and committed in batches of up to this many, or
     # whatever has arrived after batch_wait_s.

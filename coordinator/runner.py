@@ -27,6 +27,7 @@ async def run_ingest(
         subscription=topics.readings_subscription(settings.topic_root),
         username=settings.mqtt_username,
         password=settings.mqtt_password,
+        session_expiry_s=settings.mqtt_session_expiry_s,
     ) as source:
         service = IngestService(
             source=source,

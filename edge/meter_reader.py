@@ -41,6 +41,8 @@ class ModbusMeterReader:
         self._timeout_s = timeout_s
         self._clients: dict[tuple[str, int], AsyncModbusTcpClient] = {}
         self._maps: dict[str, RegisterMap] = {}
+        # Maps located on each meter (SunSpec models sit at a per-device address).
+        self._located: dict[str, RegisterMap] = {}
 
     async def __aenter__(self) -> "ModbusMeterReader":
         return self
@@ -69,14 +71,37 @@ class ModbusMeterReader:
         return client
 
     async def read(self, meter: MeterConfig) -> MeterValues:
-        regmap = self._map(meter.register_map)
         with _modbus_errors(meter):
             client = await self._client(meter)
+            regmap = self._located.get(meter.meter_id)
+            if regmap is None:
+                regmap = await _locate(client, meter, self._map(meter.register_map))
+                self._located[meter.meter_id] = regmap
             words: dict[int, int] = {}
             for function, start, count in regmap.read_blocks():
                 async for address, word in _read_block(client, meter, function, start, count):
                     words[address] = word
             return regmap.decode(words)
+
+    def forget(self, meter_id: str) -> None:
+        """Re-discover the meter's register layout on the next read (meter replaced)."""
+        self._located.pop(meter_id, None)
+
+
+async def _locate(
+    client: AsyncModbusTcpClient, meter: MeterConfig, regmap: RegisterMap
+) -> RegisterMap:
+    """Walk the device's model chain (SunSpec) until the map's registers are found."""
+    words: dict[int, int] = {}
+    while True:
+        found = regmap.discover(words)
+        if found.origin is not None:
+            return regmap.located(found.origin)
+        if found.next_read is None:
+            raise MeterError(f"meter {meter.meter_id}: register map cannot be located")
+        function, start, count = found.next_read
+        async for address, word in _read_block(client, meter, function, start, count):
+            words[address] = word
 
 
 async def _read_block(

@@ -56,11 +56,13 @@ class MqttSource:
         username: str | None = None,
         password: str | None = None,
         connect_timeout_s: float = 10.0,
+        session_expiry_s: int = SESSION_EXPIRY_S,
     ) -> None:
         self._host = host
         self._port = port
         self._subscription = subscription
         self._connect_timeout_s = connect_timeout_s
+        self._session_expiry_s = session_expiry_s
         self._queue: asyncio.Queue[Delivery] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected = asyncio.Event()
@@ -79,7 +81,7 @@ class MqttSource:
     async def __aenter__(self) -> "MqttSource":
         self._loop = asyncio.get_running_loop()
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.SessionExpiryInterval = self._session_expiry_s
         props.ReceiveMaximum = RECEIVE_MAXIMUM
         try:
             self._client.connect_async(

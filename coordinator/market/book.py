@@ -3,6 +3,7 @@ everything the clearing depends on (and so everything its inputs hash covers).""
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from coordinator.market.errors import InputError
 from coordinator.market.orders import MarketRules, Order, Side
@@ -60,7 +61,7 @@ class ClearingInputs:
         if type(epoch) is not int or epoch < 0:
             raise InputError("epoch must be a non-negative int")
         ordered = sorted(orders, key=_order_id)
-        for before, after in zip(ordered, ordered[1:], strict=False):
+        for before, after in pairwise(ordered):
             if before.order_id == after.order_id:
                 raise InputError(f"duplicate order id {after.order_id!r}")
         sellers = {o.owner for o in ordered if o.side is Side.SELL}

@@ -29,6 +29,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from fractions import Fraction
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from coordinator.market.book import ClearingInputs, Escrow
@@ -62,6 +63,9 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_order_row = attrgetter("order_id", "owner", "side", "epoch", "quantity", "limit_price", "seq")
+
+
 def encode_inputs(inputs: ClearingInputs) -> bytes:
     rules = inputs.rules
     return _dumps(
@@ -71,14 +75,11 @@ def encode_inputs(inputs: ClearingInputs) -> bytes:
                 "energy": [[o, a] for o, a in sorted(inputs.escrow.energy.items())],
                 "payment": [[o, a] for o, a in sorted(inputs.escrow.payment.items())],
             },
-            "orders": [
-                [o.order_id, o.owner, o.side.value, o.epoch, o.quantity, o.limit_price, o.seq]
-                for o in inputs.orders
-            ],
+            "orders": list(map(_order_row, inputs.orders)),
             "rules": {
                 "k": [rules.k.numerator, rules.k.denominator],
                 "lot": rules.lot,
-                "pricing": rules.pricing.value,
+                "pricing": rules.pricing,
                 "tick": rules.tick,
             },
             "v": FORMAT_VERSION,
@@ -97,33 +98,10 @@ def encode_result(result: ClearingResult) -> bytes:
             "clearing_price": result.clearing_price,
             "epoch": result.epoch,
             "inputs_hash": result.inputs_hash,
-            "matches": [
-                [
-                    m.buy_order_id,
-                    m.sell_order_id,
-                    m.buyer,
-                    m.seller,
-                    m.quantity,
-                    m.price,
-                    m.payment,
-                ]
-                for m in result.matches
-            ],
-            "orders": [
-                [
-                    o.order_id,
-                    o.owner,
-                    o.side.value,
-                    o.status.value,
-                    o.quantity,
-                    o.eligible,
-                    o.filled,
-                    o.payment,
-                    o.reason,
-                ]
-                for o in result.outcomes
-            ],
-            "pricing": result.pricing.value,
+            # NamedTuples whose fields are the rows, in order; StrEnums are strs.
+            "matches": result.matches,
+            "orders": result.outcomes,
+            "pricing": result.pricing,
             "turnover": result.turnover,
             "v": FORMAT_VERSION,
             "volume": result.volume,

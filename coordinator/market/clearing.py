@@ -33,6 +33,7 @@ The rules, in the order they apply:
    stays with the buyer.
 """
 
+from collections.abc import Mapping
 from dataclasses import replace
 from fractions import Fraction
 from operator import attrgetter
@@ -79,19 +80,62 @@ def max_buy_quantity(budget: int, price: int) -> int:
     return ((budget + 1) * ENERGY_BASE_UNITS_PER_KWH - 1) // price
 
 
-def _priority(orders: list[Order], *, descending: bool) -> None:
-    # Orders arrive sorted by id; two stable sorts give (price, seq, id) order.
-    orders.sort(key=_seq)
-    orders.sort(key=_price, reverse=descending)
-
-
 def clear_epoch(inputs: ClearingInputs) -> ClearingResult:
     """Clear `inputs.epoch`: the same inputs always give the same result, byte for byte."""
     rules = inputs.rules
-    lot = rules.lot
-    epoch = inputs.epoch
     reasons: dict[str, str] = {}
     eligible: dict[str, int] = {}
+    bids, asks = _admit(inputs, reasons)
+    buy = _cap_bids(bids, inputs.escrow.payment, rules.lot, reasons, eligible)
+    sell = _cap_asks(asks, inputs.escrow.energy, rules.lot, reasons, eligible)
+    ask_price = [order.limit_price for order, _ in sell]
+    fills = _match(
+        buy,
+        ask_price,
+        [order.owner for order, _ in sell],
+        [quantity for _, quantity in sell],
+        uniform=rules.pricing is PricingRule.PAY_AS_CLEAR,
+    )
+
+    clearing_price: int | None = None
+    if fills and rules.pricing is PricingRule.PAY_AS_CLEAR:
+        marginal_bid = buy[fills[-1][0]][0].limit_price  # bids were matched highest first
+        marginal_ask = max(ask_price[a] for _, a, _ in fills)
+        clearing_price = k_price(marginal_ask, marginal_bid, rules.k, rules.tick)
+
+    filled: dict[str, int] = {}
+    paid: dict[str, int] = {}
+    matches: list[Match] = []
+    for b, a, quantity in fills:
+        bid = buy[b][0]
+        ask = sell[a][0]
+        price = bid.limit_price if clearing_price is None else clearing_price
+        payment = payment_for(quantity, price)
+        matches.append(
+            Match(bid.order_id, ask.order_id, bid.owner, ask.owner, quantity, price, payment)
+        )
+        for order_id in (bid.order_id, ask.order_id):
+            filled[order_id] = filled.get(order_id, 0) + quantity
+            paid[order_id] = paid.get(order_id, 0) + payment
+
+    result = ClearingResult(
+        epoch=inputs.epoch,
+        pricing=rules.pricing,
+        clearing_price=clearing_price,
+        volume=sum(m.quantity for m in matches),
+        turnover=sum(m.payment for m in matches),
+        matches=tuple(matches),
+        outcomes=_outcomes(inputs.orders, reasons, eligible, filled, paid),
+        inputs_hash=inputs_hash(inputs),
+        result_hash="",
+    )
+    return replace(result, result_hash=result_hash(result))
+
+
+def _admit(inputs: ClearingInputs, reasons: dict[str, str]) -> tuple[list[Order], list[Order]]:
+    """Bids and asks that may take part, each in priority order; records the others."""
+    rules = inputs.rules
+    epoch = inputs.epoch
     bids: list[Order] = []
     asks: list[Order] = []
     for order in inputs.orders:
@@ -102,86 +146,61 @@ def clear_epoch(inputs: ClearingInputs) -> ClearingResult:
             bids.append(order)
         else:
             asks.append(order)
-    _priority(bids, descending=True)
-    _priority(asks, descending=False)
+    # Orders arrive sorted by id; two stable sorts give (price, seq, id) order.
+    bids.sort(key=_seq)
+    bids.sort(key=_price, reverse=True)
+    asks.sort(key=_seq)
+    asks.sort(key=_price)
+    return bids, asks
 
-    # Escrow, spent in priority order per owner.
-    payment_left = dict(inputs.escrow.payment)
-    buy: list[tuple[Order, int]] = []
+
+def _cap_bids(
+    bids: list[Order],
+    payment_escrow: Mapping[str, int],
+    lot: int,
+    reasons: dict[str, str],
+    eligible: dict[str, int],
+) -> list[tuple[Order, int]]:
+    left = dict(payment_escrow)
+    out: list[tuple[Order, int]] = []
     for order in bids:
         owner, price, quantity = order.owner, order.limit_price, order.quantity
-        left = payment_left[owner]
-        if payment_for(quantity, price) > left:
-            quantity = min(quantity, max_buy_quantity(left, price))
+        budget = left[owner]
+        cost = quantity * price // ENERGY_BASE_UNITS_PER_KWH
+        if cost > budget:
+            quantity = min(quantity, max_buy_quantity(budget, price))
             quantity -= quantity % lot
+            cost = quantity * price // ENERGY_BASE_UNITS_PER_KWH
         if quantity == 0:
             reasons[order.order_id] = INSUFFICIENT_ESCROW
             continue
-        payment_left[owner] = left - payment_for(quantity, price)
+        left[owner] = budget - cost
         eligible[order.order_id] = quantity
-        buy.append((order, quantity))
+        out.append((order, quantity))
+    return out
 
-    energy_left = dict(inputs.escrow.energy)
-    sell: list[Order] = []
-    ask_price: list[int] = []
-    ask_owner: list[str] = []
-    ask_left: list[int] = []
+
+def _cap_asks(
+    asks: list[Order],
+    energy_escrow: Mapping[str, int],
+    lot: int,
+    reasons: dict[str, str],
+    eligible: dict[str, int],
+) -> list[tuple[Order, int]]:
+    left = dict(energy_escrow)
+    out: list[tuple[Order, int]] = []
     for order in asks:
         owner, quantity = order.owner, order.quantity
-        left = energy_left[owner]
-        if quantity > left:
-            quantity = left - left % lot
+        budget = left[owner]
+        if quantity > budget:
+            quantity = budget - budget % lot
         if quantity == 0:
             reasons[order.order_id] = INSUFFICIENT_ESCROW
             continue
-        energy_left[owner] = left - quantity
+        left[owner] = budget - quantity
         eligible[order.order_id] = quantity
-        sell.append(order)
-        ask_price.append(order.limit_price)
-        ask_owner.append(owner)
-        ask_left.append(quantity)
-
-    fills = _match(
-        buy, ask_price, ask_owner, ask_left, uniform=rules.pricing is PricingRule.PAY_AS_CLEAR
-    )
-
-    clearing_price: int | None = None
-    if fills and rules.pricing is PricingRule.PAY_AS_CLEAR:
-        marginal_bid = buy[fills[-1][0]][0].limit_price
-        marginal_ask = max(ask_price[a] for _, a, _ in fills)
-        clearing_price = k_price(marginal_ask, marginal_bid, rules.k, rules.tick)
-
-    filled: dict[str, int] = {}
-    paid: dict[str, int] = {}
-    matches: list[Match] = []
-    volume = turnover = 0
-    for b, a, quantity in fills:
-        bid = buy[b][0]
-        ask = sell[a]
-        price = bid.limit_price if clearing_price is None else clearing_price
-        payment = payment_for(quantity, price)
-        matches.append(
-            Match(bid.order_id, ask.order_id, bid.owner, ask.owner, quantity, price, payment)
-        )
-        for order_id in (bid.order_id, ask.order_id):
-            filled[order_id] = filled.get(order_id, 0) + quantity
-            paid[order_id] = paid.get(order_id, 0) + payment
-        volume += quantity
-        turnover += payment
-
-    outcomes = tuple(_outcome(o, reasons, eligible, filled, paid) for o in inputs.orders)
-    result = ClearingResult(
-        epoch=epoch,
-        pricing=rules.pricing,
-        clearing_price=clearing_price,
-        volume=volume,
-        turnover=turnover,
-        matches=tuple(matches),
-        outcomes=outcomes,
-        inputs_hash=inputs_hash(inputs),
-        result_hash="",
-    )
-    return replace(result, result_hash=result_hash(result))
+        out.append((order, quantity))
+    return out
 
 
 def _match(
@@ -204,7 +223,8 @@ def _match(
     head = 0
     other = _next_other(ask_owner, 1, ask_owner[0]) if n else 0
     highest_ask = 0
-    for b, (bid, remaining) in enumerate(buy):
+    for b, (bid, quantity_left) in enumerate(buy):
+        remaining = quantity_left
         if head >= n:
             break
         bid_price = bid.limit_price
@@ -219,8 +239,7 @@ def _match(
             quantity = remaining if remaining < available else available
             fills.append((b, a, quantity))
             remaining -= quantity
-            if ask_price[a] > highest_ask:
-                highest_ask = ask_price[a]
+            highest_ask = max(highest_ask, ask_price[a])
             if quantity < available:
                 ask_left[a] = available - quantity
                 break  # the bid is filled
@@ -245,21 +264,34 @@ def _next_other(owners: list[str], start: int, owner: str) -> int:
     return start
 
 
-def _outcome(
-    order: Order,
+def _outcomes(
+    orders: tuple[Order, ...],
     reasons: dict[str, str],
     eligible: dict[str, int],
     filled: dict[str, int],
     paid: dict[str, int],
-) -> OrderOutcome:
-    order_id = order.order_id
-    quantity = order.quantity
-    take = eligible.get(order_id, 0)
-    if take == 0:
-        status = FillStatus.EXCLUDED
-        reason: str | None = reasons[order_id]
-        done = 0
-    else:
+) -> tuple[OrderOutcome, ...]:
+    out: list[OrderOutcome] = []
+    append = out.append
+    for order in orders:
+        order_id = order.order_id
+        quantity = order.quantity
+        take = eligible.get(order_id, 0)
+        if take == 0:
+            append(
+                OrderOutcome(
+                    order_id,
+                    order.owner,
+                    order.side,
+                    FillStatus.EXCLUDED,
+                    quantity,
+                    0,
+                    0,
+                    0,
+                    reasons[order_id],
+                )
+            )
+            continue
         done = filled.get(order_id, 0)
         if done == quantity:
             status = FillStatus.FILLED
@@ -267,15 +299,17 @@ def _outcome(
             status = FillStatus.PARTIAL
         else:
             status = FillStatus.UNFILLED
-        reason = ESCROW_CAPPED if take < quantity else None
-    return OrderOutcome(
-        order_id,
-        order.owner,
-        order.side,
-        status,
-        quantity,
-        take,
-        done,
-        paid.get(order_id, 0),
-        reason,
-    )
+        append(
+            OrderOutcome(
+                order_id,
+                order.owner,
+                order.side,
+                status,
+                quantity,
+                take,
+                done,
+                paid.get(order_id, 0) if done else 0,
+                ESCROW_CAPPED if take < quantity else None,
+            )
+        )
+    return tuple(out)

@@ -2,7 +2,7 @@
 
     CoordinatorError                (coordinator.errors)
     └── MarketError
-        ├── OrderRejected   the submitter's mistake: an order breaks a market rule
+        ├── OrderError   the submitter's mistake: an order breaks a market rule
         └── InputError      the caller's mistake: clearing inputs or stored bytes are malformed
 
 Orders that are well formed but cannot take part in a clearing (wrong epoch,
@@ -12,14 +12,14 @@ excluded, with the reason, in its result.
 
 from coordinator.errors import CoordinatorError
 
-__all__ = ["InputError", "MarketError", "OrderRejected"]
+__all__ = ["InputError", "MarketError", "OrderError"]
 
 
 class MarketError(CoordinatorError):
     """Base of every error the market raises on purpose."""
 
 
-class OrderRejected(MarketError, ValueError):
+class OrderError(MarketError, ValueError):
     """An order breaks a market rule. `code` is the machine-readable reason."""
 
     def __init__(self, code: str, detail: str) -> None:

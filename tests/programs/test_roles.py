@@ -1,0 +1,305 @@
+"""The on-chain roles on a real LiteSVM: mints, registration, minting, escrow and
+settlement, emergency freeze."""
+
+import pytest
+from solders.keypair import Keypair
+
+from programs.errors import LedgerUsageError, TransactionFailed
+from programs.ledger import EmbeddedLedger, MemoryLedgerStore
+from programs.roles import (
+    ENERGY_DECIMALS,
+    PAYMENT_DECIMALS,
+    Trade,
+    approve_escrow,
+    bootstrap,
+    build_mint_energy,
+    freeze_user,
+    mint_energy,
+    post_attestation,
+    record_governance_memo,
+    record_registration_memo,
+    register_user,
+    settle,
+    thaw_user,
+    user_accounts,
+)
+from programs.txsize import MAX_TRANSACTION_SIZE
+from tests.programs.conftest import World, add_users, run
+
+KWH = 10**ENERGY_DECIMALS
+CREDIT = 10**PAYMENT_DECIMALS
+
+
+def test_bootstrap_makes_the_two_mints_and_is_idempotent() -> None:
+    async def scenario() -> None:
+        ledger = await EmbeddedLedger.open(MemoryLedgerStore())
+        payer, oracle, rec, settler = Keypair(), Keypair(), Keypair(), Keypair()
+        energy, payment = Keypair(), Keypair()
+        await ledger.airdrop(payer.pubkey(), 10**10)
+        kwargs = {
+            "payer": payer,
+            "energy_mint": energy,
+            "payment_mint": payment,
+            "oracle": oracle.pubkey(),
+            "rec_authority": rec.pubkey(),
+            "settlement_authority": settler.pubkey(),
+        }
+        first = await bootstrap(ledger, **kwargs)  # type: ignore[arg-type]
+        lamports = await ledger.get_account(payer.pubkey())
+        assert await bootstrap(ledger, **kwargs) == first  # type: ignore[arg-type]
+        assert await ledger.get_account(payer.pubkey()) == lamports  # nothing sent again
+        energy_mint = await ledger.get_mint(first.energy_mint)
+        payment_mint = await ledger.get_mint(first.payment_mint)
+        assert energy_mint is not None
+        assert payment_mint is not None
+        assert (energy_mint.decimals, energy_mint.mint_authority) == (9, oracle.pubkey())
+        assert (payment_mint.decimals, payment_mint.mint_authority) == (6, rec.pubkey())
+        assert energy_mint.freeze_authority == payment_mint.freeze_authority == rec.pubkey()
+        with pytest.raises(LedgerUsageError):
+            await bootstrap(ledger, **{**kwargs, "oracle": Keypair().pubkey()})  # type: ignore[arg-type]
+
+    run(scenario())
+
+
+def test_register_user_is_idempotent(world: World) -> None:
+    async def scenario() -> None:
+        owner = Keypair().pubkey()
+        accounts = await register_user(
+            world.ledger, world.deployment, payer=world.payer, owner=owner
+        )
+        again = await register_user(world.ledger, world.deployment, payer=world.payer, owner=owner)
+        assert accounts == again == user_accounts(world.deployment, owner)
+        energy = await world.ledger.get_token_account(accounts.energy)
+        assert energy is not None
+        assert (energy.owner, energy.mint, energy.amount) == (
+            owner,
+            world.deployment.energy_mint,
+            0,
+        )
+
+    run(scenario())
+
+
+def test_mint_energy_packs_many_grants_under_the_size_limit(world: World) -> None:
+    async def scenario() -> None:
+        users = await add_users(world, 30)
+        grants = [(u.pubkey(), (i + 1) * KWH // 4) for i, u in enumerate(users)]
+        planned = build_mint_energy(
+            world.deployment,
+            payer=world.payer,
+            oracle=world.oracle,
+            epoch=42,
+            grants=grants,
+            blockhash=await world.ledger.latest_blockhash(),
+        )
+        assert len(planned) > 1
+        assert all(len(bytes(p.tx)) <= MAX_TRANSACTION_SIZE for p in planned)
+        await mint_energy(
+            world.ledger,
+            world.deployment,
+            payer=world.payer,
+            oracle=world.oracle,
+            epoch=42,
+            grants=grants,
+        )
+        for owner, amount in grants:
+            energy = user_accounts(world.deployment, owner).energy
+            assert await world.ledger.token_balance(energy) == amount
+        mint = await world.ledger.get_mint(world.deployment.energy_mint)
+        assert mint is not None
+        assert mint.supply == sum(a for _, a in grants)
+
+    run(scenario())
+
+
+def test_only_the_oracle_can_mint_energy(world: World) -> None:
+    async def scenario() -> None:
+        (user,) = await add_users(world, 1)
+        with pytest.raises(TransactionFailed):
+            await mint_energy(
+                world.ledger,
+                world.deployment,
+                payer=world.payer,
+                oracle=Keypair(),
+                epoch=1,
+                grants=[(user.pubkey(), 1)],
+            )
+
+    run(scenario())
+
+
+def test_memos_are_recorded_and_signed(world: World) -> None:
+    async def scenario() -> None:
+        signatures = [
+            await post_attestation(
+                world.ledger, payer=world.payer, oracle=world.oracle, epoch=3, merkle_root=b"r" * 32
+            ),
+            await record_registration_memo(
+                world.ledger,
+                payer=world.payer,
+                rec_authority=world.rec,
+                gateway_id="GwId",
+                meter_id="m1",
+                owner=Keypair().pubkey(),
+            ),
+            await record_governance_memo(
+                world.ledger, payer=world.payer, rec_authority=world.rec, change="lateness=900"
+            ),
+        ]
+        for signature in signatures:
+            status = await world.ledger.signature_status(signature)
+            assert status is not None
+            assert status.ok
+        with pytest.raises(ValueError, match="32 bytes"):
+            await post_attestation(
+                world.ledger, payer=world.payer, oracle=world.oracle, epoch=3, merkle_root=b"r"
+            )
+
+    run(scenario())
+
+
+async def _market(world: World, *, payment_allowance: int) -> tuple[Keypair, Keypair]:
+    seller, buyer = await add_users(world, 2, payment=100 * CREDIT)
+    await mint_energy(
+        world.ledger,
+        world.deployment,
+        payer=world.payer,
+        oracle=world.oracle,
+        epoch=1,
+        grants=[(seller.pubkey(), 5 * KWH)],
+    )
+    await approve_escrow(
+        world.ledger, world.deployment, payer=world.payer, owner=seller, energy=5 * KWH, payment=0
+    )
+    await approve_escrow(
+        world.ledger,
+        world.deployment,
+        payer=world.payer,
+        owner=buyer,
+        energy=0,
+        payment=payment_allowance,
+    )
+    return seller, buyer
+
+
+async def _balances(world: World, *owners: Keypair) -> list[int]:
+    result = []
+    for owner in owners:
+        accounts = user_accounts(world.deployment, owner.pubkey())
+        result += [
+            await world.ledger.token_balance(accounts.energy),
+            await world.ledger.token_balance(accounts.payment),
+        ]
+    return result
+
+
+def test_delegated_settlement_moves_both_tokens_atomically(world: World) -> None:
+    async def scenario() -> None:
+        seller, buyer = await _market(world, payment_allowance=10 * CREDIT)
+        trade = Trade(seller.pubkey(), buyer.pubkey(), energy=2 * KWH, payment=3 * CREDIT)
+        (outcome,) = await settle(
+            world.ledger,
+            world.deployment,
+            payer=world.payer,
+            settlement_authority=world.settler,
+            epoch=1,
+            trades=[trade],
+        )
+        assert outcome.error is None
+        assert outcome.signature is not None
+        assert await _balances(world, seller, buyer) == [
+            3 * KWH,
+            103 * CREDIT,
+            2 * KWH,
+            97 * CREDIT,
+        ]
+        buyer_payment = await world.ledger.get_token_account(
+            user_accounts(world.deployment, buyer.pubkey()).payment
+        )
+        assert buyer_payment is not None
+        assert buyer_payment.delegated_amount == 7 * CREDIT  # allowance used up by the trade
+
+    run(scenario())
+
+
+def test_insufficient_payment_delegation_fails_the_whole_pair(world: World) -> None:
+    async def scenario() -> None:
+        seller, buyer = await _market(world, payment_allowance=1 * CREDIT)
+        before = await _balances(world, seller, buyer)
+        trade = Trade(seller.pubkey(), buyer.pubkey(), energy=2 * KWH, payment=3 * CREDIT)
+        (outcome,) = await settle(
+            world.ledger,
+            world.deployment,
+            payer=world.payer,
+            settlement_authority=world.settler,
+            epoch=1,
+            trades=[trade],
+        )
+        assert outcome.signature is None
+        assert outcome.error is not None
+        assert await _balances(world, seller, buyer) == before  # not even the energy leg
+
+    run(scenario())
+
+
+def test_one_bad_trade_does_not_block_the_others(world: World) -> None:
+    async def scenario() -> None:
+        seller, buyer = await _market(world, payment_allowance=10 * CREDIT)
+        good = Trade(seller.pubkey(), buyer.pubkey(), energy=KWH, payment=CREDIT)
+        bad = Trade(seller.pubkey(), buyer.pubkey(), energy=KWH, payment=50 * CREDIT)
+        outcomes = await settle(
+            world.ledger,
+            world.deployment,
+            payer=world.payer,
+            settlement_authority=world.settler,
+            epoch=1,
+            trades=[good, bad, good],
+        )
+        assert [o.error is None for o in outcomes] == [True, False, True]
+        assert await _balances(world, seller, buyer) == [
+            3 * KWH,
+            102 * CREDIT,
+            2 * KWH,
+            98 * CREDIT,
+        ]
+
+    run(scenario())
+
+
+def test_a_frozen_account_cannot_trade_until_thawed(world: World) -> None:
+    async def scenario() -> None:
+        seller, buyer = await _market(world, payment_allowance=10 * CREDIT)
+        trade = Trade(seller.pubkey(), buyer.pubkey(), energy=KWH, payment=CREDIT)
+        await freeze_user(
+            world.ledger,
+            world.deployment,
+            payer=world.payer,
+            rec_authority=world.rec,
+            owner=seller.pubkey(),
+        )
+        frozen = await world.ledger.get_token_account(
+            user_accounts(world.deployment, seller.pubkey()).energy
+        )
+        assert frozen is not None
+        assert str(frozen.state) == str(type(frozen.state).Frozen)
+        before = await _balances(world, seller, buyer)
+        kwargs = {
+            "payer": world.payer,
+            "settlement_authority": world.settler,
+            "epoch": 1,
+            "trades": [trade],
+        }
+        (outcome,) = await settle(world.ledger, world.deployment, **kwargs)  # type: ignore[arg-type]
+        assert outcome.error is not None
+        assert await _balances(world, seller, buyer) == before
+        await thaw_user(
+            world.ledger,
+            world.deployment,
+            payer=world.payer,
+            rec_authority=world.rec,
+            owner=seller.pubkey(),
+        )
+        (outcome,) = await settle(world.ledger, world.deployment, **kwargs)  # type: ignore[arg-type]
+        assert outcome.error is None
+
+    run(scenario())

@@ -1,0 +1,103 @@
+"""The 1232-byte check and the instruction-group packer."""
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from solders.hash import Hash
+from solders.instruction import Instruction
+from solders.keypair import Keypair
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.transaction import Transaction
+
+from programs import spl
+from programs.errors import TransactionTooLarge
+from programs.txsize import (
+    MAX_TRANSACTION_SIZE,
+    check_transaction_size,
+    pack_instruction_groups,
+    signed_size,
+)
+
+PAYER = Keypair()
+
+
+def _memo(length: int, signer: Pubkey | None = None) -> Instruction:
+    return spl.memo(b"x" * length, [signer] if signer else [])
+
+
+def _signed(instructions: list[Instruction], signers: list[Keypair]) -> Transaction:
+    return Transaction(signers, Message(instructions, signers[0].pubkey()), Hash.new_unique())
+
+
+def test_signed_size_is_the_serialized_size() -> None:
+    other = Keypair()
+    instructions = [_memo(100, other.pubkey()), _memo(7)]
+    tx = _signed(instructions, [PAYER, other])
+    assert signed_size(instructions, PAYER.pubkey()) == len(bytes(tx))
+    assert check_transaction_size(tx) == len(bytes(tx))
+
+
+def test_limit_is_exact() -> None:
+    # Memo data above 127 bytes takes a 2-byte length prefix.
+    base = signed_size([_memo(0)], PAYER.pubkey()) + 1
+    fits = _signed([_memo(MAX_TRANSACTION_SIZE - base)], [PAYER])
+    assert check_transaction_size(fits) == MAX_TRANSACTION_SIZE
+    too_big = _signed([_memo(MAX_TRANSACTION_SIZE - base + 1)], [PAYER])
+    with pytest.raises(TransactionTooLarge) as info:
+        check_transaction_size(too_big)
+    assert info.value.size == MAX_TRANSACTION_SIZE + 1
+
+
+def test_a_group_too_big_alone_is_refused() -> None:
+    with pytest.raises(TransactionTooLarge):
+        pack_instruction_groups([[_memo(10)], [_memo(1300)]], PAYER.pubkey())
+
+
+def test_trade_pairs_pack_several_per_transaction() -> None:
+    mints = Pubkey.new_unique(), Pubkey.new_unique()
+    authority = Pubkey.new_unique()
+    groups = [
+        [
+            spl.transfer_checked(
+                source=Pubkey.new_unique(),
+                mint=mints[leg],
+                destination=Pubkey.new_unique(),
+                authority=authority,
+                amount=1,
+                decimals=6,
+            )
+            for leg in (0, 1)
+        ]
+        for _ in range(40)
+    ]
+    batches = pack_instruction_groups(groups, PAYER.pubkey(), prefix=[_memo(20, authority)])
+    assert len(batches) > 1
+    assert all(len(b.group_indices) >= 4 for b in batches[:-1])
+    # Greedy: the next group would not have fitted in the previous batch.
+    for batch, following in itertools.pairwise(batches):
+        extra = groups[following.group_indices[0]]
+        assert signed_size([*batch.instructions, *extra], PAYER.pubkey()) > MAX_TRANSACTION_SIZE
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=600), min_size=0, max_size=30),
+    st.integers(min_value=0, max_value=100),
+)
+def test_packing_keeps_order_groups_whole_and_every_tx_under_the_limit(
+    lengths: list[int], prefix_length: int
+) -> None:
+    groups = [[_memo(n), _memo(n // 2)] for n in lengths]
+    prefix = [_memo(prefix_length)]
+    batches = pack_instruction_groups(groups, PAYER.pubkey(), prefix=prefix)
+    assert [i for b in batches for i in b.group_indices] == list(range(len(groups)))
+    for batch in batches:
+        expected = prefix + [ix for i in batch.group_indices for ix in groups[i]]
+        assert list(batch.instructions) == expected
+        assert batch.size == signed_size(expected, PAYER.pubkey()) <= MAX_TRANSACTION_SIZE
+        tx = _signed(list(batch.instructions), [PAYER])
+        assert check_transaction_size(tx) == batch.size
+    assert batches == pack_instruction_groups(groups, PAYER.pubkey(), prefix=prefix)
