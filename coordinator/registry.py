@@ -46,6 +46,8 @@ def revoke_device(engine: Engine, gateway_id: str) -> bool:
     when the gateway is unknown."""
     with engine.begin() as conn:
         result = conn.execute(
-            update(Device).where(Device.gateway_id == gateway_id).values(status=DeviceStatus.REVOKED)
+            update(Device)
+            .where(Device.gateway_id == gateway_id)
+            .values(status=DeviceStatus.REVOKED)
         )
         return result.rowcount > 0

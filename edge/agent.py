@@ -52,6 +52,8 @@ class GatewayAgent:
         connect: Callable[[], AbstractAsyncContextManager[Publisher]],
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`clock` gives the reading timestamps (meter time); polls are scheduled
+        on the gateway's wall clock."""
         self._config = config
         self._key = key
         self._reader = reader
@@ -104,7 +106,7 @@ class GatewayAgent:
         interval = self._config.poll_interval_s
         while True:
             await self.poll_once()
-            now = self._clock()
+            now = time.time()
             # Align to wall-clock boundaries so every gateway reads at :00, :15, ...
             await asyncio.sleep(interval - (now % interval))
 

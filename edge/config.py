@@ -1,21 +1,21 @@
 """Gateway configuration: a TOML file parsed once into frozen dataclasses.
 
-    key_file = "/var/lib/gtx/device.pem"
-    state_file = "/var/lib/gtx/state.sqlite"
-    poll_interval_s = 900
+key_file = "/var/lib/gtx/device.pem"
+state_file = "/var/lib/gtx/state.sqlite"
+poll_interval_s = 900
 
-    [broker]
-    host = "127.0.0.1"
-    port = 1883
-    topic_root = "gtx"
+[broker]
+host = "127.0.0.1"
+port = 1883
+topic_root = "gtx"
 
-    [[meters]]
-    meter_id = "sdm630-0001"
-    host = "127.0.0.1"
-    port = 5020
-    unit_id = 1
-    register_map = "sdm630"
-    rated_power_w = 63000
+[[meters]]
+meter_id = "sdm630-0001"
+host = "127.0.0.1"
+port = 5020
+unit_id = 1
+register_map = "sdm630"
+rated_power_w = 63000
 """
 
 import tomllib

@@ -217,9 +217,7 @@ def decode_payload(payload: bytes) -> SignedReading:
         if name not in FIELDS:
             # Unsigned extra fields would be trusted by nobody: refuse them.
             raise ProtocolError(MALFORMED, "unknown field " + str(name))
-    reading = Reading(
-        obj["gw"], obj["meter"], obj["seq"], obj["ts"], obj["imp_wh"], obj["exp_wh"]
-    )
+    reading = Reading(obj["gw"], obj["meter"], obj["seq"], obj["ts"], obj["imp_wh"], obj["exp_wh"])
     return SignedReading(reading, _unhex_signature(obj["sig"]))
 
 

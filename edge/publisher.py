@@ -53,7 +53,10 @@ class MqttPublisher:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         with contextlib.suppress(aiomqtt.MqttError):
             await self._client.publish(self._status_topic, _status("offline"), qos=1, retain=True)

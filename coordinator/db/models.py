@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "Device", "DeviceStatus", "RejectedReading", "Reading"]
+__all__ = ["Base", "Device", "DeviceStatus", "Reading", "RejectedReading"]
 
 # Deterministic constraint names keep Alembic autogenerate and downgrades sane.
 NAMING = {

@@ -84,9 +84,7 @@ class MqttSource:
         props.SessionExpiryInterval = self._session_expiry_s
         props.ReceiveMaximum = RECEIVE_MAXIMUM
         try:
-            self._client.connect_async(
-                self._host, self._port, clean_start=False, properties=props
-            )
+            self._client.connect_async(self._host, self._port, clean_start=False, properties=props)
         except OSError as exc:
             raise BrokerError(f"cannot reach MQTT broker {self._host}:{self._port}") from exc
         self._client.loop_start()

@@ -84,4 +84,3 @@ class IngestService:
             self.stats.rejected[r.reason] = self.stats.rejected.get(r.reason, 0) + 1
         if self._on_batch is not None:
             self._on_batch(accepted, rejected)
-

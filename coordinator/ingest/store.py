@@ -7,7 +7,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from coordinator.db.models import Device, DeviceStatus, RejectedReading, Reading
+from coordinator.db.models import Device, DeviceStatus, Reading, RejectedReading
 from coordinator.ingest.screen import Accepted, DeviceKey, Rejected
 
 __all__ = ["MemoryReadingStore", "ReadingStore", "SqlReadingStore"]

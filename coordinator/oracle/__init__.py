@@ -35,6 +35,7 @@ from coordinator.oracle.merkle import (
     merkle_root,
     ordered_leaves,
     verify_proof,
+    verify_reading,
 )
 from coordinator.oracle.reasons import Flag, Reason, protocol_reason
 from coordinator.oracle.records import DeviceRecord, MeterState
@@ -87,5 +88,6 @@ __all__ = [
     "split_pro_rata",
     "summarize_epoch",
     "verify_proof",
+    "verify_reading",
     "wh_to_base_units",
 ]

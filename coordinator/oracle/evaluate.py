@@ -26,6 +26,15 @@ State the caller supplies, per reading (and must update between readings of
 one batch): the gateway's registry record, the meter's previous accepted state
 (greatest ts), the accepted reading already stored under (gateway, seq) if
 any, and the highest accepted seq of the gateway.
+
+After an `Accepted` verdict the caller stores the reading, then:
+    previous    := MeterState.of(reading)            (also after a meter_reset)
+    highest_seq := max(highest_seq, reading.seq)
+    energy      += interval_energy(old previous, MeterState.of(reading),
+                                   length_s, first_open_epoch)
+                   unless the meter had no previous or the reading is a meter_reset
+    attested in   accounting_epoch(reading.ts, length_s, first_open_epoch)
+(`coordinator.oracle.epochs`). After `Duplicate` it stores and counts nothing.
 """
 
 from coordinator.oracle.config import OracleConfig

@@ -47,6 +47,7 @@ __all__ = [
     "node_hash",
     "ordered_leaves",
     "verify_proof",
+    "verify_reading",
 ]
 
 LEAF_TAG = b"GTX-LEAF-v1"
@@ -157,6 +158,13 @@ def verify_proof(leaf: bytes, proof: Sequence[ProofStep], root: bytes) -> bool:
         else:
             return False
     return running == root
+
+
+def verify_reading(signed: SignedReading, proof: Sequence[ProofStep], root: bytes) -> bool:
+    """True when `proof` shows `signed` was counted under `root`. Prefer this to
+    `verify_proof` with a hash from elsewhere: starting from the reading itself
+    is what rules out an inner node being passed off as a leaf."""
+    return verify_proof(leaf_hash(signed), proof, root)
 
 
 def epoch_root(readings: Iterable[SignedReading]) -> bytes:

@@ -5,7 +5,9 @@ current blockhash, derives the same blockhash in every fresh instance and
 ignores the 1232-byte limit. So this backend:
 
 - checks the size of every transaction (`programs.txsize`);
-- issues its own blockhashes (random, a new one every `slot_seconds`), valid
+- issues its own blockhashes (random; a new one every `slot_seconds` and after
+  every processed transaction, so a rebuilt transaction never collides with
+  the signature of an earlier one), valid
   for `blockhash_ttl` seconds like a cluster's ~150 slots, and forgets them
   on restart, so a transaction signed before a restart and not journaled is
   expired and may safely be rebuilt (LiteSVM's own check is turned off);
@@ -160,6 +162,9 @@ class EmbeddedLedger:
             entry = JournalEntry(signature, self._slot + 1, bytes(tx), None)
         await self._commit(writable_keys(tx.message), entry)
         self._slot = entry.slot
+        # Each processed transaction ends a slot: a transaction rebuilt after it gets a
+        # new blockhash, hence a new signature, instead of colliding with the old one.
+        self._current = None
         return entry
 
     async def _commit(self, addresses: list[Pubkey], entry: JournalEntry | None) -> None:

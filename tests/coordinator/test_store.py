@@ -41,7 +41,7 @@ def test_save_is_idempotent_per_gateway_sequence(engine: Engine) -> None:
     store = SqlReadingStore(engine)
     batch = [_accepted(key, 1), _accepted(key, 2)]
     store.save(batch, [])
-    store.save(batch + [_accepted(key, 3)], [])  # a redelivered batch plus one new
+    store.save([*batch, _accepted(key, 3)], [])  # a redelivered batch plus one new
     with engine.connect() as conn:
         rows = conn.execute(
             select(ReadingRow.seq, ReadingRow.import_wh, ReadingRow.signature)
@@ -57,9 +57,7 @@ def test_rejections_keep_payload_and_reason(engine: Engine) -> None:
     raw = b"\x00not json\xff"
     store.save([], [Rejected(Incoming("gtx/v1/gw/x/readings", raw, NOW), "malformed", "bad", "x")])
     with engine.connect() as conn:
-        row = conn.execute(
-            select(RejectedReading).where(RejectedReading.payload == raw)
-        ).one()
+        row = conn.execute(select(RejectedReading).where(RejectedReading.payload == raw)).one()
         assert row.reason == "malformed"
         assert row.topic == "gtx/v1/gw/x/readings"
         assert conn.execute(select(func.count()).select_from(RejectedReading)).scalar_one() >= 1

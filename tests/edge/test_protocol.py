@@ -28,7 +28,12 @@ KEY = Ed25519PublicKey.from_public_bytes(bytes.fromhex(VECTORS["public_key_hex"]
 
 def _reading(fields: dict[str, Any]) -> Reading:
     return Reading(
-        fields["gw"], fields["meter"], fields["seq"], fields["ts"], fields["imp_wh"], fields["exp_wh"]
+        fields["gw"],
+        fields["meter"],
+        fields["seq"],
+        fields["ts"],
+        fields["imp_wh"],
+        fields["exp_wh"],
     )
 
 

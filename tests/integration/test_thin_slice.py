@@ -24,9 +24,8 @@ from edge.agent import GatewayAgent, Publisher
 from edge.config import BrokerConfig, GatewayConfig, MeterConfig
 from edge.meter_reader import ModbusMeterReader
 from edge.outbox import Outbox
-from edge.protocol import decode_payload
+from edge.protocol import Reading, decode_payload, encode_payload
 from edge.publisher import MqttPublisher
-from edge.registers import float32_words_to_scaled_int
 from edge.signing import DeviceKey
 from tests.utils.services import MQTT_HOST, MQTT_PORT, async_wait_until
 
@@ -99,7 +98,7 @@ async def test_reading_from_simulated_meter_lands_in_postgres(
         try:
             await async_wait_until(
                 lambda: bool(_rows(engine, ReadingRow, key.gateway_id)),
-                timeout=20,
+                within_s=20,
                 what="the reading in PostgreSQL",
             )
             await async_wait_until(lambda: outbox.depth() == 0, what="the outbox to drain")
@@ -119,8 +118,6 @@ async def test_reading_from_simulated_meter_lands_in_postgres(
 async def test_tampered_reading_is_rejected_with_reason(
     engine: Engine, database_url: str, topic_root: str
 ) -> None:
-    from edge.protocol import Reading, encode_payload
-
     key = DeviceKey.generate()
     register_device(engine, key.gateway_id)
     honest = encode_payload(key.sign(Reading(key.gateway_id, "m1", 7, 1764000000, 1000, 0)))
@@ -135,7 +132,7 @@ async def test_tampered_reading_is_rejected_with_reason(
             await client.publish(topic, b"\x00garbage", qos=1)
         await async_wait_until(
             lambda: len(_rows(engine, RejectedReading, key.gateway_id)) == 2,
-            timeout=20,
+            within_s=20,
             what="two rejected readings",
         )
 

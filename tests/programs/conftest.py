@@ -13,7 +13,7 @@ from solders.keypair import Keypair
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
-from programs.ledger import EmbeddedLedger, MemoryLedgerStore
+from programs.ledger import EmbeddedLedger, LedgerStore, MemoryLedgerStore
 from programs.roles import Deployment, bootstrap, mint_payment, register_user
 
 T = TypeVar("T")
@@ -31,7 +31,7 @@ def run(coro: Awaitable[T]) -> T:
 class World:
     """A deployment on an embedded ledger and the keys that run it."""
 
-    store: MemoryLedgerStore
+    store: LedgerStore
     ledger: EmbeddedLedger
     payer: Keypair
     oracle: Keypair
@@ -40,7 +40,7 @@ class World:
     deployment: Deployment
 
 
-async def make_world(store: MemoryLedgerStore | None = None) -> World:
+async def make_world(store: LedgerStore | None = None) -> World:
     store = store or MemoryLedgerStore()
     ledger = await EmbeddedLedger.open(store)
     payer, oracle, rec, settler = Keypair(), Keypair(), Keypair(), Keypair()

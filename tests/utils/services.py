@@ -31,7 +31,9 @@ def fresh_database(prefix: str = "gtx_test") -> Iterator[str]:
             )
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
+) -> None:
     """Poll `predicate` until it is true; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -41,9 +43,10 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str =
 
 
 async def async_wait_until(
-    predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, what: str = "condition"
+    predicate: Callable[[], bool | Awaitable[bool]], within_s: float = 10.0, what: str = "condition"
 ) -> None:
-    deadline = time.monotonic() + timeout
+    """Async twin of wait_until; the predicate may be a coroutine function."""
+    deadline = time.monotonic() + within_s
     while True:
         result = predicate()
         if not isinstance(result, bool):
@@ -51,5 +54,5 @@ async def async_wait_until(
         if result:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            raise AssertionError(f"timed out after {within_s} s waiting for {what}")
         await asyncio.sleep(0.02)

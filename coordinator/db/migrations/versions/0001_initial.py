@@ -62,9 +62,7 @@ def upgrade() -> None:
         sa.Column("gateway_id", sa.String(44), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_rejected_readings"),
     )
-    op.create_index(
-        "ix_rejected_readings_received_at", "rejected_readings", ["received_at"]
-    )
+    op.create_index("ix_rejected_readings_received_at", "rejected_readings", ["received_at"])
     op.create_index("ix_rejected_readings_reason", "rejected_readings", ["reason"])
 
 

@@ -1,0 +1,106 @@
+"""The embedded ledger's durable store: in memory, SQLite, and the real PostgreSQL."""
+
+from pathlib import Path
+
+import pytest
+from solders.account import Account
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+
+from programs.ledger import EmbeddedLedger, JournalEntry, MemoryLedgerStore, SqlLedgerStore
+from programs.ledger.store import LedgerStore
+from programs.roles import Trade, approve_escrow, mint_energy, settle, user_accounts
+from tests.programs.conftest import add_users, make_world, run
+
+U64_MAX = (1 << 64) - 1
+
+
+def _exercise(store: LedgerStore) -> None:
+    a, b = Pubkey.new_unique(), Pubkey.new_unique()
+    big = Account(lamports=U64_MAX - 1, data=b"\x00\x01" * 50, owner=b, rent_epoch=U64_MAX)
+    small = Account(lamports=5, data=b"", owner=a, executable=True)
+    signature = Keypair().sign_message(b"tx")
+    assert store.last_slot() == 0
+    assert store.journal_entry(signature) is None
+    store.commit([(a, big), (b, small)], JournalEntry(signature, 7, b"raw", "boom", ("l1", "l2")))
+    assert sorted(store.load_accounts(), key=lambda x: bytes(x[0])) == sorted(
+        [(a, big), (b, small)], key=lambda x: bytes(x[0])
+    )
+    assert store.journal_entry(signature) == JournalEntry(
+        signature, 7, b"raw", "boom", ("l1", "l2")
+    )
+    assert store.last_slot() == 7
+    changed = Account(lamports=6, data=b"x", owner=a)
+    store.commit([(a, None), (b, changed)], JournalEntry(Signature.default(), 9, b"r2", None))
+    assert store.load_accounts() == [(b, changed)]
+    assert store.journal_entry(Signature.default()) == JournalEntry(
+        Signature.default(), 9, b"r2", None
+    )
+    assert store.last_slot() == 9
+
+
+def test_memory_store() -> None:
+    _exercise(MemoryLedgerStore())
+
+
+def _sqlite(tmp_path: Path) -> SqlLedgerStore:
+    store = SqlLedgerStore(create_engine(f"sqlite:///{tmp_path / 'ledger.db'}"))
+    store.create_tables()
+    return store
+
+
+def test_sqlite_store(tmp_path: Path) -> None:
+    _exercise(_sqlite(tmp_path))
+
+
+@pytest.mark.services
+def test_postgres_store(pg_ledger_engine: Engine) -> None:
+    store = SqlLedgerStore(pg_ledger_engine)
+    store.create_tables()
+    _exercise(store)
+
+
+async def _trade_and_restart(store: LedgerStore) -> None:
+    world = await make_world(store)
+    seller, buyer = await add_users(world, 2, payment=10**7)
+    await mint_energy(
+        world.ledger,
+        world.deployment,
+        payer=world.payer,
+        oracle=world.oracle,
+        epoch=1,
+        grants=[(seller.pubkey(), 10**9)],
+    )
+    await approve_escrow(
+        world.ledger, world.deployment, payer=world.payer, owner=seller, energy=10**9, payment=0
+    )
+    await approve_escrow(
+        world.ledger, world.deployment, payer=world.payer, owner=buyer, energy=0, payment=10**7
+    )
+    trade = Trade(seller.pubkey(), buyer.pubkey(), energy=10**8, payment=10**6)
+    kwargs = {"payer": world.payer, "settlement_authority": world.settler, "epoch": 1}
+    await settle(world.ledger, world.deployment, trades=[trade], **kwargs)  # type: ignore[arg-type]
+
+    restarted = await EmbeddedLedger.open(store)
+    seller_energy = user_accounts(world.deployment, seller.pubkey()).energy
+    buyer_payment = user_accounts(world.deployment, buyer.pubkey()).payment
+    assert await restarted.token_balance(seller_energy) == 9 * 10**8
+    assert await restarted.token_balance(buyer_payment) == 9 * 10**6
+    world.ledger = restarted
+    (outcome,) = await settle(restarted, world.deployment, trades=[trade], **kwargs)  # type: ignore[arg-type]
+    assert outcome.error is None
+    assert await restarted.token_balance(seller_energy) == 8 * 10**8
+
+
+def test_sqlite_ledger_survives_a_restart(tmp_path: Path) -> None:
+    run(_trade_and_restart(_sqlite(tmp_path)))
+
+
+@pytest.mark.services
+def test_postgres_ledger_survives_a_restart(pg_ledger_engine: Engine) -> None:
+    store = SqlLedgerStore(pg_ledger_engine)
+    store.create_tables()
+    run(_trade_and_restart(store))
