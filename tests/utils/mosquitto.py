@@ -8,6 +8,7 @@
 acl_file, listener options), so tests can run the project's mosquitto/ files.
 """
 
+import os
 import shutil
 import socket
 import subprocess
@@ -51,6 +52,10 @@ class PrivateBroker:
             "log_type error",
             "log_type warning",
         ]
+        if os.geteuid() == 0:
+            # As root, Mosquitto would drop to user "mosquitto", which cannot
+            # write into the test's private directory.
+            lines.append("user root")
         self.conf.write_text("\n".join(lines) + "\n" + extra_conf)
         self._proc: subprocess.Popen[bytes] | None = None
 
