@@ -23,7 +23,7 @@ from coordinator.db.migrate import upgrade
 from coordinator.db.session import make_engine
 from coordinator.errors import CoordinatorError
 from coordinator.ingest.screen import Accepted, Rejected
-from coordinator.registry import register_device
+from coordinator.registry import register_device, register_meter
 from coordinator.runner import run_ingest
 from device_sim.clock import SimClock
 from device_sim.meter import SimulatedMeter
@@ -39,6 +39,8 @@ from edge.signing import DeviceKey
 __all__ = ["main"]
 
 log = logging.getLogger("gridtokenx.demo")
+
+RATED_POWER_W = 100_000
 
 
 def _campus() -> dict[int, tuple[str, SimulatedMeter]]:
@@ -89,6 +91,8 @@ async def _run(settings: Settings, workdir: Path, poll_s: int, accel: float) -> 
     register_device(engine, key.gateway_id)
 
     campus = _campus()
+    for name, meter in campus.values():
+        register_meter(engine, key.gateway_id, name, model="sdm630", rated_power_w=RATED_POWER_W)
     clock = SimClock(accel=accel)
     broker = BrokerConfig(
         host=settings.mqtt_host,
@@ -112,7 +116,7 @@ async def _run(settings: Settings, workdir: Path, poll_s: int, accel: float) -> 
             state_file=workdir / "gateway-1" / "state.sqlite",
             broker=broker,
             meters=tuple(
-                MeterConfig(name, "127.0.0.1", sim.port, unit, "sdm630", 100_000)
+                MeterConfig(name, "127.0.0.1", sim.port, unit, "sdm630", RATED_POWER_W)
                 for unit, (name, _) in campus.items()
             ),
             poll_interval_s=poll_s,

@@ -3,11 +3,11 @@
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
-from coordinator.db.models import Device, DeviceStatus
+from coordinator.db.models import Device, DeviceStatus, Meter
 from coordinator.errors import ConfigError
 from edge.base58 import b58decode, b58encode
 
-__all__ = ["register_device", "revoke_device"]
+__all__ = ["register_device", "register_meter", "revoke_device"]
 
 
 def _public_key(gateway_id: str) -> bytes:
@@ -51,3 +51,26 @@ def revoke_device(engine: Engine, gateway_id: str) -> bool:
             .values(status=DeviceStatus.REVOKED)
         )
         return result.rowcount > 0
+
+
+def register_meter(
+    engine: Engine,
+    gateway_id: str,
+    meter_id: str,
+    *,
+    model: str,
+    rated_power_w: int,
+    owner: str | None = None,
+) -> None:
+    """Register a meter behind a registered gateway, or update its details. Idempotent."""
+    if rated_power_w <= 0:
+        raise ConfigError("rated_power_w must be positive")
+    values = {"model": model, "rated_power_w": rated_power_w, "owner": owner}
+    with engine.begin() as conn:
+        updated = conn.execute(
+            update(Meter)
+            .where(Meter.gateway_id == gateway_id, Meter.meter_id == meter_id)
+            .values(**values)
+        )
+        if updated.rowcount == 0:
+            conn.execute(insert(Meter).values(gateway_id=gateway_id, meter_id=meter_id, **values))

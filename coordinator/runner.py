@@ -1,5 +1,6 @@
 """Wiring of the coordinator's services from Settings."""
 
+import asyncio
 from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
@@ -18,8 +19,10 @@ async def run_ingest(
     settings: Settings,
     engine: Engine,
     on_batch: Callable[[list[Accepted], list[Rejected]], None] | None = None,
+    ready: asyncio.Event | None = None,
 ) -> None:
-    """Run the ingest service until cancelled."""
+    """Run the ingest service until cancelled. `ready` is set once the
+    subscription is confirmed by the broker."""
     async with MqttSource(
         host=settings.mqtt_host,
         port=settings.mqtt_port,
@@ -37,4 +40,6 @@ async def run_ingest(
             batch_wait_s=settings.batch_wait_s,
             on_batch=on_batch,
         )
+        if ready is not None:
+            ready.set()
         await service.run()

@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Enum,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -53,6 +54,23 @@ class Device(Base):
         Enum(DeviceStatus, name="device_status", values_callable=lambda e: [m.value for m in e]),
         default=DeviceStatus.ACTIVE,
     )
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Meter(Base):
+    """A meter behind a gateway; its rated power bounds the energy it can report."""
+
+    __tablename__ = "meters"
+
+    gateway_id: Mapped[str] = mapped_column(
+        String(44), ForeignKey("devices.gateway_id"), primary_key=True
+    )
+    meter_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(64), doc="register map name, e.g. sdm630")
+    rated_power_w: Mapped[int] = mapped_column(BigInteger)
+    owner: Mapped[str | None] = mapped_column(String(44), doc="owner's wallet (base58)")
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

@@ -77,6 +77,7 @@ class MqttSource:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
 
     async def __aenter__(self) -> "MqttSource":
         self._loop = asyncio.get_running_loop()
@@ -136,12 +137,26 @@ class MqttSource:
         if reason.is_failure:
             log.error("MQTT connection refused: %s", reason)
             return
+        assert self._loop is not None
+        # Count the connection before any message on it can be enqueued.
+        self._loop.call_soon_threadsafe(self._new_connection)
         client.subscribe(self._subscription, qos=1)
+
+    def _new_connection(self) -> None:
+        self._connection += 1
+
+    def _on_subscribe(
+        self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any
+    ) -> None:
+        # Ready only once the broker confirms the subscription: a reading
+        # published before that would not be routed to this session.
+        if any(r.is_failure for r in reasons):
+            log.error("MQTT subscription to %s refused: %s", self._subscription, reasons)
+            return
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._mark_connected)
 
     def _mark_connected(self) -> None:
-        self._connection += 1
         self._connected.set()
         log.info("connected to MQTT broker, subscribed to %s", self._subscription)
 

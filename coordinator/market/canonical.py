@@ -135,7 +135,7 @@ def _checked(build: Callable[[], _T]) -> _T:
         return build()
     except InputError:
         raise
-    except (TypeError, ValueError, KeyError, IndexError) as exc:
+    except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError) as exc:
         raise InputError(f"malformed document: {exc}") from exc
 
 

@@ -106,10 +106,9 @@ def _gc_paused() -> Iterator[None]:
 def _clear(inputs: ClearingInputs) -> ClearingResult:
     rules = inputs.rules
     reasons: dict[str, str] = {}
-    eligible: dict[str, int] = {}
     bids, asks = _admit(inputs, reasons)
-    buy = _cap_bids(bids, inputs.escrow.payment, rules.lot, reasons, eligible)
-    sell = _cap_asks(asks, inputs.escrow.energy, rules.lot, reasons, eligible)
+    buy = _cap_bids(bids, inputs.escrow.payment, rules.lot, reasons)
+    sell = _cap_asks(asks, inputs.escrow.energy, rules.lot, reasons)
     ask_price = [order.limit_price for order, _ in sell]
     fills = _match(
         buy,
@@ -125,8 +124,10 @@ def _clear(inputs: ClearingInputs) -> ClearingResult:
         marginal_ask = max(ask_price[a] for _, a, _ in fills)
         clearing_price = k_price(marginal_ask, marginal_bid, rules.k, rules.tick)
 
-    filled: dict[str, int] = {}
-    paid: dict[str, int] = {}
+    buy_done = [0] * len(buy)
+    buy_paid = [0] * len(buy)
+    sell_done = [0] * len(sell)
+    sell_paid = [0] * len(sell)
     matches: list[Match] = []
     for b, a, quantity in fills:
         bid = buy[b][0]
@@ -136,9 +137,15 @@ def _clear(inputs: ClearingInputs) -> ClearingResult:
         matches.append(
             Match(bid.order_id, ask.order_id, bid.owner, ask.owner, quantity, price, payment)
         )
-        for order_id in (bid.order_id, ask.order_id):
-            filled[order_id] = filled.get(order_id, 0) + quantity
-            paid[order_id] = paid.get(order_id, 0) + payment
+        buy_done[b] += quantity
+        buy_paid[b] += payment
+        sell_done[a] += quantity
+        sell_paid[a] += payment
+    # (eligible, filled, payment) of every order that took part
+    fates: dict[str, tuple[int, int, int]] = {}
+    for side, done, paid in ((buy, buy_done, buy_paid), (sell, sell_done, sell_paid)):
+        for (order, take), filled, payment in zip(side, done, paid, strict=True):
+            fates[order.order_id] = (take, filled, payment)
 
     result = ClearingResult(
         epoch=inputs.epoch,
@@ -147,7 +154,7 @@ def _clear(inputs: ClearingInputs) -> ClearingResult:
         volume=sum(m.quantity for m in matches),
         turnover=sum(m.payment for m in matches),
         matches=tuple(matches),
-        outcomes=_outcomes(inputs.orders, reasons, eligible, filled, paid),
+        outcomes=_outcomes(inputs.orders, reasons, fates),
         inputs_hash=inputs_hash(inputs),
         result_hash="",
     )
@@ -181,7 +188,6 @@ def _cap_bids(
     payment_escrow: Mapping[str, int],
     lot: int,
     reasons: dict[str, str],
-    eligible: dict[str, int],
 ) -> list[tuple[Order, int]]:
     left = dict(payment_escrow)
     out: list[tuple[Order, int]] = []
@@ -197,7 +203,6 @@ def _cap_bids(
             reasons[order.order_id] = INSUFFICIENT_ESCROW
             continue
         left[owner] = budget - cost
-        eligible[order.order_id] = quantity
         out.append((order, quantity))
     return out
 
@@ -207,7 +212,6 @@ def _cap_asks(
     energy_escrow: Mapping[str, int],
     lot: int,
     reasons: dict[str, str],
-    eligible: dict[str, int],
 ) -> list[tuple[Order, int]]:
     left = dict(energy_escrow)
     out: list[tuple[Order, int]] = []
@@ -220,7 +224,6 @@ def _cap_asks(
             reasons[order.order_id] = INSUFFICIENT_ESCROW
             continue
         left[owner] = budget - quantity
-        eligible[order.order_id] = quantity
         out.append((order, quantity))
     return out
 
@@ -237,8 +240,9 @@ def _match(
 
     Asks are only ever consumed at `head` (the best ask left) or at `other`
     (the best ask left whose owner differs from the head's): every ask between
-    them belongs to the head's owner and is untouched. Both indices only move
-    forward, so matching is linear after the sort, whatever the self-trades.
+    them is either the head owner's and untouched, or already consumed. Both
+    indices only move forward, so matching is linear after the sort, whatever
+    the self-trades.
     """
     n = len(ask_price)
     fills: list[tuple[int, int, int]] = []
@@ -268,6 +272,8 @@ def _match(
             ask_left[a] = 0
             if a == head:
                 head += 1
+                while head < n and ask_left[head] == 0:
+                    head += 1  # an ask consumed earlier at `other`
                 if head >= n:
                     break
                 if head == other:
@@ -289,23 +295,22 @@ def _next_other(owners: list[str], start: int, owner: str) -> int:
 def _outcomes(
     orders: tuple[Order, ...],
     reasons: dict[str, str],
-    eligible: dict[str, int],
-    filled: dict[str, int],
-    paid: dict[str, int],
+    fates: dict[str, tuple[int, int, int]],
 ) -> tuple[OrderOutcome, ...]:
     out: list[OrderOutcome] = []
     append = out.append
+    excluded = FillStatus.EXCLUDED
     for order in orders:
         order_id = order.order_id
         quantity = order.quantity
-        take = eligible.get(order_id, 0)
-        if take == 0:
+        fate = fates.get(order_id)
+        if fate is None:
             append(
                 OrderOutcome(
                     order_id,
                     order.owner,
                     order.side,
-                    FillStatus.EXCLUDED,
+                    excluded,
                     quantity,
                     0,
                     0,
@@ -314,7 +319,7 @@ def _outcomes(
                 )
             )
             continue
-        done = filled.get(order_id, 0)
+        take, done, paid = fate
         if done == quantity:
             status = FillStatus.FILLED
         elif done:
@@ -330,7 +335,7 @@ def _outcomes(
                 quantity,
                 take,
                 done,
-                paid.get(order_id, 0) if done else 0,
+                paid,
                 ESCROW_CAPPED if take < quantity else None,
             )
         )

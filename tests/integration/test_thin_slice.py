@@ -53,8 +53,10 @@ async def _coordinator(
         mqtt_session_expiry_s=30,
         topic_root=topic_root,
     )
-    task = asyncio.create_task(run_ingest(settings, engine), name="ingest")
+    ready = asyncio.Event()
+    task = asyncio.create_task(run_ingest(settings, engine, ready=ready), name="ingest")
     try:
+        await asyncio.wait_for(ready.wait(), 10)
         yield
     finally:
         task.cancel()

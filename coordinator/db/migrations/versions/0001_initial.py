@@ -1,4 +1,4 @@
-"""Devices, accepted readings and rejected readings.
+"""Devices, meters, accepted readings and rejected readings.
 
 Revision ID: 0001
 Revises:
@@ -37,6 +37,24 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("gateway_id", name="pk_devices"),
     )
     op.create_table(
+        "meters",
+        sa.Column("gateway_id", sa.String(44), nullable=False),
+        sa.Column("meter_id", sa.String(64), nullable=False),
+        sa.Column("model", sa.String(64), nullable=False),
+        sa.Column("rated_power_w", sa.BigInteger(), nullable=False),
+        sa.Column("owner", sa.String(44), nullable=True),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.func.now(),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["gateway_id"], ["devices.gateway_id"], name="fk_meters_gateway_id_devices"
+        ),
+        sa.PrimaryKeyConstraint("gateway_id", "meter_id", name="pk_meters"),
+    )
+    op.create_table(
         "readings",
         sa.Column("id", BigId, autoincrement=True, nullable=False),
         sa.Column("gateway_id", sa.String(44), nullable=False),
@@ -70,5 +88,6 @@ def downgrade() -> None:
     op.drop_table("rejected_readings")
     op.drop_index("ix_readings_meter_ts", table_name="readings")
     op.drop_table("readings")
+    op.drop_table("meters")
     op.drop_table("devices")
     sa.Enum(name="device_status").drop(op.get_bind(), checkfirst=True)
