@@ -91,7 +91,7 @@ async def _run(settings: Settings, workdir: Path, poll_s: int, accel: float) -> 
     register_device(engine, key.gateway_id)
 
     campus = _campus()
-    for name, meter in campus.values():
+    for name, _meter in campus.values():
         register_meter(engine, key.gateway_id, name, model="sdm630", rated_power_w=RATED_POWER_W)
     clock = SimClock(accel=accel)
     broker = BrokerConfig(
