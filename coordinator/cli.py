@@ -6,12 +6,19 @@ import contextlib
 import logging
 import sys
 
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
 from coordinator.config import Settings
 from coordinator.db.migrate import upgrade
+from coordinator.db.models import EpochRecord
 from coordinator.db.session import make_engine
+from coordinator.epochs_service import recompute_epoch, summary_json
 from coordinator.errors import CoordinatorError
+from coordinator.jsonlog import configure_logging
+from coordinator.metrics import serve_metrics
 from coordinator.registry import register_device, revoke_device
-from coordinator.runner import run_ingest
+from coordinator.runner import maintain_partitions, run_ingest
 
 __all__ = ["main"]
 
@@ -28,14 +35,39 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("gateway_id", help="base58 Ed25519 public key of the gateway")
     rev = sub.add_parser("device-revoke", help="reject a gateway's readings from now on")
     rev.add_argument("gateway_id")
-    sub.add_parser("run", help="run ingest until interrupted")
+    sub.add_parser("run", help="run ingest and epoch closing until interrupted")
+    epoch = sub.add_parser("epoch", help="epoch tools")
+    epoch_sub = epoch.add_subparsers(dest="epoch_command", required=True)
+    recompute = epoch_sub.add_parser(
+        "recompute", help="recompute an epoch from stored readings and compare with its close"
+    )
+    recompute.add_argument("epoch", type=int)
+    sub.add_parser("partitions", help="create coming readings partitions, drop expired ones")
     return parser
+
+
+def _recompute(engine: Engine, settings: Settings, epoch: int) -> int:
+    result = recompute_epoch(engine, epoch, settings.epoch_length_s, settings.lateness_window_s)
+    body = summary_json(result, settings.epoch_length_s)
+    print(body)
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(EpochRecord.summary_json).where(EpochRecord.epoch == epoch)
+        ).scalar_one_or_none()
+    if stored is None:
+        print(f"epoch {epoch} is not closed yet", file=sys.stderr)
+        return 0
+    if stored != body:
+        print(f"MISMATCH with the stored close of epoch {epoch}:\n{stored}", file=sys.stderr)
+        return 1
+    print(f"epoch {epoch}: matches the stored close", file=sys.stderr)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings()
+    configure_logging(logging.INFO, json_lines=settings.log_json)
     engine = make_engine(settings.database_url)
     try:
         if args.command == "migrate":
@@ -49,8 +81,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"unknown gateway {args.gateway_id}", file=sys.stderr)
                 return 1
             print("revoked " + args.gateway_id)
+        elif args.command == "epoch":
+            return _recompute(engine, settings, args.epoch)
+        elif args.command == "partitions":
+            maintain_partitions(engine, settings)
         elif args.command == "run":
             upgrade(engine)
+            if settings.metrics_port:
+                serve_metrics(settings.metrics_port)
             with contextlib.suppress(KeyboardInterrupt):
                 asyncio.run(run_ingest(settings, engine))
     except CoordinatorError as exc:

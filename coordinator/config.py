@@ -1,6 +1,9 @@
 """Coordinator settings, parsed once from the environment (prefix ``GTX_``)."""
 
-from pydantic import Field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from edge import topics
@@ -28,3 +31,45 @@ class Settings(BaseSettings):
     # whatever has arrived after batch_wait_s.
     batch_max: int = Field(default=500, ge=1)
     batch_wait_s: float = Field(default=0.05, gt=0)
+
+    # --- API, enrolment and broker credentials (issue 4) ---
+    # Outside "development" the API refuses to start with a missing or placeholder
+    # admin token.
+    environment: Literal["development", "production"] = "development"
+    admin_token: SecretStr | None = None
+    enrolment_token_ttl_s: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
+    # How long a rotated-out device key still verifies readings (default / cap).
+    key_overlap_default_s: int = Field(default=3600, ge=0)
+    key_overlap_max_s: int = Field(default=24 * 3600, ge=0)
+    # The Mosquitto password file the coordinator renders, and Mosquitto's pid
+    # file to SIGHUP after; unset = the broker's credentials are not managed.
+    broker_password_file: Path | None = None
+    broker_pid_file: Path | None = None
+    # Service accounts (coordinator, operators), made with mosquitto_passwd and
+    # copied verbatim at the top of the rendered password file.
+    broker_static_password_file: Path | None = None
+    # The broker as gateways in the field reach it (returned at enrolment).
+    gateway_mqtt_host: str | None = None
+    gateway_mqtt_port: int | None = Field(default=None, ge=1, le=65535)
+    gateway_mqtt_tls: bool = False
+
+    # Oracle limits (see coordinator.oracle.OracleConfig).
+    max_future_skew_s: int = Field(default=120, ge=0)
+    lateness_window_s: int = Field(default=7 * 24 * 3600, ge=0)
+    # Epochs: length (900 = UTC quarter hours; shorter for demos and tests) and
+    # how long after an epoch ends late readings may still land in it.
+    epoch_length_s: int = Field(default=900, ge=1)
+    epoch_grace_s: int = Field(default=120, ge=0)
+    epoch_check_interval_s: float = Field(default=5.0, gt=0)
+    # Readings partitions: months created ahead, and retention (default two years).
+    partition_months_ahead: int = Field(default=2, ge=0)
+    readings_retention_days: int = Field(default=730, ge=1)
+    # Redis for the live cache; empty disables it.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Prometheus /metrics port of this process; 0 disables it.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    log_json: bool = True
+    # Off until the ingest oracle verifies a rotated gateway (id = first key)
+    # against its current key and, for the overlap, its previous one; until then
+    # a rotated gateway's readings would fail its gateway-id == key invariant.
+    key_rotation_enabled: bool = False

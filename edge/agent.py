@@ -1,9 +1,13 @@
 """The gateway agent: poll meters on interval boundaries, sign, store, forward.
 
-Two named tasks share the outbox: the poller adds signed readings, the
-forwarder publishes them in sequence order and deletes each one after its
-PUBACK. A broker outage only grows the outbox; a dead meter only costs its
-own poll.
+Three named tasks share the outbox. The poller reads every meter
+concurrently at each wall-clock boundary, retrying a failing meter with
+backoff inside the poll window, and stores a signed reading per meter as
+soon as it has one. The forwarder publishes the outbox in sequence order and
+deletes entries only after their PUBACK; a broker outage only grows the
+outbox (up to its bound). The health task publishes and stores a health
+report periodically. `stop()` ends polling, lets the forwarder flush for up
+to `shutdown_flush_s`, and leaves with a retained "offline" status.
 """
 
 import asyncio
@@ -18,27 +22,56 @@ from typing import Protocol
 from edge import topics
 from edge.config import GatewayConfig, MeterConfig
 from edge.errors import BrokerError, MeterError
-from edge.meter_reader import MeterReader
+from edge.health import (
+    HealthReport,
+    MeterHealth,
+    Outcome,
+    encode_health,
+    record_missed,
+    record_outcome,
+)
+from edge.meter_reader import MeterReader, MeterReadError, MeterSample
 from edge.outbox import Outbox, OutboxEntry
 from edge.protocol import Reading, encode_payload
-from edge.registermap import MeterValues
+from edge.schedule import backoff_delay, next_boundary, poll_deadline
 from edge.signing import DeviceKey
 
-__all__ = ["GatewayAgent", "PollStats", "Publisher"]
+__all__ = ["PUBLISH_WINDOW", "GatewayAgent", "PollStats", "Publisher"]
 
 log = logging.getLogger(__name__)
 
+# Readings in flight to the broker at once: enough to hide the round trip,
+# small enough that a reconnect re-sends little.
+PUBLISH_WINDOW = 64
+_JITTER = 0.5
+
 
 class Publisher(Protocol):
-    async def publish(self, topic: str, payload: bytes) -> None: ...
+    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None: ...
 
 
 @dataclass
 class PollStats:
-    ok: dict[str, int] = field(default_factory=dict)
-    errors: dict[str, int] = field(default_factory=dict)
-    last_error: dict[str, str] = field(default_factory=dict)
+    """Counters of one agent run (the outbox keeps what must outlive it)."""
+
+    meters: dict[str, MeterHealth] = field(default_factory=dict)
     published: int = 0
+    polls: int = 0
+
+    @property
+    def ok(self) -> dict[str, int]:
+        """Successful reads per meter (meters with none left out)."""
+        return {k: m.counts["ok"] for k, m in self.meters.items() if m.counts.get("ok")}
+
+    @property
+    def errors(self) -> dict[str, int]:
+        """Failed read attempts per meter (meters with none left out)."""
+        failed = {k: sum(m.counts.values()) - m.counts.get("ok", 0) for k, m in self.meters.items()}
+        return {k: n for k, n in failed.items() if n}
+
+    @property
+    def last_error(self) -> dict[str, str]:
+        return {k: m.last_error for k, m in self.meters.items() if m.last_error}
 
 
 class GatewayAgent:
@@ -51,48 +84,137 @@ class GatewayAgent:
         outbox: Outbox,
         connect: Callable[[], AbstractAsyncContextManager[Publisher]],
         clock: Callable[[], float] = time.time,
+        wall_clock: Callable[[], float] = time.time,
+        unit_random: Callable[[], float] = random.random,
     ) -> None:
-        """`clock` gives the reading timestamps (meter time); polls are scheduled
-        on the gateway's wall clock."""
+        """`clock` stamps readings of meters without a clock of their own;
+        polls are scheduled on `wall_clock`. `unit_random` drives the jitter."""
         self._config = config
         self._key = key
         self._reader = reader
         self._outbox = outbox
         self._connect = connect
         self._clock = clock
-        self._topic = topics.gateway_readings(config.broker.topic_root, key.gateway_id)
+        self._wall = wall_clock
+        self._random = unit_random
+        root = config.broker.topic_root
+        self._topic = topics.gateway_readings(root, key.gateway_id)
+        self._health_topic = topics.gateway_health(root, key.gateway_id)
         self._pending = asyncio.Event()
-        self.stats = PollStats()
+        self._stopping = asyncio.Event()
+        self._publisher: Publisher | None = None
+        self._started = time.monotonic()
+        self.stats = PollStats(meters={m.meter_id: MeterHealth(m.meter_id) for m in config.meters})
+
+    # -- lifecycle
 
     async def run(self) -> None:
+        """Poll, forward and report health until `stop()` (then flush) or cancelled."""
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._poll_forever(), name="poller")
-            tg.create_task(self._forward_forever(), name="forwarder")
+            poller = tg.create_task(self._poll_until_stopped(), name="poller")
+            forwarder = tg.create_task(self._forward_until_flushed(), name="forwarder")
+            health = tg.create_task(self._report_health_until_stopped(), name="health")
+            await self._stopping.wait()
+            poller.cancel()
+            health.cancel()
+            _, unfinished = await asyncio.wait({forwarder}, timeout=self._config.shutdown_flush_s)
+            if unfinished:
+                log.warning(
+                    "shutdown: %d readings stay in the outbox for the next run",
+                    self._outbox.depth(),
+                )
+                forwarder.cancel()
+        self._save_health()
+
+    def stop(self) -> None:
+        """Ask `run` to stop polling, flush the outbox (bounded) and return."""
+        self._stopping.set()
+        self._pending.set()
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), max(0.0, seconds))
+        except TimeoutError:
+            return False
+        return True
+
+    # -- polling
+
+    async def _poll_until_stopped(self) -> None:
+        interval = self._config.poll_interval_s
+        while True:
+            await self.poll_once()
+            now = self._wall()
+            # Wall-clock boundaries: every gateway reads at :00, :15, ...
+            if await self._stopped_within(next_boundary(now, interval) - now):
+                return
 
     async def poll_once(self) -> list[OutboxEntry]:
-        """Read every meter concurrently; store a signed reading for each that answered."""
-        results = await asyncio.gather(*(self._read(m) for m in self._config.meters))
-        entries = []
-        for meter, values in zip(self._config.meters, results, strict=True):
-            if values is not None:
-                entries.append(self._store(meter, values))
-        if entries:
-            self._pending.set()
-        return entries
+        """Read every meter concurrently (with retries inside the poll window);
+        store a signed reading for each that answered."""
+        started = self._wall()
+        window_s = poll_deadline(started, self._config.poll_interval_s) - started
+        deadline = asyncio.get_running_loop().time() + window_s
+        results = await asyncio.gather(
+            *(self._poll_meter(m, deadline) for m in self._config.meters)
+        )
+        self.stats.polls += 1
+        self._save_health()
+        return [entry for entry in results if entry is not None]
 
-    async def _read(self, meter: MeterConfig) -> MeterValues | None:
+    async def _poll_meter(self, meter: MeterConfig, deadline: float) -> OutboxEntry | None:
+        polling = self._config.polling
+        loop = asyncio.get_running_loop()
+        for attempt in range(1, polling.max_attempts + 1):
+            sample = await self._attempt(meter)
+            if sample is not None:
+                return self._store(meter, sample)
+            if attempt == polling.max_attempts:
+                break
+            delay = backoff_delay(
+                attempt,
+                initial_s=polling.backoff_initial_s,
+                max_s=polling.backoff_max_s,
+                jitter=_JITTER,
+                unit_random=self._random(),
+            )
+            if loop.time() + delay + polling.timeout_s > deadline:
+                break  # another try would run into the next poll
+            await asyncio.sleep(delay)
+        self._update(meter.meter_id, record_missed(self.stats.meters[meter.meter_id]))
+        return None
+
+    async def _attempt(self, meter: MeterConfig) -> MeterSample | None:
         try:
-            values = await self._reader.read(meter)
-        except MeterError as exc:
-            self.stats.errors[meter.meter_id] = self.stats.errors.get(meter.meter_id, 0) + 1
-            self.stats.last_error[meter.meter_id] = str(exc)
-            log.warning("poll failed: %s", exc)
+            sample = await asyncio.wait_for(
+                self._reader.read(meter), self._config.polling.timeout_s
+            )
+        except MeterReadError as exc:
+            self._record(meter, exc.outcome, str(exc))
             return None
-        self.stats.ok[meter.meter_id] = self.stats.ok.get(meter.meter_id, 0) + 1
-        return values
+        except MeterError as exc:
+            self._record(meter, Outcome.DECODE_ERROR, str(exc))
+            return None
+        except TimeoutError:
+            self._record(meter, Outcome.TIMEOUT, f"meter {meter.meter_id}: no answer in time")
+            return None
+        self._record(meter, Outcome.OK, "")
+        return sample
 
-    def _store(self, meter: MeterConfig, values: MeterValues) -> OutboxEntry:
-        ts = int(self._clock())
+    def _record(self, meter: MeterConfig, outcome: Outcome, detail: str) -> None:
+        if outcome is not Outcome.OK:
+            log.warning("poll of %s: %s: %s", meter.meter_id, outcome.value, detail)
+        health = self.stats.meters[meter.meter_id]
+        self._update(
+            meter.meter_id, record_outcome(health, outcome, at_s=int(self._wall()), detail=detail)
+        )
+
+    def _update(self, meter_id: str, health: MeterHealth) -> None:
+        self.stats.meters[meter_id] = health
+
+    def _store(self, meter: MeterConfig, sample: MeterSample) -> OutboxEntry:
+        ts = sample.meter_ts if sample.meter_ts is not None else int(self._clock())
+        values = sample.values
 
         def build(seq: int) -> tuple[str, bytes]:
             reading = Reading(
@@ -100,37 +222,106 @@ class GatewayAgent:
             )
             return self._topic, encode_payload(self._key.sign(reading))
 
-        return self._outbox.add(build)
+        dropped_before = self._outbox.dropped()
+        entry = self._outbox.add(build)
+        if self._outbox.dropped() > dropped_before:
+            log.warning(
+                "outbox full (%d entries): dropped %d oldest readings, %d in total",
+                self._outbox.max_entries,
+                self._outbox.dropped() - dropped_before,
+                self._outbox.dropped(),
+            )
+        self._pending.set()
+        return entry
 
-    async def _poll_forever(self) -> None:
-        interval = self._config.poll_interval_s
-        while True:
-            await self.poll_once()
-            now = time.time()
-            # Align to wall-clock boundaries so every gateway reads at :00, :15, ...
-            await asyncio.sleep(interval - (now % interval))
+    # -- forwarding
 
-    async def _forward_forever(self) -> None:
-        delay = 1.0
+    async def _forward_until_flushed(self) -> None:
+        attempt = 0
         while True:
             try:
                 async with self._connect() as publisher:
-                    delay = 1.0
-                    await self._drain(publisher)
+                    attempt = 0
+                    self._publisher = publisher
+                    try:
+                        await self._publish_health(publisher)
+                        await self._drain(publisher)
+                        await self._publish_health(publisher)
+                    finally:
+                        self._publisher = None
+                return  # drained after stop(): leaving published "offline"
             except BrokerError as exc:
-                log.warning("broker unavailable (%s); outbox depth %d", exc, self._outbox.depth())
-                # Capped exponential backoff with jitter, so a fleet of gateways
-                # does not reconnect in lockstep after a broker restart.
-                await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311
-                delay = min(delay * 2, 60.0)
+                attempt += 1
+                broker = self._config.broker
+                delay = backoff_delay(
+                    attempt,
+                    initial_s=broker.reconnect_initial_s,
+                    max_s=broker.reconnect_max_s,
+                    jitter=_JITTER,
+                    unit_random=self._random(),
+                )
+                log.warning(
+                    "broker unavailable (%s); outbox depth %d; retry in %.1f s",
+                    exc,
+                    self._outbox.depth(),
+                    delay,
+                )
+                await asyncio.sleep(delay)
 
     async def _drain(self, publisher: Publisher) -> None:
-        self._pending.set()
+        """Publish until the outbox is empty and `stop()` was called."""
         while True:
-            await self._pending.wait()
-            self._pending.clear()
-            while batch := self._outbox.pending():
-                for entry in batch:
-                    await publisher.publish(entry.topic, entry.payload)
-                    self._outbox.remove(entry.seq)
-                    self.stats.published += 1
+            batch = self._outbox.pending(PUBLISH_WINDOW)
+            if not batch:
+                if self._stopping.is_set():
+                    return
+                self._pending.clear()
+                await self._pending.wait()
+                continue
+            results = await asyncio.gather(
+                *(publisher.publish(e.topic, e.payload) for e in batch), return_exceptions=True
+            )
+            acked = [e.seq for e, r in zip(batch, results, strict=True) if r is None]
+            if acked:
+                self._outbox.remove_many(acked)
+                self.stats.published += len(acked)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+
+    # -- health
+
+    def health(self) -> HealthReport:
+        """The gateway's health now."""
+        return HealthReport(
+            gateway_id=self._key.gateway_id,
+            ts=int(self._wall()),
+            uptime_s=int(time.monotonic() - self._started),
+            broker_connected=self._publisher is not None,
+            published=self.stats.published,
+            polls=self.stats.polls,
+            outbox_depth=self._outbox.depth(),
+            outbox_max_entries=self._outbox.max_entries,
+            dropped=self._outbox.dropped(),
+            next_seq=self._outbox.next_seq(),
+            meters=tuple(self.stats.meters[k] for k in sorted(self.stats.meters)),
+        )
+
+    def _save_health(self) -> bytes:
+        payload = encode_health(self.health())
+        self._outbox.save_health(payload)
+        return payload
+
+    async def _publish_health(self, publisher: Publisher) -> None:
+        await publisher.publish(self._health_topic, self._save_health(), retain=True)
+
+    async def _report_health_until_stopped(self) -> None:
+        while not await self._stopped_within(self._config.health_interval_s):
+            publisher = self._publisher
+            if publisher is None:
+                self._save_health()
+                continue
+            try:
+                await self._publish_health(publisher)
+            except BrokerError as exc:  # the forwarder notices and reconnects
+                log.warning("health report not published: %s", exc)

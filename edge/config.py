@@ -1,25 +1,44 @@
 """Gateway configuration: a TOML file parsed once into frozen dataclasses.
 
-key_file = "/var/lib/gtx/device.pem"
-state_file = "/var/lib/gtx/state.sqlite"
-poll_interval_s = 900
+    key_file = "/var/lib/gtx/device.pem"
+    state_file = "/var/lib/gtx/state.sqlite"
+    poll_interval_s = 900          # polls at wall-clock multiples of this
+    health_interval_s = 60         # health message period
+    shutdown_flush_s = 10          # on SIGTERM, publish what is queued for this long
 
-[broker]
-host = "127.0.0.1"
-port = 1883
-topic_root = "gtx"
+    [broker]
+    host = "127.0.0.1"
+    port = 1883
+    topic_root = "gtx"
+    session_expiry_s = 86400       # MQTT v5 persistent session
+    ack_timeout_s = 10             # give up on a PUBACK after this long, reconnect
+    reconnect_initial_s = 1        # reconnect backoff: doubling, jittered, capped
+    reconnect_max_s = 60
 
-[[meters]]
-meter_id = "sdm630-0001"
-host = "127.0.0.1"
-port = 5020
-unit_id = 1
-register_map = "sdm630"
-rated_power_w = 63000
+    [polling]                      # per-meter retries within one poll
+    timeout_s = 2                  # one attempt (all of a meter's reads)
+    max_attempts = 3
+    backoff_initial_s = 0.5
+    backoff_max_s = 10
+
+    [outbox]
+    max_entries = 100000           # full: the oldest readings are dropped and counted
+
+    [[meters]]
+    meter_id = "sdm630-0001"
+    transport = "tcp"              # or "serial" with device = "/dev/ttyUSB0", baudrate
+    host = "127.0.0.1"
+    port = 5020
+    unit_id = 1
+    register_map = "sdm630"        # a shipped map name or a path to a map file
+    rated_power_w = 63000
+    clock = "gateway"              # or "meter": uint32 UTC seconds at clock_register (FC 3)
+
+Every error names the field (`meters[2].unit_id: 300 is outside 0..247`).
 """
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +46,23 @@ from edge import topics
 from edge.errors import ConfigError
 from edge.protocol import ProtocolError, check_meter_id
 
-__all__ = ["BrokerConfig", "GatewayConfig", "MeterConfig", "load_config", "parse_config"]
+__all__ = [
+    "CLOCK_SOURCES",
+    "DEFAULT_CLOCK_REGISTER",
+    "TRANSPORTS",
+    "BrokerConfig",
+    "GatewayConfig",
+    "MeterConfig",
+    "OutboxConfig",
+    "PollingConfig",
+    "load_config",
+    "parse_config",
+]
+
+TRANSPORTS = ("tcp", "serial")
+CLOCK_SOURCES = ("gateway", "meter")
+# The simulator serves its clock here (device_sim.encoding.CLOCK_ADDRESS).
+DEFAULT_CLOCK_REGISTER = 0xFF00
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +72,24 @@ class BrokerConfig:
     username: str | None = None
     password: str | None = None
     topic_root: str = topics.DEFAULT_ROOT
+    session_expiry_s: int = 86_400
+    keepalive_s: int = 60
+    ack_timeout_s: float = 10.0
+    reconnect_initial_s: float = 1.0
+    reconnect_max_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class PollingConfig:
+    timeout_s: float = 2.0
+    max_attempts: int = 3
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxConfig:
+    max_entries: int = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +100,11 @@ class MeterConfig:
     unit_id: int
     register_map: str
     rated_power_w: int
+    transport: str = "tcp"
+    device: str | None = None  # serial port, transport "serial"
+    baudrate: int = 9600
+    clock: str = "gateway"
+    clock_register: int = DEFAULT_CLOCK_REGISTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +114,10 @@ class GatewayConfig:
     broker: BrokerConfig
     meters: tuple[MeterConfig, ...]
     poll_interval_s: int = 900
+    health_interval_s: float = 60.0
+    shutdown_flush_s: float = 10.0
+    polling: PollingConfig = field(default_factory=PollingConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
 
 
 def load_config(path: Path) -> GatewayConfig:
@@ -75,10 +137,28 @@ def _take(table: dict[str, Any], key: str, kind: type, where: str, default: Any 
             raise ConfigError(f"{where}{key}: missing")
         return default
     value = table[key]
-    if kind is int and isinstance(value, bool):
-        raise ConfigError(f"{where}{key}: expected an integer, got {value!r}")
+    if kind in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"{where}{key}: expected a number, got {value!r}")
+    if kind is float and isinstance(value, int):
+        return float(value)
     if not isinstance(value, kind):
         raise ConfigError(f"{where}{key}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def _bounded(
+    table: dict[str, Any], key: str, kind: type, where: str, default: Any, low: float
+) -> Any:
+    value = _take(table, key, kind, where, default)
+    if value < low:
+        raise ConfigError(f"{where}{key}: must be at least {low}, got {value}")
+    return value
+
+
+def _choice(table: dict[str, Any], key: str, where: str, choices: tuple[str, ...]) -> str:
+    value: str = _take(table, key, str, where, choices[0])
+    if value not in choices:
+        raise ConfigError(f"{where}{key}: {value!r} is not one of {', '.join(choices)}")
     return value
 
 
@@ -89,55 +169,132 @@ def _port(table: dict[str, Any], where: str, default: Any = ...) -> int:
     return port
 
 
+def _names(cls: type) -> set[str]:
+    return {f.name for f in fields(cls)}
+
+
+def _unknown(table: dict[str, Any], known: set[str], where: str) -> None:
+    # A misspelt key silently taking its default is how a gateway ends up
+    # polling the wrong meter for months: refuse it.
+    extra = sorted(set(table) - known)
+    if extra:
+        raise ConfigError(f"{where}{extra[0]}: unknown setting")
+
+
+def _broker(raw: dict[str, Any]) -> BrokerConfig:
+    b = _take(raw, "broker", dict, "", {})
+    w = "broker."
+    _unknown(b, _names(BrokerConfig), w)
+    initial = _bounded(b, "reconnect_initial_s", float, w, 1.0, 0.01)
+    maximum = _bounded(b, "reconnect_max_s", float, w, 60.0, 0.01)
+    if maximum < initial:
+        raise ConfigError(f"{w}reconnect_max_s: must not be below reconnect_initial_s")
+    return BrokerConfig(
+        host=_take(b, "host", str, w, "127.0.0.1"),
+        port=_port(b, w, 1883),
+        username=_take(b, "username", str, w, None),
+        password=_take(b, "password", str, w, None),
+        topic_root=_take(b, "topic_root", str, w, topics.DEFAULT_ROOT),
+        session_expiry_s=_bounded(b, "session_expiry_s", int, w, 86_400, 0),
+        keepalive_s=_bounded(b, "keepalive_s", int, w, 60, 5),
+        ack_timeout_s=_bounded(b, "ack_timeout_s", float, w, 10.0, 0.1),
+        reconnect_initial_s=initial,
+        reconnect_max_s=maximum,
+    )
+
+
+def _polling(raw: dict[str, Any]) -> PollingConfig:
+    p = _take(raw, "polling", dict, "", {})
+    w = "polling."
+    _unknown(p, _names(PollingConfig), w)
+    initial = _bounded(p, "backoff_initial_s", float, w, 0.5, 0.0)
+    maximum = _bounded(p, "backoff_max_s", float, w, 10.0, 0.0)
+    if maximum < initial:
+        raise ConfigError(f"{w}backoff_max_s: must not be below backoff_initial_s")
+    return PollingConfig(
+        timeout_s=_bounded(p, "timeout_s", float, w, 2.0, 0.05),
+        max_attempts=_bounded(p, "max_attempts", int, w, 3, 1),
+        backoff_initial_s=initial,
+        backoff_max_s=maximum,
+    )
+
+
+def _meter(m: Any, i: int, base: Path) -> MeterConfig:
+    where = f"meters[{i}]."
+    if not isinstance(m, dict):
+        raise ConfigError(f"meters[{i}]: expected a table")
+    _unknown(m, _names(MeterConfig), where)
+    meter_id = _take(m, "meter_id", str, where)
+    try:
+        check_meter_id(meter_id)
+    except ProtocolError as exc:
+        raise ConfigError(f"{where}meter_id: {exc.detail}") from None
+    unit_id = _take(m, "unit_id", int, where, 1)
+    if not 0 <= unit_id <= 247:
+        raise ConfigError(f"{where}unit_id: {unit_id} is outside 0..247")
+    rated = _take(m, "rated_power_w", int, where)
+    if rated <= 0:
+        raise ConfigError(f"{where}rated_power_w: must be positive")
+    transport = _choice(m, "transport", where, TRANSPORTS)
+    if transport == "tcp":
+        host, port, device = _take(m, "host", str, where), _port(m, where, 502), None
+    else:
+        host, port, device = "", 0, _take(m, "device", str, where)
+    register_map: str = _take(m, "register_map", str, where, "sdm630")
+    if "/" in register_map or register_map.endswith(".json"):
+        register_map = str(base / register_map)  # relative to the config file
+    clock_register = _take(m, "clock_register", int, where, DEFAULT_CLOCK_REGISTER)
+    if not 0 <= clock_register <= 0xFFFE:
+        raise ConfigError(f"{where}clock_register: {clock_register} is outside 0..65534")
+    return MeterConfig(
+        meter_id=meter_id,
+        host=host,
+        port=port,
+        unit_id=unit_id,
+        register_map=register_map,
+        rated_power_w=rated,
+        transport=transport,
+        device=device,
+        baudrate=_bounded(m, "baudrate", int, where, 9600, 300),
+        clock=_choice(m, "clock", where, CLOCK_SOURCES),
+        clock_register=clock_register,
+    )
+
+
+_TOP = {
+    "key_file",
+    "state_file",
+    "poll_interval_s",
+    "health_interval_s",
+    "shutdown_flush_s",
+    "broker",
+    "polling",
+    "outbox",
+    "meters",
+}
+
+
 def parse_config(raw: dict[str, Any], base: Path = Path()) -> GatewayConfig:
     """Validate a parsed TOML document; errors name the offending field."""
-    broker_raw = _take(raw, "broker", dict, "", {})
-    broker = BrokerConfig(
-        host=_take(broker_raw, "host", str, "broker.", "127.0.0.1"),
-        port=_port(broker_raw, "broker.", 1883),
-        username=_take(broker_raw, "username", str, "broker.", None),
-        password=_take(broker_raw, "password", str, "broker.", None),
-        topic_root=_take(broker_raw, "topic_root", str, "broker.", topics.DEFAULT_ROOT),
-    )
+    _unknown(raw, _TOP, "")
+    broker = _broker(raw)
     meters_raw = _take(raw, "meters", list, "")
     if not meters_raw:
         raise ConfigError("meters: at least one meter is required")
-    meters = []
-    for i, m in enumerate(meters_raw):
-        where = f"meters[{i}]."
-        if not isinstance(m, dict):
-            raise ConfigError(f"meters[{i}]: expected a table")
-        meter_id = _take(m, "meter_id", str, where)
-        try:
-            check_meter_id(meter_id)
-        except ProtocolError as exc:
-            raise ConfigError(f"{where}meter_id: {exc.detail}") from None
-        unit_id = _take(m, "unit_id", int, where, 1)
-        if not 0 <= unit_id <= 247:
-            raise ConfigError(f"{where}unit_id: {unit_id} is outside 0..247")
-        rated = _take(m, "rated_power_w", int, where)
-        if rated <= 0:
-            raise ConfigError(f"{where}rated_power_w: must be positive")
-        meters.append(
-            MeterConfig(
-                meter_id=meter_id,
-                host=_take(m, "host", str, where),
-                port=_port(m, where, 502),
-                unit_id=unit_id,
-                register_map=_take(m, "register_map", str, where, "sdm630"),
-                rated_power_w=rated,
-            )
-        )
+    meters = [_meter(m, i, base) for i, m in enumerate(meters_raw)]
     ids = [m.meter_id for m in meters]
     if len(set(ids)) != len(ids):
         raise ConfigError("meters: meter_id values must be unique")
-    interval = _take(raw, "poll_interval_s", int, "", 900)
-    if interval < 1:
-        raise ConfigError("poll_interval_s: must be at least 1")
+    outbox_raw = _take(raw, "outbox", dict, "", {})
+    _unknown(outbox_raw, {"max_entries"}, "outbox.")
     return GatewayConfig(
         key_file=base / _take(raw, "key_file", str, ""),
         state_file=base / _take(raw, "state_file", str, ""),
         broker=broker,
         meters=tuple(meters),
-        poll_interval_s=interval,
+        poll_interval_s=_bounded(raw, "poll_interval_s", int, "", 900, 1),
+        health_interval_s=_bounded(raw, "health_interval_s", float, "", 60.0, 0.1),
+        shutdown_flush_s=_bounded(raw, "shutdown_flush_s", float, "", 10.0, 0.0),
+        polling=_polling(raw),
+        outbox=OutboxConfig(_bounded(outbox_raw, "max_entries", int, "outbox.", 100_000, 1)),
     )

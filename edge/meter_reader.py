@@ -1,37 +1,83 @@
-"""Reading a meter's registers over Modbus TCP with pymodbus.
+"""Reading a meter's registers over Modbus (TCP, or RTU on a serial port) with pymodbus.
 
-`MeterReader` is the small interface the agent polls through; the Modbus
-implementation keeps one client per meter endpoint and translates every
-pymodbus failure into MeterError in one place.
+`MeterReader` is the small interface the agent polls through. The Modbus
+implementation keeps one client (one TCP connection) per meter, so a silent
+meter holds only its own connection's lock and never delays the others, and
+it translates every failure into a `MeterReadError` carrying the `Outcome`
+in one place. After any transport failure the client is closed and a fresh
+one connects on the next attempt: pymodbus drops the connection after a
+corrupted frame, and a half-answered request must not leak into the next.
+
+A response that arrived but could not be parsed is told apart from no
+response at all by watching the client's received bytes (`trace_packet`).
 """
 
-import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Protocol
 
-from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException
 
 from edge.config import MeterConfig
 from edge.errors import MeterError
+from edge.health import Outcome
 from edge.registermap import MeterValues, RegisterMap, load_map
-from edge.registers import RegisterError
+from edge.registers_sunspec import words_to_uint32
 
-__all__ = ["MeterReader", "ModbusMeterReader"]
+__all__ = ["MeterReadError", "MeterReader", "MeterSample", "ModbusMeterReader"]
+
+
+class MeterReadError(MeterError):
+    """One attempt to read a meter failed; `outcome` says how."""
+
+    def __init__(self, outcome: Outcome, detail: str) -> None:
+        super().__init__(detail)
+        self.outcome = outcome
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSample:
+    """One successful read: the values and, if the meter keeps time, its clock."""
+
+    values: MeterValues
+    meter_ts: int | None = None
 
 
 class MeterReader(Protocol):
-    async def read(self, meter: MeterConfig) -> MeterValues:
-        """The meter's current values; raises MeterError."""
+    async def read(self, meter: MeterConfig) -> MeterSample:
+        """The meter's current values; raises MeterReadError."""
         ...
 
 
-@contextlib.contextmanager
-def _modbus_errors(meter: MeterConfig) -> Iterator[None]:
-    try:
-        yield
-    except (ModbusException, RegisterError, OSError, TimeoutError) as exc:
-        raise MeterError(f"meter {meter.meter_id}: {exc}") from exc
+_Client = AsyncModbusTcpClient | AsyncModbusSerialClient
+
+
+class _Connection:
+    """A meter's client and whether any bytes came back since `arm`."""
+
+    def __init__(self, meter: MeterConfig, timeout_s: float) -> None:
+        self.received = False
+        self.client: _Client
+        if meter.transport == "serial":
+            assert meter.device is not None  # the config guarantees it
+            self.client = AsyncModbusSerialClient(
+                meter.device,
+                baudrate=meter.baudrate,
+                timeout=timeout_s,
+                retries=0,
+                trace_packet=self._trace,
+            )
+        else:
+            # retries=0: the agent owns the retry policy (backoff per meter).
+            self.client = AsyncModbusTcpClient(
+                meter.host, port=meter.port, timeout=timeout_s, retries=0, trace_packet=self._trace
+            )
+
+    def _trace(self, sending: bool, data: bytes) -> bytes:
+        if not sending and data:
+            self.received = True
+        return data
 
 
 class ModbusMeterReader:
@@ -39,7 +85,7 @@ class ModbusMeterReader:
 
     def __init__(self, *, timeout_s: float = 2.0) -> None:
         self._timeout_s = timeout_s
-        self._clients: dict[tuple[str, int], AsyncModbusTcpClient] = {}
+        self._connections: dict[str, _Connection] = {}
         self._maps: dict[str, RegisterMap] = {}
         # Maps located on each meter (SunSpec models sit at a per-device address).
         self._located: dict[str, RegisterMap] = {}
@@ -48,74 +94,126 @@ class ModbusMeterReader:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        for client in self._clients.values():
-            client.close()
-        self._clients.clear()
+        for connection in self._connections.values():
+            connection.client.close()
+        self._connections.clear()
 
     def _map(self, name: str) -> RegisterMap:
         if name not in self._maps:
-            self._maps[name] = load_map(name)
+            try:
+                self._maps[name] = load_map(name)
+            except MeterError as exc:  # an unreadable map file is not a meter fault
+                raise MeterReadError(Outcome.DECODE_ERROR, str(exc)) from exc
         return self._maps[name]
 
-    async def _client(self, meter: MeterConfig) -> AsyncModbusTcpClient:
-        key = (meter.host, meter.port)
-        client = self._clients.get(key)
-        if client is None:
-            # retries=0: the agent owns the retry policy (backoff per meter).
-            client = AsyncModbusTcpClient(
-                meter.host, port=meter.port, timeout=self._timeout_s, retries=0
-            )
-            self._clients[key] = client
-        if not client.connected and not await client.connect():
-            raise MeterError(f"meter {meter.meter_id}: cannot connect to {meter.host}:{meter.port}")
-        return client
+    def _drop(self, meter_id: str) -> None:
+        connection = self._connections.pop(meter_id, None)
+        if connection is not None:
+            connection.client.close()
 
-    async def read(self, meter: MeterConfig) -> MeterValues:
-        with _modbus_errors(meter):
-            client = await self._client(meter)
-            regmap = self._located.get(meter.meter_id)
-            if regmap is None:
-                regmap = await _locate(client, meter, self._map(meter.register_map))
-                self._located[meter.meter_id] = regmap
-            words: dict[int, int] = {}
-            for function, start, count in regmap.read_blocks():
-                async for address, word in _read_block(client, meter, function, start, count):
-                    words[address] = word
-            return regmap.decode(words)
+    async def _connect(self, meter: MeterConfig) -> _Connection:
+        connection = self._connections.get(meter.meter_id)
+        if connection is None:
+            connection = _Connection(meter, self._timeout_s)
+            self._connections[meter.meter_id] = connection
+        if not connection.client.connected and not await connection.client.connect():
+            self._drop(meter.meter_id)
+            where = meter.device if meter.transport == "serial" else f"{meter.host}:{meter.port}"
+            raise MeterReadError(
+                Outcome.UNREACHABLE, f"meter {meter.meter_id}: cannot connect to {where}"
+            )
+        connection.received = False
+        return connection
+
+    async def read(self, meter: MeterConfig) -> MeterSample:
+        connection = await self._connect(meter)
+        try:
+            return await self._read(connection.client, meter)
+        except MeterReadError as exc:
+            if exc.outcome is not Outcome.EXCEPTION and exc.outcome is not Outcome.DECODE_ERROR:
+                self._drop(meter.meter_id)
+            raise
+        except ConnectionException as exc:
+            self._drop(meter.meter_id)
+            raise MeterReadError(Outcome.UNREACHABLE, f"meter {meter.meter_id}: {exc}") from exc
+        except (ModbusException, OSError, TimeoutError) as exc:
+            self._drop(meter.meter_id)
+            outcome = Outcome.CORRUPT_FRAME if connection.received else Outcome.TIMEOUT
+            raise MeterReadError(outcome, f"meter {meter.meter_id}: {exc}") from exc
+        except BaseException:
+            # Cancelled mid-request (the agent's per-attempt timeout): the
+            # connection may still get the stale answer, so start afresh.
+            self._drop(meter.meter_id)
+            raise
+
+    async def _read(self, client: _Client, meter: MeterConfig) -> MeterSample:
+        regmap = self._located.get(meter.meter_id)
+        if regmap is None:
+            regmap = await _locate(client, meter, self._map(meter.register_map))
+            self._located[meter.meter_id] = regmap
+        words: dict[int, int] = {}
+        for function, start, count in regmap.read_blocks():
+            async for address, word in _read_block(client, meter, function, start, count):
+                words[address] = word
+        try:
+            values = regmap.decode(words)
+        except MeterError as exc:
+            raise MeterReadError(Outcome.DECODE_ERROR, f"meter {meter.meter_id}: {exc}") from exc
+        meter_ts = None
+        if meter.clock == "meter":
+            clock = [w async for _, w in _read_block(client, meter, 3, meter.clock_register, 2)]
+            meter_ts = words_to_uint32(clock[0], clock[1])
+            if meter_ts == 0:
+                raise MeterReadError(
+                    Outcome.DECODE_ERROR, f"meter {meter.meter_id}: meter clock reads 0"
+                )
+        return MeterSample(values, meter_ts)
 
     def forget(self, meter_id: str) -> None:
         """Re-discover the meter's register layout on the next read (meter replaced)."""
         self._located.pop(meter_id, None)
 
 
-async def _locate(
-    client: AsyncModbusTcpClient, meter: MeterConfig, regmap: RegisterMap
-) -> RegisterMap:
+async def _locate(client: _Client, meter: MeterConfig, regmap: RegisterMap) -> RegisterMap:
     """Walk the device's model chain (SunSpec) until the map's registers are found."""
     words: dict[int, int] = {}
     while True:
-        found = regmap.discover(words)
+        try:
+            found = regmap.discover(words)
+        except MeterError as exc:
+            raise MeterReadError(Outcome.DECODE_ERROR, f"meter {meter.meter_id}: {exc}") from exc
         if found.origin is not None:
-            return regmap.located(found.origin)
-        if found.next_read is None:
-            raise MeterError(f"meter {meter.meter_id}: register map cannot be located")
+            try:
+                return regmap.located(found.origin)
+            except ValueError as exc:
+                raise MeterReadError(
+                    Outcome.DECODE_ERROR, f"meter {meter.meter_id}: {exc}"
+                ) from exc
+        assert found.next_read is not None  # discover gives one or the other
         function, start, count = found.next_read
         async for address, word in _read_block(client, meter, function, start, count):
             words[address] = word
 
 
 async def _read_block(
-    client: AsyncModbusTcpClient, meter: MeterConfig, function: int, start: int, count: int
+    client: _Client, meter: MeterConfig, function: int, start: int, count: int
 ) -> AsyncIterator[tuple[int, int]]:
     if function == 4:
         response = await client.read_input_registers(start, count=count, device_id=meter.unit_id)
     elif function == 3:
         response = await client.read_holding_registers(start, count=count, device_id=meter.unit_id)
     else:
-        raise MeterError(f"meter {meter.meter_id}: unsupported function code {function}")
+        raise MeterReadError(
+            Outcome.DECODE_ERROR, f"meter {meter.meter_id}: unsupported function code {function}"
+        )
     if response.isError():
-        raise MeterError(f"meter {meter.meter_id}: Modbus exception response {response}")
+        code = getattr(response, "exception_code", "?")
+        raise MeterReadError(
+            Outcome.EXCEPTION, f"meter {meter.meter_id}: Modbus exception code {code}"
+        )
     if len(response.registers) != count:
-        raise MeterError(f"meter {meter.meter_id}: short response for {count} registers")
+        raise MeterReadError(
+            Outcome.CORRUPT_FRAME, f"meter {meter.meter_id}: short response for {count} registers"
+        )
     for offset, word in enumerate(response.registers):
         yield start + offset, word

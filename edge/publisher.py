@@ -1,22 +1,30 @@
-"""Publishing signed readings to the broker at QoS 1 (aiomqtt).
+"""Publishing to the broker at QoS 1 (aiomqtt, MQTT v5).
 
 `publish` returns only once the broker has acknowledged the message (PUBACK),
-which is when the outbox may forget it. The gateway's status topic carries a
-retained birth message and, as last will, a retained "offline".
+which is when the outbox may forget it; no PUBACK within `ack_timeout_s`
+raises BrokerError and the agent reconnects. The session is persistent (a
+stable client id, clean start off, a session expiry), so the broker keeps
+the gateway's session state across short disconnections.
+
+The status topic carries a retained birth message ("online") and, as last
+will, a retained "offline"; a graceful exit publishes "offline" itself.
 """
 
 import contextlib
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from edge import topics
 from edge.config import BrokerConfig
 from edge.errors import BrokerError
 
-__all__ = ["MqttPublisher"]
+__all__ = ["MemoryPublisher", "MqttPublisher", "status_payload"]
 
 
 @contextlib.contextmanager
@@ -27,8 +35,13 @@ def _broker_errors() -> Iterator[None]:
         raise BrokerError(str(exc)) from exc
 
 
-def _status(state: str) -> bytes:
-    return json.dumps({"state": state}).encode()
+def status_payload(state: str, ts: int | None = None) -> bytes:
+    """The retained status message: {"state": "online" | "offline", "ts": UTC s}.
+    The last will has no "ts": the broker sends it when the gateway cannot."""
+    doc: dict[str, object] = {"state": state}
+    if ts is not None:
+        doc["ts"] = ts
+    return json.dumps(doc, sort_keys=True).encode()
 
 
 class MqttPublisher:
@@ -36,20 +49,31 @@ class MqttPublisher:
         self._broker = broker
         self._gateway_id = gateway_id
         self._status_topic = topics.gateway_status(broker.topic_root, gateway_id)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = broker.session_expiry_s
         self._client = aiomqtt.Client(
             broker.host,
             broker.port,
             username=broker.username,
             password=broker.password,
             identifier="gtx-gw-" + gateway_id,
-            will=aiomqtt.Will(self._status_topic, _status("offline"), qos=1, retain=True),
-            timeout=10,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=False,
+            properties=props,
+            keepalive=broker.keepalive_s,
+            will=aiomqtt.Will(self._status_topic, status_payload("offline"), qos=1, retain=True),
+            timeout=broker.ack_timeout_s,
         )
 
     async def __aenter__(self) -> "MqttPublisher":
         with _broker_errors():
             await self._client.__aenter__()
-            await self._client.publish(self._status_topic, _status("online"), qos=1, retain=True)
+            await self._client.publish(
+                self._status_topic,
+                status_payload("online", int(time.time())),
+                qos=1,
+                retain=True,
+            )
         return self
 
     async def __aexit__(
@@ -59,11 +83,45 @@ class MqttPublisher:
         tb: TracebackType | None,
     ) -> None:
         with contextlib.suppress(aiomqtt.MqttError):
-            await self._client.publish(self._status_topic, _status("offline"), qos=1, retain=True)
+            await self._client.publish(
+                self._status_topic,
+                status_payload("offline", int(time.time())),
+                qos=1,
+                retain=True,
+                timeout=min(2.0, self._broker.ack_timeout_s),
+            )
         with _broker_errors():
             await self._client.__aexit__(exc_type, exc, tb)
 
-    async def publish(self, topic: str, payload: bytes) -> None:
+    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         """Publish at QoS 1 and wait for the broker's acknowledgement."""
         with _broker_errors():
-            await self._client.publish(topic, payload, qos=1)
+            await self._client.publish(topic, payload, qos=1, retain=retain)
+
+
+class MemoryPublisher:
+    """An in-process stand-in for the broker, for tests and benchmarks.
+
+    `connect()` is what `GatewayAgent` takes; while `up` is False connecting
+    and publishing raise BrokerError, as an unreachable broker would.
+    `messages` holds (topic, payload, retain) in publish order.
+    """
+
+    def __init__(self) -> None:
+        self.up = True
+        self.messages: list[tuple[str, bytes, bool]] = []
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator["MemoryPublisher"]:
+        if not self.up:
+            raise BrokerError("memory broker is down")
+        yield self
+
+    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        if not self.up:
+            raise BrokerError("memory broker is down")
+        self.messages.append((topic, payload, retain))
+
+    def payloads(self, topic: str) -> list[bytes]:
+        """What was published on `topic`, in order."""
+        return [p for t, p, _ in self.messages if t == topic]

@@ -16,6 +16,9 @@ __all__ = [
     "SHARE_GROUP",
     "VERSION_SEGMENT",
     "alerts",
+    "epoch_summary",
+    "gateway_command",
+    "gateway_health",
     "gateway_id_from_topic",
     "gateway_readings",
     "gateway_status",
@@ -35,6 +38,11 @@ def gateway_readings(root: str, gateway_id: str) -> str:
 def gateway_status(root: str, gateway_id: str) -> str:
     """Retained birth / last-will status of a gateway."""
     return _base(root) + "/gw/" + gateway_id + "/status"
+
+
+def gateway_health(root: str, gateway_id: str) -> str:
+    """Retained periodic health report of a gateway (see edge.health)."""
+    return _base(root) + "/gw/" + gateway_id + "/health"
 
 
 def alerts(root: str) -> str:
@@ -60,3 +68,13 @@ def gateway_id_from_topic(root: str, topic: str) -> str | None:
     if not middle or "/" in middle:
         return None
     return middle
+
+
+def epoch_summary(root: str, epoch: int) -> str:
+    """Retained summary of a closed epoch (energy per meter, mint, Merkle root)."""
+    return _base(root) + "/coord/epochs/" + str(epoch)
+
+
+def gateway_command(root: str, gateway_id: str) -> str:
+    """Commands to one gateway (coordinator -> gateway); only it may read them."""
+    return _base(root) + "/gw/" + gateway_id + "/cmd"

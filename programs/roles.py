@@ -11,6 +11,12 @@
 Operations that may be retried after a crash come in two halves: a pure
 `build_*` that returns signed transactions (so the caller can store their
 signatures before sending) and an async operation that builds and sends.
+Every transaction opens with the ledger's `FeePolicy` instructions (priority
+fee), which the pure builders take as `fee`.
+
+With a `MultisigSpec` at bootstrap, the energy mint's authority is an SPL
+multisig (M of N, e.g. oracle + REC authority 2-of-2): minting then needs
+`cosigners` besides the oracle, at least M signers in all.
 """
 
 from collections.abc import Sequence
@@ -26,7 +32,7 @@ from solders.transaction import Transaction
 
 from programs import spl
 from programs.errors import LedgerUsageError, TransactionFailed
-from programs.ledger.base import Ledger
+from programs.ledger.base import NO_PRIORITY_FEE, FeePolicy, Ledger
 from programs.txsize import check_transaction_size, pack_instruction_groups
 
 __all__ = [
@@ -34,6 +40,7 @@ __all__ = [
     "MEMO_PREFIX",
     "PAYMENT_DECIMALS",
     "Deployment",
+    "MultisigSpec",
     "PlannedTx",
     "Trade",
     "TradeOutcome",
@@ -41,6 +48,7 @@ __all__ = [
     "approve_escrow",
     "approve_escrow_instructions",
     "bootstrap",
+    "build_attestation",
     "build_mint_energy",
     "build_settlement",
     "freeze_user",
@@ -71,6 +79,27 @@ class Deployment:
     oracle: Pubkey
     rec_authority: Pubkey
     settlement_authority: Pubkey
+    mint_multisig: Pubkey | None = None  # the energy mint's authority, where configured
+
+    @property
+    def energy_mint_authority(self) -> Pubkey:
+        return self.oracle if self.mint_multisig is None else self.mint_multisig
+
+
+@dataclass(frozen=True, slots=True)
+class MultisigSpec:
+    """An SPL multisig (M of `signers`) to hold the energy mint authority; `account` is
+    the new multisig account's keypair (it signs its creation only)."""
+
+    account: Keypair
+    signers: tuple[Pubkey, ...]
+    m: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.m <= len(self.signers) <= spl.MAX_MULTISIG_SIGNERS:
+            raise ValueError(f"need 1 <= m <= n <= {spl.MAX_MULTISIG_SIGNERS}")
+        if len(set(self.signers)) != len(self.signers):
+            raise ValueError("multisig signers must be distinct")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +172,7 @@ def sign(
 async def _send(
     ledger: Ledger, instructions: Sequence[Instruction], payer: Keypair, signers: Sequence[Keypair]
 ) -> Signature:
+    instructions = [*ledger.fee_policy.instructions(), *instructions]
     tx = sign(instructions, payer, signers, await ledger.latest_blockhash())
     return await ledger.send_transaction(tx)
 
@@ -169,23 +199,36 @@ async def bootstrap(
     oracle: Pubkey,
     rec_authority: Pubkey,
     settlement_authority: Pubkey,
+    mint_multisig: MultisigSpec | None = None,
 ) -> Deployment:
-    """Create the energy mint (9 decimals, minted by the oracle) and the payment mint
-    (6 decimals, minted by the REC authority); the REC authority may freeze both.
+    """Create the energy mint (9 decimals, minted by the oracle, or by `mint_multisig`
+    where given, which must list the oracle) and the payment mint (6 decimals, minted
+    by the REC authority); the REC authority may freeze both.
 
-    Idempotent: an existing mint with the same settings is kept; one with other
-    settings raises LedgerUsageError.
+    Idempotent: an existing mint or multisig with the same settings is kept; one with
+    other settings raises LedgerUsageError.
     """
+    multisig = None if mint_multisig is None else mint_multisig.account.pubkey()
     deployment = Deployment(
-        energy_mint.pubkey(), payment_mint.pubkey(), oracle, rec_authority, settlement_authority
+        energy_mint.pubkey(),
+        payment_mint.pubkey(),
+        oracle,
+        rec_authority,
+        settlement_authority,
+        multisig,
     )
     wanted = [
-        (energy_mint, ENERGY_DECIMALS, oracle),
+        (energy_mint, ENERGY_DECIMALS, deployment.energy_mint_authority),
         (payment_mint, PAYMENT_DECIMALS, rec_authority),
     ]
-    rent = await ledger.minimum_balance_for_rent_exemption(spl.MINT_SIZE)
     instructions: list[Instruction] = []
     signers: list[Keypair] = []
+    if mint_multisig is not None:
+        if oracle not in mint_multisig.signers:
+            raise LedgerUsageError("the mint multisig must list the oracle")
+        instructions += await _multisig_instructions(ledger, payer.pubkey(), mint_multisig)
+        signers += [mint_multisig.account] if instructions else []
+    rent = await ledger.minimum_balance_for_rent_exemption(spl.MINT_SIZE)
     for keypair, decimals, authority in wanted:
         existing = await ledger.get_mint(keypair.pubkey())
         if existing is None:
@@ -207,6 +250,34 @@ async def bootstrap(
     if instructions:
         await _send(ledger, instructions, payer, signers)
     return deployment
+
+
+async def _multisig_instructions(
+    ledger: Ledger, payer: Pubkey, spec: MultisigSpec
+) -> list[Instruction]:
+    """Instructions creating the multisig, none if it exists as specified."""
+    address = spec.account.pubkey()
+    existing = await ledger.get_account(address)
+    if existing is None:
+        return spl.create_multisig(
+            payer=payer,
+            multisig=address,
+            signers=spec.signers,
+            m=spec.m,
+            rent_lamports=await ledger.minimum_balance_for_rent_exemption(spl.MULTISIG_SIZE),
+        )
+    data = bytes(existing.data)
+    # Layout: m (u8), n (u8), initialized (bool), then 11 signer slots of 32 bytes.
+    ok = (
+        existing.owner == spl.TOKEN_PROGRAM_ID
+        and len(data) == spl.MULTISIG_SIZE
+        and (data[0], data[1], data[2]) == (spec.m, len(spec.signers), 1)
+        and [Pubkey.from_bytes(data[3 + 32 * i : 35 + 32 * i]) for i in range(data[1])]
+        == list(spec.signers)
+    )
+    if not ok:
+        raise LedgerUsageError(f"multisig {address} exists with other settings")
+    return []
 
 
 async def mint_payment(
@@ -231,7 +302,8 @@ async def mint_payment(
         for owner, amount in grants
     ]
     blockhash = await ledger.latest_blockhash()
-    batches = pack_instruction_groups(groups, payer.pubkey())
+    prefix = ledger.fee_policy.instructions()
+    batches = pack_instruction_groups(groups, payer.pubkey(), prefix=prefix)
     planned = [
         PlannedTx(b.group_indices, sign(b.instructions, payer, [rec_authority], blockhash))
         for b in batches
@@ -291,24 +363,34 @@ def build_mint_energy(
     epoch: int,
     grants: Sequence[tuple[Pubkey, int]],
     blockhash: Hash,
+    cosigners: Sequence[Keypair] = (),
+    fee: FeePolicy = NO_PRIORITY_FEE,
 ) -> list[PlannedTx]:
     """Signed MintToChecked transactions for `grants` (owner, base units), packed
-    under the size limit, each opened by a memo naming the epoch."""
-    prefix = [spl.memo(_memo("mint", [("epoch", epoch)]), [oracle.pubkey()])]
+    under the size limit, each opened by a memo naming the epoch.
+
+    Under a mint multisig the oracle and `cosigners` sign for it."""
+    signers = [oracle, *cosigners]
+    multisig_signers = [k.pubkey() for k in signers] if deployment.mint_multisig else []
+    prefix = [
+        *fee.instructions(),
+        spl.memo(_memo("mint", [("epoch", epoch)]), [oracle.pubkey()]),
+    ]
     groups = [
         [
             spl.mint_to_checked(
                 mint=deployment.energy_mint,
                 destination=user_accounts(deployment, owner).energy,
-                authority=oracle.pubkey(),
+                authority=deployment.mint_multisig or oracle.pubkey(),
                 amount=amount,
                 decimals=ENERGY_DECIMALS,
+                multisig_signers=multisig_signers,
             )
         ]
         for owner, amount in grants
     ]
     return [
-        PlannedTx(b.group_indices, sign(b.instructions, payer, [oracle], blockhash))
+        PlannedTx(b.group_indices, sign(b.instructions, payer, signers, blockhash))
         for b in pack_instruction_groups(groups, payer.pubkey(), prefix=prefix)
     ]
 
@@ -321,8 +403,11 @@ async def mint_energy(
     oracle: Keypair,
     epoch: int,
     grants: Sequence[tuple[Pubkey, int]],
+    cosigners: Sequence[Keypair] = (),
 ) -> list[Signature]:
-    """Mint each owner's exported energy for `epoch`; returns the signatures in order."""
+    """Mint each owner's exported energy for `epoch`; returns the signatures in order.
+
+    Not idempotent by itself: `programs.jobs.run_mint_epoch` is the crash-safe way."""
     planned = build_mint_energy(
         deployment,
         payer=payer,
@@ -330,18 +415,44 @@ async def mint_energy(
         epoch=epoch,
         grants=grants,
         blockhash=await ledger.latest_blockhash(),
+        cosigners=cosigners,
+        fee=ledger.fee_policy,
     )
     return await send_planned(ledger, planned)
+
+
+def build_attestation(
+    *,
+    payer: Keypair,
+    oracle: Keypair,
+    epoch: int,
+    merkle_root: bytes,
+    blockhash: Hash,
+    fee: FeePolicy = NO_PRIORITY_FEE,
+) -> Transaction:
+    """The signed memo `gtx/v1 attest epoch=E root=HEX` of the epoch's Merkle root."""
+    if len(merkle_root) != 32:
+        raise ValueError("a Merkle root is 32 bytes")
+    message = _memo("attest", [("epoch", epoch), ("root", merkle_root.hex())])
+    instructions = [*fee.instructions(), spl.memo(message, [oracle.pubkey()])]
+    return sign(instructions, payer, [oracle], blockhash)
 
 
 async def post_attestation(
     ledger: Ledger, *, payer: Keypair, oracle: Keypair, epoch: int, merkle_root: bytes
 ) -> Signature:
-    """Post the Merkle root of the epoch's accepted readings as a memo signed by the oracle."""
-    if len(merkle_root) != 32:
-        raise ValueError("a Merkle root is 32 bytes")
-    message = _memo("attest", [("epoch", epoch), ("root", merkle_root.hex())])
-    return await _send(ledger, [spl.memo(message, [oracle.pubkey()])], payer, [oracle])
+    """Post the Merkle root of the epoch's accepted readings as a memo signed by the oracle.
+
+    Not idempotent by itself: `programs.jobs.run_attestation` is the crash-safe way."""
+    tx = build_attestation(
+        payer=payer,
+        oracle=oracle,
+        epoch=epoch,
+        merkle_root=merkle_root,
+        blockhash=await ledger.latest_blockhash(),
+        fee=ledger.fee_policy,
+    )
+    return await ledger.send_transaction(tx)
 
 
 # --- trading --------------------------------------------------------------------------
@@ -421,12 +532,16 @@ def build_settlement(
     epoch: int,
     trades: Sequence[Trade],
     blockhash: Hash,
+    fee: FeePolicy = NO_PRIORITY_FEE,
 ) -> list[PlannedTx]:
     """Signed transactions moving both legs of each trade under the escrow delegation,
     both legs always in the same transaction, as many trades per transaction as fit."""
     if settlement_authority.pubkey() != deployment.settlement_authority:
         raise LedgerUsageError("not this deployment's settlement authority")
-    prefix = [spl.memo(_memo("settle", [("epoch", epoch)]), [settlement_authority.pubkey()])]
+    prefix = [
+        *fee.instructions(),
+        spl.memo(_memo("settle", [("epoch", epoch)]), [settlement_authority.pubkey()]),
+    ]
     groups = [_trade_instructions(deployment, trade) for trade in trades]
     return [
         PlannedTx(b.group_indices, sign(b.instructions, payer, [settlement_authority], blockhash))
@@ -457,6 +572,7 @@ async def settle(
         epoch=epoch,
         trades=trades,
         blockhash=await ledger.latest_blockhash(),
+        fee=ledger.fee_policy,
     )
     retry: list[int] = []
     for p in planned:
@@ -478,6 +594,7 @@ async def settle(
             epoch=epoch,
             trades=[trades[index]],
             blockhash=await ledger.latest_blockhash(),
+            fee=ledger.fee_policy,
         )[0]
         try:
             outcomes[index] = TradeOutcome(index, await ledger.send_transaction(single.tx), None)

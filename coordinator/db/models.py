@@ -15,12 +15,26 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
-    UniqueConstraint,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "Device", "DeviceStatus", "Reading", "RejectedReading"]
+__all__ = [
+    "Base",
+    "BrokerCredential",
+    "Device",
+    "DeviceStatus",
+    "EnrolmentToken",
+    "EpochRecord",
+    "GatewayState",
+    "KeyRotation",
+    "Meter",
+    "MeterEpochEnergyRow",
+    "MeterStateRow",
+    "Reading",
+    "ReadingSeq",
+    "RejectedReading",
+]
 
 # Deterministic constraint names keep Alembic autogenerate and downgrades sane.
 NAMING = {
@@ -77,24 +91,35 @@ class Meter(Base):
 
 
 class Reading(Base):
-    """An accepted, signature-verified reading: the cumulative counters as signed."""
+    """An accepted, signature-verified reading: the cumulative counters as signed.
+
+    On PostgreSQL the table is range-partitioned by `meter_time` (monthly, see
+    `coordinator.partitions`), so its primary key must include it; exact
+    dedup of (gateway_id, seq) lives in the small `reading_seqs` table.
+    """
 
     __tablename__ = "readings"
     __table_args__ = (
-        # One reading per gateway sequence number: a QoS 1 redelivery is a no-op.
-        UniqueConstraint("gateway_id", "seq"),
-        Index("ix_readings_meter_ts", "gateway_id", "meter_id", "meter_ts"),
+        Index("ix_readings_meter_time", "gateway_id", "meter_id", "meter_time"),
+        Index("ix_readings_epoch", "epoch"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    gateway_id: Mapped[str] = mapped_column(String(44))
+    gateway_id: Mapped[str] = mapped_column(String(44), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    meter_time: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), primary_key=True, doc="meter_ts as a timestamp: partition key"
+    )
     meter_id: Mapped[str] = mapped_column(String(64))
-    seq: Mapped[int] = mapped_column(BigInteger)
     meter_ts: Mapped[int] = mapped_column(BigInteger, doc="meter time, Unix seconds UTC")
     import_wh: Mapped[int] = mapped_column(BigInteger)
     export_wh: Mapped[int] = mapped_column(BigInteger)
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    flags: Mapped[str] = mapped_column(String(64), default="", doc="sorted, comma-separated")
+    epoch: Mapped[int] = mapped_column(BigInteger, doc="accounting epoch (Merkle tree it is in)")
+    first_open_epoch: Mapped[int | None] = mapped_column(
+        BigInteger, doc="lowest open epoch when accepted (None: none closed yet)"
+    )
 
 
 class RejectedReading(Base):
@@ -109,3 +134,108 @@ class RejectedReading(Base):
     reason: Mapped[str] = mapped_column(String(32), index=True)
     detail: Mapped[str] = mapped_column(Text)
     gateway_id: Mapped[str | None] = mapped_column(String(44))
+
+
+class EnrolmentToken(Base):
+    """A one-time enrolment token issued by an admin, stored only as its SHA-256."""
+
+    __tablename__ = "enrolment_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    owner: Mapped[str] = mapped_column(String(44), doc="wallet the enrolled meters belong to")
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    used_by: Mapped[str | None] = mapped_column(String(44), doc="gateway id that redeemed it")
+
+
+class BrokerCredential(Base):
+    """A broker account's password hash (Mosquitto PBKDF2 format, never the password):
+    the broker's password file is rendered from the active rows."""
+
+    __tablename__ = "broker_credentials"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    gateway_id: Mapped[str | None] = mapped_column(String(44), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class KeyRotation(Base):
+    """A gateway's device key replaced: `devices.public_key` holds the new key at
+    once; the old one still verifies readings received before `old_valid_until`."""
+
+    __tablename__ = "key_rotations"
+    __table_args__ = (Index("ix_key_rotations_gateway", "gateway_id", "old_valid_until"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    gateway_id: Mapped[str] = mapped_column(String(44), ForeignKey("devices.gateway_id"))
+    old_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    new_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    rotated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    old_valid_until: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReadingSeq(Base):
+    """Exact dedup of accepted readings by (gateway, seq), whatever partition the
+    reading is in; `meter_time` finds the reading row."""
+
+    __tablename__ = "reading_seqs"
+
+    gateway_id: Mapped[str] = mapped_column(String(44), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    meter_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class MeterStateRow(Base):
+    """A meter's last accepted counters: the oracle's `previous`."""
+
+    __tablename__ = "meter_state"
+
+    gateway_id: Mapped[str] = mapped_column(String(44), primary_key=True)
+    meter_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    meter_ts: Mapped[int] = mapped_column(BigInteger)
+    import_wh: Mapped[int] = mapped_column(BigInteger)
+    export_wh: Mapped[int] = mapped_column(BigInteger)
+
+
+class GatewayState(Base):
+    """A gateway's highest accepted sequence number (for `sequence_gap`)."""
+
+    __tablename__ = "gateway_state"
+
+    gateway_id: Mapped[str] = mapped_column(String(44), primary_key=True)
+    highest_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class MeterEpochEnergyRow(Base):
+    """Energy per meter per epoch, added to as readings are accepted."""
+
+    __tablename__ = "meter_epoch_energy"
+
+    epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    gateway_id: Mapped[str] = mapped_column(String(44), primary_key=True)
+    meter_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    import_wh: Mapped[int] = mapped_column(BigInteger)
+    export_wh: Mapped[int] = mapped_column(BigInteger)
+
+
+class EpochRecord(Base):
+    """A closed epoch: totals, mint and the Merkle root ready for attestation."""
+
+    __tablename__ = "epochs"
+
+    epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    length_s: Mapped[int] = mapped_column(Integer)
+    closed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    reading_count: Mapped[int] = mapped_column(BigInteger)
+    total_import_wh: Mapped[int] = mapped_column(BigInteger)
+    total_export_wh: Mapped[int] = mapped_column(BigInteger)
+    mint_base_units: Mapped[int] = mapped_column(BigInteger)
+    merkle_root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    summary_json: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

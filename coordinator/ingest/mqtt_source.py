@@ -122,6 +122,17 @@ class MqttSource:
                 break
         return batch
 
+    async def publish(
+        self, topic: str, payload: bytes, *, retain: bool = False, timeout_s: float = 10.0
+    ) -> bool:
+        """Publish at QoS 1 on the same connection; True once the broker acknowledged."""
+        info = self._client.publish(topic, payload, qos=1, retain=retain)
+        try:
+            await asyncio.to_thread(info.wait_for_publish, timeout_s)
+        except (RuntimeError, ValueError):
+            return False
+        return info.is_published()
+
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         """PUBACK deliveries whose readings are committed. Deliveries from an
         earlier connection are skipped: the broker redelivers those."""

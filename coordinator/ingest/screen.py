@@ -1,35 +1,20 @@
-"""Screening one incoming payload: the pure decision accept / reject-with-reason.
+"""What ingest makes of one message before the oracle: decoded reading or rejection.
 
-Order of checks: shape (protocol), topic/payload agreement, device known and
-active, signature. Nothing from the payload is trusted before the signature
-is checked against the key registered for the gateway.
+`parse` is pure: the wire codec's errors become `Rejected` with the oracle's
+protocol reasons, and a payload whose gateway is not the one its topic names
+is `topic_mismatch` (the broker's ACL lets a gateway publish only under its
+own id, so the topic is the authenticated sender). `Accepted` and `Rejected`
+are the per-message outcomes the ingest service reports after commit.
 """
 
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from coordinator.verify import signature_valid
+from coordinator.oracle import Flag, Reason, rejected_from_protocol_error
 from edge import topics
 from edge.protocol import ProtocolError, SignedReading, decode_payload
 
-__all__ = [
-    "BAD_SIGNATURE",
-    "REVOKED_DEVICE",
-    "TOPIC_MISMATCH",
-    "UNKNOWN_DEVICE",
-    "Accepted",
-    "DeviceKey",
-    "Incoming",
-    "Rejected",
-    "claimed_gateway",
-    "screen",
-]
-
-UNKNOWN_DEVICE = "unknown_device"
-REVOKED_DEVICE = "revoked_device"
-BAD_SIGNATURE = "bad_signature"
-TOPIC_MISMATCH = "topic_mismatch"
+__all__ = ["Accepted", "Incoming", "Parsed", "Rejected", "claimed_gateway", "parse"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,21 +27,27 @@ class Incoming:
 
 
 @dataclass(frozen=True, slots=True)
-class DeviceKey:
-    """What screening needs to know of a registered gateway."""
+class Parsed:
+    """A well-formed reading on the right topic, not yet verified."""
 
-    public_key: bytes
-    active: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
     incoming: Incoming
     signed: SignedReading
 
 
 @dataclass(frozen=True, slots=True)
+class Accepted:
+    """A reading committed as accepted, with its flags and accounting epoch."""
+
+    incoming: Incoming
+    signed: SignedReading
+    flags: frozenset[Flag] = frozenset()
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Rejected:
+    """A payload stored as rejected: `reason` is a `coordinator.oracle.Reason` value."""
+
     incoming: Incoming
     reason: str
     detail: str
@@ -68,25 +59,16 @@ def claimed_gateway(root: str, incoming: Incoming) -> str | None:
     return topics.gateway_id_from_topic(root, incoming.topic)
 
 
-def screen(root: str, incoming: Incoming, devices: Mapping[str, DeviceKey]) -> Accepted | Rejected:
-    """Decide one message. `devices` holds every registered gateway the message
-    could name (active or revoked); a gateway missing from it is unknown."""
+def parse(root: str, incoming: Incoming) -> Parsed | Rejected:
+    """Decode one message; nothing in it is trusted yet (no signature checked)."""
     topic_gateway = claimed_gateway(root, incoming)
     try:
         signed = decode_payload(incoming.payload)
     except ProtocolError as exc:
-        return Rejected(incoming, exc.code, exc.detail, topic_gateway)
+        verdict = rejected_from_protocol_error(exc)
+        return Rejected(incoming, verdict.reason.value, verdict.detail, topic_gateway)
     gateway_id = signed.reading.gateway_id
     if topic_gateway != gateway_id:
-        return Rejected(
-            incoming, TOPIC_MISMATCH, f"payload gateway {gateway_id} on topic {incoming.topic}",
-            topic_gateway,
-        )  # fmt: skip
-    device = devices.get(gateway_id)
-    if device is None:
-        return Rejected(incoming, UNKNOWN_DEVICE, "gateway is not registered", gateway_id)
-    if not device.active:
-        return Rejected(incoming, REVOKED_DEVICE, "gateway was revoked", gateway_id)
-    if not signature_valid(signed, device.public_key):
-        return Rejected(incoming, BAD_SIGNATURE, "Ed25519 signature does not verify", gateway_id)
-    return Accepted(incoming, signed)
+        detail = f"payload gateway {gateway_id} on topic {incoming.topic}"
+        return Rejected(incoming, Reason.TOPIC_MISMATCH.value, detail, topic_gateway)
+    return Parsed(incoming, signed)

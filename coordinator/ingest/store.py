@@ -1,100 +1,294 @@
-"""Where screened readings go: the `ReadingStore` interface and its SQL implementation."""
+"""Where batches go: one transaction per batch on PostgreSQL (or SQLite).
 
+`SqlReadingStore.commit_batch` takes verified-but-undecided readings and, in
+one transaction:
+
+1. (PostgreSQL) takes the epoch lock *shared* (the epoch closer takes it
+   exclusive, so no batch adds energy to an epoch while it closes) and a
+   transaction advisory lock per gateway of the batch, in sorted order. Two
+   coordinator instances holding readings of one gateway (a redelivery after a
+   reconnect can land on another instance) are serialized there, so the state
+   each reads is what the other committed.
+2. loads the oracle state for the batch's gateways from small tables
+   (`meter_state`, `gateway_state`, `reading_seqs` joined to `readings`, the
+   lowest open epoch): no in-process cache, so any number of instances
+   stay exact;
+3. runs `decide_batch` (pure);
+4. writes accepted readings and their dedup keys with COPY, rejections with
+   COPY, upserts the state and adds the epoch energy.
+
+A reading counts as accepted once this commits.
+"""
+
+import datetime as dt
+import zlib
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-from coordinator.db.models import Device, DeviceStatus, Reading, RejectedReading
-from coordinator.ingest.screen import Accepted, DeviceKey, Rejected
+from coordinator.db.models import (
+    Device,
+    DeviceStatus,
+    EpochRecord,
+    GatewayState,
+    Meter,
+    MeterEpochEnergyRow,
+    MeterStateRow,
+    Reading,
+    ReadingSeq,
+    RejectedReading,
+)
+from coordinator.ingest.decide import BatchDecision, BatchState, Verified, decide_batch
+from coordinator.ingest.screen import Parsed, Rejected
+from coordinator.oracle import DeviceRecord, MeterKey, MeterState, OracleConfig
+from edge.protocol import Reading as WireReading
 
-__all__ = ["MemoryReadingStore", "ReadingStore", "SqlReadingStore"]
+__all__ = [
+    "EPOCH_LOCK",
+    "GATEWAY_LOCK_CLASS",
+    "ReadingStore",
+    "SqlReadingStore",
+    "meter_time",
+]
+
+# Advisory lock keys. The single-bigint and the two-int4 key spaces do not overlap.
+EPOCH_LOCK = 0x6774_7801  # "gtx" 01
+GATEWAY_LOCK_CLASS = 0x6774_7802
+
+
+def meter_time(ts: int) -> dt.datetime:
+    """The partition key of a reading: its meter timestamp as a UTC instant."""
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+def _gateway_lock_key(gateway_id: str) -> int:
+    return zlib.crc32(gateway_id.encode()) - (1 << 31)  # into int4 range
 
 
 class ReadingStore(Protocol):
-    def devices(self, gateway_ids: Iterable[str]) -> dict[str, DeviceKey]:
-        """The registered devices among `gateway_ids` (revoked ones included)."""
-        ...
+    def devices(self, gateway_ids: Iterable[str]) -> dict[str, DeviceRecord]: ...
 
-    def save(self, accepted: Sequence[Accepted], rejected: Sequence[Rejected]) -> None:
-        """Commit a batch atomically. Re-saving an accepted reading already stored
-        (same gateway and sequence number) is a no-op."""
-        ...
+    def commit_batch(
+        self,
+        parsed: Sequence[Parsed],
+        rejected: Sequence[Rejected],
+        *,
+        verified: Verified,
+        now: int,
+        config: OracleConfig,
+        length_s: int,
+    ) -> BatchDecision: ...
 
 
 class SqlReadingStore:
-    """ReadingStore on PostgreSQL or SQLite through SQLAlchemy Core."""
+    """ReadingStore on PostgreSQL or SQLite through SQLAlchemy Core (+ psycopg COPY)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
         if self._dialect not in ("postgresql", "sqlite"):
             raise ValueError(f"unsupported database dialect {self._dialect!r}")
+        self._pg = self._dialect == "postgresql"
 
-    def devices(self, gateway_ids: Iterable[str]) -> dict[str, DeviceKey]:
-        ids = sorted(set(gateway_ids))
-        if not ids:
-            return {}
-        query = select(Device.gateway_id, Device.public_key, Device.status).where(
-            Device.gateway_id.in_(ids)
-        )
+    def devices(self, gateway_ids: Iterable[str]) -> dict[str, DeviceRecord]:
         with self._engine.connect() as conn:
-            return {
-                gw: DeviceKey(bytes(key), status == DeviceStatus.ACTIVE)
-                for gw, key, status in conn.execute(query)
-            }
+            return _load_devices(conn, sorted(set(gateway_ids)))
 
-    def save(self, accepted: Sequence[Accepted], rejected: Sequence[Rejected]) -> None:
+    def commit_batch(
+        self,
+        parsed: Sequence[Parsed],
+        rejected: Sequence[Rejected],
+        *,
+        verified: Verified,
+        now: int,
+        config: OracleConfig,
+        length_s: int,
+    ) -> BatchDecision:
+        gateways = sorted({p.signed.reading.gateway_id for p in parsed})
         with self._engine.begin() as conn:
-            if accepted:
-                rows = [
-                    {
-                        "gateway_id": a.signed.reading.gateway_id,
-                        "meter_id": a.signed.reading.meter_id,
-                        "seq": a.signed.reading.seq,
-                        "meter_ts": a.signed.reading.ts,
-                        "import_wh": a.signed.reading.import_wh,
-                        "export_wh": a.signed.reading.export_wh,
-                        "signature": a.signed.signature,
-                        "received_at": a.incoming.received_at,
-                    }
-                    for a in accepted
-                ]
-                upsert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-                stmt = upsert(Reading).on_conflict_do_nothing(index_elements=["gateway_id", "seq"])
-                conn.execute(stmt, rows)
-            if rejected:
-                conn.execute(
-                    insert(RejectedReading),
-                    [
-                        {
-                            "received_at": r.incoming.received_at,
-                            "topic": r.incoming.topic,
-                            "payload": r.incoming.payload,
-                            "reason": r.reason,
-                            "detail": r.detail,
-                            "gateway_id": r.gateway_id,
-                        }
-                        for r in rejected
-                    ],
+            if self._pg:
+                conn.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": EPOCH_LOCK})
+                keys = sorted({_gateway_lock_key(gw) for gw in gateways})
+                if keys:
+                    conn.execute(
+                        text(
+                            "SELECT count(pg_advisory_xact_lock(:c, k)) FROM "
+                            "(SELECT k FROM unnest(CAST(:keys AS int4[])) AS k ORDER BY k "
+                            "OFFSET 0) AS s"
+                        ),
+                        {"c": GATEWAY_LOCK_CLASS, "keys": keys},
+                    )
+            state = _load_state(conn, parsed, gateways)
+            decision = decide_batch(
+                parsed, state, now=now, config=config, length_s=length_s, verified=verified
+            )
+            self._write(conn, decision, [*rejected, *decision.rejected])
+        return decision
+
+    # Writes.
+
+    def _write(self, conn: Connection, d: BatchDecision, rejected: Sequence[Rejected]) -> None:
+        readings = [
+            (
+                a.signed.reading.gateway_id,
+                a.signed.reading.seq,
+                meter_time(a.signed.reading.ts),
+                a.signed.reading.meter_id,
+                a.signed.reading.ts,
+                a.signed.reading.import_wh,
+                a.signed.reading.export_wh,
+                a.signed.signature,
+                a.incoming.received_at,
+                ",".join(sorted(a.flags)),
+                a.epoch,
+                d.first_open_epoch,  # one for the whole batch, read under the lock
+            )
+            for a in d.accepted
+        ]
+        seqs = [(r[0], r[1], r[2]) for r in readings]
+        rejects = [
+            (r.incoming.received_at, r.incoming.topic, r.incoming.payload, r.reason, r.detail,
+             r.gateway_id)
+            for r in rejected
+        ]  # fmt: skip
+        self._bulk(conn, Reading.__table__, _READING_COLS, readings)  # type: ignore[arg-type]
+        self._bulk(conn, ReadingSeq.__table__, ("gateway_id", "seq", "meter_time"), seqs)  # type: ignore[arg-type]
+        self._bulk(conn, RejectedReading.__table__, _REJECT_COLS, rejects)  # type: ignore[arg-type]
+        upsert = postgresql.insert if self._pg else sqlite.insert
+        if d.meters:
+            stmt = upsert(MeterStateRow)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["gateway_id", "meter_id"],
+                    set_={c: stmt.excluded[c] for c in _STATE_COLS},
+                ),
+                [
+                    {"gateway_id": m.gateway_id, "meter_id": m.meter_id, "seq": seq,
+                     "meter_ts": s.ts, "import_wh": s.import_wh, "export_wh": s.export_wh}
+                    for m, (seq, s) in d.meters.items()
+                ],
+            )  # fmt: skip
+        if d.gateways:
+            stmt_g = upsert(GatewayState)
+            conn.execute(
+                stmt_g.on_conflict_do_update(
+                    index_elements=["gateway_id"], set_={"highest_seq": stmt_g.excluded.highest_seq}
+                ),
+                [{"gateway_id": gw, "highest_seq": s} for gw, s in d.gateways.items()],
+            )
+        if d.energy:
+            stmt_e = upsert(MeterEpochEnergyRow)
+            table = MeterEpochEnergyRow.__table__
+            conn.execute(
+                stmt_e.on_conflict_do_update(
+                    index_elements=["epoch", "gateway_id", "meter_id"],
+                    set_={
+                        "import_wh": table.c.import_wh + stmt_e.excluded.import_wh,
+                        "export_wh": table.c.export_wh + stmt_e.excluded.export_wh,
+                    },
+                ),
+                [
+                    {"epoch": e, "gateway_id": m.gateway_id, "meter_id": m.meter_id,
+                     "import_wh": imp, "export_wh": exp}
+                    for (e, m), (imp, exp) in sorted(d.energy.items())
+                ],
+            )  # fmt: skip
+
+    def _bulk(
+        self,
+        conn: Connection,
+        table: Table,
+        columns: Sequence[str],
+        rows: Sequence[tuple[Any, ...]],
+    ) -> None:
+        if not rows:
+            return
+        if self._pg:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            with raw.cursor() as cur:
+                cols = ", ".join(columns)
+                with cur.copy(f"COPY {table.name} ({cols}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            return
+        conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+
+
+_READING_COLS = (
+    "gateway_id", "seq", "meter_time", "meter_id", "meter_ts", "import_wh", "export_wh",
+    "signature", "received_at", "flags", "epoch", "first_open_epoch",
+)  # fmt: skip
+_STATE_COLS = ("seq", "meter_ts", "import_wh", "export_wh")
+_REJECT_COLS = ("received_at", "topic", "payload", "reason", "detail", "gateway_id")
+
+
+# Reads.
+
+
+def _load_devices(conn: Connection, gateway_ids: Sequence[str]) -> dict[str, DeviceRecord]:
+    if not gateway_ids:
+        return {}
+    rows = conn.execute(
+        select(Device.gateway_id, Device.public_key, Device.status, Meter.meter_id,
+               Meter.rated_power_w)
+        .outerjoin(Meter, Meter.gateway_id == Device.gateway_id)
+        .where(Device.gateway_id.in_(gateway_ids))
+    ).all()  # fmt: skip
+    keys: dict[str, tuple[bytes, bool]] = {}
+    rated: dict[str, dict[str, int]] = {}
+    for gw, key, status, meter_id, watts in rows:
+        keys[gw] = (bytes(key), status == DeviceStatus.ACTIVE)
+        meters = rated.setdefault(gw, {})
+        if meter_id is not None:
+            meters[meter_id] = int(watts)
+    return {
+        gw: DeviceRecord(public_key=key, active=active, rated_power_w=rated[gw])
+        for gw, (key, active) in keys.items()
+    }
+
+
+def _load_state(conn: Connection, parsed: Sequence[Parsed], gateways: Sequence[str]) -> BatchState:
+    devices = _load_devices(conn, gateways)
+    previous: dict[MeterKey, MeterState] = {}
+    highest: dict[str, int] = {}
+    stored: dict[tuple[str, int], WireReading] = {}
+    if gateways:
+        m = MeterStateRow
+        for gw, meter_id, ts, imp, exp in conn.execute(
+            select(m.gateway_id, m.meter_id, m.meter_ts, m.import_wh, m.export_wh).where(
+                m.gateway_id.in_(gateways)
+            )
+        ):
+            previous[MeterKey(gw, meter_id)] = MeterState(ts, imp, exp)
+        highest = {
+            gw: int(seq)
+            for gw, seq in conn.execute(
+                select(GatewayState.gateway_id, GatewayState.highest_seq).where(
+                    GatewayState.gateway_id.in_(gateways)
                 )
-
-
-class MemoryReadingStore:
-    """In-memory ReadingStore for unit tests and fakes."""
-
-    def __init__(self, devices: dict[str, DeviceKey] | None = None) -> None:
-        self.registered: dict[str, DeviceKey] = dict(devices or {})
-        self.accepted: dict[tuple[str, int], Accepted] = {}
-        self.rejected: list[Rejected] = []
-
-    def devices(self, gateway_ids: Iterable[str]) -> dict[str, DeviceKey]:
-        return {gw: self.registered[gw] for gw in gateway_ids if gw in self.registered}
-
-    def save(self, accepted: Sequence[Accepted], rejected: Sequence[Rejected]) -> None:
-        for a in accepted:
-            key = (a.signed.reading.gateway_id, a.signed.reading.seq)
-            self.accepted.setdefault(key, a)
-        self.rejected.extend(rejected)
+            )
+        }
+        pairs = sorted({(p.signed.reading.gateway_id, p.signed.reading.seq) for p in parsed})
+        query = (
+            select(Reading.gateway_id, Reading.meter_id, Reading.seq, Reading.meter_ts,
+                   Reading.import_wh, Reading.export_wh)
+            .join(ReadingSeq, (ReadingSeq.gateway_id == Reading.gateway_id)
+                  & (ReadingSeq.seq == Reading.seq)
+                  & (ReadingSeq.meter_time == Reading.meter_time))
+            .where(tuple_(ReadingSeq.gateway_id, ReadingSeq.seq).in_(pairs))
+        )  # fmt: skip
+        for gw, meter_id, seq, ts, imp, exp in conn.execute(query):
+            stored[(gw, seq)] = WireReading(gw, meter_id, seq, ts, imp, exp)
+    closed = conn.execute(select(EpochRecord.epoch).order_by(EpochRecord.epoch.desc()).limit(1))
+    last = closed.scalar_one_or_none()
+    return BatchState(
+        devices=devices,
+        previous=previous,
+        highest_seq=highest,
+        stored=stored,
+        first_open_epoch=None if last is None else last + 1,
+    )

@@ -1,9 +1,12 @@
 """Ledger backends behind one interface: `Ledger` (base), the embedded LiteSVM backend
-and its durable `LedgerStore`."""
+and its durable `LedgerStore`. The rpc backend (`programs.ledger.rpc`) and the
+embedded ledger's JSON-RPC server (`programs.ledger.jsonrpc`) are imported from
+their modules, so code that needs neither does not load solana-py or starlette."""
 
-from programs.ledger.base import Ledger, TxStatus
+from programs.ledger.base import NO_PRIORITY_FEE, FeePolicy, Ledger, TxStatus, send_rebuilding
 from programs.ledger.embedded import EmbeddedLedger
 from programs.ledger.store import (
+    AddressSignature,
     JournalEntry,
     LedgerStore,
     MemoryLedgerStore,
@@ -12,7 +15,10 @@ from programs.ledger.store import (
 )
 
 __all__ = [
+    "NO_PRIORITY_FEE",
+    "AddressSignature",
     "EmbeddedLedger",
+    "FeePolicy",
     "JournalEntry",
     "Ledger",
     "LedgerStore",
@@ -20,4 +26,5 @@ __all__ = [
     "SqlLedgerStore",
     "TxStatus",
     "ledger_metadata",
+    "send_rebuilding",
 ]

@@ -15,7 +15,13 @@ ignores the 1232-byte limit. So this backend:
   accounts it could write plus a journal entry, in one store transaction; on
   start it loads every stored account into a fresh LiteSVM;
 - answers a resend of a journaled signature from the journal, so nothing is
-  applied twice, across restarts too.
+  applied twice, across restarts too;
+- remembers every address it has loaded or written, so it can list the token
+  accounts of an owner (getTokenAccountsByOwner) without a scan of the store.
+
+What it is not: a cluster. One process, one "validator", no consensus, no
+forks: every journaled transaction is final at once (reported as
+"finalized"), and slots count processed transactions, not time.
 """
 
 import asyncio
@@ -34,8 +40,8 @@ from solders.transaction import Transaction
 from solders.transaction_metadata import FailedTransactionMetadata
 
 from programs.errors import LedgerUnavailable, TransactionExpired, TransactionFailed
-from programs.ledger.base import TxStatus
-from programs.ledger.store import JournalEntry, LedgerStore
+from programs.ledger.base import NO_PRIORITY_FEE, FeePolicy, TxStatus
+from programs.ledger.store import AddressSignature, JournalEntry, LedgerStore
 from programs.spl import MINT_SIZE, TOKEN_ACCOUNT_SIZE, TOKEN_PROGRAM_ID
 from programs.txsize import check_transaction_size
 
@@ -67,8 +73,11 @@ class EmbeddedLedger:
         blockhash_ttl: float,
         slot_seconds: float,
         clock: Callable[[], float],
+        fee_policy: FeePolicy = NO_PRIORITY_FEE,
     ) -> None:
         self._store = store
+        self._fee_policy = fee_policy
+        self._known: set[Pubkey] = {address for address, _ in accounts}
         self._blockhash_ttl = blockhash_ttl
         self._slot_seconds = slot_seconds
         self._clock = clock
@@ -86,6 +95,7 @@ class EmbeddedLedger:
         blockhash_ttl: float = 60.0,
         slot_seconds: float = 0.4,
         clock: Callable[[], float] = time.monotonic,
+        fee_policy: FeePolicy = NO_PRIORITY_FEE,
     ) -> "EmbeddedLedger":
         """Load the stored accounts into a fresh SVM."""
         try:
@@ -99,7 +109,25 @@ class EmbeddedLedger:
             blockhash_ttl=blockhash_ttl,
             slot_seconds=slot_seconds,
             clock=clock,
+            fee_policy=fee_policy,
         )
+
+    @property
+    def fee_policy(self) -> FeePolicy:
+        return self._fee_policy
+
+    @property
+    def slot(self) -> int:
+        """The slot of the last processed transaction (one transaction per slot)."""
+        return self._slot
+
+    @property
+    def store(self) -> LedgerStore:
+        return self._store
+
+    @property
+    def blockhash_ttl(self) -> float:
+        return self._blockhash_ttl
 
     @staticmethod
     def _fresh_svm(accounts: list[tuple[Pubkey, Account]]) -> LiteSVM:
@@ -147,6 +175,7 @@ class EmbeddedLedger:
         if not await self.is_blockhash_valid(tx.message.recent_blockhash):
             raise TransactionExpired(str(signature))
         fee_payer = tx.message.account_keys[0]
+        named = tuple(sorted(tx.message.account_keys, key=bytes))
         balance_before = self._svm.get_balance(fee_payer)
         result = self._svm.send_transaction(tx)
         if isinstance(result, FailedTransactionMetadata):
@@ -157,9 +186,9 @@ class EmbeddedLedger:
             if self._svm.get_balance(fee_payer) == balance_before:
                 raise TransactionFailed(str(signature), str(error), tuple(result.meta().logs()))
             logs = tuple(result.meta().logs())
-            entry = JournalEntry(signature, self._slot + 1, bytes(tx), str(error), logs)
+            entry = JournalEntry(signature, self._slot + 1, bytes(tx), str(error), logs, named)
         else:
-            entry = JournalEntry(signature, self._slot + 1, bytes(tx), None)
+            entry = JournalEntry(signature, self._slot + 1, bytes(tx), None, (), named)
         await self._commit(writable_keys(tx.message), entry)
         self._slot = entry.slot
         # Each processed transaction ends a slot: a transaction rebuilt after it gets a
@@ -171,6 +200,7 @@ class EmbeddedLedger:
         accounts = [(address, self._svm.get_account(address)) for address in addresses]
         try:
             await asyncio.to_thread(self._store.commit, accounts, entry)
+            self._known.update(addresses)
         except Exception as exc:
             # The store is the truth: drop what the SVM did that the store did not take.
             accounts_now, _ = await asyncio.to_thread(_load, self._store)
@@ -209,10 +239,47 @@ class EmbeddedLedger:
 
     async def airdrop(self, address: Pubkey, lamports: int) -> None:
         async with self._lock:
+            # LiteSVM signs airdrops with its own blockhash: without a new one, a second
+            # airdrop of the same amount to the same address is "AlreadyProcessed".
+            self._svm.expire_blockhash()
             result = self._svm.airdrop(address, lamports)
             if isinstance(result, FailedTransactionMetadata):
                 raise TransactionFailed("airdrop", str(result.err()), tuple(result.meta().logs()))
             await self._commit([address], None)
+
+    async def token_accounts_by_owner(
+        self, owner: Pubkey, mint: Pubkey | None = None
+    ) -> list[tuple[Pubkey, TokenAccount]]:
+        """Every SPL token account of `owner` (for `mint` only, if given), by address."""
+        found = []
+        for address in sorted(self._known, key=bytes):
+            token_account = await self.get_token_account(address)
+            if token_account is None or token_account.owner != owner:
+                continue
+            if mint is None or token_account.mint == mint:
+                found.append((address, token_account))
+        return found
+
+    async def journal_entry(self, signature: Signature) -> JournalEntry | None:
+        """The journaled transaction with `signature` (bytes, outcome, named accounts)."""
+        return await self._journal_entry(signature)
+
+    async def signatures_for_address(
+        self, address: Pubkey, *, limit: int = 1000, before: Signature | None = None
+    ) -> list[AddressSignature]:
+        """Journaled transactions naming `address`, newest first, older than `before`."""
+        before_slot = None
+        if before is not None:
+            entry = await self._journal_entry(before)
+            if entry is None:
+                return []
+            before_slot = entry.slot
+        try:
+            return await asyncio.to_thread(
+                self._store.signatures_for_address, address, limit=limit, before_slot=before_slot
+            )
+        except Exception as exc:
+            raise LedgerUnavailable(f"ledger store: {exc}") from exc
 
 
 def _load(store: LedgerStore) -> tuple[list[tuple[Pubkey, Account]], int]:

@@ -2,11 +2,14 @@
 
 The embedded SVM lives in memory; this store is what survives a restart. After
 every transaction the ledger writes, in one database transaction, the accounts
-the transaction could write and a journal entry; a crash before that commit
-loses the transaction entirely (as if never sent), never half of it.
+the transaction could write, a journal entry and an index row for every
+account the transaction names (for getSignaturesForAddress); a crash before
+that commit loses the transaction entirely (as if never sent), never half of it.
 
-`ledger_metadata` holds the tables; the coordinator's Alembic migration
-includes it. Works on PostgreSQL (psycopg 3) and SQLite.
+`ledger_metadata` holds the tables, including `chain_jobs` of the on-chain job
+state machine (`programs.jobs`, whose stores live in `programs.jobstore`); the
+coordinator's Alembic migration includes it. Works on PostgreSQL (psycopg 3)
+and SQLite.
 """
 
 from collections.abc import Sequence
@@ -20,6 +23,8 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    DateTime,
+    Index,
     LargeBinary,
     MetaData,
     Table,
@@ -32,12 +37,15 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 
 __all__ = [
+    "AddressSignature",
     "JournalEntry",
     "LedgerStore",
     "MemoryLedgerStore",
     "SqlLedgerStore",
+    "chain_jobs",
     "ledger_accounts",
     "ledger_journal",
+    "ledger_journal_addresses",
     "ledger_metadata",
 ]
 
@@ -74,12 +82,40 @@ ledger_journal = Table(
     Column("logs", Text, nullable=True),
 )
 
+ledger_journal_addresses = Table(
+    "ledger_journal_addresses",
+    ledger_metadata,
+    Column("address", LargeBinary(32), primary_key=True),
+    Column("signature", LargeBinary(64), primary_key=True),
+    Column("slot", BigInteger, nullable=False),
+    Index("ix_ledger_journal_addresses_address_slot", "address", "slot"),
+)
+
+
+# The on-chain job state machine (`programs.jobs`): one row per transaction-to-be.
+chain_jobs = Table(
+    "chain_jobs",
+    ledger_metadata,
+    Column("job_key", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", Text, nullable=False, index=True),
+    Column("signature", LargeBinary(64), nullable=True, unique=True),
+    Column("blockhash", LargeBinary(32), nullable=True),
+    Column("tx", LargeBinary, nullable=True),
+    Column("slot", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
     """A processed transaction: its serialized bytes and outcome (error None = success).
 
-    `logs` are kept for failures only, to say why.
+    `logs` are kept for failures only, to say why. `addresses` are the accounts the
+    transaction names, sorted by their bytes (the SQL store returns them so).
     """
 
     signature: Signature
@@ -87,6 +123,16 @@ class JournalEntry:
     tx: bytes
     error: str | None
     logs: tuple[str, ...] = ()
+    addresses: tuple[Pubkey, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AddressSignature:
+    """A journaled transaction that names an address (newest first in listings)."""
+
+    signature: Signature
+    slot: int
+    error: str | None
 
 
 class LedgerStore(Protocol):
@@ -108,6 +154,12 @@ class LedgerStore(Protocol):
 
     def last_slot(self) -> int:
         """The highest journaled slot, 0 for an empty journal."""
+        ...
+
+    def signatures_for_address(
+        self, address: Pubkey, *, limit: int, before_slot: int | None = None
+    ) -> list[AddressSignature]:
+        """Journaled transactions naming `address`, newest first, below `before_slot`."""
         ...
 
 
@@ -139,6 +191,17 @@ class MemoryLedgerStore:
 
     def last_slot(self) -> int:
         return self._last_slot
+
+    def signatures_for_address(
+        self, address: Pubkey, *, limit: int, before_slot: int | None = None
+    ) -> list[AddressSignature]:
+        entries = [
+            e
+            for e in self._journal.values()
+            if address in e.addresses and (before_slot is None or e.slot < before_slot)
+        ]
+        entries.sort(key=lambda e: e.slot, reverse=True)
+        return [AddressSignature(e.signature, e.slot, e.error) for e in entries[:limit]]
 
 
 def _to_i64(value: int) -> int:
@@ -200,20 +263,55 @@ class SqlLedgerStore:
                         "logs": "\n".join(entry.logs) if entry.logs else None,
                     },
                 )
+                if entry.addresses:
+                    conn.execute(
+                        insert(ledger_journal_addresses),
+                        [
+                            {
+                                "address": bytes(a),
+                                "signature": bytes(entry.signature),
+                                "slot": entry.slot,
+                            }
+                            for a in dict.fromkeys(entry.addresses)
+                        ],
+                    )
 
     def journal_entry(self, signature: Signature) -> JournalEntry | None:
         query = select(ledger_journal).where(ledger_journal.c.signature == bytes(signature))
         with self._engine.connect() as conn:
             row = conn.execute(query).one_or_none()
-        if row is None:
-            return None
+            if row is None:
+                return None
+            keys = conn.execute(
+                select(ledger_journal_addresses.c.address)
+                .where(ledger_journal_addresses.c.signature == bytes(signature))
+                .order_by(ledger_journal_addresses.c.address)
+            ).scalars()
+            addresses = tuple(Pubkey.from_bytes(k) for k in keys)
         logs = tuple(row.logs.split("\n")) if row.logs else ()
-        return JournalEntry(signature, row.slot, bytes(row.tx), row.error, logs)
+        return JournalEntry(signature, row.slot, bytes(row.tx), row.error, logs, addresses)
 
     def last_slot(self) -> int:
         with self._engine.connect() as conn:
             value = conn.execute(select(func.max(ledger_journal.c.slot))).scalar_one()
         return int(value or 0)
+
+    def signatures_for_address(
+        self, address: Pubkey, *, limit: int, before_slot: int | None = None
+    ) -> list[AddressSignature]:
+        index, journal = ledger_journal_addresses, ledger_journal
+        query = (
+            select(journal.c.signature, journal.c.slot, journal.c.error)
+            .join(index, index.c.signature == journal.c.signature)
+            .where(index.c.address == bytes(address))
+            .order_by(index.c.slot.desc())
+            .limit(limit)
+        )
+        if before_slot is not None:
+            query = query.where(index.c.slot < before_slot)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [AddressSignature(Signature.from_bytes(r.signature), r.slot, r.error) for r in rows]
 
 
 def _account_row(address: Pubkey, account: Account) -> dict[str, object]:

@@ -1,4 +1,5 @@
-"""SqlReadingStore against the real PostgreSQL (fresh database per run)."""
+"""SqlReadingStore and EpochCloser against the real PostgreSQL: every oracle rule
+through the storage path, state across batches, epoch close and recompute."""
 
 import datetime as dt
 
@@ -6,58 +7,159 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from coordinator.db.models import EpochRecord, MeterEpochEnergyRow, RejectedReading
 from coordinator.db.models import Reading as ReadingRow
-from coordinator.db.models import RejectedReading
-from coordinator.ingest.screen import Accepted, Incoming, Rejected
+from coordinator.epochs_service import EpochCloser, recompute_epoch
+from coordinator.ingest.decide import BatchDecision, verify_all
+from coordinator.ingest.screen import Incoming, Parsed, Rejected
 from coordinator.ingest.store import SqlReadingStore
-from coordinator.registry import register_device, revoke_device
+from coordinator.oracle import OracleConfig, epoch_root
+from coordinator.registry import register_device, register_meter, revoke_device
 from edge.protocol import Reading, encode_payload
 from edge.signing import DeviceKey
 
 pytestmark = pytest.mark.services
-NOW = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
+AT = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
+LENGTH = 60
+NOW = 1_764_000_000 - 1_764_000_000 % LENGTH + 3 * LENGTH
 
 
-def _accepted(key: DeviceKey, seq: int) -> Accepted:
-    signed = key.sign(Reading(key.gateway_id, "m1", seq, 1764000000 + seq, seq * 10, seq))
-    return Accepted(Incoming("t", encode_payload(signed), NOW), signed)
+def _parsed(key: DeviceKey, seq: int, ts: int, imp: int, exp: int = 0, meter: str = "m1") -> Parsed:
+    signed = key.sign(Reading(key.gateway_id, meter, seq, ts, imp, exp))
+    return Parsed(Incoming("gtx/v1/gw/x/readings", encode_payload(signed), AT), signed)
 
 
-def test_devices_reflect_registration_and_revocation(engine: Engine) -> None:
+def _commit(
+    store: SqlReadingStore,
+    parsed: list[Parsed],
+    now: int = NOW,
+    rejected: list[Rejected] | None = None,
+) -> BatchDecision:
+    devices = store.devices(p.signed.reading.gateway_id for p in parsed)
+    return store.commit_batch(
+        parsed, rejected or [], verified=verify_all(parsed, devices), now=now,
+        config=OracleConfig(), length_s=LENGTH,
+    )  # fmt: skip
+
+
+def _gateway(engine: Engine, rated_w: int = 36_000) -> DeviceKey:
     key = DeviceKey.generate()
-    store = SqlReadingStore(engine)
-    assert store.devices([key.gateway_id]) == {}
-    assert register_device(engine, key.gateway_id) is True
-    assert register_device(engine, key.gateway_id) is False  # idempotent
-    device = store.devices([key.gateway_id])[key.gateway_id]
-    assert device.public_key == key.public_key
-    assert device.active
-    assert revoke_device(engine, key.gateway_id)
-    assert not store.devices([key.gateway_id])[key.gateway_id].active
+    register_device(engine, key.gateway_id)
+    register_meter(engine, key.gateway_id, "m1", model="sdm630", rated_power_w=rated_w)
+    return key
 
 
-def test_save_is_idempotent_per_gateway_sequence(engine: Engine) -> None:
-    key = DeviceKey.generate()
-    store = SqlReadingStore(engine)
-    batch = [_accepted(key, 1), _accepted(key, 2)]
-    store.save(batch, [])
-    store.save([*batch, _accepted(key, 3)], [])  # a redelivered batch plus one new
+def _reasons(engine: Engine, gw: str) -> list[str]:
     with engine.connect() as conn:
         rows = conn.execute(
-            select(ReadingRow.seq, ReadingRow.import_wh, ReadingRow.signature)
-            .where(ReadingRow.gateway_id == key.gateway_id)
-            .order_by(ReadingRow.seq)
-        ).all()
-    assert [(r.seq, r.import_wh) for r in rows] == [(1, 10), (2, 20), (3, 30)]
-    assert rows[0].signature == batch[0].signed.signature
+            select(RejectedReading.reason).where(RejectedReading.gateway_id == gw)
+            .order_by(RejectedReading.id)
+        )  # fmt: skip
+        return [r for (r,) in rows]
 
 
-def test_rejections_keep_payload_and_reason(engine: Engine) -> None:
+def test_every_rule_through_the_store(engine: Engine) -> None:
+    key = _gateway(engine)
     store = SqlReadingStore(engine)
-    raw = b"\x00not json\xff"
-    store.save([], [Rejected(Incoming("gtx/v1/gw/x/readings", raw, NOW), "malformed", "bad", "x")])
+    t = NOW - 600
+    M = 1_000_000  # big enough that a new meter's counters are a reset
+    d1 = _commit(store, [_parsed(key, 1, t, M), _parsed(key, 2, t + 60, M + 100)])
+    assert len(d1.accepted) == 2
+    # Next batch: state comes from the database.
+    batch = [
+        _parsed(key, 2, t + 60, M + 100),  # duplicate (redelivery)
+        _parsed(key, 2, t + 61, M + 101),  # seq_reused
+        _parsed(key, 5, t + 120, M + 200),  # accepted, sequence_gap
+        _parsed(key, 6, t + 100, M + 300),  # stale_reading
+        _parsed(key, 7, t + 180, M + 150),  # counter_backwards
+        _parsed(key, 8, t + 240, M + 200 + 36_000),  # implausible_energy (36 kW for 60 s = 600 Wh)
+        _parsed(key, 9, NOW + 3600, 1300),  # future_timestamp
+        _parsed(key, 10, NOW - 8 * 24 * 3600, 1300),  # too_late
+        _parsed(key, 11, t + 300, 1300, meter="nope"),  # unknown_meter
+        _parsed(key, 12, t + 360, 5),  # meter_reset: accepted, flagged
+    ]
+    d2 = _commit(store, batch)
+    assert len(d2.duplicates) == 1
+    assert [(a.signed.reading.seq, sorted(a.flags)) for a in d2.accepted] == [
+        (5, ["sequence_gap"]),
+        (12, ["meter_reset", "sequence_gap"]),
+    ]
+    assert _reasons(engine, key.gateway_id) == [
+        "seq_reused", "stale_reading", "counter_backwards", "implausible_energy",
+        "future_timestamp", "too_late", "unknown_meter",
+    ]  # fmt: skip
     with engine.connect() as conn:
-        row = conn.execute(select(RejectedReading).where(RejectedReading.payload == raw)).one()
-        assert row.reason == "malformed"
-        assert row.topic == "gtx/v1/gw/x/readings"
-        assert conn.execute(select(func.count()).select_from(RejectedReading)).scalar_one() >= 1
+        flags = conn.execute(
+            select(ReadingRow.seq, ReadingRow.flags)
+            .where(ReadingRow.gateway_id == key.gateway_id).order_by(ReadingRow.seq)
+        ).all()  # fmt: skip
+        energy = conn.execute(
+            select(func.sum(MeterEpochEnergyRow.import_wh))
+            .where(MeterEpochEnergyRow.gateway_id == key.gateway_id)
+        ).scalar_one()  # fmt: skip
+    assert flags == [(1, ""), (2, ""), (5, "sequence_gap"), (12, "meter_reset,sequence_gap")]
+    assert energy == 200  # 1000 -> 1200; nothing across the reset
+
+
+def test_unknown_revoked_forged_and_malformed_are_stored_with_payload(engine: Engine) -> None:
+    key = _gateway(engine)
+    stranger = DeviceKey.generate()
+    store = SqlReadingStore(engine)
+    good = _parsed(key, 1, NOW - 10, 1)
+    forged = _parsed(key, 2, NOW - 5, 2)
+    forged = Parsed(
+        forged.incoming, type(forged.signed)(forged.signed.reading, good.signed.signature)
+    )
+    garbage = Rejected(
+        Incoming("gtx/v1/gw/x/readings", b"\x00garbage", AT), "malformed", "bad", None
+    )
+    d = _commit(store, [forged, _parsed(stranger, 1, NOW, 1)], rejected=[garbage])
+    assert [r.reason for r in d.rejected] == ["bad_signature", "unknown_device"]
+    revoke_device(engine, key.gateway_id)
+    d = _commit(store, [good])
+    assert [r.reason for r in d.rejected] == ["revoked_device"]
+    with engine.connect() as conn:
+        payloads = {
+            reason: payload
+            for reason, payload in conn.execute(
+                select(RejectedReading.reason, RejectedReading.payload).where(
+                    RejectedReading.gateway_id.in_([key.gateway_id, None])
+                    | (RejectedReading.payload == b"\x00garbage")
+                )
+            )
+        }
+    assert payloads["malformed"] == b"\x00garbage"
+    assert bytes(payloads["bad_signature"]) == forged.incoming.payload
+
+
+def test_epoch_close_is_exact_idempotent_and_recomputable(engine: Engine) -> None:
+    key = _gateway(engine)
+    store = SqlReadingStore(engine)
+    base = NOW - 2 * LENGTH  # start of an epoch
+    _commit(store, [_parsed(key, 1, base - 30, 0, 0), _parsed(key, 2, base + 30, 60, 6)])
+    closer = EpochCloser(engine, length_s=LENGTH, grace_s=5, lateness_s=7 * 24 * 3600)
+    closed = closer.close_due(NOW)
+    epochs = [c.summary.epoch for c in closed]
+    first = base // LENGTH - 1
+    assert epochs[0] <= first
+    by_epoch = {c.summary.epoch: c for c in closed}
+    assert by_epoch[first].summary.total_import_wh == 30  # split pro rata: 30 s of 60
+    assert by_epoch[first + 1].summary.total_import_wh == 30
+    assert by_epoch[first + 1].summary.total_export_wh == 3
+    assert by_epoch[first + 1].merkle_root == epoch_root([_parsed(key, 2, base + 30, 60, 6).signed])
+    assert closer.close_due(NOW) == []  # idempotent: nothing is due twice
+    # A late reading after those closed: its energy lands in the first open epoch.
+    _commit(store, [_parsed(key, 3, base + 60, 120, 6)], now=NOW + LENGTH)
+    with engine.connect() as conn:
+        last = conn.execute(select(func.max(EpochRecord.epoch))).scalar_one()
+        open_energy = conn.execute(
+            select(MeterEpochEnergyRow.epoch, MeterEpochEnergyRow.import_wh)
+            .where(MeterEpochEnergyRow.gateway_id == key.gateway_id,
+                   MeterEpochEnergyRow.epoch > last)
+        ).all()  # fmt: skip
+    assert open_energy == [(last + 1, 60)]
+    for epoch, c in by_epoch.items():
+        again = recompute_epoch(engine, epoch, LENGTH, 7 * 24 * 3600)
+        mine = {m.meter: m for m in again.summary.meters if m.meter.gateway_id == key.gateway_id}
+        theirs = {m.meter: m for m in c.summary.meters if m.meter.gateway_id == key.gateway_id}
+        assert mine == theirs

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from coordinator.config import Settings
 from coordinator.db.models import Reading as ReadingRow
 from coordinator.db.models import RejectedReading
-from coordinator.registry import register_device
+from coordinator.registry import register_device, register_meter
 from coordinator.runner import run_ingest
 from device_sim.meter import SimulatedMeter
 from device_sim.server import ModbusSimServer
@@ -70,6 +70,7 @@ async def test_reading_from_simulated_meter_lands_in_postgres(
     key = DeviceKey.generate()
     key.save(tmp_path / "device.pem")
     register_device(engine, key.gateway_id)
+    register_meter(engine, key.gateway_id, "sdm630-0001", model="sdm630", rated_power_w=63_000)
     meter = SimulatedMeter.fixed(import_wh=IMPORT_WH, export_wh=EXPORT_WH)
 
     async with (

@@ -9,6 +9,7 @@ from programs.ledger import EmbeddedLedger, MemoryLedgerStore
 from programs.roles import (
     ENERGY_DECIMALS,
     PAYMENT_DECIMALS,
+    MultisigSpec,
     Trade,
     approve_escrow,
     bootstrap,
@@ -301,5 +302,72 @@ def test_a_frozen_account_cannot_trade_until_thawed(world: World) -> None:
         )
         (outcome,) = await settle(world.ledger, world.deployment, **kwargs)  # type: ignore[arg-type]
         assert outcome.error is None
+
+    run(scenario())
+
+
+def test_a_two_of_two_mint_multisig_needs_both_signers() -> None:
+    async def scenario() -> None:
+        ledger = await EmbeddedLedger.open(MemoryLedgerStore())
+        payer, oracle, rec, settler = Keypair(), Keypair(), Keypair(), Keypair()
+        await ledger.airdrop(payer.pubkey(), 10**10)
+        spec = MultisigSpec(Keypair(), (oracle.pubkey(), rec.pubkey()), 2)
+        kwargs = {
+            "payer": payer,
+            "energy_mint": Keypair(),
+            "payment_mint": Keypair(),
+            "oracle": oracle.pubkey(),
+            "rec_authority": rec.pubkey(),
+            "settlement_authority": settler.pubkey(),
+        }
+        deployment = await bootstrap(ledger, mint_multisig=spec, **kwargs)  # type: ignore[arg-type]
+        assert await bootstrap(ledger, mint_multisig=spec, **kwargs) == deployment  # type: ignore[arg-type]
+        mint = await ledger.get_mint(deployment.energy_mint)
+        assert mint is not None
+        assert mint.mint_authority == spec.account.pubkey() == deployment.energy_mint_authority
+        other = MultisigSpec(spec.account, (oracle.pubkey(), rec.pubkey()), 1)
+        with pytest.raises(LedgerUsageError):
+            await bootstrap(ledger, mint_multisig=other, **kwargs)  # type: ignore[arg-type]
+        owner = Keypair().pubkey()
+        energy = (await register_user(ledger, deployment, payer=payer, owner=owner)).energy
+        grant = [(owner, 3 * KWH)]
+        with pytest.raises(TransactionFailed):  # the oracle alone is 1 of 2
+            await mint_energy(ledger, deployment, payer=payer, oracle=oracle, epoch=1, grants=grant)
+        assert await ledger.token_balance(energy) == 0
+        await mint_energy(
+            ledger, deployment, payer=payer, oracle=oracle, epoch=1, grants=grant, cosigners=[rec]
+        )
+        assert await ledger.token_balance(energy) == 3 * KWH
+        with pytest.raises(ValueError, match="m <= n"):
+            MultisigSpec(Keypair(), (oracle.pubkey(),), 2)
+
+    run(scenario())
+
+
+def test_a_frozen_account_cannot_receive_energy(world: World) -> None:
+    async def scenario() -> None:
+        (user,) = await add_users(world, 1)
+        await freeze_user(
+            world.ledger,
+            world.deployment,
+            payer=world.payer,
+            rec_authority=world.rec,
+            owner=user.pubkey(),
+        )
+        grant = [(user.pubkey(), KWH)]
+        kwargs = {"payer": world.payer, "oracle": world.oracle, "epoch": 1, "grants": grant}
+        with pytest.raises(TransactionFailed):
+            await mint_energy(world.ledger, world.deployment, **kwargs)  # type: ignore[arg-type]
+        energy = user_accounts(world.deployment, user.pubkey()).energy
+        assert await world.ledger.token_balance(energy) == 0
+        await thaw_user(
+            world.ledger,
+            world.deployment,
+            payer=world.payer,
+            rec_authority=world.rec,
+            owner=user.pubkey(),
+        )
+        await mint_energy(world.ledger, world.deployment, **kwargs)  # type: ignore[arg-type]
+        assert await world.ledger.token_balance(energy) == KWH
 
     run(scenario())

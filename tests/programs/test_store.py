@@ -104,3 +104,30 @@ def test_postgres_ledger_survives_a_restart(pg_ledger_engine: Engine) -> None:
     store = SqlLedgerStore(pg_ledger_engine)
     store.create_tables()
     run(_trade_and_restart(store))
+
+
+def _exercise_address_index(store: LedgerStore) -> None:
+    a, b = sorted([Pubkey.new_unique(), Pubkey.new_unique()], key=bytes)
+    sigs = [Keypair().sign_message(bytes([i])) for i in range(3)]
+    store.commit([], JournalEntry(sigs[0], 1, b"t0", None, (), (a,)))
+    store.commit([], JournalEntry(sigs[1], 2, b"t1", "boom", (), (a, b)))
+    store.commit([], JournalEntry(sigs[2], 3, b"t2", None, (), (b,)))
+    assert [s.signature for s in store.signatures_for_address(a, limit=10)] == [sigs[1], sigs[0]]
+    assert [s.error for s in store.signatures_for_address(a, limit=10)] == ["boom", None]
+    assert [s.slot for s in store.signatures_for_address(b, limit=1)] == [3]
+    assert [s.slot for s in store.signatures_for_address(b, limit=9, before_slot=3)] == [2]
+    entry = store.journal_entry(sigs[1])
+    assert entry is not None
+    assert entry.addresses == (a, b)
+
+
+def test_address_index_in_memory_and_sqlite(tmp_path: Path) -> None:
+    _exercise_address_index(MemoryLedgerStore())
+    _exercise_address_index(_sqlite(tmp_path))
+
+
+@pytest.mark.services
+def test_address_index_on_postgres(pg_ledger_engine: Engine) -> None:
+    store = SqlLedgerStore(pg_ledger_engine)
+    store.create_tables()
+    _exercise_address_index(store)

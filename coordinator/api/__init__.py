@@ -1,0 +1,1 @@
+"""The coordinator's REST API (FastAPI): `create_app(settings, engine)`."""

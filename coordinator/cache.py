@@ -1,0 +1,111 @@
+"""Redis: latest reading per meter and live counters, never in ingest's way.
+
+`LiveCache.note` only merges into in-memory pending updates (newest reading
+per meter, counter deltas); `LiveCache.run` flushes them to Redis in the
+background with short timeouts. While Redis is unreachable the pending
+updates are kept (bounded by the number of meters, plus one counter per
+reason) and flushed when it is back: the cache catches up and ingest never
+waits. With several instances the newest reading wins: the update is a Lua
+script that writes only when its `ts` is newer than the stored one.
+
+Keys (under the topic root): `<root>:meter:<gateway>:<meter>` hash with
+seq, ts, import_wh, export_wh; `<root>:counters` hash with `accepted`,
+`duplicate` and `rejected:<reason>`.
+"""
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from coordinator.ingest.screen import Accepted, Rejected
+from coordinator.metrics import CACHE_FAILURES
+
+__all__ = ["LiveCache"]
+
+log = logging.getLogger(__name__)
+
+_NEWER = """
+local ts = redis.call('HGET', KEYS[1], 'ts')
+if ts and tonumber(ts) >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'ts', ARGV[2], 'import_wh', ARGV[3],
+           'export_wh', ARGV[4])
+return 1
+"""
+
+
+class LiveCache:
+    def __init__(self, url: str, root: str, timeout_s: float = 0.25) -> None:
+        self._redis = aioredis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        )
+        self._root = root
+        self._latest: dict[tuple[str, str], tuple[int, int, int, int]] = {}
+        self._counters: dict[str, int] = {}
+        self._wake = asyncio.Event()
+        self.healthy = False
+
+    def note(self, accepted: Sequence[Accepted], rejected: Sequence[Rejected], dups: int) -> None:
+        """Merge a committed batch into the pending updates (no I/O)."""
+        for a in accepted:
+            r = a.signed.reading
+            key = (r.gateway_id, r.meter_id)
+            old = self._latest.get(key)
+            if old is None or old[1] < r.ts:
+                self._latest[key] = (r.seq, r.ts, r.import_wh, r.export_wh)
+        self._bump("accepted", len(accepted))
+        self._bump("duplicate", dups)
+        for j in rejected:
+            self._bump("rejected:" + j.reason, 1)
+        self._wake.set()
+
+    def pending(self) -> int:
+        return len(self._latest) + len(self._counters)
+
+    def _bump(self, name: str, n: int) -> None:
+        if n:
+            self._counters[name] = self._counters.get(name, 0) + n
+
+    async def flush(self) -> bool:
+        """Write pending updates; on failure keep them for the next try."""
+        latest, counters = self._latest, self._counters
+        self._latest, self._counters = {}, {}
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for (gw, meter), (seq, ts, imp, exp) in latest.items():
+                    pipe.eval(_NEWER, 1, f"{self._root}:meter:{gw}:{meter}", seq, ts, imp, exp)
+                for name, n in counters.items():
+                    pipe.hincrby(f"{self._root}:counters", name, n)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            # Put back, merged with anything noted meanwhile (newest wins).
+            for key, value in latest.items():
+                newer = self._latest.get(key)
+                if newer is None or newer[1] < value[1]:
+                    self._latest[key] = value
+            for name, n in counters.items():
+                self._bump(name, n)
+            if self.healthy:
+                log.warning("Redis unavailable, caching later: %s", exc)
+            self.healthy = False
+            CACHE_FAILURES.inc()
+            return False
+        if not self.healthy:
+            log.info("Redis reachable, cache up to date")
+        self.healthy = True
+        return True
+
+    async def run(self, interval_s: float = 0.2, retry_s: float = 1.0) -> None:
+        """Flush whenever something is pending, until cancelled."""
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                ok = await self.flush()
+                await asyncio.sleep(interval_s if ok else retry_s)
+                if self.pending():
+                    self._wake.set()
+        finally:
+            await self._redis.aclose()

@@ -1,0 +1,373 @@
+"""Exactly-once on-chain jobs: minting an epoch's energy and posting its attestation
+survive a crash between any two steps, and never apply twice.
+
+Each transaction-to-be is a `Job` with a unique key (``mint:epoch:42:batch:0``,
+``attest:epoch:42``) stored in a `JobStore` and moved through
+
+    planned --sign: signature, blockhash and bytes stored BEFORE sending--> sent
+    sent --the ledger knows the signature--> confirmed | failed
+
+Driving a job again (after a restart, by calling the same `run_*` again or
+`resume`) looks at what the ledger knows of its stored signature (`next_step`):
+
+- known: record confirmed (or failed, with the runtime's error);
+- unknown and its blockhash still valid: send the same bytes again (a ledger
+  applies one signature once);
+- unknown and its blockhash expired: it can never land, so rebuild with a new
+  blockhash (a new signature, stored first) and send.
+
+The plan (which grants go in which batch) is fixed when first stored: running
+an epoch again with other grants raises LedgerUsageError instead of minting
+the difference. `run_jobs` is the generic driver, reusable for settlement.
+"""
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import Literal, Protocol
+
+from solders.hash import Hash
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import Transaction
+
+from programs.errors import (
+    LedgerUsageError,
+    TransactionExpired,
+    TransactionFailed,
+)
+from programs.ledger.base import Ledger, TxStatus
+from programs.roles import Deployment, build_attestation, build_mint_energy
+
+__all__ = [
+    "Build",
+    "Hook",
+    "Job",
+    "JobStatus",
+    "JobStore",
+    "JobsFailed",
+    "Step",
+    "attestation_job",
+    "mint_jobs",
+    "next_step",
+    "resume",
+    "run_attestation",
+    "run_jobs",
+    "run_mint_epoch",
+]
+
+JobStatus = Literal["planned", "sent", "confirmed", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One transaction-to-be. `payload` (JSON) is what to build; the rest is its progress."""
+
+    key: str
+    kind: str
+    payload: str
+    status: JobStatus = "planned"
+    signature: Signature | None = None
+    blockhash: Hash | None = None
+    tx: bytes | None = None
+    slot: int | None = None
+    error: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("confirmed", "failed")
+
+
+class JobStore(Protocol):
+    """Durable jobs, keyed by `Job.key` (implementations in `programs.jobstore`)."""
+
+    def plan(self, jobs: Sequence[Job]) -> list[Job]:
+        """Insert the jobs whose keys are new; return every job as stored, in input order."""
+        ...
+
+    def save(self, job: Job) -> None:
+        """Overwrite the stored job with the same key (it must exist)."""
+        ...
+
+    def get(self, key: str) -> Job | None: ...
+
+    def unfinished(self, prefix: str = "") -> list[Job]:
+        """Jobs planned or sent whose key starts with `prefix`, by key."""
+        ...
+
+
+class JobsFailed(TransactionFailed):
+    """Some jobs ended failed (the runtime rejected them; nothing of theirs applied)."""
+
+    def __init__(self, failed: Sequence[Job]) -> None:
+        first = failed[0]
+        super().__init__(str(first.signature), first.error or "failed")
+        self.jobs = tuple(failed)
+        self.args = (f"{len(failed)} job(s) failed, first {first.key}: {first.error}",)
+
+
+class Step(Enum):
+    SIGN = "sign"  # planned: build, store the signature, send
+    RESEND = "resend"  # sent, unknown, blockhash valid: the same bytes again
+    REBUILD = "rebuild"  # sent, unknown, blockhash expired: new blockhash, store, send
+    CONFIRM = "confirm"
+    FAIL = "fail"
+    DONE = "done"
+
+
+def next_step(job: Job, status: TxStatus | None, blockhash_valid: bool) -> Step:
+    """What to do with `job`, given what the ledger knows of its stored signature."""
+    if job.finished:
+        return Step.DONE
+    if job.status == "planned":
+        return Step.SIGN
+    if status is not None:
+        return Step.CONFIRM if status.ok else Step.FAIL
+    return Step.RESEND if blockhash_valid else Step.REBUILD
+
+
+Build = Callable[[Job, Hash], Transaction]
+Hook = Callable[[str, Job], None]
+"""Called at "planned" (stored), "signed" (signature stored, not yet sent) and "sent"
+(sent, outcome not yet stored): tests raise from it to simulate a crash."""
+
+
+def _no_hook(point: str, job: Job) -> None:
+    return None
+
+
+async def run_jobs(
+    ledger: Ledger, store: JobStore, jobs: Sequence[Job], build: Build, *, hook: Hook = _no_hook
+) -> list[Job]:
+    """Store `jobs` (those not yet stored) and drive each to confirmed or failed.
+
+    Returns them as finished, in order. Raises LedgerUsageError if a stored job
+    with the same key has another kind or payload.
+    """
+    stored = await asyncio.to_thread(store.plan, jobs)
+    for wanted, found in zip(jobs, stored, strict=True):
+        if (wanted.kind, wanted.payload) != (found.kind, found.payload):
+            raise LedgerUsageError(f"job {found.key} was planned with another payload")
+    finished = []
+    for job in stored:
+        hook("planned", job)
+        finished.append(await _drive(ledger, store, job, build, hook))
+    return finished
+
+
+async def _drive(ledger: Ledger, store: JobStore, job: Job, build: Build, hook: Hook) -> Job:
+    while True:
+        status = None
+        valid = False
+        if job.status == "sent" and job.signature is not None:
+            status = await ledger.signature_status(job.signature)
+            if status is None and job.blockhash is not None:
+                valid = await ledger.is_blockhash_valid(job.blockhash)
+        step = next_step(job, status, valid)
+        if step is Step.DONE:
+            return job
+        if step is Step.CONFIRM and status is not None:
+            return await _save(store, replace(job, status="confirmed", slot=status.slot))
+        if step is Step.FAIL and status is not None:
+            failed = replace(job, status="failed", slot=status.slot, error=status.error)
+            return await _save(store, failed)
+        if step in (Step.SIGN, Step.REBUILD):
+            blockhash = await ledger.latest_blockhash()
+            tx = build(job, blockhash)
+            job = replace(
+                job, status="sent", signature=tx.signatures[0], blockhash=blockhash, tx=bytes(tx)
+            )
+            await _save(store, job)
+            hook("signed", job)
+        assert job.tx is not None
+        try:
+            await ledger.send_transaction(Transaction.from_bytes(job.tx))
+        except TransactionExpired:
+            continue  # next_step sees the expired blockhash and rebuilds
+        except TransactionFailed as exc:
+            if await ledger.signature_status(_signature_of(job)) is None:
+                # Rejected before the runtime took a fee: nothing landed, nor can it now.
+                return await _save(store, replace(job, status="failed", error=exc.error))
+            continue  # journaled as failed: the loop records it
+        hook("sent", job)
+
+
+def _signature_of(job: Job) -> Signature:
+    if job.signature is None:
+        raise ValueError(f"job {job.key} has no signature yet")
+    return job.signature
+
+
+async def _save(store: JobStore, job: Job) -> Job:
+    await asyncio.to_thread(store.save, job)
+    return job
+
+
+def _raise_failed(jobs: Sequence[Job]) -> None:
+    failed = [j for j in jobs if j.status == "failed"]
+    if failed:
+        raise JobsFailed(failed)
+
+
+# --- minting --------------------------------------------------------------------------
+
+
+def mint_jobs(
+    deployment: Deployment,
+    *,
+    payer: Keypair,
+    oracle: Keypair,
+    epoch: int,
+    grants: Sequence[tuple[Pubkey, int]],
+    cosigners: Sequence[Keypair] = (),
+) -> list[Job]:
+    """The jobs of an epoch's minting: the grants packed into transactions as
+    `build_mint_energy` packs them, one job per transaction. Zero grants are dropped."""
+    if any(amount < 0 for _, amount in grants):
+        raise ValueError("grants must not be negative")
+    kept = [(owner, amount) for owner, amount in grants if amount > 0]
+    # Packing depends on sizes only, not on the blockhash's value.
+    planned = build_mint_energy(
+        deployment,
+        payer=payer,
+        oracle=oracle,
+        epoch=epoch,
+        grants=kept,
+        blockhash=Hash.default(),
+        cosigners=cosigners,
+    )
+    return [
+        Job(
+            key=f"mint:epoch:{epoch}:batch:{index}",
+            kind="mint",
+            payload=json.dumps(
+                {"epoch": epoch, "grants": [[str(kept[i][0]), kept[i][1]] for i in p.item_indices]}
+            ),
+        )
+        for index, p in enumerate(planned)
+    ]
+
+
+def _mint_builder(
+    ledger: Ledger,
+    deployment: Deployment,
+    payer: Keypair,
+    oracle: Keypair,
+    cosigners: Sequence[Keypair],
+) -> Build:
+    def build(job: Job, blockhash: Hash) -> Transaction:
+        payload = json.loads(job.payload)
+        grants = [(Pubkey.from_string(owner), int(amount)) for owner, amount in payload["grants"]]
+        (planned,) = build_mint_energy(
+            deployment,
+            payer=payer,
+            oracle=oracle,
+            epoch=int(payload["epoch"]),
+            grants=grants,
+            blockhash=blockhash,
+            cosigners=cosigners,
+            fee=ledger.fee_policy,
+        )
+        return planned.tx
+
+    return build
+
+
+async def run_mint_epoch(
+    ledger: Ledger,
+    store: JobStore,
+    deployment: Deployment,
+    epoch: int,
+    grants: Sequence[tuple[Pubkey, int]],
+    oracle: Keypair,
+    *,
+    payer: Keypair | None = None,
+    cosigners: Sequence[Keypair] = (),
+    hook: Hook = _no_hook,
+) -> list[Signature]:
+    """Mint each (owner wallet, base units) grant of `epoch` exactly once; safe to call
+    again after any crash. Returns the confirmed signatures, one per batch.
+
+    Raises JobsFailed if a batch was rejected (e.g. a frozen account); the other
+    batches are minted. `payer` defaults to the oracle.
+    """
+    payer = payer or oracle
+    jobs = mint_jobs(
+        deployment, payer=payer, oracle=oracle, epoch=epoch, grants=grants, cosigners=cosigners
+    )
+    build = _mint_builder(ledger, deployment, payer, oracle, cosigners)
+    done = await run_jobs(ledger, store, jobs, build, hook=hook)
+    _raise_failed(done)
+    return [_signature_of(job) for job in done]
+
+
+# --- attestation ----------------------------------------------------------------------
+
+
+def attestation_job(epoch: int, merkle_root: bytes) -> Job:
+    if len(merkle_root) != 32:
+        raise ValueError("a Merkle root is 32 bytes")
+    payload = json.dumps({"epoch": epoch, "root": merkle_root.hex()})
+    return Job(key=f"attest:epoch:{epoch}", kind="attest", payload=payload)
+
+
+def _attestation_builder(ledger: Ledger, payer: Keypair, oracle: Keypair) -> Build:
+    def build(job: Job, blockhash: Hash) -> Transaction:
+        payload = json.loads(job.payload)
+        return build_attestation(
+            payer=payer,
+            oracle=oracle,
+            epoch=int(payload["epoch"]),
+            merkle_root=bytes.fromhex(payload["root"]),
+            blockhash=blockhash,
+            fee=ledger.fee_policy,
+        )
+
+    return build
+
+
+async def run_attestation(
+    ledger: Ledger,
+    store: JobStore,
+    epoch: int,
+    merkle_root: bytes,
+    oracle: Keypair,
+    *,
+    payer: Keypair | None = None,
+    hook: Hook = _no_hook,
+) -> Signature:
+    """Post `epoch`'s Merkle root exactly once; returns the memo's confirmed signature.
+    A second call with another root raises LedgerUsageError."""
+    payer = payer or oracle
+    build = _attestation_builder(ledger, payer, oracle)
+    done = await run_jobs(ledger, store, [attestation_job(epoch, merkle_root)], build, hook=hook)
+    _raise_failed(done)
+    return _signature_of(done[0])
+
+
+async def resume(
+    ledger: Ledger,
+    store: JobStore,
+    deployment: Deployment,
+    oracle: Keypair,
+    *,
+    payer: Keypair | None = None,
+    cosigners: Sequence[Keypair] = (),
+    hook: Hook = _no_hook,
+) -> list[Job]:
+    """Finish every unfinished mint and attestation job from its stored payload (on
+    start, before new work). Returns them finished; failures are in their status."""
+    payer = payer or oracle
+    builders = {
+        "mint": _mint_builder(ledger, deployment, payer, oracle, cosigners),
+        "attest": _attestation_builder(ledger, payer, oracle),
+    }
+    pending = await asyncio.to_thread(store.unfinished)
+    return [
+        await _drive(ledger, store, job, builders[job.kind], hook)
+        for job in pending
+        if job.kind in builders
+    ]

@@ -1,0 +1,134 @@
+"""The `programs.jobs.JobStore` implementations: in memory (tests)
+or in the `chain_jobs` table of `programs.ledger.store.ledger_metadata` (PostgreSQL or
+SQLite), which the coordinator's migration includes."""
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from solders.hash import Hash
+from solders.signature import Signature
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from programs.jobs import Job, JobStatus
+from programs.ledger.store import chain_jobs, ledger_metadata
+
+__all__ = ["MemoryJobStore", "SqlJobStore"]
+
+
+class MemoryJobStore:
+    """A JobStore in a dictionary (tests; a "restart" keeps the same instance)."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, Job] = {}
+
+    def plan(self, jobs: Sequence[Job]) -> list[Job]:
+        for job in jobs:
+            self._jobs.setdefault(job.key, job)
+        return [self._jobs[job.key] for job in jobs]
+
+    def save(self, job: Job) -> None:
+        if job.key not in self._jobs:
+            raise KeyError(job.key)
+        self._jobs[job.key] = job
+
+    def get(self, key: str) -> Job | None:
+        return self._jobs.get(key)
+
+    def unfinished(self, prefix: str = "") -> list[Job]:
+        return sorted(
+            (j for k, j in self._jobs.items() if k.startswith(prefix) and not j.finished),
+            key=lambda j: j.key,
+        )
+
+
+class SqlJobStore:
+    """A JobStore on SQLAlchemy Core (PostgreSQL or SQLite)."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] | None = None) -> None:
+        self._engine = engine
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def create_tables(self) -> None:
+        """Create the tables if missing (tests and the demo; deployments use Alembic)."""
+        ledger_metadata.create_all(self._engine)
+
+    def plan(self, jobs: Sequence[Job]) -> list[Job]:
+        keys = [job.key for job in jobs]
+        now = self._clock()
+        try:
+            with self._engine.begin() as conn:
+                present = set(
+                    conn.execute(
+                        select(chain_jobs.c.job_key).where(chain_jobs.c.job_key.in_(keys))
+                    ).scalars()
+                )
+                new = [
+                    {**_row(j), "created_at": now, "updated_at": now}
+                    for j in jobs
+                    if j.key not in present
+                ]
+                if new:
+                    conn.execute(insert(chain_jobs), new)
+        except IntegrityError:
+            pass  # another instance planned them first: read what it stored
+        stored = self._get_many(keys)
+        return [stored[key] for key in keys]
+
+    def save(self, job: Job) -> None:
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(chain_jobs)
+                .where(chain_jobs.c.job_key == job.key)
+                .values(**_row(job), updated_at=self._clock())
+            )
+            if result.rowcount != 1:
+                raise KeyError(job.key)
+
+    def get(self, key: str) -> Job | None:
+        return self._get_many([key]).get(key)
+
+    def _get_many(self, keys: Sequence[str]) -> dict[str, Job]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(chain_jobs).where(chain_jobs.c.job_key.in_(keys))).all()
+        return {row.job_key: _job(row) for row in rows}
+
+    def unfinished(self, prefix: str = "") -> list[Job]:
+        query = (
+            select(chain_jobs)
+            .where(chain_jobs.c.status.in_(["planned", "sent"]))
+            .order_by(chain_jobs.c.job_key)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_job(row) for row in rows if row.job_key.startswith(prefix)]
+
+
+def _row(job: Job) -> dict[str, object]:
+    return {
+        "job_key": job.key,
+        "kind": job.kind,
+        "payload": job.payload,
+        "status": job.status,
+        "signature": None if job.signature is None else bytes(job.signature),
+        "blockhash": None if job.blockhash is None else bytes(job.blockhash),
+        "tx": job.tx,
+        "slot": job.slot,
+        "error": job.error,
+    }
+
+
+def _job(row: Any) -> Job:
+    return Job(
+        key=row.job_key,
+        kind=row.kind,
+        payload=row.payload,
+        status=cast(JobStatus, row.status),
+        signature=None if row.signature is None else Signature.from_bytes(row.signature),
+        blockhash=None if row.blockhash is None else Hash(bytes(row.blockhash)),
+        tx=None if row.tx is None else bytes(row.tx),
+        slot=row.slot,
+        error=row.error,
+    )

@@ -1,0 +1,325 @@
+"""The rpc backend over real HTTP against the embedded ledger's JSON-RPC server, and
+standard solana-py reads of the same server."""
+
+import asyncio
+import base64
+import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+import pytest
+import uvicorn
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.models import TokenAccountOpts
+from solders.hash import Hash
+from solders.instruction import Instruction
+from solders.keypair import Keypair
+from solders.transaction import Transaction
+
+from edge.base58 import b58encode
+from programs import spl
+from programs.errors import TransactionExpired, TransactionFailed, UnsupportedOperation
+from programs.ledger import EmbeddedLedger, FeePolicy, MemoryLedgerStore
+from programs.ledger.jsonrpc import create_app, ui_transaction_error
+from programs.ledger.rpc import RpcConfig, RpcLedger
+from programs.roles import (
+    Trade,
+    approve_escrow,
+    bootstrap,
+    mint_energy,
+    mint_payment,
+    post_attestation,
+    register_user,
+    settle,
+    sign,
+    user_accounts,
+)
+from tests.utils.services import async_wait_until
+
+KWH = 10**9
+CREDIT = 10**6
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Served:
+    embedded: EmbeddedLedger
+    url: str
+
+
+@asynccontextmanager
+async def serve(embedded: EmbeddedLedger) -> AsyncIterator[Served]:
+    """The embedded ledger's JSON-RPC on a free loopback port, for the test's duration."""
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(embedded), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(), name="jsonrpc")
+    try:
+        await async_wait_until(lambda: server.started or task.done(), 10, "uvicorn to start")
+        assert server.started
+        yield Served(embedded, f"http://127.0.0.1:{port}")
+    finally:
+        server.should_exit = True
+        await task
+
+
+@asynccontextmanager
+async def rpc_ledger(**config: object) -> AsyncIterator[tuple[Served, RpcLedger]]:
+    embedded = await EmbeddedLedger.open(MemoryLedgerStore())
+    async with serve(embedded) as served:
+        ledger = RpcLedger.connect(
+            RpcConfig(served.url, poll_interval=0.01, allow_airdrop=True, **config)  # type: ignore[arg-type]
+        )
+        async with ledger:
+            yield served, ledger
+
+
+def test_roles_work_through_the_rpc_backend_over_http() -> None:
+    async def scenario() -> None:
+        async with rpc_ledger(commitment="finalized") as (served, ledger):
+            payer, oracle, rec, settler = Keypair(), Keypair(), Keypair(), Keypair()
+            await ledger.airdrop(payer.pubkey(), 10 * 10**9)
+            await ledger.airdrop(payer.pubkey(), 10 * 10**9)  # the same amount twice
+            assert await ledger.balance(payer.pubkey()) == 20 * 10**9
+            deployment = await bootstrap(
+                ledger,
+                payer=payer,
+                energy_mint=Keypair(),
+                payment_mint=Keypair(),
+                oracle=oracle.pubkey(),
+                rec_authority=rec.pubkey(),
+                settlement_authority=settler.pubkey(),
+            )
+            seller, buyer = Keypair(), Keypair()
+            for user in (seller, buyer):
+                await register_user(ledger, deployment, payer=payer, owner=user.pubkey())
+            await mint_payment(
+                ledger,
+                deployment,
+                payer=payer,
+                rec_authority=rec,
+                grants=[(buyer.pubkey(), 50 * CREDIT)],
+            )
+            (minted,) = await mint_energy(
+                ledger,
+                deployment,
+                payer=payer,
+                oracle=oracle,
+                epoch=1,
+                grants=[(seller.pubkey(), 3 * KWH)],
+            )
+            await approve_escrow(
+                ledger, deployment, payer=payer, owner=seller, energy=3 * KWH, payment=0
+            )
+            await approve_escrow(
+                ledger, deployment, payer=payer, owner=buyer, energy=0, payment=50 * CREDIT
+            )
+            outcomes = await settle(
+                ledger,
+                deployment,
+                payer=payer,
+                settlement_authority=settler,
+                epoch=1,
+                trades=[
+                    Trade(seller.pubkey(), buyer.pubkey(), energy=KWH, payment=4 * CREDIT),
+                    Trade(seller.pubkey(), buyer.pubkey(), energy=KWH, payment=99 * CREDIT),
+                ],
+            )
+            assert [o.error is None for o in outcomes] == [True, False]
+            s, b = (
+                user_accounts(deployment, seller.pubkey()),
+                user_accounts(deployment, buyer.pubkey()),
+            )
+            assert await ledger.token_balance(s.energy) == 2 * KWH
+            assert await ledger.token_balance(b.energy) == KWH
+            assert await ledger.token_balance(s.payment) == 4 * CREDIT
+            assert await ledger.token_balance(b.payment) == 46 * CREDIT
+            # Both backends see the same ledger.
+            assert await served.embedded.token_balance(b.payment) == 46 * CREDIT
+            status = await ledger.signature_status(minted)
+            assert status is not None
+            assert status.ok
+
+            # A standard client reads it too.
+            async with AsyncClient(served.url, http2=False) as client:
+                balance = (await client.get_token_account_balance(s.energy)).value
+                assert (balance.amount, balance.decimals, balance.ui_amount_string) == (
+                    "2000000000",
+                    9,
+                    "2",
+                )
+                owned = (
+                    await client.get_token_accounts_by_owner(
+                        seller.pubkey(), TokenAccountOpts(mint=deployment.energy_mint)
+                    )
+                ).value
+                assert [a.pubkey for a in owned] == [s.energy]
+                by_program = (
+                    await client.get_token_accounts_by_owner(
+                        seller.pubkey(), TokenAccountOpts(program_id=spl.TOKEN_PROGRAM_ID)
+                    )
+                ).value
+                assert {a.pubkey for a in by_program} == {s.energy, s.payment}
+                parsed = (await client.get_account_info_json_parsed(s.energy)).value
+                assert parsed is not None
+                assert not isinstance(parsed.data, bytes)
+                info: dict[str, Any] = parsed.data.parsed["info"]  # type: ignore[assignment]
+                assert info["tokenAmount"]["amount"] == "2000000000"
+                assert info["delegate"] == str(deployment.settlement_authority)
+                history = (await client.get_signatures_for_address(s.energy)).value
+                assert minted in [h.signature for h in history]
+                assert [h.slot for h in history] == sorted((h.slot for h in history), reverse=True)
+                assert any(h.err is not None for h in history)  # the failed trade named it
+                page = (
+                    await client.get_signatures_for_address(
+                        s.energy, limit=1, before=history[0].signature
+                    )
+                ).value
+                assert [p.signature for p in page] == [history[1].signature]
+                tx = (await client.get_transaction(minted, encoding="json")).value
+                assert tx is not None
+                assert tx.slot == status.slot
+                raw = (await client.get_transaction(minted, encoding="base64")).value
+                assert raw is not None
+                assert raw.transaction.transaction.signatures[0] == minted
+                assert (await client.get_slot()).value == served.embedded.slot
+                assert await client.is_connected()
+                assert (await client.get_version()).value.solana_core
+                mint = (await client.get_account_info(deployment.energy_mint)).value
+                assert mint is not None
+                assert mint.owner == spl.TOKEN_PROGRAM_ID
+
+    asyncio.run(scenario())
+
+
+def test_rpc_backend_errors_expiry_and_priority_fee() -> None:
+    async def scenario() -> None:
+        fee = FeePolicy(compute_unit_price=1_000, compute_unit_limit=200_000)
+        async with rpc_ledger(commitment="confirmed", fee_policy=fee) as (served, ledger):
+            payer = Keypair()
+            await ledger.airdrop(payer.pubkey(), 10**9)
+            # The priority fee opens every transaction the roles build for this ledger.
+            signature = await post_attestation(
+                ledger, payer=payer, oracle=Keypair(), epoch=1, merkle_root=b"\x07" * 32
+            )
+            entry = await served.embedded.journal_entry(signature)
+            assert entry is not None
+            programs = {str(k) for k in Transaction.from_bytes(entry.tx).message.account_keys}
+            assert "ComputeBudget111111111111111111111111111111" in programs
+            # An expired blockhash: TransactionExpired, and nothing recorded.
+            stale = sign([spl.memo(b"late")], payer, [], Hash.new_unique())
+            with pytest.raises(TransactionExpired):
+                await ledger.send_transaction(stale)
+            assert await ledger.signature_status(stale.signatures[0]) is None
+            # A runtime failure: TransactionFailed with the error and logs.
+            bad = sign(
+                [Instruction(spl.MEMO_PROGRAM_ID, b"\xff", [])],
+                payer,
+                [],
+                await ledger.latest_blockhash(),
+            )
+            with pytest.raises(TransactionFailed) as info:
+                await ledger.send_transaction(bad)
+            assert "InvalidInstructionData" in info.value.error
+            assert any("Invalid UTF-8" in line for line in info.value.logs)
+            # The same error text as the embedded backend gives.
+            status = await ledger.signature_status(bad.signatures[0])
+            embedded = await served.embedded.signature_status(bad.signatures[0])
+            assert status is not None
+            assert embedded is not None
+            assert status.error == embedded.error
+        with pytest.raises(UnsupportedOperation):
+            await RpcLedger.connect(RpcConfig("http://127.0.0.1:1")).airdrop(payer.pubkey(), 1)
+
+    asyncio.run(scenario())
+
+
+def test_json_rpc_errors_have_standard_codes() -> None:
+    async def scenario() -> None:
+        embedded = await EmbeddedLedger.open(MemoryLedgerStore())
+        async with serve(embedded) as served, httpx2.AsyncClient(http2=False) as http:
+
+            async def call(body: str) -> object:
+                response = await http.post(served.url, content=body)
+                return response.json()
+
+            parse = await call("{not json")
+            assert parse["error"]["code"] == -32700  # type: ignore[index]
+            unknown = await call(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "nope"}))
+            assert unknown == {
+                "jsonrpc": "2.0",
+                "error": {"code": -32601, "message": "Method not found"},
+                "id": 1,
+            }
+            bad = await call(
+                json.dumps({"jsonrpc": "2.0", "id": 2, "method": "getBalance", "params": ["x"]})
+            )
+            assert bad["error"]["code"] == -32602  # type: ignore[index]
+            batch = await call(
+                json.dumps(
+                    [
+                        {"jsonrpc": "2.0", "id": 3, "method": "getHealth"},
+                        {"jsonrpc": "2.0", "id": 4, "method": "getSlot"},
+                    ]
+                )
+            )
+            assert batch == [
+                {"jsonrpc": "2.0", "result": "ok", "id": 3},
+                {"jsonrpc": "2.0", "result": 0, "id": 4},
+            ]
+            payer = Keypair()
+            await embedded.airdrop(payer.pubkey(), 10**9)
+            tx = sign(
+                [spl.memo(b"b58", [payer.pubkey()])], payer, [], await embedded.latest_blockhash()
+            )
+            sent = await call(
+                json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": 5,
+                        "method": "sendTransaction",
+                        "params": [b58encode(bytes(tx)), {"encoding": "base58"}],
+                    }
+                )
+            )
+            assert sent["result"] == str(tx.signatures[0])  # type: ignore[index]
+            too_big = base64.b64encode(b"\x01" * 1300).decode()
+            refused = await call(
+                json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": 6,
+                        "method": "sendTransaction",
+                        "params": [too_big, {"encoding": "base64"}],
+                    }
+                )
+            )
+            assert refused["error"]["code"] == -32602  # type: ignore[index]
+            health = await http.get(f"{served.url}/health")
+            assert health.text == "ok"
+
+    asyncio.run(scenario())
+
+
+def test_ui_transaction_error() -> None:
+    assert ui_transaction_error("TransactionErrorFieldless.AccountNotFound") == "AccountNotFound"
+    assert ui_transaction_error(
+        "TransactionErrorInstructionError((2, Tagged(InstructionErrorCustom(17))))"
+    ) == {"InstructionError": [2, {"Custom": 17}]}
+    assert ui_transaction_error(
+        "TransactionErrorInstructionError((0, Fieldless(InvalidInstructionData)))"
+    ) == {"InstructionError": [0, "InvalidInstructionData"]}
+    assert ui_transaction_error("something new")["InstructionError"][1] == {
+        "BorshIoError": "something new"
+    }
