@@ -142,6 +142,11 @@ class GatewayAgent:
 
     async def _poll_until_stopped(self) -> None:
         interval = self._config.poll_interval_s
+        # Restarted within the second of the last reading: wait for the next
+        # second (bounded, in case the clock was set back since).
+        wait = self._outbox.last_gateway_ts() + 1 - self._clock()
+        if await self._stopped_within(min(wait, interval)):
+            return
         while True:
             await self.poll_once()
             now = self._wall()
@@ -213,7 +218,11 @@ class GatewayAgent:
         self.stats.meters[meter_id] = health
 
     def _store(self, meter: MeterConfig, sample: MeterSample) -> OutboxEntry:
-        ts = sample.meter_ts if sample.meter_ts is not None else int(self._clock())
+        gateway_ts: int | None = None
+        if sample.meter_ts is None:
+            ts = gateway_ts = int(self._clock())
+        else:
+            ts = sample.meter_ts
         values = sample.values
 
         def build(seq: int) -> tuple[str, bytes]:
@@ -223,7 +232,7 @@ class GatewayAgent:
             return self._topic, encode_payload(self._key.sign(reading))
 
         dropped_before = self._outbox.dropped()
-        entry = self._outbox.add(build)
+        entry = self._outbox.add(build, gateway_ts=gateway_ts)
         if self._outbox.dropped() > dropped_before:
             log.warning(
                 "outbox full (%d entries): dropped %d oldest readings, %d in total",

@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 INSERT OR IGNORE INTO meta (name, value) VALUES ('next_seq', 1);
 INSERT OR IGNORE INTO meta (name, value) VALUES ('dropped', 0);
 INSERT OR IGNORE INTO meta (name, value) VALUES ('last_dropped_seq', 0);
+INSERT OR IGNORE INTO meta (name, value) VALUES ('last_gateway_ts', 0);
 """
 
 
@@ -74,13 +75,17 @@ class Outbox:
         (value,) = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
         return int(value)
 
-    def add(self, build: Builder) -> OutboxEntry:
+    def add(self, build: Builder, *, gateway_ts: int | None = None) -> OutboxEntry:
         """Allocate the next sequence number, build the (topic, payload) for it
-        with `build`, and store it, all in one transaction."""
-        (entry,) = self.add_many([build])
+        with `build`, and store it, all in one transaction. `gateway_ts`: the
+        reading's timestamp, if it came from the gateway's clock (see
+        `last_gateway_ts`)."""
+        (entry,) = self.add_many([build], gateway_ts=gateway_ts)
         return entry
 
-    def add_many(self, builds: Sequence[Builder]) -> list[OutboxEntry]:
+    def add_many(
+        self, builds: Sequence[Builder], *, gateway_ts: int | None = None
+    ) -> list[OutboxEntry]:
         """`add` for several readings in one transaction (one fsync)."""
         entries: list[OutboxEntry] = []
         self._db.execute("BEGIN IMMEDIATE")
@@ -95,6 +100,11 @@ class Outbox:
                 [(e.seq, e.topic, e.payload) for e in entries],
             )
             self._db.execute("UPDATE meta SET value = ? WHERE name = 'next_seq'", (seq,))
+            if gateway_ts is not None:
+                self._db.execute(
+                    "UPDATE meta SET value = max(value, ?) WHERE name = 'last_gateway_ts'",
+                    (gateway_ts,),
+                )
             excess = self._depth + len(entries) - self.max_entries
             dropped = self._drop_oldest(excess) if excess > 0 else 0
             self._db.execute("COMMIT")
@@ -153,6 +163,12 @@ class Outbox:
 
     def next_seq(self) -> int:
         return self._meta("next_seq")
+
+    def last_gateway_ts(self) -> int:
+        """The newest gateway-clock timestamp given to a reading (0: none). A
+        restarted agent waits past it, so no meter gets two readings stamped
+        with the same second (the coordinator rejects the second as stale)."""
+        return self._meta("last_gateway_ts")
 
     def save_health(self, payload: bytes) -> None:
         """Keep the latest health report for `gtx-edge status`."""

@@ -16,6 +16,7 @@ __all__ = [
     "SHARE_GROUP",
     "VERSION_SEGMENT",
     "alerts",
+    "epoch_clearing",
     "epoch_summary",
     "gateway_command",
     "gateway_health",
@@ -78,3 +79,8 @@ def epoch_summary(root: str, epoch: int) -> str:
 def gateway_command(root: str, gateway_id: str) -> str:
     """Commands to one gateway (coordinator -> gateway); only it may read them."""
     return _base(root) + "/gw/" + gateway_id + "/cmd"
+
+
+def epoch_clearing(root: str, epoch: int) -> str:
+    """Retained clearing of a delivery epoch: canonical inputs and result, their hashes."""
+    return _base(root) + "/coord/clearing/" + str(epoch)

@@ -1,39 +1,61 @@
-"""Injected dependencies: engine, settings, broker, clock, and the caller's identity.
+"""Injected dependencies: engine, settings, clock, ledger, and the caller's identity.
 
 Authentication is pluggable: `app.state.authenticator` turns the request's
-Authorization header into a `Principal` with roles, and routes only ever ask
-`require_role(...)`. Today the one authenticator is a static admin bearer
-token from settings; wallet-signature login hands out JWTs later, and a JWT
-authenticator replaces (or chains with) this one without touching routes.
+credentials (the Authorization header, else the session cookie presented as a
+bearer token) into a `Principal` with roles, and routes only ever ask
+`require_role(...)`. The app chains the session-JWT authenticator (wallet
+sign-in) with the static admin bearer token from settings (scripts and the
+provisioning flow). Every authenticated request also spends one unit of the
+caller's rate-limit budget.
 """
 
 import datetime as dt
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Header, HTTPException, Request, status
 from sqlalchemy.engine import Engine
 
+from coordinator.api.chain import ChainAccess
+from coordinator.auth.config import AuthSettings
+from coordinator.auth.errors import AuthError
+from coordinator.auth.roles import ADMIN, REC_AUTHORITY, USER
+from coordinator.auth.tokens import decode_token
 from coordinator.broker_credentials import BrokerCredentials
 from coordinator.config import Settings
+from coordinator.embedded.cache import NonceStore
+from coordinator.ratelimit import RateLimiter
 
 __all__ = [
     "ADMIN",
+    "ADMIN_TOKEN_SUBJECT",
+    "REC_AUTHORITY",
+    "SESSION_COOKIE",
+    "USER",
     "AdminTokenAuthenticator",
     "Authenticator",
+    "ChainedAuthenticator",
     "Clock",
+    "JwtAuthenticator",
     "Principal",
+    "get_auth_settings",
     "get_broker",
+    "get_chain",
     "get_clock",
     "get_engine",
+    "get_nonce_store",
     "get_principal",
     "get_settings",
+    "rate_limit_anonymous",
+    "request_id",
+    "require_chain",
     "require_role",
 ]
 
-ADMIN = "admin"
+SESSION_COOKIE = "gtx_session"
+ADMIN_TOKEN_SUBJECT = "admin-token"  # noqa: S105 (a label, not a secret)
 
 Clock = Callable[[], dt.datetime]
 
@@ -50,22 +72,64 @@ class Authenticator(Protocol):
         ...
 
 
+def _bearer(authorization: str | None) -> str | None:
+    if authorization is None:
+        return None
+    scheme, _, presented = authorization.partition(" ")
+    return presented.strip() if scheme.lower() == "bearer" else None
+
+
 class AdminTokenAuthenticator:
     """`Authorization: Bearer <GTX_ADMIN_TOKEN>` -> the admin role. With no token
-    configured (development only) nobody is admin."""
+    configured (development only) nobody is admin this way."""
 
     def __init__(self, token: str | None) -> None:
         self._token = token
 
     def authenticate(self, authorization: str | None) -> Principal | None:
-        if not self._token or authorization is None:
+        presented = _bearer(authorization)
+        if not self._token or presented is None:
             return None
-        scheme, _, presented = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(
-            presented.strip().encode(), self._token.encode()
-        ):
+        if not secrets.compare_digest(presented.encode(), self._token.encode()):
             return None
-        return Principal("admin-token", frozenset({ADMIN}))
+        return Principal(ADMIN_TOKEN_SUBJECT, frozenset({ADMIN}))
+
+
+class JwtAuthenticator:
+    """A session JWT from wallet sign-in -> its wallet and roles. A token that is a
+    JWT but expired or forged raises AuthError, so the caller learns which."""
+
+    def __init__(self, key: bytes, clock: Clock) -> None:
+        self._key = key
+        self._clock = clock
+
+    def authenticate(self, authorization: str | None) -> Principal | None:
+        presented = _bearer(authorization)
+        if presented is None or presented.count(".") != 2:
+            return None
+        session = decode_token(self._key, presented, int(self._clock().timestamp()))
+        return Principal(session.subject, session.roles)
+
+
+class ChainedAuthenticator:
+    """The first authenticator that recognises the credentials wins."""
+
+    def __init__(self, authenticators: Sequence[Authenticator]) -> None:
+        self._authenticators = tuple(authenticators)
+
+    def authenticate(self, authorization: str | None) -> Principal | None:
+        refusal: AuthError | None = None
+        for authenticator in self._authenticators:
+            try:
+                principal = authenticator.authenticate(authorization)
+            except AuthError as exc:
+                refusal = refusal or exc
+                continue
+            if principal is not None:
+                return principal
+        if refusal is not None:
+            raise refusal
+        return None
 
 
 def get_engine(request: Request) -> Engine:
@@ -75,6 +139,11 @@ def get_engine(request: Request) -> Engine:
 
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_auth_settings(request: Request) -> AuthSettings:
+    settings: AuthSettings = request.app.state.auth_settings
     return settings
 
 
@@ -88,24 +157,81 @@ def get_clock(request: Request) -> Clock:
     return clock
 
 
-def get_principal(
+def get_nonce_store(request: Request) -> NonceStore:
+    store: NonceStore = request.app.state.nonce_store
+    return store
+
+
+def get_chain(request: Request) -> ChainAccess | None:
+    chain: ChainAccess | None = request.app.state.ledger
+    return chain
+
+
+def require_chain(chain: Annotated[ChainAccess | None, Depends(get_chain)]) -> ChainAccess:
+    if chain is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail={"code": "ledger_unavailable", "message": "no ledger is configured"},
+        )
+    return chain
+
+
+def request_id(request: Request) -> str:
+    """The request's id (X-Request-ID, set by the middleware)."""
+    rid: str = request.scope.get("state", {}).get("request_id", "")
+    return rid
+
+
+async def _spend(request: Request, subject: str) -> None:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    clock: Clock = request.app.state.clock
+    decision = await limiter.hit(subject, clock().timestamp())
+    if not decision.allowed:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail={
+                "code": "rate_limited",
+                "message": f"more than {decision.limit} requests in {limiter.window_s} s; "
+                f"retry in {decision.retry_after_s} s",
+            },
+            headers={"Retry-After": str(decision.retry_after_s)},
+        )
+
+
+async def get_principal(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
     authenticator: Authenticator = request.app.state.authenticator
-    principal = authenticator.authenticate(authorization)
+    if authorization is None and SESSION_COOKIE in request.cookies:
+        authorization = f"Bearer {request.cookies[SESSION_COOKIE]}"
+    try:
+        principal = authenticator.authenticate(authorization)
+    except AuthError as exc:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail={"code": exc.code, "message": exc.detail},
+            headers={"WWW-Authenticate": "Bearer"},
+        ) from None
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail={"code": "unauthenticated", "message": "missing or invalid credentials"},
             headers={"WWW-Authenticate": "Bearer"},
         )
+    await _spend(request, principal.subject)
     return principal
 
 
-def require_role(role: str) -> Callable[[Principal], Principal]:
+async def rate_limit_anonymous(request: Request) -> None:
+    """Budget for unauthenticated endpoints (sign-in), per client address."""
+    host = request.client.host if request.client else "unknown"
+    await _spend(request, f"ip:{host}")
+
+
+def require_role(role: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency admitting only callers holding `role`."""
 
-    def _check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def _check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if role not in principal.roles:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,

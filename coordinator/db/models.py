@@ -20,20 +20,27 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "AuditEntry",
     "Base",
     "BrokerCredential",
+    "ClearingAttestationJob",
+    "ClearingRecord",
     "Device",
     "DeviceStatus",
     "EnrolmentToken",
     "EpochRecord",
     "GatewayState",
     "KeyRotation",
+    "MarketOrder",
+    "MatchRow",
     "Meter",
     "MeterEpochEnergyRow",
     "MeterStateRow",
     "Reading",
     "ReadingSeq",
     "RejectedReading",
+    "SettlementJob",
+    "User",
 ]
 
 # Deterministic constraint names keep Alembic autogenerate and downgrades sane.
@@ -239,3 +246,162 @@ class EpochRecord(Base):
     merkle_root: Mapped[bytes] = mapped_column(LargeBinary(32))
     summary_json: Mapped[str] = mapped_column(Text)
     published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- market (issue 7): orders, clearings, matches, settlement transactions ----------------
+
+
+class MarketOrder(Base):
+    """A buy or sell order for one delivery epoch (`coordinator.trading.orders_service`).
+
+    `seq` (assigned on insert) is the submission order that breaks price ties.
+    `status`: pending (escrow not yet verified), open, cancelled, expired, then the
+    clearing's filled / partial / unfilled / excluded, `reason` saying why where one
+    applies. `settlement_status`: None until matched, then pending, settled or failed
+    (`settlement_error` says why); `settled` is the energy quantity settled on chain.
+    """
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        Index("ix_orders_epoch_status", "epoch", "status"),
+        Index("ix_orders_owner_status", "owner", "status"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(String(64), unique=True)
+    owner: Mapped[str] = mapped_column(String(44))
+    side: Mapped[str] = mapped_column(String(4), doc="buy or sell")
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    quantity: Mapped[int] = mapped_column(BigInteger, doc="energy base units")
+    limit_price: Mapped[int] = mapped_column(BigInteger, doc="payment base units per kWh")
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    eligible: Mapped[int] = mapped_column(BigInteger, default=0)
+    filled: Mapped[int] = mapped_column(BigInteger, default=0)
+    payment: Mapped[int] = mapped_column(BigInteger, default=0)
+    settled: Mapped[int] = mapped_column(BigInteger, default=0)
+    settlement_status: Mapped[str | None] = mapped_column(String(16))
+    settlement_error: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ClearingRecord(Base):
+    """One epoch's clearing: the canonical inputs and result bytes and their hashes
+    (`coordinator.market.canonical`), so anyone can recompute it."""
+
+    __tablename__ = "clearings"
+
+    epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    inputs: Mapped[bytes] = mapped_column(LargeBinary)
+    result: Mapped[bytes] = mapped_column(LargeBinary)
+    inputs_hash: Mapped[str] = mapped_column(String(64))
+    result_hash: Mapped[str] = mapped_column(String(64))
+    pricing: Mapped[str] = mapped_column(String(16))
+    clearing_price: Mapped[int | None] = mapped_column(BigInteger)
+    volume: Mapped[int] = mapped_column(BigInteger)
+    turnover: Mapped[int] = mapped_column(BigInteger)
+    order_count: Mapped[int] = mapped_column(Integer)
+    match_count: Mapped[int] = mapped_column(Integer)
+    cleared_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MatchRow(Base):
+    """A match of a clearing, `idx` its position in the result; `status` pending,
+    settled (in `signature`) or failed (`error` says why)."""
+
+    __tablename__ = "matches"
+    __table_args__ = (
+        Index("ix_matches_buyer", "buyer", "epoch"),
+        Index("ix_matches_seller", "seller", "epoch"),
+        Index("ix_matches_status", "status"),
+    )
+
+    epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    buy_order_id: Mapped[str] = mapped_column(String(64))
+    sell_order_id: Mapped[str] = mapped_column(String(64))
+    buyer: Mapped[str] = mapped_column(String(44))
+    seller: Mapped[str] = mapped_column(String(44))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    price: Mapped[int] = mapped_column(BigInteger)
+    payment: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12))
+    settlement_key: Mapped[str | None] = mapped_column(Text)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary(64))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class SettlementJob(Base):
+    """One settlement transaction as a `programs.jobs.Job`: planned, sent (signature,
+    blockhash and bytes stored before sending), confirmed or failed."""
+
+    __tablename__ = "settlements"
+    __table_args__ = (Index("ix_settlements_epoch_status", "epoch", "status"),)
+
+    job_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12))
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary(64), unique=True)
+    blockhash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    tx: Mapped[bytes | None] = mapped_column(LargeBinary)
+    slot: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ClearingAttestationJob(Base):
+    """The Memo attesting an epoch's clearing hashes on chain, as a `programs.jobs.Job`."""
+
+    __tablename__ = "clearing_attestations"
+    __table_args__ = (Index("ix_clearing_attestations_status", "status"),)
+
+    job_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12))
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary(64), unique=True)
+    blockhash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    tx: Mapped[bytes | None] = mapped_column(LargeBinary)
+    slot: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class User(Base):
+    """A wallet that has signed in. `roles` is comma-separated beyond the implied
+    `user` (e.g. "admin", "rec_authority"); the energy and payment token accounts
+    are set once the registry has created them on the ledger (None: deferred)."""
+
+    __tablename__ = "users"
+
+    address: Mapped[str] = mapped_column(String(44), primary_key=True)
+    roles: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    energy_account: Mapped[str | None] = mapped_column(String(44))
+    payment_account: Mapped[str | None] = mapped_column(String(44))
+
+
+class AuditEntry(Base):
+    """One admin, governance or auth event. Append-only: on PostgreSQL a trigger
+    refuses UPDATE and DELETE (migration 0005_api)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_action_id", "action", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(64), doc="wallet, 'admin-token' or 'anonymous'")
+    action: Mapped[str] = mapped_column(String(64), doc="e.g. auth.login, admin.revoke_gateway")
+    target: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str] = mapped_column(String(16), doc="ok | refused | failed")
+    detail: Mapped[str] = mapped_column(Text, default="{}", doc="JSON object")
+    request_id: Mapped[str] = mapped_column(String(64), default="")

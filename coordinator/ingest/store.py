@@ -152,7 +152,7 @@ class SqlReadingStore:
         rejects = [
             (r.incoming.received_at, r.incoming.topic, r.incoming.payload, r.reason, r.detail,
              r.gateway_id)
-            for r in rejected
+            for r in sorted(rejected, key=lambda r: r.incoming.received_at)  # arrival order
         ]  # fmt: skip
         self._bulk(conn, Reading.__table__, _READING_COLS, readings)  # type: ignore[arg-type]
         self._bulk(conn, ReadingSeq.__table__, ("gateway_id", "seq", "meter_time"), seqs)  # type: ignore[arg-type]

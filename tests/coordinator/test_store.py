@@ -2,13 +2,16 @@
 through the storage path, state across batches, epoch close and recompute."""
 
 import datetime as dt
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from coordinator.db.migrate import upgrade
 from coordinator.db.models import EpochRecord, MeterEpochEnergyRow, RejectedReading
 from coordinator.db.models import Reading as ReadingRow
+from coordinator.db.session import make_engine
 from coordinator.epochs_service import EpochCloser, recompute_epoch
 from coordinator.ingest.decide import BatchDecision, verify_all
 from coordinator.ingest.screen import Incoming, Parsed, Rejected
@@ -17,6 +20,7 @@ from coordinator.oracle import OracleConfig, epoch_root
 from coordinator.registry import register_device, register_meter, revoke_device
 from edge.protocol import Reading, encode_payload
 from edge.signing import DeviceKey
+from tests.utils.services import fresh_database
 
 pytestmark = pytest.mark.services
 AT = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
@@ -62,17 +66,17 @@ def test_every_rule_through_the_store(engine: Engine) -> None:
     key = _gateway(engine)
     store = SqlReadingStore(engine)
     t = NOW - 600
-    M = 1_000_000  # big enough that a new meter's counters are a reset
-    d1 = _commit(store, [_parsed(key, 1, t, M), _parsed(key, 2, t + 60, M + 100)])
+    m = 1_000_000  # big enough that a new meter's counters are a reset
+    d1 = _commit(store, [_parsed(key, 1, t, m), _parsed(key, 2, t + 60, m + 100)])
     assert len(d1.accepted) == 2
     # Next batch: state comes from the database.
     batch = [
-        _parsed(key, 2, t + 60, M + 100),  # duplicate (redelivery)
-        _parsed(key, 2, t + 61, M + 101),  # seq_reused
-        _parsed(key, 5, t + 120, M + 200),  # accepted, sequence_gap
-        _parsed(key, 6, t + 100, M + 300),  # stale_reading
-        _parsed(key, 7, t + 180, M + 150),  # counter_backwards
-        _parsed(key, 8, t + 240, M + 200 + 36_000),  # implausible_energy (36 kW for 60 s = 600 Wh)
+        _parsed(key, 2, t + 60, m + 100),  # duplicate (redelivery)
+        _parsed(key, 2, t + 61, m + 101),  # seq_reused
+        _parsed(key, 5, t + 120, m + 200),  # accepted, sequence_gap
+        _parsed(key, 6, t + 100, m + 300),  # stale_reading
+        _parsed(key, 7, t + 180, m + 150),  # counter_backwards
+        _parsed(key, 8, t + 240, m + 200 + 36_000),  # implausible_energy (36 kW for 60 s = 600 Wh)
         _parsed(key, 9, NOW + 3600, 1300),  # future_timestamp
         _parsed(key, 10, NOW - 8 * 24 * 3600, 1300),  # too_late
         _parsed(key, 11, t + 300, 1300, meter="nope"),  # unknown_meter
@@ -132,7 +136,18 @@ def test_unknown_revoked_forged_and_malformed_are_stored_with_payload(engine: En
     assert bytes(payloads["bad_signature"]) == forged.incoming.payload
 
 
-def test_epoch_close_is_exact_idempotent_and_recomputable(engine: Engine) -> None:
+@pytest.fixture
+def own_engine() -> Iterator[Engine]:
+    """A database of its own: epochs are global, other tests close them too."""
+    with fresh_database() as url:
+        eng = make_engine(url)
+        upgrade(eng)
+        yield eng
+        eng.dispose()
+
+
+def test_epoch_close_is_exact_idempotent_and_recomputable(own_engine: Engine) -> None:
+    engine = own_engine
     key = _gateway(engine)
     store = SqlReadingStore(engine)
     base = NOW - 2 * LENGTH  # start of an epoch

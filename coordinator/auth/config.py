@@ -1,0 +1,61 @@
+"""Sign-in and API-guard settings, parsed once from the environment (prefix ``GTX_``).
+
+Kept beside, not inside, `coordinator.config.Settings` so the API's own knobs
+live with the code that reads them; both read the same environment.
+"""
+
+import secrets
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from coordinator.errors import ConfigError
+
+__all__ = ["MIN_SECRET_LEN", "AuthSettings", "jwt_key"]
+
+MIN_SECRET_LEN = 32
+
+
+class AuthSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GTX_", frozen=True, extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    # HMAC key of the session JWTs. Required outside development; in development a
+    # random key per process is used (sessions end when the coordinator restarts).
+    jwt_secret: SecretStr | None = None
+    jwt_ttl_s: int = Field(default=24 * 3600, ge=60, le=7 * 24 * 3600)
+    # The domain sign-in messages name; a message for any other domain is refused,
+    # so a signature phished by another site cannot sign in here.
+    auth_domain: str = Field(default="localhost", min_length=1, max_length=253)
+    nonce_ttl_s: int = Field(default=300, ge=10, le=3600)
+    # Wallets (comma-separated base58) granted roles at sign-in, beside any roles
+    # stored on the user. The first admin has to come from here.
+    admin_wallets: str = ""
+    rec_authority_wallets: str = ""
+    # Per-user (per client address before sign-in) request budget.
+    rate_limit_requests: int = Field(default=600, ge=1)
+    rate_limit_window_s: int = Field(default=60, ge=1)
+    # Key prefix in Redis for nonces and rate limits.
+    redis_prefix: str = "gtx"
+    # Send the session cookie over HTTPS only (set in production behind TLS).
+    cookie_secure: bool = False
+    # A gateway counts as online when it reported within this many seconds.
+    gateway_online_s: int = Field(default=300, ge=1)
+
+    def wallets(self, which: Literal["admin", "rec_authority"]) -> frozenset[str]:
+        raw = self.admin_wallets if which == "admin" else self.rec_authority_wallets
+        return frozenset(w.strip() for w in raw.split(",") if w.strip())
+
+
+def jwt_key(settings: AuthSettings) -> bytes:
+    """The JWT HMAC key; refuses a missing or short secret outside development."""
+    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
+    if len(secret) >= MIN_SECRET_LEN:
+        return secret.encode()
+    if settings.environment != "development":
+        raise ConfigError(
+            f"GTX_JWT_SECRET must be a random secret of at least {MIN_SECRET_LEN} characters "
+            f"when GTX_ENVIRONMENT={settings.environment}"
+        )
+    return secrets.token_bytes(32)

@@ -1,0 +1,34 @@
+"""Errors of the market service.
+
+    CoordinatorError                (coordinator.errors)
+    └── MarketError                 (coordinator.market.errors)
+        ├── OrderError              an order breaks a market rule (also `unknown_user`)
+        └── TradingError
+            ├── OrderNotFound       no such order, or not the caller's
+            ├── OrderStateError     the order cannot do that now (e.g. cancel once cleared)
+            └── ApprovalRejected    a submitted approval is not the Approve we built,
+                                    or is not signed by its owner
+
+Settlement failures are not raised: they are recorded on the matches and
+orders they affect, with the reason (`coordinator.trading.settlement`).
+"""
+
+from coordinator.market.errors import MarketError
+
+__all__ = ["ApprovalRejected", "OrderNotFound", "OrderStateError", "TradingError"]
+
+
+class TradingError(MarketError):
+    """Base of the market service's own errors."""
+
+
+class OrderNotFound(TradingError, LookupError):  # noqa: N818 - names the condition
+    """No order with that id belongs to that owner."""
+
+
+class OrderStateError(TradingError):
+    """The order's status does not allow the operation."""
+
+
+class ApprovalRejected(TradingError, ValueError):  # noqa: N818 - names the condition
+    """A submitted approval transaction is not acceptable; the message says why."""

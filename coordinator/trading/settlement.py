@@ -1,0 +1,230 @@
+"""Settlement of an epoch's matches: atomic pairs, exactly once, failures with reasons.
+
+Each match is one `programs.roles.Trade`: energy seller -> buyer and payment
+buyer -> seller, both TransferChecked under the users' approvals, always in the
+same transaction, as many matches per transaction as fit in 1232 bytes. Each
+transaction is a `programs.jobs.Job` in the `settlements` table driven by
+`run_jobs`: its signature and bytes are stored before it is sent, so a crash at
+any step neither settles a match twice nor half (after a restart the job is
+confirmed from the ledger, resent, or rebuilt only once its blockhash expired).
+
+A batch the runtime rejects applied nothing; its matches are then tried one
+per transaction (jobs of their own, equally exactly-once), so every other
+match settles and the failure is pinned on the match that caused it, with a
+reason read from the SPL error (`failure_reason`): approval_revoked,
+insufficient_funds (balance or allowance), account_frozen.
+
+The plan is a pure function of the epoch's stored matches, so calling
+`settle_epoch` again (after a crash, on another instance) finds the same jobs.
+"""
+
+import asyncio
+import datetime as dt
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from solders.hash import Hash
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from solders.transaction import Transaction
+from sqlalchemy.engine import Engine
+
+from coordinator.db.models import SettlementJob
+from coordinator.trading import store
+from coordinator.trading.store import SqlMarketJobStore
+from coordinator.trading.records import MatchStatus, MatchView
+from programs.jobs import Build, Hook, Job, run_jobs
+from programs.ledger.base import NO_PRIORITY_FEE, FeePolicy, Ledger
+from programs.roles import Deployment, Trade, build_settlement
+
+__all__ = [
+    "SETTLE_KIND",
+    "SettlementKeys",
+    "SettlementReport",
+    "batch_jobs",
+    "failure_reason",
+    "job_matches",
+    "settle_epoch",
+    "single_job",
+]
+
+SETTLE_KIND = "settle"
+
+# SPL Token custom errors a settlement meets, as the reasons orders carry.
+_SPL_ERRORS = {
+    1: "insufficient_funds",  # balance or delegated allowance below the amount
+    4: "approval_revoked",  # the settlement authority is no longer the delegate
+    17: "account_frozen",
+}
+_INSTRUCTION_ERROR = re.compile(r"InstructionError\(\((\d+),.*?Custom\((\d+)\)")
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementKeys:
+    """`payer` pays the fees; `settlement_authority` is every approval's delegate."""
+
+    payer: Keypair
+    settlement_authority: Keypair
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementReport:
+    epoch: int
+    settled: tuple[int, ...]  # match indices
+    failed: tuple[tuple[int, str], ...]  # (match index, reason)
+    pending: tuple[int, ...]
+    transactions: int
+
+
+def _trade(match: MatchView) -> Trade:
+    return Trade(
+        Pubkey.from_string(match.seller),
+        Pubkey.from_string(match.buyer),
+        match.quantity,
+        match.payment,
+    )
+
+
+def _payload(epoch: int, matches: Sequence[MatchView]) -> str:
+    return json.dumps(
+        {
+            "epoch": epoch,
+            "trades": [[m.idx, m.seller, m.buyer, m.quantity, m.payment] for m in matches],
+        },
+        separators=(",", ":"),
+    )
+
+
+def job_matches(job: Job) -> list[int]:
+    """The match indices a settlement job carries."""
+    return [int(row[0]) for row in json.loads(job.payload)["trades"]]
+
+
+def batch_jobs(
+    deployment: Deployment,
+    keys: SettlementKeys,
+    epoch: int,
+    matches: Sequence[MatchView],
+    fee: FeePolicy = NO_PRIORITY_FEE,
+) -> list[Job]:
+    """The epoch's matches packed, in order, into as few transactions as fit."""
+    planned = build_settlement(
+        deployment,
+        payer=keys.payer,
+        settlement_authority=keys.settlement_authority,
+        epoch=epoch,
+        trades=[_trade(m) for m in matches],
+        blockhash=Hash.default(),  # packing depends on sizes only
+        fee=fee,
+    )
+    return [
+        Job(
+            key=f"settle:epoch:{epoch}:batch:{n:06d}",
+            kind=SETTLE_KIND,
+            payload=_payload(epoch, [matches[i] for i in p.item_indices]),
+        )
+        for n, p in enumerate(planned)
+    ]
+
+
+def single_job(epoch: int, match: MatchView) -> Job:
+    """One match alone, after its batch was rejected."""
+    return Job(
+        key=f"settle:epoch:{epoch}:match:{match.idx:07d}",
+        kind=SETTLE_KIND,
+        payload=_payload(epoch, [match]),
+    )
+
+
+def failure_reason(error: str | None, prefix_len: int) -> str:
+    """A rejected single-match transaction's error as `code (leg)`; `prefix_len` is the
+    number of instructions before the first transfer (fee policy, memo)."""
+    found = _INSTRUCTION_ERROR.search(error or "")
+    if found is None:
+        return f"rejected: {error}"
+    position = int(found[1]) - prefix_len
+    code = int(found[2])
+    leg = "energy leg, seller -> buyer" if position % 2 == 0 else "payment leg, buyer -> seller"
+    return f"{_SPL_ERRORS.get(code, f'spl_error_{code}')} ({leg})"
+
+
+def _builder(deployment: Deployment, keys: SettlementKeys, fee: FeePolicy) -> Build:
+    def build(job: Job, blockhash: Hash) -> Transaction:
+        payload = json.loads(job.payload)
+        trades = [
+            Trade(Pubkey.from_string(seller), Pubkey.from_string(buyer), int(q), int(p))
+            for _, seller, buyer, q, p in payload["trades"]
+        ]
+        (planned,) = build_settlement(
+            deployment,
+            payer=keys.payer,
+            settlement_authority=keys.settlement_authority,
+            epoch=int(payload["epoch"]),
+            trades=trades,
+            blockhash=blockhash,
+            fee=fee,
+        )
+        return planned.tx
+
+    return build
+
+
+def _no_hook(point: str, job: Job) -> None:
+    return None
+
+
+async def settle_epoch(
+    engine: Engine,
+    ledger: Ledger,
+    deployment: Deployment,
+    epoch: int,
+    keys: SettlementKeys,
+    *,
+    hook: Hook = _no_hook,
+    clock: Callable[[], dt.datetime] | None = None,
+) -> SettlementReport:
+    """Settle every match of `epoch` exactly once; safe to call again at any time (it
+    then finishes what a crash interrupted and changes nothing already final)."""
+    now = clock or (lambda: dt.datetime.now(dt.UTC))
+    matches = await asyncio.to_thread(store.matches_of, engine, epoch)
+    if not matches:
+        return SettlementReport(epoch, (), (), (), 0)
+    jobs_store = SqlMarketJobStore(engine, SettlementJob, now)
+    fee = ledger.fee_policy
+    build = _builder(deployment, keys, fee)
+    done = await run_jobs(
+        ledger, jobs_store, batch_jobs(deployment, keys, epoch, matches, fee), build, hook=hook
+    )
+    by_idx = {m.idx: m for m in matches}
+    retry = [
+        single_job(epoch, by_idx[idx])
+        for job in done
+        if job.status == "failed" and len(job_matches(job)) > 1
+        for idx in job_matches(job)
+    ]
+    if retry:
+        done += await run_jobs(ledger, jobs_store, retry, build, hook=hook)
+    prefix_len = len(fee.instructions()) + 1  # + the settle memo
+    outcomes: list[store.MatchOutcome] = []
+    for job in done:
+        indices = job_matches(job)
+        if job.status == "confirmed":
+            outcomes += [
+                store.MatchOutcome(i, MatchStatus.SETTLED, job.key, job.signature, None)
+                for i in indices
+            ]
+        elif job.status == "failed" and len(indices) == 1:
+            reason = failure_reason(job.error, prefix_len)
+            outcomes.append(
+                store.MatchOutcome(indices[0], MatchStatus.FAILED, job.key, None, reason)
+            )
+    await asyncio.to_thread(store.record_settlement, engine, epoch, outcomes, now())
+    settled = tuple(sorted(o.idx for o in outcomes if o.status is MatchStatus.SETTLED))
+    failed = tuple(
+        sorted((o.idx, o.error or "") for o in outcomes if o.status is MatchStatus.FAILED)
+    )
+    final = set(settled) | {i for i, _ in failed}
+    pending = tuple(i for i in by_idx if i not in final)
+    return SettlementReport(epoch, settled, failed, pending, len(done))

@@ -1,0 +1,645 @@
+"""PostgreSQL (or SQLite) storage of the market: orders, clearings, matches and the
+settlement / attestation jobs. Synchronous SQLAlchemy; the async services call it
+through `asyncio.to_thread`."""
+
+import datetime as dt
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from solders.hash import Hash
+from solders.signature import Signature
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from coordinator.db.models import (
+    ClearingAttestationJob,
+    ClearingRecord,
+    MarketOrder,
+    MatchRow,
+    SettlementJob,
+)
+from coordinator.market import ClearingResult, Side
+from coordinator.market.results import FillStatus
+from coordinator.trading.escrow import EscrowNeed
+from coordinator.trading.records import (
+    LIVE_STATUSES,
+    ClearingView,
+    MatchStatus,
+    MatchView,
+    OrderStatus,
+    OrderView,
+    SettlementStatus,
+    SettlementView,
+)
+from programs.jobs import Job, JobStatus
+
+__all__ = [
+    "MatchOutcome",
+    "NewOrder",
+    "SqlMarketJobStore",
+    "cancel_order",
+    "expire_orders",
+    "get_clearing",
+    "get_clearing_bytes",
+    "get_order",
+    "insert_order",
+    "is_cleared",
+    "list_matches",
+    "list_orders",
+    "list_settlements",
+    "live_orders",
+    "mark_published",
+    "matches_of",
+    "open_orders_for",
+    "owed",
+    "owed_by_owner",
+    "record_settlement",
+    "save_clearing",
+    "set_open",
+    "unpublished_epochs",
+    "unsettled_epochs",
+]
+
+_FILL_TO_STATUS = {
+    FillStatus.FILLED: OrderStatus.FILLED,
+    FillStatus.PARTIAL: OrderStatus.PARTIAL,
+    FillStatus.UNFILLED: OrderStatus.UNFILLED,
+    FillStatus.EXCLUDED: OrderStatus.EXCLUDED,
+}
+
+
+def _order_view(row: MarketOrder) -> OrderView:
+    return OrderView(
+        order_id=row.order_id,
+        owner=row.owner,
+        side=Side(row.side),
+        epoch=row.epoch,
+        quantity=row.quantity,
+        limit_price=row.limit_price,
+        seq=row.seq,
+        status=OrderStatus(row.status),
+        reason=row.reason,
+        eligible=row.eligible,
+        filled=row.filled,
+        payment=row.payment,
+        settled=row.settled,
+        settlement_status=(
+            None if row.settlement_status is None else SettlementStatus(row.settlement_status)
+        ),
+        settlement_error=row.settlement_error,
+        expires_at=row.expires_at,
+        created_at=row.created_at,
+    )
+
+
+def _b58(raw: bytes | None) -> str | None:
+    return None if raw is None else str(Signature.from_bytes(raw))
+
+
+def _match_view(row: MatchRow) -> MatchView:
+    return MatchView(
+        epoch=row.epoch,
+        idx=row.idx,
+        buy_order_id=row.buy_order_id,
+        sell_order_id=row.sell_order_id,
+        buyer=row.buyer,
+        seller=row.seller,
+        quantity=row.quantity,
+        price=row.price,
+        payment=row.payment,
+        status=MatchStatus(row.status),
+        signature=_b58(row.signature),
+        error=row.error,
+    )
+
+
+# --- orders ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    order_id: str
+    owner: str
+    side: Side
+    epoch: int
+    quantity: int
+    limit_price: int
+    expires_at: dt.datetime | None
+
+
+def insert_order(
+    engine: Engine, order: NewOrder, status: OrderStatus, now: dt.datetime
+) -> OrderView:
+    with Session(engine) as session, session.begin():
+        row = MarketOrder(
+            order_id=order.order_id,
+            owner=order.owner,
+            side=order.side.value,
+            epoch=order.epoch,
+            quantity=order.quantity,
+            limit_price=order.limit_price,
+            status=status.value,
+            eligible=0,
+            filled=0,
+            payment=0,
+            settled=0,
+            expires_at=order.expires_at,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()
+        return _order_view(row)
+
+
+def get_order(engine: Engine, order_id: str) -> OrderView | None:
+    with Session(engine) as session:
+        row = session.scalars(select(MarketOrder).where(MarketOrder.order_id == order_id)).first()
+        return None if row is None else _order_view(row)
+
+
+def list_orders(
+    engine: Engine,
+    *,
+    owner: str | None = None,
+    epoch: int | None = None,
+    statuses: Sequence[OrderStatus] | None = None,
+    limit: int = 100,
+    before_seq: int | None = None,
+) -> list[OrderView]:
+    """Newest first; page with `before_seq` (the last seq of the previous page)."""
+    query = select(MarketOrder).order_by(MarketOrder.seq.desc()).limit(limit)
+    if owner is not None:
+        query = query.where(MarketOrder.owner == owner)
+    if epoch is not None:
+        query = query.where(MarketOrder.epoch == epoch)
+    if statuses is not None:
+        query = query.where(MarketOrder.status.in_([s.value for s in statuses]))
+    if before_seq is not None:
+        query = query.where(MarketOrder.seq < before_seq)
+    with Session(engine) as session:
+        return [_order_view(row) for row in session.scalars(query)]
+
+
+def live_orders(engine: Engine, owner: str) -> list[OrderView]:
+    """The owner's pending and open orders, oldest first."""
+    query = (
+        select(MarketOrder)
+        .where(MarketOrder.owner == owner, MarketOrder.status.in_(LIVE_STATUSES))
+        .order_by(MarketOrder.seq)
+    )
+    with Session(engine) as session:
+        return [_order_view(row) for row in session.scalars(query)]
+
+
+def set_open(engine: Engine, order_ids: Sequence[str], now: dt.datetime) -> int:
+    """Pending -> open for `order_ids` (once their escrow is verified)."""
+    if not order_ids:
+        return 0
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(MarketOrder)
+            .where(
+                MarketOrder.order_id.in_(order_ids),
+                MarketOrder.status == OrderStatus.PENDING.value,
+            )
+            .values(status=OrderStatus.OPEN.value, updated_at=now)
+        )
+        return int(result.rowcount)
+
+
+def cancel_order(engine: Engine, order_id: str, owner: str, now: dt.datetime) -> OrderView | None:
+    """Cancel if live; returns the order as it is afterwards (None if not the owner's)."""
+    with Session(engine) as session, session.begin():
+        row = session.scalars(
+            select(MarketOrder)
+            .where(MarketOrder.order_id == order_id, MarketOrder.owner == owner)
+            .with_for_update()
+        ).first()
+        if row is None:
+            return None
+        if row.status in LIVE_STATUSES:
+            row.status = OrderStatus.CANCELLED.value
+            row.updated_at = now
+        return _order_view(row)
+
+
+def open_orders_for(engine: Engine, epoch: int) -> list[OrderView]:
+    """Live orders of `epoch`, by seq."""
+    query = (
+        select(MarketOrder)
+        .where(MarketOrder.epoch == epoch, MarketOrder.status.in_(LIVE_STATUSES))
+        .order_by(MarketOrder.seq)
+    )
+    with Session(engine) as session:
+        return [_order_view(row) for row in session.scalars(query)]
+
+
+def expire_orders(engine: Engine, reasons: Mapping[str, str], now: dt.datetime) -> None:
+    """Live orders -> expired with a reason (not cleared: expiry or unverified escrow)."""
+    with engine.begin() as conn:
+        for order_id, reason in reasons.items():
+            conn.execute(
+                update(MarketOrder)
+                .where(MarketOrder.order_id == order_id, MarketOrder.status.in_(LIVE_STATUSES))
+                .values(status=OrderStatus.EXPIRED.value, reason=reason, updated_at=now)
+            )
+
+
+def owed(engine: Engine, owner: str) -> EscrowNeed:
+    """What `owner` still owes on matched, unsettled trades (their approval must keep it)."""
+    with engine.connect() as conn:
+        energy = conn.execute(
+            select(func.coalesce(func.sum(MatchRow.quantity), 0)).where(
+                MatchRow.seller == owner, MatchRow.status == MatchStatus.PENDING.value
+            )
+        ).scalar_one()
+        payment = conn.execute(
+            select(func.coalesce(func.sum(MatchRow.payment), 0)).where(
+                MatchRow.buyer == owner, MatchRow.status == MatchStatus.PENDING.value
+            )
+        ).scalar_one()
+    return EscrowNeed(int(energy), int(payment))
+
+
+def owed_by_owner(engine: Engine, owners: Iterable[str]) -> dict[str, EscrowNeed]:
+    """`owed` for many owners at once."""
+    wanted = list(set(owners))
+    energy: dict[str, int] = defaultdict(int)
+    payment: dict[str, int] = defaultdict(int)
+    if wanted:
+        query = select(MatchRow.seller, MatchRow.buyer, MatchRow.quantity, MatchRow.payment).where(
+            MatchRow.status == MatchStatus.PENDING.value,
+            or_(MatchRow.seller.in_(wanted), MatchRow.buyer.in_(wanted)),
+        )
+        with engine.connect() as conn:
+            for seller, buyer, quantity, paid in conn.execute(query):
+                energy[seller] += quantity
+                payment[buyer] += paid
+    return {o: EscrowNeed(energy[o], payment[o]) for o in wanted}
+
+
+# --- clearings ------------------------------------------------------------------------
+
+
+def is_cleared(engine: Engine, epoch: int) -> bool:
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(ClearingRecord.epoch).where(ClearingRecord.epoch == epoch)
+        ).first()
+    return found is not None
+
+
+def save_clearing(
+    engine: Engine,
+    result: ClearingResult,
+    inputs_bytes: bytes,
+    result_bytes: bytes,
+    now: dt.datetime,
+) -> bool:
+    """Store a clearing with its matches and every order's outcome, in one transaction.
+    False (and nothing written) if the epoch was cleared already, e.g. by another instance."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                insert(ClearingRecord).values(
+                    epoch=result.epoch,
+                    inputs=inputs_bytes,
+                    result=result_bytes,
+                    inputs_hash=result.inputs_hash,
+                    result_hash=result.result_hash,
+                    pricing=result.pricing.value,
+                    clearing_price=result.clearing_price,
+                    volume=result.volume,
+                    turnover=result.turnover,
+                    order_count=len(result.outcomes),
+                    match_count=len(result.matches),
+                    cleared_at=now,
+                )
+            )
+            if result.matches:
+                conn.execute(
+                    insert(MatchRow),
+                    [
+                        {
+                            "epoch": result.epoch,
+                            "idx": idx,
+                            "buy_order_id": m.buy_order_id,
+                            "sell_order_id": m.sell_order_id,
+                            "buyer": m.buyer,
+                            "seller": m.seller,
+                            "quantity": m.quantity,
+                            "price": m.price,
+                            "payment": m.payment,
+                            "status": MatchStatus.PENDING.value,
+                        }
+                        for idx, m in enumerate(result.matches)
+                    ],
+                )
+            matched = {m.buy_order_id for m in result.matches} | {
+                m.sell_order_id for m in result.matches
+            }
+            for o in result.outcomes:
+                conn.execute(
+                    update(MarketOrder)
+                    .where(MarketOrder.order_id == o.order_id)
+                    .values(
+                        status=_FILL_TO_STATUS[o.status].value,
+                        reason=o.reason,
+                        eligible=o.eligible,
+                        filled=o.filled,
+                        payment=o.payment,
+                        settlement_status=(
+                            SettlementStatus.PENDING.value if o.order_id in matched else None
+                        ),
+                        updated_at=now,
+                    )
+                )
+    except IntegrityError:
+        return False
+    return True
+
+
+def _clearing_view(row: ClearingRecord, attestation: bytes | None) -> ClearingView:
+    return ClearingView(
+        epoch=row.epoch,
+        inputs_hash=row.inputs_hash,
+        result_hash=row.result_hash,
+        pricing=row.pricing,
+        clearing_price=row.clearing_price,
+        volume=row.volume,
+        turnover=row.turnover,
+        order_count=row.order_count,
+        match_count=row.match_count,
+        cleared_at=row.cleared_at,
+        published_at=row.published_at,
+        attestation_signature=_b58(attestation),
+    )
+
+
+def get_clearing(engine: Engine, epoch: int) -> ClearingView | None:
+    with Session(engine) as session:
+        row = session.get(ClearingRecord, epoch)
+        if row is None:
+            return None
+        attestation = session.scalars(
+            select(ClearingAttestationJob.signature).where(
+                ClearingAttestationJob.epoch == epoch,
+                ClearingAttestationJob.status == "confirmed",
+            )
+        ).first()
+        return _clearing_view(row, attestation)
+
+
+def get_clearing_bytes(engine: Engine, epoch: int) -> tuple[bytes, bytes] | None:
+    """(inputs, result) canonical bytes as stored."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(ClearingRecord.inputs, ClearingRecord.result).where(
+                ClearingRecord.epoch == epoch
+            )
+        ).first()
+    return None if row is None else (bytes(row[0]), bytes(row[1]))
+
+
+def mark_published(engine: Engine, epoch: int, now: dt.datetime) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(ClearingRecord).where(ClearingRecord.epoch == epoch).values(published_at=now)
+        )
+
+
+def unpublished_epochs(engine: Engine, limit: int = 100) -> list[int]:
+    query = (
+        select(ClearingRecord.epoch)
+        .where(ClearingRecord.published_at.is_(None))
+        .order_by(ClearingRecord.epoch)
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return list(conn.execute(query).scalars())
+
+
+# --- matches and settlement ----------------------------------------------------------
+
+
+def matches_of(engine: Engine, epoch: int) -> list[MatchView]:
+    query = select(MatchRow).where(MatchRow.epoch == epoch).order_by(MatchRow.idx)
+    with Session(engine) as session:
+        return [_match_view(row) for row in session.scalars(query)]
+
+
+def list_matches(
+    engine: Engine, *, owner: str | None = None, epoch: int | None = None, limit: int = 100
+) -> list[MatchView]:
+    """Trades, newest epoch first; `owner` as buyer or seller."""
+    query = select(MatchRow).order_by(MatchRow.epoch.desc(), MatchRow.idx).limit(limit)
+    if owner is not None:
+        query = query.where(or_(MatchRow.buyer == owner, MatchRow.seller == owner))
+    if epoch is not None:
+        query = query.where(MatchRow.epoch == epoch)
+    with Session(engine) as session:
+        return [_match_view(row) for row in session.scalars(query)]
+
+
+def unsettled_epochs(engine: Engine) -> list[int]:
+    """Epochs with matches not yet settled nor failed (to resume after a restart)."""
+    query = (
+        select(MatchRow.epoch)
+        .where(MatchRow.status == MatchStatus.PENDING.value)
+        .distinct()
+        .order_by(MatchRow.epoch)
+    )
+    with engine.connect() as conn:
+        return list(conn.execute(query).scalars())
+
+
+@dataclass(frozen=True, slots=True)
+class MatchOutcome:
+    idx: int
+    status: MatchStatus
+    settlement_key: str
+    signature: Signature | None
+    error: str | None
+
+
+def record_settlement(
+    engine: Engine, epoch: int, outcomes: Sequence[MatchOutcome], now: dt.datetime
+) -> None:
+    """Write the matches' outcomes and, from all of the epoch's matches, each matched
+    order's settled quantity and settlement status, in one transaction (idempotent)."""
+    with engine.begin() as conn:
+        for o in outcomes:
+            conn.execute(
+                update(MatchRow)
+                .where(MatchRow.epoch == epoch, MatchRow.idx == o.idx)
+                .values(
+                    status=o.status.value,
+                    settlement_key=o.settlement_key,
+                    signature=None if o.signature is None else bytes(o.signature),
+                    error=o.error,
+                )
+            )
+        rows = conn.execute(
+            select(
+                MatchRow.buy_order_id,
+                MatchRow.sell_order_id,
+                MatchRow.quantity,
+                MatchRow.status,
+                MatchRow.error,
+            ).where(MatchRow.epoch == epoch)
+        ).all()
+        settled: dict[str, int] = defaultdict(int)
+        statuses: dict[str, set[str]] = defaultdict(set)
+        errors: dict[str, str] = {}
+        for buy, sell, quantity, status, error in rows:
+            for order_id in (buy, sell):
+                statuses[order_id].add(status)
+                if status == MatchStatus.SETTLED.value:
+                    settled[order_id] += quantity
+                if error is not None:
+                    errors.setdefault(order_id, error)
+        for order_id, seen in statuses.items():
+            if MatchStatus.FAILED.value in seen:
+                status = SettlementStatus.FAILED
+            elif MatchStatus.PENDING.value in seen:
+                status = SettlementStatus.PENDING
+            else:
+                status = SettlementStatus.SETTLED
+            conn.execute(
+                update(MarketOrder)
+                .where(MarketOrder.order_id == order_id)
+                .values(
+                    settled=settled[order_id],
+                    settlement_status=status.value,
+                    settlement_error=errors.get(order_id),
+                    updated_at=now,
+                )
+            )
+
+
+def list_settlements(engine: Engine, epoch: int) -> list[SettlementView]:
+    query = (
+        select(SettlementJob).where(SettlementJob.epoch == epoch).order_by(SettlementJob.job_key)
+    )
+    with Session(engine) as session:
+        return [
+            SettlementView(
+                key=row.job_key,
+                epoch=row.epoch,
+                status=row.status,
+                signature=_b58(row.signature),
+                slot=row.slot,
+                error=row.error,
+                match_indices=tuple(int(t[0]) for t in json.loads(row.payload)["trades"]),
+            )
+            for row in session.scalars(query)
+        ]
+
+
+# --- chain jobs -------------------------------------------------------------------------
+
+_JobModel = type[SettlementJob] | type[ClearingAttestationJob]
+
+
+class SqlMarketJobStore:
+    """A `programs.jobs.JobStore` over the `settlements` or `clearing_attestations` table;
+    every payload carries its epoch (``{"epoch": E, ...}``)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        model: _JobModel,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._table = model.__table__
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+
+    def plan(self, jobs: Sequence[Job]) -> list[Job]:
+        keys = [job.key for job in jobs]
+        table = self._table
+        now = self._clock()
+        try:
+            with self._engine.begin() as conn:
+                present = set(
+                    conn.execute(select(table.c.job_key).where(table.c.job_key.in_(keys))).scalars()
+                )
+                new = [
+                    {
+                        **_row(job),
+                        "epoch": int(json.loads(job.payload)["epoch"]),
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for job in jobs
+                    if job.key not in present
+                ]
+                if new:
+                    conn.execute(insert(table), new)
+        except IntegrityError:
+            pass  # another instance planned them first: read what it stored
+        stored = self._get_many(keys)
+        return [stored[key] for key in keys]
+
+    def save(self, job: Job) -> None:
+        table = self._table
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(table)
+                .where(table.c.job_key == job.key)
+                .values(**_row(job), updated_at=self._clock())
+            )
+            if result.rowcount != 1:
+                raise KeyError(job.key)
+
+    def get(self, key: str) -> Job | None:
+        return self._get_many([key]).get(key)
+
+    def _get_many(self, keys: Sequence[str]) -> dict[str, Job]:
+        table = self._table
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(table).where(table.c.job_key.in_(keys))).all()
+        return {row.job_key: _job(row) for row in rows}
+
+    def unfinished(self, prefix: str = "") -> list[Job]:
+        table = self._table
+        query = (
+            select(table).where(table.c.status.in_(["planned", "sent"])).order_by(table.c.job_key)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_job(row) for row in rows if row.job_key.startswith(prefix)]
+
+
+def _row(job: Job) -> dict[str, object]:
+    return {
+        "job_key": job.key,
+        "kind": job.kind,
+        "payload": job.payload,
+        "status": job.status,
+        "signature": None if job.signature is None else bytes(job.signature),
+        "blockhash": None if job.blockhash is None else bytes(job.blockhash),
+        "tx": job.tx,
+        "slot": job.slot,
+        "error": job.error,
+    }
+
+
+def _job(row: Any) -> Job:
+    return Job(
+        key=row.job_key,
+        kind=row.kind,
+        payload=row.payload,
+        status=cast(JobStatus, row.status),
+        signature=None if row.signature is None else Signature.from_bytes(row.signature),
+        blockhash=None if row.blockhash is None else Hash(bytes(row.blockhash)),
+        tx=None if row.tx is None else bytes(row.tx),
+        slot=row.slot,
+        error=row.error,
+    )
