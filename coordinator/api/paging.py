@@ -24,7 +24,7 @@ Key = int | str
 T = TypeVar("T")
 
 
-class Page(BaseModel, Generic[T]):  # noqa: UP046 (pydantic generic model)
+class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
 

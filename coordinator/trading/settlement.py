@@ -33,8 +33,8 @@ from sqlalchemy.engine import Engine
 
 from coordinator.db.models import SettlementJob
 from coordinator.trading import store
-from coordinator.trading.store import SqlMarketJobStore
 from coordinator.trading.records import MatchStatus, MatchView
+from coordinator.trading.store import SqlMarketJobStore
 from programs.jobs import Build, Hook, Job, run_jobs
 from programs.ledger.base import NO_PRIORITY_FEE, FeePolicy, Ledger
 from programs.roles import Deployment, Trade, build_settlement

@@ -12,7 +12,7 @@ from typing import Any, cast
 from solders.hash import Hash
 from solders.signature import Signature
 from sqlalchemy import func, insert, or_, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -243,12 +243,16 @@ def open_orders_for(engine: Engine, epoch: int) -> list[OrderView]:
 def expire_orders(engine: Engine, reasons: Mapping[str, str], now: dt.datetime) -> None:
     """Live orders -> expired with a reason (not cleared: expiry or unverified escrow)."""
     with engine.begin() as conn:
-        for order_id, reason in reasons.items():
-            conn.execute(
-                update(MarketOrder)
-                .where(MarketOrder.order_id == order_id, MarketOrder.status.in_(LIVE_STATUSES))
-                .values(status=OrderStatus.EXPIRED.value, reason=reason, updated_at=now)
-            )
+        _expire(conn, reasons, now)
+
+
+def _expire(conn: Connection, reasons: Mapping[str, str], now: dt.datetime) -> None:
+    for order_id, reason in reasons.items():
+        conn.execute(
+            update(MarketOrder)
+            .where(MarketOrder.order_id == order_id, MarketOrder.status.in_(LIVE_STATUSES))
+            .values(status=OrderStatus.EXPIRED.value, reason=reason, updated_at=now)
+        )
 
 
 def owed(engine: Engine, owner: str) -> EscrowNeed:
@@ -301,11 +305,14 @@ def save_clearing(
     inputs_bytes: bytes,
     result_bytes: bytes,
     now: dt.datetime,
+    expired: Mapping[str, str] | None = None,
 ) -> bool:
-    """Store a clearing with its matches and every order's outcome, in one transaction.
+    """Store a clearing with its matches and every order's outcome, and expire the
+    `expired` live orders (id -> reason) that did not take part, in one transaction.
     False (and nothing written) if the epoch was cleared already, e.g. by another instance."""
     try:
         with engine.begin() as conn:
+            _expire(conn, expired or {}, now)
             conn.execute(
                 insert(ClearingRecord).values(
                     epoch=result.epoch,

@@ -1,0 +1,464 @@
+"""The API's reads: meters, readings, epochs, energy, orders, trades, admin views.
+
+Each function is one short read on the engine, returns frozen rows, and pages
+by keyset (`after` / `before` keys the routes carry in cursors).
+"""
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Unpack
+
+from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy.engine import Engine
+
+from coordinator.db.models import (
+    ClearingRecord,
+    Device,
+    EnrolmentToken,
+    EpochRecord,
+    MarketOrder,
+    MatchRow,
+    Meter,
+    MeterEpochEnergyRow,
+    MeterStateRow,
+    Reading,
+    RejectedReading,
+)
+from coordinator.ingest.store import meter_time
+from coordinator.oracle import epoch_start, wh_to_base_units
+from edge.base58 import b58encode
+from edge.protocol import Reading as WireReading
+from edge.protocol import SignedReading
+
+__all__ = [
+    "EpochRow",
+    "GatewayRow",
+    "MeterRow",
+    "MyEpochEnergy",
+    "OrderRow",
+    "ReadingRow",
+    "RejectedRow",
+    "TokenRow",
+    "TradeRow",
+    "epoch",
+    "epoch_readings",
+    "epochs",
+    "gateways",
+    "meter_owner",
+    "my_energy",
+    "my_meters",
+    "order_book",
+    "orders",
+    "reading",
+    "readings",
+    "rejected",
+    "rejected_by_reason",
+    "tokens",
+    "trades",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class MeterRow:
+    gateway_id: str
+    meter_id: str
+    model: str
+    rated_power_w: int
+    gateway_status: str
+    last_reading_ts: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingRow:
+    gateway_id: str
+    meter_id: str
+    seq: int
+    meter_ts: int
+    import_wh: int
+    export_wh: int
+    epoch: int
+    flags: str
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class EpochRow:
+    epoch: int
+    start: int
+    length_s: int
+    closed_at: dt.datetime
+    reading_count: int
+    total_import_wh: int
+    total_export_wh: int
+    mint_base_units: int
+    merkle_root: bytes
+    clearing_price: int | None
+    volume: int | None
+    turnover: int | None
+    inputs_hash: str | None
+    result_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MyEpochEnergy:
+    epoch: int
+    import_wh: int
+    export_wh: int
+    closed: bool
+    minted_base_units: int  # 0 until the epoch is closed
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayRow:
+    gateway_id: str
+    status: str
+    created_at: dt.datetime
+    meter_count: int
+    last_seen_ts: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRow:
+    id: int
+    received_at: dt.datetime
+    gateway_id: str | None
+    reason: str
+    detail: str
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    id: int
+    owner: str
+    note: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None
+    used_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    seq: int
+    order_id: str
+    owner: str
+    side: str
+    epoch: int
+    quantity: int
+    limit_price: int
+    status: str
+    reason: str | None
+    filled: int
+    payment: int
+    settled: int
+    settlement_status: str | None
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TradeRow:
+    epoch: int
+    idx: int
+    side: str  # the caller's side: buy or sell
+    counterparty: str
+    quantity: int
+    price: int
+    payment: int
+    status: str
+    signature: str | None
+    error: str | None
+
+
+def my_meters(engine: Engine, owner: str) -> list[MeterRow]:
+    query = (
+        select(Meter.gateway_id, Meter.meter_id, Meter.model, Meter.rated_power_w,
+               Device.status, MeterStateRow.meter_ts)
+        .join(Device, Device.gateway_id == Meter.gateway_id)
+        .outerjoin(MeterStateRow, and_(MeterStateRow.gateway_id == Meter.gateway_id,
+                                       MeterStateRow.meter_id == Meter.meter_id))
+        .where(Meter.owner == owner)
+        .order_by(Meter.gateway_id, Meter.meter_id)
+    )  # fmt: skip
+    with engine.connect() as conn:
+        return [MeterRow(g, m, mo, p, str(s), ts) for g, m, mo, p, s, ts in conn.execute(query)]
+
+
+def meter_owner(engine: Engine, gateway_id: str, meter_id: str) -> str | None:
+    """The meter's owner; '' for a meter with none; None for an unknown meter."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(Meter.owner).where(Meter.gateway_id == gateway_id, Meter.meter_id == meter_id)
+        ).one_or_none()
+    return None if row is None else (row[0] or "")
+
+
+def _reading_row(r: Sequence[object]) -> ReadingRow:
+    g, m, seq, ts, imp, exp, ep, flags, sig = r
+    return ReadingRow(str(g), str(m), int(seq), int(ts), int(imp), int(exp), int(ep),  # type: ignore[call-overload]
+                      str(flags), bytes(sig))  # type: ignore[call-overload]  # fmt: skip
+
+
+_READING_COLS = (Reading.gateway_id, Reading.meter_id, Reading.seq, Reading.meter_ts,
+                 Reading.import_wh, Reading.export_wh, Reading.epoch, Reading.flags,
+                 Reading.signature)  # fmt: skip
+
+
+def readings(
+    engine: Engine,
+    gateway_id: str,
+    meter_id: str,
+    *,
+    since: int | None,
+    until: int | None,
+    epoch: int | None,
+    after: tuple[int, int] | None,
+    limit: int,
+) -> list[ReadingRow]:
+    """A meter's readings in meter-time order, `since <= meter_ts < until`."""
+    query = (
+        select(*_READING_COLS)
+        .where(Reading.gateway_id == gateway_id, Reading.meter_id == meter_id)
+        .order_by(Reading.meter_time, Reading.seq)
+        .limit(limit)
+    )
+    if since is not None:
+        query = query.where(Reading.meter_time >= meter_time(since))
+    if until is not None:
+        query = query.where(Reading.meter_time < meter_time(until))
+    if epoch is not None:
+        query = query.where(Reading.epoch == epoch)
+    if after is not None:
+        query = query.where(
+            tuple_(Reading.meter_time, Reading.seq) > tuple_(meter_time(after[0]), after[1])
+        )
+    with engine.connect() as conn:
+        return [_reading_row(r) for r in conn.execute(query)]
+
+
+def reading(engine: Engine, gateway_id: str, seq: int) -> ReadingRow | None:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(*_READING_COLS).where(Reading.gateway_id == gateway_id, Reading.seq == seq)
+        ).first()
+    return None if row is None else _reading_row(row)
+
+
+def epoch_readings(
+    engine: Engine, epoch: int, length_s: int, lateness_s: int
+) -> list[SignedReading]:
+    """The readings in an epoch's Merkle tree (the window `epochs_service` uses)."""
+    start = epoch_start(epoch, length_s)
+    query = select(*_READING_COLS).where(
+        Reading.epoch == epoch,
+        Reading.meter_time >= meter_time(max(start - lateness_s - length_s, 0)),
+        Reading.meter_time < meter_time(start + length_s),
+    )
+    with engine.connect() as conn:
+        rows = [_reading_row(r) for r in conn.execute(query)]
+    return [
+        SignedReading(
+            WireReading(r.gateway_id, r.meter_id, r.seq, r.meter_ts, r.import_wh, r.export_wh),
+            r.signature,
+        )
+        for r in rows
+    ]
+
+
+def _epoch_query() -> Select[Unpack[tuple[Any, ...]]]:
+    return select(
+        EpochRecord.epoch, EpochRecord.length_s, EpochRecord.closed_at, EpochRecord.reading_count,
+        EpochRecord.total_import_wh, EpochRecord.total_export_wh, EpochRecord.mint_base_units,
+        EpochRecord.merkle_root, ClearingRecord.clearing_price, ClearingRecord.volume,
+        ClearingRecord.turnover, ClearingRecord.inputs_hash, ClearingRecord.result_hash,
+    ).outerjoin(ClearingRecord, ClearingRecord.epoch == EpochRecord.epoch)  # fmt: skip
+
+
+def _epoch_row(r: Sequence[object]) -> EpochRow:
+    e, length, closed, count, imp, exp, mint, root, price, vol, turn, ih, rh = r
+    return EpochRow(
+        e, epoch_start(e, length), length, closed, count, imp, exp, mint,  # type: ignore[arg-type]
+        bytes(root), price, vol, turn, ih, rh,  # type: ignore[call-overload, arg-type]
+    )  # fmt: skip
+
+
+def epochs(engine: Engine, *, before: int | None, limit: int) -> list[EpochRow]:
+    """Closed epochs, newest first, with their clearing where there was one."""
+    query = _epoch_query().order_by(EpochRecord.epoch.desc()).limit(limit)
+    if before is not None:
+        query = query.where(EpochRecord.epoch < before)
+    with engine.connect() as conn:
+        return [_epoch_row(r) for r in conn.execute(query)]
+
+
+def epoch(engine: Engine, number: int) -> EpochRow | None:
+    with engine.connect() as conn:
+        row = conn.execute(_epoch_query().where(EpochRecord.epoch == number)).first()
+    return None if row is None else _epoch_row(row)
+
+
+def my_energy(
+    engine: Engine, owner: str, *, before: int | None, since: int | None, limit: int
+) -> list[MyEpochEnergy]:
+    """The owner's energy per epoch over all their meters, newest first (open
+    epochs included; minted only once closed)."""
+    mine = select(Meter.gateway_id, Meter.meter_id).where(Meter.owner == owner)
+    query = (
+        select(MeterEpochEnergyRow.epoch, func.sum(MeterEpochEnergyRow.import_wh),
+               func.sum(MeterEpochEnergyRow.export_wh), func.count(EpochRecord.epoch))
+        .where(tuple_(MeterEpochEnergyRow.gateway_id, MeterEpochEnergyRow.meter_id).in_(mine))
+        .outerjoin(EpochRecord, EpochRecord.epoch == MeterEpochEnergyRow.epoch)
+        .group_by(MeterEpochEnergyRow.epoch)
+        .order_by(MeterEpochEnergyRow.epoch.desc())
+        .limit(limit)
+    )  # fmt: skip
+    if before is not None:
+        query = query.where(MeterEpochEnergyRow.epoch < before)
+    if since is not None:
+        query = query.where(MeterEpochEnergyRow.epoch >= since)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        MyEpochEnergy(int(e), int(imp), int(exp), closed > 0,
+                      wh_to_base_units(int(exp)) if closed > 0 else 0)
+        for e, imp, exp, closed in rows
+    ]  # fmt: skip
+
+
+def gateways(
+    engine: Engine, *, after: str | None, limit: int, owner: str | None = None
+) -> list[GatewayRow]:
+    """Gateways by id with their meter count and the newest meter time reported."""
+    meters = select(Meter.gateway_id, func.count().label("n")).group_by(Meter.gateway_id).subquery()
+    seen = (
+        select(MeterStateRow.gateway_id, func.max(MeterStateRow.meter_ts).label("ts"))
+        .group_by(MeterStateRow.gateway_id)
+        .subquery()
+    )
+    query = (
+        select(Device.gateway_id, Device.status, Device.created_at, meters.c.n, seen.c.ts)
+        .outerjoin(meters, meters.c.gateway_id == Device.gateway_id)
+        .outerjoin(seen, seen.c.gateway_id == Device.gateway_id)
+        .order_by(Device.gateway_id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(Device.gateway_id > after)
+    if owner is not None:
+        query = query.where(
+            Device.gateway_id.in_(select(Meter.gateway_id).where(Meter.owner == owner))
+        )
+    with engine.connect() as conn:
+        return [
+            GatewayRow(g, str(s), c, int(n or 0), None if ts is None else int(ts))
+            for g, s, c, n, ts in conn.execute(query)
+        ]
+
+
+def rejected_by_reason(engine: Engine, since: dt.datetime | None) -> dict[str, int]:
+    query = select(RejectedReading.reason, func.count()).group_by(RejectedReading.reason)
+    if since is not None:
+        query = query.where(RejectedReading.received_at >= since)
+    with engine.connect() as conn:
+        return {reason: int(n) for reason, n in conn.execute(query)}
+
+
+def rejected(
+    engine: Engine, *, reason: str | None, before: int | None, limit: int
+) -> list[RejectedRow]:
+    query = (
+        select(RejectedReading.id, RejectedReading.received_at, RejectedReading.gateway_id,
+               RejectedReading.reason, RejectedReading.detail, RejectedReading.topic)
+        .order_by(RejectedReading.id.desc())
+        .limit(limit)
+    )  # fmt: skip
+    if reason is not None:
+        query = query.where(RejectedReading.reason == reason)
+    if before is not None:
+        query = query.where(RejectedReading.id < before)
+    with engine.connect() as conn:
+        return [RejectedRow(*r) for r in conn.execute(query)]
+
+
+def tokens(engine: Engine, *, before: int | None, limit: int) -> list[TokenRow]:
+    """Issued enrolment tokens, newest first (their hashes only ever stored)."""
+    query = (
+        select(EnrolmentToken.id, EnrolmentToken.owner, EnrolmentToken.note,
+               EnrolmentToken.created_at, EnrolmentToken.expires_at, EnrolmentToken.used_at,
+               EnrolmentToken.used_by)
+        .order_by(EnrolmentToken.id.desc())
+        .limit(limit)
+    )  # fmt: skip
+    if before is not None:
+        query = query.where(EnrolmentToken.id < before)
+    with engine.connect() as conn:
+        return [TokenRow(*r) for r in conn.execute(query)]
+
+
+_ORDER_COLS = (MarketOrder.seq, MarketOrder.order_id, MarketOrder.owner, MarketOrder.side,
+               MarketOrder.epoch, MarketOrder.quantity, MarketOrder.limit_price,
+               MarketOrder.status, MarketOrder.reason, MarketOrder.filled, MarketOrder.payment,
+               MarketOrder.settled, MarketOrder.settlement_status,
+               MarketOrder.created_at)  # fmt: skip
+
+
+def orders(
+    engine: Engine,
+    owner: str,
+    *,
+    epoch: int | None,
+    status: str | None,
+    before: int | None,
+    limit: int,
+) -> list[OrderRow]:
+    query = (
+        select(*_ORDER_COLS)
+        .where(MarketOrder.owner == owner)
+        .order_by(MarketOrder.seq.desc())
+        .limit(limit)
+    )
+    if epoch is not None:
+        query = query.where(MarketOrder.epoch == epoch)
+    if status is not None:
+        query = query.where(MarketOrder.status == status)
+    if before is not None:
+        query = query.where(MarketOrder.seq < before)
+    with engine.connect() as conn:
+        return [OrderRow(*tuple(r)) for r in conn.execute(query)]
+
+
+def order_book(engine: Engine, epoch: int) -> list[tuple[str, int, int, int]]:
+    """(side, limit price, total quantity, order count) of the epoch's live orders."""
+    query = (
+        select(MarketOrder.side, MarketOrder.limit_price, func.sum(MarketOrder.quantity),
+               func.count())
+        .where(MarketOrder.epoch == epoch, MarketOrder.status.in_(("pending", "open")))
+        .group_by(MarketOrder.side, MarketOrder.limit_price)
+        .order_by(MarketOrder.side, MarketOrder.limit_price.desc())
+    )  # fmt: skip
+    with engine.connect() as conn:
+        return [(str(s), int(p), int(q), int(n)) for s, p, q, n in conn.execute(query)]
+
+
+def trades(
+    engine: Engine, owner: str, *, before: tuple[int, int] | None, limit: int
+) -> list[TradeRow]:
+    """The owner's matches (as buyer or seller), newest first, with settlement."""
+    query = (
+        select(MatchRow.epoch, MatchRow.idx, MatchRow.buyer, MatchRow.seller, MatchRow.quantity,
+               MatchRow.price, MatchRow.payment, MatchRow.status, MatchRow.signature,
+               MatchRow.error)
+        .where(or_(MatchRow.buyer == owner, MatchRow.seller == owner))
+        .order_by(MatchRow.epoch.desc(), MatchRow.idx.desc())
+        .limit(limit)
+    )  # fmt: skip
+    if before is not None:
+        query = query.where(tuple_(MatchRow.epoch, MatchRow.idx) < tuple_(*before))
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        TradeRow(e, i, "buy" if buyer == owner else "sell", seller if buyer == owner else buyer,
+                 q, p, pay, st, None if sig is None else b58encode(bytes(sig)), err)
+        for e, i, buyer, seller, q, p, pay, st, sig, err in rows
+    ]  # fmt: skip
