@@ -36,7 +36,7 @@ from edge.protocol import Reading, encode_payload
 from edge.schedule import backoff_delay, next_boundary, poll_deadline
 from edge.signing import DeviceKey
 
-__all__ = ["PUBLISH_WINDOW", "GatewayAgent", "PollStats", "Publisher"]
+__all__ = ["PUBLISH_WINDOW", "GatewayAgent", "PollStats", "Publisher", "attempt_budget_s"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,13 @@ log = logging.getLogger(__name__)
 # small enough that a reconnect re-sends little.
 PUBLISH_WINDOW = 64
 _JITTER = 0.5
+
+
+def attempt_budget_s(response_timeout_s: float) -> float:
+    """How long one attempt (a few Modbus requests) may take before the agent
+    abandons it: beyond the reader's own response timeout, so the reader can
+    tell a silent meter from a garbled answer first."""
+    return 2 * response_timeout_s + 0.5
 
 
 class Publisher(Protocol):
@@ -184,6 +191,7 @@ class GatewayAgent:
                 unit_random=self._random(),
             )
             if loop.time() + delay + polling.timeout_s > deadline:
+                # Typically one more response timeout is what a retry costs.
                 break  # another try would run into the next poll
             await asyncio.sleep(delay)
         self._update(meter.meter_id, record_missed(self.stats.meters[meter.meter_id]))
@@ -192,7 +200,7 @@ class GatewayAgent:
     async def _attempt(self, meter: MeterConfig) -> MeterSample | None:
         try:
             sample = await asyncio.wait_for(
-                self._reader.read(meter), self._config.polling.timeout_s
+                self._reader.read(meter), attempt_budget_s(self._config.polling.timeout_s)
             )
         except MeterReadError as exc:
             self._record(meter, exc.outcome, str(exc))

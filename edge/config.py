@@ -16,7 +16,7 @@
     reconnect_max_s = 60
 
     [polling]                      # per-meter retries within one poll
-    timeout_s = 2                  # one attempt (all of a meter's reads)
+    timeout_s = 2                  # Modbus response timeout (an attempt: 2x + 0.5 s at most)
     max_attempts = 3
     backoff_initial_s = 0.5
     backoff_max_s = 10

@@ -64,6 +64,9 @@ class MqttPublisher:
             will=aiomqtt.Will(self._status_topic, status_payload("offline"), qos=1, retain=True),
             timeout=broker.ack_timeout_s,
         )
+        # The agent keeps a window of publishes in flight; aiomqtt would log a
+        # warning for each one above its default threshold of 10.
+        self._client.pending_calls_threshold = 1000
 
     async def __aenter__(self) -> "MqttPublisher":
         with _broker_errors():

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-SCRIPTS: dict[str, str] = tomllib.loads(
-    (Path(__file__).parents[1] / "pyproject.toml").read_text()
-)["project"]["scripts"]
+SCRIPTS: dict[str, str] = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())[
+    "project"
+]["scripts"]
 
 
 @pytest.mark.parametrize(("name", "target"), sorted(SCRIPTS.items()))

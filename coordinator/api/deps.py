@@ -50,6 +50,7 @@ __all__ = [
     "get_settings",
     "rate_limit_anonymous",
     "request_id",
+    "require_any_role",
     "require_chain",
     "require_role",
 ]
@@ -236,6 +237,20 @@ def require_role(role: str) -> Callable[[Principal], Awaitable[Principal]]:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 detail={"code": "forbidden", "message": f"the {role} role is required"},
+            )
+        return principal
+
+    return _check
+
+
+def require_any_role(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency admitting callers holding at least one of `roles`."""
+
+    async def _check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if not principal.roles & set(roles):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail={"code": "forbidden", "message": f"one of {sorted(roles)} is required"},
             )
         return principal
 

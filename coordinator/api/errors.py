@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from coordinator import enrolment as rules
 from coordinator.auth import errors as auth
 from coordinator.errors import BrokerError
+from coordinator.market.errors import OrderError
+from coordinator.trading.errors import ApprovalRejected, OrderNotFound, OrderStateError
 from programs.errors import LedgerError
 
 __all__ = ["AUTH_STATUS_OF", "STATUS_OF", "error_body", "install_error_handlers"]
@@ -85,15 +87,23 @@ async def _ledger_failed(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("ledger_error", str(exc)), status_code=502)
 
 
+async def _order_refused(_request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, OrderError):
+        return JSONResponse(error_body(exc.code, exc.detail), status_code=422)
+    if isinstance(exc, OrderNotFound):
+        return JSONResponse(error_body("unknown_order", str(exc)), status_code=404)
+    if isinstance(exc, OrderStateError):
+        return JSONResponse(error_body("order_state", str(exc)), status_code=409)
+    return JSONResponse(error_body("approval_rejected", str(exc)), status_code=422)
+
+
 async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [
         {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type", "")}
         for e in exc.errors()
     ]
-    summary = "; ".join(
-        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in problems[:5]
-    )
+    summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in problems[:5])
     body = {"detail": {"code": "invalid_request", "message": summary, "errors": problems}}
     return JSONResponse(body, status_code=422)
 
@@ -121,6 +131,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(auth.AuthError, _auth_refused)
     app.add_exception_handler(BrokerError, _broker_down)
     app.add_exception_handler(LedgerError, _ledger_failed)
+    for market_error in (OrderError, OrderNotFound, OrderStateError, ApprovalRejected):
+        app.add_exception_handler(market_error, _order_refused)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _internal)

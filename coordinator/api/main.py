@@ -1,21 +1,52 @@
-"""The FastAPI application: `create_app(settings, engine)`.
+"""The FastAPI application: `create_app(settings, engine, ...)`.
 
 Run with uvicorn's factory mode, e.g.
 `uvicorn --factory coordinator.api.main:app_from_environment`.
+
+Everything is under /api/v1 (OpenAPI at /api/v1/openapi.json, docs at
+/api/v1/docs); the dashboard is served at / from `coordinator/web/static`.
 """
 
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import redis.asyncio as aioredis
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
 from coordinator.api import repository as repo
-from coordinator.api.deps import AdminTokenAuthenticator, Authenticator, Clock
+from coordinator.api.chain import ChainAccess
+from coordinator.api.deps import (
+    AdminTokenAuthenticator,
+    Authenticator,
+    ChainedAuthenticator,
+    Clock,
+    JwtAuthenticator,
+)
 from coordinator.api.errors import install_error_handlers
-from coordinator.api.routes import admin, enrolment, gateways
+from coordinator.api.middleware import RequestIdMiddleware
+from coordinator.api.routes import (
+    admin,
+    auth,
+    balances,
+    enrolment,
+    epochs,
+    events,
+    gateways,
+    governance,
+    me,
+    orders,
+    proofs,
+    readings,
+    trades,
+)
+from coordinator.auth.config import AuthSettings, jwt_key
+from coordinator.auth.nonces import FallbackNonceStore, RedisNonceStore
 from coordinator.broker_credentials import (
     BrokerCredentials,
     PasswordFileBroker,
@@ -23,14 +54,29 @@ from coordinator.broker_credentials import (
 )
 from coordinator.config import Settings
 from coordinator.db.session import make_engine
+from coordinator.embedded.cache import MemoryNonceStore
 from coordinator.errors import BrokerError, ConfigError
+from coordinator.ratelimit import RateLimiter
 
-__all__ = ["app_from_environment", "broker_from_settings", "check_secrets", "create_app"]
+__all__ = [
+    "WEB_ROOT",
+    "app_from_environment",
+    "broker_from_settings",
+    "check_secrets",
+    "create_app",
+]
 
 log = logging.getLogger(__name__)
 
+WEB_ROOT = Path(__file__).resolve().parent.parent / "web" / "static"
 _PLACEHOLDERS = {"", "changethis", "change-me", "changeme", "secret", "admin", "password"}
 _MIN_TOKEN_LEN = 24
+_REDIS_TIMEOUT_S = 0.25
+# The dashboard loads only its own files; no inline scripts, no third parties.
+_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 def check_secrets(settings: Settings) -> None:
@@ -59,6 +105,18 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _guards(app: FastAPI, client: aioredis.Redis | None, auth: AuthSettings) -> None:
+    """Nonce store and rate limiter over `client` (memory only when None)."""
+    primary = None if client is None else RedisNonceStore(client, auth.redis_prefix)
+    app.state.nonce_store = FallbackNonceStore(primary, app.state.memory_nonces)
+    app.state.rate_limiter = RateLimiter(
+        client,
+        prefix=auth.redis_prefix,
+        limit=auth.rate_limit_requests,
+        window_s=auth.rate_limit_window_s,
+    )
+
+
 def create_app(
     settings: Settings,
     engine: Engine,
@@ -66,31 +124,77 @@ def create_app(
     broker: BrokerCredentials | None = None,
     authenticator: Authenticator | None = None,
     clock: Clock = _utcnow,
+    auth_settings: AuthSettings | None = None,
+    ledger: ChainAccess | None = None,
 ) -> FastAPI:
+    """The API and dashboard. `ledger` (optional) enables balances, orders,
+    governance and creating users' token accounts at their first sign-in."""
     check_secrets(settings)
+    auth_settings = AuthSettings() if auth_settings is None else auth_settings
     broker = broker_from_settings(settings) if broker is None else broker
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The broker's password file is re-rendered from the database at start,
         # so a change whose broker update failed earlier is not lost.
         try:
             broker.sync(repo.broker_entries(engine))
         except BrokerError as exc:
             log.error("broker credentials not synchronised at start: %s", exc)
-        yield
+        client = None
+        if settings.redis_url:
+            client = aioredis.Redis.from_url(
+                settings.redis_url,
+                socket_timeout=_REDIS_TIMEOUT_S,
+                socket_connect_timeout=_REDIS_TIMEOUT_S,
+            )
+        _guards(app, client, auth_settings)
+        try:
+            yield
+        finally:
+            if client is not None:
+                await client.aclose()
 
-    app = FastAPI(title="GridTokenX coordinator", version="1", lifespan=lifespan)
+    app = FastAPI(
+        title="GridTokenX coordinator",
+        version="1",
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
     app.state.settings = settings
+    app.state.auth_settings = auth_settings
     app.state.engine = engine
     app.state.broker = broker
     app.state.clock = clock
+    app.state.ledger = ledger
+    app.state.jwt_key = jwt_key(auth_settings)
+    app.state.memory_nonces = MemoryNonceStore()
+    _guards(app, None, auth_settings)  # until the lifespan connects Redis
     admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
-    app.state.authenticator = authenticator or AdminTokenAuthenticator(admin_token)
+    app.state.authenticator = authenticator or ChainedAuthenticator(
+        [JwtAuthenticator(app.state.jwt_key, clock), AdminTokenAuthenticator(admin_token)]
+    )
     install_error_handlers(app)
-    app.include_router(admin.router)
-    app.include_router(enrolment.router)
-    app.include_router(gateways.router)
+    app.add_middleware(RequestIdMiddleware)
+    for module in (auth, me, readings, epochs, balances, orders, trades, proofs, events,
+                   admin, governance, enrolment, gateways):  # fmt: skip
+        app.include_router(module.router)
+
+    @app.get("/api/v1/health", tags=["health"])
+    def health() -> dict[str, str]:
+        """Liveness: answers without touching the database (the latency baseline)."""
+        return {"status": "ok"}
+
+    @app.get("/", include_in_schema=False)
+    def dashboard() -> FileResponse:
+        return FileResponse(
+            WEB_ROOT / "index.html",
+            headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-cache"},
+        )
+
+    app.mount("/static", StaticFiles(directory=WEB_ROOT), name="static")
     return app
 
 

@@ -7,7 +7,7 @@ by keyset (`after` / `before` keys the routes carry in cursors).
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select, tuple_
 from sqlalchemy.engine import Engine
@@ -266,7 +266,7 @@ def epoch_readings(
     ]
 
 
-def _epoch_query() -> Select[Unpack[tuple[Any, ...]]]:
+def _epoch_query() -> Select[*tuple[Any, ...]]:
     return select(
         EpochRecord.epoch, EpochRecord.length_s, EpochRecord.closed_at, EpochRecord.reading_count,
         EpochRecord.total_import_wh, EpochRecord.total_export_wh, EpochRecord.mint_base_units,

@@ -8,18 +8,47 @@ from edge.protocol import ProtocolError, check_meter_id
 from edge.registermap import available_maps
 
 __all__ = [
+    "ApprovalOut",
+    "AuditOut",
+    "AuthConfigOut",
+    "BalancesOut",
+    "BookLevelOut",
+    "BookOut",
+    "ChainActionOut",
     "EnrolmentIn",
     "EnrolmentOut",
+    "EpochEnergyOut",
+    "EpochOut",
     "GatewayOut",
+    "GatewayStatusOut",
+    "GovernanceIn",
+    "LoginIn",
+    "MeOut",
+    "MemoIn",
     "MeterIn",
     "MeterOut",
     "MqttCredentialsOut",
+    "MyMeterOut",
+    "NonceIn",
+    "NonceOut",
+    "OrderIn",
+    "OrderOut",
+    "PlacedOut",
+    "ProofOut",
+    "ProofStepOut",
+    "ReadingOut",
     "ReadingStatusOut",
+    "RejectedOut",
     "RevokedOut",
+    "RolesIn",
     "RotationIn",
     "RotationOut",
+    "SessionOut",
+    "SignedApprovalIn",
     "TokenIn",
+    "TokenInfoOut",
     "TokenOut",
+    "TradeOut",
 ]
 
 
@@ -120,3 +149,235 @@ class ReadingStatusOut(BaseModel):
     status: str
     reason: str | None = None
     detail: str | None = None
+
+
+# --- issue 8: sign-in, user resources, admin views ------------------------------------
+
+
+class AuthConfigOut(BaseModel):
+    domain: str
+    nonce_ttl_s: int
+    dev_login: bool = Field(description="the dashboard may offer a local development key")
+
+
+class NonceIn(BaseModel):
+    address: str = Field(description="the wallet (base58 public key) signing in")
+
+
+class NonceOut(BaseModel):
+    message: str = Field(description="the exact text to sign (UTF-8)")
+    nonce: str
+    expires_at: dt.datetime
+
+
+class LoginIn(BaseModel):
+    message: str = Field(max_length=2000, description="the message as issued")
+    signature: str = Field(max_length=200, description="base58 Ed25519 signature of it")
+
+
+class SessionOut(BaseModel):
+    token: str = Field(description="bearer token for scripts; browsers also get a cookie")
+    address: str
+    roles: list[str]
+    expires_at: dt.datetime
+    first_login: bool
+    accounts_pending: bool = Field(description="token accounts not yet created on the ledger")
+
+
+class MeOut(BaseModel):
+    address: str
+    roles: list[str]
+    created_at: dt.datetime | None
+    energy_account: str | None
+    payment_account: str | None
+
+
+class MyMeterOut(BaseModel):
+    gateway_id: str
+    meter_id: str
+    model: str
+    rated_power_w: int
+    gateway_status: str
+    last_reading_ts: int | None
+
+
+class GatewayStatusOut(BaseModel):
+    gateway_id: str
+    status: str
+    created_at: dt.datetime
+    meter_count: int
+    last_seen_ts: int | None
+    online: bool
+
+
+class ReadingOut(BaseModel):
+    gateway_id: str
+    meter_id: str
+    seq: int
+    meter_ts: int
+    import_wh: int
+    export_wh: int
+    epoch: int
+    flags: list[str]
+
+
+class EpochOut(BaseModel):
+    epoch: int
+    start: int
+    length_s: int
+    closed_at: dt.datetime
+    reading_count: int
+    total_import_wh: int
+    total_export_wh: int
+    mint_base_units: int
+    merkle_root: str
+    clearing_price: int | None = Field(description="payment base units per kWh; None: no trade")
+    volume: int | None = Field(description="energy base units traded")
+    turnover: int | None
+    inputs_hash: str | None
+    result_hash: str | None
+
+
+class EpochEnergyOut(BaseModel):
+    epoch: int
+    start: int
+    import_wh: int
+    export_wh: int
+    closed: bool
+    minted_base_units: int
+
+
+class BalancesOut(BaseModel):
+    address: str
+    energy_account: str
+    payment_account: str
+    energy_base_units: int
+    payment_base_units: int
+    energy_decimals: int
+    payment_decimals: int
+
+
+class ProofStepOut(BaseModel):
+    side: str
+    sibling: str = Field(description="hex")
+
+
+class ProofOut(BaseModel):
+    gateway_id: str
+    seq: int
+    meter_id: str
+    epoch: int
+    leaf: str
+    merkle_root: str
+    proof: list[ProofStepOut]
+    verified: bool
+
+
+class RejectedOut(BaseModel):
+    id: int
+    received_at: dt.datetime
+    gateway_id: str | None
+    reason: str
+    detail: str
+    topic: str
+
+
+class TokenInfoOut(BaseModel):
+    id: int
+    owner: str
+    note: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None
+    used_by: str | None
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: dt.datetime
+    actor: str
+    action: str
+    target: str
+    outcome: str
+    detail: dict[str, object]
+    request_id: str
+
+
+class RolesIn(BaseModel):
+    roles: list[str] = Field(max_length=3)
+
+
+class OrderIn(BaseModel):
+    side: str = Field(pattern="^(buy|sell)$")
+    epoch: int | None = Field(default=None, ge=0, description="default: the next epoch")
+    quantity: int = Field(gt=0, description="energy base units (1 kWh = 10**9)")
+    limit_price: int = Field(gt=0, description="payment base units per kWh")
+
+
+class OrderOut(BaseModel):
+    order_id: str
+    side: str
+    epoch: int
+    quantity: int
+    limit_price: int
+    status: str
+    reason: str | None
+    filled: int
+    payment: int
+    settled: int
+    settlement_status: str | None
+    created_at: dt.datetime
+
+
+class ApprovalOut(BaseModel):
+    transaction: str = Field(description="base64 serialized legacy transaction to sign")
+    energy_base_units: int
+    payment_base_units: int
+
+
+class PlacedOut(BaseModel):
+    order: OrderOut
+    approval: ApprovalOut | None = Field(description="None when the order is open already")
+
+
+class SignedApprovalIn(BaseModel):
+    transaction: str = Field(max_length=4000, description="base64 signed transaction")
+
+
+class BookLevelOut(BaseModel):
+    side: str
+    limit_price: int
+    quantity: int
+    orders: int
+
+
+class BookOut(BaseModel):
+    epoch: int
+    levels: list[BookLevelOut]
+
+
+class TradeOut(BaseModel):
+    epoch: int
+    idx: int
+    side: str
+    counterparty: str
+    quantity: int
+    price: int
+    payment: int
+    status: str
+    signature: str | None = Field(description="base58 signature of the settling transaction")
+    error: str | None
+
+
+class GovernanceIn(BaseModel):
+    owner: str = Field(description="wallet whose token accounts to freeze or thaw")
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class MemoIn(BaseModel):
+    change: str = Field(min_length=1, max_length=300, pattern=r"^[\x20-\x7e]+$")
+
+
+class ChainActionOut(BaseModel):
+    action: str
+    signature: str

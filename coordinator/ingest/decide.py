@@ -63,13 +63,21 @@ class BatchDecision:
 def verify_all(parsed: Sequence[Parsed], devices: Mapping[str, DeviceRecord]) -> Verified:
     """Signature validity of each reading from a known gateway, keyed by
     (id of the SignedReading, public key): the key is part of the answer so a
-    key changed since cannot reuse it."""
+    key changed since cannot reuse it. The current key is tried first; only
+    when it fails, the gateway's retired keys (whether one is still within its
+    overlap is the oracle's call, in `decide_batch`)."""
     results: dict[tuple[int, bytes], bool] = {}
     for p in parsed:
         device = devices.get(p.signed.reading.gateway_id)
-        if device is not None and device.active:
-            key = device.public_key
-            results[(id(p.signed), key)] = signature_valid(p.signed, key)
+        if device is None or not device.active:
+            continue
+        key = device.public_key
+        ok = results[(id(p.signed), key)] = signature_valid(p.signed, key)
+        if not ok:
+            for retired in device.retired_keys:
+                old = retired.public_key
+                if results.setdefault((id(p.signed), old), signature_valid(p.signed, old)):
+                    break
     return results
 
 
@@ -106,6 +114,7 @@ def decide_batch(
             now=now,
             config=config,
             verify=verify,
+            received=int(p.incoming.received_at.timestamp()),
         )
         if isinstance(verdict, Duplicate):
             out.duplicates.append(p)

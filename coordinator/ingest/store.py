@@ -21,6 +21,7 @@ A reading counts as accepted once this commits.
 """
 
 import datetime as dt
+import math
 import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
@@ -34,6 +35,7 @@ from coordinator.db.models import (
     DeviceStatus,
     EpochRecord,
     GatewayState,
+    KeyRotation,
     Meter,
     MeterEpochEnergyRow,
     MeterStateRow,
@@ -44,6 +46,7 @@ from coordinator.db.models import (
 from coordinator.ingest.decide import BatchDecision, BatchState, Verified, decide_batch
 from coordinator.ingest.screen import Parsed, Rejected
 from coordinator.oracle import DeviceRecord, MeterKey, MeterState, OracleConfig
+from coordinator.oracle.records import RetiredKey
 from edge.protocol import Reading as WireReading
 
 __all__ = [
@@ -245,10 +248,31 @@ def _load_devices(conn: Connection, gateway_ids: Sequence[str]) -> dict[str, Dev
         meters = rated.setdefault(gw, {})
         if meter_id is not None:
             meters[meter_id] = int(watts)
+    # Every rotation of these gateways (a handful each): the oracle judges
+    # which retired key was still within its overlap when a reading arrived.
+    retired: dict[str, list[RetiredKey]] = {}
+    for gw, old_key, until in conn.execute(
+        select(KeyRotation.gateway_id, KeyRotation.old_key, KeyRotation.old_valid_until)
+        .where(KeyRotation.gateway_id.in_(gateway_ids))
+        .order_by(KeyRotation.id.desc())
+    ):
+        retired.setdefault(gw, []).append(RetiredKey(bytes(old_key), _unix(until)))
     return {
-        gw: DeviceRecord(public_key=key, active=active, rated_power_w=rated[gw])
+        gw: DeviceRecord(
+            public_key=key,
+            active=active,
+            rated_power_w=rated[gw],
+            retired_keys=tuple(retired.get(gw, ())),
+        )
         for gw, (key, active) in keys.items()
     }
+
+
+def _unix(at: dt.datetime) -> int:
+    # SQLite hands timestamps back naive; they were stored as UTC.
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    return math.ceil(at.timestamp())
 
 
 def _load_state(conn: Connection, parsed: Sequence[Parsed], gateways: Sequence[str]) -> BatchState:

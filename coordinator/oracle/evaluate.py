@@ -5,7 +5,10 @@ Order of checks (the first that fails decides; later ones assume earlier passed)
  1. unknown_device    no key to verify with
  2. revoked_device    the registry alone decides, so a revoked key costs no
                       signature verification and its signatures prove nothing
- 3. bad_signature     before this, nothing in the payload is trusted
+ 3. bad_signature     before this, nothing in the payload is trusted; the
+                      current key verifies, or a rotated-out key whose overlap
+                      had not ended at `received` (the coordinator's receive
+                      time, default `now`)
  4. duplicate /       an authentic redelivery of a stored reading is a
     seq_reused        Duplicate whatever else changed since (time passing past
                       the lateness window, for instance); another reading under
@@ -73,13 +76,18 @@ def evaluate(
     now: int,
     config: OracleConfig = DEFAULT_CONFIG,
     verify: SignatureCheck = signature_valid,
+    received: int | None = None,
 ) -> Verdict:
     """Decide one reading (see the module doc for the order of checks).
 
     `verify` is the signature check, replaceable by one that trusts a
-    verification already done in bulk by the caller.
+    verification already done in bulk by the caller. `received` (default
+    `now`) is when the coordinator received the reading: a rotated-out key's
+    overlap is judged by it, so a batch held while the database was down is
+    not refused for the wait.
     """
-    if (verdict := _check_origin(signed, device, stored_same_seq, verify)) is not None:
+    at = now if received is None else received
+    if (verdict := _check_origin(signed, device, stored_same_seq, verify, at)) is not None:
         return verdict
     assert device is not None  # for mypy: _check_origin refused None
     reading = signed.reading
@@ -94,6 +102,7 @@ def _check_origin(
     device: DeviceRecord | None,
     stored_same_seq: Reading | None,
     verify: SignatureCheck,
+    received: int,
 ) -> Verdict | None:
     # Checks 1-4: who sent it, and whether we already have it.
     if (rejected := check_known_device(device)) is not None:
@@ -101,7 +110,7 @@ def _check_origin(
     assert device is not None  # for mypy: check_known_device refused None
     if (rejected := check_active(device)) is not None:
         return rejected
-    if (rejected := check_signature(signed, device, verify)) is not None:
+    if (rejected := check_signature(signed, device, verify, received=received)) is not None:
         return rejected
     return check_sequence(signed.reading, stored_same_seq)
 

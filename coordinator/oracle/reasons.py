@@ -30,6 +30,8 @@ class Reason(StrEnum):
     UNKNOWN_DEVICE = "unknown_device"
     REVOKED_DEVICE = "revoked_device"
     UNKNOWN_METER = "unknown_meter"
+    # Also a reading signed by a key rotated out whose overlap had ended when
+    # it was received (the detail names the retirement time).
     BAD_SIGNATURE = "bad_signature"
     # Sequence numbers: a byte-identical redelivery (MQTT QoS 1) is a
     # DUPLICATE, acknowledged and stored once; a *different* reading under a

@@ -5,7 +5,20 @@ from dataclasses import dataclass
 
 from edge.protocol import PUBLIC_KEY_LEN, Reading
 
-__all__ = ["DeviceRecord", "MeterState"]
+__all__ = ["DeviceRecord", "MeterState", "RetiredKey"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetiredKey:
+    """A device key replaced by a rotation: it still verifies readings received
+    before `valid_until` (Unix seconds), the overlap the rotation granted."""
+
+    public_key: bytes
+    valid_until: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.public_key, bytes) or len(self.public_key) != PUBLIC_KEY_LEN:
+            raise ValueError("public_key must be 32 bytes")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -15,11 +28,16 @@ class DeviceRecord:
     `rated_power_w` maps each meter the gateway may report (meter id) to the
     meter's rated maximum power in watts: the plausibility limit on energy.
     A record is not hashable (it holds a mapping); it is a value to read.
+
+    `public_key` is the gateway's current device key. The gateway id is its
+    *first* key and stays its identity for life; after a key rotation the two
+    differ, and `retired_keys` holds the keys rotated out (newest first).
     """
 
     public_key: bytes
     active: bool
     rated_power_w: Mapping[str, int]
+    retired_keys: tuple[RetiredKey, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.public_key, bytes) or len(self.public_key) != PUBLIC_KEY_LEN:

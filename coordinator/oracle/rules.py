@@ -69,15 +69,32 @@ def check_active(device: DeviceRecord) -> Rejected | None:
 
 
 def check_signature(
-    signed: SignedReading, device: DeviceRecord, verify: SignatureCheck = signature_valid
+    signed: SignedReading,
+    device: DeviceRecord,
+    verify: SignatureCheck = signature_valid,
+    *,
+    received: int | None = None,
 ) -> Rejected | None:
-    """The Ed25519 signature must verify with the registered key."""
-    if signed.reading.gateway_key != device.public_key:
-        # The caller looked the device up under another gateway id: a bug, not data.
-        raise ValueError("device record does not belong to the reading's gateway")
-    if not verify(signed, device.public_key):
-        return Rejected(Reason.BAD_SIGNATURE, "Ed25519 signature does not verify")
-    return None
+    """The Ed25519 signature must verify with the gateway's current key, or with
+    a key rotated out whose overlap had not ended when the reading was
+    `received` (Unix seconds; None: no retired key is accepted).
+
+    The reading's gateway id is not compared with the key: the id is the
+    gateway's first key and stays its identity after rotations. A reading
+    signed by a retired key after its overlap is `bad_signature` too (the
+    detail says so): the key no longer speaks for the gateway.
+    """
+    if verify(signed, device.public_key):
+        return None
+    for retired in device.retired_keys:
+        if verify(signed, retired.public_key):
+            if received is not None and received < retired.valid_until:
+                return None
+            return Rejected(
+                Reason.BAD_SIGNATURE,
+                f"signed by a key retired at {retired.valid_until}, received at {received}",
+            )
+    return Rejected(Reason.BAD_SIGNATURE, "Ed25519 signature does not verify")
 
 
 def check_sequence(

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from solders.hash import Hash
 from solders.signature import Signature
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -565,7 +565,7 @@ class SqlMarketJobStore:
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self._engine = engine
-        self._table = model.__table__
+        self._table = cast(Table, model.__table__)
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
 
     def plan(self, jobs: Sequence[Job]) -> list[Job]:

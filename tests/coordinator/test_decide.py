@@ -2,9 +2,13 @@
 
 import datetime as dt
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 from coordinator.ingest.decide import BatchDecision, BatchState, decide_batch, verify_all
 from coordinator.ingest.screen import Incoming, Parsed
 from coordinator.oracle import DeviceRecord, Flag, MeterKey, MeterState, OracleConfig, Reason
+from coordinator.oracle.records import RetiredKey
 from edge.protocol import Reading, SignedReading
 from edge.signing import DeviceKey
 
@@ -60,3 +64,35 @@ def test_reused_seq_in_batch_and_forged_signature() -> None:
     forged = Parsed(good.incoming, SignedReading(other.signed.reading, good.signed.signature))
     d = _decide([good, other, forged], _state())
     assert [r.reason for r in d.rejected] == [Reason.SEQ_REUSED, Reason.BAD_SIGNATURE]
+
+
+def test_rotated_gateway_new_key_and_retired_key_judged_by_receive_time() -> None:
+    new = Ed25519PrivateKey.generate()
+    new_pub = new.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    until = int(AT.timestamp())  # the old key (the gateway id) retired at AT
+    devices = {
+        GW: DeviceRecord(
+            public_key=new_pub,
+            active=True,
+            rated_power_w={"m1": 36_000},
+            retired_keys=(RetiredKey(KEY.public_key, until),),
+        )
+    }
+    before, after = AT - dt.timedelta(seconds=1), AT + dt.timedelta(seconds=1)
+
+    def signed(seq: int, at: dt.datetime, by_new: bool) -> Parsed:
+        r = Reading(GW, "m1", seq, NOW - 100 + seq, seq, 0)
+        s = SignedReading(r, new.sign(r.signing_bytes())) if by_new else KEY.sign(r)
+        return Parsed(Incoming("t", b"", at), s)
+
+    batch = [signed(1, after, True), signed(2, before, False), signed(3, after, False)]
+    verified = verify_all(batch, devices)
+    # The current key first; the retired one only where it failed.
+    assert verified[(id(batch[0].signed), new_pub)] is True
+    assert (id(batch[0].signed), KEY.public_key) not in verified
+    assert verified[(id(batch[1].signed), KEY.public_key)] is True
+    state = BatchState(devices, {}, {}, {}, None)
+    d = decide_batch(batch, state, now=NOW, config=OracleConfig(), length_s=900, verified=verified)
+    assert [a.signed.reading.seq for a in d.accepted] == [1, 2]
+    assert [r.reason for r in d.rejected] == [Reason.BAD_SIGNATURE]
+    assert "retired" in d.rejected[0].detail

@@ -116,3 +116,14 @@ def test_every_reading_is_pending_acknowledged_or_counted_dropped(
             added - acked - len(pending),
         )
         reopened.close()
+
+
+def test_last_gateway_timestamp_persists_and_only_grows(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    box = Outbox(path)
+    assert box.last_gateway_ts() == 0
+    box.add(_build, gateway_ts=100)
+    box.add(_build, gateway_ts=90)  # a clock set back does not lower it
+    box.add(_build)  # meter-clock readings do not count
+    box.close()
+    assert Outbox(path).last_gateway_ts() == 100

@@ -47,7 +47,7 @@ async def _retained(port: int, topic: str) -> bytes:
         async with asyncio.timeout(5):
             async for message in client.messages:
                 assert message.retain
-                return bytes(message.payload)  # type: ignore[arg-type]
+                return bytes(message.payload)
     raise AssertionError("no retained message")
 
 

@@ -154,11 +154,6 @@ async def test_enroll_check_then_revoke(
     assert "revoked" in again.steps[-1].detail
 
 
-@pytest.mark.xfail(
-    reason="coordinator.oracle.rules.check_signature still requires gateway id == device key "
-    "(raises, stopping ingest); see the issue 4 report for the change",
-    run=False,
-)
 async def test_rotated_key_is_accepted_and_old_key_rejected_after_overlap(
     tmp_path: Path, engine: Engine, database_url: str, topic_root: str, client: TestClient
 ) -> None:

@@ -2,12 +2,13 @@ from dataclasses import replace
 from fractions import Fraction
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
 from coordinator.oracle.config import OracleConfig
 from coordinator.oracle.reasons import Flag, Reason
-from coordinator.oracle.records import DeviceRecord, MeterState
+from coordinator.oracle.records import DeviceRecord, MeterState, RetiredKey
 from coordinator.oracle.rules import (
     check_active,
     check_counters,
@@ -28,7 +29,8 @@ from edge.protocol import Reading, SignedReading
 from edge.signing import DeviceKey
 
 KEY = DeviceKey.generate()
-OTHER_KEY = DeviceKey.generate()
+OTHER_PRIVATE = Ed25519PrivateKey.generate()
+OTHER_KEY = DeviceKey(OTHER_PRIVATE)
 CONFIG = OracleConfig()
 NOW = 1_764_028_800
 
@@ -70,9 +72,43 @@ def test_signature_by_another_key_is_bad() -> None:
     assert rejected_reason(check_signature(claimed, device())) is Reason.BAD_SIGNATURE
 
 
-def test_signature_check_refuses_a_record_of_another_gateway() -> None:
-    with pytest.raises(ValueError, match="does not belong"):
-        check_signature(KEY.sign(reading()), device(key=OTHER_KEY))
+def rotated(valid_until: int) -> DeviceRecord:
+    # KEY's gateway rotated to OTHER_KEY; KEY (its id) is retired until `valid_until`.
+    return replace(device(key=OTHER_KEY), retired_keys=(RetiredKey(KEY.public_key, valid_until),))
+
+
+def by_new_key(r: Reading) -> SignedReading:
+    return SignedReading(r, OTHER_PRIVATE.sign(r.signing_bytes()))
+
+
+def test_rotated_gateway_keeps_its_id_and_verifies_with_the_new_key() -> None:
+    assert check_signature(by_new_key(reading()), rotated(NOW), received=NOW + 10) is None
+    assert check_signature(by_new_key(reading()), rotated(NOW)) is None
+
+
+def test_retired_key_verifies_only_within_its_overlap() -> None:
+    signed = KEY.sign(reading())
+    assert check_signature(signed, rotated(NOW), received=NOW - 1) is None
+    late = check_signature(signed, rotated(NOW), received=NOW)
+    assert rejected_reason(late) is Reason.BAD_SIGNATURE
+    assert isinstance(late, Rejected)
+    assert "retired" in late.detail
+    # Without a receive time no retired key is trusted.
+    assert rejected_reason(check_signature(signed, rotated(NOW + 100))) is Reason.BAD_SIGNATURE
+
+
+def test_a_forgery_is_bad_whatever_the_retired_keys() -> None:
+    forged = SignedReading(reading(imp=1), KEY.sign(reading()).signature)
+    result = check_signature(forged, rotated(NOW + 100), received=NOW)
+    assert rejected_reason(result) is Reason.BAD_SIGNATURE
+    assert isinstance(result, Rejected)
+    assert "retired" not in result.detail
+
+
+@given(st.integers(-1000, 1000))
+def test_overlap_boundary_is_exclusive(offset: int) -> None:
+    result = check_signature(KEY.sign(reading()), rotated(NOW), received=NOW + offset)
+    assert (result is None) == (offset < 0)
 
 
 def test_signature_check_uses_the_given_verifier() -> None:

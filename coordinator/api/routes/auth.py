@@ -1,0 +1,204 @@
+"""Wallet sign-in: a one-time message to sign, then a session JWT.
+
+1. `POST /auth/nonce {address}` issues the message (domain, nonce, expiry), kept
+   under its nonce in Redis until it expires or is used.
+2. The wallet signs the message text (Ed25519, `signMessage`).
+3. `POST /auth/login {message, signature}` takes the nonce (single use, even
+   when the attempt fails), checks domain, wallet, expiry and signature, creates
+   the user on first sign-in (and their token accounts on the ledger when one is
+   configured), and answers a 24 h JWT: in the body for scripts, and as an
+   HttpOnly SameSite=Strict cookie for the browser.
+
+Every sign-in, refusal and sign-out is written to the audit log.
+"""
+
+import datetime as dt
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from solders.pubkey import Pubkey
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+
+from coordinator import audit
+from coordinator.api import users
+from coordinator.api.chain import ChainAccess
+from coordinator.api.deps import (
+    SESSION_COOKIE,
+    USER,
+    Clock,
+    Principal,
+    get_auth_settings,
+    get_chain,
+    get_clock,
+    get_engine,
+    get_nonce_store,
+    rate_limit_anonymous,
+    request_id,
+    require_role,
+)
+from coordinator.api.schemas import AuthConfigOut, LoginIn, NonceIn, NonceOut, SessionOut
+from coordinator.auth import errors
+from coordinator.auth.config import AuthSettings
+from coordinator.auth.errors import AuthError
+from coordinator.auth.message import (
+    check_address,
+    check_challenge,
+    new_challenge,
+    parse_challenge,
+    render_challenge,
+    signature_valid,
+)
+from coordinator.auth.roles import roles_at_login
+from coordinator.auth.tokens import encode_token
+from coordinator.embedded.cache import NonceStore
+from edge.base58 import b58decode
+from programs.errors import LedgerError
+from programs.roles import register_user
+
+__all__ = ["router"]
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+
+@router.get("/config")
+def auth_config(settings: Annotated[AuthSettings, Depends(get_auth_settings)]) -> AuthConfigOut:
+    """What the dashboard needs to sign in here."""
+    return AuthConfigOut(
+        domain=settings.auth_domain,
+        nonce_ttl_s=settings.nonce_ttl_s,
+        dev_login=settings.environment == "development",
+    )
+
+
+@router.post("/nonce", dependencies=[Depends(rate_limit_anonymous)])
+async def issue_nonce(
+    body: NonceIn,
+    settings: Annotated[AuthSettings, Depends(get_auth_settings)],
+    store: Annotated[NonceStore, Depends(get_nonce_store)],
+    clock: Annotated[Clock, Depends(get_clock)],
+) -> NonceOut:
+    """A sign-in message for `address` to sign, valid once, for `nonce_ttl_s`."""
+    check_address(body.address)
+    challenge = new_challenge(
+        settings.auth_domain, body.address, int(clock().timestamp()), settings.nonce_ttl_s
+    )
+    text = render_challenge(challenge)
+    if not await store.put_nonce(challenge.nonce, text.encode(), settings.nonce_ttl_s):
+        raise AuthError(errors.NONCE_UNKNOWN, "nonce collision; ask again")
+    return NonceOut(
+        message=text,
+        nonce=challenge.nonce,
+        expires_at=dt.datetime.fromtimestamp(challenge.expires_at, dt.UTC),
+    )
+
+
+async def _register_on_ledger(engine: Engine, chain: ChainAccess, address: str) -> bool:
+    """Create the user's token accounts (idempotent); False when deferred."""
+    try:
+        accounts = await register_user(
+            chain.ledger, chain.deployment, payer=chain.payer, owner=Pubkey.from_string(address)
+        )
+    except LedgerError as exc:
+        log.warning("token accounts of %s deferred to a later sign-in: %s", address, exc)
+        return False
+    await run_in_threadpool(
+        users.set_accounts, engine, address, str(accounts.energy), str(accounts.payment)
+    )
+    return True
+
+
+async def _verify(
+    body: LoginIn, settings: AuthSettings, store: NonceStore, now: int
+) -> tuple[str, str]:
+    """The signing wallet and the nonce, or AuthError saying what is wrong."""
+    challenge = parse_challenge(body.message)
+    public_key = check_address(challenge.address)
+    if challenge.domain != settings.auth_domain:
+        # Refused before the nonce is spent: the message was made for another site.
+        check_challenge(challenge, domain=settings.auth_domain, address=challenge.address, now=now)
+    issued = await store.take_nonce(challenge.nonce)
+    if issued is None:
+        raise AuthError(errors.NONCE_UNKNOWN, "unknown or already used nonce; ask for a new one")
+    if issued != body.message.encode():
+        raise AuthError(errors.NONCE_UNKNOWN, "message differs from the one issued")
+    check_challenge(challenge, domain=settings.auth_domain, address=challenge.address, now=now)
+    try:
+        signature = b58decode(body.signature)
+    except ValueError:
+        raise AuthError(errors.BAD_SIGNATURE, "signature is not base58") from None
+    if not signature_valid(body.message.encode(), signature, public_key):
+        raise AuthError(errors.BAD_SIGNATURE, "signature does not verify for this wallet")
+    return challenge.address, challenge.nonce
+
+
+@router.post("/login", dependencies=[Depends(rate_limit_anonymous)])
+async def login(
+    body: LoginIn,
+    request: Request,
+    response: Response,
+    engine: Annotated[Engine, Depends(get_engine)],
+    settings: Annotated[AuthSettings, Depends(get_auth_settings)],
+    store: Annotated[NonceStore, Depends(get_nonce_store)],
+    chain: Annotated[ChainAccess | None, Depends(get_chain)],
+    clock: Annotated[Clock, Depends(get_clock)],
+) -> SessionOut:
+    """Exchange the signed message for a session (see the module doc)."""
+    now = clock()
+    rid = request_id(request)
+    try:
+        address, nonce = await _verify(body, settings, store, int(now.timestamp()))
+    except AuthError as exc:
+        event = audit.AuditEvent(
+            "anonymous", "auth.login", "", audit.REFUSED, {"code": exc.code}, rid
+        )
+        await run_in_threadpool(audit.record, engine, event, now)
+        raise
+    event = audit.AuditEvent(address, "auth.login", address, audit.OK, {"nonce": nonce}, rid)
+    user = await run_in_threadpool(users.sign_in, engine, address, now, event)
+    pending = user.energy_account is None
+    if pending and chain is not None:
+        pending = not await _register_on_ledger(engine, chain, address)
+    roles = roles_at_login(
+        address,
+        ",".join(user.stored_roles),
+        settings.wallets("admin"),
+        settings.wallets("rec_authority"),
+    )
+    key: bytes = request.app.state.jwt_key
+    token = encode_token(key, address, roles, int(now.timestamp()), settings.jwt_ttl_s)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=settings.jwt_ttl_s,
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="strict",
+        path="/",
+    )
+    return SessionOut(
+        token=token,
+        address=address,
+        roles=sorted(roles),
+        expires_at=now + dt.timedelta(seconds=settings.jwt_ttl_s),
+        first_login=user.first_time,
+        accounts_pending=pending,
+    )
+
+
+@router.post("/logout", status_code=204)
+async def logout(
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Depends(require_role(USER))],
+    engine: Annotated[Engine, Depends(get_engine)],
+    clock: Annotated[Clock, Depends(get_clock)],
+) -> None:
+    """Drop the browser's session cookie (a bearer token simply stops being used)."""
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    event = audit.AuditEvent(principal.subject, "auth.logout", principal.subject,
+                             request_id=request_id(request))  # fmt: skip
+    await run_in_threadpool(audit.record, engine, event, clock())

@@ -1,0 +1,74 @@
+"""Live updates as server-sent events: `epoch` when a new epoch closes (or
+clears), `reading` when one of the user's meters reports. The stream polls
+the database every couple of seconds: cheap, works on every instance, and
+needs nothing when Redis is down."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+
+from coordinator.api.deps import USER, Principal, get_engine, require_role
+from coordinator.db.models import ClearingRecord, EpochRecord, Meter, MeterStateRow
+
+__all__ = ["POLL_S", "router", "snapshot"]
+
+POLL_S = 2.0
+
+router = APIRouter(prefix="/api/v1/events", tags=["events"])
+
+
+def snapshot(engine: Engine, owner: str) -> dict[str, int | None]:
+    """The newest closed and cleared epoch, and the newest reading time of the
+    owner's meters: an event is sent whenever one of them moves."""
+    with engine.connect() as conn:
+        closed = conn.execute(select(func.max(EpochRecord.epoch))).scalar_one_or_none()
+        cleared = conn.execute(select(func.max(ClearingRecord.epoch))).scalar_one_or_none()
+        reading = conn.execute(
+            select(func.max(MeterStateRow.meter_ts))
+            .join(
+                Meter,
+                (Meter.gateway_id == MeterStateRow.gateway_id)
+                & (Meter.meter_id == MeterStateRow.meter_id),
+            )
+            .where(Meter.owner == owner)
+        ).scalar_one_or_none()
+    return {"closed_epoch": closed, "cleared_epoch": cleared, "last_reading_ts": reading}
+
+
+def _event(name: str, data: object) -> str:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+
+
+@router.get("", response_class=StreamingResponse)
+async def events(
+    request: Request,
+    principal: Annotated[Principal, Depends(require_role(USER))],
+    engine: Annotated[Engine, Depends(get_engine)],
+    once: Annotated[bool, Query(description="send the current state and end")] = False,
+) -> StreamingResponse:
+    async def stream() -> AsyncIterator[str]:
+        last = await run_in_threadpool(snapshot, engine, principal.subject)
+        yield _event("hello", last)
+        while not once and not await request.is_disconnected():
+            await asyncio.sleep(POLL_S)
+            now = await run_in_threadpool(snapshot, engine, principal.subject)
+            if now["closed_epoch"] != last["closed_epoch"] or (
+                now["cleared_epoch"] != last["cleared_epoch"]
+            ):
+                yield _event("epoch", now)
+            if now["last_reading_ts"] != last["last_reading_ts"]:
+                yield _event("reading", now)
+            if now == last:
+                yield ": keep-alive\n\n"
+            last = now
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )

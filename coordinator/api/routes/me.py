@@ -1,0 +1,134 @@
+"""The signed-in user: who they are, their gateways and meters, their energy."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+
+from coordinator.api import queries, users
+from coordinator.api.deps import USER, Clock, Principal, get_clock, get_engine, require_role
+from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
+from coordinator.api.schemas import EpochEnergyOut, GatewayStatusOut, MeOut, MyMeterOut
+from coordinator.auth.config import AuthSettings
+from coordinator.config import Settings
+from coordinator.oracle import epoch_start
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/me", tags=["me"])
+
+Me = Annotated[Principal, Depends(require_role(USER))]
+Db = Annotated[Engine, Depends(get_engine)]
+
+
+@router.get("")
+async def me(principal: Me, engine: Db) -> MeOut:
+    user = await run_in_threadpool(users.get_user, engine, principal.subject)
+    return MeOut(
+        address=principal.subject,
+        roles=sorted(principal.roles),
+        created_at=None if user is None else user.created_at,
+        energy_account=None if user is None else user.energy_account,
+        payment_account=None if user is None else user.payment_account,
+    )
+
+
+@router.get("/meters")
+async def my_meters(principal: Me, engine: Db) -> list[MyMeterOut]:
+    """The meters the user owns (a handful per user: not paged)."""
+    rows = await run_in_threadpool(queries.my_meters, engine, principal.subject)
+    return [
+        MyMeterOut(gateway_id=r.gateway_id, meter_id=r.meter_id, model=r.model,
+                   rated_power_w=r.rated_power_w, gateway_status=r.gateway_status,
+                   last_reading_ts=r.last_reading_ts)
+        for r in rows
+    ]  # fmt: skip
+
+
+def gateway_out(row: queries.GatewayRow, now: float, online_s: int) -> GatewayStatusOut:
+    online = row.last_seen_ts is not None and now - row.last_seen_ts <= online_s
+    return GatewayStatusOut(
+        gateway_id=row.gateway_id, status=row.status, created_at=row.created_at,
+        meter_count=row.meter_count, last_seen_ts=row.last_seen_ts,
+        online=online and row.status == "active",
+    )  # fmt: skip
+
+
+@router.get("/gateways")
+async def my_gateways(
+    principal: Me,
+    engine: Db,
+    request: Request,
+    clock: Annotated[Clock, Depends(get_clock)],
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[GatewayStatusOut]:
+    """Gateways behind the user's meters, online when they reported recently."""
+    after = decode_cursor(cursor, [str])
+    rows = await run_in_threadpool(
+        lambda: queries.gateways(
+            engine, after=None if after is None else str(after[0]), limit=limit,
+            owner=principal.subject,
+        )
+    )  # fmt: skip
+    auth: AuthSettings = request.app.state.auth_settings
+    now = clock().timestamp()
+    return Page(
+        items=[gateway_out(r, now, auth.gateway_online_s) for r in rows],
+        next_cursor=encode_cursor([rows[-1].gateway_id]) if len(rows) == limit else None,
+    )
+
+
+def energy_page(
+    rows: list[queries.MyEpochEnergy], length_s: int, limit: int
+) -> Page[EpochEnergyOut]:
+    return Page(
+        items=[
+            EpochEnergyOut(epoch=r.epoch, start=epoch_start(r.epoch, length_s),
+                           import_wh=r.import_wh, export_wh=r.export_wh, closed=r.closed,
+                           minted_base_units=r.minted_base_units)
+            for r in rows
+        ],
+        next_cursor=encode_cursor([rows[-1].epoch]) if len(rows) == limit else None,
+    )  # fmt: skip
+
+
+@router.get("/energy")
+async def my_energy(
+    principal: Me,
+    engine: Db,
+    request: Request,
+    since_epoch: Annotated[int | None, Query(ge=0)] = None,
+    limit: Limit = 96,
+    cursor: Cursor = None,
+) -> Page[EpochEnergyOut]:
+    """Exported and imported energy per epoch over all the user's meters, newest
+    first; minted tokens once the epoch is closed."""
+    before = decode_cursor(cursor, [int])
+    rows = await run_in_threadpool(
+        lambda: queries.my_energy(
+            engine, principal.subject, before=None if before is None else int(before[0]),
+            since=since_epoch, limit=limit,
+        )
+    )  # fmt: skip
+    settings: Settings = request.app.state.settings
+    return energy_page(rows, settings.epoch_length_s, limit)
+
+
+@router.get("/mints")
+async def my_mints(
+    principal: Me, engine: Db, request: Request, limit: Limit = 96, cursor: Cursor = None
+) -> Page[EpochEnergyOut]:
+    """Energy tokens minted to the user per closed epoch, newest first."""
+    before = decode_cursor(cursor, [int])
+    rows = await run_in_threadpool(
+        lambda: queries.my_energy(
+            engine, principal.subject, before=None if before is None else int(before[0]),
+            since=None, limit=limit,
+        )
+    )  # fmt: skip
+    settings: Settings = request.app.state.settings
+    page = energy_page(rows, settings.epoch_length_s, limit)
+    page.items = [i for i in page.items if i.closed]
+    return page

@@ -1,0 +1,95 @@
+"""The market as a service: orders, non-custodial escrow, clearing per epoch with
+persistence and publication, and exactly-once atomic settlement.
+
+- `orders_service`: place / cancel / list orders, the Approve to sign, signed
+  approvals submitted, trades and settlements listed;
+- `escrow`: the unsigned Approve, its checks, the delegation read from chain;
+- `clearing_service`: the epoch's clearing stored, published, attested, and
+  recomputed on demand; `run_market_epoch` / `resume_market` for the epoch loop;
+- `settlement`: matches settled in atomic pairs as exactly-once jobs;
+- `store`: the tables (`coordinator.db.models`); `book_cache`: Redis snapshot.
+"""
+
+from coordinator.trading.book_cache import BookCache, NullBookCache, RedisBookCache
+from coordinator.trading.clearing_service import (
+    MarketEpochReport,
+    Publish,
+    attest,
+    clear,
+    publish_pending,
+    recompute,
+    resume_market,
+    run_market_epoch,
+)
+from coordinator.trading.errors import (
+    ApprovalRejected,
+    OrderNotFound,
+    OrderStateError,
+    TradingError,
+)
+from coordinator.trading.escrow import EscrowNeed, build_approval, check_signed_approval
+from coordinator.trading.orders_service import (
+    Approval,
+    MarketContext,
+    PlacedOrder,
+    activate_orders,
+    approval_for,
+    cancel_order,
+    list_orders,
+    list_settlements,
+    list_trades,
+    place_order,
+    submit_approval,
+)
+from coordinator.trading.records import (
+    ClearingView,
+    MatchStatus,
+    MatchView,
+    OrderStatus,
+    OrderView,
+    SettlementStatus,
+    SettlementView,
+)
+from coordinator.trading.settlement import SettlementKeys, SettlementReport, settle_epoch
+
+__all__ = [
+    "Approval",
+    "ApprovalRejected",
+    "BookCache",
+    "ClearingView",
+    "EscrowNeed",
+    "MarketContext",
+    "MarketEpochReport",
+    "MatchStatus",
+    "MatchView",
+    "NullBookCache",
+    "OrderNotFound",
+    "OrderStateError",
+    "OrderStatus",
+    "OrderView",
+    "PlacedOrder",
+    "Publish",
+    "RedisBookCache",
+    "SettlementKeys",
+    "SettlementReport",
+    "SettlementStatus",
+    "SettlementView",
+    "TradingError",
+    "activate_orders",
+    "approval_for",
+    "attest",
+    "build_approval",
+    "cancel_order",
+    "check_signed_approval",
+    "clear",
+    "list_orders",
+    "list_settlements",
+    "list_trades",
+    "place_order",
+    "publish_pending",
+    "recompute",
+    "resume_market",
+    "run_market_epoch",
+    "settle_epoch",
+    "submit_approval",
+]
