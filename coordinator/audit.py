@@ -73,7 +73,20 @@ def list_entries(
     actor: str | None = None,
 ) -> list[AuditRow]:
     """Newest first; `before_id` pages backwards."""
-    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    query = (
+        select(
+            AuditEntry.id,
+            AuditEntry.at,
+            AuditEntry.actor,
+            AuditEntry.action,
+            AuditEntry.target,
+            AuditEntry.outcome,
+            AuditEntry.detail,
+            AuditEntry.request_id,
+        )
+        .order_by(AuditEntry.id.desc())
+        .limit(limit)
+    )
     if before_id is not None:
         query = query.where(AuditEntry.id < before_id)
     if action_prefix:
@@ -81,7 +94,7 @@ def list_entries(
     if actor:
         query = query.where(AuditEntry.actor == actor)
     with engine.connect() as conn:
-        rows = conn.execute(query).scalars().all()
+        rows = conn.execute(query).all()
     return [
         AuditRow(r.id, r.at, r.actor, r.action, r.target, r.outcome, json.loads(r.detail),
                  r.request_id)

@@ -73,3 +73,13 @@ class Settings(BaseSettings):
     # against its current key and, for the overlap, its previous one; until then
     # a rotated gateway's readings would fail its gateway-id == key invariant.
     key_rotation_enabled: bool = False
+
+    # On chain: "embedded" runs the SVM in process (state in the database),
+    # "rpc" uses a Solana cluster at solana_rpc_url, "off" mints nothing.
+    ledger: Literal["embedded", "rpc", "off"] = "embedded"
+    solana_rpc_url: str = "http://127.0.0.1:8899"
+    solana_commitment: Literal["processed", "confirmed", "finalized"] = "confirmed"
+    # The platform's own Solana keys (oracle, REC and settlement authorities,
+    # mints, fee payer): made here at first start, mode 0600; back them up.
+    key_dir: Path = Path("var/coordinator-keys")
+    chain_check_interval_s: float = Field(default=2.0, gt=0)

@@ -26,8 +26,11 @@ class UserRecord:
 
 
 def _load(conn: Connection, address: str, lock: bool = False) -> UserRecord | None:
-    query = select(User).where(User.address == address)
-    row = conn.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+    query = select(
+        User.address, User.roles, User.created_at, User.last_login_at, User.energy_account,
+        User.payment_account,
+    ).where(User.address == address)  # fmt: skip
+    row = conn.execute(query.with_for_update() if lock else query).one_or_none()
     if row is None:
         return None
     return UserRecord(

@@ -28,6 +28,7 @@ __all__ = [
     "Device",
     "DeviceStatus",
     "EnrolmentToken",
+    "EpochOnchain",
     "EpochRecord",
     "GatewayState",
     "KeyRotation",
@@ -405,3 +406,25 @@ class AuditEntry(Base):
     outcome: Mapped[str] = mapped_column(String(16), doc="ok | refused | failed")
     detail: Mapped[str] = mapped_column(Text, default="{}", doc="JSON object")
     request_id: Mapped[str] = mapped_column(String(64), default="")
+
+
+# --- on chain: minting and attestation per closed epoch (coordinator.chain_worker) ----
+
+
+class EpochOnchain(Base):
+    """What was minted and attested for a closed epoch, once both are final.
+
+    `unowned_base_units` is exported energy of meters with no owner wallet on
+    record: counted in the epoch, not minted to anyone. `error` names mint
+    batches that failed (e.g. a frozen account); they are not retried.
+    """
+
+    __tablename__ = "epoch_onchain"
+
+    epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    minted_base_units: Mapped[int] = mapped_column(BigInteger)
+    unowned_base_units: Mapped[int] = mapped_column(BigInteger)
+    mint_signatures: Mapped[str] = mapped_column(Text, doc="base58 signatures, comma-separated")
+    attestation_signature: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    done_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
