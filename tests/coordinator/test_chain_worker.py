@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
-from sqlalchemy import inspect, insert, select
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.engine import Engine
 
 from coordinator.chain import open_chain
