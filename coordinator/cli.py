@@ -17,6 +17,7 @@ from coordinator.epochs_service import recompute_epoch, summary_json
 from coordinator.errors import CoordinatorError
 from coordinator.jsonlog import configure_logging
 from coordinator.metrics import serve_metrics
+from coordinator.monitor import run_monitor
 from coordinator.registry import register_device, revoke_device
 from coordinator.runner import maintain_partitions, run_ingest
 
@@ -43,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     recompute.add_argument("epoch", type=int)
     sub.add_parser("partitions", help="create coming readings partitions, drop expired ones")
+    mon = sub.add_parser(
+        "monitor",
+        help="live operator view of the MQTT topics (gateways, readings, epochs, alerts)",
+    )
+    mon.add_argument("--once", action="store_true", help="print one snapshot and exit")
+    mon.add_argument("--json", action="store_true", help="JSON instead of text")
+    mon.add_argument("--refresh", type=float, default=1.0, help="seconds between redraws")
     return parser
 
 
@@ -85,6 +93,16 @@ def main(argv: list[str] | None = None) -> int:
             return _recompute(engine, settings, args.epoch)
         elif args.command == "partitions":
             maintain_partitions(engine, settings)
+        elif args.command == "monitor":
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(
+                    run_monitor(
+                        host=settings.mqtt_host, port=settings.mqtt_port,
+                        root=settings.topic_root, out=sys.stdout,
+                        username=settings.mqtt_username, password=settings.mqtt_password,
+                        once=args.once, as_json=args.json, refresh_s=args.refresh,
+                    )
+                )  # fmt: skip
         elif args.command == "run":
             upgrade(engine)
             if settings.metrics_port:

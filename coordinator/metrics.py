@@ -4,7 +4,7 @@ Each coordinator process serves its own /metrics when `GTX_METRICS_PORT` is
 set; Prometheus scrapes every instance and sums.
 """
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 __all__ = [
     "BATCH_SIZE",
@@ -45,3 +45,54 @@ CACHE_FAILURES = Counter("gtx_cache_failures", "Failed Redis flushes (retried la
 def serve_metrics(port: int, addr: str = "127.0.0.1") -> None:
     """Serve /metrics on `addr:port` from a daemon thread."""
     start_http_server(port, addr=addr)
+
+
+# --- market and ledger (issue 9): appended; see record_clearing / record_ledger ---------
+
+__all__ += [
+    "ALERTS",
+    "CLEARED_ENERGY",
+    "CLEARED_EPOCH",
+    "CLEARING_PRICE",
+    "EPOCHS_CLEARED",
+    "LEDGER_TRANSACTIONS",
+    "record_clearing",
+    "record_ledger",
+]
+
+CLEARING_PRICE = Gauge(
+    "gtx_clearing_price",
+    "Uniform clearing price of the last cleared epoch, payment base units per kWh",
+)
+CLEARED_EPOCH = Gauge("gtx_cleared_epoch", "Number of the last epoch cleared by this instance")
+EPOCHS_CLEARED = Counter("gtx_epochs_cleared", "Epochs cleared by this instance, by outcome",
+                         ["outcome"])  # fmt: skip
+CLEARED_ENERGY = Counter(
+    "gtx_cleared_energy_base_units", "Energy matched by clearings, energy-token base units"
+)
+LEDGER_TRANSACTIONS = Counter(
+    "gtx_ledger_transactions",
+    "Ledger transactions finished, by kind (mint, attestation, clearing, settlement) and "
+    "outcome (confirmed, failed)",
+    ["kind", "outcome"],
+)
+ALERTS = Counter("gtx_alerts", "Alerts raised by this instance, by kind", ["kind"])
+
+
+def record_clearing(epoch: int, clearing_price: int | None, volume: int) -> None:
+    """Count a new clearing of `epoch` (call once, when it is first stored)."""
+    CLEARED_EPOCH.set(epoch)
+    CLEARED_ENERGY.inc(volume)
+    if clearing_price is None:
+        EPOCHS_CLEARED.labels("no_trade").inc()
+    else:
+        EPOCHS_CLEARED.labels("traded").inc()
+        CLEARING_PRICE.set(clearing_price)
+
+
+def record_ledger(kind: str, confirmed: int = 0, failed: int = 0) -> None:
+    """Count ledger transactions of `kind` that finished confirmed or failed."""
+    if confirmed:
+        LEDGER_TRANSACTIONS.labels(kind, "confirmed").inc(confirmed)
+    if failed:
+        LEDGER_TRANSACTIONS.labels(kind, "failed").inc(failed)

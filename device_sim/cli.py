@@ -1,14 +1,16 @@
-"""`gtx-sim`: serve a fleet of simulated meters over Modbus TCP until Ctrl-C."""
+"""`gtx-sim`: serve a fleet of simulated meters over Modbus TCP (or RTU on
+pseudo-terminals, `--rtu-pty`) until Ctrl-C."""
 
 import argparse
 import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from device_sim.clock import SimClock
 from device_sim.fleet import FleetMember, build_fleet
+from device_sim.rtu import ModbusSimRtuServer, PtyNullModem
 from device_sim.server import ModbusSimServer
 from edge.registermap import available_maps
 
@@ -24,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
         "serve",
         help="serve a fleet of meters until interrupted",
         description="Serve N meters, unit ids 1..247 per port; more than 247 use the "
-        "following ports.",
+        "following ports (with --rtu-pty: one pseudo-terminal per 247).",
     )
     serve.add_argument("--meters", type=int, default=10, help="number of meters (default 10)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -46,16 +48,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--seed", type=int, default=0, help="fleet and weather seed")
     serve.add_argument(
+        "--rtu-pty",
+        action="store_true",
+        help="serve Modbus RTU on pseudo-terminals instead of TCP; prints each device for the "
+        'gateway (transport = "serial", device = ...); needs pyserial',
+    )
+    serve.add_argument(
         "--utc-offset-hours", type=float, default=7.0, help="campus local time (default UTC+7)"
     )
     return parser
 
 
-def _describe(members: Sequence[FleetMember], port: int) -> str:
+def _describe(members: Sequence[FleetMember], places: Mapping[int, str]) -> str:
     lines = []
     for m in members:
         lines.append(
-            f"port {port + m.group} unit {m.unit_id:3d}  {m.map_name:<10}  "
+            f"{places[m.group]} unit {m.unit_id:3d}  {m.map_name:<10}  "
             f"{m.meter.kind:<9} rated {m.meter.rated_power_w} W"
         )
     return "\n".join(lines)
@@ -70,22 +78,33 @@ async def _serve(args: argparse.Namespace) -> None:
         map_name=args.map,
     )
     groups = sorted({m.group for m in members})
+    places: dict[int, str] = {}
     async with contextlib.AsyncExitStack() as stack:
         for group in groups:
             mine = [m for m in members if m.group == group]
-            await stack.enter_async_context(
-                ModbusSimServer(
-                    {m.unit_id: m.meter for m in mine},
-                    map_name={m.unit_id: m.map_name for m in mine},
-                    host=args.host,
-                    port=args.port + group,
-                    clock=clock,
+            meters = {m.unit_id: m.meter for m in mine}
+            maps = {m.unit_id: m.map_name for m in mine}
+            server: ModbusSimServer
+            if args.rtu_pty:
+                cable = await stack.enter_async_context(PtyNullModem())
+                server = ModbusSimRtuServer(
+                    meters, map_name=maps, device=cable.server_end, clock=clock
                 )
-            )
-        print(_describe(members, args.port), flush=True)
+                places[group] = f"device {cable.gateway_end}"
+            else:
+                server = ModbusSimServer(
+                    meters, map_name=maps, host=args.host, port=args.port + group, clock=clock
+                )
+                places[group] = f"port {args.port + group}"
+            await stack.enter_async_context(server)
+        print(_describe(members, places), flush=True)
+        where = (
+            "RTU device " + ", ".join(places[g].removeprefix("device ") for g in groups)
+            if args.rtu_pty
+            else f"{args.host}:{args.port}..{args.port + groups[-1]}"
+        )
         print(
-            f"serving {len(members)} meters on {args.host}:{args.port}"
-            f"..{args.port + groups[-1]}, accel {args.accel}; Ctrl-C to stop",
+            f"serving {len(members)} meters on {where}, accel {args.accel}; Ctrl-C to stop",
             flush=True,
         )
         stop = asyncio.Event()

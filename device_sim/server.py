@@ -12,6 +12,9 @@ plugs in a datastore of its own (the duck-typed `async_getValues` interface
 pymodbus' server calls) and a packet hook for corrupted frames. A request to
 a unit id that is not served gets exception 0x0B (gateway target failed to
 respond), as from a TCP-to-RS485 gateway.
+
+`device_sim.rtu.ModbusSimRtuServer` serves the same fleet over a serial
+device (RTU framing) through the two hooks `_new_server` and `_started`.
 """
 
 import asyncio
@@ -22,7 +25,7 @@ from typing import Self, cast
 
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import NoSuchIdException
-from pymodbus.server import ModbusTcpServer
+from pymodbus.server import ModbusBaseServer, ModbusTcpServer
 from pymodbus.simulator import SimData, SimDevice
 
 from device_sim.clock import SimClock
@@ -34,8 +37,6 @@ from edge.registermap import load_map
 __all__ = ["MAX_UNIT_ID", "ModbusSimServer"]
 
 MAX_UNIT_ID = 247
-_MBAP_UNIT_OFFSET = 6
-_MBAP_FUNCTION_OFFSET = 7
 
 
 @dataclass
@@ -49,9 +50,12 @@ class _Unit:
 class _FleetContext:
     """What pymodbus' request handler calls to read registers (replaces its datastore)."""
 
-    def __init__(self, units: dict[int, _Unit], clock: SimClock) -> None:
+    def __init__(
+        self, units: dict[int, _Unit], clock: SimClock, *, silent_unserved: bool = False
+    ) -> None:
         self._units = units
         self._clock = clock
+        self._silent_unserved = silent_unserved
 
     def device_ids(self) -> list[int]:
         return list(self._units)
@@ -61,6 +65,8 @@ class _FleetContext:
     ) -> list[int] | ExcCodes:
         unit = self._units.get(device_id)
         if unit is None:
+            if self._silent_unserved:
+                raise NoSuchIdException(f"no meter at unit {device_id}")
             return ExcCodes.GATEWAY_NO_RESPONSE
         if Fault.TIMEOUT in unit.faults:
             # With ignore_missing_devices pymodbus then sends nothing at all.
@@ -82,6 +88,13 @@ class ModbusSimServer:
     """Serves `meters` (unit id -> meter) on `host`:`port` (0 = a free port) while
     entered. `map_name` is one map for all units or a unit id -> map mapping."""
 
+    # Where a response frame carries the unit id and function code (TCP: after
+    # the MBAP header's transaction, protocol and length fields).
+    _UNIT_OFFSET = 6
+    _FUNCTION_OFFSET = 7
+    # A TCP-to-RS485 gateway answers for an absent unit; a serial bus stays silent.
+    _SILENT_UNSERVED = False
+
     def __init__(
         self,
         meters: Mapping[int, SimulatedMeter],
@@ -97,7 +110,7 @@ class ModbusSimServer:
         self.clock = clock if clock is not None else SimClock()
         self._requested_port = port
         self._port: int | None = None
-        self._server: ModbusTcpServer | None = None
+        self._server: ModbusBaseServer | None = None
         layouts: dict[str, DeviceLayout] = {}
         self._units: dict[int, _Unit] = {}
         for unit_id, meter in meters.items():
@@ -169,30 +182,40 @@ class ModbusSimServer:
             unit.meter.set_clock_drift(0)
 
     def _trace_packet(self, sending: bool, data: bytes) -> bytes:
-        if not sending or len(data) <= _MBAP_FUNCTION_OFFSET:
+        if not sending or len(data) <= self._FUNCTION_OFFSET:
             return data
-        unit = self._units.get(data[_MBAP_UNIT_OFFSET])
+        unit = self._units.get(data[self._UNIT_OFFSET])
         if unit is None or Fault.CORRUPT_FRAME not in unit.faults:
             return data
-        # Keep the MBAP header (so the transaction matches) but garble the PDU:
-        # an undefined function code with the payload bits flipped.
-        pdu = bytes(b ^ 0xA5 for b in data[_MBAP_FUNCTION_OFFSET + 1 :])
-        return data[:_MBAP_FUNCTION_OFFSET] + b"\x5a" + pdu
+        # Keep the header (so the transaction matches) but garble the PDU (and
+        # an RTU frame's CRC): an undefined function code, the payload bits flipped.
+        pdu = bytes(b ^ 0xA5 for b in data[self._FUNCTION_OFFSET + 1 :])
+        return data[: self._FUNCTION_OFFSET] + b"\x5a" + pdu
 
-    async def __aenter__(self) -> Self:
-        # pymodbus insists on a datastore of its own at construction; ours
-        # replaces it before the first request can arrive.
-        server = ModbusTcpServer(
-            SimDevice(0, simdata=SimData(0)),
+    def _new_server(self, placeholder: SimDevice) -> ModbusBaseServer:
+        """The pymodbus server for this transport (not yet listening)."""
+        return ModbusTcpServer(
+            placeholder,
             address=(self.host, self._requested_port),
             ignore_missing_devices=True,
             trace_packet=self._trace_packet,
         )
-        server.context = _FleetContext(self._units, self.clock)  # type: ignore[assignment]
-        await server.serve_forever(background=True)
-        self._server = server
+
+    def _started(self, server: ModbusBaseServer) -> None:
+        """Record where `server` now listens."""
         listener = cast(asyncio.Server, server.transport)
         self._port = int(listener.sockets[0].getsockname()[1])
+
+    async def __aenter__(self) -> Self:
+        # pymodbus insists on a datastore of its own at construction; ours
+        # replaces it before the first request can arrive.
+        server = self._new_server(SimDevice(0, simdata=SimData(0)))
+        server.context = _FleetContext(  # type: ignore[assignment]
+            self._units, self.clock, silent_unserved=self._SILENT_UNSERVED
+        )
+        await server.serve_forever(background=True)
+        self._server = server
+        self._started(server)
         return self
 
     async def __aexit__(

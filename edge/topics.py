@@ -16,6 +16,7 @@ __all__ = [
     "SHARE_GROUP",
     "VERSION_SEGMENT",
     "alerts",
+    "coordinator_stats",
     "epoch_clearing",
     "epoch_summary",
     "gateway_command",
@@ -84,3 +85,8 @@ def gateway_command(root: str, gateway_id: str) -> str:
 def epoch_clearing(root: str, epoch: int) -> str:
     """Retained clearing of a delivery epoch: canonical inputs and result, their hashes."""
     return _base(root) + "/coord/clearing/" + str(epoch)
+
+
+def coordinator_stats(root: str) -> str:
+    """Retained ingest counts of a coordinator instance (accepted, rejected by reason)."""
+    return _base(root) + "/coord/stats"
