@@ -159,7 +159,9 @@ def fresh_database(gateways: Sequence[tuple[str, bytes, list[bytes]]]) -> Iterat
             with cur.copy("COPY devices (gateway_id, public_key, status) FROM STDIN") as copy:
                 for gw, pub, _ in gateways:
                     copy.write_row((gw, pub, "active"))
-            with cur.copy("COPY meters (gateway_id, meter_id, model, rated_power_w) FROM STDIN") as c:
+            with cur.copy(
+                "COPY meters (gateway_id, meter_id, model, rated_power_w) FROM STDIN"
+            ) as c:
                 for gw, _, _ in gateways:
                     c.write_row((gw, METER, "sdm630", 100_000))
         yield url
@@ -199,7 +201,8 @@ class Coordinators:
 
     def stop(self) -> None:
         for p in self.procs:
-            p.send_signal(signal.SIGKILL)
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
             p.wait(10)
         self.procs = []
 
@@ -382,25 +385,33 @@ def run_config(
     with tempfile.TemporaryDirectory() as tmp, private_broker(Path(tmp)) as port:
         with fresh_database(signed) as db:
             coord = Coordinators(instances, db, port, args.batch_max, args.batch_wait_s)
-            coord.start()
-            wait_subscribed(port, coord)
-            coord.stop()
-            total = sum(len(p) for _, p in backlog)
-            pub_rate = publish_all(port, backlog)
-            coord.start()
-            rate, took = capacity(db, total, timeout=90)
-            print(f"  {instances} instance(s): backlog of {total:,} published at "
-                  f"{pub_rate:,.0f}/s, drained in {took:.1f} s")  # fmt: skip
-            print(f"    sustained accepted readings/s (capacity): {rate:10,.0f}")
-            offered = live_rate or min(TARGET, 0.8 * rate)
-            result = live(port, db, live_jobs, offered, probe)
-            print(f"    live at {offered:,.0f}/s offered: {result['rate']:,.0f}/s accepted, "
-                  f"publish->commit p50 {result['p50'] * 1000:.0f} ms, "
-                  f"p99 {result['p99'] * 1000:.0f} ms ({result['probes']:.0f} probes)")  # fmt: skip
-            rejected = _rejected(db)
-            if rejected:
-                print(f"    rejections: {rejected}")
-            coord.stop()
+            try:
+                _measure(coord, port, db, backlog, live_jobs, probe, live_rate)
+            finally:
+                coord.stop()
+
+
+def _measure(coord: Coordinators, port: int, db: str, backlog: Sequence[Job],
+             live_jobs: Sequence[Job], probe: Job, live_rate: float | None) -> None:  # fmt: skip
+    instances = len(coord.metrics_ports)
+    coord.start()
+    wait_subscribed(port, coord)
+    coord.stop()
+    total = sum(len(p) for _, p in backlog)
+    pub_rate = publish_all(port, backlog)
+    coord.start()
+    rate, took = capacity(db, total, timeout=90)
+    print(f"  {instances} instance(s): backlog of {total:,} published at "
+          f"{pub_rate:,.0f}/s, drained in {took:.1f} s")  # fmt: skip
+    print(f"    sustained accepted readings/s (capacity): {rate:10,.0f}")
+    offered = live_rate or min(TARGET, 0.8 * rate)
+    result = live(port, db, live_jobs, offered, probe)
+    print(f"    live at {offered:,.0f}/s offered: {result['rate']:,.0f}/s accepted, "
+          f"publish->commit p50 {result['p50'] * 1000:.0f} ms, "
+          f"p99 {result['p99'] * 1000:.0f} ms ({result['probes']:.0f} probes)")  # fmt: skip
+    rejected = _rejected(db)
+    if rejected:
+        print(f"    rejections: {rejected}")
 
 
 def _rejected(db: str) -> dict[str, int]:

@@ -82,6 +82,7 @@ __all__ = [
     "StatsCollector",
     "decode_alert",
     "decode_stats",
+    "due_epoch",
     "encode_alert",
     "encode_stats",
     "estimate_poll_interval",
