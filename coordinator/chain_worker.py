@@ -24,6 +24,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from coordinator import metrics
 from coordinator.chain import Chain, open_chain
 from coordinator.config import Settings
 from coordinator.db.models import EpochOnchain, EpochRecord, Meter, MeterEpochEnergyRow
@@ -111,13 +112,16 @@ async def mint_closed_epochs(chain: Chain, engine: Engine, limit: int = 10) -> l
                 chain.ledger, chain.jobs, chain.deployment, epoch, wallets, keys.oracle,
                 payer=keys.payer,
             )  # fmt: skip
+            metrics.record_ledger("mint", confirmed=len(signatures))
         except JobsFailed as exc:
             # A batch the ledger refused (e.g. a frozen account): recorded, not retried.
+            metrics.record_ledger("mint", failed=len(exc.jobs))
             error = f"mint failed: {exc}"
             log.error("epoch %d: %s", epoch, error, extra={"epoch": epoch})
         attestation = await run_attestation(
             chain.ledger, chain.jobs, epoch, root, keys.oracle, payer=keys.payer
         )
+        metrics.record_ledger("attestation", confirmed=1)
         minted = sum(units for _, units in grants.per_owner) if error is None else 0
         with engine.begin() as conn:
             conn.execute(

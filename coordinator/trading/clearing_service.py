@@ -30,6 +30,7 @@ from solders.signature import Signature
 from solders.transaction import Transaction
 from sqlalchemy.engine import Engine
 
+from coordinator import metrics
 from coordinator.db.models import ClearingAttestationJob
 from coordinator.market import (
     ClearingInputs,
@@ -125,6 +126,7 @@ async def clear(ctx: MarketContext, epoch: int) -> ClearingView:
     await ctx.cache.put(epoch, book_snapshot(epoch, ()))
     view = await asyncio.to_thread(store.get_clearing, ctx.engine, epoch)
     assert view is not None
+    metrics.record_clearing(epoch, view.clearing_price, view.volume)
     return view
 
 
@@ -220,6 +222,8 @@ async def run_market_epoch(
     report = await settle_epoch(
         ctx.engine, ctx.ledger, ctx.deployment, epoch, keys, hook=hook, clock=ctx.clock
     )
+    # Matches, not transactions: what an operator needs to chase is a failed trade.
+    metrics.record_ledger("settlement", confirmed=len(report.settled), failed=len(report.failed))
     latest = await asyncio.to_thread(store.get_clearing, ctx.engine, epoch)
     return MarketEpochReport(latest or view, signature, report)
 
