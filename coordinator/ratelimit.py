@@ -54,6 +54,7 @@ class RateLimiter:
         self.window_s = window_s
         self._memory: dict[str, int] = {}
         self._memory_window = -1
+        self._degraded = False
 
     async def hit(self, subject: str, now: float) -> Decision:
         """Count one request of `subject` at `now` (Unix seconds) and judge it."""
@@ -67,7 +68,13 @@ class RateLimiter:
                     pipe.expire(key, self.window_s + 1)
                     count = int((await pipe.execute())[0])
             except (RedisError, OSError) as exc:
-                log.warning("rate limiter: Redis unavailable, counting in memory: %s", exc)
+                if not self._degraded:
+                    log.warning("rate limiter: Redis unavailable, counting in memory: %s", exc)
+                self._degraded = True
+            else:
+                if self._degraded:
+                    log.info("rate limiter: Redis reachable again")
+                self._degraded = False
         if count is None:
             count = self._count_in_memory(subject, window)
         return decide(count, self.limit, now, self.window_s)

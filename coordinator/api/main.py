@@ -72,6 +72,7 @@ WEB_ROOT = Path(__file__).resolve().parent.parent / "web" / "static"
 _PLACEHOLDERS = {"", "changethis", "change-me", "changeme", "secret", "admin", "password"}
 _MIN_TOKEN_LEN = 24
 _REDIS_TIMEOUT_S = 0.25
+_REDIS_MAX_CONNECTIONS = 1024
 # The dashboard loads only its own files; no inline scripts, no third parties.
 _CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -147,6 +148,9 @@ def create_app(
                 settings.redis_url,
                 socket_timeout=_REDIS_TIMEOUT_S,
                 socket_connect_timeout=_REDIS_TIMEOUT_S,
+                # redis-py's default pool holds 100: under 200 concurrent requests the
+                # rest would fail over to memory instead of waiting their turn.
+                max_connections=_REDIS_MAX_CONNECTIONS,
             )
         _guards(app, client, auth_settings)
         try:

@@ -5,16 +5,32 @@ protocol reasons, and a payload whose gateway is not the one its topic names
 is `topic_mismatch` (the broker's ACL lets a gateway publish only under its
 own id, so the topic is the authenticated sender). `Accepted` and `Rejected`
 are the per-message outcomes the ingest service reports after commit.
+
+`decode` is `edge.protocol.decode_payload` with a CPython fast path for the
+well-formed payload (the shared codec unhexes the signature character by
+character to stay MicroPython-portable: 15% of ingest's CPU). It accepts
+exactly what `decode_payload` accepts, builds the same `Reading`, and hands
+anything unusual to `decode_payload`, so every error is the codec's own.
 """
 
 import datetime as dt
+import json
+import re
 from dataclasses import dataclass
 
 from coordinator.oracle import Flag, Reason, rejected_from_protocol_error
 from edge import topics
-from edge.protocol import ProtocolError, SignedReading, decode_payload
+from edge.protocol import (
+    FIELDS,
+    MAX_PAYLOAD_BYTES,
+    VERSION,
+    ProtocolError,
+    Reading,
+    SignedReading,
+    decode_payload,
+)
 
-__all__ = ["Accepted", "Incoming", "Parsed", "Rejected", "claimed_gateway", "parse"]
+__all__ = ["Accepted", "Incoming", "Parsed", "Rejected", "claimed_gateway", "decode", "parse"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +75,38 @@ def claimed_gateway(root: str, incoming: Incoming) -> str | None:
     return topics.gateway_id_from_topic(root, incoming.topic)
 
 
+_FIELDS = frozenset(FIELDS)
+_SIGNATURE_HEX = re.compile("[0-9a-f]{128}")
+
+
+def decode(payload: bytes) -> SignedReading:
+    """`decode_payload`, faster on well-formed payloads (module doc)."""
+    if len(payload) <= MAX_PAYLOAD_BYTES:
+        try:
+            obj = json.loads(payload.decode())
+        except (ValueError, UnicodeError):
+            obj = None
+        if (
+            type(obj) is dict
+            and obj.keys() == _FIELDS
+            and type(obj["v"]) is int
+            and obj["v"] == VERSION
+            and type(obj["sig"]) is str
+            and _SIGNATURE_HEX.fullmatch(obj["sig"])
+        ):
+            # Reading checks every other field and raises the codec's errors.
+            reading = Reading(
+                obj["gw"], obj["meter"], obj["seq"], obj["ts"], obj["imp_wh"], obj["exp_wh"]
+            )
+            return SignedReading(reading, bytes.fromhex(obj["sig"]))
+    return decode_payload(payload)
+
+
 def parse(root: str, incoming: Incoming) -> Parsed | Rejected:
     """Decode one message; nothing in it is trusted yet (no signature checked)."""
     topic_gateway = claimed_gateway(root, incoming)
     try:
-        signed = decode_payload(incoming.payload)
+        signed = decode(incoming.payload)
     except ProtocolError as exc:
         verdict = rejected_from_protocol_error(exc)
         return Rejected(incoming, verdict.reason.value, verdict.detail, topic_gateway)

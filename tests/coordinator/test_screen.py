@@ -1,14 +1,18 @@
 """parse: the wire codec's and the topic's verdicts, before the oracle."""
 
 import datetime as dt
+from collections.abc import Callable
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from coordinator.ingest.screen import Incoming, Parsed, Rejected, parse
+from coordinator.ingest.screen import Incoming, Parsed, Rejected, decode, parse
 from coordinator.oracle import Reason
 from edge import topics
-from edge.protocol import Reading, encode_payload
+from edge.protocol import ProtocolError, Reading, SignedReading, decode_payload, encode_payload
 from edge.signing import DeviceKey
+from tests.utils.vectors import load_vectors
 
 ROOT = "gtx"
 NOW = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
@@ -49,3 +53,35 @@ def test_payload_for_another_gateway_on_my_topic() -> None:
     outcome = parse(ROOT, _incoming(_payload(OTHER), GW.gateway_id))
     assert isinstance(outcome, Rejected)
     assert outcome.reason == Reason.TOPIC_MISMATCH.value
+
+
+def _outcome(decoder: Callable[[bytes], SignedReading], payload: bytes) -> object:
+    try:
+        signed = decoder(payload)
+    except ProtocolError as exc:
+        return (exc.code, exc.detail)
+    return (signed.reading, signed.signature)
+
+
+def test_fast_decode_agrees_with_the_codec_on_the_vectors() -> None:
+    vectors = load_vectors()
+    payloads = [v["payload"].encode() for v in vectors["valid"]]
+    payloads += [v["payload"].encode() for v in vectors["invalid"]]
+    for payload in payloads:
+        assert _outcome(decode, payload) == _outcome(decode_payload, payload)
+
+
+@given(st.data())
+def test_fast_decode_agrees_with_the_codec_on_mutations(data: st.DataObject) -> None:
+    payload = bytearray(_payload())
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, len(payload) - 1))
+        payload[at] = data.draw(st.sampled_from(b'0aA9"{},:-x \\\xff'))
+    assert _outcome(decode, bytes(payload)) == _outcome(decode_payload, bytes(payload))
+
+
+def test_fast_decode_defers_odd_but_valid_json_to_the_codec() -> None:
+    text = _payload().decode()
+    for odd in (text.replace('"v":1', '"v":true'), text.replace('"sig":"', '"sig":"A')[:-2] + '"}',
+                text.encode("utf-16").decode("latin-1"), text[:-1] + ',"x":1}'):  # fmt: skip
+        assert _outcome(decode, odd.encode()) == _outcome(decode_payload, odd.encode())

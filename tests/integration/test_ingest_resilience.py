@@ -35,7 +35,11 @@ EXE = Path(sys.executable).with_name("gtx-coordinator")
 
 @contextmanager
 def _coordinator(
-    database_url: str, topic_root: str, name: str, metrics_port: int = 0
+    database_url: str,
+    topic_root: str,
+    name: str,
+    metrics_port: int = 0,
+    redis_url: str | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
@@ -45,7 +49,8 @@ def _coordinator(
         "GTX_MQTT_CLIENT_ID": f"gtx-test-{name}",
         "GTX_MQTT_SESSION_EXPIRY_S": "60",
         "GTX_TOPIC_ROOT": topic_root,
-        "GTX_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens: Redis down
+        # By default nothing listens there: Redis down.
+        "GTX_REDIS_URL": redis_url or f"redis://127.0.0.1:{free_port()}/0",
         "GTX_METRICS_PORT": str(metrics_port),
         "GTX_EPOCH_LENGTH_S": "60",
         "GTX_EPOCH_GRACE_S": "2",
@@ -191,10 +196,11 @@ def test_two_instances_share_the_stream_and_survive_dropped_connections(
             wait_until(lambda: len(_accepted(engine, keys[0].gateway_id)) >= 20, 30, "some")
             _terminate_backends(database_url)
         for k in keys:
-            wait_until(
-                lambda k=k: _decided(engine, k.gateway_id) >= n,
-                60, "every reading decided",
-            )  # fmt: skip
+
+            def decided(gw: str = k.gateway_id) -> bool:
+                return _decided(engine, gw) >= n
+
+            wait_until(decided, 60, "every reading decided")
         counts = [_metric(p) or 0 for p in ports]
     assert all(c > 0 for c in counts), counts  # both instances took a share
     for k in keys:

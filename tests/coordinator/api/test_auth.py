@@ -1,7 +1,6 @@
 """Wallet sign-in over HTTP on PostgreSQL and Redis: sessions, refusals, audit."""
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -54,12 +53,15 @@ def test_sign_in_creates_the_user_and_answers_a_session(api: Api, engine: Engine
     assert body["first_login"] is True
     assert body["accounts_pending"] is True  # no ledger injected: deferred
     cookie = r.headers["set-cookie"]
-    assert "gtx_session=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert "gtx_session=" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie
     # The cookie alone authenticates the browser; the token alone authenticates scripts.
     assert api.client.get("/api/v1/me").json()["address"] == wallet.address
     api.client.cookies.clear()
     me = api.client.get("/api/v1/me", headers={"Authorization": f"Bearer {body['token']}"})
-    assert me.status_code == 200 and me.json()["roles"] == ["user"]
+    assert me.status_code == 200
+    assert me.json()["roles"] == ["user"]
     with engine.connect() as conn:
         assert conn.execute(select(User.address).where(User.address == wallet.address)).one()
     assert (wallet.address, "ok", wallet.address) in _audit(engine, "auth.login")
@@ -149,7 +151,8 @@ def test_admin_grants_roles_effective_at_next_sign_in(api: Api, engine: Engine) 
         f"/api/v1/admin/users/{user.address}/roles", json={"roles": ["admin"]},
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
     )  # fmt: skip
-    assert r.status_code == 200 and r.json() == ["admin", "user"]
+    assert r.status_code == 200
+    assert r.json() == ["admin", "user"]
     assert api.client.get("/api/v1/admin/audit", headers=api.login(user)).status_code == 200
     assert ("admin-token", "ok", user.address) in _audit(engine, "admin.set_roles")
 
@@ -169,5 +172,3 @@ def test_logout_drops_the_cookie_and_is_audited(api: Api, engine: Engine) -> Non
 def test_auth_config_is_public(api: Api) -> None:
     body = api.client.get("/api/v1/auth/config").json()
     assert body == {"domain": "gtx.test", "nonce_ttl_s": 300, "dev_login": True}
-
-

@@ -39,7 +39,8 @@ def test_the_message_names_domain_wallet_nonce_and_expiry() -> None:
     assert lines[0] == "gtx.test wants you to sign in with your Solana account:"
     assert lines[1] == WALLET.address
     assert "Nonce: " + "n" * 20 in lines
-    assert lines[-1].startswith("Expiration Time: ") and lines[-1].endswith("Z")
+    assert lines[-1].startswith("Expiration Time: ")
+    assert lines[-1].endswith("Z")
 
 
 @pytest.mark.parametrize(

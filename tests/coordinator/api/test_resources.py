@@ -1,0 +1,207 @@
+"""User and admin resources over HTTP on PostgreSQL: meters, readings (paged),
+energy per epoch, epochs, Merkle proofs, admin views, errors, request ids."""
+
+import datetime as dt
+import secrets
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import insert, text
+from sqlalchemy.engine import Engine
+
+from coordinator.api.main import create_app
+from coordinator.config import Settings
+from coordinator.db.models import (
+    RejectedReading,
+)
+from coordinator.oracle import verify_proof
+from coordinator.oracle.merkle import Side
+from provisioning.keys import Signer
+from tests.coordinator.api.conftest import Api, auth_settings
+from tests.coordinator.api.factories import LENGTH, store_epoch
+
+pytestmark = pytest.mark.services
+
+
+def _enrol(api: Api, owner: str, meter_id: str = "sdm630-0001") -> Signer:
+    gw = Signer.generate()
+    r = api.client.post(
+        "/api/v1/enrolment", json=api.enrol_body(gw, api.issue(owner), meter_id=meter_id)
+    )
+    assert r.status_code == 200, r.text
+    return gw
+
+
+@pytest.fixture
+def epoch() -> int:
+    # Far from any other test's epochs (the database is shared by the run).
+    return 3_000_000 + secrets.randbelow(1_000_000)
+
+
+def test_my_meters_readings_paging_and_ranges(api: Api, engine: Engine, epoch: int) -> None:
+    owner = Signer.generate()
+    gw = _enrol(api, owner.address)
+    store_epoch(engine, gw, "sdm630-0001", epoch, 7)
+    me = api.login(owner)
+    meters = api.client.get("/api/v1/me/meters", headers=me).json()
+    assert [(m["gateway_id"], m["meter_id"]) for m in meters] == [(gw.address, "sdm630-0001")]
+    assert meters[0]["last_reading_ts"] == epoch * LENGTH + 70
+
+    url = f"/api/v1/readings?gateway_id={gw.address}&meter_id=sdm630-0001&limit=3"
+    seqs: list[int] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = api.client.get(url + (f"&cursor={cursor}" if cursor else ""), headers=me).json()
+        seqs += [r["seq"] for r in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seqs == [1, 2, 3, 4, 5, 6, 7]
+    assert pages == 3
+    start = epoch * LENGTH
+    ranged = api.client.get(url + f"&since={start + 20}&until={start + 50}", headers=me).json()
+    assert [r["seq"] for r in ranged["items"]] == [2, 3, 4]
+    # Another user may not read them; an admin may.
+    other = api.login(Signer.generate())
+    r = api.client.get(url, headers=other)
+    assert (r.status_code, r.json()["detail"]["code"]) == (403, "forbidden")
+    assert api.client.get(url, headers=api.login(api.admin_wallet)).status_code == 200
+    r = api.client.get(url + "&cursor=bogus", headers=me)
+    assert (r.status_code, r.json()["detail"]["code"]) == (422, "invalid_cursor")
+
+
+def test_energy_epochs_and_proofs(api: Api, engine: Engine, epoch: int) -> None:
+    owner = Signer.generate()
+    gw = _enrol(api, owner.address)
+    store_epoch(engine, gw, "sdm630-0001", epoch, 5)
+    me = api.login(owner)
+    energy = api.client.get("/api/v1/me/energy", headers=me).json()["items"]
+    assert energy == [
+        {"epoch": epoch, "start": epoch * LENGTH, "import_wh": 50, "export_wh": 100,
+         "closed": True, "minted_base_units": 100 * 10**6}
+    ]  # fmt: skip
+    assert api.client.get("/api/v1/me/mints", headers=me).json()["items"] == energy
+    got = api.client.get(f"/api/v1/epochs/{epoch}", headers=me).json()
+    assert got["reading_count"] == 5
+    assert got["clearing_price"] is None
+    listed = api.client.get("/api/v1/epochs?cursor=&limit=500", headers=me)
+    assert listed.status_code in {200, 422}
+    r = api.client.get(f"/api/v1/epochs/{epoch + 1}", headers=me)
+    assert (r.status_code, r.json()["detail"]["code"]) == (404, "epoch_not_closed")
+
+    proof = api.client.get(f"/api/v1/proofs/{gw.address}/3", headers=me).json()
+    assert proof["verified"] is True
+    assert proof["epoch"] == epoch
+    steps = [(Side(s["side"]), bytes.fromhex(s["sibling"])) for s in proof["proof"]]
+    assert verify_proof(bytes.fromhex(proof["leaf"]), steps, bytes.fromhex(proof["merkle_root"]))
+    assert api.client.get(f"/api/v1/proofs/{gw.address}/99", headers=me).status_code == 404
+    other = api.login(Signer.generate())
+    assert api.client.get(f"/api/v1/proofs/{gw.address}/3", headers=other).status_code == 403
+
+
+def test_admin_views_gateways_rejections_tokens_and_audit(
+    api: Api, engine: Engine, epoch: int
+) -> None:
+    owner = Signer.generate()
+    gw = _enrol(api, owner.address)
+    store_epoch(engine, gw, "sdm630-0001", epoch, 2)
+    reason = f"test_{secrets.token_hex(3)}"
+    with engine.begin() as conn:
+        for _ in range(3):
+            conn.execute(insert(RejectedReading).values(
+                received_at=dt.datetime.now(dt.UTC), topic="t", payload=b"{}", reason=reason,
+                detail="because", gateway_id=gw.address))  # fmt: skip
+    admin = api.login(api.admin_wallet)
+    counts = api.client.get("/api/v1/admin/rejected-readings/by-reason", headers=admin).json()
+    assert counts[reason] == 3
+    page = api.client.get(
+        f"/api/v1/admin/rejected-readings?reason={reason}&limit=2", headers=admin
+    ).json()
+    assert len(page["items"]) == 2
+    assert page["next_cursor"]
+    rest = api.client.get(
+        f"/api/v1/admin/rejected-readings?reason={reason}&limit=2&cursor={page['next_cursor']}",
+        headers=admin,
+    ).json()
+    assert len(rest["items"]) == 1
+    assert rest["next_cursor"] is None
+
+    api.clock.now = dt.datetime.fromtimestamp(epoch * LENGTH + 100, dt.UTC)
+    admin = api.login(api.admin_wallet)  # sessions issued before the jump expired
+    status = []
+    cursor = None
+    while True:
+        q = "/api/v1/admin/gateways/status?limit=100" + (f"&cursor={cursor}" if cursor else "")
+        page = api.client.get(q, headers=admin).json()
+        status += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    mine = next(g for g in status if g["gateway_id"] == gw.address)
+    assert mine["online"] is True
+    assert mine["last_seen_ts"] == epoch * LENGTH + 20
+    api.clock.advance(3600)
+    admin = api.login(api.admin_wallet)
+    mine = next(
+        g for g in api.client.get(
+            "/api/v1/me/gateways", headers=api.login(owner)).json()["items"]
+    )  # fmt: skip
+    assert mine["online"] is False
+
+    tokens = api.client.get("/api/v1/admin/enrolment-tokens?limit=500", headers=admin).json()
+    assert any(t["owner"] == owner.address and t["used_by"] == gw.address for t in tokens["items"])
+    assert (
+        api.client.post(f"/api/v1/admin/gateways/{gw.address}/revoke", headers=admin).status_code
+        == 200
+    )
+    entries = api.client.get(
+        f"/api/v1/admin/audit?action=admin.&actor={api.admin_wallet.address}", headers=admin
+    ).json()["items"]
+    assert [(e["action"], e["target"]) for e in entries][:1] == [
+        ("admin.revoke_gateway", gw.address)
+    ]
+    assert entries[0]["request_id"]
+
+
+def test_audit_log_is_append_only(engine: Engine) -> None:
+    with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log"))
+    with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET actor = 'x'"))
+
+
+def test_errors_have_one_shape_and_requests_an_id(api: Api) -> None:
+    r = api.client.post("/api/v1/auth/nonce", json={}, headers={"X-Request-ID": "trace-1"})
+    assert r.status_code == 422
+    assert r.headers["x-request-id"] == "trace-1"
+    detail = r.json()["detail"]
+    assert detail["code"] == "invalid_request"
+    assert "address" in detail["message"]
+    r = api.client.get("/api/v1/nowhere")
+    assert r.json()["detail"]["code"] == "not_found"
+    assert len(r.headers["x-request-id"]) == 16  # generated
+    r = api.client.get("/api/v1/health", headers={"X-Request-ID": "bad id with spaces"})
+    assert r.headers["x-request-id"] != "bad id with spaces"
+
+
+def test_rate_limit_per_user(engine: Engine, request: pytest.FixtureRequest) -> None:
+    app = create_app(Settings(), engine, auth_settings=auth_settings(request,
+                     rate_limit_requests=5, rate_limit_window_s=3600))  # fmt: skip
+    with TestClient(app) as client:
+        one = Api(client, None, None, Signer.generate(), Signer.generate())  # type: ignore[arg-type]
+        alice = one.login(Signer.generate())
+        codes = [client.get("/api/v1/me", headers=alice).status_code for _ in range(6)]
+        assert codes == [200] * 5 + [429]
+        r = client.get("/api/v1/me", headers=alice)
+        assert r.json()["detail"]["code"] == "rate_limited"
+        assert int(r.headers["retry-after"]) > 0
+        bob = one.login(Signer.generate())
+        assert client.get("/api/v1/me", headers=bob).status_code == 200
+
+
+def test_openapi_documents_the_api(api: Api) -> None:
+    doc = api.client.get("/api/v1/openapi.json").json()
+    assert {"/api/v1/auth/login", "/api/v1/readings", "/api/v1/orders"} <= set(doc["paths"])
+    assert api.client.get("/api/v1/docs").status_code == 200
