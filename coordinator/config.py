@@ -69,9 +69,11 @@ class Settings(BaseSettings):
     # Prometheus /metrics port of this process; 0 disables it.
     metrics_port: int = Field(default=0, ge=0, le=65535)
     log_json: bool = True
-    # Off until the ingest oracle verifies a rotated gateway (id = first key)
-    # against its current key and, for the overlap, its previous one; until then
-    # a rotated gateway's readings would fail its gateway-id == key invariant.
+    # Ingest verifies a rotated gateway (id = its first key, for life) with its
+    # current key and, until old_valid_until (by receive time), the retired one.
+    # Still off by default: the gateway agent (edge.agent) takes its gateway id
+    # from the device key it signs with, so after a rotation it would publish
+    # under the new key's id (unknown_device, and outside its broker ACL).
     key_rotation_enabled: bool = False
 
     # On chain: "embedded" runs the SVM in process (state in the database),

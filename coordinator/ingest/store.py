@@ -269,10 +269,11 @@ def _load_devices(conn: Connection, gateway_ids: Sequence[str]) -> dict[str, Dev
 
 
 def _unix(at: dt.datetime) -> int:
-    # SQLite hands timestamps back naive; they were stored as UTC.
+    # SQLite hands timestamps back naive; they were stored as UTC. Rounded
+    # down: an overlap is never longer than the one granted (issue 4).
     if at.tzinfo is None:
         at = at.replace(tzinfo=dt.UTC)
-    return math.ceil(at.timestamp())
+    return math.floor(at.timestamp())
 
 
 def _load_state(conn: Connection, parsed: Sequence[Parsed], gateways: Sequence[str]) -> BatchState:

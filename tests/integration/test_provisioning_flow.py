@@ -10,6 +10,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -46,7 +47,7 @@ def _settings(database_url: str, topic_root: str, name: str) -> Settings:
         mqtt_client_id=f"gtx-test-prov-{name}",
         mqtt_session_expiry_s=30,
         topic_root=topic_root,
-        admin_token=ADMIN,
+        admin_token=SecretStr(ADMIN),
         key_overlap_default_s=0,
         key_rotation_enabled=True,
     )
