@@ -6,6 +6,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -27,7 +28,7 @@ from edge.outbox import Outbox
 from edge.protocol import Reading, decode_payload, encode_payload
 from edge.publisher import MqttPublisher
 from edge.signing import DeviceKey
-from tests.utils.services import MQTT_HOST, MQTT_PORT, async_wait_until
+from tests.utils.services import MQTT_HOST, MQTT_PORT, async_wait_until, cancel_and_wait
 
 pytestmark = pytest.mark.services
 
@@ -36,7 +37,7 @@ IMPORT_WH = 12_345_500
 EXPORT_WH = 987_250
 
 
-def _rows(engine: Engine, model: type, gateway_id: str) -> list:  # type: ignore[type-arg]
+def _rows(engine: Engine, model: Any, gateway_id: str) -> list[Any]:
     with engine.connect() as conn:
         return list(conn.execute(select(model).where(model.gateway_id == gateway_id)).all())
 
@@ -59,9 +60,7 @@ async def _coordinator(
         await asyncio.wait_for(ready.wait(), 10)
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
 
 
 async def test_reading_from_simulated_meter_lands_in_postgres(
@@ -106,9 +105,7 @@ async def test_reading_from_simulated_meter_lands_in_postgres(
             )
             await async_wait_until(lambda: outbox.depth() == 0, what="the outbox to drain")
         finally:
-            agent_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await agent_task
+            await cancel_and_wait(agent_task)
             outbox.close()
 
     (row,) = _rows(engine, ReadingRow, key.gateway_id)

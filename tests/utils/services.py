@@ -56,3 +56,13 @@ async def async_wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within_s} s waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+async def cancel_and_wait(task: "asyncio.Task[object]", within_s: float = 15.0) -> None:
+    """Cancel `task` and wait for it to finish; fail, naming it, if it hangs."""
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=within_s)
+    if not done:
+        raise AssertionError(f"task {task.get_name()!r} did not stop within {within_s} s")
+    if not task.cancelled() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
