@@ -186,7 +186,7 @@ class Coordinators:
              "GTX_MQTT_HOST": "127.0.0.1", "GTX_MQTT_CLIENT_ID": f"gtx-bench-{os.getpid()}-{i}",
              "GTX_TOPIC_ROOT": ROOT, "GTX_REDIS_URL": REDIS_URL, "GTX_METRICS_PORT": str(mp_),
              "GTX_BATCH_MAX": str(batch_max), "GTX_BATCH_WAIT_S": str(batch_wait_s),
-             "GTX_LOG_JSON": "true"}
+             "GTX_LOG_JSON": "true", "GTX_LEDGER": "off"}
             for i, mp_ in enumerate(self.metrics_ports)
         ]  # fmt: skip
         self.procs: list[subprocess.Popen[bytes]] = []

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from coordinator.config import Settings
 from coordinator.errors import ConfigError
 from coordinator.platform_keys import PlatformKeys, load_or_create_keys
+from coordinator.trading import MarketContext
 from programs.jobs import resume
 from programs.jobstore import SqlJobStore
 from programs.ledger.base import Ledger
@@ -24,7 +25,7 @@ from programs.ledger.rpc import RpcConfig, RpcLedger
 from programs.ledger.store import SqlLedgerStore
 from programs.roles import Deployment, bootstrap
 
-__all__ = ["Chain", "open_chain"]
+__all__ = ["Chain", "market_context", "open_chain"]
 
 # The embedded ledger's fee payer is topped up to this (lamports); a real
 # cluster's payer must be funded by the operator.
@@ -80,3 +81,9 @@ async def open_chain(settings: Settings, engine: Engine) -> AsyncIterator[Chain]
         jobs = SqlJobStore(engine)
         await resume(ledger, jobs, deployment, keys.oracle, payer=keys.payer)
         yield Chain(ledger, deployment, keys, jobs)
+
+
+def market_context(chain: Chain, engine: Engine) -> MarketContext:
+    """The market service's context on this chain. The platform's fee payer pays
+    (and co-signs) users' approvals, so users need no SOL to trade."""
+    return MarketContext(engine, chain.ledger, chain.deployment, fee_payer=chain.keys.payer)

@@ -16,8 +16,9 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from solders.pubkey import Pubkey
 from sqlalchemy import func, insert, select, text
@@ -25,11 +26,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from coordinator import metrics
-from coordinator.chain import Chain, open_chain
+from coordinator.chain import Chain, market_context, open_chain
 from coordinator.config import Settings
 from coordinator.db.models import EpochOnchain, EpochRecord, Meter, MeterEpochEnergyRow
 from coordinator.oracle import epoch_of, wh_to_base_units
-from coordinator.trading import MarketContext, SettlementKeys, resume_market, run_market_epoch
+from coordinator.trading import SettlementKeys, resume_market, run_market_epoch
 from coordinator.trading.clearing_service import Publish
 from programs.errors import LedgerError
 from programs.jobs import JobsFailed, run_attestation, run_mint_epoch
@@ -172,12 +173,24 @@ async def run_chain_worker(
     engine: Engine,
     publish: Publish | None = None,
     on_epoch: Callable[[str, int], Awaitable[None] | None] | None = None,
+    alongside: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    on_chain: Callable[[Chain], None] | None = None,
 ) -> None:
     """Run until cancelled: mint and attest closed epochs, clear and settle the
-    market at each gate closure. `on_epoch(kind, epoch)` reports progress."""
+    market at each gate closure. `on_epoch(kind, epoch)` reports progress;
+    `alongside()` runs beside it while this instance leads; `on_chain(chain)`
+    hands the opened chain to whoever else needs it (the API in the demo)."""
     interval = settings.chain_check_interval_s
-    async with _leadership(engine, interval), open_chain(settings, engine) as chain:
-        ctx = MarketContext(engine, chain.ledger, chain.deployment)
+    async with (
+        _leadership(engine, interval),
+        open_chain(settings, engine) as chain,
+        asyncio.TaskGroup() as tg,
+    ):
+        if alongside is not None:
+            tg.create_task(alongside(), name="leader-alongside")
+        if on_chain is not None:
+            on_chain(chain)
+        ctx = market_context(chain, engine)
         keys = SettlementKeys(chain.keys.payer, chain.keys.settlement_authority)
         await resume_market(ctx, keys, publish=publish, root=settings.topic_root)
         last_market: int | None = None

@@ -106,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "run":
             upgrade(engine)
             if settings.metrics_port:
-                serve_metrics(settings.metrics_port)
+                serve_metrics(settings.metrics_port, settings.metrics_addr)
             with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(run_ingest(settings, engine))
+                asyncio.run(run_ingest(settings, engine, with_chain=True))
     except CoordinatorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     # broker queues QoS 1 readings while it is down.
     mqtt_client_id: str = "gtx-coordinator-1"
     mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    # "3.1.1" for brokers without MQTT 5 (the embedded demo broker).
+    mqtt_protocol: Literal["5", "3.1.1"] = "5"
+    # Share the readings stream between coordinator instances ($share/...);
+    # off for brokers without shared subscriptions (then run one instance).
+    mqtt_shared: bool = True
     topic_root: str = topics.DEFAULT_ROOT
     # Readings are verified and committed in batches of up to this many, or
     # whatever has arrived after batch_wait_s.
@@ -68,6 +73,8 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Prometheus /metrics port of this process; 0 disables it.
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    # Where /metrics listens; 0.0.0.0 in containers so Prometheus can reach it.
+    metrics_addr: str = "127.0.0.1"
     log_json: bool = True
     # Ingest verifies a rotated gateway (id = its first key, for life) with its
     # current key and, until old_valid_until (by receive time), the retired one.

@@ -11,12 +11,20 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from coordinator.alerts import (
+    AlertMonitor,
+    AlertRules,
+    SqlAlertSource,
+    StatsCollector,
+    run_stats_publisher,
+)
 from coordinator.cache import LiveCache
+from coordinator.chain_worker import run_chain_worker
 from coordinator.config import Settings
 from coordinator.epochs_service import EpochCloser
 from coordinator.ingest.mqtt_source import MqttSource
@@ -63,9 +71,14 @@ async def run_ingest(
     engine: Engine,
     on_batch: Callable[[list[Accepted], list[Rejected]], None] | None = None,
     ready: asyncio.Event | None = None,
+    *,
+    with_chain: bool = False,
+    on_epoch: Callable[[str, int], Awaitable[None] | None] | None = None,
 ) -> None:
-    """Run ingest, epoch closing and the cache until cancelled. `ready` is set
-    once the subscription is confirmed by the broker."""
+    """Run ingest, epoch closing, stats and the cache until cancelled; with
+    `with_chain` (and a ledger configured) also the chain worker and alerts,
+    which run in whichever instance holds the leader lock. `ready` is set once
+    the subscription is confirmed by the broker."""
     await asyncio.to_thread(maintain_partitions, engine, settings)
     oracle = OracleConfig(
         max_future_skew_s=settings.max_future_skew_s,
@@ -78,14 +91,16 @@ async def run_ingest(
         grace_s=settings.epoch_grace_s,
         lateness_s=settings.lateness_window_s,
     )
+    stats = StatsCollector(settings.mqtt_client_id, then=on_batch)
     async with MqttSource(
         host=settings.mqtt_host,
         port=settings.mqtt_port,
         client_id=settings.mqtt_client_id,
-        subscription=topics.readings_subscription(settings.topic_root),
+        subscription=topics.readings_subscription(settings.topic_root, settings.mqtt_shared),
         username=settings.mqtt_username,
         password=settings.mqtt_password,
         session_expiry_s=settings.mqtt_session_expiry_s,
+        mqtt_v5=settings.mqtt_protocol == "5",
     ) as source:
         service = IngestService(
             source=source,
@@ -96,12 +111,53 @@ async def run_ingest(
             batch_max=settings.batch_max,
             batch_wait_s=settings.batch_wait_s,
             cache=cache,
-            on_batch=on_batch,
+            on_batch=stats.on_batch,
         )
         if ready is not None:
             ready.set()
+
+        async def publish_retained(topic: str, body: bytes) -> bool:
+            return await source.publish(topic, body, retain=True)
+
         async with asyncio.TaskGroup() as tg:
             tg.create_task(service.run(), name="ingest")
             tg.create_task(_epoch_loop(closer, source, settings, engine), name="epochs")
+            tg.create_task(
+                run_stats_publisher(stats, publish_retained, topic_root=settings.topic_root),
+                name="stats",
+            )
             if cache is not None:
                 tg.create_task(cache.run(), name="cache")
+            if with_chain and settings.ledger != "off":
+                tg.create_task(_chain_and_alerts(settings, engine, source, on_epoch), name="chain")
+
+
+async def _chain_and_alerts(
+    settings: Settings,
+    engine: Engine,
+    source: MqttSource,
+    on_epoch: Callable[[str, int], Awaitable[None] | None] | None,
+) -> None:
+    """The leader's work: the chain worker, and alerts (one instance publishes them)."""
+
+    async def publish_retained(topic: str, body: bytes) -> bool:
+        return await source.publish(topic, body, retain=True)
+
+    async def publish(topic: str, body: bytes) -> bool:
+        return await source.publish(topic, body, retain=False)
+
+    rules = AlertRules(
+        length_s=settings.epoch_length_s,
+        grace_s=settings.epoch_grace_s,
+        expect_clearing=settings.ledger != "off",
+    )
+    monitor = AlertMonitor(
+        SqlAlertSource(engine), publish, topic_root=settings.topic_root, rules=rules
+    )
+
+    async def on_leader() -> None:
+        await monitor.run()
+
+    await run_chain_worker(
+        settings, engine, publish_retained, on_epoch=on_epoch, alongside=on_leader
+    )

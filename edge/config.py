@@ -65,6 +65,9 @@ CLOCK_SOURCES = ("gateway", "meter")
 DEFAULT_CLOCK_REGISTER = 0xFF00
 
 
+MQTT_PROTOCOLS = ("5", "3.1.1")
+
+
 @dataclass(frozen=True, slots=True)
 class BrokerConfig:
     host: str = "127.0.0.1"
@@ -77,6 +80,9 @@ class BrokerConfig:
     ack_timeout_s: float = 10.0
     reconnect_initial_s: float = 1.0
     reconnect_max_s: float = 60.0
+    # "5" (persistent session with expiry) or "3.1.1" (clean_session off), for
+    # brokers without MQTT 5 such as the embedded demo broker.
+    protocol: str = "5"
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +206,7 @@ def _broker(raw: dict[str, Any]) -> BrokerConfig:
         ack_timeout_s=_bounded(b, "ack_timeout_s", float, w, 10.0, 0.1),
         reconnect_initial_s=initial,
         reconnect_max_s=maximum,
+        protocol=_choice(b, "protocol", w, MQTT_PROTOCOLS),
     )
 
 

@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
+from typing import Any
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -49,17 +50,24 @@ class MqttPublisher:
         self._broker = broker
         self._gateway_id = gateway_id
         self._status_topic = topics.gateway_status(broker.topic_root, gateway_id)
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = broker.session_expiry_s
+        session: dict[str, Any]
+        if broker.protocol == "3.1.1":
+            session = {"protocol": aiomqtt.ProtocolVersion.V311, "clean_session": False}
+        else:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = broker.session_expiry_s
+            session = {
+                "protocol": aiomqtt.ProtocolVersion.V5,
+                "clean_start": False,
+                "properties": props,
+            }
         self._client = aiomqtt.Client(
             broker.host,
             broker.port,
             username=broker.username,
             password=broker.password,
             identifier="gtx-gw-" + gateway_id,
-            protocol=aiomqtt.ProtocolVersion.V5,
-            clean_start=False,
-            properties=props,
+            **session,
             keepalive=broker.keepalive_s,
             will=aiomqtt.Will(self._status_topic, status_payload("offline"), qos=1, retain=True),
             timeout=broker.ack_timeout_s,

@@ -60,7 +60,11 @@ class MqttSource:
         password: str | None = None,
         connect_timeout_s: float = 10.0,
         session_expiry_s: int = SESSION_EXPIRY_S,
+        mqtt_v5: bool = True,
     ) -> None:
+        """`mqtt_v5=False` speaks MQTT 3.1.1 with clean_session off, for brokers
+        without MQTT 5 (the embedded demo broker); the broker then decides how
+        long a session lives."""
         self._host = host
         self._port = port
         self._subscription = subscription
@@ -74,9 +78,18 @@ class MqttSource:
         # Counted on paho's thread in on_connect, before any message of the
         # new connection is handled; read (atomically) by `ack`.
         self._connection = 0
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
-        )
+        self._mqtt_v5 = mqtt_v5
+        if mqtt_v5:
+            self._client = mqtt.Client(
+                CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+            )
+        else:
+            self._client = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=client_id,
+                protocol=mqtt.MQTTv311,
+                clean_session=False,
+            )
         self._client.manual_ack_set(True)
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         if username is not None:
@@ -88,11 +101,16 @@ class MqttSource:
 
     async def __aenter__(self) -> "MqttSource":
         self._loop = asyncio.get_running_loop()
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = self._session_expiry_s
-        props.ReceiveMaximum = RECEIVE_MAXIMUM
         try:
-            self._client.connect_async(self._host, self._port, clean_start=False, properties=props)
+            if self._mqtt_v5:
+                props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+                props.SessionExpiryInterval = self._session_expiry_s
+                props.ReceiveMaximum = RECEIVE_MAXIMUM
+                self._client.connect_async(
+                    self._host, self._port, clean_start=False, properties=props
+                )
+            else:
+                self._client.connect_async(self._host, self._port)
         except OSError as exc:
             raise BrokerError(f"cannot reach MQTT broker {self._host}:{self._port}") from exc
         self._client.loop_start()
@@ -162,13 +180,18 @@ class MqttSource:
     # paho callbacks: run on paho's network thread.
 
     def _on_connect(
-        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
+        self, client: mqtt.Client, _userdata: Any, flags: Any, reason: Any, _props: Any
     ) -> None:
         if reason.is_failure:
             log.error("MQTT connection refused: %s", reason)
             return
         self._connection += 1
         client.subscribe(self._subscription, qos=1)
+        if flags.session_present:
+            # The subscription lives in the resumed session: ready now. (Some
+            # brokers hold the SUBACK back until queued messages are acked.)
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._mark_connected)
 
     def _on_subscribe(
         self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any

@@ -55,6 +55,7 @@ def _coordinator(
         "GTX_EPOCH_LENGTH_S": "60",
         "GTX_EPOCH_GRACE_S": "2",
         "GTX_EPOCH_CHECK_INTERVAL_S": "0.5",
+        "GTX_LEDGER": "off",  # ingest only: minting is tested on its own
     }
     proc = subprocess.Popen([str(EXE), "run"], env=env, stderr=subprocess.DEVNULL)
     try:
