@@ -24,6 +24,7 @@ from coordinator.alerts import (
     run_stats_publisher,
 )
 from coordinator.cache import LiveCache
+from coordinator.chain import Chain
 from coordinator.chain_worker import run_chain_worker
 from coordinator.config import Settings
 from coordinator.epochs_service import EpochCloser
@@ -74,6 +75,7 @@ async def run_ingest(
     *,
     with_chain: bool = False,
     on_epoch: Callable[[str, int], Awaitable[None] | None] | None = None,
+    on_chain: Callable[[Chain], None] | None = None,
 ) -> None:
     """Run ingest, epoch closing, stats and the cache until cancelled; with
     `with_chain` (and a ledger configured) also the chain worker and alerts,
@@ -129,7 +131,9 @@ async def run_ingest(
             if cache is not None:
                 tg.create_task(cache.run(), name="cache")
             if with_chain and settings.ledger != "off":
-                tg.create_task(_chain_and_alerts(settings, engine, source, on_epoch), name="chain")
+                tg.create_task(
+                    _chain_and_alerts(settings, engine, source, on_epoch, on_chain), name="chain"
+                )
 
 
 async def _chain_and_alerts(
@@ -137,6 +141,7 @@ async def _chain_and_alerts(
     engine: Engine,
     source: MqttSource,
     on_epoch: Callable[[str, int], Awaitable[None] | None] | None,
+    on_chain: Callable[[Chain], None] | None,
 ) -> None:
     """The leader's work: the chain worker, and alerts (one instance publishes them)."""
 
@@ -159,5 +164,10 @@ async def _chain_and_alerts(
         await monitor.run()
 
     await run_chain_worker(
-        settings, engine, publish_retained, on_epoch=on_epoch, alongside=on_leader
+        settings,
+        engine,
+        publish_retained,
+        on_epoch=on_epoch,
+        alongside=on_leader,
+        on_chain=on_chain,
     )
