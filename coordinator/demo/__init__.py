@@ -10,6 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
+from coordinator.demo.reconcile import Reconciliation
 from coordinator.demo.system import DemoOptions, run_demo
 from coordinator.errors import CoordinatorError
 from edge.errors import GatewayError
@@ -32,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--epoch-seconds", type=int, default=20)
     demo.add_argument("--poll-seconds", type=int, default=4)
     demo.add_argument("--api-port", type=int, default=8080)
+    demo.add_argument(
+        "--epochs",
+        type=int,
+        default=0,
+        help="stop after this many epochs are minted, reconcile every balance and exit "
+        "(0, the default: run until Ctrl-C)",
+    )
     return parser
 
 
@@ -45,12 +53,26 @@ def main(argv: list[str] | None = None) -> int:
         epoch_s=args.epoch_seconds,
         poll_s=args.poll_seconds,
         api_port=args.api_port,
+        epochs=args.epochs,
     )
     try:
-        asyncio.run(run_demo(options))
+        result = asyncio.run(run_demo(options))
     except KeyboardInterrupt:
         print("\nstopped")
+        return 0
     except (CoordinatorError, GatewayError, LedgerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return 0 if result is None else _report(result)
+
+
+def _report(result: Reconciliation) -> int:
+    print(
+        f"reconciled {result.epochs} epochs: verified export {result.verified_export_wh} Wh, "
+        f"minted {result.minted_base_units} base units, {result.trades_settled} trades settled, "
+        f"{result.users} users' balances checked on the ledger"
+    )
+    for line in result.mismatches:
+        print("MISMATCH " + line, file=sys.stderr)
+    print("balances reconcile: " + ("yes" if result.ok else "NO"))
+    return 0 if result.ok else 1

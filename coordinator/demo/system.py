@@ -10,6 +10,7 @@ tokens and clears the market; simulated users trade with their own keys.
 
 import asyncio
 import contextlib
+import json
 import os
 import time
 from collections.abc import AsyncIterator
@@ -33,8 +34,14 @@ from coordinator.db.models import MeterStateRow
 from coordinator.db.session import make_engine
 from coordinator.demo.campus import MeterPlan, campus_plan
 from coordinator.demo.progress import Progress
+from coordinator.demo.reconcile import Reconciliation, reconcile
 from coordinator.demo.traders import Trader, plan_orders
-from coordinator.embedded import EmbeddedBroker, detect_services, service_config_from_env
+from coordinator.embedded import (
+    EmbeddedBroker,
+    ServicePlan,
+    detect_services,
+    service_config_from_env,
+)
 from coordinator.market.errors import MarketError
 from coordinator.registry import register_device, register_meter
 from coordinator.runner import run_ingest
@@ -49,7 +56,7 @@ from edge.publisher import MqttPublisher
 from edge.signing import DeviceKey
 from programs.roles import mint_payment, register_user
 
-__all__ = ["DemoOptions", "run_demo"]
+__all__ = ["DemoOptions", "Finished", "run_demo"]
 
 CREDIT = 1_000_000  # payment-token base units (6 decimals)
 STARTING_CREDIT = 50 * CREDIT
@@ -64,6 +71,15 @@ class DemoOptions:
     poll_s: int = 4
     api_port: int = 8080
     seed: int = 7
+    epochs: int = 0  # stop (and reconcile) after this many epochs are minted; 0 = run on
+
+
+class Finished(Exception):  # noqa: N818 - a signal, not an error
+    """Raised to end the demo after its epochs; carries the reconciliation."""
+
+    def __init__(self, result: Reconciliation) -> None:
+        super().__init__("demo finished")
+        self.result = result
 
 
 def _ensure_postgres_database(database_url: str) -> None:
@@ -127,17 +143,42 @@ def _midday_clock() -> SimClock:
     return SimClock(start_s=now - now % 86_400 + 10 * 3600, accel=1.0)
 
 
+def _leaves(group: BaseExceptionGroup[BaseException], kind: type[Finished]) -> list[Finished]:
+    """The `kind` exceptions anywhere in a (nested) exception group."""
+    found: list[Finished] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            found.extend(_leaves(exc, kind))
+        elif isinstance(exc, kind):
+            found.append(exc)
+    return found
+
+
 async def _serve_api(app: object, port: int) -> None:
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")  # type: ignore[arg-type]
     )
+    serving = asyncio.create_task(server.serve(), name="uvicorn")
     try:
-        await server.serve()
-    finally:
+        await asyncio.shield(serving)
+    except asyncio.CancelledError:
+        # Let uvicorn run its own shutdown (lifespan, open connections).
         server.should_exit = True
+        await serving
+        raise
 
 
-async def _fund(chain: Chain, traders: list[Trader]) -> None:
+def _credits_file(workdir: Path) -> Path:
+    return workdir / "credits-issued.json"
+
+
+def credits_issued(workdir: Path) -> dict[str, int]:
+    """Campus credit issued to each simulated user so far (for reconciliation)."""
+    path = _credits_file(workdir)
+    return {k: int(v) for k, v in json.loads(path.read_text()).items()} if path.exists() else {}
+
+
+async def _fund(chain: Chain, traders: list[Trader], workdir: Path) -> None:
     """Token accounts for every user; campus credit for the buyers that are low."""
     keys = chain.keys
     grants = []
@@ -153,15 +194,19 @@ async def _fund(chain: Chain, traders: list[Trader]) -> None:
             chain.ledger, chain.deployment, payer=keys.payer, rec_authority=keys.rec_authority,
             grants=grants,
         )  # fmt: skip
+        issued = credits_issued(workdir)
+        for owner, units in grants:
+            issued[str(owner)] = issued.get(str(owner), 0) + units
+        _credits_file(workdir).write_text(json.dumps(issued, sort_keys=True))
 
 
 async def _trade(
     chain: Chain, engine: Engine, traders: list[Trader], events: "asyncio.Queue[tuple[str, int]]",
-    progress: Progress, seed: int,
+    progress: Progress, options: DemoOptions,
 ) -> None:  # fmt: skip
     """After each gate closure, every user places orders for the next epoch."""
     ctx = market_context(chain, engine)
-    await _fund(chain, traders)
+    await _fund(chain, traders, options.workdir)
     while True:
         kind, epoch = await events.get()
         if kind != "cleared":
@@ -170,7 +215,7 @@ async def _trade(
         balances = [await t.balance(ctx) for t in traders]
         by_wallet = {t.wallet: t for t in traders}
         placed = 0
-        for intent in plan_orders(balances, seed + delivery):
+        for intent in plan_orders(balances, options.seed + delivery):
             try:
                 await by_wallet[intent.wallet].place(ctx, intent, delivery, open_epoch=delivery)
                 placed += 1
@@ -251,44 +296,60 @@ async def _set_up_campus(
     return traders, keys, sims
 
 
-async def run_demo(options: DemoOptions) -> None:
+async def _broker(
+    stack: contextlib.AsyncExitStack, plan: ServicePlan
+) -> tuple[str, int, str, bool]:
+    """(host, port, MQTT protocol, shared subscription) of the broker to use,
+    starting the in-process one (MQTT 3.1.1, no shared subscriptions) if needed."""
+    if plan.broker.kind == "embedded":
+        embedded = await stack.enter_async_context(EmbeddedBroker(session_expiry_s=24 * 3600))
+        return embedded.host, embedded.port, "3.1.1", False
+    assert plan.broker.address is not None
+    host, _, port = plan.broker.address.rpartition(":")
+    return host, int(port), "5", True
+
+
+def _settings(
+    options: DemoOptions, database_url: str, mqtt: tuple[str, int, str, bool], plan: ServicePlan
+) -> Settings:
+    mqtt_host, mqtt_port, protocol, shared = mqtt
+    return Settings(
+        database_url=database_url,
+        mqtt_host=mqtt_host,
+        mqtt_port=mqtt_port,
+        mqtt_protocol=protocol,  # type: ignore[arg-type]
+        mqtt_shared=shared,
+        # Environment first, so a demo can share real servers with other runs.
+        mqtt_client_id=os.environ.get("GTX_MQTT_CLIENT_ID", "gtx-demo-coordinator"),
+        topic_root=os.environ.get("GTX_TOPIC_ROOT", "gtx"),
+        redis_url=(plan.cache.address or "") if plan.cache.kind == "server" else "",
+        epoch_length_s=options.epoch_s,
+        epoch_grace_s=3,
+        epoch_check_interval_s=1.0,
+        chain_check_interval_s=1.0,
+        ledger="embedded",
+        key_dir=options.workdir / "coordinator-keys",
+        log_json=False,
+    )
+
+
+async def run_demo(options: DemoOptions) -> Reconciliation | None:
+    """Run until cancelled, or with `options.epochs` until that many epochs are
+    minted; then return the reconciliation of every user's balances."""
     workdir = options.workdir
     workdir.mkdir(parents=True, exist_ok=True)
     plan = await detect_services(
         service_config_from_env(os.environ),
         embedded_database_url=f"sqlite:///{workdir.resolve()}/gridtokenx.sqlite",
     )
-    print("GridTokenX demo: services")
-    for line in plan.lines():
-        print("  " + line)
+    print("\n  ".join(["GridTokenX demo: services", *plan.lines()]))
     async with contextlib.AsyncExitStack() as stack:
-        if plan.broker.kind == "embedded":
-            embedded = await stack.enter_async_context(EmbeddedBroker(session_expiry_s=24 * 3600))
-            mqtt_host, mqtt_port, protocol, shared = embedded.host, embedded.port, "3.1.1", False
-        else:
-            assert plan.broker.address is not None
-            host, _, port = plan.broker.address.rpartition(":")
-            mqtt_host, mqtt_port, protocol, shared = host, int(port), "5", True
+        mqtt_host, mqtt_port, protocol, shared = await _broker(stack, plan)
         database_url = plan.database.address
         assert database_url is not None
         if plan.database.kind == "server":
             await asyncio.to_thread(_ensure_postgres_database, database_url)
-        settings = Settings(
-            database_url=database_url,
-            mqtt_host=mqtt_host,
-            mqtt_port=mqtt_port,
-            mqtt_protocol=protocol,  # type: ignore[arg-type]
-            mqtt_shared=shared,
-            mqtt_client_id="gtx-demo-coordinator",
-            redis_url=(plan.cache.address or "") if plan.cache.kind == "server" else "",
-            epoch_length_s=options.epoch_s,
-            epoch_grace_s=3,
-            epoch_check_interval_s=1.0,
-            chain_check_interval_s=1.0,
-            ledger="embedded",
-            key_dir=workdir / "coordinator-keys",
-            log_json=False,
-        )
+        settings = _settings(options, database_url, (mqtt_host, mqtt_port, protocol, shared), plan)
         engine = make_engine(settings.database_url)
         stack.callback(engine.dispose)
         await asyncio.to_thread(upgrade, engine)
@@ -300,9 +361,21 @@ async def run_demo(options: DemoOptions) -> None:
         events: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
         chain_ready: asyncio.Future[Chain] = asyncio.get_running_loop().create_future()
 
+        minted = 0
+
         async def on_epoch(kind: str, epoch: int) -> None:
+            nonlocal minted
             await progress.on_epoch(kind, epoch)
             events.put_nowait((kind, epoch))
+            minted += kind == "minted"
+            if options.epochs and minted >= options.epochs:
+                # The chain worker waits here: balances are still while we look.
+                result = await reconcile(
+                    engine, await chain_ready, credits_issued(workdir),
+                    [t.wallet for t in traders.values()],
+                    length_s=settings.epoch_length_s, lateness_s=settings.lateness_window_s,
+                )  # fmt: skip
+                raise Finished(result)
 
         def on_chain(chain: Chain) -> None:
             if not chain_ready.done():
@@ -317,36 +390,43 @@ async def run_demo(options: DemoOptions) -> None:
             f"behind {options.gateways} gateways; epochs of {options.epoch_s} s, "
             f"readings every {options.poll_s} s"
         )
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(
-                run_ingest(
-                    settings, engine, progress.on_batch, ready,
-                    with_chain=True, on_epoch=on_epoch, on_chain=on_chain,
-                ),
-                name="coordinator",
-            )  # fmt: skip
-            await ready.wait()
-            for g in range(options.gateways):
+        finished: list[Finished] = []
+        try:
+            async with asyncio.TaskGroup() as tg:
                 tg.create_task(
-                    _gateway(
-                        options,
-                        g,
-                        [m for m in meters if m.gateway == g],
-                        sims[g].port,
-                        broker,
-                        keys[g],
+                    run_ingest(
+                        settings, engine, progress.on_batch, ready,
+                        with_chain=True, on_epoch=on_epoch, on_chain=on_chain,
                     ),
-                    name=f"gateway-{g + 1}",
+                    name="coordinator",
+                )  # fmt: skip
+                await ready.wait()
+                for g in range(options.gateways):
+                    tg.create_task(
+                        _gateway(
+                            options,
+                            g,
+                            [m for m in meters if m.gateway == g],
+                            sims[g].port,
+                            broker,
+                            keys[g],
+                        ),
+                        name=f"gateway-{g + 1}",
+                    )
+                chain = await chain_ready
+                access = ChainAccess(
+                    chain.ledger, chain.deployment, chain.keys.payer, chain.keys.rec_authority
                 )
-            chain = await chain_ready
-            access = ChainAccess(
-                chain.ledger, chain.deployment, chain.keys.payer, chain.keys.rec_authority
-            )
-            app = create_app(settings, engine, ledger=access)
-            tg.create_task(_serve_api(app, options.api_port), name="api")
-            print(f"dashboard: http://127.0.0.1:{options.api_port}/  (development login)")
-            print(f"first epoch closes within {2 * options.epoch_s} s; Ctrl-C stops", flush=True)
-            tg.create_task(
-                _trade(chain, engine, list(traders.values()), events, progress, options.seed),
-                name="traders",
-            )
+                app = create_app(settings, engine, ledger=access)
+                tg.create_task(_serve_api(app, options.api_port), name="api")
+                print(f"dashboard: http://127.0.0.1:{options.api_port}/  (development login)")
+                print(
+                    f"first epoch closes within {2 * options.epoch_s} s; Ctrl-C stops", flush=True
+                )
+                tg.create_task(
+                    _trade(chain, engine, list(traders.values()), events, progress, options),
+                    name="traders",
+                )
+        except* Finished as group:
+            finished.extend(_leaves(group, Finished))
+        return finished[0].result if finished else None
