@@ -77,11 +77,10 @@ class Settings(BaseSettings):
     metrics_addr: str = "127.0.0.1"
     log_json: bool = True
     # Ingest verifies a rotated gateway (id = its first key, for life) with its
-    # current key and, until old_valid_until (by receive time), the retired one.
-    # Still off by default: the gateway agent (edge.agent) takes its gateway id
-    # from the device key it signs with, so after a rotation it would publish
-    # under the new key's id (unknown_device, and outside its broker ACL).
-    key_rotation_enabled: bool = False
+    # current key and, until old_valid_until (by receive time), the retired one;
+    # gateways may rotate their device key: the agent keeps its enrolled id
+    # (config `gateway_id`) and ingest honours the old key for the overlap.
+    key_rotation_enabled: bool = True
 
     # On chain: "embedded" runs the SVM in process (state in the database),
     # "rpc" uses a Solana cluster at solana_rpc_url, "off" mints nothing.

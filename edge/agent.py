@@ -105,8 +105,10 @@ class GatewayAgent:
         self._wall = wall_clock
         self._random = unit_random
         root = config.broker.topic_root
-        self._topic = topics.gateway_readings(root, key.gateway_id)
-        self._health_topic = topics.gateway_health(root, key.gateway_id)
+        # The enrolled id, which outlives key rotations; the key only signs.
+        self.gateway_id = config.gateway_id or key.gateway_id
+        self._topic = topics.gateway_readings(root, self.gateway_id)
+        self._health_topic = topics.gateway_health(root, self.gateway_id)
         self._pending = asyncio.Event()
         self._stopping = asyncio.Event()
         self._publisher: Publisher | None = None
@@ -235,9 +237,9 @@ class GatewayAgent:
 
         def build(seq: int) -> tuple[str, bytes]:
             reading = Reading(
-                self._key.gateway_id, meter.meter_id, seq, ts, values.import_wh, values.export_wh
+                self.gateway_id, meter.meter_id, seq, ts, values.import_wh, values.export_wh
             )
-            return self._topic, encode_payload(self._key.sign(reading))
+            return self._topic, encode_payload(self._key.sign(reading, identity=self.gateway_id))
 
         dropped_before = self._outbox.dropped()
         entry = self._outbox.add(build, gateway_ts=gateway_ts)
@@ -311,7 +313,7 @@ class GatewayAgent:
     def health(self) -> HealthReport:
         """The gateway's health now."""
         return HealthReport(
-            gateway_id=self._key.gateway_id,
+            gateway_id=self.gateway_id,
             ts=int(self._wall()),
             uptime_s=int(time.monotonic() - self._started),
             broker_connected=self._publisher is not None,

@@ -42,7 +42,7 @@ async def run_gateway(config: GatewayConfig) -> None:
 
     @contextlib.asynccontextmanager
     async def connect() -> AsyncIterator[Publisher]:
-        async with MqttPublisher(config.broker, key.gateway_id) as publisher:
+        async with MqttPublisher(config.broker, config.gateway_id or key.gateway_id) as publisher:
             yield publisher
 
     loop = asyncio.get_running_loop()

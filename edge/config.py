@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from edge import topics
+from edge.base58 import b58decode, b58encode
 from edge.errors import ConfigError
 from edge.protocol import ProtocolError, check_meter_id
 
@@ -83,6 +84,10 @@ class BrokerConfig:
     # "5" (persistent session with expiry) or "3.1.1" (clean_session off), for
     # brokers without MQTT 5 such as the embedded demo broker.
     protocol: str = "5"
+    # TLS to the broker (production listens on TLS only); `ca_file` verifies a
+    # private CA's server certificate, else the system's trust store is used.
+    tls: bool = False
+    ca_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +124,10 @@ class GatewayConfig:
     state_file: Path
     broker: BrokerConfig
     meters: tuple[MeterConfig, ...]
+    # The enrolled identity: the gateway's first public key. Kept for life, so
+    # after a key rotation the gateway signs with a new key under the same id.
+    # None means the device key's own id (a gateway that never rotated).
+    gateway_id: str | None = None
     poll_interval_s: int = 900
     health_interval_s: float = 60.0
     shutdown_flush_s: float = 10.0
@@ -187,7 +196,24 @@ def _unknown(table: dict[str, Any], known: set[str], where: str) -> None:
         raise ConfigError(f"{where}{extra[0]}: unknown setting")
 
 
-def _broker(raw: dict[str, Any]) -> BrokerConfig:
+def _path_or_none(value: str | None, base: Path) -> Path | None:
+    return None if value is None else base / value
+
+
+def _gateway_id(raw: dict[str, Any]) -> str | None:
+    value: str | None = _take(raw, "gateway_id", str, "", None)
+    if value is None:
+        return None
+    try:
+        raw_key = b58decode(value)
+    except ValueError:
+        raw_key = b""
+    if len(raw_key) != 32 or b58encode(raw_key) != value:
+        raise ConfigError("gateway_id: must be a base58 Ed25519 public key (the enrolled id)")
+    return value
+
+
+def _broker(raw: dict[str, Any], base: Path) -> BrokerConfig:
     b = _take(raw, "broker", dict, "", {})
     w = "broker."
     _unknown(b, _names(BrokerConfig), w)
@@ -207,6 +233,8 @@ def _broker(raw: dict[str, Any]) -> BrokerConfig:
         reconnect_initial_s=initial,
         reconnect_max_s=maximum,
         protocol=_choice(b, "protocol", w, MQTT_PROTOCOLS),
+        tls=_take(b, "tls", bool, w, False),
+        ca_file=_path_or_none(_take(b, "ca_file", str, w, None), base),
     )
 
 
@@ -269,6 +297,7 @@ def _meter(m: Any, i: int, base: Path) -> MeterConfig:
 
 
 _TOP = {
+    "gateway_id",
     "key_file",
     "state_file",
     "poll_interval_s",
@@ -284,7 +313,7 @@ _TOP = {
 def parse_config(raw: dict[str, Any], base: Path = Path()) -> GatewayConfig:
     """Validate a parsed TOML document; errors name the offending field."""
     _unknown(raw, _TOP, "")
-    broker = _broker(raw)
+    broker = _broker(raw, base)
     meters_raw = _take(raw, "meters", list, "")
     if not meters_raw:
         raise ConfigError("meters: at least one meter is required")
@@ -295,6 +324,7 @@ def parse_config(raw: dict[str, Any], base: Path = Path()) -> GatewayConfig:
     outbox_raw = _take(raw, "outbox", dict, "", {})
     _unknown(outbox_raw, {"max_entries"}, "outbox.")
     return GatewayConfig(
+        gateway_id=_gateway_id(raw),
         key_file=base / _take(raw, "key_file", str, ""),
         state_file=base / _take(raw, "state_file", str, ""),
         broker=broker,

@@ -45,6 +45,12 @@ def status_payload(state: str, ts: int | None = None) -> bytes:
     return json.dumps(doc, sort_keys=True).encode()
 
 
+def _tls(broker: BrokerConfig) -> aiomqtt.TLSParameters | None:
+    if not broker.tls:
+        return None
+    return aiomqtt.TLSParameters(ca_certs=None if broker.ca_file is None else str(broker.ca_file))
+
+
 class MqttPublisher:
     def __init__(self, broker: BrokerConfig, gateway_id: str) -> None:
         self._broker = broker
@@ -69,6 +75,7 @@ class MqttPublisher:
             identifier="gtx-gw-" + gateway_id,
             **session,
             keepalive=broker.keepalive_s,
+            tls_params=_tls(broker),
             will=aiomqtt.Will(self._status_topic, status_payload("offline"), qos=1, retain=True),
             timeout=broker.ack_timeout_s,
         )

@@ -60,7 +60,9 @@ class DeviceKey:
             fh.flush()
             os.fsync(fh.fileno())
 
-    def sign(self, reading: Reading) -> SignedReading:
-        if reading.gateway_key != self.public_key:
+    def sign(self, reading: Reading, *, identity: str | None = None) -> SignedReading:
+        """Sign a reading of this gateway. `identity` is the gateway's enrolled id
+        when it differs from this key's own (after a key rotation)."""
+        if reading.gateway_id != (identity or self.gateway_id):
             raise ValueError("reading belongs to another gateway")
         return SignedReading(reading, self._private_key.sign(reading.signing_bytes()))

@@ -108,9 +108,12 @@ def _s(value: str | Path) -> str:
 
 
 def render_config(f: GatewayFile) -> str:
-    """The agent's config (only settings `edge.config` knows: it refuses others)."""
+    """The agent's config (only settings `edge.config` knows: it refuses others;
+    the coordinator URL lives in the sidecar)."""
     lines = [
         "# Written by `gtx-provision enroll`; holds the broker password: keep it 0600.",
+        "# gateway_id is the enrolled identity; it stays the same after rotate-key.",
+        f"gateway_id = {_s(f.gateway_id)}",
         f"key_file = {_s(f.key_file)}",
         f"state_file = {_s(f.state_file)}",
         f"poll_interval_s = {f.poll_interval_s}",
@@ -121,6 +124,7 @@ def render_config(f: GatewayFile) -> str:
         f"username = {_s(f.username)}",
         f"password = {_s(f.password)}",
         f"topic_root = {_s(f.topic_root or topics.DEFAULT_ROOT)}",
+        f"tls = {'true' if f.broker_tls else 'false'}",
     ]
     for m in f.meters:
         lines += [

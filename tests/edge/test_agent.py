@@ -6,6 +6,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from edge import topics
 from edge.agent import GatewayAgent
 from edge.config import BrokerConfig, GatewayConfig, MeterConfig, OutboxConfig, PollingConfig
@@ -197,3 +199,20 @@ async def test_stop_gives_up_flushing_after_the_bound(tmp_path: Path) -> None:
     agent.stop()
     await asyncio.wait_for(run, 5)
     assert outbox.depth() == 1  # kept for the next run, not lost
+
+
+async def test_after_a_key_rotation_readings_keep_the_enrolled_id(tmp_path: Path) -> None:
+    enrolled = DeviceKey.generate().gateway_id  # the first key's id, kept for life
+    config = _config(tmp_path, ["m1"], gateway_id=enrolled)
+    agent, _, new_key = _agent(config, ScriptedReader({"m1": _ok()}), MemoryPublisher())
+
+    (entry,) = await agent.poll_once()
+
+    signed = decode_payload(entry.payload)
+    assert signed.reading.gateway_id == enrolled
+    assert entry.topic.endswith(f"/gw/{enrolled}/readings")
+    # Signed by the current (rotated-in) key, over the enrolled identity.
+    Ed25519PublicKey.from_public_bytes(new_key.public_key).verify(
+        signed.signature, signed.reading.signing_bytes()
+    )
+    assert agent.health().gateway_id == enrolled

@@ -36,11 +36,14 @@ def test_bad_meter_specs_are_usage_errors(spec: str) -> None:
         parse_meter_spec(spec)
 
 
+GW = "9ujv3NyGXqL62BR8T43EnkgjBJCaiw14EdVcvd9uKvm5"  # any valid base58 public key
+
+
 def _file(tmp_path: Path) -> GatewayFile:
     return GatewayFile(
-        gateway_id="GW", coordinator_url="http://c", key_file=tmp_path / "k.pem",
+        gateway_id=GW, coordinator_url="http://c", key_file=tmp_path / "k.pem",
         state_file=tmp_path / "s.sqlite", broker_host="b", broker_port=8883, broker_tls=True,
-        username="GW", password='p"w\\', topic_root="gtx",
+        username=GW, password='p"w\\', topic_root="gtx",
         meters=(MeterSpec("m-1", "h", 502, 1, "sdm630", 5000),),
     )  # fmt: skip
 
@@ -49,9 +52,11 @@ def test_rendered_config_is_what_the_agent_parses(tmp_path: Path) -> None:
     parsed = parse_config(tomllib.loads(render_config(_file(tmp_path))))
     assert parsed.broker.password == 'p"w\\'
     assert parsed.meters[0].rated_power_w == 5000
+    assert parsed.gateway_id == GW  # the enrolled id survives key rotations
+    assert parsed.broker.tls is True
     write_config(tmp_path / "gw.toml", _file(tmp_path))
     assert (tmp_path / "gw.toml").stat().st_mode & 0o777 == 0o600
-    assert recorded_gateway_id(tmp_path / "gw.toml") == "GW"
+    assert recorded_gateway_id(tmp_path / "gw.toml") == GW
 
 
 class _Refusing:

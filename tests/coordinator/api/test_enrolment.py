@@ -204,7 +204,7 @@ def test_reading_status_needs_a_gateway_signature(api: Api, owner: str) -> None:
 
 def test_key_rotation_is_refused_unless_enabled(engine: Engine, owner: str) -> None:
 
-    app = create_app(Settings(), engine, broker=MemoryBroker())
+    app = create_app(Settings(key_rotation_enabled=False), engine, broker=MemoryBroker())
     with TestClient(app) as client:
         gw = Signer.generate()
         r = client.post(
