@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from solders.hash import Hash
 from solders.signature import Signature
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -45,11 +45,25 @@ class MemoryJobStore:
 
 
 class SqlJobStore:
-    """A JobStore on SQLAlchemy Core (PostgreSQL or SQLite)."""
+    """A JobStore on SQLAlchemy Core (PostgreSQL or SQLite).
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime] | None = None) -> None:
+    `table` defaults to `chain_jobs`; another table with the same job columns
+    works too (the market's settlements), `extra(job)` giving the values of its
+    additional columns on insert.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Callable[[], datetime] | None = None,
+        *,
+        table: Table = chain_jobs,
+        extra: Callable[[Job], dict[str, object]] | None = None,
+    ) -> None:
         self._engine = engine
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._table = table
+        self._extra = extra or (lambda _job: {})
 
     def create_tables(self) -> None:
         """Create the tables if missing (tests and the demo; deployments use Alembic)."""
@@ -57,31 +71,31 @@ class SqlJobStore:
 
     def plan(self, jobs: Sequence[Job]) -> list[Job]:
         keys = [job.key for job in jobs]
+        table = self._table
         now = self._clock()
         try:
             with self._engine.begin() as conn:
                 present = set(
-                    conn.execute(
-                        select(chain_jobs.c.job_key).where(chain_jobs.c.job_key.in_(keys))
-                    ).scalars()
+                    conn.execute(select(table.c.job_key).where(table.c.job_key.in_(keys))).scalars()
                 )
                 new = [
-                    {**_row(j), "created_at": now, "updated_at": now}
+                    {**_row(j), **self._extra(j), "created_at": now, "updated_at": now}
                     for j in jobs
                     if j.key not in present
                 ]
                 if new:
-                    conn.execute(insert(chain_jobs), new)
+                    conn.execute(insert(table), new)
         except IntegrityError:
             pass  # another instance planned them first: read what it stored
         stored = self._get_many(keys)
         return [stored[key] for key in keys]
 
     def save(self, job: Job) -> None:
+        table = self._table
         with self._engine.begin() as conn:
             result = conn.execute(
-                update(chain_jobs)
-                .where(chain_jobs.c.job_key == job.key)
+                update(table)
+                .where(table.c.job_key == job.key)
                 .values(**_row(job), updated_at=self._clock())
             )
             if result.rowcount != 1:
@@ -91,15 +105,15 @@ class SqlJobStore:
         return self._get_many([key]).get(key)
 
     def _get_many(self, keys: Sequence[str]) -> dict[str, Job]:
+        table = self._table
         with self._engine.connect() as conn:
-            rows = conn.execute(select(chain_jobs).where(chain_jobs.c.job_key.in_(keys))).all()
+            rows = conn.execute(select(table).where(table.c.job_key.in_(keys))).all()
         return {row.job_key: _job(row) for row in rows}
 
     def unfinished(self, prefix: str = "") -> list[Job]:
+        table = self._table
         query = (
-            select(chain_jobs)
-            .where(chain_jobs.c.status.in_(["planned", "sent"]))
-            .order_by(chain_jobs.c.job_key)
+            select(table).where(table.c.status.in_(["planned", "sent"])).order_by(table.c.job_key)
         )
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()

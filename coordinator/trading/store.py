@@ -7,9 +7,8 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
-from solders.hash import Hash
 from solders.signature import Signature
 from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -36,7 +35,7 @@ from coordinator.trading.records import (
     SettlementStatus,
     SettlementView,
 )
-from programs.jobs import Job, JobStatus
+from programs.jobstore import SqlJobStore
 
 __all__ = [
     "MatchOutcome",
@@ -554,9 +553,9 @@ def list_settlements(engine: Engine, epoch: int) -> list[SettlementView]:
 _JobModel = type[SettlementJob] | type[ClearingAttestationJob]
 
 
-class SqlMarketJobStore:
+class SqlMarketJobStore(SqlJobStore):
     """A `programs.jobs.JobStore` over the `settlements` or `clearing_attestations` table;
-    every payload carries its epoch (``{"epoch": E, ...}``)."""
+    every payload carries its epoch (``{"epoch": E, ...}``), kept in its own column."""
 
     def __init__(
         self,
@@ -564,89 +563,9 @@ class SqlMarketJobStore:
         model: _JobModel,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
-        self._engine = engine
-        self._table = cast(Table, model.__table__)
-        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
-
-    def plan(self, jobs: Sequence[Job]) -> list[Job]:
-        keys = [job.key for job in jobs]
-        table = self._table
-        now = self._clock()
-        try:
-            with self._engine.begin() as conn:
-                present = set(
-                    conn.execute(select(table.c.job_key).where(table.c.job_key.in_(keys))).scalars()
-                )
-                new = [
-                    {
-                        **_row(job),
-                        "epoch": int(json.loads(job.payload)["epoch"]),
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for job in jobs
-                    if job.key not in present
-                ]
-                if new:
-                    conn.execute(insert(table), new)
-        except IntegrityError:
-            pass  # another instance planned them first: read what it stored
-        stored = self._get_many(keys)
-        return [stored[key] for key in keys]
-
-    def save(self, job: Job) -> None:
-        table = self._table
-        with self._engine.begin() as conn:
-            result = conn.execute(
-                update(table)
-                .where(table.c.job_key == job.key)
-                .values(**_row(job), updated_at=self._clock())
-            )
-            if result.rowcount != 1:
-                raise KeyError(job.key)
-
-    def get(self, key: str) -> Job | None:
-        return self._get_many([key]).get(key)
-
-    def _get_many(self, keys: Sequence[str]) -> dict[str, Job]:
-        table = self._table
-        with self._engine.connect() as conn:
-            rows = conn.execute(select(table).where(table.c.job_key.in_(keys))).all()
-        return {row.job_key: _job(row) for row in rows}
-
-    def unfinished(self, prefix: str = "") -> list[Job]:
-        table = self._table
-        query = (
-            select(table).where(table.c.status.in_(["planned", "sent"])).order_by(table.c.job_key)
+        super().__init__(
+            engine,
+            clock,
+            table=cast(Table, model.__table__),
+            extra=lambda job: {"epoch": int(json.loads(job.payload)["epoch"])},
         )
-        with self._engine.connect() as conn:
-            rows = conn.execute(query).all()
-        return [_job(row) for row in rows if row.job_key.startswith(prefix)]
-
-
-def _row(job: Job) -> dict[str, object]:
-    return {
-        "job_key": job.key,
-        "kind": job.kind,
-        "payload": job.payload,
-        "status": job.status,
-        "signature": None if job.signature is None else bytes(job.signature),
-        "blockhash": None if job.blockhash is None else bytes(job.blockhash),
-        "tx": job.tx,
-        "slot": job.slot,
-        "error": job.error,
-    }
-
-
-def _job(row: Any) -> Job:
-    return Job(
-        key=row.job_key,
-        kind=row.kind,
-        payload=row.payload,
-        status=cast(JobStatus, row.status),
-        signature=None if row.signature is None else Signature.from_bytes(row.signature),
-        blockhash=None if row.blockhash is None else Hash(bytes(row.blockhash)),
-        tx=None if row.tx is None else bytes(row.tx),
-        slot=row.slot,
-        error=row.error,
-    )
