@@ -14,7 +14,7 @@ import sys
 __all__ = ["CORRELATION_FIELDS", "JsonFormatter", "configure_logging"]
 
 CORRELATION_FIELDS = (
-    "gateway_id", "seq", "meter_id", "reason", "epoch", "batch_size", "instance",
+    "gateway_id", "seq", "meter_id", "reason", "epoch", "batch_size", "instance", "request_id",
 )  # fmt: skip
 
 
