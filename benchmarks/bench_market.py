@@ -23,10 +23,10 @@ from coordinator.market import ClearingInputs, Escrow, Match, Order, Side, clear
 from coordinator.market.canonical import encode_result
 from coordinator.market.orders import PricingRule
 from coordinator.market.results import ClearingResult
-from coordinator.trading.settlement import SettlementKeys, settle_epoch
+from coordinator.trading.settlement import SettlementKeys, SettlementReport, settle_epoch
 from coordinator.trading.store import save_clearing
 from edge.base58 import b58encode
-from programs.ledger import EmbeddedLedger, MemoryLedgerStore
+from programs.ledger import EmbeddedLedger, LedgerStore, MemoryLedgerStore, SqlLedgerStore
 from programs.roles import (
     Trade,
     approve_escrow,
@@ -78,8 +78,8 @@ def clearing(sizes: list[int]) -> None:
         )
 
 
-async def _world(n_users: int):  # type: ignore[no-untyped-def]
-    ledger = await EmbeddedLedger.open(MemoryLedgerStore())
+async def _world(n_users: int, store: LedgerStore | None = None):  # type: ignore[no-untyped-def]
+    ledger = await EmbeddedLedger.open(store or MemoryLedgerStore())
     payer, oracle, rec, settler = Keypair(), Keypair(), Keypair(), Keypair()
     await ledger.airdrop(payer.pubkey(), 10**12)
     deployment = await bootstrap(
@@ -116,6 +116,21 @@ async def _world(n_users: int):  # type: ignore[no-untyped-def]
     return ledger, deployment, payer, settler, users
 
 
+async def _timed_epoch(  # type: ignore[no-untyped-def]
+    engine, ledger, deployment, keys, epoch, pairs, step
+) -> tuple[SettlementReport, float]:
+    """Settle `pairs` as epoch `epoch`'s matches (quantity KWH + i * step); trades / s."""
+    matches = tuple(
+        Match(f"b{i}", f"s{i}", str(b.pubkey()), str(s.pubkey()), KWH + i * step, 10**6, 1000)
+        for i, (s, b) in enumerate(pairs)
+    )
+    result = ClearingResult(epoch, PricingRule.PAY_AS_CLEAR, 10**6, 0, 0, matches, (), "", "")
+    save_clearing(engine, result, b"{}", encode_result(result), dt.datetime.now(dt.UTC))
+    start = time.perf_counter()
+    report = await settle_epoch(engine, ledger, deployment, epoch, keys)
+    return report, len(report.settled) / (time.perf_counter() - start)
+
+
 async def settlement(n_trades: int, n_users: int) -> None:
     ledger, deployment, payer, settler, users = await _world(n_users)
     pairs = [(users[i % n_users], users[(i * 7 + 1) % n_users]) for i in range(n_trades)]
@@ -127,21 +142,25 @@ async def settlement(n_trades: int, n_users: int) -> None:
     )
     base = len(trades) / (time.perf_counter() - start)
 
+    keys = SettlementKeys(payer, settler)
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'market.db'}")
         upgrade(engine)
-        matches = tuple(
-            Match(f"b{i}", f"s{i}", str(b.pubkey()), str(s.pubkey()), KWH, 10**6, 1000)
-            for i, (s, b) in enumerate(pairs)
-        )
-        result = ClearingResult(2, PricingRule.PAY_AS_CLEAR, 10**6, 0, 0, matches, (), "", "")
-        save_clearing(engine, result, b"{}", encode_result(result), dt.datetime.now(dt.UTC))
-        start = time.perf_counter()
-        report = await settle_epoch(engine, ledger, deployment, 2, SettlementKeys(payer, settler))
-        rate = len(report.settled) / (time.perf_counter() - start)
+        # Every 60th match repeats (same users and amounts): few distinct transactions.
+        report, rate = await _timed_epoch(engine, ledger, deployment, keys, 2, pairs, 0)
+        print(f"settle_epoch (jobs in SQLite + embedded ledger): {rate:,.0f} trades/s")
+        print(f"  {len(report.settled)} trades in {report.transactions} transactions")
+        # Distinct quantities, as real matches have, and the ledger durable on SQLite too.
+        ledger_store = SqlLedgerStore(make_engine(f"sqlite:///{Path(tmp) / 'ledger.db'}"))
+        ledger_store.create_tables()
+        ledger, deployment, payer, settler, users = await _world(n_users, ledger_store)
+        pairs = [(users[i % n_users], users[(i * 7 + 1) % n_users]) for i in range(n_trades)]
+        pairs = [(s, b) for s, b in pairs if s != b]
+        keys = SettlementKeys(payer, settler)
+        report, rate = await _timed_epoch(engine, ledger, deployment, keys, 3, pairs, 1)
+        print(f"settle_epoch, distinct matches, ledger on SQLite: {rate:,.0f} trades/s")
+        print(f"  {len(report.settled)} trades in {report.transactions} transactions")
         engine.dispose()
-    print(f"settle_epoch (jobs in SQLite + embedded ledger): {rate:,.0f} trades/s")
-    print(f"  {len(report.settled)} trades in {report.transactions} transactions")
     print(f"baseline programs.roles.settle (no job store):   {base:,.0f} trades/s")
 
 

@@ -26,7 +26,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from solders.hash import Hash
 from solders.keypair import Keypair
@@ -43,6 +43,8 @@ from programs.ledger.base import Ledger, TxStatus
 from programs.roles import Deployment, build_attestation, build_mint_energy
 
 __all__ = [
+    "WAVE",
+    "BatchSender",
     "Build",
     "Hook",
     "Job",
@@ -60,6 +62,16 @@ __all__ = [
 ]
 
 JobStatus = Literal["planned", "sent", "confirmed", "failed"]
+
+
+@runtime_checkable
+class BatchSender(Protocol):
+    """A ledger that can process several transactions and store them in one durable
+    write, reporting no outcome before it (`EmbeddedLedger.send_transactions`)."""
+
+    async def send_transactions(
+        self, txs: Sequence[Transaction]
+    ) -> list[TxStatus | TransactionFailed | TransactionExpired]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +102,10 @@ class JobStore(Protocol):
 
     def save(self, job: Job) -> None:
         """Overwrite the stored job with the same key (it must exist)."""
+        ...
+
+    def save_many(self, jobs: Sequence[Job]) -> None:
+        """`save` each job, all in one durable transaction (all or none)."""
         ...
 
     def get(self, key: str) -> Job | None: ...
@@ -139,23 +155,139 @@ def _no_hook(point: str, job: Job) -> None:
     return None
 
 
+WAVE = 64
+"""Jobs signed, stored, sent and confirmed together by `run_jobs`."""
+
+
 async def run_jobs(
-    ledger: Ledger, store: JobStore, jobs: Sequence[Job], build: Build, *, hook: Hook = _no_hook
+    ledger: Ledger,
+    store: JobStore,
+    jobs: Sequence[Job],
+    build: Build,
+    *,
+    hook: Hook = _no_hook,
+    wave: int = WAVE,
 ) -> list[Job]:
     """Store `jobs` (those not yet stored) and drive each to confirmed or failed.
+
+    New jobs go in waves of up to `wave`: the whole wave's signatures are stored in
+    one store transaction before any of them is sent, the wave is sent, and its
+    outcomes are stored in one more transaction (two durable writes per wave, not
+    two per job). Jobs already sent before (a restart) are driven one by one.
 
     Returns them as finished, in order. Raises LedgerUsageError if a stored job
     with the same key has another kind or payload.
     """
+    if wave < 1:
+        raise ValueError("a wave holds at least one job")
     stored = await asyncio.to_thread(store.plan, jobs)
     for wanted, found in zip(jobs, stored, strict=True):
         if (wanted.kind, wanted.payload) != (found.kind, found.payload):
             raise LedgerUsageError(f"job {found.key} was planned with another payload")
-    finished = []
     for job in stored:
         hook("planned", job)
-        finished.append(await _drive(ledger, store, job, build, hook))
-    return finished
+    finished: dict[str, Job] = {}
+    pending = [job for job in stored if job.status == "planned"]
+    shapes: dict[str, _Shape] = {}
+    while pending:
+        chosen, pending = _next_wave(pending, shapes, wave)
+        done, deferred = await _drive_wave(ledger, store, chosen, build, hook, shapes)
+        finished.update((job.key, job) for job in done)
+        pending = deferred + pending
+    for job in stored:
+        if job.key not in finished:
+            finished[job.key] = await _drive(ledger, store, job, build, hook)
+    return [finished[job.key] for job in stored]
+
+
+_Shape = tuple[object, ...]
+"""A transaction's content but its blockhash: equal shapes sign alike under one blockhash."""
+
+
+def _shape(tx: Transaction) -> _Shape:
+    message = tx.message
+    return (
+        bytes(message.header),
+        tuple(message.account_keys),
+        tuple((ix.program_id_index, bytes(ix.accounts), ix.data) for ix in message.instructions),
+    )
+
+
+def _next_wave(
+    pending: Sequence[Job], shapes: dict[str, _Shape], size: int
+) -> tuple[list[Job], list[Job]]:
+    """Up to `size` pending jobs, no two of a known equal shape; and the rest, in order."""
+    chosen: list[Job] = []
+    skipped: list[Job] = []
+    used: set[_Shape] = set()
+    for n, job in enumerate(pending):
+        if len(chosen) == size:
+            return chosen, skipped + list(pending[n:])
+        shape = shapes.get(job.key)
+        if shape is None or shape not in used:
+            chosen.append(job)
+            if shape is not None:
+                used.add(shape)
+        else:
+            skipped.append(job)
+    return chosen, skipped
+
+
+async def _drive_wave(
+    ledger: Ledger,
+    store: JobStore,
+    wave: Sequence[Job],
+    build: Build,
+    hook: Hook,
+    shapes: dict[str, _Shape],
+) -> tuple[list[Job], list[Job]]:
+    """Sign, store, send and confirm planned jobs together. Returns those it finished,
+    and those it left planned for a later wave because their transaction came out
+    identical to an earlier one's (same instructions, same blockhash: one signature,
+    which a ledger would apply once). The rest, left "sent", are for `_drive`."""
+    blockhash = await ledger.latest_blockhash()
+    signed: list[Job] = []
+    deferred: list[Job] = []
+    seen: set[Signature] = set()
+    for job in wave:
+        tx = build(job, blockhash)
+        signature = tx.signatures[0]
+        if signature in seen:
+            shapes[job.key] = _shape(tx)  # so later waves take it apart from its twin
+            deferred.append(job)
+            continue
+        seen.add(signature)
+        signed.append(
+            replace(job, status="sent", signature=signature, blockhash=blockhash, tx=bytes(tx))
+        )
+    await asyncio.to_thread(store.save_many, signed)
+    if isinstance(ledger, BatchSender):
+        return await _send_batch(ledger, store, signed, hook), deferred
+    outcomes: list[Job] = []
+    for job in signed:
+        hook("signed", job)
+        assert job.tx is not None
+        try:
+            await ledger.send_transaction(Transaction.from_bytes(job.tx))
+        except TransactionExpired:
+            continue  # `_drive` rebuilds it
+        except TransactionFailed as exc:
+            if await ledger.signature_status(_signature_of(job)) is None:
+                # Rejected before the runtime took a fee: nothing landed, nor can it now.
+                outcomes.append(replace(job, status="failed", error=exc.error))
+                continue
+        hook("sent", job)
+    decided = {job.key for job in outcomes}
+    for job in signed:
+        if job.key in decided:
+            continue
+        status = await ledger.signature_status(_signature_of(job))
+        if status is not None:
+            outcome: JobStatus = "confirmed" if status.ok else "failed"
+            outcomes.append(replace(job, status=outcome, slot=status.slot, error=status.error))
+    if outcomes:
+        await asyncio.to_thread(store.save_many, outcomes)
+    return outcomes, deferred
 
 
 async def _drive(ledger: Ledger, store: JobStore, job: Job, build: Build, hook: Hook) -> Job:
@@ -193,6 +325,34 @@ async def _drive(ledger: Ledger, store: JobStore, job: Job, build: Build, hook: 
                 return await _save(store, replace(job, status="failed", error=exc.error))
             continue  # journaled as failed: the loop records it
         hook("sent", job)
+
+
+async def _send_batch(
+    ledger: "BatchSender", store: JobStore, signed: Sequence[Job], hook: Hook
+) -> list[Job]:
+    for job in signed:
+        hook("signed", job)
+    results = await ledger.send_transactions([Transaction.from_bytes(_tx_of(j)) for j in signed])
+    outcomes: list[Job] = []
+    for job, result in zip(signed, results, strict=True):
+        if isinstance(result, TxStatus):
+            status: JobStatus = "confirmed" if result.ok else "failed"
+            outcomes.append(replace(job, status=status, slot=result.slot, error=result.error))
+        elif isinstance(result, TransactionFailed):
+            # Rejected before the runtime took a fee: nothing landed, nor can it now.
+            outcomes.append(replace(job, status="failed", error=result.error))
+        # expired: left "sent" for `_drive` to rebuild
+    for job in signed:
+        hook("sent", job)
+    if outcomes:
+        await asyncio.to_thread(store.save_many, outcomes)
+    return outcomes
+
+
+def _tx_of(job: Job) -> bytes:
+    if job.tx is None:
+        raise ValueError(f"job {job.key} has no transaction yet")
+    return job.tx
 
 
 def _signature_of(job: Job) -> Signature:

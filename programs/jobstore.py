@@ -34,6 +34,13 @@ class MemoryJobStore:
             raise KeyError(job.key)
         self._jobs[job.key] = job
 
+    def save_many(self, jobs: Sequence[Job]) -> None:
+        missing = [job.key for job in jobs if job.key not in self._jobs]
+        if missing:
+            raise KeyError(missing[0])
+        for job in jobs:
+            self._jobs[job.key] = job
+
     def get(self, key: str) -> Job | None:
         return self._jobs.get(key)
 
@@ -91,15 +98,22 @@ class SqlJobStore:
         return [stored[key] for key in keys]
 
     def save(self, job: Job) -> None:
+        self.save_many([job])
+
+    def save_many(self, jobs: Sequence[Job]) -> None:
         table = self._table
+        now = self._clock()
         with self._engine.begin() as conn:
-            result = conn.execute(
-                update(table)
-                .where(table.c.job_key == job.key)
-                .values(**_row(job), updated_at=self._clock())
-            )
-            if result.rowcount != 1:
-                raise KeyError(job.key)
+            # One UPDATE per job inside one transaction: a single commit (one fsync)
+            # however many jobs; any missing key rolls back all of them.
+            for job in jobs:
+                result = conn.execute(
+                    update(table)
+                    .where(table.c.job_key == job.key)
+                    .values(**_row(job), updated_at=now)
+                )
+                if result.rowcount != 1:
+                    raise KeyError(job.key)
 
     def get(self, key: str) -> Job | None:
         return self._get_many([key]).get(key)

@@ -10,6 +10,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from coordinator import enrolment as rules
@@ -108,6 +109,17 @@ async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=422)
 
 
+async def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+    # The database refused a value the request carried (a NUL character in a
+    # text field, a number out of the column's range): the caller's mistake.
+    assert isinstance(exc, DataError)
+    log.warning("value refused by the database (rid=%s): %s", _rid(request), exc.orig)
+    return JSONResponse(
+        error_body("invalid_value", "a value in the request cannot be stored or compared"),
+        status_code=422,
+    )
+
+
 async def _http(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if isinstance(exc.detail, dict) and "code" in exc.detail:
@@ -134,5 +146,6 @@ def install_error_handlers(app: FastAPI) -> None:
     for market_error in (OrderError, OrderNotFound, OrderStateError, ApprovalRejected):
         app.add_exception_handler(market_error, _order_refused)
     app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _internal)

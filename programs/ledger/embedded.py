@@ -27,7 +27,7 @@ forks: every journaled transaction is final at once (reported as
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from solders.account import Account
 from solders.hash import Hash
@@ -151,6 +151,9 @@ class EmbeddedLedger:
             del self._blockhashes[blockhash]
 
     async def is_blockhash_valid(self, blockhash: Hash) -> bool:
+        return self._blockhash_valid(blockhash)
+
+    def _blockhash_valid(self, blockhash: Hash) -> bool:
         issued = self._blockhashes.get(blockhash)
         return issued is not None and self._clock() - issued <= self._blockhash_ttl
 
@@ -165,6 +168,51 @@ class EmbeddedLedger:
             raise TransactionFailed(str(signature), entry.error, entry.logs)
         return signature
 
+    async def send_transactions(
+        self, txs: Sequence[Transaction]
+    ) -> list[TxStatus | TransactionFailed | TransactionExpired]:
+        """Process `txs` in order and write them through in ONE store transaction.
+
+        Each outcome is the journaled status (success or runtime failure), or the
+        exception `send_transaction` would have raised for a transaction that left no
+        trace (rejected before the fee, or expired). No outcome is returned before the
+        commit: if it fails, none of them happened (the SVM is reloaded from the store
+        and LedgerUnavailable raised), and a crash before it loses them all, unreported,
+        their blockhashes forgotten, so they are rebuilt, never applied twice.
+        """
+        for tx in txs:
+            check_transaction_size(tx)
+        outcomes: list[TxStatus | TransactionFailed | TransactionExpired] = []
+        async with self._lock:
+            try:
+                known = await asyncio.to_thread(
+                    _journal_entries, self._store, [tx.signatures[0] for tx in txs]
+                )
+            except Exception as exc:
+                raise LedgerUnavailable(f"ledger store: {exc}") from exc
+            entries: list[JournalEntry] = []
+            written: dict[Pubkey, None] = {}
+            slot = self._slot
+            for tx in txs:
+                signature = tx.signatures[0]
+                entry = known.get(signature)
+                if entry is None:
+                    try:
+                        entry = self._apply(tx, signature, slot + 1)
+                    except (TransactionFailed, TransactionExpired) as exc:
+                        outcomes.append(exc)
+                        continue
+                    slot = entry.slot
+                    known[signature] = entry
+                    entries.append(entry)
+                    written.update(dict.fromkeys(writable_keys(tx.message)))
+                outcomes.append(TxStatus(signature, entry.slot, entry.error))
+            if entries:
+                await self._commit_many(list(written), entries)
+                self._slot = slot
+                self._current = None
+        return outcomes
+
     async def _journal_entry(self, signature: Signature) -> JournalEntry | None:
         try:
             return await asyncio.to_thread(self._store.journal_entry, signature)
@@ -172,7 +220,17 @@ class EmbeddedLedger:
             raise LedgerUnavailable(f"ledger store: {exc}") from exc
 
     async def _process(self, tx: Transaction, signature: Signature) -> JournalEntry:
-        if not await self.is_blockhash_valid(tx.message.recent_blockhash):
+        entry = self._apply(tx, signature, self._slot + 1)
+        await self._commit(writable_keys(tx.message), entry)
+        self._slot = entry.slot
+        # Each processed transaction ends a slot: a transaction rebuilt after it gets a
+        # new blockhash, hence a new signature, instead of colliding with the old one.
+        self._current = None
+        return entry
+
+    def _apply(self, tx: Transaction, signature: Signature, slot: int) -> JournalEntry:
+        """Run `tx` in the SVM (not yet stored): its journal entry at `slot`."""
+        if not self._blockhash_valid(tx.message.recent_blockhash):
             raise TransactionExpired(str(signature))
         fee_payer = tx.message.account_keys[0]
         named = tuple(sorted(tx.message.account_keys, key=bytes))
@@ -186,20 +244,20 @@ class EmbeddedLedger:
             if self._svm.get_balance(fee_payer) == balance_before:
                 raise TransactionFailed(str(signature), str(error), tuple(result.meta().logs()))
             logs = tuple(result.meta().logs())
-            entry = JournalEntry(signature, self._slot + 1, bytes(tx), str(error), logs, named)
-        else:
-            entry = JournalEntry(signature, self._slot + 1, bytes(tx), None, (), named)
-        await self._commit(writable_keys(tx.message), entry)
-        self._slot = entry.slot
-        # Each processed transaction ends a slot: a transaction rebuilt after it gets a
-        # new blockhash, hence a new signature, instead of colliding with the old one.
-        self._current = None
-        return entry
+            return JournalEntry(signature, slot, bytes(tx), str(error), logs, named)
+        return JournalEntry(signature, slot, bytes(tx), None, (), named)
 
     async def _commit(self, addresses: list[Pubkey], entry: JournalEntry | None) -> None:
         accounts = [(address, self._svm.get_account(address)) for address in addresses]
+        await self._write(addresses, lambda: self._store.commit(accounts, entry))
+
+    async def _commit_many(self, addresses: list[Pubkey], entries: list[JournalEntry]) -> None:
+        accounts = [(address, self._svm.get_account(address)) for address in addresses]
+        await self._write(addresses, lambda: self._store.commit_many(accounts, entries))
+
+    async def _write(self, addresses: list[Pubkey], write: Callable[[], None]) -> None:
         try:
-            await asyncio.to_thread(self._store.commit, accounts, entry)
+            await asyncio.to_thread(write)
             self._known.update(addresses)
         except Exception as exc:
             # The store is the truth: drop what the SVM did that the store did not take.
@@ -280,6 +338,17 @@ class EmbeddedLedger:
             )
         except Exception as exc:
             raise LedgerUnavailable(f"ledger store: {exc}") from exc
+
+
+def _journal_entries(
+    store: LedgerStore, signatures: Sequence[Signature]
+) -> dict[Signature, JournalEntry]:
+    found = {}
+    for signature in signatures:
+        entry = store.journal_entry(signature)
+        if entry is not None:
+            found[signature] = entry
+    return found
 
 
 def _load(store: LedgerStore) -> tuple[list[tuple[Pubkey, Account]], int]:

@@ -148,6 +148,12 @@ class LedgerStore(Protocol):
         """Atomically upsert (or, for None, delete) the accounts and append the entry."""
         ...
 
+    def commit_many(
+        self, accounts: Sequence[tuple[Pubkey, Account | None]], entries: Sequence[JournalEntry]
+    ) -> None:
+        """`commit` several transactions' accounts (their final state) and entries at once."""
+        ...
+
     def journal_entry(self, signature: Signature) -> JournalEntry | None:
         """The entry for `signature`, if it was journaled."""
         ...
@@ -177,12 +183,17 @@ class MemoryLedgerStore:
     def commit(
         self, accounts: Sequence[tuple[Pubkey, Account | None]], entry: JournalEntry | None
     ) -> None:
+        self.commit_many(accounts, [] if entry is None else [entry])
+
+    def commit_many(
+        self, accounts: Sequence[tuple[Pubkey, Account | None]], entries: Sequence[JournalEntry]
+    ) -> None:
         for address, account in accounts:
             if account is None:
                 self._accounts.pop(address, None)
             else:
                 self._accounts[address] = account
-        if entry is not None:
+        for entry in entries:
             self._journal[entry.signature] = entry
             self._last_slot = max(self._last_slot, entry.slot)
 
@@ -242,8 +253,28 @@ class SqlLedgerStore:
     def commit(
         self, accounts: Sequence[tuple[Pubkey, Account | None]], entry: JournalEntry | None
     ) -> None:
+        self.commit_many(accounts, [] if entry is None else [entry])
+
+    def commit_many(
+        self, accounts: Sequence[tuple[Pubkey, Account | None]], entries: Sequence[JournalEntry]
+    ) -> None:
         addresses = [bytes(address) for address, _ in accounts]
         present = [_account_row(a, acc) for a, acc in accounts if acc is not None]
+        journal = [
+            {
+                "signature": bytes(e.signature),
+                "slot": e.slot,
+                "tx": e.tx,
+                "error": e.error,
+                "logs": "\n".join(e.logs) if e.logs else None,
+            }
+            for e in entries
+        ]
+        index = [
+            {"address": bytes(a), "signature": bytes(e.signature), "slot": e.slot}
+            for e in entries
+            for a in dict.fromkeys(e.addresses)
+        ]
         with self._engine.begin() as conn:
             # Delete-then-insert is an upsert both dialects run the same way.
             if addresses:
@@ -252,29 +283,10 @@ class SqlLedgerStore:
                 )
             if present:
                 conn.execute(insert(ledger_accounts), present)
-            if entry is not None:
-                conn.execute(
-                    insert(ledger_journal),
-                    {
-                        "signature": bytes(entry.signature),
-                        "slot": entry.slot,
-                        "tx": entry.tx,
-                        "error": entry.error,
-                        "logs": "\n".join(entry.logs) if entry.logs else None,
-                    },
-                )
-                if entry.addresses:
-                    conn.execute(
-                        insert(ledger_journal_addresses),
-                        [
-                            {
-                                "address": bytes(a),
-                                "signature": bytes(entry.signature),
-                                "slot": entry.slot,
-                            }
-                            for a in dict.fromkeys(entry.addresses)
-                        ],
-                    )
+            if journal:
+                conn.execute(insert(ledger_journal), journal)
+            if index:
+                conn.execute(insert(ledger_journal_addresses), index)
 
     def journal_entry(self, signature: Signature) -> JournalEntry | None:
         query = select(ledger_journal).where(ledger_journal.c.signature == bytes(signature))

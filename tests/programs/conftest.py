@@ -1,38 +1,164 @@
-"""Fixtures for the on-chain layer: keys made at test time, an embedded ledger over an
-in-memory store, and a deployment with two funded, registered users."""
+"""Fixtures for the on-chain layer: keys made at test time, and a `ledger` on each
+backend: "embedded" (EmbeddedLedger over an in-memory store) and "rpc" (RpcLedger
+over real HTTP to that embedded ledger's JSON-RPC, served by uvicorn on a free port).
+
+Every `run` in one test shares one event loop, so the rpc server task and the
+HTTP client made by the fixtures live on into the test body."""
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Iterator
+import socket
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
 import psycopg
 import pytest
+import uvicorn
 from solders.keypair import Keypair
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
-from programs.ledger import EmbeddedLedger, LedgerStore, MemoryLedgerStore
+from programs.ledger import EmbeddedLedger, Ledger, LedgerStore, MemoryLedgerStore
+from programs.ledger.jsonrpc import create_app
+from programs.ledger.rpc import RpcConfig, RpcLedger
 from programs.roles import Deployment, bootstrap, mint_payment, register_user
+from tests.utils.services import async_wait_until
 
 T = TypeVar("T")
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+BACKENDS = ["embedded", "rpc"]
+
+
+class _TestLoop:
+    """This test's event loop, and what the test opened on it (rpc servers)."""
+
+    runner: asyncio.Runner | None = None
+    closing: AsyncExitStack | None = None
 
 
 def run(coro: Awaitable[T]) -> T:
+    """Run `coro` on this test's event loop (one loop per test under tests/programs,
+    shared by its fixtures; elsewhere a fresh loop per call)."""
+
     async def wrap() -> T:
         return await coro
 
-    return asyncio.run(wrap())
+    if _TestLoop.runner is None:
+        return asyncio.run(wrap())
+    return _TestLoop.runner.run(wrap())
+
+
+@pytest.fixture(autouse=True)
+def _event_loop() -> Iterator[None]:
+    _TestLoop.runner = asyncio.Runner()
+    try:
+        yield
+        if _TestLoop.closing is not None:
+            closing, _TestLoop.closing = _TestLoop.closing, None
+            run(closing.aclose())
+    finally:
+        runner, _TestLoop.runner = _TestLoop.runner, None
+        _TestLoop.closing = None
+        runner.close()
+
+
+def _closed_after_test() -> AsyncExitStack:
+    if _TestLoop.closing is None:
+        _TestLoop.closing = AsyncExitStack()
+    return _TestLoop.closing
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Served:
+    embedded: EmbeddedLedger
+    url: str
+
+
+@asynccontextmanager
+async def serve(embedded: EmbeddedLedger) -> AsyncIterator[Served]:
+    """The embedded ledger's JSON-RPC on a free loopback port, until the block ends."""
+    config = uvicorn.Config(
+        create_app(embedded),
+        host="127.0.0.1",
+        port=_free_port(),
+        log_level="warning",
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(), name="jsonrpc")
+    try:
+        await async_wait_until(lambda: server.started or task.done(), 10, "uvicorn to start")
+        assert server.started, task.exception() if task.done() else "not started"
+        yield Served(embedded, f"http://127.0.0.1:{config.port}")
+    finally:
+        server.should_exit = True
+        await task
+
+
+@asynccontextmanager
+async def rpc_ledger(
+    embedded: EmbeddedLedger, **config: object
+) -> AsyncIterator[tuple[Served, RpcLedger]]:
+    """An RpcLedger client over HTTP to `embedded` served for the block's duration.
+
+    Short polling: the embedded ledger processes a transaction before answering."""
+    async with serve(embedded) as served:
+        settings = {"poll_interval": 0.005, "confirm_timeout": 10.0, **config}
+        ledger = RpcLedger.connect(RpcConfig(served.url, allow_airdrop=True, **settings))  # type: ignore[arg-type]
+        async with ledger:
+            yield served, ledger
+
+
+@dataclass
+class Backend:
+    """The ledger under test (`ledger`) and the embedded ledger holding its state."""
+
+    name: str
+    embedded: EmbeddedLedger
+    ledger: Ledger
+
+
+async def connect(name: str, embedded: EmbeddedLedger, **rpc_config: object) -> Ledger:
+    """The ledger the code under test uses on backend `name`: `embedded` itself, or an
+    rpc client to it over HTTP (`rpc_config` for its RpcConfig), served until the test
+    ends."""
+    if name == "embedded":
+        return embedded
+    if name != "rpc":
+        raise ValueError(f"unknown backend {name!r}")
+    served = rpc_ledger(embedded, **rpc_config)
+    _, ledger = await _closed_after_test().enter_async_context(served)
+    return ledger
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """A fresh ledger on each backend."""
+    embedded = run(EmbeddedLedger.open(MemoryLedgerStore()))
+    return Backend(request.param, embedded, run(connect(request.param, embedded)))
+
+
+@pytest.fixture
+def ledger(backend: Backend) -> Ledger:
+    return backend.ledger
 
 
 @dataclass
 class World:
-    """A deployment on an embedded ledger and the keys that run it."""
+    """A deployment on a ledger and the keys that run it. `ledger` is what the code
+    under test talks to; `embedded` holds the state (the same object on "embedded")."""
 
     store: LedgerStore
-    ledger: EmbeddedLedger
+    embedded: EmbeddedLedger
+    ledger: Ledger
     payer: Keypair
     oracle: Keypair
     rec: Keypair
@@ -40,9 +166,8 @@ class World:
     deployment: Deployment
 
 
-async def make_world(store: LedgerStore | None = None) -> World:
-    store = store or MemoryLedgerStore()
-    ledger = await EmbeddedLedger.open(store)
+async def deploy(embedded: EmbeddedLedger, ledger: Ledger) -> World:
+    """Fund a payer and bootstrap a deployment through `ledger`."""
     payer, oracle, rec, settler = Keypair(), Keypair(), Keypair(), Keypair()
     await ledger.airdrop(payer.pubkey(), 100 * 10**9)
     deployment = await bootstrap(
@@ -54,7 +179,14 @@ async def make_world(store: LedgerStore | None = None) -> World:
         rec_authority=rec.pubkey(),
         settlement_authority=settler.pubkey(),
     )
-    return World(store, ledger, payer, oracle, rec, settler, deployment)
+    return World(embedded.store, embedded, ledger, payer, oracle, rec, settler, deployment)
+
+
+async def make_world(store: LedgerStore | None = None, backend: str = "embedded") -> World:
+    """A deployment on an embedded ledger over `store` (default: in memory), used
+    directly or through `backend`."""
+    embedded = await EmbeddedLedger.open(store or MemoryLedgerStore())
+    return await deploy(embedded, await connect(backend, embedded))
 
 
 async def add_users(world: World, count: int, payment: int = 0) -> list[Keypair]:
@@ -73,7 +205,14 @@ async def add_users(world: World, count: int, payment: int = 0) -> list[Keypair]
 
 
 @pytest.fixture
-def world() -> World:
+def world(backend: Backend) -> World:
+    """A deployment on each backend."""
+    return run(deploy(backend.embedded, backend.ledger))
+
+
+@pytest.fixture
+def embedded_world() -> World:
+    """A deployment on the embedded backend only (for tests of its internals)."""
     return run(make_world())
 
 

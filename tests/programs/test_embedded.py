@@ -18,7 +18,7 @@ from programs.errors import (
     TransactionFailed,
     TransactionTooLarge,
 )
-from programs.ledger import EmbeddedLedger, JournalEntry, MemoryLedgerStore
+from programs.ledger import EmbeddedLedger, JournalEntry, MemoryLedgerStore, TxStatus
 from programs.ledger.embedded import writable_keys
 from programs.roles import build_mint_energy, mint_energy, sign, user_accounts
 from tests.programs.conftest import World, add_users, make_world, run
@@ -235,5 +235,74 @@ def test_a_store_failure_rolls_the_svm_back_to_the_store() -> None:
         )
         assert await world.ledger.token_balance(energy) == 5
         assert all(isinstance(s, Signature) for s in signatures)
+
+    run(scenario())
+
+
+class _FailingBatchStore(MemoryLedgerStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = False
+
+    def commit_many(
+        self, accounts: Sequence[tuple[Pubkey, Account | None]], entries: Sequence[JournalEntry]
+    ) -> None:
+        if self.fail:
+            raise OSError("disk full")
+        super().commit_many(accounts, entries)
+
+
+async def _two_mints(world: World, user: Keypair, epochs: tuple[int, int]) -> list[Transaction]:
+    blockhash = await world.ledger.latest_blockhash()
+    return [
+        build_mint_energy(
+            world.deployment,
+            payer=world.payer,
+            oracle=world.oracle,
+            epoch=epoch,
+            grants=[(user.pubkey(), 5)],
+            blockhash=blockhash,
+        )[0].tx
+        for epoch in epochs
+    ]
+
+
+def test_a_batch_is_stored_in_one_write_and_applied_once() -> None:
+    async def scenario() -> None:
+        store = _FailingBatchStore()
+        world = await make_world(store)
+        (user,) = await add_users(world, 1)
+        energy = user_accounts(world.deployment, user.pubkey()).energy
+        txs = await _two_mints(world, user, (1, 2))
+        store.fail = True
+        with pytest.raises(LedgerUnavailable):
+            await world.embedded.send_transactions(txs)
+        # Neither landed: the SVM was rolled back to the store, nothing journaled.
+        assert await world.embedded.token_balance(energy) == 0
+        assert [await world.embedded.signature_status(t.signatures[0]) for t in txs] == [None] * 2
+        store.fail = False
+        first = await world.embedded.send_transactions(txs)
+        again = await world.embedded.send_transactions(txs)  # answered from the journal
+        assert first == again
+        assert all(isinstance(o, TxStatus) and o.ok for o in first)
+        assert await world.embedded.token_balance(energy) == 10
+        # After a restart the journal still knows both, from the one write.
+        restarted = await EmbeddedLedger.open(store)
+        assert await restarted.token_balance(energy) == 10
+        assert await restarted.send_transactions(txs) == first
+
+    run(scenario())
+
+
+def test_a_batch_reports_expired_transactions_without_applying_them() -> None:
+    async def scenario() -> None:
+        world = await make_world()
+        (user,) = await add_users(world, 1)
+        energy = user_accounts(world.deployment, user.pubkey()).energy
+        stale = await _two_mints(world, user, (1, 2))
+        restarted = await EmbeddedLedger.open(world.store)  # forgets the blockhash
+        outcomes = await restarted.send_transactions(stale)
+        assert all(isinstance(o, TransactionExpired) for o in outcomes)
+        assert await restarted.token_balance(energy) == 0
 
     run(scenario())

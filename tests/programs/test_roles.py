@@ -1,11 +1,15 @@
-"""The on-chain roles on a real LiteSVM: mints, registration, minting, escrow and
-settlement, emergency freeze."""
+"""The on-chain roles on both ledger backends (embedded LiteSVM, and rpc over HTTP to
+it): mints, registration, minting, escrow and settlement, emergency freeze."""
+
+import itertools
 
 import pytest
 from solders.keypair import Keypair
+from solders.pubkey import Pubkey
 
+from programs import spl
 from programs.errors import LedgerUsageError, TransactionFailed
-from programs.ledger import EmbeddedLedger, MemoryLedgerStore
+from programs.ledger import EmbeddedLedger, FeePolicy, Ledger, MemoryLedgerStore
 from programs.roles import (
     ENERGY_DECIMALS,
     PAYMENT_DECIMALS,
@@ -16,24 +20,25 @@ from programs.roles import (
     build_mint_energy,
     freeze_user,
     mint_energy,
+    mint_payment,
     post_attestation,
     record_governance_memo,
     record_registration_memo,
     register_user,
     settle,
+    sign,
     thaw_user,
     user_accounts,
 )
 from programs.txsize import MAX_TRANSACTION_SIZE
-from tests.programs.conftest import World, add_users, run
+from tests.programs.conftest import Backend, World, add_users, connect, run
 
 KWH = 10**ENERGY_DECIMALS
 CREDIT = 10**PAYMENT_DECIMALS
 
 
-def test_bootstrap_makes_the_two_mints_and_is_idempotent() -> None:
+def test_bootstrap_makes_the_two_mints_and_is_idempotent(ledger: Ledger) -> None:
     async def scenario() -> None:
-        ledger = await EmbeddedLedger.open(MemoryLedgerStore())
         payer, oracle, rec, settler = Keypair(), Keypair(), Keypair(), Keypair()
         energy, payment = Keypair(), Keypair()
         await ledger.airdrop(payer.pubkey(), 10**10)
@@ -306,9 +311,8 @@ def test_a_frozen_account_cannot_trade_until_thawed(world: World) -> None:
     run(scenario())
 
 
-def test_a_two_of_two_mint_multisig_needs_both_signers() -> None:
+def test_a_two_of_two_mint_multisig_needs_both_signers(ledger: Ledger) -> None:
     async def scenario() -> None:
-        ledger = await EmbeddedLedger.open(MemoryLedgerStore())
         payer, oracle, rec, settler = Keypair(), Keypair(), Keypair(), Keypair()
         await ledger.airdrop(payer.pubkey(), 10**10)
         spec = MultisigSpec(Keypair(), (oracle.pubkey(), rec.pubkey()), 2)
@@ -369,5 +373,142 @@ def test_a_frozen_account_cannot_receive_energy(world: World) -> None:
         )
         await mint_energy(world.ledger, world.deployment, **kwargs)  # type: ignore[arg-type]
         assert await world.ledger.token_balance(energy) == KWH
+
+    run(scenario())
+
+
+def test_a_frozen_account_cannot_send_or_receive_even_by_its_owner(world: World) -> None:
+    async def scenario() -> None:
+        frozen, other = await add_users(world, 2, payment=10 * CREDIT)
+        frozen_accounts = user_accounts(world.deployment, frozen.pubkey())
+        other_accounts = user_accounts(world.deployment, other.pubkey())
+        await freeze_user(
+            world.ledger,
+            world.deployment,
+            payer=world.payer,
+            rec_authority=world.rec,
+            owner=frozen.pubkey(),
+        )
+
+        async def pay(source: Keypair, src: Pubkey, dest: Pubkey) -> None:
+            ix = spl.transfer_checked(
+                source=src,
+                mint=world.deployment.payment_mint,
+                destination=dest,
+                authority=source.pubkey(),
+                amount=CREDIT,
+                decimals=PAYMENT_DECIMALS,
+            )
+            tx = sign([ix], world.payer, [source], await world.ledger.latest_blockhash())
+            await world.ledger.send_transaction(tx)
+
+        with pytest.raises(TransactionFailed):  # send, signed by the owner itself
+            await pay(frozen, frozen_accounts.payment, other_accounts.payment)
+        with pytest.raises(TransactionFailed):  # receive
+            await pay(other, other_accounts.payment, frozen_accounts.payment)
+        balances = [frozen_accounts.payment, other_accounts.payment]
+        assert [await world.ledger.token_balance(a) for a in balances] == [10 * CREDIT] * 2
+        await thaw_user(
+            world.ledger,
+            world.deployment,
+            payer=world.payer,
+            rec_authority=world.rec,
+            owner=frozen.pubkey(),
+        )
+        await pay(frozen, frozen_accounts.payment, other_accounts.payment)
+        assert [await world.ledger.token_balance(a) for a in balances] == [9 * CREDIT, 11 * CREDIT]
+
+    run(scenario())
+
+
+def test_every_transaction_sent_fits_the_limit_including_the_largest_batches(
+    backend: Backend,
+) -> None:
+    """The largest shapes the roles build: a priority fee opening every transaction, an
+    11-signer mint multisig needing 3 signatures per mint, and epochs of many grants and
+    trades. Every transaction journaled is within 1232 bytes; the batches are full."""
+    fee = FeePolicy(compute_unit_price=10**6, compute_unit_limit=1_400_000)
+
+    async def scenario() -> None:
+        embedded = await EmbeddedLedger.open(MemoryLedgerStore(), fee_policy=fee)
+        ledger = await connect(backend.name, embedded, fee_policy=fee)
+        payer, oracle, rec, settler, cosigner = (Keypair() for _ in range(5))
+        await ledger.airdrop(payer.pubkey(), 10**11)
+        others = [Keypair().pubkey() for _ in range(spl.MAX_MULTISIG_SIGNERS - 3)]
+        signers = (oracle.pubkey(), rec.pubkey(), cosigner.pubkey(), *others)
+        deployment = await bootstrap(
+            ledger,
+            payer=payer,
+            energy_mint=Keypair(),
+            payment_mint=Keypair(),
+            oracle=oracle.pubkey(),
+            rec_authority=rec.pubkey(),
+            settlement_authority=settler.pubkey(),
+            mint_multisig=MultisigSpec(Keypair(), signers, 3),
+        )
+        users = [Keypair() for _ in range(41)]
+        for user in users:
+            await register_user(ledger, deployment, payer=payer, owner=user.pubkey())
+        epoch = 2**63 - 1  # the longest epoch number in the memos
+        grants = [(u.pubkey(), 10**6 * KWH + i) for i, u in enumerate(users)]
+        await mint_payment(ledger, deployment, payer=payer, rec_authority=rec, grants=grants)
+        minted = await mint_energy(
+            ledger,
+            deployment,
+            payer=payer,
+            oracle=oracle,
+            epoch=epoch,
+            grants=grants,
+            cosigners=[rec, cosigner],
+        )
+        assert len(minted) > 1
+        for user in users:
+            await approve_escrow(
+                ledger, deployment, payer=payer, owner=user, energy=KWH, payment=CREDIT
+            )
+        trades = [
+            Trade(seller.pubkey(), buyer.pubkey(), energy=KWH, payment=CREDIT)
+            for seller, buyer in itertools.pairwise(users)
+        ]
+        outcomes = await settle(
+            ledger,
+            deployment,
+            payer=payer,
+            settlement_authority=settler,
+            epoch=epoch,
+            trades=trades,
+        )
+        assert all(o.error is None for o in outcomes)
+        assert len({o.signature for o in outcomes}) > 1
+        await freeze_user(
+            ledger, deployment, payer=payer, rec_authority=rec, owner=users[0].pubkey()
+        )
+        await post_attestation(
+            ledger, payer=payer, oracle=oracle, epoch=epoch, merkle_root=b"\xff" * 32
+        )
+        await record_registration_memo(
+            ledger,
+            payer=payer,
+            rec_authority=rec,
+            gateway_id=str(Keypair().pubkey()),
+            meter_id="meter-" + "9" * 32,
+            owner=users[0].pubkey(),
+        )
+        await record_governance_memo(
+            ledger, payer=payer, rec_authority=rec, change="lateness_s=900 pause=minting"
+        )
+
+        history = await embedded.signatures_for_address(payer.pubkey(), limit=10_000)
+        sizes = []
+        for item in history:
+            entry = await embedded.journal_entry(item.signature)
+            assert entry is not None
+            assert entry.error is None
+            sizes.append(len(entry.tx))
+        batched = {*minted, *(o.signature for o in outcomes)}
+        assert batched <= {item.signature for item in history}
+        assert len(sizes) > 2 * len(users) + len(batched)  # registrations, escrows, ...
+        assert max(sizes) <= MAX_TRANSACTION_SIZE
+        assert max(sizes) > MAX_TRANSACTION_SIZE - 64  # a batch filled to the brim
 
     run(scenario())

@@ -4,15 +4,10 @@ standard solana-py reads of the same server."""
 import asyncio
 import base64
 import json
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import httpx2
 import pytest
-import uvicorn
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.models import TokenAccountOpts
 from solders.hash import Hash
@@ -24,7 +19,7 @@ from edge.base58 import b58encode
 from programs import spl
 from programs.errors import TransactionExpired, TransactionFailed, UnsupportedOperation
 from programs.ledger import EmbeddedLedger, FeePolicy, MemoryLedgerStore
-from programs.ledger.jsonrpc import create_app, ui_transaction_error
+from programs.ledger.jsonrpc import ui_transaction_error
 from programs.ledger.rpc import RpcConfig, RpcLedger
 from programs.roles import (
     Trade,
@@ -38,56 +33,16 @@ from programs.roles import (
     sign,
     user_accounts,
 )
-from tests.utils.services import async_wait_until
+from tests.programs.conftest import Backend, rpc_ledger, run, serve
 
 KWH = 10**9
 CREDIT = 10**6
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Served:
-    embedded: EmbeddedLedger
-    url: str
-
-
-@asynccontextmanager
-async def serve(embedded: EmbeddedLedger) -> AsyncIterator[Served]:
-    """The embedded ledger's JSON-RPC on a free loopback port, for the test's duration."""
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(embedded), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(), name="jsonrpc")
-    try:
-        await async_wait_until(lambda: server.started or task.done(), 10, "uvicorn to start")
-        assert server.started
-        yield Served(embedded, f"http://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        await task
-
-
-@asynccontextmanager
-async def rpc_ledger(**config: object) -> AsyncIterator[tuple[Served, RpcLedger]]:
-    embedded = await EmbeddedLedger.open(MemoryLedgerStore())
-    async with serve(embedded) as served:
-        ledger = RpcLedger.connect(
-            RpcConfig(served.url, poll_interval=0.01, allow_airdrop=True, **config)  # type: ignore[arg-type]
-        )
-        async with ledger:
-            yield served, ledger
-
-
 def test_roles_work_through_the_rpc_backend_over_http() -> None:
     async def scenario() -> None:
-        async with rpc_ledger(commitment="finalized") as (served, ledger):
+        embedded = await EmbeddedLedger.open(MemoryLedgerStore())
+        async with rpc_ledger(embedded, commitment="finalized") as (served, ledger):
             payer, oracle, rec, settler = Keypair(), Keypair(), Keypair(), Keypair()
             await ledger.airdrop(payer.pubkey(), 10 * 10**9)
             await ledger.airdrop(payer.pubkey(), 10 * 10**9)  # the same amount twice
@@ -206,7 +161,11 @@ def test_roles_work_through_the_rpc_backend_over_http() -> None:
 def test_rpc_backend_errors_expiry_and_priority_fee() -> None:
     async def scenario() -> None:
         fee = FeePolicy(compute_unit_price=1_000, compute_unit_limit=200_000)
-        async with rpc_ledger(commitment="confirmed", fee_policy=fee) as (served, ledger):
+        embedded = await EmbeddedLedger.open(MemoryLedgerStore())
+        async with rpc_ledger(embedded, commitment="confirmed", fee_policy=fee) as (
+            served,
+            ledger,
+        ):
             payer = Keypair()
             await ledger.airdrop(payer.pubkey(), 10**9)
             # The priority fee opens every transaction the roles build for this ledger.
@@ -235,10 +194,10 @@ def test_rpc_backend_errors_expiry_and_priority_fee() -> None:
             assert any("Invalid UTF-8" in line for line in info.value.logs)
             # The same error text as the embedded backend gives.
             status = await ledger.signature_status(bad.signatures[0])
-            embedded = await served.embedded.signature_status(bad.signatures[0])
+            direct = await served.embedded.signature_status(bad.signatures[0])
             assert status is not None
-            assert embedded is not None
-            assert status.error == embedded.error
+            assert direct is not None
+            assert status.error == direct.error
         with pytest.raises(UnsupportedOperation):
             await RpcLedger.connect(RpcConfig("http://127.0.0.1:1")).airdrop(payer.pubkey(), 1)
 
@@ -323,3 +282,17 @@ def test_ui_transaction_error() -> None:
     assert ui_transaction_error("something new")["InstructionError"][1] == {
         "BorshIoError": "something new"
     }
+
+
+def test_the_rpc_backend_fixture_talks_http_to_the_embedded_ledger(backend: Backend) -> None:
+    async def scenario() -> None:
+        payer = Keypair()
+        await backend.ledger.airdrop(payer.pubkey(), 10**9)
+        assert await backend.embedded.get_account(payer.pubkey()) is not None
+        if backend.name == "rpc":
+            assert isinstance(backend.ledger, RpcLedger)
+            assert (await backend.ledger.client.get_balance(payer.pubkey())).value == 10**9
+        else:
+            assert backend.ledger is backend.embedded
+
+    run(scenario())
