@@ -46,8 +46,8 @@ _ARGS = [
 ]
 _GATEWAYS, _METERS, _SEED = 1, 4, 7
 _EPOCH_S, _POLL_S = 8, 2
-# A few Wh: what the sellers offer from an 8 s epoch's PV; the bid tops every ask.
-_BUY_KWH, _BID = "0.005", "1.00"
+# One lot (1 Wh): sellers offer a few Wh from an 8 s epoch's PV; the bid tops every ask.
+_BUY_KWH, _BID = "0.001", "1.00"
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -153,18 +153,19 @@ def _show(page: Page, name: str, ready: str, artifacts: Path, within_s: float = 
     page.screenshot(path=artifacts / f"{name}.png", full_page=True)
 
 
-# The status of my buy order at `price` in the book page's "My orders" table.
-_MY_ORDER_STATUS = """(price) => {
+# My buy order at `price` in the book page's "My orders" table: its cells
+# (id, side, epoch, kWh, limit, status), or none.
+_MY_ORDER = """(price) => {
   const rows = [...document.querySelectorAll('#page table')].at(-1)?.rows ?? [];
-  const cells = [...rows].map((tr) => [...tr.cells].map((c) => c.innerText))
-    .find((c) => c[1] === 'buy' && c[4] === price);
-  return cells ? cells[5] : '';
+  return [...rows].map((tr) => [...tr.cells].map((c) => c.innerText))
+    .find((c) => c[1] === 'buy' && c[4] === price) ?? ['', '', '', '', '', ''];
 }"""
 
 
-def _my_order_status(page: Page, price: str) -> str:
-    status: str = page.evaluate(_MY_ORDER_STATUS, price)
-    return status
+def _my_order(page: Page, price: str) -> tuple[str, str]:
+    """(epoch, status) of my buy order at `price`."""
+    cells: list[str] = page.evaluate(_MY_ORDER, price)
+    return cells[2], cells[5]
 
 
 def test_dashboard_login_balances_order_and_trade(
@@ -215,21 +216,22 @@ def test_dashboard_login_balances_order_and_trade(
                 arg=_BID,
                 timeout=15_000,
             )
-            assert _my_order_status(page, _BID) in {"pending", "open", "filled", "partial"}
+            assert _my_order(page, _BID)[1] in {"pending", "open", "filled", "partial"}
             page.screenshot(path=artifacts / "book-after-order.png", full_page=True)
 
-            # The epoch clears: the order fills; then the trade settles on chain.
+            # The epoch clears: the order fills; then its epoch's trade settles on chain.
             page.wait_for_function(
-                f"(price) => !['pending', 'open', ''].includes(({_MY_ORDER_STATUS})(price))",
+                f"(price) => !['pending', 'open', ''].includes(({_MY_ORDER})(price)[5])",
                 arg=_BID,
                 timeout=45_000,
             )  # the page re-renders itself on each epoch event
-            assert _my_order_status(page, _BID) in {"filled", "partial"}
+            epoch, status = _my_order(page, _BID)
+            assert status in {"filled", "partial"}
             page.screenshot(path=artifacts / "book-filled.png", full_page=True)
             _show(page, "trades",
                   "[...document.querySelectorAll('#page tr')].some((tr) =>"
                   " tr.cells[1]?.innerText === 'buy'"
-                  f" && tr.cells[3]?.innerText === '{_BUY_KWH}'"
+                  f" && tr.cells[0]?.innerText === '{epoch}'"
                   " && tr.cells[6]?.innerText === 'settled')",
                   artifacts, within_s=30)  # fmt: skip
             _show(page, "epochs", "document.querySelectorAll('svg.chart rect').length > 0",

@@ -25,7 +25,7 @@ from coordinator.broker_credentials import MemoryBroker
 from coordinator.config import Settings
 from edge.base58 import b58encode
 from provisioning.keys import Signer
-from tests.coordinator.api.conftest import ADMIN_TOKEN, auth_settings
+from tests.coordinator.api.conftest import ADMIN_TOKEN, Api, auth_settings
 from tests.programs.conftest import make_world, run
 
 pytestmark = pytest.mark.services
@@ -120,3 +120,13 @@ def test_no_server_errors(
         except AssertionError as exc:  # collect every operation's failure, not just the first
             failures.append(str(exc))
     assert not failures, "\n".join(failures)
+
+
+def test_a_nul_character_is_refused_as_invalid_not_a_server_error(api: Api) -> None:
+    # Found by the run above: PostgreSQL refuses NUL in text, which answered 500.
+    user = api.login(Signer.generate())
+    r = api.client.get(
+        "/api/v1/readings", params={"gateway_id": "1" * 32, "meter_id": "\x00"}, headers=user
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"]["code"] == "invalid_value"
