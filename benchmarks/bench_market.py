@@ -31,6 +31,7 @@ from programs.roles import (
     Trade,
     approve_escrow,
     bootstrap,
+    build_settlement,
     mint_energy,
     mint_payment,
     register_user,
@@ -141,6 +142,18 @@ async def settlement(n_trades: int, n_users: int) -> None:
         ledger, deployment, payer=payer, settlement_authority=settler, epoch=1, trades=trades
     )
     base = len(trades) / (time.perf_counter() - start)
+    # Building alone (instructions, packing, signing; no ledger): the share of `settle`.
+    blockhash = await ledger.latest_blockhash()
+    start = time.perf_counter()
+    build_settlement(
+        deployment,
+        payer=payer,
+        settlement_authority=settler,
+        epoch=1,
+        trades=trades,
+        blockhash=blockhash,
+    )
+    build = len(trades) / (time.perf_counter() - start)
 
     keys = SettlementKeys(payer, settler)
     with tempfile.TemporaryDirectory() as tmp:
@@ -162,6 +175,7 @@ async def settlement(n_trades: int, n_users: int) -> None:
         print(f"  {len(report.settled)} trades in {report.transactions} transactions")
         engine.dispose()
     print(f"baseline programs.roles.settle (no job store):   {base:,.0f} trades/s")
+    print(f"  of which build_settlement alone (no ledger):   {build:,.0f} trades/s")
 
 
 def main() -> None:

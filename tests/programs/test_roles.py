@@ -4,8 +4,13 @@ it): mints, registration, minting, escrow and settlement, emergency freeze."""
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from solders.hash import Hash
 from solders.keypair import Keypair
+from solders.message import Message
 from solders.pubkey import Pubkey
+from solders.transaction import Transaction
 
 from programs import spl
 from programs.errors import LedgerUsageError, TransactionFailed
@@ -512,3 +517,19 @@ def test_every_transaction_sent_fits_the_limit_including_the_largest_batches(
         assert max(sizes) > MAX_TRANSACTION_SIZE - 64  # a batch filled to the brim
 
     run(scenario())
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(min_value=1, max_value=3), st.booleans())
+def test_sign_is_byte_identical_to_solders_signing(n_memos: int, payer_in_signers: bool) -> None:
+    """`sign` signs the message bytes itself; the result must be what
+    `Transaction(keypairs, message, blockhash)` makes, whatever the signer order."""
+    payer, first, second = Keypair(), Keypair(), Keypair()
+    signers = [second, first, payer] if payer_in_signers else [second, first]
+    instructions = [spl.memo(b"m%d" % i, [first.pubkey()]) for i in range(n_memos)]
+    instructions.append(spl.memo(b"last", [second.pubkey()]))
+    blockhash = Hash.new_unique()
+    reference = Transaction(
+        [payer, first, second], Message(instructions, payer.pubkey()), blockhash
+    )
+    assert bytes(sign(instructions, payer, signers, blockhash)) == bytes(reference)
