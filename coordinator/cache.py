@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from coordinator.ingest.screen import Accepted, Rejected
 from coordinator.metrics import CACHE_FAILURES
 
-__all__ = ["LiveCache"]
+__all__ = ["LatestReading", "LiveCache", "merge_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -36,29 +36,46 @@ return 1
 """
 
 
+# (seq, ts, import_wh, export_wh): the fields kept per meter.
+LatestReading = tuple[int, int, int, int]
+
+
+def merge_batch(
+    latest: dict[tuple[str, str], LatestReading],
+    counters: dict[str, int],
+    accepted: Sequence[Accepted],
+    rejected: Sequence[Rejected],
+    dups: int,
+) -> None:
+    """Merge a committed batch into per-meter latest readings (the newest meter
+    timestamp wins, as in the Lua script) and counter deltas, in place."""
+    for a in accepted:
+        r = a.signed.reading
+        key = (r.gateway_id, r.meter_id)
+        old = latest.get(key)
+        if old is None or old[1] < r.ts:
+            latest[key] = (r.seq, r.ts, r.import_wh, r.export_wh)
+    bumps = [("accepted", len(accepted)), ("duplicate", dups)]
+    bumps += [("rejected:" + j.reason, 1) for j in rejected]
+    for name, n in bumps:
+        if n:
+            counters[name] = counters.get(name, 0) + n
+
+
 class LiveCache:
     def __init__(self, url: str, root: str, timeout_s: float = 0.25) -> None:
         self._redis = aioredis.Redis.from_url(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
         )
         self._root = root
-        self._latest: dict[tuple[str, str], tuple[int, int, int, int]] = {}
+        self._latest: dict[tuple[str, str], LatestReading] = {}
         self._counters: dict[str, int] = {}
         self._wake = asyncio.Event()
         self.healthy = False
 
     def note(self, accepted: Sequence[Accepted], rejected: Sequence[Rejected], dups: int) -> None:
         """Merge a committed batch into the pending updates (no I/O)."""
-        for a in accepted:
-            r = a.signed.reading
-            key = (r.gateway_id, r.meter_id)
-            old = self._latest.get(key)
-            if old is None or old[1] < r.ts:
-                self._latest[key] = (r.seq, r.ts, r.import_wh, r.export_wh)
-        self._bump("accepted", len(accepted))
-        self._bump("duplicate", dups)
-        for j in rejected:
-            self._bump("rejected:" + j.reason, 1)
+        merge_batch(self._latest, self._counters, accepted, rejected, dups)
         self._wake.set()
 
     def pending(self) -> int:

@@ -13,14 +13,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from coordinator.cache import LatestReading, merge_batch
 from coordinator.ingest.screen import Accepted, Rejected
 
 __all__ = ["LiveCacheLike", "MemoryLiveCache", "MemoryNonceStore", "NonceStore"]
 
 _MIN_SWEEP = 1024
-
-# (seq, ts, import_wh, export_wh): the fields LiveCache keeps per meter.
-LatestReading = tuple[int, int, int, int]
 
 
 class LiveCacheLike(Protocol):
@@ -54,16 +52,7 @@ class MemoryLiveCache:
         self._counters: dict[str, int] = {}
 
     def note(self, accepted: Sequence[Accepted], rejected: Sequence[Rejected], dups: int) -> None:
-        for a in accepted:
-            r = a.signed.reading
-            key = (r.gateway_id, r.meter_id)
-            old = self._latest.get(key)
-            if old is None or old[1] < r.ts:
-                self._latest[key] = (r.seq, r.ts, r.import_wh, r.export_wh)
-        self._bump("accepted", len(accepted))
-        self._bump("duplicate", dups)
-        for j in rejected:
-            self._bump("rejected:" + j.reason, 1)
+        merge_batch(self._latest, self._counters, accepted, rejected, dups)
 
     def pending(self) -> int:
         return 0
@@ -81,10 +70,6 @@ class MemoryLiveCache:
     def counters(self) -> dict[str, int]:
         """`accepted`, `duplicate` and `rejected:<reason>` counts, as in Redis."""
         return dict(self._counters)
-
-    def _bump(self, name: str, n: int) -> None:
-        if n:
-            self._counters[name] = self._counters.get(name, 0) + n
 
 
 class NonceStore(Protocol):
