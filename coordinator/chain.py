@@ -64,11 +64,12 @@ async def open_chain(settings: Settings, engine: Engine) -> AsyncIterator[Chain]
     finish any mint or attestation job a crash left unfinished."""
     keys = load_or_create_keys(settings.key_dir)
     async with _ledger(settings, engine) as ledger:
-        if (
-            settings.ledger == "embedded"
-            and await _balance(ledger, keys.payer.pubkey()) < _TOP_UP_BELOW
-        ):
-            await ledger.airdrop(keys.payer.pubkey(), EMBEDDED_PAYER_LAMPORTS)
+        if settings.ledger == "embedded":
+            # The settlement authority pays its own transactions' fees (one signature
+            # per settlement transaction instead of two: room for another trade).
+            for funded in (keys.payer.pubkey(), keys.settlement_authority.pubkey()):
+                if await _balance(ledger, funded) < _TOP_UP_BELOW:
+                    await ledger.airdrop(funded, EMBEDDED_PAYER_LAMPORTS)
         deployment = await bootstrap(
             ledger,
             payer=keys.payer,

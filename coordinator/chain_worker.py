@@ -191,7 +191,9 @@ async def run_chain_worker(
         if on_chain is not None:
             on_chain(chain)
         ctx = market_context(chain, engine)
-        keys = SettlementKeys(chain.keys.payer, chain.keys.settlement_authority)
+        # The settlement authority is its own fee payer: one signature per transaction.
+        authority = chain.keys.settlement_authority
+        keys = SettlementKeys(payer=authority, settlement_authority=authority)
         await resume_market(ctx, keys, publish=publish, root=settings.topic_root)
         last_market: int | None = None
         while True:

@@ -155,7 +155,7 @@ def _no_hook(point: str, job: Job) -> None:
     return None
 
 
-WAVE = 64
+WAVE = 256
 """Jobs signed, stored, sent and confirmed together by `run_jobs`."""
 
 

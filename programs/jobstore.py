@@ -8,8 +8,8 @@ from typing import Any, cast
 
 from solders.hash import Hash
 from solders.signature import Signature
-from sqlalchemy import Table, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from programs.jobs import Job, JobStatus
@@ -103,17 +103,26 @@ class SqlJobStore:
     def save_many(self, jobs: Sequence[Job]) -> None:
         table = self._table
         now = self._clock()
+        if not jobs:
+            return
+        params = [{f"b_{k}": v for k, v in _row(job).items()} for job in jobs]
+        columns = [k for k in _row(jobs[0]) if k != "job_key"]
+        statement = (
+            update(table)
+            .where(table.c.job_key == bindparam("b_job_key"))
+            .values({**{c: bindparam(f"b_{c}") for c in columns}, "updated_at": now})
+        )
         with self._engine.begin() as conn:
-            # One UPDATE per job inside one transaction: a single commit (one fsync)
-            # however many jobs; any missing key rolls back all of them.
-            for job in jobs:
-                result = conn.execute(
-                    update(table)
-                    .where(table.c.job_key == job.key)
-                    .values(**_row(job), updated_at=now)
-                )
-                if result.rowcount != 1:
-                    raise KeyError(job.key)
+            # One executemany inside one transaction: one round trip and one commit
+            # (one fsync) however many jobs; any missing key rolls back all of them.
+            result = conn.execute(statement, params)
+            if result.rowcount != len(jobs):
+                known = self._keys_in(conn, [job.key for job in jobs])
+                raise KeyError(next(job.key for job in jobs if job.key not in known))
+
+    def _keys_in(self, conn: Connection, keys: Sequence[str]) -> set[str]:
+        table = self._table
+        return set(conn.execute(select(table.c.job_key).where(table.c.job_key.in_(keys))).scalars())
 
     def get(self, key: str) -> Job | None:
         return self._get_many([key]).get(key)

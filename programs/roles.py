@@ -42,6 +42,7 @@ __all__ = [
     "Deployment",
     "MultisigSpec",
     "PlannedTx",
+    "SettlementSigner",
     "Trade",
     "TradeOutcome",
     "UserAccounts",
@@ -54,6 +55,7 @@ __all__ = [
     "freeze_user",
     "mint_energy",
     "mint_payment",
+    "pack_settlement",
     "post_attestation",
     "record_governance_memo",
     "record_registration_memo",
@@ -551,6 +553,48 @@ def _trade_instructions(deployment: Deployment, trade: Trade) -> list[Instructio
     ]
 
 
+def _settlement_prefix(epoch: int, authority: Pubkey, fee: FeePolicy) -> list[Instruction]:
+    return [*fee.instructions(), spl.memo(_memo("settle", [("epoch", epoch)]), [authority])]
+
+
+def pack_settlement(
+    deployment: Deployment,
+    *,
+    payer: Pubkey,
+    epoch: int,
+    trades: Sequence[Trade],
+    fee: FeePolicy = NO_PRIORITY_FEE,
+) -> list[tuple[int, ...]]:
+    """Which trades go together, in order, in as few transactions as fit in 1232 bytes
+    (sizes only: nothing is signed)."""
+    prefix = _settlement_prefix(epoch, deployment.settlement_authority, fee)
+    groups = [_trade_instructions(deployment, trade) for trade in trades]
+    return [b.group_indices for b in pack_instruction_groups(groups, payer, prefix=prefix)]
+
+
+class SettlementSigner:
+    """The fee payer and the settlement authority, their public keys derived once
+    (`Keypair.pubkey()` costs ~20 us, as much as a transfer in the SVM)."""
+
+    def __init__(self, deployment: Deployment, payer: Keypair, settlement_authority: Keypair):
+        authority_key = settlement_authority.pubkey()
+        if authority_key != deployment.settlement_authority:
+            raise LedgerUsageError("not this deployment's settlement authority")
+        self.deployment = deployment
+        self.payer_key = payer.pubkey()
+        self._keyring = {self.payer_key: payer}
+        self._keyring.setdefault(authority_key, settlement_authority)
+
+    def sign(
+        self, epoch: int, trades: Sequence[Trade], blockhash: Hash, fee: FeePolicy
+    ) -> Transaction:
+        """One transaction of `trades` (both legs of each), already packed to fit."""
+        instructions = _settlement_prefix(epoch, self.deployment.settlement_authority, fee)
+        for trade in trades:
+            instructions += _trade_instructions(self.deployment, trade)
+        return _sign_with(instructions, self.payer_key, self._keyring, blockhash)
+
+
 def build_settlement(
     deployment: Deployment,
     *,
@@ -563,20 +607,12 @@ def build_settlement(
 ) -> list[PlannedTx]:
     """Signed transactions moving both legs of each trade under the escrow delegation,
     both legs always in the same transaction, as many trades per transaction as fit."""
-    authority_key = settlement_authority.pubkey()
-    if authority_key != deployment.settlement_authority:
-        raise LedgerUsageError("not this deployment's settlement authority")
-    prefix = [
-        *fee.instructions(),
-        spl.memo(_memo("settle", [("epoch", epoch)]), [authority_key]),
-    ]
-    groups = [_trade_instructions(deployment, trade) for trade in trades]
-    payer_key = payer.pubkey()
-    keyring = {payer_key: payer}
-    keyring.setdefault(authority_key, settlement_authority)
+    signer = SettlementSigner(deployment, payer, settlement_authority)
     return [
-        PlannedTx(b.group_indices, _sign_with(b.instructions, payer_key, keyring, blockhash))
-        for b in pack_instruction_groups(groups, payer_key, prefix=prefix)
+        PlannedTx(indices, signer.sign(epoch, [trades[i] for i in indices], blockhash, fee))
+        for indices in pack_settlement(
+            deployment, payer=signer.payer_key, epoch=epoch, trades=trades, fee=fee
+        )
     ]
 
 

@@ -24,9 +24,9 @@ import datetime as dt
 import math
 import zlib
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import Table, insert, select, text, tuple_
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -48,6 +48,7 @@ from coordinator.ingest.screen import Parsed, Rejected
 from coordinator.oracle import DeviceRecord, MeterKey, MeterState, OracleConfig
 from coordinator.oracle.records import RetiredKey
 from edge.protocol import Reading as WireReading
+from programs.bulk import bulk_insert
 
 __all__ = [
     "EPOCH_LOCK",
@@ -157,9 +158,9 @@ class SqlReadingStore:
              r.gateway_id)
             for r in sorted(rejected, key=lambda r: r.incoming.received_at)  # arrival order
         ]  # fmt: skip
-        self._bulk(conn, Reading.__table__, _READING_COLS, readings)  # type: ignore[arg-type]
-        self._bulk(conn, ReadingSeq.__table__, ("gateway_id", "seq", "meter_time"), seqs)  # type: ignore[arg-type]
-        self._bulk(conn, RejectedReading.__table__, _REJECT_COLS, rejects)  # type: ignore[arg-type]
+        bulk_insert(conn, Reading.__table__, _READING_COLS, readings)  # type: ignore[arg-type]
+        bulk_insert(conn, ReadingSeq.__table__, ("gateway_id", "seq", "meter_time"), seqs)  # type: ignore[arg-type]
+        bulk_insert(conn, RejectedReading.__table__, _REJECT_COLS, rejects)  # type: ignore[arg-type]
         upsert = postgresql.insert if self._pg else sqlite.insert
         if d.meters:
             stmt = upsert(MeterStateRow)
@@ -199,26 +200,6 @@ class SqlReadingStore:
                     for (e, m), (imp, exp) in sorted(d.energy.items())
                 ],
             )  # fmt: skip
-
-    def _bulk(
-        self,
-        conn: Connection,
-        table: Table,
-        columns: Sequence[str],
-        rows: Sequence[tuple[Any, ...]],
-    ) -> None:
-        if not rows:
-            return
-        if self._pg:
-            raw = conn.connection.driver_connection
-            assert raw is not None
-            with raw.cursor() as cur:
-                cols = ", ".join(columns)
-                with cur.copy(f"COPY {table.name} ({cols}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            return
-        conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 _READING_COLS = (

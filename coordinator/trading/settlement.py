@@ -37,7 +37,7 @@ from coordinator.trading.records import MatchStatus, MatchView
 from coordinator.trading.store import SqlMarketJobStore
 from programs.jobs import Build, Hook, Job, run_jobs
 from programs.ledger.base import NO_PRIORITY_FEE, FeePolicy, Ledger
-from programs.roles import Deployment, Trade, build_settlement
+from programs.roles import Deployment, SettlementSigner, Trade, pack_settlement
 
 __all__ = [
     "SETTLE_KIND",
@@ -110,22 +110,20 @@ def batch_jobs(
     fee: FeePolicy = NO_PRIORITY_FEE,
 ) -> list[Job]:
     """The epoch's matches packed, in order, into as few transactions as fit."""
-    planned = build_settlement(
+    packed = pack_settlement(
         deployment,
-        payer=keys.payer,
-        settlement_authority=keys.settlement_authority,
+        payer=keys.payer.pubkey(),
         epoch=epoch,
         trades=[_trade(m) for m in matches],
-        blockhash=Hash.default(),  # packing depends on sizes only
         fee=fee,
     )
     return [
         Job(
             key=f"settle:epoch:{epoch}:batch:{n:06d}",
             kind=SETTLE_KIND,
-            payload=_payload(epoch, [matches[i] for i in p.item_indices]),
+            payload=_payload(epoch, [matches[i] for i in indices]),
         )
-        for n, p in enumerate(planned)
+        for n, indices in enumerate(packed)
     ]
 
 
@@ -151,22 +149,15 @@ def failure_reason(error: str | None, prefix_len: int) -> str:
 
 
 def _builder(deployment: Deployment, keys: SettlementKeys, fee: FeePolicy) -> Build:
+    signer = SettlementSigner(deployment, keys.payer, keys.settlement_authority)
+
     def build(job: Job, blockhash: Hash) -> Transaction:
         payload = json.loads(job.payload)
         trades = [
             Trade(Pubkey.from_string(seller), Pubkey.from_string(buyer), int(q), int(p))
             for _, seller, buyer, q, p in payload["trades"]
         ]
-        (planned,) = build_settlement(
-            deployment,
-            payer=keys.payer,
-            settlement_authority=keys.settlement_authority,
-            epoch=int(payload["epoch"]),
-            trades=trades,
-            blockhash=blockhash,
-            fee=fee,
-        )
-        return planned.tx
+        return signer.sign(int(payload["epoch"]), trades, blockhash, fee)
 
     return build
 

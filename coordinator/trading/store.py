@@ -6,11 +6,11 @@ import datetime as dt
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import cast
+from dataclasses import dataclass, replace
+from typing import Any, cast
 
 from solders.signature import Signature
-from sqlalchemy import Table, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, case, func, insert, or_, select, union_all, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -100,7 +100,7 @@ def _b58(raw: bytes | None) -> str | None:
     return None if raw is None else str(Signature.from_bytes(raw))
 
 
-def _match_view(row: MatchRow) -> MatchView:
+def _match_view(row: Any) -> MatchView:  # an ORM MatchRow or a Core row of matches
     return MatchView(
         epoch=row.epoch,
         idx=row.idx,
@@ -350,21 +350,35 @@ def save_clearing(
             matched = {m.buy_order_id for m in result.matches} | {
                 m.sell_order_id for m in result.matches
             }
-            for o in result.outcomes:
+            if result.outcomes:
+                # executemany: one round trip for the whole book, not one per order.
+                orders = cast(Table, MarketOrder.__table__)
                 conn.execute(
-                    update(MarketOrder)
-                    .where(MarketOrder.order_id == o.order_id)
+                    update(orders)
+                    .where(orders.c.order_id == bindparam("b_order_id"))
                     .values(
-                        status=_FILL_TO_STATUS[o.status].value,
-                        reason=o.reason,
-                        eligible=o.eligible,
-                        filled=o.filled,
-                        payment=o.payment,
-                        settlement_status=(
-                            SettlementStatus.PENDING.value if o.order_id in matched else None
-                        ),
+                        status=bindparam("b_status"),
+                        reason=bindparam("b_reason"),
+                        eligible=bindparam("b_eligible"),
+                        filled=bindparam("b_filled"),
+                        payment=bindparam("b_payment"),
+                        settlement_status=bindparam("b_settlement"),
                         updated_at=now,
-                    )
+                    ),
+                    [
+                        {
+                            "b_order_id": o.order_id,
+                            "b_status": _FILL_TO_STATUS[o.status].value,
+                            "b_reason": o.reason,
+                            "b_eligible": o.eligible,
+                            "b_filled": o.filled,
+                            "b_payment": o.payment,
+                            "b_settlement": (
+                                SettlementStatus.PENDING.value if o.order_id in matched else None
+                            ),
+                        }
+                        for o in result.outcomes
+                    ],
                 )
     except IntegrityError:
         return False
@@ -435,9 +449,11 @@ def unpublished_epochs(engine: Engine, limit: int = 100) -> list[int]:
 
 
 def matches_of(engine: Engine, epoch: int) -> list[MatchView]:
-    query = select(MatchRow).where(MatchRow.epoch == epoch).order_by(MatchRow.idx)
-    with Session(engine) as session:
-        return [_match_view(row) for row in session.scalars(query)]
+    # Core rows, not ORM objects: an epoch may hold thousands of matches.
+    table = cast(Table, MatchRow.__table__)
+    query = select(table).where(table.c.epoch == epoch).order_by(table.c.idx)
+    with engine.connect() as conn:
+        return [_match_view(row) for row in conn.execute(query)]
 
 
 def list_matches(
@@ -479,54 +495,112 @@ def record_settlement(
 ) -> None:
     """Write the matches' outcomes and, from all of the epoch's matches, each matched
     order's settled quantity and settlement status, in one transaction (idempotent)."""
+    matches = cast(Table, MatchRow.__table__)
     with engine.begin() as conn:
-        for o in outcomes:
+        # executemany: one round trip per statement (psycopg pipelines it), not one
+        # per row; thousands of matches settle per epoch.
+        if outcomes:
+            # Neighbouring matches settle alike (one transaction carries ~9): one
+            # statement per run of equal outcomes, not one per match.
             conn.execute(
-                update(MatchRow)
-                .where(MatchRow.epoch == epoch, MatchRow.idx == o.idx)
-                .values(
-                    status=o.status.value,
-                    settlement_key=o.settlement_key,
-                    signature=None if o.signature is None else bytes(o.signature),
-                    error=o.error,
+                update(matches)
+                .where(
+                    matches.c.epoch == epoch,
+                    matches.c.idx.between(bindparam("b_lo"), bindparam("b_hi")),
                 )
-            )
-        rows = conn.execute(
-            select(
-                MatchRow.buy_order_id,
-                MatchRow.sell_order_id,
-                MatchRow.quantity,
-                MatchRow.status,
-                MatchRow.error,
-            ).where(MatchRow.epoch == epoch)
-        ).all()
-        settled: dict[str, int] = defaultdict(int)
-        statuses: dict[str, set[str]] = defaultdict(set)
-        errors: dict[str, str] = {}
-        for buy, sell, quantity, status, error in rows:
-            for order_id in (buy, sell):
-                statuses[order_id].add(status)
-                if status == MatchStatus.SETTLED.value:
-                    settled[order_id] += quantity
-                if error is not None:
-                    errors.setdefault(order_id, error)
-        for order_id, seen in statuses.items():
-            if MatchStatus.FAILED.value in seen:
-                status = SettlementStatus.FAILED
-            elif MatchStatus.PENDING.value in seen:
-                status = SettlementStatus.PENDING
-            else:
-                status = SettlementStatus.SETTLED
-            conn.execute(
-                update(MarketOrder)
-                .where(MarketOrder.order_id == order_id)
                 .values(
-                    settled=settled[order_id],
-                    settlement_status=status.value,
-                    settlement_error=errors.get(order_id),
-                    updated_at=now,
-                )
+                    status=bindparam("b_status"),
+                    settlement_key=bindparam("b_key"),
+                    signature=bindparam("b_signature"),
+                    error=bindparam("b_error"),
+                ),
+                [
+                    {
+                        "b_lo": lo,
+                        "b_hi": hi,
+                        "b_status": o.status.value,
+                        "b_key": o.settlement_key,
+                        "b_signature": None if o.signature is None else bytes(o.signature),
+                        "b_error": o.error,
+                    }
+                    for lo, hi, o in _runs(outcomes)
+                ],
             )
+        _roll_up_orders(conn, epoch, now)
+
+
+def _roll_up_orders(conn: Connection, epoch: int, now: dt.datetime) -> None:
+    """Each matched order's settled quantity and settlement status from all of the
+    epoch's matches: failed if any of its matches failed (with the first such match's
+    error), else pending if any is pending, else settled. Set-based (one UPDATE ...
+    FROM for every order), as an epoch may match thousands of orders."""
+    matches = cast(Table, MatchRow.__table__)
+    orders = cast(Table, MarketOrder.__table__)
+    in_epoch = matches.c.epoch == epoch
+    columns = (matches.c.idx, matches.c.quantity, matches.c.status, matches.c.error)
+    legs = union_all(
+        select(matches.c.buy_order_id.label("order_id"), *columns).where(in_epoch),
+        select(matches.c.sell_order_id.label("order_id"), *columns).where(in_epoch),
+    ).subquery("legs")
+    settled_value = MatchStatus.SETTLED.value
+    rank = case(
+        (legs.c.status == MatchStatus.FAILED.value, 2),
+        (legs.c.status == MatchStatus.PENDING.value, 1),
+        else_=0,
+    )
+    per_order = (
+        select(
+            legs.c.order_id,
+            func.sum(case((legs.c.status == settled_value, legs.c.quantity), else_=0)).label(
+                "settled"
+            ),
+            func.max(rank).label("worst"),
+        )
+        .group_by(legs.c.order_id)
+        .subquery("per_order")
+    )
+    conn.execute(
+        update(orders)
+        .where(orders.c.order_id == per_order.c.order_id)
+        .values(
+            settled=per_order.c.settled,
+            settlement_status=case(
+                (per_order.c.worst == 2, SettlementStatus.FAILED.value),
+                (per_order.c.worst == 1, SettlementStatus.PENDING.value),
+                else_=SettlementStatus.SETTLED.value,
+            ),
+            settlement_error=None,
+            updated_at=now,
+        )
+    )
+    # Errors are few (failed matches only): the first one of each order, by match index.
+    errors: dict[str, str] = {}
+    failed = conn.execute(
+        select(legs.c.order_id, legs.c.error).where(legs.c.error.is_not(None)).order_by(legs.c.idx)
+    )
+    for order_id, error in failed:
+        errors.setdefault(order_id, error)
+    if errors:
+        conn.execute(
+            update(orders)
+            .where(orders.c.order_id == bindparam("b_order_id"))
+            .values(settlement_error=bindparam("b_error")),
+            [{"b_order_id": k, "b_error": v} for k, v in errors.items()],
+        )
+
+
+def _runs(outcomes: Sequence[MatchOutcome]) -> list[tuple[int, int, MatchOutcome]]:
+    """(first idx, last idx, outcome) of each run of consecutive indices whose outcomes
+    are equal but for the index."""
+    runs: list[tuple[int, int, MatchOutcome]] = []
+    for o in sorted(outcomes, key=lambda o: o.idx):
+        if runs:
+            lo, hi, first = runs[-1]
+            if o.idx == hi + 1 and replace(o, idx=first.idx) == first:
+                runs[-1] = (lo, o.idx, first)
+                continue
+        runs.append((o.idx, o.idx, o))
+    return runs
 
 
 def list_settlements(engine: Engine, epoch: int) -> list[SettlementView]:

@@ -186,7 +186,7 @@ class EmbeddedLedger:
         async with self._lock:
             try:
                 known = await asyncio.to_thread(
-                    _journal_entries, self._store, [tx.signatures[0] for tx in txs]
+                    self._store.journal_entries, [tx.signatures[0] for tx in txs]
                 )
             except Exception as exc:
                 raise LedgerUnavailable(f"ledger store: {exc}") from exc
@@ -230,10 +230,12 @@ class EmbeddedLedger:
 
     def _apply(self, tx: Transaction, signature: Signature, slot: int) -> JournalEntry:
         """Run `tx` in the SVM (not yet stored): its journal entry at `slot`."""
-        if not self._blockhash_valid(tx.message.recent_blockhash):
+        message = tx.message  # a copy on each access: taken once
+        if not self._blockhash_valid(message.recent_blockhash):
             raise TransactionExpired(str(signature))
-        fee_payer = tx.message.account_keys[0]
-        named = tuple(sorted(tx.message.account_keys, key=bytes))
+        keys = message.account_keys
+        fee_payer = keys[0]
+        named = tuple(sorted(keys, key=bytes))
         balance_before = self._svm.get_balance(fee_payer)
         result = self._svm.send_transaction(tx)
         if isinstance(result, FailedTransactionMetadata):
@@ -338,17 +340,6 @@ class EmbeddedLedger:
             )
         except Exception as exc:
             raise LedgerUnavailable(f"ledger store: {exc}") from exc
-
-
-def _journal_entries(
-    store: LedgerStore, signatures: Sequence[Signature]
-) -> dict[Signature, JournalEntry]:
-    found = {}
-    for signature in signatures:
-        entry = store.journal_entry(signature)
-        if entry is not None:
-            found[signature] = entry
-    return found
 
 
 def _load(store: LedgerStore) -> tuple[list[tuple[Pubkey, Account]], int]:

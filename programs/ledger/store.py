@@ -31,10 +31,11 @@ from sqlalchemy import (
     Text,
     delete,
     func,
-    insert,
     select,
 )
 from sqlalchemy.engine import Engine
+
+from programs.bulk import bulk_insert
 
 __all__ = [
     "AddressSignature",
@@ -158,6 +159,10 @@ class LedgerStore(Protocol):
         """The entry for `signature`, if it was journaled."""
         ...
 
+    def journal_entries(self, signatures: Sequence[Signature]) -> dict[Signature, JournalEntry]:
+        """The entries of those `signatures` that were journaled (one query, not one each)."""
+        ...
+
     def last_slot(self) -> int:
         """The highest journaled slot, 0 for an empty journal."""
         ...
@@ -199,6 +204,9 @@ class MemoryLedgerStore:
 
     def journal_entry(self, signature: Signature) -> JournalEntry | None:
         return self._journal.get(signature)
+
+    def journal_entries(self, signatures: Sequence[Signature]) -> dict[Signature, JournalEntry]:
+        return {s: self._journal[s] for s in signatures if s in self._journal}
 
     def last_slot(self) -> int:
         return self._last_slot
@@ -261,17 +269,11 @@ class SqlLedgerStore:
         addresses = [bytes(address) for address, _ in accounts]
         present = [_account_row(a, acc) for a, acc in accounts if acc is not None]
         journal = [
-            {
-                "signature": bytes(e.signature),
-                "slot": e.slot,
-                "tx": e.tx,
-                "error": e.error,
-                "logs": "\n".join(e.logs) if e.logs else None,
-            }
+            (bytes(e.signature), e.slot, e.tx, e.error, "\n".join(e.logs) if e.logs else None)
             for e in entries
         ]
         index = [
-            {"address": bytes(a), "signature": bytes(e.signature), "slot": e.slot}
+            (bytes(a), bytes(e.signature), e.slot)
             for e in entries
             for a in dict.fromkeys(e.addresses)
         ]
@@ -281,27 +283,41 @@ class SqlLedgerStore:
                 conn.execute(
                     delete(ledger_accounts).where(ledger_accounts.c.address.in_(addresses))
                 )
-            if present:
-                conn.execute(insert(ledger_accounts), present)
-            if journal:
-                conn.execute(insert(ledger_journal), journal)
-            if index:
-                conn.execute(insert(ledger_journal_addresses), index)
+            bulk_insert(conn, ledger_accounts, _ACCOUNT_COLS, present)
+            bulk_insert(conn, ledger_journal, _JOURNAL_COLS, journal)
+            bulk_insert(conn, ledger_journal_addresses, ("address", "signature", "slot"), index)
 
     def journal_entry(self, signature: Signature) -> JournalEntry | None:
-        query = select(ledger_journal).where(ledger_journal.c.signature == bytes(signature))
+        return self.journal_entries([signature]).get(signature)
+
+    def journal_entries(self, signatures: Sequence[Signature]) -> dict[Signature, JournalEntry]:
+        if not signatures:
+            return {}
+        wanted = [bytes(s) for s in signatures]
+        index = ledger_journal_addresses
         with self._engine.connect() as conn:
-            row = conn.execute(query).one_or_none()
-            if row is None:
-                return None
+            rows = conn.execute(
+                select(ledger_journal).where(ledger_journal.c.signature.in_(wanted))
+            ).all()
+            if not rows:
+                return {}
+            named: dict[bytes, list[Pubkey]] = {bytes(row.signature): [] for row in rows}
             keys = conn.execute(
-                select(ledger_journal_addresses.c.address)
-                .where(ledger_journal_addresses.c.signature == bytes(signature))
-                .order_by(ledger_journal_addresses.c.address)
-            ).scalars()
-            addresses = tuple(Pubkey.from_bytes(k) for k in keys)
-        logs = tuple(row.logs.split("\n")) if row.logs else ()
-        return JournalEntry(signature, row.slot, bytes(row.tx), row.error, logs, addresses)
+                select(index.c.signature, index.c.address)
+                .where(index.c.signature.in_(list(named)))
+                .order_by(index.c.signature, index.c.address)
+            )
+            for signature, address in keys:
+                named[bytes(signature)].append(Pubkey.from_bytes(address))
+        found = {}
+        for row in rows:
+            signature = Signature.from_bytes(row.signature)
+            logs = tuple(row.logs.split("\n")) if row.logs else ()
+            addresses = tuple(named[bytes(row.signature)])
+            found[signature] = JournalEntry(
+                signature, row.slot, bytes(row.tx), row.error, logs, addresses
+            )
+        return found
 
     def last_slot(self) -> int:
         with self._engine.connect() as conn:
@@ -326,12 +342,16 @@ class SqlLedgerStore:
         return [AddressSignature(Signature.from_bytes(r.signature), r.slot, r.error) for r in rows]
 
 
-def _account_row(address: Pubkey, account: Account) -> dict[str, object]:
-    return {
-        "address": bytes(address),
-        "lamports": _to_i64(account.lamports),
-        "owner": bytes(account.owner),
-        "data": bytes(account.data),
-        "executable": account.executable,
-        "rent_epoch": _to_i64(account.rent_epoch),
-    }
+_ACCOUNT_COLS = ("address", "lamports", "owner", "data", "executable", "rent_epoch")
+_JOURNAL_COLS = ("signature", "slot", "tx", "error", "logs")
+
+
+def _account_row(address: Pubkey, account: Account) -> tuple[object, ...]:
+    return (
+        bytes(address),
+        _to_i64(account.lamports),
+        bytes(account.owner),
+        bytes(account.data),
+        account.executable,
+        _to_i64(account.rent_epoch),
+    )
