@@ -6,7 +6,10 @@ verifications per second of one core (solders `Signature.verify` in a loop),
 the costliest step a reading cannot avoid.
 
 For 1 and 2 coordinator instances (each on a fresh database and a fresh
-private broker with the project's settings, `max_inflight_messages 0`):
+private broker with the project's settings, `max_inflight_messages 0`); two
+instances run twice: sharing the readings round-robin through the shared
+subscription, then with sticky partitions (`GTX_INGEST_PARTITIONS`, each
+instance receives every reading and keeps its own gateways'):
 
 1. capacity: the coordinators subscribe, are stopped, the readings are
    published into their persistent sessions (QoS 1), the coordinators start
@@ -179,17 +182,22 @@ def _sa(url: str) -> str:
 class Coordinators:
     """`gtx-coordinator run` processes with stable client ids (persistent sessions)."""
 
-    def __init__(self, n: int, db: str, port: int, batch_max: int, batch_wait_s: float) -> None:
+    def __init__(
+        self, n: int, db: str, port: int, batch_max: int, batch_wait_s: float, sticky: bool
+    ) -> None:
         self.metrics_ports = [_free_port() for _ in range(n)]
         self._env = [
             {**os.environ, "GTX_DATABASE_URL": _sa(db), "GTX_MQTT_PORT": str(port),
              "GTX_MQTT_HOST": "127.0.0.1", "GTX_MQTT_CLIENT_ID": f"gtx-bench-{os.getpid()}-{i}",
              "GTX_TOPIC_ROOT": ROOT, "GTX_REDIS_URL": REDIS_URL, "GTX_METRICS_PORT": str(mp_),
              "GTX_BATCH_MAX": str(batch_max), "GTX_BATCH_WAIT_S": str(batch_wait_s),
-             "GTX_LOG_JSON": "true", "GTX_LEDGER": "off"}
+             "GTX_LOG_JSON": "true", "GTX_LEDGER": "off",
+             # Sticky routing (coordinator.ingest.routing) or the shared subscription.
+             "GTX_INGEST_PARTITIONS": str(n if sticky else 0), "GTX_INGEST_PARTITION": str(i)}
             for i, mp_ in enumerate(self.metrics_ports)
         ]  # fmt: skip
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.sticky = sticky
 
     def start(self) -> None:
         self.procs = [
@@ -230,15 +238,17 @@ def _client(port: int) -> mqtt.Client:
 
 
 def wait_subscribed(port: int, coordinators: Coordinators) -> None:
-    """Probe from an unknown gateway until every instance has rejected one."""
+    """Probe from unknown gateways (a new one each time, so that every partition gets
+    some) until every instance has rejected one."""
     client = _client(port)
-    probe = b58encode(os.urandom(32))
     payload = b'{"v":1}'
     name = 'gtx_readings_rejected_total{reason="malformed"}'
     try:
 
         def seen() -> bool:
-            client.publish(topics.gateway_readings(ROOT, probe), payload, qos=1)
+            for _ in range(8):
+                probe = b58encode(os.urandom(32))
+                client.publish(topics.gateway_readings(ROOT, probe), payload, qos=1)
             return all((_metric(p, name) or 0) > 0 for p in coordinators.metrics_ports)
 
         _wait(seen, 30, "every instance subscribed")
@@ -384,6 +394,7 @@ def live(port: int, db: str, jobs: Sequence[Job], rate: float, probe: Job) -> di
 
 def run_config(
     instances: int,
+    sticky: bool,
     signed: Sequence[tuple[str, bytes, list[bytes]]],
     backlog_per_gw: int,
     live_rate: float | None,
@@ -399,7 +410,7 @@ def run_config(
         private_broker(Path(tmp)) as port,
         fresh_database(signed) as db,
     ):
-        coord = Coordinators(instances, db, port, args.batch_max, args.batch_wait_s)
+        coord = Coordinators(instances, db, port, args.batch_max, args.batch_wait_s, sticky)
         try:
             _measure(coord, port, db, backlog, live_jobs, probe, live_rate)
         finally:
@@ -409,6 +420,7 @@ def run_config(
 def _measure(coord: Coordinators, port: int, db: str, backlog: Sequence[Job],
              live_jobs: Sequence[Job], probe: Job, live_rate: float | None) -> None:  # fmt: skip
     instances = len(coord.metrics_ports)
+    mode = "" if instances == 1 else (", sticky partitions" if coord.sticky else ", shared sub.")
     coord.start()
     wait_subscribed(port, coord)
     coord.stop()
@@ -416,7 +428,7 @@ def _measure(coord: Coordinators, port: int, db: str, backlog: Sequence[Job],
     pub_rate = publish_all(port, backlog)
     coord.start()
     rate, took = capacity(db, total, timeout=90)
-    print(f"  {instances} instance(s): backlog of {total:,} published at "
+    print(f"  {instances} instance(s){mode}: backlog of {total:,} published at "
           f"{pub_rate:,.0f}/s, drained in {took:.1f} s")  # fmt: skip
     print(f"    sustained decided readings/s (capacity): {rate:10,.0f}")
     offered = live_rate or min(TARGET, 0.8 * rate)
@@ -463,7 +475,9 @@ def main() -> None:
           f"batch_wait {args.batch_wait_s} s")  # fmt: skip
     print(f"  baseline: raw Ed25519 verifications/s, one core (solders): {verify_rate:10,.0f}")
     for n in args.instances:
-        run_config(n, signed, backlog_per_gw, args.live_rate, args)
+        run_config(n, False, signed, backlog_per_gw, args.live_rate, args)
+        if n > 1:
+            run_config(n, True, signed, backlog_per_gw, args.live_rate, args)
     print(f"  target: {TARGET:,}/s on 2 cores; baseline again: "
           f"{ed25519_verifications_per_s():,.0f} verifications/s")  # fmt: skip
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from edge import topics
@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     # Share the readings stream between coordinator instances ($share/...);
     # off for brokers without shared subscriptions (then run one instance).
     mqtt_shared: bool = True
+    # Sticky ingest (coordinator.ingest.routing): with n > 0 partitions, instance
+    # `ingest_partition` of n decides only its own gateways' readings, each in order.
+    ingest_partitions: int = Field(default=0, ge=0, le=1024)
+    ingest_partition: int = Field(default=0, ge=0)
     topic_root: str = topics.DEFAULT_ROOT
     # Readings are verified and committed in batches of up to this many, or
     # whatever has arrived after batch_wait_s.
@@ -91,3 +95,12 @@ class Settings(BaseSettings):
     # mints, fee payer): made here at first start, mode 0600; back them up.
     key_dir: Path = Path("var/coordinator-keys")
     chain_check_interval_s: float = Field(default=2.0, gt=0)
+
+    @model_validator(mode="after")
+    def _partition_in_range(self) -> "Settings":
+        if self.ingest_partitions and self.ingest_partition >= self.ingest_partitions:
+            raise ValueError(
+                f"ingest_partition {self.ingest_partition} is not one of 0.."
+                f"{self.ingest_partitions - 1} (ingest_partitions)"
+            )
+        return self

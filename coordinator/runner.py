@@ -29,6 +29,7 @@ from coordinator.chain_worker import run_chain_worker
 from coordinator.config import Settings
 from coordinator.epochs_service import EpochCloser
 from coordinator.ingest.mqtt_source import MqttSource
+from coordinator.ingest.routing import owns_topic
 from coordinator.ingest.screen import Accepted, Rejected
 from coordinator.ingest.service import IngestService
 from coordinator.ingest.store import SqlReadingStore
@@ -94,11 +95,25 @@ async def run_ingest(
         lateness_s=settings.lateness_window_s,
     )
     stats = StatsCollector(settings.mqtt_client_id, then=on_batch)
+    keep = None
+    shared = settings.mqtt_shared
+    if settings.ingest_partitions:
+        partition, partitions, root = (
+            settings.ingest_partition,
+            settings.ingest_partitions,
+            settings.topic_root,
+        )
+        shared = False  # every instance sees every reading and keeps its own
+
+        def keep(topic: str) -> bool:
+            return owns_topic(root, topic, partition, partitions)
+
     async with MqttSource(
         host=settings.mqtt_host,
         port=settings.mqtt_port,
         client_id=settings.mqtt_client_id,
-        subscription=topics.readings_subscription(settings.topic_root, settings.mqtt_shared),
+        subscription=topics.readings_subscription(settings.topic_root, shared),
+        keep=keep,
         username=settings.mqtt_username,
         password=settings.mqtt_password,
         session_expiry_s=settings.mqtt_session_expiry_s,

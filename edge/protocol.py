@@ -78,15 +78,27 @@ def check_meter_id(value: object) -> str:
     return value
 
 
+# Gateway ids already decoded: a coordinator sees the same few thousand gateways
+# over and over, and pure-Python base58 costs about as much as the rest of a decode.
+_GATEWAY_KEYS: dict[str, bytes] = {}
+_GATEWAY_KEYS_MAX = 65536
+
+
 def _gateway_key(value: object) -> bytes:
     if not isinstance(value, str) or not 32 <= len(value) <= 44:
         raise ProtocolError(MALFORMED, "gw must be a base58 Ed25519 public key")
+    raw = _GATEWAY_KEYS.get(value)
+    if raw is not None:
+        return raw
     try:
         raw = b58decode(value)
     except ValueError:
         raise ProtocolError(MALFORMED, "gw is not valid base58") from None
     if len(raw) != PUBLIC_KEY_LEN or b58encode(raw) != value:
         raise ProtocolError(MALFORMED, "gw must be a base58 Ed25519 public key")
+    if len(_GATEWAY_KEYS) >= _GATEWAY_KEYS_MAX:
+        _GATEWAY_KEYS.clear()  # bounded memory, whoever sends ids
+    _GATEWAY_KEYS[value] = raw
     return raw
 
 

@@ -61,10 +61,13 @@ class MqttSource:
         connect_timeout_s: float = 10.0,
         session_expiry_s: int = SESSION_EXPIRY_S,
         mqtt_v5: bool = True,
+        keep: Callable[[str], bool] | None = None,
     ) -> None:
         """`mqtt_v5=False` speaks MQTT 3.1.1 with clean_session off, for brokers
         without MQTT 5 (the embedded demo broker); the broker then decides how
-        long a session lives."""
+        long a session lives. Messages whose topic `keep` refuses are acknowledged
+        on arrival and dropped (another instance keeps them: `ingest.routing`)."""
+        self._keep = keep
         self._host = host
         self._port = port
         self._subscription = subscription
@@ -213,7 +216,11 @@ class MqttSource:
     ) -> None:
         log.warning("MQTT connection lost (%s); paho reconnects", reason)
 
-    def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if self._keep is not None and not self._keep(msg.topic):
+            if msg.qos > 0:
+                client.ack(msg.mid, msg.qos)
+            return
         incoming = Incoming(msg.topic, bytes(msg.payload), dt.datetime.now(dt.UTC))
         self._inbox.append(Delivery(incoming, msg.mid, msg.qos, self._connection))
         if not self._wake_pending:

@@ -26,9 +26,11 @@ import zlib
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import BigInteger, String, any_, bindparam, func, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.sql.elements import ColumnElement
 
 from coordinator.db.models import (
     Device,
@@ -213,6 +215,31 @@ _REJECT_COLS = ("received_at", "topic", "payload", "reason", "detail", "gateway_
 # Reads.
 
 
+def _one_of(
+    conn: Connection, column: QueryableAttribute[str], values: Sequence[str]
+) -> ColumnElement[bool]:
+    """`column IN values`. On PostgreSQL `= ANY(array)`: one parameter, so the SQL text
+    is the same for every batch and psycopg need not parse it again (an expanded IN
+    of 2,000 values made that a tenth of ingest's CPU)."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(String)))
+    return column.in_(values)
+
+
+def _pair_in(
+    conn: Connection,
+    first: QueryableAttribute[str],
+    second: QueryableAttribute[int],
+    pairs: Sequence[tuple[str, int]],
+) -> ColumnElement[bool]:
+    """`(first, second) IN pairs`, on PostgreSQL as two arrays unnested side by side."""
+    if conn.dialect.name == "postgresql":
+        gws = bindparam(None, [p[0] for p in pairs], type_=postgresql.ARRAY(String))
+        seqs = bindparam(None, [p[1] for p in pairs], type_=postgresql.ARRAY(BigInteger))
+        return tuple_(first, second).in_(select(func.unnest(gws), func.unnest(seqs)))
+    return tuple_(first, second).in_(pairs)
+
+
 def _load_devices(conn: Connection, gateway_ids: Sequence[str]) -> dict[str, DeviceRecord]:
     if not gateway_ids:
         return {}
@@ -220,7 +247,7 @@ def _load_devices(conn: Connection, gateway_ids: Sequence[str]) -> dict[str, Dev
         select(Device.gateway_id, Device.public_key, Device.status, Meter.meter_id,
                Meter.rated_power_w)
         .outerjoin(Meter, Meter.gateway_id == Device.gateway_id)
-        .where(Device.gateway_id.in_(gateway_ids))
+        .where(_one_of(conn, Device.gateway_id, gateway_ids))
     ).all()  # fmt: skip
     keys: dict[str, tuple[bytes, bool]] = {}
     rated: dict[str, dict[str, int]] = {}
@@ -234,7 +261,7 @@ def _load_devices(conn: Connection, gateway_ids: Sequence[str]) -> dict[str, Dev
     retired: dict[str, list[RetiredKey]] = {}
     for gw, old_key, until in conn.execute(
         select(KeyRotation.gateway_id, KeyRotation.old_key, KeyRotation.old_valid_until)
-        .where(KeyRotation.gateway_id.in_(gateway_ids))
+        .where(_one_of(conn, KeyRotation.gateway_id, gateway_ids))
         .order_by(KeyRotation.id.desc())
     ):
         retired.setdefault(gw, []).append(RetiredKey(bytes(old_key), _unix(until)))
@@ -266,7 +293,7 @@ def _load_state(conn: Connection, parsed: Sequence[Parsed], gateways: Sequence[s
         m = MeterStateRow
         for gw, meter_id, ts, imp, exp in conn.execute(
             select(m.gateway_id, m.meter_id, m.meter_ts, m.import_wh, m.export_wh).where(
-                m.gateway_id.in_(gateways)
+                _one_of(conn, m.gateway_id, gateways)
             )
         ):
             previous[MeterKey(gw, meter_id)] = MeterState(ts, imp, exp)
@@ -274,7 +301,7 @@ def _load_state(conn: Connection, parsed: Sequence[Parsed], gateways: Sequence[s
             gw: int(seq)
             for gw, seq in conn.execute(
                 select(GatewayState.gateway_id, GatewayState.highest_seq).where(
-                    GatewayState.gateway_id.in_(gateways)
+                    _one_of(conn, GatewayState.gateway_id, gateways)
                 )
             )
         }
@@ -285,7 +312,7 @@ def _load_state(conn: Connection, parsed: Sequence[Parsed], gateways: Sequence[s
             .join(ReadingSeq, (ReadingSeq.gateway_id == Reading.gateway_id)
                   & (ReadingSeq.seq == Reading.seq)
                   & (ReadingSeq.meter_time == Reading.meter_time))
-            .where(tuple_(ReadingSeq.gateway_id, ReadingSeq.seq).in_(pairs))
+            .where(_pair_in(conn, ReadingSeq.gateway_id, ReadingSeq.seq, pairs))
         )  # fmt: skip
         for gw, meter_id, seq, ts, imp, exp in conn.execute(query):
             stored[(gw, seq)] = WireReading(gw, meter_id, seq, ts, imp, exp)

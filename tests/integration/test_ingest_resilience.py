@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from coordinator.db.models import MeterEpochEnergyRow, RejectedReading
 from coordinator.db.models import Reading as ReadingRow
+from coordinator.ingest.routing import owner
 from coordinator.registry import register_device, register_meter
 from edge import topics
 from edge.protocol import Reading, encode_payload
@@ -40,6 +41,7 @@ def _coordinator(
     name: str,
     metrics_port: int = 0,
     redis_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
@@ -56,6 +58,7 @@ def _coordinator(
         "GTX_EPOCH_GRACE_S": "2",
         "GTX_EPOCH_CHECK_INTERVAL_S": "0.5",
         "GTX_LEDGER": "off",  # ingest only: minting is tested on its own
+        **(extra_env or {}),
     }
     proc = subprocess.Popen([str(EXE), "run"], env=env, stderr=subprocess.DEVNULL)
     try:
@@ -67,10 +70,7 @@ def _coordinator(
 
 
 def _gateway(engine: Engine) -> DeviceKey:
-    key = DeviceKey.generate()
-    register_device(engine, key.gateway_id)
-    register_meter(engine, key.gateway_id, "m1", model="sdm630", rated_power_w=100_000)
-    return key
+    return _register(engine, DeviceKey.generate())
 
 
 def _payloads(key: DeviceKey, n: int) -> list[bytes]:
@@ -159,10 +159,10 @@ def test_kill_9_and_restart_lose_nothing_count_nothing_twice(
     assert _energy(engine, key.gateway_id) == 10 * n - 10  # first reading is the baseline
 
 
-def _wait_subscribed(engine: Engine, topic_root: str) -> None:
+def _wait_subscribed(engine: Engine, topic_root: str, probe: DeviceKey | None = None) -> None:
     # Ready once a probe from an unknown gateway comes back rejected: the
     # shared subscription is in place (nothing published before it is routed).
-    probe = DeviceKey.generate()
+    probe = probe or DeviceKey.generate()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.connect(MQTT_HOST, MQTT_PORT)
     client.loop_start()
@@ -213,6 +213,55 @@ def test_two_instances_share_the_stream_and_survive_dropped_connections(
         assert set(rejected) <= {"stale_reading"}
         assert len(seqs) + len(rejected) == n
         assert _energy(engine, k.gateway_id) == 10 * max(seqs) - 10 * min(seqs)
+
+
+def _gateway_of_partition(partition: int, partitions: int) -> DeviceKey:
+    while True:
+        key = DeviceKey.generate()
+        if owner(key.gateway_id, partitions) == partition:
+            return key
+
+
+def test_sticky_partitions_decide_each_gateway_in_order(
+    engine: Engine, database_url: str, topic_root: str
+) -> None:
+    """Two instances with GTX_INGEST_PARTITIONS=2 and a gateway flushing its backlog at
+    full speed (what splits one gateway across round-robin instances): every reading
+    is accepted exactly once, none refused as stale, each instance took its own."""
+    keys = [_gateway_of_partition(p, 2) for p in (0, 0, 1, 1)]
+    keys = [_register(engine, k) for k in keys]
+    n = 150
+    ports = [free_port(), free_port()]
+    with (
+        _coordinator(database_url, topic_root, keys[0].gateway_id[:8] + "p0", ports[0],
+                     extra_env={"GTX_INGEST_PARTITIONS": "2", "GTX_INGEST_PARTITION": "0"}),
+        _coordinator(database_url, topic_root, keys[0].gateway_id[:8] + "p1", ports[1],
+                     extra_env={"GTX_INGEST_PARTITIONS": "2", "GTX_INGEST_PARTITION": "1"}),
+    ):  # fmt: skip
+        wait_until(lambda: all(_metric(p) is not None for p in ports), 30, "both instances up")
+        for partition in (0, 1):
+            _wait_subscribed(engine, topic_root, _gateway_of_partition(partition, 2))
+        with _Publisher(topic_root, keys, n, rate=10_000):
+            pass
+        for k in keys:
+
+            def decided(gw: str = k.gateway_id) -> bool:
+                return _decided(engine, gw) >= n
+
+            wait_until(decided, 60, "every reading decided")
+        counts = [_metric(p) or 0 for p in ports]
+    assert counts == [2 * n, 2 * n], counts  # each instance its own two gateways
+    for k in keys:
+        seqs = _accepted(engine, k.gateway_id)
+        assert sorted(seqs) == list(range(1, n + 1))  # all, once each
+        assert _rejected(engine, k.gateway_id) == []
+        assert _energy(engine, k.gateway_id) == 10 * n - 10
+
+
+def _register(engine: Engine, key: DeviceKey) -> DeviceKey:
+    register_device(engine, key.gateway_id)
+    register_meter(engine, key.gateway_id, "m1", model="sdm630", rated_power_w=100_000)
+    return key
 
 
 def _decided(engine: Engine, gw: str) -> int:
