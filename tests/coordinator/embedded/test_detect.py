@@ -18,7 +18,8 @@ from coordinator.embedded.detect import (
 from coordinator.errors import ConfigError
 
 SQLITE = "sqlite:///var/demo.db"
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432/gridtokenx"
+# The maintenance database every PostgreSQL server has: the probe needs no set-up.
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 FULL = ServiceConfig(
     database_url=PG, redis_url="redis://127.0.0.1:6379/0", mqtt_host="127.0.0.1", mqtt_port=1883
 )
