@@ -183,7 +183,14 @@ class Coordinators:
     """`gtx-coordinator run` processes with stable client ids (persistent sessions)."""
 
     def __init__(
-        self, n: int, db: str, port: int, batch_max: int, batch_wait_s: float, sticky: bool
+        self,
+        n: int,
+        db: str,
+        port: int,
+        batch_max: int,
+        batch_wait_s: float,
+        sticky: bool,
+        workers: int = 0,
     ) -> None:
         self.metrics_ports = [_free_port() for _ in range(n)]
         self._env = [
@@ -193,11 +200,13 @@ class Coordinators:
              "GTX_BATCH_MAX": str(batch_max), "GTX_BATCH_WAIT_S": str(batch_wait_s),
              "GTX_LOG_JSON": "true", "GTX_LEDGER": "off",
              # Sticky routing (coordinator.ingest.routing) or the shared subscription.
-             "GTX_INGEST_PARTITIONS": str(n if sticky else 0), "GTX_INGEST_PARTITION": str(i)}
+             "GTX_INGEST_PARTITIONS": str(n if sticky else 0), "GTX_INGEST_PARTITION": str(i),
+             "GTX_INGEST_WORKERS": str(workers)}
             for i, mp_ in enumerate(self.metrics_ports)
         ]  # fmt: skip
         self.procs: list[subprocess.Popen[bytes]] = []
         self.sticky = sticky
+        self.workers = workers
 
     def start(self) -> None:
         self.procs = [
@@ -283,30 +292,73 @@ def publish_all(port: int, jobs: Sequence[Job]) -> float:
     return count / elapsed
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        n, digit = n >> 7, n & 0x7F
+        out.append(digit | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _mqtt_publish_qos1(topic: str, payload: bytes, packet_id: int) -> bytes:
+    name = topic.encode()
+    body = len(name).to_bytes(2, "big") + name + packet_id.to_bytes(2, "big") + payload
+    return b"\x32" + _varint(len(body)) + body
+
+
+def _mqtt_connect(client_id: str) -> bytes:
+    ident = client_id.encode()
+    # MQTT 3.1.1, clean session, keep-alive 60 s.
+    body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(ident).to_bytes(2, "big") + ident
+    return b"\x10" + _varint(len(body)) + body
+
+
 def _publish_paced(port: int, jobs: Sequence[Job], rate: float, probe: Job,
                    sent_at: "mp.Queue[list[float]]") -> None:  # fmt: skip
-    """Live gateways (round robin) at `rate`/s, a probe every 20 ms; probe send times out."""
-    client = _client(port)
+    """Live gateways (round robin) at `rate`/s, a probe every 20 ms; probe send times out.
+
+    The load generator must not take the cores it measures: paho spends ~30 us of
+    Python per publish, a third of a core at 10,000/s. So the QoS 1 PUBLISH packets
+    are encoded before the clock starts and written to one socket in 5 ms slices;
+    a thread drains the broker's PUBACKs (the broker acknowledges every one).
+    """
     order = [(t, p) for i in range(max(len(p) for _, p in jobs))
              for t, ps in jobs for p in ps[i:i + 1]]  # fmt: skip
+    packets = [_mqtt_publish_qos1(t, p, n % 65535 + 1) for n, (t, p) in enumerate(order)]
     probe_topic, probes = probe
+    probe_packets = [
+        _mqtt_publish_qos1(probe_topic, p, (len(order) + n) % 65535 + 1)
+        for n, p in enumerate(probes)
+    ]
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(_mqtt_connect(f"gtx-bench-load-{os.getpid()}"))
+    if sock.recv(4)[:1] != b"\x20":
+        raise SystemExit("the broker refused the load generator")
+
+    def drain() -> None:
+        while sock.recv(65536):
+            pass
+
+    threading.Thread(target=drain, daemon=True).start()
     probe_times: list[float] = []
     start_wall, start = time.time(), time.monotonic()
-    next_probe = start
-    for n, (topic, payload) in enumerate(order):
+    sent = 0
+    while sent < len(packets):
         now = time.monotonic()
-        if now >= next_probe and len(probe_times) < len(probes):
+        due = min(len(packets), int((now - start) * rate) + 1)
+        chunk = packets[sent:due]
+        wanted = min(len(probe_packets), int((now - start) / 0.02) + 1)
+        while len(probe_times) < wanted:
+            chunk.append(probe_packets[len(probe_times)])
             probe_times.append(time.time())
-            client.publish(probe_topic, probes[len(probe_times) - 1], qos=1)
-            next_probe += 0.02
-        due = start + n / rate
-        if due > now:
-            time.sleep(due - now)
-        client.publish(topic, payload, qos=1)
+        sock.sendall(b"".join(chunk))
+        sent = due
+        time.sleep(0.005)
     sent_at.put([start_wall, time.time(), *probe_times])
     time.sleep(0.5)
-    client.loop_stop()
-    client.disconnect()
+    sock.sendall(b"\xe0\x00")  # DISCONNECT
+    sock.close()
 
 
 # Decided readings: accepted, or rejected (across instances a reading can
@@ -395,6 +447,7 @@ def live(port: int, db: str, jobs: Sequence[Job], rate: float, probe: Job) -> di
 def run_config(
     instances: int,
     sticky: bool,
+    workers: int,
     signed: Sequence[tuple[str, bytes, list[bytes]]],
     backlog_per_gw: int,
     live_rate: float | None,
@@ -410,7 +463,9 @@ def run_config(
         private_broker(Path(tmp)) as port,
         fresh_database(signed) as db,
     ):
-        coord = Coordinators(instances, db, port, args.batch_max, args.batch_wait_s, sticky)
+        coord = Coordinators(
+            instances, db, port, args.batch_max, args.batch_wait_s, sticky, workers
+        )
         try:
             _measure(coord, port, db, backlog, live_jobs, probe, live_rate)
         finally:
@@ -421,6 +476,8 @@ def _measure(coord: Coordinators, port: int, db: str, backlog: Sequence[Job],
              live_jobs: Sequence[Job], probe: Job, live_rate: float | None) -> None:  # fmt: skip
     instances = len(coord.metrics_ports)
     mode = "" if instances == 1 else (", sticky partitions" if coord.sticky else ", shared sub.")
+    if coord.workers:
+        mode += f", {coord.workers} worker processes each"
     coord.start()
     wait_subscribed(port, coord)
     coord.stop()
@@ -457,6 +514,10 @@ def main() -> None:
     parser.add_argument("--live-s", type=float, default=6.0)
     parser.add_argument("--live-rate", type=float, default=None)
     parser.add_argument("--instances", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[0, 2], help="GTX_INGEST_WORKERS, one instance"
+    )
+    parser.add_argument("--sticky", action="store_true", help="also 2 sticky partitions")
     parser.add_argument("--batch-max", type=int, default=2000)
     parser.add_argument("--batch-wait-s", type=float, default=0.02)
     args = parser.parse_args()
@@ -475,9 +536,10 @@ def main() -> None:
           f"batch_wait {args.batch_wait_s} s")  # fmt: skip
     print(f"  baseline: raw Ed25519 verifications/s, one core (solders): {verify_rate:10,.0f}")
     for n in args.instances:
-        run_config(n, False, signed, backlog_per_gw, args.live_rate, args)
-        if n > 1:
-            run_config(n, True, signed, backlog_per_gw, args.live_rate, args)
+        for workers in args.workers if n == 1 else [0]:
+            run_config(n, False, workers, signed, backlog_per_gw, args.live_rate, args)
+        if n > 1 and args.sticky:
+            run_config(n, True, 0, signed, backlog_per_gw, args.live_rate, args)
     print(f"  target: {TARGET:,}/s on 2 cores; baseline again: "
           f"{ed25519_verifications_per_s():,.0f} verifications/s")  # fmt: skip
 

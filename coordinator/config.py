@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     # `ingest_partition` of n decides only its own gateways' readings, each in order.
     ingest_partitions: int = Field(default=0, ge=0, le=1024)
     ingest_partition: int = Field(default=0, ge=0)
+    # Worker processes deciding readings (coordinator.ingest.workers), each
+    # gateway always on the same one; 0 decides in this process.
+    ingest_workers: int = Field(default=0, ge=0, le=64)
     topic_root: str = topics.DEFAULT_ROOT
     # Readings are verified and committed in batches of up to this many, or
     # whatever has arrived after batch_wait_s.

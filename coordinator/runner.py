@@ -8,6 +8,7 @@ close each epoch once, under the advisory lock.
 """
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -33,6 +34,7 @@ from coordinator.ingest.routing import owns_topic
 from coordinator.ingest.screen import Accepted, Rejected
 from coordinator.ingest.service import IngestService
 from coordinator.ingest.store import SqlReadingStore
+from coordinator.ingest.workers import WorkerPool
 from coordinator.oracle import OracleConfig
 from coordinator.partitions import drop_expired, ensure_partitions
 from edge import topics
@@ -108,17 +110,32 @@ async def run_ingest(
         def keep(topic: str) -> bool:
             return owns_topic(root, topic, partition, partitions)
 
-    async with MqttSource(
-        host=settings.mqtt_host,
-        port=settings.mqtt_port,
-        client_id=settings.mqtt_client_id,
-        subscription=topics.readings_subscription(settings.topic_root, shared),
-        keep=keep,
-        username=settings.mqtt_username,
-        password=settings.mqtt_password,
-        session_expiry_s=settings.mqtt_session_expiry_s,
-        mqtt_v5=settings.mqtt_protocol == "5",
-    ) as source:
+    async with (
+        MqttSource(
+            host=settings.mqtt_host,
+            port=settings.mqtt_port,
+            client_id=settings.mqtt_client_id,
+            subscription=topics.readings_subscription(settings.topic_root, shared),
+            keep=keep,
+            username=settings.mqtt_username,
+            password=settings.mqtt_password,
+            session_expiry_s=settings.mqtt_session_expiry_s,
+            mqtt_v5=settings.mqtt_protocol == "5",
+        ) as source,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        pool = None
+        if settings.ingest_workers:
+            pool = await stack.enter_async_context(
+                WorkerPool(
+                    settings.ingest_workers,
+                    database_url=settings.database_url,
+                    root=settings.topic_root,
+                    oracle=oracle,
+                    length_s=settings.epoch_length_s,
+                    log_json=settings.log_json,
+                )
+            )
         service = IngestService(
             source=source,
             store=SqlReadingStore(engine),
@@ -129,6 +146,7 @@ async def run_ingest(
             batch_wait_s=settings.batch_wait_s,
             cache=cache,
             on_batch=stats.on_batch,
+            pool=pool,
         )
         if ready is not None:
             ready.set()

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
 RECEIVE_MAXIMUM = 65535
+_TICK = dt.timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,7 @@ class MqttSource:
         long a session lives. Messages whose topic `keep` refuses are acknowledged
         on arrival and dropped (another instance keeps them: `ingest.routing`)."""
         self._keep = keep
+        self._last_received = dt.datetime.min.replace(tzinfo=dt.UTC)
         self._host = host
         self._port = port
         self._subscription = subscription
@@ -221,7 +223,13 @@ class MqttSource:
             if msg.qos > 0:
                 client.ack(msg.mid, msg.qos)
             return
-        incoming = Incoming(msg.topic, bytes(msg.payload), dt.datetime.now(dt.UTC))
+        # Strictly increasing, so that receive time orders messages as they arrived
+        # (rejections are stored in that order) even within one clock tick.
+        now = dt.datetime.now(dt.UTC)
+        if now <= self._last_received:
+            now = self._last_received + _TICK
+        self._last_received = now
+        incoming = Incoming(msg.topic, bytes(msg.payload), now)
         self._inbox.append(Delivery(incoming, msg.mid, msg.qos, self._connection))
         if not self._wake_pending:
             # Cleared by _wake before it wakes the consumer, so a message

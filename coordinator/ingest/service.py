@@ -1,4 +1,5 @@
-"""The ingest loop: batch off the broker, parse, verify, decide and commit, then ack.
+"""The ingest loop: batch off the broker, parse, verify, decide and commit, then ack
+(in this process, or in worker processes: `coordinator.ingest.workers`).
 
 A reading counts as accepted only once committed; the broker's copy is
 acknowledged after that, so a crash at any point leaves the reading with the
@@ -13,14 +14,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-
 from coordinator import metrics
 from coordinator.cache import LiveCache
-from coordinator.ingest.decide import BatchDecision, verify_all
 from coordinator.ingest.mqtt_source import Delivery, MqttSource
-from coordinator.ingest.screen import Accepted, Parsed, Rejected, parse
+from coordinator.ingest.screen import Accepted, Rejected
 from coordinator.ingest.store import ReadingStore
+from coordinator.ingest.workers import (
+    DATABASE_DOWN,
+    BatchOutcome,
+    WorkerPool,
+    decide_and_commit,
+    retry_delays,
+    split_by_worker,
+)
 from coordinator.oracle import OracleConfig
 
 __all__ = ["IngestService", "IngestStats"]
@@ -52,7 +58,10 @@ class IngestService:
         cache: LiveCache | None = None,
         on_batch: Callable[[list[Accepted], list[Rejected]], None] | None = None,
         clock: Callable[[], float] = time.time,
+        pool: WorkerPool | None = None,
     ) -> None:
+        """With `pool`, batches are decided by its worker processes (`workers`)."""
+        self._pool = pool
         self._source = source
         self._store = store
         self._root = topic_root
@@ -66,55 +75,52 @@ class IngestService:
         self.stats = IngestStats()
 
     async def run(self) -> None:
+        if self._pool is not None:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._dispatch(self._pool), name="ingest-dispatch")
+                tg.create_task(self._collect(self._pool), name="ingest-collect")
         while True:
             batch = await self._source.next_batch(self._batch_max, self._batch_wait_s)
-            delay = 0.2
-            while True:
+            incomings = [d.incoming for d in batch]
+            for delay in retry_delays():
                 try:
-                    decision, rejected = await asyncio.to_thread(self._process, batch)
+                    outcome = await asyncio.to_thread(
+                        decide_and_commit,
+                        self._store,
+                        self._root,
+                        self._oracle,
+                        self._length_s,
+                        int(self._clock()),
+                        incomings,
+                    )
                     break
-                except (OperationalError, InterfaceError) as exc:
-                    # Database down or restarting: hold the batch (unacknowledged,
-                    # so the broker keeps it too) and retry until it is back.
+                except DATABASE_DOWN as exc:
                     log.warning("database unavailable, retrying batch in %.1f s: %s", delay, exc)
                     await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
             self._source.ack(batch)
-            self._report(batch, decision, rejected)
+            self._report(batch, outcome)
 
-    def _process(self, batch: Sequence[Delivery]) -> tuple[BatchDecision, list[Rejected]]:
-        parsed: list[Parsed] = []
-        rejected: list[Rejected] = []
-        for d in batch:
-            outcome = parse(self._root, d.incoming)
-            if isinstance(outcome, Parsed):
-                parsed.append(outcome)
-            else:
-                rejected.append(outcome)
-        # Signatures are checked before the transaction opens, so no lock is
-        # held during the costly part.
-        devices = self._store.devices(p.signed.reading.gateway_id for p in parsed)
-        verified = verify_all(parsed, devices)
-        decision = self._store.commit_batch(
-            parsed,
-            rejected,
-            verified=verified,
-            now=int(self._clock()),
-            config=self._oracle,
-            length_s=self._length_s,
-        )
-        return decision, [*rejected, *decision.rejected]
+    async def _dispatch(self, pool: WorkerPool) -> None:
+        while True:
+            batch = await self._source.next_batch(self._batch_max, self._batch_wait_s)
+            for worker, part in split_by_worker(self._root, batch, pool.workers).items():
+                await pool.submit(worker, part)
 
-    def _report(
-        self, batch: Sequence[Delivery], decision: BatchDecision, rejected: list[Rejected]
-    ) -> None:
+    async def _collect(self, pool: WorkerPool) -> None:
+        while True:
+            part, outcome = await pool.result()
+            self._source.ack(part)
+            self._report(part, outcome)
+
+    def _report(self, batch: Sequence[Delivery], outcome: BatchOutcome) -> None:
         now = self._clock()
+        decision, rejected = outcome, outcome.rejected
         self.stats.batches += 1
         self.stats.accepted += len(decision.accepted)
-        self.stats.duplicates += len(decision.duplicates)
+        self.stats.duplicates += decision.duplicates
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.READINGS_ACCEPTED.inc(len(decision.accepted))
-        metrics.DUPLICATES.inc(len(decision.duplicates))
+        metrics.DUPLICATES.inc(decision.duplicates)
         for d in batch:
             metrics.COMMIT_LATENCY.observe(max(now - d.incoming.received_at.timestamp(), 0.0))
         for a in decision.accepted:
@@ -134,7 +140,7 @@ class IngestService:
                 extra={"gateway_id": r.gateway_id, "reason": r.reason, "seq": _seq(r)},
             )
         if self._cache is not None:
-            self._cache.note(decision.accepted, rejected, len(decision.duplicates))
+            self._cache.note(decision.accepted, rejected, decision.duplicates)
         if self._on_batch is not None:
             self._on_batch(decision.accepted, rejected)
 

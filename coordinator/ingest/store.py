@@ -305,7 +305,15 @@ def _load_state(conn: Connection, parsed: Sequence[Parsed], gateways: Sequence[s
                 )
             )
         }
-        pairs = sorted({(p.signed.reading.gateway_id, p.signed.reading.seq) for p in parsed})
+        # Only a seq at or below its gateway's highest accepted one can be stored
+        # already: in the usual stream (each reading newer) nothing is looked up.
+        pairs = sorted(
+            {
+                (r.gateway_id, r.seq)
+                for r in (p.signed.reading for p in parsed)
+                if r.seq <= highest.get(r.gateway_id, -1)
+            }
+        )
         query = (
             select(Reading.gateway_id, Reading.meter_id, Reading.seq, Reading.meter_ts,
                    Reading.import_wh, Reading.export_wh)
@@ -314,8 +322,9 @@ def _load_state(conn: Connection, parsed: Sequence[Parsed], gateways: Sequence[s
                   & (ReadingSeq.meter_time == Reading.meter_time))
             .where(_pair_in(conn, ReadingSeq.gateway_id, ReadingSeq.seq, pairs))
         )  # fmt: skip
-        for gw, meter_id, seq, ts, imp, exp in conn.execute(query):
-            stored[(gw, seq)] = WireReading(gw, meter_id, seq, ts, imp, exp)
+        if pairs:
+            for gw, meter_id, seq, ts, imp, exp in conn.execute(query):
+                stored[(gw, seq)] = WireReading(gw, meter_id, seq, ts, imp, exp)
     closed = conn.execute(select(EpochRecord.epoch).order_by(EpochRecord.epoch.desc()).limit(1))
     last = closed.scalar_one_or_none()
     return BatchState(

@@ -3,6 +3,7 @@ real Mosquitto, PostgreSQL and (absent) Redis: kill -9 mid-stream, database
 connections killed mid-stream, two instances sharing the stream. Every reading
 published is stored exactly once and its energy counted exactly once."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -134,19 +135,23 @@ def _rejected(engine: Engine, gw: str) -> list[str]:
         return [r for (r,) in rows]
 
 
+@pytest.mark.parametrize("workers", ["0", "2"])
 def test_kill_9_and_restart_lose_nothing_count_nothing_twice(
-    engine: Engine, database_url: str, topic_root: str
+    engine: Engine, database_url: str, topic_root: str, workers: str
 ) -> None:
+    """With worker processes too: they go when their parent is killed (its pipe
+    closes), and what they had not committed is redelivered by the broker."""
     key = _gateway(engine)
     n = 300
-    with _coordinator(database_url, topic_root, key.gateway_id[:10]) as first:
+    env = {"GTX_INGEST_WORKERS": workers}
+    with _coordinator(database_url, topic_root, key.gateway_id[:10], extra_env=env) as first:
         _wait_subscribed(engine, topic_root)
         with _Publisher(topic_root, [key], n, rate=100) as pub:
             wait_until(lambda: len(_accepted(engine, key.gateway_id)) >= 50, 30, "some stored")
             first.kill()  # SIGKILL: no clean shutdown
             first.wait(10)
             wait_until(lambda: pub.sent >= 150, 30, "more published while down")
-            with _coordinator(database_url, topic_root, key.gateway_id[:10]):
+            with _coordinator(database_url, topic_root, key.gateway_id[:10], extra_env=env):
                 wait_until(
                     lambda: len(_accepted(engine, key.gateway_id)) == n,
                     60,
@@ -222,23 +227,33 @@ def _gateway_of_partition(partition: int, partitions: int) -> DeviceKey:
             return key
 
 
-def test_sticky_partitions_decide_each_gateway_in_order(
-    engine: Engine, database_url: str, topic_root: str
+@pytest.mark.parametrize("mode", ["partitions", "workers"])
+def test_sticky_ingest_decides_each_gateway_in_order(
+    engine: Engine, database_url: str, topic_root: str, mode: str
 ) -> None:
-    """Two instances with GTX_INGEST_PARTITIONS=2 and a gateway flushing its backlog at
-    full speed (what splits one gateway across round-robin instances): every reading
-    is accepted exactly once, none refused as stale, each instance took its own."""
-    keys = [_gateway_of_partition(p, 2) for p in (0, 0, 1, 1)]
-    keys = [_register(engine, k) for k in keys]
+    """Gateways flushing their backlog at full speed (what splits one gateway across
+    round-robin instances), into two instances with GTX_INGEST_PARTITIONS=2 or one
+    with two worker processes: every reading is accepted exactly once, none refused
+    as stale; with partitions each instance took exactly its own gateways."""
+    keys = [_register(engine, _gateway_of_partition(p, 2)) for p in (0, 0, 1, 1)]
     n = 150
     ports = [free_port(), free_port()]
-    with (
-        _coordinator(database_url, topic_root, keys[0].gateway_id[:8] + "p0", ports[0],
-                     extra_env={"GTX_INGEST_PARTITIONS": "2", "GTX_INGEST_PARTITION": "0"}),
-        _coordinator(database_url, topic_root, keys[0].gateway_id[:8] + "p1", ports[1],
-                     extra_env={"GTX_INGEST_PARTITIONS": "2", "GTX_INGEST_PARTITION": "1"}),
-    ):  # fmt: skip
-        wait_until(lambda: all(_metric(p) is not None for p in ports), 30, "both instances up")
+    with contextlib.ExitStack() as stack:
+        if mode == "partitions":
+            for p in (0, 1):
+                env = {"GTX_INGEST_PARTITIONS": "2", "GTX_INGEST_PARTITION": str(p)}
+                name = f"{keys[0].gateway_id[:8]}p{p}"
+                stack.enter_context(
+                    _coordinator(database_url, topic_root, name, ports[p], extra_env=env)
+                )
+        else:
+            ports = ports[:1]
+            env = {"GTX_INGEST_WORKERS": "2"}
+            name = f"{keys[0].gateway_id[:8]}w"
+            stack.enter_context(
+                _coordinator(database_url, topic_root, name, ports[0], extra_env=env)
+            )
+        wait_until(lambda: all(_metric(p) is not None for p in ports), 30, "instances up")
         for partition in (0, 1):
             _wait_subscribed(engine, topic_root, _gateway_of_partition(partition, 2))
         with _Publisher(topic_root, keys, n, rate=10_000):
@@ -250,7 +265,7 @@ def test_sticky_partitions_decide_each_gateway_in_order(
 
             wait_until(decided, 60, "every reading decided")
         counts = [_metric(p) or 0 for p in ports]
-    assert counts == [2 * n, 2 * n], counts  # each instance its own two gateways
+    assert counts == ([2 * n, 2 * n] if mode == "partitions" else [4 * n]), counts
     for k in keys:
         seqs = _accepted(engine, k.gateway_id)
         assert sorted(seqs) == list(range(1, n + 1))  # all, once each
