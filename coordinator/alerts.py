@@ -58,7 +58,7 @@ from coordinator.db.models import (
     RejectedReading,
     SettlementJob,
 )
-from coordinator.ingest.screen import Accepted, Rejected
+from coordinator.ingest.outcome import BatchOutcome
 from coordinator.oracle import epoch_of, epoch_start
 from edge import topics
 from programs.ledger.store import chain_jobs
@@ -623,7 +623,7 @@ class StatsCollector:
         self,
         instance: str,
         *,
-        then: Callable[[list[Accepted], list[Rejected]], None] | None = None,
+        then: Callable[[BatchOutcome], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._instance = instance
@@ -633,12 +633,12 @@ class StatsCollector:
         self._accepted = 0
         self._rejected: dict[str, int] = {}
 
-    def on_batch(self, accepted: list[Accepted], rejected: list[Rejected]) -> None:
-        self._accepted += len(accepted)
-        for r in rejected:
+    def on_batch(self, outcome: BatchOutcome) -> None:
+        self._accepted += outcome.accepted
+        for r in outcome.rejected:
             self._rejected[r.reason] = self._rejected.get(r.reason, 0) + 1
         if self._then is not None:
-            self._then(accepted, rejected)
+            self._then(outcome)
 
     def snapshot(self) -> IngestCounts:
         return IngestCounts(

@@ -15,12 +15,11 @@ seq, ts, import_wh, export_wh; `<root>:counters` hash with `accepted`,
 
 import asyncio
 import logging
-from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from coordinator.ingest.screen import Accepted, Rejected
+from coordinator.ingest.outcome import BatchOutcome, LatestReading
 from coordinator.metrics import CACHE_FAILURES
 
 __all__ = ["LatestReading", "LiveCache", "merge_batch"]
@@ -36,27 +35,19 @@ return 1
 """
 
 
-# (seq, ts, import_wh, export_wh): the fields kept per meter.
-LatestReading = tuple[int, int, int, int]
-
-
 def merge_batch(
     latest: dict[tuple[str, str], LatestReading],
     counters: dict[str, int],
-    accepted: Sequence[Accepted],
-    rejected: Sequence[Rejected],
-    dups: int,
+    outcome: BatchOutcome,
 ) -> None:
     """Merge a committed batch into per-meter latest readings (the newest meter
     timestamp wins, as in the Lua script) and counter deltas, in place."""
-    for a in accepted:
-        r = a.signed.reading
-        key = (r.gateway_id, r.meter_id)
+    for key, reading in outcome.newest.items():
         old = latest.get(key)
-        if old is None or old[1] < r.ts:
-            latest[key] = (r.seq, r.ts, r.import_wh, r.export_wh)
-    bumps = [("accepted", len(accepted)), ("duplicate", dups)]
-    bumps += [("rejected:" + j.reason, 1) for j in rejected]
+        if old is None or old[1] < reading[1]:
+            latest[key] = reading
+    bumps = [("accepted", outcome.accepted), ("duplicate", outcome.duplicates)]
+    bumps += [("rejected:" + j.reason, 1) for j in outcome.rejected]
     for name, n in bumps:
         if n:
             counters[name] = counters.get(name, 0) + n
@@ -73,9 +64,9 @@ class LiveCache:
         self._wake = asyncio.Event()
         self.healthy = False
 
-    def note(self, accepted: Sequence[Accepted], rejected: Sequence[Rejected], dups: int) -> None:
+    def note(self, outcome: BatchOutcome) -> None:
         """Merge a committed batch into the pending updates (no I/O)."""
-        merge_batch(self._latest, self._counters, accepted, rejected, dups)
+        merge_batch(self._latest, self._counters, outcome)
         self._wake.set()
 
     def pending(self) -> int:

@@ -30,8 +30,8 @@ from coordinator.chain_worker import run_chain_worker
 from coordinator.config import Settings
 from coordinator.epochs_service import EpochCloser
 from coordinator.ingest.mqtt_source import MqttSource
+from coordinator.ingest.outcome import BatchOutcome
 from coordinator.ingest.routing import owns_topic
-from coordinator.ingest.screen import Accepted, Rejected
 from coordinator.ingest.service import IngestService
 from coordinator.ingest.store import SqlReadingStore
 from coordinator.ingest.workers import WorkerPool
@@ -73,7 +73,7 @@ async def _epoch_loop(closer: EpochCloser, source: MqttSource, settings: Setting
 async def run_ingest(
     settings: Settings,
     engine: Engine,
-    on_batch: Callable[[list[Accepted], list[Rejected]], None] | None = None,
+    on_batch: Callable[[BatchOutcome], None] | None = None,
     ready: asyncio.Event | None = None,
     *,
     with_chain: bool = False,

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from coordinator.db.models import EpochOnchain, EpochRecord
-from coordinator.ingest.screen import Accepted, Rejected
+from coordinator.ingest.outcome import BatchOutcome
 from coordinator.trading.store import get_clearing
 
 __all__ = ["Progress"]
@@ -26,9 +26,9 @@ class Progress:
     accepted: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
 
-    def on_batch(self, accepted: list[Accepted], rejected: list[Rejected]) -> None:
-        self.accepted += len(accepted)
-        for r in rejected:
+    def on_batch(self, outcome: BatchOutcome) -> None:
+        self.accepted += outcome.accepted
+        for r in outcome.rejected:
             self.rejected[r.reason] = self.rejected.get(r.reason, 0) + 1
 
     def say(self, text: str) -> None:

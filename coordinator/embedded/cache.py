@@ -10,11 +10,11 @@ single-use login nonces with a time to live.
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Protocol
 
-from coordinator.cache import LatestReading, merge_batch
-from coordinator.ingest.screen import Accepted, Rejected
+from coordinator.cache import merge_batch
+from coordinator.ingest.outcome import BatchOutcome, LatestReading
 
 __all__ = ["LiveCacheLike", "MemoryLiveCache", "MemoryNonceStore", "NonceStore"]
 
@@ -26,7 +26,7 @@ class LiveCacheLike(Protocol):
 
     healthy: bool
 
-    def note(self, accepted: Sequence[Accepted], rejected: Sequence[Rejected], dups: int) -> None:
+    def note(self, outcome: BatchOutcome) -> None:
         """Merge a committed batch into the cache (no I/O)."""
         ...
 
@@ -51,8 +51,8 @@ class MemoryLiveCache:
         self._latest: dict[tuple[str, str], LatestReading] = {}
         self._counters: dict[str, int] = {}
 
-    def note(self, accepted: Sequence[Accepted], rejected: Sequence[Rejected], dups: int) -> None:
-        merge_batch(self._latest, self._counters, accepted, rejected, dups)
+    def note(self, outcome: BatchOutcome) -> None:
+        merge_batch(self._latest, self._counters, outcome)
 
     def pending(self) -> int:
         return 0

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from coordinator import metrics
 from coordinator.cache import LiveCache
 from coordinator.ingest.mqtt_source import Delivery, MqttSource
-from coordinator.ingest.screen import Accepted, Rejected
+from coordinator.ingest.outcome import BatchOutcome
+from coordinator.ingest.screen import Rejected
 from coordinator.ingest.store import ReadingStore
 from coordinator.ingest.workers import (
     DATABASE_DOWN,
-    BatchOutcome,
     WorkerPool,
     decide_and_commit,
     retry_delays,
@@ -56,7 +56,7 @@ class IngestService:
         batch_max: int = 500,
         batch_wait_s: float = 0.05,
         cache: LiveCache | None = None,
-        on_batch: Callable[[list[Accepted], list[Rejected]], None] | None = None,
+        on_batch: Callable[[BatchOutcome], None] | None = None,
         clock: Callable[[], float] = time.time,
         pool: WorkerPool | None = None,
     ) -> None:
@@ -114,24 +114,23 @@ class IngestService:
 
     def _report(self, batch: Sequence[Delivery], outcome: BatchOutcome) -> None:
         now = self._clock()
-        decision, rejected = outcome, outcome.rejected
         self.stats.batches += 1
-        self.stats.accepted += len(decision.accepted)
-        self.stats.duplicates += decision.duplicates
+        self.stats.accepted += outcome.accepted
+        self.stats.duplicates += outcome.duplicates
         metrics.BATCH_SIZE.observe(len(batch))
-        metrics.READINGS_ACCEPTED.inc(len(decision.accepted))
-        metrics.DUPLICATES.inc(decision.duplicates)
+        metrics.READINGS_ACCEPTED.inc(outcome.accepted)
+        metrics.DUPLICATES.inc(outcome.duplicates)
         for d in batch:
             metrics.COMMIT_LATENCY.observe(max(now - d.incoming.received_at.timestamp(), 0.0))
-        for a in decision.accepted:
-            metrics.INGEST_LATENCY.observe(max(now - a.signed.reading.ts, 0.0))
-            if a.flags:
-                log.info(
-                    "accepted with flags %s",
-                    ",".join(sorted(a.flags)),
-                    extra={"gateway_id": a.signed.reading.gateway_id, "seq": a.signed.reading.seq},
-                )
-        for r in rejected:
+        for ts in outcome.meter_ts:
+            metrics.INGEST_LATENCY.observe(max(now - ts, 0.0))
+        for gateway_id, seq, flags in outcome.flagged:
+            log.info(
+                "accepted with flags %s",
+                ",".join(flags),
+                extra={"gateway_id": gateway_id, "seq": seq},
+            )
+        for r in outcome.rejected:
             self.stats.rejected[r.reason] = self.stats.rejected.get(r.reason, 0) + 1
             metrics.READINGS_REJECTED.labels(r.reason).inc()
             log.info(
@@ -140,9 +139,9 @@ class IngestService:
                 extra={"gateway_id": r.gateway_id, "reason": r.reason, "seq": _seq(r)},
             )
         if self._cache is not None:
-            self._cache.note(decision.accepted, rejected, decision.duplicates)
+            self._cache.note(outcome)
         if self._on_batch is not None:
-            self._on_batch(decision.accepted, rejected)
+            self._on_batch(outcome)
 
 
 def _seq(rejected: Rejected) -> int | None:

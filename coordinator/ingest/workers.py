@@ -23,7 +23,6 @@ import multiprocessing as mp
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -33,8 +32,9 @@ from coordinator.db.session import make_engine
 from coordinator.errors import CoordinatorError
 from coordinator.ingest.decide import verify_all
 from coordinator.ingest.mqtt_source import Delivery
+from coordinator.ingest.outcome import BatchOutcome, summarize
 from coordinator.ingest.routing import owner
-from coordinator.ingest.screen import Accepted, Incoming, Parsed, Rejected, parse
+from coordinator.ingest.screen import Incoming, Parsed, Rejected, parse
 from coordinator.ingest.store import ReadingStore, SqlReadingStore
 from coordinator.jsonlog import configure_logging
 from coordinator.oracle import OracleConfig
@@ -56,15 +56,6 @@ DATABASE_DOWN = (OperationalError, InterfaceError)
 
 # Batches in flight per worker: one being decided, one waiting in its pipe.
 IN_FLIGHT = 2
-
-
-@dataclass(frozen=True, slots=True)
-class BatchOutcome:
-    """What a batch came to, once committed."""
-
-    accepted: list[Accepted]
-    rejected: list[Rejected]  # screen and oracle rejections, in arrival order
-    duplicates: int
 
 
 def decide_and_commit(
@@ -91,9 +82,7 @@ def decide_and_commit(
     decision = store.commit_batch(
         parsed, rejected, verified=verified, now=now, config=oracle, length_s=length_s
     )
-    return BatchOutcome(
-        decision.accepted, [*rejected, *decision.rejected], len(decision.duplicates)
-    )
+    return summarize(decision.accepted, [*rejected, *decision.rejected], len(decision.duplicates))
 
 
 def retry_delays() -> Iterator[float]:
@@ -151,12 +140,7 @@ def _worker_main(
             outcome = commit_until_done(
                 functools.partial(_decide_now, store, root, oracle, length_s, batch)
             )
-            # The parent reports and caches accepted readings from their fields: their
-            # payloads need not travel back (a third of the bytes).
-            light = [
-                replace(a, incoming=replace(a.incoming, payload=b"")) for a in outcome.accepted
-            ]
-            conn.send((batch_id, replace(outcome, accepted=light)))
+            conn.send((batch_id, outcome))
     finally:
         engine.dispose()
 

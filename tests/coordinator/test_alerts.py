@@ -48,6 +48,7 @@ from coordinator.db.models import (
     RejectedReading,
     SettlementJob,
 )
+from coordinator.ingest.outcome import BatchOutcome
 from coordinator.ingest.screen import Rejected
 from edge import topics
 from edge.base58 import b58encode
@@ -240,10 +241,10 @@ def test_alert_payload_round_trip() -> None:
 
 def test_stats_collector_counts_and_chains() -> None:
     seen: list[int] = []
-    c = StatsCollector("i1", then=lambda a, r: seen.append(len(r)), clock=lambda: 100.0)
+    c = StatsCollector("i1", then=lambda o: seen.append(len(o.rejected)), clock=lambda: 100.0)
     r = Rejected(incoming=None, reason="bad_signature", detail="", gateway_id=None)  # type: ignore[arg-type]
-    c.on_batch([], [r, r])
-    c.on_batch([object(), object(), object()], [])  # type: ignore[list-item]
+    c.on_batch(BatchOutcome(0, 0, [r, r]))
+    c.on_batch(BatchOutcome(3, 0, []))
     snap = c.snapshot()
     assert snap == IngestCounts("i1", 100, 100, 3, {"bad_signature": 2})
     assert seen == [2, 0]
@@ -404,7 +405,7 @@ async def test_alert_monitor_against_database_and_broker(engine: Engine, topic_r
 async def test_stats_publisher_retains_counts(topic_root: str) -> None:
     collector = StatsCollector("coord-a", clock=lambda: 5.0)
     r = Rejected(incoming=None, reason="replayed", detail="", gateway_id=None)  # type: ignore[arg-type]
-    collector.on_batch([], [r])
+    collector.on_batch(BatchOutcome(0, 0, [r]))
     async with aiomqtt.Client(MQTT_HOST, MQTT_PORT) as pub:
 
         async def publish(topic: str, body: bytes) -> bool:

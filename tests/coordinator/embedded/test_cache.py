@@ -14,6 +14,7 @@ from coordinator.embedded.cache import (
     MemoryNonceStore,
     NonceStore,
 )
+from coordinator.ingest.outcome import summarize
 from coordinator.ingest.screen import Accepted, Incoming, Rejected
 from edge.protocol import Reading, encode_payload
 from edge.signing import DeviceKey
@@ -51,8 +52,9 @@ def test_both_caches_have_the_live_cache_interface() -> None:
 
 def test_newest_reading_per_meter_wins() -> None:
     cache = MemoryLiveCache()
-    cache.note([_accepted(2, 200), _accepted(1, 100), _accepted(1, 50, meter="m2")], [], 0)
-    cache.note([_accepted(3, 150)], [], 0)  # older than what is held: ignored
+    first = [_accepted(2, 200), _accepted(1, 100), _accepted(1, 50, meter="m2")]
+    cache.note(summarize(first, [], 0))
+    cache.note(summarize([_accepted(3, 150)], [], 0))  # older than what is held: ignored
     assert cache.latest(KEY.gateway_id, "m1") == (2, 200, 20, 2)
     assert cache.latest(KEY.gateway_id, "m2") == (1, 50, 10, 1)
     assert cache.latest(KEY.gateway_id, "m3") is None
@@ -68,7 +70,8 @@ def test_newest_reading_per_meter_wins() -> None:
 def test_counters_sum_every_batch(batches: list[tuple[int, list[str], int]]) -> None:
     cache = MemoryLiveCache()
     for n, reasons, dups in batches:
-        cache.note([_accepted(i, i) for i in range(n)], [_rejected(r) for r in reasons], dups)
+        accepted = [_accepted(i, i) for i in range(n)]
+        cache.note(summarize(accepted, [_rejected(r) for r in reasons], dups))
     counts = cache.counters()
     assert counts.get("accepted", 0) == sum(n for n, _, _ in batches)
     assert counts.get("duplicate", 0) == sum(d for _, _, d in batches)
