@@ -23,7 +23,7 @@ A reading counts as accepted once this commits.
 import datetime as dt
 import math
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from sqlalchemy import BigInteger, String, any_, bindparam, func, select, text, tuple_
@@ -86,6 +86,7 @@ class ReadingStore(Protocol):
         now: int,
         config: OracleConfig,
         length_s: int,
+        devices: Mapping[str, DeviceRecord] | None = None,
     ) -> BatchDecision: ...
 
 
@@ -112,7 +113,11 @@ class SqlReadingStore:
         now: int,
         config: OracleConfig,
         length_s: int,
+        devices: Mapping[str, DeviceRecord] | None = None,
     ) -> BatchDecision:
+        """Decide and write the batch in one transaction. `devices`, when given, are
+        the records its signatures were verified against (one snapshot for the whole
+        batch, not read a second time); otherwise they are read under the locks."""
         gateways = sorted({p.signed.reading.gateway_id for p in parsed})
         with self._engine.begin() as conn:
             if self._pg:
@@ -127,7 +132,7 @@ class SqlReadingStore:
                         ),
                         {"c": GATEWAY_LOCK_CLASS, "keys": keys},
                     )
-            state = _load_state(conn, parsed, gateways)
+            state = _load_state(conn, parsed, gateways, devices)
             decision = decide_batch(
                 parsed, state, now=now, config=config, length_s=length_s, verified=verified
             )
@@ -284,8 +289,14 @@ def _unix(at: dt.datetime) -> int:
     return math.floor(at.timestamp())
 
 
-def _load_state(conn: Connection, parsed: Sequence[Parsed], gateways: Sequence[str]) -> BatchState:
-    devices = _load_devices(conn, gateways)
+def _load_state(
+    conn: Connection,
+    parsed: Sequence[Parsed],
+    gateways: Sequence[str],
+    devices: Mapping[str, DeviceRecord] | None,
+) -> BatchState:
+    if devices is None:
+        devices = _load_devices(conn, gateways)
     previous: dict[MeterKey, MeterState] = {}
     highest: dict[str, int] = {}
     stored: dict[tuple[str, int], WireReading] = {}

@@ -80,7 +80,13 @@ def decide_and_commit(
     devices = store.devices(p.signed.reading.gateway_id for p in parsed)
     verified = verify_all(parsed, devices)
     decision = store.commit_batch(
-        parsed, rejected, verified=verified, now=now, config=oracle, length_s=length_s
+        parsed,
+        rejected,
+        verified=verified,
+        now=now,
+        config=oracle,
+        length_s=length_s,
+        devices=devices,
     )
     return summarize(decision.accepted, [*rejected, *decision.rejected], len(decision.duplicates))
 
