@@ -62,8 +62,6 @@ EXE = Path(sys.executable).with_name("gtx-coordinator")
 ROOT = f"gtxbench/{os.getpid()}"
 METER = "m1"
 TARGET = 10_000
-# The coordinator's MQTT version: "5" (its default) or "3.1.1" (--mqtt-protocol).
-MQTT_PROTOCOL = "5"
 
 Job = tuple[str, list[bytes]]  # topic, payloads in publish order
 
@@ -194,6 +192,7 @@ class Coordinators:
         batch_wait_s: float,
         sticky: bool,
         workers: int = 0,
+        protocol: str = "5",
     ) -> None:
         self.metrics_ports = [_free_port() for _ in range(n)]
         self._env = [
@@ -204,7 +203,7 @@ class Coordinators:
              "GTX_LOG_JSON": "true", "GTX_LEDGER": "off",
              # Sticky routing (coordinator.ingest.routing) or the shared subscription.
              "GTX_INGEST_PARTITIONS": str(n if sticky else 0), "GTX_INGEST_PARTITION": str(i),
-             "GTX_INGEST_WORKERS": str(workers), "GTX_MQTT_PROTOCOL": MQTT_PROTOCOL}
+             "GTX_INGEST_WORKERS": str(workers), "GTX_MQTT_PROTOCOL": protocol}
             for i, mp_ in enumerate(self.metrics_ports)
         ]  # fmt: skip
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -469,7 +468,14 @@ def run_config(
         fresh_database(signed) as db,
     ):
         coord = Coordinators(
-            instances, db, port, args.batch_max, args.batch_wait_s, sticky, workers
+            instances,
+            db,
+            port,
+            args.batch_max,
+            args.batch_wait_s,
+            sticky,
+            workers,
+            args.mqtt_protocol,
         )
         try:
             _measure(coord, port, db, backlog, live_jobs, probe, live_rate)
@@ -527,8 +533,6 @@ def main() -> None:
     parser.add_argument("--batch-wait-s", type=float, default=0.25)
     parser.add_argument("--mqtt-protocol", choices=["5", "3.1.1"], default="5")
     args = parser.parse_args()
-    global MQTT_PROTOCOL
-    MQTT_PROTOCOL = args.mqtt_protocol
 
     verify_rate = ed25519_verifications_per_s()
     backlog_per_gw = max(1, args.backlog // args.gateways)
@@ -541,7 +545,7 @@ def main() -> None:
     print(f"ingest benchmark: {args.gateways} gateways, pre-signed "
           f"{args.gateways * (backlog_per_gw + live_per_gw):,} readings in "
           f"{time.perf_counter() - start:.1f} s; batch_max {args.batch_max}, "
-          f"batch_wait {args.batch_wait_s} s, coordinator MQTT {MQTT_PROTOCOL}")  # fmt: skip
+          f"batch_wait {args.batch_wait_s} s, coordinator MQTT {args.mqtt_protocol}")  # fmt: skip
     print(f"  baseline: raw Ed25519 verifications/s, one core (solders): {verify_rate:10,.0f}")
     for n in args.instances:
         for workers in args.workers if n == 1 else [0]:
