@@ -17,9 +17,11 @@ whose parent dies sees its pipe close and exits.
 """
 
 import asyncio
+import contextlib
 import functools
 import logging
 import multiprocessing as mp
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -133,6 +135,9 @@ def _decide_now(
 def _worker_main(
     conn: Connection, database_url: str, root: str, oracle: OracleConfig, length_s: int, json: bool
 ) -> None:
+    # Ctrl-C reaches the whole process group: the parent shuts down and closes
+    # our pipe, which ends this loop after the batch in hand.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_logging(json_lines=json)
     engine = make_engine(database_url)
     store = SqlReadingStore(engine)
@@ -146,7 +151,10 @@ def _worker_main(
             outcome = commit_until_done(
                 functools.partial(_decide_now, store, root, oracle, length_s, batch)
             )
-            conn.send((batch_id, outcome))
+            try:
+                conn.send((batch_id, outcome))
+            except OSError:
+                return  # the parent went while we committed: the broker redelivers
     finally:
         engine.dispose()
 
@@ -229,9 +237,13 @@ class WorkerPool:
                 batch_id, outcome = conn.recv()
             except (EOFError, OSError):
                 error = CoordinatorError(f"ingest worker {worker} stopped")
-                loop.call_soon_threadsafe(self._results.put_nowait, error)
+                with contextlib.suppress(RuntimeError):  # the loop is closed: shutting down
+                    loop.call_soon_threadsafe(self._results.put_nowait, error)
                 return
-            loop.call_soon_threadsafe(self._deliver, worker, batch_id, outcome)
+            try:
+                loop.call_soon_threadsafe(self._deliver, worker, batch_id, outcome)
+            except RuntimeError:
+                return
 
     def _deliver(self, worker: int, batch_id: int, outcome: BatchOutcome) -> None:
         self._slots[worker].release()
