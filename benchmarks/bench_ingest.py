@@ -430,6 +430,8 @@ def live(port: int, db: str, jobs: Sequence[Job], rate: float, probe: Job) -> di
     proc.join(30)
     total = sum(len(p) for _, p in jobs)
     _wait(lambda: accepted(db) - before >= total + len(probe_times), 60, "live readings decided")
+    # Kept up if the last reading is in soon after the last publish (no backlog left).
+    tail = time.time() - pub_end
     _wait(lambda: len(seen) >= len(probe_times), 10, "probes seen")
     stop.set()
     poller.join(5)
@@ -439,6 +441,8 @@ def live(port: int, db: str, jobs: Sequence[Job], rate: float, probe: Job) -> di
     rate = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0]) if len(window) > 1 else 0
     return {
         "rate": rate,
+        "offered": total / (pub_end - pub_start),
+        "tail": tail,
         "p50": statistics.median(lat),
         "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
         "probes": len(lat),
@@ -501,9 +505,10 @@ def _measure(coord: Coordinators, port: int, db: str, backlog: Sequence[Job],
     print(f"    sustained decided readings/s (capacity): {rate:10,.0f}")
     offered = live_rate or min(TARGET, 0.8 * rate)
     result = live(port, db, live_jobs, offered, probe)
-    print(f"    live at {offered:,.0f}/s offered: {result['rate']:,.0f}/s decided, "
-          f"publish->commit p50 {result['p50'] * 1000:.0f} ms, "
-          f"p99 {result['p99'] * 1000:.0f} ms ({result['probes']:.0f} probes)")  # fmt: skip
+    print(f"    live at {offered:,.0f}/s offered ({result['offered']:,.0f}/s sent): "
+          f"{result['rate']:,.0f}/s decided, publish->commit p50 {result['p50'] * 1000:.0f} ms, "
+          f"p99 {result['p99'] * 1000:.0f} ms ({result['probes']:.0f} probes); "
+          f"all in {result['tail']:.1f} s after the last publish")  # fmt: skip
     rejected = _rejected(db)
     if rejected:
         print(f"    rejections: {rejected}")
