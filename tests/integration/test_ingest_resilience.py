@@ -227,7 +227,7 @@ def _gateway_of_partition(partition: int, partitions: int) -> DeviceKey:
             return key
 
 
-@pytest.mark.parametrize("mode", ["partitions", "workers"])
+@pytest.mark.parametrize("mode", ["partitions", "workers", "workers-mqtt-3.1.1"])
 def test_sticky_ingest_decides_each_gateway_in_order(
     engine: Engine, database_url: str, topic_root: str, mode: str
 ) -> None:
@@ -249,6 +249,8 @@ def test_sticky_ingest_decides_each_gateway_in_order(
         else:
             ports = ports[:1]
             env = {"GTX_INGEST_WORKERS": "2"}
+            if mode.endswith("3.1.1"):
+                env["GTX_MQTT_PROTOCOL"] = "3.1.1"
             name = f"{keys[0].gateway_id[:8]}w"
             stack.enter_context(
                 _coordinator(database_url, topic_root, name, ports[0], extra_env=env)
