@@ -1,9 +1,15 @@
-"""Settlement planning and failure reasons (pure)."""
+"""Settlement planning, failure reasons and the grouping of outcomes (pure)."""
+
+import itertools
+from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
+from coordinator.trading import store
 from coordinator.trading.records import MatchStatus, MatchView
 from coordinator.trading.settlement import (
     SettlementKeys,
@@ -74,3 +80,26 @@ def test_batches_carry_every_match_once_in_order_and_plan_the_same_twice() -> No
     assert jobs == batch_jobs(deployment, keys, 7, matches)
     assert len({job.key for job in jobs}) == len(jobs)
     assert job_matches(single_job(7, matches[5])) == [5]
+
+
+_OUTCOMES = st.builds(
+    lambda status, key: store.MatchOutcome(0, status, f"settle:{key}", None, None),
+    st.sampled_from([MatchStatus.SETTLED, MatchStatus.FAILED]),
+    st.integers(0, 2),
+)
+
+
+@given(st.lists(st.tuples(st.integers(0, 40), _OUTCOMES), max_size=30))
+def test_runs_cover_each_outcome_once_and_join_only_equal_neighbours(
+    items: list[tuple[int, store.MatchOutcome]],
+) -> None:
+    by_idx = {idx: replace(o, idx=idx) for idx, o in items}  # one outcome per match
+    runs = store._runs(list(by_idx.values()))
+    covered = [i for lo, hi, _ in runs for i in range(lo, hi + 1)]
+    assert covered == sorted(by_idx)  # every match once, in order, nothing else
+    for lo, hi, first in runs:
+        for i in range(lo, hi + 1):
+            assert replace(by_idx[i], idx=first.idx) == first  # one statement fits all
+    for (_, hi, a), (lo, _, b) in itertools.pairwise(runs):
+        # Neighbours are joined whenever they could be.
+        assert lo != hi + 1 or replace(b, idx=a.idx) != a
