@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+from market_world import KWH, funded_market
 from psycopg import sql
-from solders.keypair import Keypair
 
 from coordinator.db.migrate import upgrade
 from coordinator.db.session import make_engine
@@ -37,19 +37,13 @@ from coordinator.market.results import ClearingResult
 from coordinator.trading.settlement import SettlementKeys, SettlementReport, settle_epoch
 from coordinator.trading.store import save_clearing
 from edge.base58 import b58encode
-from programs.ledger import EmbeddedLedger, LedgerStore, MemoryLedgerStore, SqlLedgerStore
+from programs.ledger import MemoryLedgerStore, SqlLedgerStore
 from programs.roles import (
     Trade,
-    approve_escrow,
-    bootstrap,
     build_settlement,
-    mint_energy,
-    mint_payment,
-    register_user,
     settle,
 )
 
-KWH = 10**9
 PG_ADMIN = os.environ.get("GTX_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -89,47 +83,6 @@ def clearing(sizes: list[int]) -> None:
             f"{n:>9} {clear_s:>9.3f} {sort_s:>9.3f} {clear_s / sort_s:>6.1f}"
             f"  ({len(result.matches)} matches)"
         )
-
-
-async def _world(n_users: int, store: LedgerStore):  # type: ignore[no-untyped-def]
-    """A deployment with `n_users` funded, approved users; the settlement authority
-    pays its own fees, as `gtx-coordinator run` has it."""
-    ledger = await EmbeddedLedger.open(store)
-    payer, oracle, rec, settler = Keypair(), Keypair(), Keypair(), Keypair()
-    await ledger.airdrop(payer.pubkey(), 10**12)
-    await ledger.airdrop(settler.pubkey(), 10**12)
-    deployment = await bootstrap(
-        ledger,
-        payer=payer,
-        energy_mint=Keypair(),
-        payment_mint=Keypair(),
-        oracle=oracle.pubkey(),
-        rec_authority=rec.pubkey(),
-        settlement_authority=settler.pubkey(),
-    )
-    users = [Keypair() for _ in range(n_users)]
-    for u in users:
-        await register_user(ledger, deployment, payer=payer, owner=u.pubkey())
-    await mint_energy(
-        ledger,
-        deployment,
-        payer=payer,
-        oracle=oracle,
-        epoch=0,
-        grants=[(u.pubkey(), 10**6 * KWH) for u in users],
-    )
-    await mint_payment(
-        ledger,
-        deployment,
-        payer=payer,
-        rec_authority=rec,
-        grants=[(u.pubkey(), 10**12) for u in users],
-    )
-    for u in users:
-        await approve_escrow(
-            ledger, deployment, payer=payer, owner=u, energy=10**6 * KWH, payment=10**12
-        )
-    return ledger, deployment, settler, users
 
 
 def _cleared_book(
@@ -204,7 +157,7 @@ async def settlement(n_orders: int, n_users: int) -> None:
         engine = make_engine(url)
         upgrade(engine)
         store = SqlLedgerStore(engine)  # the coordinator's own database, as in `run`
-        ledger, deployment, settler, users = await _world(n_users, store)
+        ledger, deployment, _, settler, users = await funded_market(store, n_users)
         owners = [str(u.pubkey()) for u in users]
         backend = engine.dialect.name
         print(f"settle_epoch: jobs and ledger durable in {backend}, {n_users} users")
@@ -224,7 +177,7 @@ async def settlement(n_orders: int, n_users: int) -> None:
 
     # Baselines in the same run: the same kind of trades without the job machine and
     # the database, then building and signing alone.
-    ledger, deployment, settler, users = await _world(n_users, MemoryLedgerStore())
+    ledger, deployment, _, settler, users = await funded_market(MemoryLedgerStore(), n_users)
     trades = [
         Trade(users[i % n_users].pubkey(), users[(i * 7 + 1) % n_users].pubkey(), KWH, 1000)
         for i in range(n_trades)

@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from market_world import KWH, funded_market
 from solders.keypair import Keypair
 from solders.litesvm import LiteSVM
 from solders.message import Message
@@ -31,43 +32,18 @@ from programs.jobstore import MemoryJobStore
 from programs.ledger import EmbeddedLedger, LedgerStore, MemoryLedgerStore, SqlLedgerStore
 from programs.roles import (
     Trade,
-    approve_escrow,
     bootstrap,
     build_settlement,
-    mint_energy,
-    mint_payment,
     register_user,
     settle,
 )
 
-KWH = 10**9
 CREDIT = 10**6
 
 
 async def settlement_rate(store: LedgerStore, n_trades: int, n_users: int) -> tuple[float, int]:
     """Trades per second through `settle`, and how many trades one transaction carries."""
-    ledger = await EmbeddedLedger.open(store)
-    payer, oracle, rec, settler = Keypair(), Keypair(), Keypair(), Keypair()
-    await ledger.airdrop(payer.pubkey(), 10**12)
-    deployment = await bootstrap(
-        ledger,
-        payer=payer,
-        energy_mint=Keypair(),
-        payment_mint=Keypair(),
-        oracle=oracle.pubkey(),
-        rec_authority=rec.pubkey(),
-        settlement_authority=settler.pubkey(),
-    )
-    users = [Keypair() for _ in range(n_users)]
-    for user in users:
-        await register_user(ledger, deployment, payer=payer, owner=user.pubkey())
-    grants = [(u.pubkey(), 10**6 * KWH) for u in users]
-    await mint_payment(ledger, deployment, payer=payer, rec_authority=rec, grants=grants)
-    await mint_energy(ledger, deployment, payer=payer, oracle=oracle, epoch=0, grants=grants)
-    for user in users:
-        await approve_escrow(
-            ledger, deployment, payer=payer, owner=user, energy=10**6 * KWH, payment=10**6 * KWH
-        )
+    ledger, deployment, _, settler, users = await funded_market(store, n_users)
     half = n_users // 2
     trades = [
         Trade(
@@ -88,7 +64,6 @@ async def settlement_rate(store: LedgerStore, n_trades: int, n_users: int) -> tu
             blockhash=await ledger.latest_blockhash(),
         )[0].item_indices
     )
-    await ledger.airdrop(settler.pubkey(), 10**12)
     start = time.perf_counter()
     outcomes = await settle(
         ledger, deployment, payer=settler, settlement_authority=settler, epoch=1, trades=trades

@@ -13,7 +13,7 @@ import zlib
 
 from edge import topics
 
-__all__ = ["owner", "owns_topic"]
+__all__ = ["owner", "owns_topic", "topic_owner"]
 
 
 def owner(gateway_id: str, partitions: int) -> int:
@@ -21,10 +21,13 @@ def owner(gateway_id: str, partitions: int) -> int:
     return zlib.crc32(gateway_id.encode()) % partitions
 
 
-def owns_topic(root: str, topic: str, partition: int, partitions: int) -> bool:
-    """Whether instance `partition` of `partitions` keeps a message on `topic`. Topics
-    that name no gateway go to instance 0, which records their rejection once."""
+def topic_owner(root: str, topic: str, partitions: int) -> int:
+    """The instance (or worker) that takes a message on `topic`. Topics that name no
+    gateway go to 0, which records their rejection once."""
     gateway_id = topics.gateway_id_from_topic(root, topic)
-    if gateway_id is None:
-        return partition == 0
-    return owner(gateway_id, partitions) == partition
+    return 0 if gateway_id is None else owner(gateway_id, partitions)
+
+
+def owns_topic(root: str, topic: str, partition: int, partitions: int) -> bool:
+    """Whether instance `partition` of `partitions` keeps a message on `topic`."""
+    return topic_owner(root, topic, partitions) == partition

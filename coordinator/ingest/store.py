@@ -168,43 +168,30 @@ class SqlReadingStore:
         bulk_insert(conn, Reading.__table__, _READING_COLS, readings)  # type: ignore[arg-type]
         bulk_insert(conn, ReadingSeq.__table__, ("gateway_id", "seq", "meter_time"), seqs)  # type: ignore[arg-type]
         bulk_insert(conn, RejectedReading.__table__, _REJECT_COLS, rejects)  # type: ignore[arg-type]
-        meters = [
-            (m.gateway_id, m.meter_id, seq, st.ts, st.import_wh, st.export_wh)
-            for m, (seq, st) in d.meters.items()
-        ]
-        gateways = list(d.gateways.items())
-        energy = [
-            (e, m.gateway_id, m.meter_id, imp, exp)
-            for (e, m), (imp, exp) in sorted(d.energy.items())
-        ]
-        if self._pg:
-            # One statement per table with one array per column: psycopg sends
-            # the arrays in binary, no per-row parameter handling.
-            upserts = ((_PG_METERS, meters), (_PG_GATEWAYS, gateways), (_PG_ENERGY, energy))
-            for sql, rows in upserts:
-                if rows:
-                    columns = zip(*rows, strict=True)
-                    conn.execute(sql, {f"c{i}": list(col) for i, col in enumerate(columns)})
-            return
-        if meters:
-            stmt = sqlite.insert(MeterStateRow)
+        upsert = postgresql.insert if self._pg else sqlite.insert
+        if d.meters:
+            stmt = upsert(MeterStateRow)
             conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=["gateway_id", "meter_id"],
                     set_={c: stmt.excluded[c] for c in _STATE_COLS},
                 ),
-                [dict(zip(_METER_STATE_COLS, r, strict=True)) for r in meters],
-            )
-        if gateways:
-            stmt_g = sqlite.insert(GatewayState)
+                [
+                    {"gateway_id": m.gateway_id, "meter_id": m.meter_id, "seq": seq,
+                     "meter_ts": s.ts, "import_wh": s.import_wh, "export_wh": s.export_wh}
+                    for m, (seq, s) in d.meters.items()
+                ],
+            )  # fmt: skip
+        if d.gateways:
+            stmt_g = upsert(GatewayState)
             conn.execute(
                 stmt_g.on_conflict_do_update(
                     index_elements=["gateway_id"], set_={"highest_seq": stmt_g.excluded.highest_seq}
                 ),
-                [{"gateway_id": gw, "highest_seq": seq} for gw, seq in gateways],
+                [{"gateway_id": gw, "highest_seq": s} for gw, s in d.gateways.items()],
             )
-        if energy:
-            stmt_e = sqlite.insert(MeterEpochEnergyRow)
+        if d.energy:
+            stmt_e = upsert(MeterEpochEnergyRow)
             table = MeterEpochEnergyRow.__table__
             conn.execute(
                 stmt_e.on_conflict_do_update(
@@ -214,32 +201,12 @@ class SqlReadingStore:
                         "export_wh": table.c.export_wh + stmt_e.excluded.export_wh,
                     },
                 ),
-                [dict(zip(_ENERGY_COLS, r, strict=True)) for r in energy],
-            )
-
-
-_METER_STATE_COLS = ("gateway_id", "meter_id", "seq", "meter_ts", "import_wh", "export_wh")
-_ENERGY_COLS = ("epoch", "gateway_id", "meter_id", "import_wh", "export_wh")
-_PG_METERS = text(
-    "INSERT INTO meter_state (gateway_id, meter_id, seq, meter_ts, import_wh, export_wh) "
-    "SELECT * FROM unnest(CAST(:c0 AS varchar[]), CAST(:c1 AS varchar[]), CAST(:c2 AS bigint[]), "
-    "CAST(:c3 AS bigint[]), CAST(:c4 AS bigint[]), CAST(:c5 AS bigint[])) "
-    "ON CONFLICT (gateway_id, meter_id) DO UPDATE SET seq = EXCLUDED.seq, "
-    "meter_ts = EXCLUDED.meter_ts, import_wh = EXCLUDED.import_wh, export_wh = EXCLUDED.export_wh"
-)
-_PG_GATEWAYS = text(
-    "INSERT INTO gateway_state (gateway_id, highest_seq) "
-    "SELECT * FROM unnest(CAST(:c0 AS varchar[]), CAST(:c1 AS bigint[])) "
-    "ON CONFLICT (gateway_id) DO UPDATE SET highest_seq = EXCLUDED.highest_seq"
-)
-_PG_ENERGY = text(
-    "INSERT INTO meter_epoch_energy (epoch, gateway_id, meter_id, import_wh, export_wh) "
-    "SELECT * FROM unnest(CAST(:c0 AS bigint[]), CAST(:c1 AS varchar[]), CAST(:c2 AS varchar[]), "
-    "CAST(:c3 AS bigint[]), CAST(:c4 AS bigint[])) "
-    "ON CONFLICT (epoch, gateway_id, meter_id) DO UPDATE SET "
-    "import_wh = meter_epoch_energy.import_wh + EXCLUDED.import_wh, "
-    "export_wh = meter_epoch_energy.export_wh + EXCLUDED.export_wh"
-)
+                [
+                    {"epoch": e, "gateway_id": m.gateway_id, "meter_id": m.meter_id,
+                     "import_wh": imp, "export_wh": exp}
+                    for (e, m), (imp, exp) in sorted(d.energy.items())
+                ],
+            )  # fmt: skip
 
 
 _READING_COLS = (

@@ -35,12 +35,11 @@ from coordinator.errors import CoordinatorError
 from coordinator.ingest.decide import verify_all
 from coordinator.ingest.mqtt_source import Delivery
 from coordinator.ingest.outcome import BatchOutcome, summarize
-from coordinator.ingest.routing import owner
+from coordinator.ingest.routing import topic_owner
 from coordinator.ingest.screen import Incoming, Parsed, Rejected, parse
 from coordinator.ingest.store import ReadingStore, SqlReadingStore
 from coordinator.jsonlog import configure_logging
 from coordinator.oracle import OracleConfig
-from edge import topics
 
 __all__ = [
     "DATABASE_DOWN",
@@ -116,13 +115,10 @@ def commit_until_done(attempt: Callable[[], BatchOutcome]) -> BatchOutcome:
 def split_by_worker(
     root: str, batch: Sequence[Delivery], workers: int
 ) -> dict[int, list[Delivery]]:
-    """The batch's deliveries per worker, each in arrival order. Topics that name no
-    gateway go to worker 0 (they are rejected there, once)."""
+    """The batch's deliveries per worker (`routing.topic_owner`), in arrival order."""
     parts: dict[int, list[Delivery]] = {}
     for d in batch:
-        gateway_id = topics.gateway_id_from_topic(root, d.incoming.topic)
-        worker = 0 if gateway_id is None else owner(gateway_id, workers)
-        parts.setdefault(worker, []).append(d)
+        parts.setdefault(topic_owner(root, d.incoming.topic, workers), []).append(d)
     return parts
 
 

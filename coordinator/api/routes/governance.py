@@ -2,11 +2,13 @@
 record parameter changes as signed Memos. Each action is audited with its chain
 signature; admins and the REC authority can read them back."""
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
+from solders.signature import Signature
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -70,24 +72,35 @@ async def freeze(
     body: GovernanceIn, request: Request, principal: Rec, chain: Chain, engine: Db, clock: Now
 ) -> ChainActionOut:
     """Emergency stop: freeze both of `owner`'s token accounts."""
-    check_address(body.owner)
-    signature = await freeze_user(chain.ledger, chain.deployment, payer=chain.payer,
-                                  rec_authority=_rec_key(chain),
-                                  owner=Pubkey.from_string(body.owner))  # fmt: skip
-    return await _done(engine, request, principal, "governance.freeze", body.owner,
-                       str(signature), clock, reason=body.reason)  # fmt: skip
+    return await _account_action(freeze_user, "governance.freeze", body, request, principal,
+                                 chain, engine, clock)  # fmt: skip
 
 
 @router.post("/thaw")
 async def thaw(
     body: GovernanceIn, request: Request, principal: Rec, chain: Chain, engine: Db, clock: Now
 ) -> ChainActionOut:
+    return await _account_action(thaw_user, "governance.thaw", body, request, principal,
+                                 chain, engine, clock)  # fmt: skip
+
+
+async def _account_action(
+    act: Callable[..., Awaitable[Signature]],
+    action: str,
+    body: GovernanceIn,
+    request: Request,
+    principal: Principal,
+    chain: ChainAccess,
+    engine: Engine,
+    clock: Clock,
+) -> ChainActionOut:
+    """Freeze or thaw `body.owner`'s token accounts with the REC authority, audited."""
     check_address(body.owner)
-    signature = await thaw_user(chain.ledger, chain.deployment, payer=chain.payer,
-                                rec_authority=_rec_key(chain),
-                                owner=Pubkey.from_string(body.owner))  # fmt: skip
-    return await _done(engine, request, principal, "governance.thaw", body.owner,
-                       str(signature), clock, reason=body.reason)  # fmt: skip
+    owner = Pubkey.from_string(body.owner)
+    signature = await act(chain.ledger, chain.deployment, payer=chain.payer,
+                          rec_authority=_rec_key(chain), owner=owner)  # fmt: skip
+    return await _done(engine, request, principal, action, body.owner, str(signature), clock,
+                       reason=body.reason)  # fmt: skip
 
 
 @router.post("/memo")
