@@ -112,8 +112,18 @@ class LiveCache:
                 await self._wake.wait()
                 self._wake.clear()
                 ok = await self.flush()
+                if _cancel_swallowed():
+                    raise asyncio.CancelledError
                 await asyncio.sleep(interval_s if ok else retry_s)
                 if self.pending():
                     self._wake.set()
         finally:
             await self._redis.aclose()
+
+
+def _cancel_swallowed() -> bool:
+    # redis-py 8.1 was seen to return a pipeline's results normally although
+    # the task was cancelled while it ran, so the cancellation never reached
+    # us and shutdown hung: honour a pending cancellation request ourselves.
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

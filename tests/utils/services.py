@@ -1,6 +1,7 @@
 """Real-service helpers for tests: fresh PostgreSQL databases, broker address, waiting."""
 
 import asyncio
+import io
 import os
 import secrets
 import time
@@ -63,6 +64,19 @@ async def cancel_and_wait(task: "asyncio.Task[object]", within_s: float = 15.0) 
     task.cancel()
     done, _ = await asyncio.wait({task}, timeout=within_s)
     if not done:
-        raise AssertionError(f"task {task.get_name()!r} did not stop within {within_s} s")
+        raise AssertionError(
+            f"task {task.get_name()!r} did not stop within {within_s} s; pending tasks:\n"
+            + _task_stacks()
+        )
     if not task.cancelled() and task.exception() is not None:
         raise task.exception()  # type: ignore[misc]
+
+
+def _task_stacks() -> str:
+    # Where every unfinished task waits: a hang at shutdown names its culprit.
+    out = io.StringIO()
+    for t in asyncio.all_tasks():
+        if not t.done():
+            print(f"--- {t.get_name()}", file=out)
+            t.print_stack(limit=8, file=out)
+    return out.getvalue()

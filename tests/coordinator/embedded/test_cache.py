@@ -1,6 +1,7 @@
 """MemoryLiveCache (LiveCache's interface, in process) and MemoryNonceStore."""
 
 import asyncio
+import contextlib
 import datetime as dt
 
 import pytest
@@ -91,6 +92,32 @@ async def test_flush_succeeds_and_run_lasts_until_cancelled() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_redis_cache_stops_even_when_a_flush_swallows_the_cancellation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # redis-py was seen to finish a pipeline normally although the task was
+    # cancelled during it; the run loop must stop anyway.
+    cache = LiveCache("redis://127.0.0.1:1/0", "gtx")
+    flushing = asyncio.Event()
+
+    async def swallowing_flush() -> bool:
+        flushing.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
+        return True
+
+    monkeypatch.setattr(cache, "flush", swallowing_flush)
+    task = asyncio.create_task(cache.run())
+    cache.note(summarize([], [], duplicates=1))
+    await asyncio.wait_for(flushing.wait(), 5)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5)
+    if not done:
+        task.cancel()  # a second request reaches it outside the flush: the test can end
+    assert done, "the cache's run loop ignored its cancellation"
+    assert task.cancelled()
 
 
 async def test_nonce_is_taken_once() -> None:
