@@ -5,7 +5,9 @@ once a reading is committed (manual acknowledgement), which aiomqtt does not
 expose. paho's network thread appends messages to a deque and wakes the event
 loop at most once per drain (not once per message: at thousands of messages
 a second the per-message wake-up was a tenth of the process's CPU);
-acknowledgements are sent from the event loop.
+acknowledgements are sent from the event loop, a batch at a time. The client
+is `paho_client.BulkClient`: paho's protocol handling over bulk socket reads
+and writes (less than half paho's own receive cost per message).
 
 MQTT v5 with a stable client id, clean start off and a session expiry: the
 broker keeps un-acknowledged and new QoS 1 readings while the coordinator is
@@ -26,6 +28,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from coordinator.errors import BrokerError
+from coordinator.ingest.paho_client import BulkClient
 from coordinator.ingest.screen import Incoming
 
 __all__ = ["Delivery", "MqttSource"]
@@ -85,11 +88,11 @@ class MqttSource:
         self._connection = 0
         self._mqtt_v5 = mqtt_v5
         if mqtt_v5:
-            self._client = mqtt.Client(
+            self._client = BulkClient(
                 CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
             )
         else:
-            self._client = mqtt.Client(
+            self._client = BulkClient(
                 CallbackAPIVersion.VERSION2,
                 client_id=client_id,
                 protocol=mqtt.MQTTv311,
@@ -178,9 +181,10 @@ class MqttSource:
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         """PUBACK deliveries whose readings are committed. Deliveries from an
         earlier connection are skipped: the broker redelivers those."""
-        for d in deliveries:
-            if d.qos > 0 and d.connection == self._connection:
-                self._client.ack(d.mid, d.qos)
+        connection = self._connection
+        self._client.ack_many(
+            (d.mid, d.qos) for d in deliveries if d.qos > 0 and d.connection == connection
+        )
 
     # paho callbacks: run on paho's network thread.
 

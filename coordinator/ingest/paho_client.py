@@ -1,0 +1,186 @@
+"""A paho-mqtt client that reads and writes the socket in bulk.
+
+paho reads every packet in at least three `recv` calls (type byte, length
+bytes, body) and handles one packet per turn of its network loop (a `select`
+each); it writes every PUBACK with its own `send`, and wakes its network
+thread through a socket pair for each one. At ten thousand readings a second
+those system calls were most of the coordinator's receive cost (~70 us a
+message, measured by `benchmarks/bench_mqtt_source.py`).
+
+`BulkClient` keeps paho's protocol handling and changes only the I/O:
+
+- the socket is wrapped so that `recv` is served from 64 KiB reads, and
+  `pending()` (which paho already asks of TLS sockets) tells its loop that
+  bytes are waiting; `loop_read` then handles every complete packet buffered;
+- `send` appends to an output buffer flushed once per `loop_write`, so the
+  acknowledgements of a batch leave in one write;
+- `ack_many` queues a batch's acknowledgements with one wake-up of the
+  network thread instead of one per acknowledgement.
+
+Only plain TCP sockets are wrapped (TLS and WebSocket transports are left to
+paho). The overridden methods are private to paho 2.2, which the project pins.
+"""
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTErrorCode
+
+__all__ = ["BulkClient"]
+
+_READ_SIZE = 65536
+_MAX_PACKETS_PER_READ = 4096  # then paho's loop writes acks and checks keep-alive
+
+
+class _BulkSocket:
+    """A non-blocking TCP socket with user-space read and write buffers."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._in = b""
+        self._pos = 0
+        self._out = bytearray()
+
+    # Reading: paho asks for a few bytes at a time.
+
+    def recv(self, bufsize: int) -> bytes:
+        if self._pos >= len(self._in):
+            data = self._sock.recv(_READ_SIZE)  # BlockingIOError when nothing waits
+            if not data:
+                return b""  # the broker closed the connection
+            self._in, self._pos = data, 0
+        end = self._pos + bufsize
+        chunk = self._in[self._pos : end]
+        self._pos = min(end, len(self._in))
+        return chunk
+
+    def pending(self) -> int:
+        return len(self._in) - self._pos
+
+    # Writing: buffered until `flush`, which `BulkClient.loop_write` calls.
+
+    def send(self, data: bytes | bytearray | memoryview) -> int:
+        if len(self._out) >= _READ_SIZE and not self.flush():
+            raise BlockingIOError  # paho keeps the packet and waits until writable
+        self._out += data
+        return len(data)
+
+    def flush(self) -> bool:
+        """Write what the kernel takes; True once the buffer is empty."""
+        while self._out:
+            try:
+                sent = self._sock.send(self._out)
+            except BlockingIOError:
+                return False
+            del self._out[:sent]
+        return True
+
+    def has_output(self) -> bool:
+        return bool(self._out)
+
+    # The rest of the socket interface paho uses.
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def setblocking(self, flag: bool) -> None:
+        self._sock.setblocking(flag)
+
+    def close(self) -> None:
+        try:
+            self._sock.setblocking(True)
+            self._sock.settimeout(1.0)
+            self.flush()  # e.g. a DISCONNECT queued just before
+        except OSError:
+            pass
+        self._sock.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class BulkClient(mqtt.Client):
+    """`paho.mqtt.client.Client` with bulk socket I/O; same constructor and API."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ack_lock = threading.Lock()
+        self._quiet = False
+
+    def _create_socket(self) -> Any:
+        sock = super()._create_socket()
+        if type(sock) is socket.socket:  # not TLS, not WebSocket
+            return _BulkSocket(sock)
+        return sock
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        sock = self._sock
+        for _ in range(_MAX_PACKETS_PER_READ):
+            if rc != mqtt.MQTT_ERR_SUCCESS or sock is None or sock is not self._sock:
+                break
+            if not isinstance(sock, _BulkSocket) or not sock.pending():
+                break
+            rc = super().loop_read(1)
+        return rc
+
+    def loop_write(self) -> MQTTErrorCode:
+        rc = super().loop_write()
+        sock = self._sock
+        if isinstance(sock, _BulkSocket):
+            try:
+                sock.flush()
+            except OSError:
+                return mqtt.MQTT_ERR_CONN_LOST
+        return rc
+
+    def want_write(self) -> bool:
+        sock = self._sock
+        return super().want_write() or (isinstance(sock, _BulkSocket) and sock.has_output())
+
+    def ack_many(self, acks: Iterable[tuple[int, int]]) -> None:
+        """`ack(mid, qos)` for each pair, waking paho's network thread once."""
+        with self._ack_lock:
+            self._quiet = True
+            try:
+                for mid, qos in acks:
+                    self.ack(mid, qos)
+            finally:
+                self._quiet = False
+        self._wake_network_thread()
+        self._call_socket_register_write()
+
+    def _packet_queue(
+        self,
+        command: int,
+        packet: bytes | bytearray,
+        mid: int,
+        qos: int,
+        info: mqtt.MQTTMessageInfo | None = None,
+    ) -> MQTTErrorCode:
+        if not self._quiet:
+            return super()._packet_queue(command, packet, mid, qos, info)
+        # Inside ack_many: only queue (paho's packet layout); ack_many wakes the
+        # network thread once for the batch. A deque append is thread-safe.
+        self._out_packet.append(
+            {
+                "command": command,
+                "mid": mid,
+                "qos": qos,
+                "pos": 0,
+                "to_process": len(packet),
+                "packet": packet,
+                "info": info,
+            }
+        )
+        return mqtt.MQTT_ERR_SUCCESS
+
+    def _wake_network_thread(self) -> None:
+        wake = self._sockpairW
+        if wake is not None:
+            with contextlib.suppress(BlockingIOError, OSError):
+                wake.send(b"0")
