@@ -33,7 +33,12 @@ from solders.transaction import Transaction
 from programs import spl
 from programs.errors import LedgerUsageError, TransactionFailed
 from programs.ledger.base import NO_PRIORITY_FEE, FeePolicy, Ledger
-from programs.txsize import check_transaction_size, pack_instruction_groups
+from programs.txsize import (
+    GroupSize,
+    check_transaction_size,
+    pack_instruction_groups,
+    pack_sized_groups,
+)
 
 __all__ = [
     "ENERGY_DECIMALS",
@@ -566,10 +571,40 @@ def pack_settlement(
     fee: FeePolicy = NO_PRIORITY_FEE,
 ) -> list[tuple[int, ...]]:
     """Which trades go together, in order, in as few transactions as fit in 1232 bytes
-    (sizes only: nothing is signed)."""
+    (sizes only: nothing is built or signed)."""
+    if not trades:
+        return []
     prefix = _settlement_prefix(epoch, deployment.settlement_authority, fee)
-    groups = [_trade_instructions(deployment, trade) for trade in trades]
-    return [b.group_indices for b in pack_instruction_groups(groups, payer, prefix=prefix)]
+    # Every trade's two transfers have the same layout; only the accounts differ.
+    layout = GroupSize.of(_trade_instructions(deployment, trades[0]))
+    groups = [
+        GroupSize(
+            _trade_keys(deployment, t),
+            layout.signers,
+            layout.instructions,
+            layout.instruction_bytes,
+        )
+        for t in trades
+    ]
+    return [indices for indices, _ in pack_sized_groups(groups, payer, prefix=prefix)]
+
+
+def _trade_keys(deployment: Deployment, trade: Trade) -> frozenset[Pubkey]:
+    """Every key `_trade_instructions` names (the tests hold the two together)."""
+    seller = user_accounts(deployment, trade.seller)
+    buyer = user_accounts(deployment, trade.buyer)
+    return frozenset(
+        (
+            seller.energy,
+            buyer.energy,
+            buyer.payment,
+            seller.payment,
+            deployment.energy_mint,
+            deployment.payment_mint,
+            deployment.settlement_authority,
+            spl.TOKEN_PROGRAM_ID,
+        )
+    )
 
 
 class SettlementSigner:

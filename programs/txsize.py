@@ -6,8 +6,12 @@ without complaint, so the project checks every transaction itself.
 
 The packer puts as many instruction groups (a group must stay in one
 transaction, e.g. the two transfers of one trade) into each transaction as
-fit, in order, measuring each candidate by serializing its message: exact,
-and deterministic for the same input.
+fit, in order, exact and deterministic for the same input. It either
+measures each candidate by serializing its message (`pack_instruction_groups`)
+or, for callers that know their groups' parts without building them (the
+settlement of thousands of trades), keeps a running tally of distinct keys,
+signers and instruction bytes (`pack_sized_groups`); the tests hold the two
+to the same sizes.
 """
 
 from collections.abc import Sequence
@@ -23,8 +27,10 @@ from programs.errors import TransactionTooLarge
 __all__ = [
     "MAX_TRANSACTION_SIZE",
     "Batch",
+    "GroupSize",
     "check_transaction_size",
     "pack_instruction_groups",
+    "pack_sized_groups",
     "signed_size",
 ]
 
@@ -95,3 +101,98 @@ def pack_instruction_groups(
     if indices:
         batches.append(Batch(tuple(indices), tuple(current), current_size))
     return batches
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSize:
+    """What an instruction group adds to a legacy message: the keys it names
+    (program ids included), which of them sign, and its compiled instructions."""
+
+    keys: frozenset[Pubkey]
+    signers: frozenset[Pubkey]
+    instructions: int
+    instruction_bytes: int
+
+    @classmethod
+    def of(cls, instructions: Sequence[Instruction]) -> "GroupSize":
+        keys: set[Pubkey] = set()
+        signers: set[Pubkey] = set()
+        size = 0
+        for ix in instructions:
+            metas = ix.accounts
+            keys.add(ix.program_id)
+            for meta in metas:
+                keys.add(meta.pubkey)
+                if meta.is_signer:
+                    signers.add(meta.pubkey)
+            data = len(ix.data)
+            # program id index, then account indices and data, each length-prefixed
+            size += 1 + _shortvec_len(len(metas)) + len(metas) + _shortvec_len(data) + data
+        return cls(frozenset(keys), frozenset(signers), len(instructions), size)
+
+
+class _Tally:
+    """A legacy message's size, one group at a time."""
+
+    def __init__(self, payer: Pubkey, opening: GroupSize) -> None:
+        self.keys: set[Pubkey] = {payer} | opening.keys
+        self.signers: set[Pubkey] = {payer} | opening.signers
+        self.instructions = opening.instructions
+        self.instruction_bytes = opening.instruction_bytes
+
+    def size_with(self, group: GroupSize) -> int:
+        keys = len(self.keys) + len(group.keys - self.keys)
+        signers = len(self.signers) + len(group.signers - self.signers)
+        instructions = self.instructions + group.instructions
+        return (
+            _shortvec_len(signers)
+            + _SIGNATURE_SIZE * signers
+            + 3  # header
+            + _shortvec_len(keys)
+            + 32 * keys
+            + 32  # recent blockhash
+            + _shortvec_len(instructions)
+            + self.instruction_bytes
+            + group.instruction_bytes
+        )
+
+    def add(self, group: GroupSize) -> None:
+        self.keys |= group.keys
+        self.signers |= group.signers
+        self.instructions += group.instructions
+        self.instruction_bytes += group.instruction_bytes
+
+
+def pack_sized_groups(
+    groups: Sequence[GroupSize],
+    payer: Pubkey,
+    *,
+    prefix: Sequence[Instruction] = (),
+    limit: int = MAX_TRANSACTION_SIZE,
+) -> list[tuple[tuple[int, ...], int]]:
+    """`pack_instruction_groups` from the groups' sizes alone: (group indices, signed
+    size) per transaction, the same packing and sizes."""
+    opening = GroupSize.of(prefix)
+    packed: list[tuple[tuple[int, ...], int]] = []
+    indices: list[int] = []
+    tally = _Tally(payer, opening)
+    size = 0
+    for index, group in enumerate(groups):
+        candidate = tally.size_with(group)
+        if candidate <= limit:
+            indices.append(index)
+            tally.add(group)
+            size = candidate
+            continue
+        if not indices:
+            raise TransactionTooLarge(candidate, limit)
+        packed.append((tuple(indices), size))
+        tally = _Tally(payer, opening)
+        size = tally.size_with(group)
+        if size > limit:
+            raise TransactionTooLarge(size, limit)
+        tally.add(group)
+        indices = [index]
+    if indices:
+        packed.append((tuple(indices), size))
+    return packed

@@ -16,8 +16,10 @@ from programs import spl
 from programs.errors import TransactionTooLarge
 from programs.txsize import (
     MAX_TRANSACTION_SIZE,
+    GroupSize,
     check_transaction_size,
     pack_instruction_groups,
+    pack_sized_groups,
     signed_size,
 )
 
@@ -101,3 +103,49 @@ def test_packing_keeps_order_groups_whole_and_every_tx_under_the_limit(
         tx = _signed(list(batch.instructions), [PAYER])
         assert check_transaction_size(tx) == batch.size
     assert batches == pack_instruction_groups(groups, PAYER.pubkey(), prefix=prefix)
+
+
+_KEYS = [Pubkey.new_unique() for _ in range(12)]
+_SIGNERS = [Keypair() for _ in range(3)]
+
+
+@st.composite
+def _instruction(draw: st.DrawFn) -> Instruction:
+    """A transfer or a memo over a small pool of keys, so groups share keys and signers."""
+    if draw(st.booleans()):
+        return spl.transfer_checked(
+            source=draw(st.sampled_from(_KEYS)),
+            mint=draw(st.sampled_from(_KEYS)),
+            destination=draw(st.sampled_from(_KEYS)),
+            authority=draw(st.sampled_from([k.pubkey() for k in _SIGNERS])),
+            amount=draw(st.integers(0, 2**64 - 1)),
+            decimals=6,
+        )
+    signers = draw(st.lists(st.sampled_from([k.pubkey() for k in _SIGNERS]), max_size=2))
+    return spl.memo(b"m" * draw(st.integers(0, 200)), signers)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(_instruction(), min_size=1, max_size=4), max_size=25))
+def test_the_running_tally_is_the_serialized_size_with_shared_keys_and_signers(
+    groups: list[list[Instruction]],
+) -> None:
+    for batch in pack_instruction_groups(groups, PAYER.pubkey()):
+        assert batch.size == signed_size(list(batch.instructions), PAYER.pubkey())
+        assert batch.size <= MAX_TRANSACTION_SIZE
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(_instruction(), min_size=1, max_size=4), max_size=25), st.booleans())
+def test_packing_from_sizes_is_packing_from_instructions(
+    groups: list[list[Instruction]], with_prefix: bool
+) -> None:
+    prefix = [_memo(30, _SIGNERS[0].pubkey())] if with_prefix else []
+    reference = pack_instruction_groups(groups, PAYER.pubkey(), prefix=prefix)
+    sized = pack_sized_groups([GroupSize.of(g) for g in groups], PAYER.pubkey(), prefix=prefix)
+    assert sized == [(b.group_indices, b.size) for b in reference]
+
+
+def test_a_sized_group_too_big_alone_is_refused() -> None:
+    with pytest.raises(TransactionTooLarge):
+        pack_sized_groups([GroupSize.of([_memo(10)]), GroupSize.of([_memo(1300)])], PAYER.pubkey())
