@@ -133,6 +133,10 @@ class MqttSource:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        if self._client.is_connected():
+            # So that the last acknowledgements reach the broker before we leave
+            # and the next session is not handed those readings again.
+            await asyncio.to_thread(self._client.round_trip, 2.0)
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
 

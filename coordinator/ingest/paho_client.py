@@ -15,7 +15,12 @@ message, measured by `benchmarks/bench_mqtt_source.py`).
 - `send` appends to an output buffer flushed once per `loop_write`, so the
   acknowledgements of a batch leave in one write;
 - `ack_many` queues a batch's acknowledgements with one wake-up of the
-  network thread instead of one per acknowledgement.
+  network thread instead of one per acknowledgement;
+- `round_trip` waits for a PINGRESP: the broker handles a connection's
+  packets in order, so it then has every acknowledgement sent before.
+  Disconnecting straight after acknowledging was seen to lose
+  acknowledgements (with paho's own Client too), which the broker then
+  redelivers to the next session.
 
 Only plain TCP sockets are wrapped (TLS and WebSocket transports are left to
 paho). The overridden methods are private to paho 2.2, which the project pins.
@@ -110,6 +115,7 @@ class BulkClient(mqtt.Client):
         super().__init__(*args, **kwargs)
         self._ack_lock = threading.Lock()
         self._quiet = False
+        self._pong = threading.Event()
 
     def _create_socket(self) -> Any:
         sock = super()._create_socket()
@@ -178,6 +184,18 @@ class BulkClient(mqtt.Client):
             }
         )
         return mqtt.MQTT_ERR_SUCCESS
+
+    def round_trip(self, timeout_s: float) -> bool:
+        """Ping the broker and wait (blocking) for its answer; False if none came."""
+        self._pong.clear()
+        if self._send_pingreq() != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            return False
+        return self._pong.wait(timeout_s)
+
+    def _handle_pingresp(self) -> MQTTErrorCode:
+        rc = super()._handle_pingresp()
+        self._pong.set()
+        return rc
 
     def _wake_network_thread(self) -> None:
         wake = self._sockpairW
