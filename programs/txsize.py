@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from solders.instruction import Instruction
 from solders.message import Message
 from solders.pubkey import Pubkey
-from solders.transaction import Transaction
+from solders.transaction import Transaction, VersionedTransaction
 
 from programs.errors import TransactionTooLarge
 
@@ -50,7 +50,9 @@ def signed_size(instructions: Sequence[Instruction], payer: Pubkey) -> int:
     return _shortvec_len(signatures) + _SIGNATURE_SIZE * signatures + len(bytes(message))
 
 
-def check_transaction_size(tx: Transaction, limit: int = MAX_TRANSACTION_SIZE) -> int:
+def check_transaction_size(
+    tx: Transaction | VersionedTransaction, limit: int = MAX_TRANSACTION_SIZE
+) -> int:
     """Return the serialized size of `tx`; raise TransactionTooLarge above `limit`."""
     size = len(bytes(tx))
     if size > limit:

@@ -27,35 +27,42 @@ forks: every journaled transaction is final at once (reported as
 import asyncio
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 
 from solders.account import Account
 from solders.hash import Hash
 from solders.litesvm import LiteSVM
-from solders.message import Message
+from solders.message import Message, MessageV0
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.token.state import Mint, TokenAccount
-from solders.transaction import Transaction
+from solders.transaction import Transaction, VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata
 
 from programs.errors import LedgerUnavailable, TransactionExpired, TransactionFailed
 from programs.ledger.base import NO_PRIORITY_FEE, FeePolicy, TxStatus
 from programs.ledger.store import AddressSignature, JournalEntry, LedgerStore
+from programs.lookup_tables import table_addresses
 from programs.spl import MINT_SIZE, TOKEN_ACCOUNT_SIZE, TOKEN_PROGRAM_ID
 from programs.txsize import check_transaction_size
 
-__all__ = ["EmbeddedLedger", "writable_keys"]
+__all__ = ["AnyTransaction", "EmbeddedLedger", "writable_keys"]
+
+AnyTransaction = Transaction | VersionedTransaction
 
 
-def writable_keys(message: Message) -> list[Pubkey]:
-    """The accounts a legacy message may write, from its header's counts."""
+def writable_keys(
+    message: Message | MessageV0, loaded_writable: Sequence[Pubkey] = ()
+) -> list[Pubkey]:
+    """The accounts a message may write: from its header's counts over its own keys,
+    then (v0) the writable addresses it loads from lookup tables."""
     header = message.header
     keys = message.account_keys
     signed = header.num_required_signatures
     signed_writable = signed - header.num_readonly_signed_accounts
     unsigned_writable_end = len(keys) - header.num_readonly_unsigned_accounts
-    return keys[:signed_writable] + keys[signed:unsigned_writable_end]
+    return keys[:signed_writable] + keys[signed:unsigned_writable_end] + list(loaded_writable)
 
 
 class EmbeddedLedger:
@@ -85,6 +92,7 @@ class EmbeddedLedger:
         self._blockhashes: dict[Hash, float] = {}
         self._current: tuple[Hash, float] | None = None
         self._lock = asyncio.Lock()
+        self._slot_hashes: deque[tuple[int, Hash]] = deque(maxlen=512)  # a cluster's window
         self._svm = self._fresh_svm(accounts)
 
     @classmethod
@@ -157,7 +165,7 @@ class EmbeddedLedger:
         issued = self._blockhashes.get(blockhash)
         return issued is not None and self._clock() - issued <= self._blockhash_ttl
 
-    async def send_transaction(self, tx: Transaction) -> Signature:
+    async def send_transaction(self, tx: AnyTransaction) -> Signature:
         check_transaction_size(tx)
         signature = tx.signatures[0]
         async with self._lock:
@@ -169,7 +177,7 @@ class EmbeddedLedger:
         return signature
 
     async def send_transactions(
-        self, txs: Sequence[Transaction]
+        self, txs: Sequence[AnyTransaction]
     ) -> list[TxStatus | TransactionFailed | TransactionExpired]:
         """Process `txs` in order and write them through in ONE store transaction.
 
@@ -205,7 +213,7 @@ class EmbeddedLedger:
                     slot = entry.slot
                     known[signature] = entry
                     entries.append(entry)
-                    written.update(dict.fromkeys(writable_keys(tx.message)))
+                    written.update(dict.fromkeys(self._writable(tx)))
                 outcomes.append(TxStatus(signature, entry.slot, entry.error))
             if entries:
                 await self._commit_many(list(written), entries)
@@ -219,23 +227,57 @@ class EmbeddedLedger:
         except Exception as exc:
             raise LedgerUnavailable(f"ledger store: {exc}") from exc
 
-    async def _process(self, tx: Transaction, signature: Signature) -> JournalEntry:
+    async def _process(self, tx: AnyTransaction, signature: Signature) -> JournalEntry:
         entry = self._apply(tx, signature, self._slot + 1)
-        await self._commit(writable_keys(tx.message), entry)
+        await self._commit(self._writable(tx), entry)
         self._slot = entry.slot
         # Each processed transaction ends a slot: a transaction rebuilt after it gets a
         # new blockhash, hence a new signature, instead of colliding with the old one.
         self._current = None
         return entry
 
-    def _apply(self, tx: Transaction, signature: Signature, slot: int) -> JournalEntry:
+    def _loaded(self, message: Message | MessageV0) -> tuple[list[Pubkey], list[Pubkey]]:
+        """(writable, read-only) addresses a v0 message loads from lookup tables, as the
+        tables hold them now; none for a legacy message or a table that is missing."""
+        if not isinstance(message, MessageV0):
+            return [], []
+        writable: list[Pubkey] = []
+        readonly: list[Pubkey] = []
+        for lookup in message.address_table_lookups:
+            account = self._svm.get_account(lookup.account_key)
+            if account is None:
+                continue
+            addresses = table_addresses(bytes(account.data))
+            writable += [addresses[i] for i in bytes(lookup.writable_indexes) if i < len(addresses)]
+            readonly += [addresses[i] for i in bytes(lookup.readonly_indexes) if i < len(addresses)]
+        return writable, readonly
+
+    def _writable(self, tx: AnyTransaction) -> list[Pubkey]:
+        message = tx.message
+        return writable_keys(message, self._loaded(message)[0])
+
+    def recent_slot(self) -> int:
+        """The last processed slot, entered in the SlotHashes sysvar so that a lookup
+        table may be created against it (until a restart, which forgets them)."""
+        if not self._slot_hashes or self._slot_hashes[-1][0] != self._slot:
+            self._slot_hashes.append((self._slot, Hash(os.urandom(32))))
+            self._svm.set_slot_hashes(list(reversed(self._slot_hashes)))
+        return self._slot
+
+    def _apply(self, tx: AnyTransaction, signature: Signature, slot: int) -> JournalEntry:
         """Run `tx` in the SVM (not yet stored): its journal entry at `slot`."""
         message = tx.message  # a copy on each access: taken once
         if not self._blockhash_valid(message.recent_blockhash):
             raise TransactionExpired(str(signature))
         keys = message.account_keys
         fee_payer = keys[0]
-        named = tuple(sorted(keys, key=bytes))
+        if isinstance(message, MessageV0):
+            # Addresses added to a table are usable from the slot after: the SVM's
+            # clock follows the ledger's slots for the transactions that load them.
+            self._svm.warp_to_slot(slot)
+            writable, readonly = self._loaded(message)
+            keys = keys + writable + readonly
+        named = tuple(sorted(set(keys), key=bytes))
         balance_before = self._svm.get_balance(fee_payer)
         result = self._svm.send_transaction(tx)
         if isinstance(result, FailedTransactionMetadata):
