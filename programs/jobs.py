@@ -32,7 +32,7 @@ from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.signature import Signature
-from solders.transaction import Transaction
+from solders.transaction import Transaction, VersionedTransaction
 
 from programs.errors import (
     LedgerUsageError,
@@ -70,7 +70,7 @@ class BatchSender(Protocol):
     write, reporting no outcome before it (`EmbeddedLedger.send_transactions`)."""
 
     async def send_transactions(
-        self, txs: Sequence[Transaction]
+        self, txs: Sequence[Transaction | VersionedTransaction]
     ) -> list[TxStatus | TransactionFailed | TransactionExpired]: ...
 
 
@@ -145,7 +145,8 @@ def next_step(job: Job, status: TxStatus | None, blockhash_valid: bool) -> Step:
     return Step.RESEND if blockhash_valid else Step.REBUILD
 
 
-Build = Callable[[Job, Hash], Transaction]
+Build = Callable[[Job, Hash], Transaction | VersionedTransaction]
+"""Builds and signs a job's transaction, legacy or v0."""
 Hook = Callable[[str, Job], None]
 """Called at "planned" (stored), "signed" (signature stored, not yet sent) and "sent"
 (sent, outcome not yet stored): tests raise from it to simulate a crash."""
@@ -204,12 +205,16 @@ _Shape = tuple[object, ...]
 """A transaction's content but its blockhash: equal shapes sign alike under one blockhash."""
 
 
-def _shape(tx: Transaction) -> _Shape:
+def _shape(tx: Transaction | VersionedTransaction) -> _Shape:
     message = tx.message
+    lookups = getattr(message, "address_table_lookups", ())  # v0 only
     return (
         bytes(message.header),
         tuple(message.account_keys),
         tuple((ix.program_id_index, bytes(ix.accounts), ix.data) for ix in message.instructions),
+        tuple(
+            (t.account_key, bytes(t.writable_indexes), bytes(t.readonly_indexes)) for t in lookups
+        ),
     )
 
 
@@ -268,7 +273,7 @@ async def _drive_wave(
         hook("signed", job)
         assert job.tx is not None
         try:
-            await ledger.send_transaction(Transaction.from_bytes(job.tx))
+            await ledger.send_transaction(VersionedTransaction.from_bytes(job.tx))
         except TransactionExpired:
             continue  # `_drive` rebuilds it
         except TransactionFailed as exc:
@@ -316,7 +321,7 @@ async def _drive(ledger: Ledger, store: JobStore, job: Job, build: Build, hook: 
             hook("signed", job)
         assert job.tx is not None
         try:
-            await ledger.send_transaction(Transaction.from_bytes(job.tx))
+            await ledger.send_transaction(VersionedTransaction.from_bytes(job.tx))
         except TransactionExpired:
             continue  # next_step sees the expired blockhash and rebuilds
         except TransactionFailed as exc:
@@ -332,7 +337,9 @@ async def _send_batch(
 ) -> list[Job]:
     for job in signed:
         hook("signed", job)
-    results = await ledger.send_transactions([Transaction.from_bytes(_tx_of(j)) for j in signed])
+    results = await ledger.send_transactions(
+        [VersionedTransaction.from_bytes(_tx_of(j)) for j in signed]
+    )
     outcomes: list[Job] = []
     for job, result in zip(signed, results, strict=True):
         if isinstance(result, TxStatus):

@@ -24,7 +24,7 @@ from solders.instruction import Instruction
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.token.state import Mint, TokenAccount
-from solders.transaction import Transaction
+from solders.transaction import Transaction, VersionedTransaction
 
 from programs.errors import TransactionExpired
 
@@ -87,8 +87,12 @@ class Ledger(Protocol):
         """Whether a transaction signed with `blockhash` could still be processed."""
         ...
 
-    async def send_transaction(self, tx: Transaction) -> Signature:
-        """Check the size limit, send, and wait until processed.
+    async def recent_slot(self) -> int:
+        """A slot a lookup table may be created against (in the SlotHashes sysvar)."""
+        ...
+
+    async def send_transaction(self, tx: Transaction | VersionedTransaction) -> Signature:
+        """Check the size limit, send, and wait until processed (legacy or v0).
 
         Raises TransactionTooLarge, TransactionExpired, TransactionFailed (with the
         runtime's error and logs) or LedgerUnavailable. Sending an already processed
@@ -129,10 +133,10 @@ class Ledger(Protocol):
 
 async def send_rebuilding(
     ledger: Ledger,
-    build: Callable[[Hash], Transaction],
+    build: Callable[[Hash], Transaction | VersionedTransaction],
     *,
     attempts: int = 3,
-    on_signed: Callable[[Transaction], Awaitable[None]] | None = None,
+    on_signed: Callable[[Transaction | VersionedTransaction], Awaitable[None]] | None = None,
 ) -> Signature:
     """Send `build(blockhash)`; when it expires unseen, rebuild with a new blockhash and
     send again, up to `attempts` transactions in all.

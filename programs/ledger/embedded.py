@@ -236,9 +236,10 @@ class EmbeddedLedger:
         self._current = None
         return entry
 
-    def _loaded(self, message: Message | MessageV0) -> tuple[list[Pubkey], list[Pubkey]]:
+    def loaded_addresses(self, message: Message | MessageV0) -> tuple[list[Pubkey], list[Pubkey]]:
         """(writable, read-only) addresses a v0 message loads from lookup tables, as the
-        tables hold them now; none for a legacy message or a table that is missing."""
+        tables hold them now (they only grow); none for a legacy message or a table
+        that is missing."""
         if not isinstance(message, MessageV0):
             return [], []
         writable: list[Pubkey] = []
@@ -254,9 +255,9 @@ class EmbeddedLedger:
 
     def _writable(self, tx: AnyTransaction) -> list[Pubkey]:
         message = tx.message
-        return writable_keys(message, self._loaded(message)[0])
+        return writable_keys(message, self.loaded_addresses(message)[0])
 
-    def recent_slot(self) -> int:
+    async def recent_slot(self) -> int:
         """The last processed slot, entered in the SlotHashes sysvar so that a lookup
         table may be created against it (until a restart, which forgets them)."""
         if not self._slot_hashes or self._slot_hashes[-1][0] != self._slot:
@@ -275,7 +276,7 @@ class EmbeddedLedger:
             # Addresses added to a table are usable from the slot after: the SVM's
             # clock follows the ledger's slots for the transactions that load them.
             self._svm.warp_to_slot(slot)
-            writable, readonly = self._loaded(message)
+            writable, readonly = self.loaded_addresses(message)
             keys = keys + writable + readonly
         named = tuple(sorted(set(keys), key=bytes))
         balance_before = self._svm.get_balance(fee_payer)

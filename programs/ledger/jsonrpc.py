@@ -16,7 +16,10 @@ whatever commitment is asked. Errors carry JSON-RPC codes: -32700 parse,
 -32600 invalid request, -32601 unknown method, -32602 invalid params, -32002
 transaction rejected (with the runtime's error and logs as a validator's
 preflight reports them), -32003 signature verification failure, -32005 the
-ledger's store is unavailable.
+ledger's store is unavailable, -32015 a v0 transaction asked for without
+`maxSupportedTransactionVersion`. sendTransaction takes legacy and v0
+(address lookup table) transactions; getSlot also enters the slot in
+SlotHashes, so a lookup table may be created against it.
 """
 
 import base64
@@ -28,10 +31,11 @@ from typing import Any
 
 from solders.account import Account
 from solders.hash import Hash
+from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.token.state import Mint, TokenAccount
-from solders.transaction import Transaction
+from solders.transaction import VersionedTransaction
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -69,6 +73,7 @@ INTERNAL_ERROR = -32603
 SEND_TRANSACTION_PREFLIGHT_FAILURE = -32002
 SIGNATURE_VERIFICATION_FAILURE = -32003
 NODE_UNHEALTHY = -32005
+UNSUPPORTED_TRANSACTION_VERSION = -32015
 VERSION = "2.2.0"  # the validator API these answers follow
 _BLOCKHASH_VALID_SLOTS = 150
 _MAX_SIGNATURES = 1000
@@ -188,10 +193,10 @@ def _optional_key(key: Pubkey | None) -> str | None:
     return None if key is None else str(key)
 
 
-def _json_transaction(tx: Transaction) -> Json:
+def _json_transaction(tx: VersionedTransaction) -> Json:
     message = tx.message
     header = message.header
-    return {
+    encoded: dict[str, Json] = {
         "signatures": [str(s) for s in tx.signatures],
         "message": {
             "accountKeys": [str(k) for k in message.account_keys],
@@ -212,6 +217,18 @@ def _json_transaction(tx: Transaction) -> Json:
             ],
         },
     }
+    if isinstance(message, MessageV0):
+        body = encoded["message"]
+        assert isinstance(body, dict)
+        body["addressTableLookups"] = [
+            {
+                "accountKey": str(lookup.account_key),
+                "writableIndexes": list(bytes(lookup.writable_indexes)),
+                "readonlyIndexes": list(bytes(lookup.readonly_indexes)),
+            }
+            for lookup in message.address_table_lookups
+        ]
+    return encoded
 
 
 # --- parameter helpers ----------------------------------------------------------------
@@ -257,7 +274,7 @@ def _non_negative_int(value: Json, what: str) -> int:
     return value
 
 
-def _decode_transaction(text: Json, encoding: str) -> Transaction:
+def _decode_transaction(text: Json, encoding: str) -> VersionedTransaction:
     if not isinstance(text, str):
         raise RpcError(INVALID_PARAMS, "Invalid params: the transaction must be a string")
     try:
@@ -276,7 +293,7 @@ def _decode_transaction(text: Json, encoding: str) -> Transaction:
             f"{len(raw)} bytes (max: {MAX_TRANSACTION_SIZE} bytes)",
         )
     try:
-        return Transaction.from_bytes(raw)
+        return VersionedTransaction.from_bytes(raw)  # legacy or v0
     except ValueError as exc:
         raise RpcError(INVALID_PARAMS, f"failed to deserialize Transaction: {exc}") from exc
 
@@ -467,7 +484,17 @@ async def _get_transaction(ledger: EmbeddedLedger, params: list[Json]) -> Json:
     entry = await ledger.journal_entry(signature)
     if entry is None or not entry.tx:
         return None
-    tx = Transaction.from_bytes(entry.tx)
+    tx = VersionedTransaction.from_bytes(entry.tx)
+    max_version = config.get("maxSupportedTransactionVersion") if isinstance(config, dict) else None
+    is_v0 = isinstance(tx.message, MessageV0)
+    if is_v0 and max_version is None:
+        raise RpcError(
+            UNSUPPORTED_TRANSACTION_VERSION,
+            "Transaction version (0) is not supported by the requesting client. Please try the"
+            " request again with the following configuration parameter:"
+            ' "maxSupportedTransactionVersion": 0',
+        )
+    writable, readonly = ledger.loaded_addresses(tx.message)
     if encoding == "base64":
         encoded: Json = [base64.b64encode(entry.tx).decode(), "base64"]
     elif encoding == "json":
@@ -490,11 +517,14 @@ async def _get_transaction(ledger: EmbeddedLedger, params: list[Json]) -> Json:
             "preTokenBalances": [],
             "postTokenBalances": [],
             "rewards": [],
-            "loadedAddresses": {"writable": [], "readonly": []},
+            "loadedAddresses": {
+                "writable": [str(a) for a in writable],
+                "readonly": [str(a) for a in readonly],
+            },
         },
     }
     if isinstance(config, dict) and "maxSupportedTransactionVersion" in config:
-        result["version"] = "legacy"
+        result["version"] = 0 if is_v0 else "legacy"
     return result
 
 
@@ -504,7 +534,8 @@ async def _get_minimum_balance(ledger: EmbeddedLedger, params: list[Json]) -> Js
 
 
 async def _get_slot(ledger: EmbeddedLedger, params: list[Json]) -> Json:
-    return ledger.slot
+    # Also entered in SlotHashes: a lookup table may be created against it.
+    return await ledger.recent_slot()
 
 
 async def _get_health(ledger: EmbeddedLedger, params: list[Json]) -> Json:

@@ -27,7 +27,7 @@ from typing import Any, Literal, Self
 
 from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
-from solana.rpc.commitment import Commitment
+from solana.rpc.commitment import Commitment, Finalized
 from solana.rpc.core import RPCException
 from solana.rpc.models import TxOpts
 from solders.account import Account
@@ -39,7 +39,7 @@ from solders.rpc.requests import IsBlockhashValid
 from solders.rpc.responses import IsBlockhashValidResp
 from solders.signature import Signature
 from solders.token.state import Mint, TokenAccount
-from solders.transaction import Transaction
+from solders.transaction import Transaction, VersionedTransaction
 from solders.transaction_status import TransactionErrorFieldless
 
 from programs.errors import (
@@ -139,6 +139,11 @@ class RpcLedger:
         blockhash: Hash = response.value.blockhash
         return blockhash
 
+    async def recent_slot(self) -> int:
+        async with _translated("getSlot"):
+            response = await self._client.get_slot(Finalized)
+        return int(response.value)
+
     async def is_blockhash_valid(self, blockhash: Hash) -> bool:
         # solana-py 0.40 has no method for it; its provider sends solders' request body.
         body = IsBlockhashValid(blockhash, RpcContextConfig(commitment=None))
@@ -146,7 +151,7 @@ class RpcLedger:
             response = await self._client._provider.make_request(body, IsBlockhashValidResp)
         return bool(response.value)
 
-    async def send_transaction(self, tx: Transaction) -> Signature:
+    async def send_transaction(self, tx: Transaction | VersionedTransaction) -> Signature:
         check_transaction_size(tx)
         signature = tx.signatures[0]
         known = await self.signature_status(signature)
@@ -154,7 +159,9 @@ class RpcLedger:
             await self._broadcast(tx, skip_preflight=self._config.skip_preflight)
         return await self._await_commitment(tx)
 
-    async def _broadcast(self, tx: Transaction, *, skip_preflight: bool) -> None:
+    async def _broadcast(
+        self, tx: Transaction | VersionedTransaction, *, skip_preflight: bool
+    ) -> None:
         signature = str(tx.signatures[0])
         opts = TxOpts(
             skip_confirmation=True,
@@ -179,7 +186,7 @@ class RpcLedger:
                 raise TransactionFailed(signature, "SignatureFailure") from exc
             raise
 
-    async def _await_commitment(self, tx: Transaction) -> Signature:
+    async def _await_commitment(self, tx: Transaction | VersionedTransaction) -> Signature:
         signature = tx.signatures[0]
         wanted = _RANK[self._config.commitment]
         clock = time.monotonic

@@ -1,15 +1,22 @@
-"""Address lookup tables on the embedded ledger: created and extended with the real
-program, used by v0 transactions, and still usable after a restart from the store
-(the accounts a v0 transaction loads from a table are written through)."""
+"""Address lookup tables: created and extended with the real program, used by v0
+transactions on both backends (rpc: over HTTP to the embedded JSON-RPC), through the
+exactly-once job machine, and still usable after a restart of the embedded ledger
+from its store (the accounts a v0 transaction loads from a table are written
+through and named in the journal)."""
 
+import httpx
+from solana.rpc.async_api import AsyncClient
 from solders.address_lookup_table_account import AddressLookupTableAccount
 from solders.hash import Hash
+from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.transaction import Transaction, VersionedTransaction
 
 from programs import spl
+from programs.jobs import Job, run_jobs
+from programs.jobstore import MemoryJobStore
 from programs.ledger import EmbeddedLedger, MemoryLedgerStore
 from programs.lookup_tables import (
     MAX_ADDRESSES_PER_EXTEND,
@@ -19,90 +26,151 @@ from programs.lookup_tables import (
 )
 from programs.roles import PAYMENT_DECIMALS, approve_escrow, sign, user_accounts
 from programs.txsize import MAX_TRANSACTION_SIZE, check_transaction_size
-from tests.programs.conftest import World, add_users, make_world, run
+from tests.programs.conftest import World, add_users, make_world, run, serve
+
+
+async def _funded_pairs(world: World, n_users: int) -> tuple[list[Keypair], list[Pubkey]]:
+    await world.ledger.airdrop(world.settler.pubkey(), 10**10)
+    users = await add_users(world, n_users, payment=1000)
+    for u in users:
+        await approve_escrow(
+            world.ledger, world.deployment, payer=world.payer, owner=u, energy=0, payment=1000
+        )
+    return users, [user_accounts(world.deployment, u.pubkey()).payment for u in users]
 
 
 async def _table(world: World, addresses: list[Pubkey]) -> AddressLookupTableAccount:
-    ledger, payer, authority = world.embedded, world.payer, world.settler
-    recent = ledger.recent_slot()
-    table, create = create_lookup_table(authority.pubkey(), payer.pubkey(), recent)
+    ledger, payer, authority = world.ledger, world.payer, world.settler
+    table, create = create_lookup_table(
+        authority.pubkey(), payer.pubkey(), await ledger.recent_slot()
+    )
     await ledger.send_transaction(sign([create], payer, [], await ledger.latest_blockhash()))
     for start in range(0, len(addresses), MAX_ADDRESSES_PER_EXTEND):
         chunk = addresses[start : start + MAX_ADDRESSES_PER_EXTEND]
         extend = extend_lookup_table(table, authority.pubkey(), payer.pubkey(), chunk)
         tx = sign([extend], payer, [authority], await ledger.latest_blockhash())
+        assert check_transaction_size(tx) <= MAX_TRANSACTION_SIZE
         await ledger.send_transaction(tx)
     account = await ledger.get_account(table)
     assert account is not None
     return AddressLookupTableAccount(table, table_addresses(bytes(account.data)))
 
 
-def _v0(world: World, instructions: list, table: AddressLookupTableAccount, blockhash: Hash):  # type: ignore[no-untyped-def]
+def _v0(
+    world: World, instructions: list[Instruction], table: AddressLookupTableAccount, blockhash: Hash
+) -> VersionedTransaction:
     message = MessageV0.try_compile(world.settler.pubkey(), instructions, [table], blockhash)
     return VersionedTransaction(message, [world.settler])
 
 
-def _payments(world: World, pairs: list[tuple[Keypair, Keypair]], amount: int) -> list:  # type: ignore[type-arg]
+def _payments(world: World, pairs: list[tuple[Pubkey, Pubkey]], amount: int) -> list[Instruction]:
     d = world.deployment
     return [
         spl.transfer_checked(
-            source=user_accounts(d, a.pubkey()).payment,
+            source=source,
             mint=d.payment_mint,
-            destination=user_accounts(d, b.pubkey()).payment,
+            destination=destination,
             authority=d.settlement_authority,
             amount=amount,
             decimals=PAYMENT_DECIMALS,
         )
-        for a, b in pairs
+        for source, destination in pairs
     ]
 
 
-def test_v0_transactions_through_a_table_and_after_a_restart() -> None:
+def test_a_v0_transaction_moves_what_no_legacy_one_could_hold(world: World) -> None:
+    async def scenario() -> None:
+        _, accounts = await _funded_pairs(world, 40)
+        table = await _table(world, [world.deployment.payment_mint, *accounts])
+        assert table.addresses[1:] == accounts
+        pairs = [(accounts[2 * i], accounts[2 * i + 1]) for i in range(20)]
+        # 20 payments naming 40 token accounts: too big for a legacy transaction.
+        legacy = Transaction.new_with_payer(_payments(world, pairs, 7), world.settler.pubkey())
+        assert len(bytes(legacy.message)) > MAX_TRANSACTION_SIZE
+        blockhash = await world.ledger.latest_blockhash()
+        tx = _v0(world, _payments(world, pairs, 7), table, blockhash)
+        assert check_transaction_size(tx) <= MAX_TRANSACTION_SIZE
+        signature = await world.ledger.send_transaction(tx)
+        for source, destination in pairs:
+            assert await world.ledger.token_balance(source) == 993
+            assert await world.ledger.token_balance(destination) == 1007
+        # The journal names the accounts the transaction loaded from the table.
+        named = await world.embedded.signatures_for_address(accounts[5])
+        assert signature in [s.signature for s in named]
+        # Sent again: answered from the journal, not applied twice.
+        assert await world.ledger.send_transaction(tx) == signature
+        assert await world.ledger.token_balance(accounts[0]) == 993
+
+    run(scenario())
+
+
+def test_v0_jobs_run_exactly_once(world: World) -> None:
+    async def scenario() -> None:
+        _, accounts = await _funded_pairs(world, 30)
+        table = await _table(world, accounts)
+        pairs = [(accounts[i], accounts[i + 15]) for i in range(15)]
+
+        def build(job: Job, blockhash: Hash) -> VersionedTransaction:
+            return _v0(world, _payments(world, pairs, int(job.payload)), table, blockhash)
+
+        store = MemoryJobStore()
+        jobs = [Job(key="pay:1", kind="pay", payload="5")]
+        done = await run_jobs(world.ledger, store, jobs, build)
+        assert [j.status for j in done] == ["confirmed"]
+        again = await run_jobs(world.ledger, store, jobs, build)
+        assert again[0].signature == done[0].signature
+        assert await world.ledger.token_balance(accounts[0]) == 995
+        assert await world.ledger.token_balance(accounts[15]) == 1005
+
+    run(scenario())
+
+
+def test_tables_and_what_v0_moved_survive_a_restart() -> None:
     async def scenario() -> None:
         store = MemoryLedgerStore()
         world = await make_world(store)
-        await world.embedded.airdrop(world.settler.pubkey(), 10**10)
-        users = await add_users(world, 40, payment=1000)
-        for u in users:
-            await approve_escrow(
-                world.ledger, world.deployment, payer=world.payer, owner=u, energy=0, payment=1000
-            )
-        addresses = [user_accounts(world.deployment, u.pubkey()).payment for u in users]
-        table = await _table(world, [world.deployment.payment_mint, *addresses])
-        assert table.addresses[1:] == addresses
+        _, accounts = await _funded_pairs(world, 6)
+        table = await _table(world, accounts)
+        pairs = [(accounts[0], accounts[1]), (accounts[2], accounts[3])]
+        tx = _v0(world, _payments(world, pairs, 9), table, await world.ledger.latest_blockhash())
+        await world.ledger.send_transaction(tx)
 
-        # 20 payments naming 40 accounts: too big for a legacy transaction.
-        pairs = [(users[2 * i], users[2 * i + 1]) for i in range(20)]
-        legacy = Transaction.new_with_payer(_payments(world, pairs, 7), world.settler.pubkey())
-        assert len(bytes(legacy.message)) > MAX_TRANSACTION_SIZE
-        tx = _v0(world, _payments(world, pairs, 7), table, await world.embedded.latest_blockhash())
-        assert check_transaction_size(tx) <= MAX_TRANSACTION_SIZE
-        await world.embedded.send_transaction(tx)
-        for a, b in pairs:
-            assert (
-                await world.embedded.token_balance(
-                    user_accounts(world.deployment, a.pubkey()).payment
-                )
-                == 993
-            )
-            assert (
-                await world.embedded.token_balance(
-                    user_accounts(world.deployment, b.pubkey()).payment
-                )
-                == 1007
-            )
-        # The journal names the accounts the transaction loaded from the table.
-        named = await world.embedded.signatures_for_address(addresses[5])
-        assert tx.signatures[0] in [s.signature for s in named]
+        restarted = await EmbeddedLedger.open(store)
+        assert await restarted.token_balance(accounts[0]) == 991
+        assert await restarted.token_balance(accounts[1]) == 1009
+        world.ledger = world.embedded = restarted
+        blockhash = await restarted.latest_blockhash()
+        await restarted.send_transaction(_v0(world, _payments(world, pairs, 1), table, blockhash))
+        assert await restarted.token_balance(accounts[0]) == 990
+        assert await restarted.token_balance(accounts[3]) == 1010
 
-        # A restart loads the store: the balances moved through the table were
-        # written, and the table still serves.
-        again = await EmbeddedLedger.open(store)
-        assert await again.token_balance(addresses[0]) == 993
-        world.embedded = again
-        tx2 = _v0(world, _payments(world, pairs[:3], 1), table, await again.latest_blockhash())
-        await again.send_transaction(tx2)
-        assert await again.token_balance(addresses[0]) == 992
-        assert await again.token_balance(addresses[1]) == 1008
+    run(scenario())
+
+
+def test_get_transaction_shows_a_v0_transaction_as_a_validator_does() -> None:
+    async def scenario() -> None:
+        world = await make_world()
+        _, accounts = await _funded_pairs(world, 4)
+        table = await _table(world, accounts)
+        pairs = [(accounts[0], accounts[1]), (accounts[2], accounts[3])]
+        blockhash = await world.ledger.latest_blockhash()
+        signature = await world.ledger.send_transaction(
+            _v0(world, _payments(world, pairs, 3), table, blockhash)
+        )
+        async with serve(world.embedded) as served, AsyncClient(served.url) as client:
+            body = {"jsonrpc": "2.0", "id": 1, "method": "getTransaction",
+                    "params": [str(signature), {"encoding": "json"}]}  # fmt: skip
+            async with httpx.AsyncClient() as http:
+                refused = (await http.post(served.url, json=body)).json()
+            assert refused["error"]["code"] == -32015
+            answer = await client.get_transaction(
+                signature, encoding="json", max_supported_transaction_version=0
+            )
+        assert answer.value is not None
+        assert answer.value.transaction.version == 0
+        meta = answer.value.transaction.meta
+        assert meta is not None
+        assert meta.loaded_addresses is not None
+        assert set(meta.loaded_addresses.writable) == set(accounts)
 
     run(scenario())
