@@ -14,7 +14,7 @@ signers and instruction bytes (`pack_sized_groups`); the tests hold the two
 to the same sizes.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from solders.instruction import Instruction
@@ -31,10 +31,13 @@ __all__ = [
     "check_transaction_size",
     "pack_instruction_groups",
     "pack_sized_groups",
+    "pack_v0_groups",
     "signed_size",
 ]
 
 MAX_TRANSACTION_SIZE = 1232
+MAX_ACCOUNT_LOCKS = 64
+"""Accounts one transaction may name, its own and those loaded from tables."""
 _SIGNATURE_SIZE = 64
 
 
@@ -114,15 +117,18 @@ class GroupSize:
     signers: frozenset[Pubkey]
     instructions: int
     instruction_bytes: int
+    programs: frozenset[Pubkey] = frozenset()  # invoked: never loaded from a table
 
     @classmethod
     def of(cls, instructions: Sequence[Instruction]) -> "GroupSize":
         keys: set[Pubkey] = set()
         signers: set[Pubkey] = set()
+        programs: set[Pubkey] = set()
         size = 0
         for ix in instructions:
             metas = ix.accounts
             keys.add(ix.program_id)
+            programs.add(ix.program_id)
             for meta in metas:
                 keys.add(meta.pubkey)
                 if meta.is_signer:
@@ -130,7 +136,9 @@ class GroupSize:
             data = len(ix.data)
             # program id index, then account indices and data, each length-prefixed
             size += 1 + _shortvec_len(len(metas)) + len(metas) + _shortvec_len(data) + data
-        return cls(frozenset(keys), frozenset(signers), len(instructions), size)
+        return cls(
+            frozenset(keys), frozenset(signers), len(instructions), size, frozenset(programs)
+        )
 
 
 class _Tally:
@@ -192,6 +200,110 @@ def pack_sized_groups(
         tally = _Tally(payer, opening)
         size = tally.size_with(group)
         if size > limit:
+            raise TransactionTooLarge(size, limit)
+        tally.add(group)
+        indices = [index]
+    if indices:
+        packed.append((tuple(indices), size))
+    return packed
+
+
+class V0Tally:
+    """A v0 message's signed size and account count, one group at a time, with the
+    addresses found in lookup tables (`tables`: address -> the first table holding
+    it) named by a one-byte index. Signers, the payer and invoked programs always
+    stay in the message's own keys, as the compiler places them."""
+
+    def __init__(self, payer: Pubkey, opening: GroupSize, tables: Mapping[Pubkey, int]) -> None:
+        self._tables = tables
+        self.static: set[Pubkey] = {payer}
+        self.signers: set[Pubkey] = {payer}
+        self.loaded: dict[Pubkey, int] = {}
+        self.per_table: dict[int, int] = {}
+        self.instructions = 0
+        self.instruction_bytes = 0
+        self.add(opening)
+
+    def _split(self, group: GroupSize) -> tuple[set[Pubkey], dict[Pubkey, int]]:
+        fixed = self.signers | group.signers | group.programs
+        static: set[Pubkey] = set()
+        loaded: dict[Pubkey, int] = {}
+        for key in group.keys:
+            if key in self.static or key in self.loaded:
+                continue
+            table = self._tables.get(key)
+            if table is None or key in fixed:
+                static.add(key)
+            else:
+                loaded[key] = table
+        return static, loaded
+
+    def size_with(self, group: GroupSize) -> tuple[int, int]:
+        """(signed size, accounts named) if `group` were added."""
+        static, loaded = self._split(group)
+        per_table = dict(self.per_table)
+        for table in loaded.values():
+            per_table[table] = per_table.get(table, 0) + 1
+        keys = len(self.static) + len(static)
+        signers = len(self.signers | group.signers)
+        instructions = self.instructions + group.instructions
+        size = (
+            _shortvec_len(signers)
+            + _SIGNATURE_SIZE * signers
+            + 1  # version prefix
+            + 3  # header
+            + _shortvec_len(keys)
+            + 32 * keys
+            + 32  # recent blockhash
+            + _shortvec_len(instructions)
+            + self.instruction_bytes
+            + group.instruction_bytes
+            + _shortvec_len(len(per_table))
+            # table address, then writable and read-only index lists (each under 128)
+            + sum(32 + 2 + n for n in per_table.values())
+        )
+        return size, keys + sum(per_table.values())
+
+    def add(self, group: GroupSize) -> None:
+        static, loaded = self._split(group)
+        self.static |= static
+        self.signers |= group.signers
+        self.loaded.update(loaded)
+        for table in loaded.values():
+            self.per_table[table] = self.per_table.get(table, 0) + 1
+        self.instructions += group.instructions
+        self.instruction_bytes += group.instruction_bytes
+
+
+def pack_v0_groups(
+    groups: Sequence[GroupSize],
+    payer: Pubkey,
+    tables: Mapping[Pubkey, int],
+    *,
+    prefix: Sequence[Instruction] = (),
+    limit: int = MAX_TRANSACTION_SIZE,
+    max_accounts: int = MAX_ACCOUNT_LOCKS,
+) -> list[tuple[tuple[int, ...], int]]:
+    """`pack_sized_groups` for v0 transactions over lookup tables: (group indices,
+    signed size) per transaction, each within `limit` bytes and `max_accounts`."""
+    opening = GroupSize.of(prefix)
+    packed: list[tuple[tuple[int, ...], int]] = []
+    indices: list[int] = []
+    tally = V0Tally(payer, opening, tables)
+    size = 0
+    for index, group in enumerate(groups):
+        candidate, accounts = tally.size_with(group)
+        if candidate <= limit and accounts <= max_accounts:
+            indices.append(index)
+            tally.add(group)
+            size = candidate
+            continue
+        if not indices:
+            raise TransactionTooLarge(candidate, limit)
+        packed.append((tuple(indices), size))
+        tally = V0Tally(payer, opening, tables)
+        size, accounts = tally.size_with(group)
+        if size > limit or accounts > max_accounts:
             raise TransactionTooLarge(size, limit)
         tally.add(group)
         indices = [index]

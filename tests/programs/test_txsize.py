@@ -5,21 +5,24 @@ import itertools
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from solders.address_lookup_table_account import AddressLookupTableAccount
 from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.keypair import Keypair
-from solders.message import Message
+from solders.message import Message, MessageV0, to_bytes_versioned
 from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 
 from programs import spl
 from programs.errors import TransactionTooLarge
 from programs.txsize import (
+    MAX_ACCOUNT_LOCKS,
     MAX_TRANSACTION_SIZE,
     GroupSize,
     check_transaction_size,
     pack_instruction_groups,
     pack_sized_groups,
+    pack_v0_groups,
     signed_size,
 )
 
@@ -149,3 +152,36 @@ def test_packing_from_sizes_is_packing_from_instructions(
 def test_a_sized_group_too_big_alone_is_refused() -> None:
     with pytest.raises(TransactionTooLarge):
         pack_sized_groups([GroupSize.of([_memo(10)]), GroupSize.of([_memo(1300)])], PAYER.pubkey())
+
+
+_TABLE_KEYS = _KEYS[:9]  # never signers nor programs, as the settlement's tables hold
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.lists(_instruction(), min_size=1, max_size=4), max_size=25),
+    st.lists(st.lists(st.sampled_from(_TABLE_KEYS), max_size=9, unique=True), max_size=3),
+    st.booleans(),
+)
+def test_v0_packing_sizes_are_what_the_compiler_produces(
+    groups: list[list[Instruction]], tables: list[list[Pubkey]], with_prefix: bool
+) -> None:
+    prefix = [_memo(30, _SIGNERS[0].pubkey())] if with_prefix else []
+    accounts = [AddressLookupTableAccount(Pubkey.new_unique(), t) for t in tables]
+    first: dict[Pubkey, int] = {}
+    for n, table in enumerate(tables):
+        for address in table:
+            first.setdefault(address, n)
+    packed = pack_v0_groups([GroupSize.of(g) for g in groups], PAYER.pubkey(), first, prefix=prefix)
+    assert sorted(i for indices, _ in packed for i in indices) == list(range(len(groups)))
+    for indices, size in packed:
+        instructions = prefix + [ix for i in indices for ix in groups[i]]
+        message = MessageV0.try_compile(PAYER.pubkey(), instructions, accounts, Hash.default())
+        signers = message.header.num_required_signatures
+        assert size == 1 + 64 * signers + len(to_bytes_versioned(message))
+        assert size <= MAX_TRANSACTION_SIZE
+        named = len(message.account_keys) + sum(
+            len(bytes(t.writable_indexes)) + len(bytes(t.readonly_indexes))
+            for t in message.address_table_lookups
+        )
+        assert named <= MAX_ACCOUNT_LOCKS
