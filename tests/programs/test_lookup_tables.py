@@ -5,6 +5,7 @@ from its store (the accounts a v0 transaction loads from a table are written
 through and named in the journal)."""
 
 import httpx
+import pytest
 from solana.rpc.async_api import AsyncClient
 from solders.address_lookup_table_account import AddressLookupTableAccount
 from solders.hash import Hash
@@ -25,6 +26,7 @@ from programs.lookup_tables import (
     table_addresses,
 )
 from programs.roles import PAYMENT_DECIMALS, approve_escrow, sign, user_accounts
+from programs.table_jobs import EXTEND_KIND, ensure_tables
 from programs.txsize import MAX_TRANSACTION_SIZE, check_transaction_size
 from tests.programs.conftest import World, add_users, make_world, run, serve
 
@@ -174,3 +176,45 @@ def test_get_transaction_shows_a_v0_transaction_as_a_validator_does() -> None:
         assert set(meta.loaded_addresses.writable) == set(accounts)
 
     run(scenario())
+
+
+class _CrashError(Exception):
+    pass
+
+
+def test_tables_hold_every_address_once_across_a_crash(world: World) -> None:
+    async def scenario() -> None:
+        await world.ledger.airdrop(world.settler.pubkey(), 10**10)
+        store = MemoryJobStore()
+        addresses = [Pubkey.new_unique() for _ in range(300)]
+        keys = {"authority": world.settler, "payer": world.payer}
+
+        with pytest.raises(_CrashError):
+            await ensure_tables(
+                world.ledger, store, addresses=addresses, hook=_crash_once(), **keys
+            )
+        tables = await ensure_tables(world.ledger, store, addresses=addresses, **keys)
+        held = [a for t in tables for a in t.addresses]
+        assert sorted(held, key=bytes) == sorted(addresses, key=bytes)  # each exactly once
+        assert [len(t.addresses) for t in tables] == [256, 44]
+        # Asked again: nothing to do; more addresses go into the last table's room.
+        assert await ensure_tables(world.ledger, store, addresses=addresses, **keys) == tables
+        more = [Pubkey.new_unique() for _ in range(10)]
+        grown = await ensure_tables(world.ledger, store, addresses=more, **keys)
+        assert [len(t.addresses) for t in grown] == [256, 54]
+        assert grown[1].addresses[44:] == more
+
+    run(scenario())
+
+
+def _crash_once():  # type: ignore[no-untyped-def]
+    """A hook that crashes once, after the third extend transaction was sent."""
+    sent: list[str] = []
+
+    def hook(point: str, job: Job) -> None:
+        if point == "sent" and job.kind == EXTEND_KIND:
+            sent.append(job.key)
+            if len(sent) == 3:
+                raise _CrashError
+
+    return hook
