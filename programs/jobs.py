@@ -425,7 +425,7 @@ def _mint_builder(
     oracle: Keypair,
     cosigners: Sequence[Keypair],
 ) -> Build:
-    def build(job: Job, blockhash: Hash) -> Transaction:
+    def build(job: Job, blockhash: Hash) -> Transaction | VersionedTransaction:
         payload = json.loads(job.payload)
         grants = [(Pubkey.from_string(owner), int(amount)) for owner, amount in payload["grants"]]
         (planned,) = build_mint_energy(

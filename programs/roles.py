@@ -22,13 +22,14 @@ multisig (M of N, e.g. oracle + REC authority 2-of-2): minting then needs
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from solders.address_lookup_table_account import AddressLookupTableAccount
 from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.keypair import Keypair
-from solders.message import Message
+from solders.message import Message, MessageV0, to_bytes_versioned
 from solders.pubkey import Pubkey
 from solders.signature import Signature
-from solders.transaction import Transaction
+from solders.transaction import Transaction, VersionedTransaction
 
 from programs import spl
 from programs.errors import LedgerUsageError, TransactionFailed
@@ -38,6 +39,7 @@ from programs.txsize import (
     check_transaction_size,
     pack_instruction_groups,
     pack_sized_groups,
+    pack_v0_groups,
 )
 
 __all__ = [
@@ -139,7 +141,7 @@ class PlannedTx:
     """A signed transaction and which input items (grants, trades) it carries."""
 
     item_indices: tuple[int, ...]
-    tx: Transaction
+    tx: Transaction | VersionedTransaction
 
     @property
     def signature(self) -> Signature:
@@ -569,9 +571,11 @@ def pack_settlement(
     epoch: int,
     trades: Sequence[Trade],
     fee: FeePolicy = NO_PRIORITY_FEE,
+    tables: Sequence[AddressLookupTableAccount] = (),
 ) -> list[tuple[int, ...]]:
     """Which trades go together, in order, in as few transactions as fit in 1232 bytes
-    (sizes only: nothing is built or signed)."""
+    (sizes only: nothing is built or signed): legacy transactions, or v0 ones naming
+    the accounts found in `tables` by index (and at most 64 accounts each)."""
     if not trades:
         return []
     prefix = _settlement_prefix(epoch, deployment.settlement_authority, fee)
@@ -583,10 +587,24 @@ def pack_settlement(
             layout.signers,
             layout.instructions,
             layout.instruction_bytes,
+            layout.programs,
         )
         for t in trades
     ]
-    return [indices for indices, _ in pack_sized_groups(groups, payer, prefix=prefix)]
+    if tables:
+        packed = pack_v0_groups(groups, payer, first_table_of(tables), prefix=prefix)
+    else:
+        packed = pack_sized_groups(groups, payer, prefix=prefix)
+    return [indices for indices, _ in packed]
+
+
+def first_table_of(tables: Sequence[AddressLookupTableAccount]) -> dict[Pubkey, int]:
+    """Each address in `tables` -> the first table holding it (as the v0 compiler picks)."""
+    first: dict[Pubkey, int] = {}
+    for n, table in enumerate(tables):
+        for address in table.addresses:
+            first.setdefault(address, n)
+    return first
 
 
 def _trade_keys(deployment: Deployment, trade: Trade) -> frozenset[Pubkey]:
@@ -621,13 +639,28 @@ class SettlementSigner:
         self._keyring.setdefault(authority_key, settlement_authority)
 
     def sign(
-        self, epoch: int, trades: Sequence[Trade], blockhash: Hash, fee: FeePolicy
-    ) -> Transaction:
-        """One transaction of `trades` (both legs of each), already packed to fit."""
+        self,
+        epoch: int,
+        trades: Sequence[Trade],
+        blockhash: Hash,
+        fee: FeePolicy,
+        tables: Sequence[AddressLookupTableAccount] = (),
+    ) -> Transaction | VersionedTransaction:
+        """One transaction of `trades` (both legs of each), already packed to fit: v0
+        over `tables` when given, else legacy."""
         instructions = _settlement_prefix(epoch, self.deployment.settlement_authority, fee)
         for trade in trades:
             instructions += _trade_instructions(self.deployment, trade)
-        return _sign_with(instructions, self.payer_key, self._keyring, blockhash)
+        if not tables:
+            return _sign_with(instructions, self.payer_key, self._keyring, blockhash)
+        message = MessageV0.try_compile(self.payer_key, instructions, list(tables), blockhash)
+        data = to_bytes_versioned(message)
+        required = message.account_keys[: message.header.num_required_signatures]
+        tx = VersionedTransaction.populate(
+            message, [self._keyring[key].sign_message(data) for key in required]
+        )
+        check_transaction_size(tx)
+        return tx
 
 
 def build_settlement(
@@ -639,14 +672,16 @@ def build_settlement(
     trades: Sequence[Trade],
     blockhash: Hash,
     fee: FeePolicy = NO_PRIORITY_FEE,
+    tables: Sequence[AddressLookupTableAccount] = (),
 ) -> list[PlannedTx]:
     """Signed transactions moving both legs of each trade under the escrow delegation,
-    both legs always in the same transaction, as many trades per transaction as fit."""
+    both legs always in the same transaction, as many trades per transaction as fit
+    (v0 over `tables` when given)."""
     signer = SettlementSigner(deployment, payer, settlement_authority)
     return [
-        PlannedTx(indices, signer.sign(epoch, [trades[i] for i in indices], blockhash, fee))
+        PlannedTx(indices, signer.sign(epoch, [trades[i] for i in indices], blockhash, fee, tables))
         for indices in pack_settlement(
-            deployment, payer=signer.payer_key, epoch=epoch, trades=trades, fee=fee
+            deployment, payer=signer.payer_key, epoch=epoch, trades=trades, fee=fee, tables=tables
         )
     ]
 
@@ -659,6 +694,7 @@ async def settle(
     settlement_authority: Keypair,
     epoch: int,
     trades: Sequence[Trade],
+    tables: Sequence[AddressLookupTableAccount] = (),
 ) -> list[TradeOutcome]:
     """Settle `trades`; one outcome per trade, in input order.
 
@@ -675,6 +711,7 @@ async def settle(
         trades=trades,
         blockhash=await ledger.latest_blockhash(),
         fee=ledger.fee_policy,
+        tables=tables,
     )
     retry: list[int] = []
     for p in planned:
@@ -697,6 +734,7 @@ async def settle(
             trades=[trades[index]],
             blockhash=await ledger.latest_blockhash(),
             fee=ledger.fee_policy,
+            tables=tables,
         )[0]
         try:
             outcomes[index] = TradeOutcome(index, await ledger.send_transaction(single.tx), None)

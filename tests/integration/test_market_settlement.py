@@ -61,7 +61,8 @@ def test_balances_after_settlement_are_what_the_clearing_says(engine: Engine) ->
         assert {o.status for o in orders} == {OrderStatus.OPEN}
         report = await run_market_epoch(market.ctx, market.epoch, market.keys)
         assert report.clearing.match_count >= 8
-        assert report.settlement.transactions >= 2  # several matches per transaction, several txs
+        # Several matches per transaction (v0 over the parties' lookup tables).
+        assert len(report.settlement.settled) > report.settlement.transactions >= 1
         assert report.settlement.failed == ()
         assert report.settlement.pending == ()
         assert len(report.settlement.settled) == report.clearing.match_count
@@ -70,7 +71,7 @@ def test_balances_after_settlement_are_what_the_clearing_says(engine: Engine) ->
         trades = await list_trades(market.ctx, epoch=market.epoch)
         assert {t.status for t in trades} == {MatchStatus.SETTLED}
         settlements = await list_settlements(market.ctx, market.epoch)
-        assert len(settlements) >= 2
+        assert len(settlements) == report.settlement.transactions
         assert {s.status for s in settlements} == {"confirmed"}
         for o in await list_orders(market.ctx, epoch=market.epoch):
             if o.filled:
