@@ -635,6 +635,7 @@ class SettlementSigner:
             raise LedgerUsageError("not this deployment's settlement authority")
         self.deployment = deployment
         self.payer_key = payer.pubkey()
+        self._first: tuple[Sequence[AddressLookupTableAccount], dict[Pubkey, int]] | None = None
         self._keyring = {self.payer_key: payer}
         self._keyring.setdefault(authority_key, settlement_authority)
 
@@ -653,7 +654,17 @@ class SettlementSigner:
             instructions += _trade_instructions(self.deployment, trade)
         if not tables:
             return _sign_with(instructions, self.payer_key, self._keyring, blockhash)
-        message = MessageV0.try_compile(self.payer_key, instructions, list(tables), blockhash)
+        # Only the tables these trades use, in order (the compiler scans every table
+        # it is given; a deployment may have many).
+        if self._first is None or self._first[0] is not tables:
+            self._first = (tables, first_table_of(tables))
+        first = self._first[1]
+        used = sorted(
+            {first[k] for t in trades for k in _trade_keys(self.deployment, t) if k in first}
+        )
+        message = MessageV0.try_compile(
+            self.payer_key, instructions, [tables[i] for i in used], blockhash
+        )
         data = to_bytes_versioned(message)
         required = message.account_keys[: message.header.num_required_signatures]
         tx = VersionedTransaction.populate(

@@ -25,7 +25,15 @@ from programs.lookup_tables import (
     extend_lookup_table,
     table_addresses,
 )
-from programs.roles import PAYMENT_DECIMALS, approve_escrow, sign, user_accounts
+from programs.roles import (
+    PAYMENT_DECIMALS,
+    Trade,
+    approve_escrow,
+    mint_energy,
+    settle,
+    sign,
+    user_accounts,
+)
 from programs.table_jobs import EXTEND_KIND, ensure_tables
 from programs.txsize import MAX_TRANSACTION_SIZE, check_transaction_size
 from tests.programs.conftest import World, add_users, make_world, run, serve
@@ -218,3 +226,54 @@ def _crash_once():  # type: ignore[no-untyped-def]
                 raise _CrashError
 
     return hook
+
+
+def test_settlement_in_v0_transactions_moves_exactly_what_the_trades_say(world: World) -> None:
+    async def scenario() -> None:
+        users, _ = await _funded_pairs(world, 40)
+        d = world.deployment
+        # Energy too, so both legs move.
+        await mint_energy(
+            world.ledger, d, payer=world.payer, oracle=world.oracle, epoch=1,
+            grants=[(u.pubkey(), 500) for u in users],
+        )  # fmt: skip
+        for u in users:
+            await approve_escrow(
+                world.ledger, d, payer=world.payer, owner=u, energy=500, payment=1000
+            )
+        store = MemoryJobStore()
+        keys = {"authority": world.settler, "payer": world.settler}
+        # A table of unrelated addresses first: the settlement must pass only the
+        # tables its trades use, and still find each account in the first that has it.
+        await ensure_tables(
+            world.ledger, store, addresses=[Pubkey.new_unique() for _ in range(256)], **keys
+        )
+        accounts = [d.energy_mint, d.payment_mint]
+        for u in users:
+            a = user_accounts(d, u.pubkey())
+            accounts += [a.energy, a.payment]
+        tables = await ensure_tables(world.ledger, store, addresses=accounts, **keys)
+        assert len(tables) == 2
+        trades = [Trade(users[i % 40].pubkey(), users[(i * 7 + 3) % 40].pubkey(), 1 + i, 2 + i)
+                  for i in range(60) if i % 40 != (i * 7 + 3) % 40]  # fmt: skip
+        outcomes = await settle(
+            world.ledger, d, payer=world.settler, settlement_authority=world.settler,
+            epoch=1, trades=trades, tables=tables,
+        )  # fmt: skip
+        assert all(o.error is None for o in outcomes)
+        assert len({o.signature for o in outcomes}) < len(trades) / 10  # many per transaction
+        want = {u.pubkey(): [500, 1000] for u in users}
+        for t in trades:
+            want[t.seller][0] -= t.energy
+            want[t.buyer][0] += t.energy
+            want[t.buyer][1] -= t.payment
+            want[t.seller][1] += t.payment
+        for u in users:
+            a = user_accounts(d, u.pubkey())
+            got = [
+                await world.ledger.token_balance(a.energy),
+                await world.ledger.token_balance(a.payment),
+            ]
+            assert got == want[u.pubkey()]
+
+    run(scenario())
