@@ -216,6 +216,7 @@ class V0Tally:
 
     def __init__(self, payer: Pubkey, opening: GroupSize, tables: Mapping[Pubkey, int]) -> None:
         self._tables = tables
+        self._last: tuple[GroupSize, tuple[set[Pubkey], dict[Pubkey, int]]] | None = None
         self.static: set[Pubkey] = {payer}
         self.signers: set[Pubkey] = {payer}
         self.loaded: dict[Pubkey, int] = {}
@@ -225,6 +226,14 @@ class V0Tally:
         self.add(opening)
 
     def _split(self, group: GroupSize) -> tuple[set[Pubkey], dict[Pubkey, int]]:
+        # size_with then add ask about the same group: split it once.
+        if self._last is not None and self._last[0] is group:
+            return self._last[1]
+        split = self._split_now(group)
+        self._last = (group, split)
+        return split
+
+    def _split_now(self, group: GroupSize) -> tuple[set[Pubkey], dict[Pubkey, int]]:
         fixed = self.signers | group.signers | group.programs
         static: set[Pubkey] = set()
         loaded: dict[Pubkey, int] = {}
@@ -266,6 +275,7 @@ class V0Tally:
 
     def add(self, group: GroupSize) -> None:
         static, loaded = self._split(group)
+        self._last = None  # the tally changes: a later split differs
         self.static |= static
         self.signers |= group.signers
         self.loaded.update(loaded)

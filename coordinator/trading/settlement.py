@@ -172,10 +172,18 @@ def _builder(
 ) -> Build:
     signer = SettlementSigner(deployment, keys.payer, keys.settlement_authority)
 
+    parties: dict[str, Pubkey] = {}  # they recur across an epoch's transactions
+
+    def key(owner: str) -> Pubkey:
+        found = parties.get(owner)
+        if found is None:
+            found = parties[owner] = Pubkey.from_string(owner)
+        return found
+
     def build(job: Job, blockhash: Hash) -> Transaction | VersionedTransaction:
         payload = json.loads(job.payload)
         trades = [
-            Trade(Pubkey.from_string(seller), Pubkey.from_string(buyer), int(q), int(p))
+            Trade(key(seller), key(buyer), int(q), int(p))
             for _, seller, buyer, q, p in payload["trades"]
         ]
         # Tables only grow and an address is never added twice, so a rebuild after a
