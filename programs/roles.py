@@ -19,6 +19,7 @@ multisig (M of N, e.g. oracle + REC authority 2-of-2): minting then needs
 `cosigners` besides the oracle, at least M signers in all.
 """
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -157,7 +158,9 @@ class TradeOutcome:
     error: str | None
 
 
+@functools.lru_cache(maxsize=1 << 16)  # settlement asks four times a trade
 def user_accounts(deployment: Deployment, owner: Pubkey) -> UserAccounts:
+    """An owner's energy and payment token accounts (associated token addresses)."""
     return UserAccounts(
         owner,
         spl.associated_token_address(owner, deployment.energy_mint),
