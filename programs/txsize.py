@@ -250,11 +250,10 @@ class V0Tally:
     def size_with(self, group: GroupSize) -> tuple[int, int]:
         """(signed size, accounts named) if `group` were added."""
         static, loaded = self._split(group)
-        per_table = dict(self.per_table)
-        for table in loaded.values():
-            per_table[table] = per_table.get(table, 0) + 1
+        tables = len(self.per_table) + len({t for t in loaded.values() if t not in self.per_table})
+        loaded_total = len(self.loaded) + len(loaded)
         keys = len(self.static) + len(static)
-        signers = len(self.signers | group.signers)
+        signers = len(self.signers) + len(group.signers - self.signers)
         instructions = self.instructions + group.instructions
         size = (
             _shortvec_len(signers)
@@ -267,11 +266,13 @@ class V0Tally:
             + _shortvec_len(instructions)
             + self.instruction_bytes
             + group.instruction_bytes
-            + _shortvec_len(len(per_table))
-            # table address, then writable and read-only index lists (each under 128)
-            + sum(32 + 2 + n for n in per_table.values())
+            + _shortvec_len(tables)
+            # per table: its address and two index lists (each under 128: one length
+            # byte), then one byte per address loaded
+            + 34 * tables
+            + loaded_total
         )
-        return size, keys + sum(per_table.values())
+        return size, keys + loaded_total
 
     def add(self, group: GroupSize) -> None:
         static, loaded = self._split(group)

@@ -93,6 +93,7 @@ class EmbeddedLedger:
         self._current: tuple[Hash, float] | None = None
         self._lock = asyncio.Lock()
         self._slot_hashes: deque[tuple[int, Hash]] = deque(maxlen=512)  # a cluster's window
+        self._tables: dict[Pubkey, tuple[int, list[Pubkey]]] = {}
         self._svm = self._fresh_svm(accounts)
 
     @classmethod
@@ -245,13 +246,22 @@ class EmbeddedLedger:
         writable: list[Pubkey] = []
         readonly: list[Pubkey] = []
         for lookup in message.address_table_lookups:
-            account = self._svm.get_account(lookup.account_key)
-            if account is None:
-                continue
-            addresses = table_addresses(bytes(account.data))
+            addresses = self._table(lookup.account_key)
             writable += [addresses[i] for i in bytes(lookup.writable_indexes) if i < len(addresses)]
             readonly += [addresses[i] for i in bytes(lookup.readonly_indexes) if i < len(addresses)]
         return writable, readonly
+
+    def _table(self, address: Pubkey) -> list[Pubkey]:
+        """A lookup table's addresses (none if it is missing), decoded once per size:
+        tables only grow, so the same length means the same addresses."""
+        account = self._svm.get_account(address)
+        if account is None:
+            return []
+        data = bytes(account.data)
+        cached = self._tables.get(address)
+        if cached is None or cached[0] != len(data):
+            cached = self._tables[address] = (len(data), table_addresses(data))
+        return cached[1]
 
     def _writable(self, tx: AnyTransaction) -> list[Pubkey]:
         message = tx.message
