@@ -168,8 +168,12 @@ async def run_jobs(
     *,
     hook: Hook = _no_hook,
     wave: int = WAVE,
+    on_wave: Callable[[Sequence[Job]], None] | None = None,
 ) -> list[Job]:
     """Store `jobs` (those not yet stored) and drive each to confirmed or failed.
+
+    `on_wave` gets each wave's finished jobs once their outcomes are stored (so a
+    caller can record what they mean while the next wave runs).
 
     New jobs go in waves of up to `wave`: the whole wave's signatures are stored in
     one store transaction before any of them is sent, the wave is sent, and its
@@ -194,6 +198,8 @@ async def run_jobs(
         chosen, pending = _next_wave(pending, shapes, wave)
         done, deferred = await _drive_wave(ledger, store, chosen, build, hook, shapes)
         finished.update((job.key, job) for job in done)
+        if on_wave is not None and done:
+            on_wave(done)
         pending = deferred + pending
     for job in stored:
         if job.key not in finished:

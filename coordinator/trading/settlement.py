@@ -236,19 +236,57 @@ async def settle_epoch(
         )
     build = _builder(deployment, keys, fee, tables)
     planned = batch_jobs(deployment, keys, epoch, matches, fee, tables)
-    done = await run_jobs(ledger, jobs_store, planned, build, hook=hook)
-    by_idx = {m.idx: m for m in matches}
-    retry = [
-        single_job(epoch, by_idx[idx], bool(tables))
-        for job in done
-        if job.status == "failed" and len(job_matches(job)) > 1
-        for idx in job_matches(job)
-    ]
-    if retry:
-        done += await run_jobs(ledger, jobs_store, retry, build, hook=hook)
     prefix_len = len(fee.instructions()) + 1  # + the settle memo
+    # Each wave's matches are written while the next wave runs (the database's work
+    # then overlaps the SVM's); what a crash interrupts is written again on the next
+    # call, from the jobs.
+    written: set[int] = set()
+    writes: list[asyncio.Future[None]] = []
+
+    def record_wave(jobs: Sequence[Job]) -> None:
+        fresh = [o for o in _outcomes(jobs, prefix_len) if o.idx not in written]
+        written.update(o.idx for o in fresh)
+        if fresh:
+            writes.append(
+                asyncio.ensure_future(
+                    asyncio.to_thread(store.record_match_outcomes, engine, epoch, fresh)
+                )
+            )
+
+    try:
+        done = await run_jobs(ledger, jobs_store, planned, build, hook=hook, on_wave=record_wave)
+        by_idx = {m.idx: m for m in matches}
+        retry = [
+            single_job(epoch, by_idx[idx], bool(tables))
+            for job in done
+            if job.status == "failed" and len(job_matches(job)) > 1
+            for idx in job_matches(job)
+        ]
+        if retry:
+            done += await run_jobs(ledger, jobs_store, retry, build, hook=hook)
+    finally:
+        # Never leave a write running past this call, whatever ended it.
+        results = await asyncio.gather(*writes, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    outcomes = _outcomes(done, prefix_len)
+    rest = [o for o in outcomes if o.idx not in written]
+    await asyncio.to_thread(store.record_settlement, engine, epoch, rest, now())
+    settled = tuple(sorted(o.idx for o in outcomes if o.status is MatchStatus.SETTLED))
+    failed = tuple(
+        sorted((o.idx, o.error or "") for o in outcomes if o.status is MatchStatus.FAILED)
+    )
+    final = set(settled) | {i for i, _ in failed}
+    pending = tuple(i for i in by_idx if i not in final)
+    return SettlementReport(epoch, settled, failed, pending, len(done))
+
+
+def _outcomes(jobs: Sequence[Job], prefix_len: int) -> list[store.MatchOutcome]:
+    """What finished jobs mean for their matches: all settled by a confirmed job; a
+    failed single-match job pins its failure (a failed batch is retried one by one)."""
     outcomes: list[store.MatchOutcome] = []
-    for job in done:
+    for job in jobs:
         indices = job_matches(job)
         if job.status == "confirmed":
             outcomes += [
@@ -260,14 +298,7 @@ async def settle_epoch(
             outcomes.append(
                 store.MatchOutcome(indices[0], MatchStatus.FAILED, job.key, None, reason)
             )
-    await asyncio.to_thread(store.record_settlement, engine, epoch, outcomes, now())
-    settled = tuple(sorted(o.idx for o in outcomes if o.status is MatchStatus.SETTLED))
-    failed = tuple(
-        sorted((o.idx, o.error or "") for o in outcomes if o.status is MatchStatus.FAILED)
-    )
-    final = set(settled) | {i for i, _ in failed}
-    pending = tuple(i for i in by_idx if i not in final)
-    return SettlementReport(epoch, settled, failed, pending, len(done))
+    return outcomes
 
 
 def party_accounts(deployment: Deployment, matches: Sequence[MatchView]) -> list[Pubkey]:

@@ -495,38 +495,49 @@ def record_settlement(
 ) -> None:
     """Write the matches' outcomes and, from all of the epoch's matches, each matched
     order's settled quantity and settlement status, in one transaction (idempotent)."""
-    matches = cast(Table, MatchRow.__table__)
     with engine.begin() as conn:
-        # executemany: one round trip per statement (psycopg pipelines it), not one
-        # per row; thousands of matches settle per epoch.
-        if outcomes:
-            # Neighbouring matches settle alike (one transaction carries ~9): one
-            # statement per run of equal outcomes, not one per match.
-            conn.execute(
-                update(matches)
-                .where(
-                    matches.c.epoch == epoch,
-                    matches.c.idx.between(bindparam("b_lo"), bindparam("b_hi")),
-                )
-                .values(
-                    status=bindparam("b_status"),
-                    settlement_key=bindparam("b_key"),
-                    signature=bindparam("b_signature"),
-                    error=bindparam("b_error"),
-                ),
-                [
-                    {
-                        "b_lo": lo,
-                        "b_hi": hi,
-                        "b_status": o.status.value,
-                        "b_key": o.settlement_key,
-                        "b_signature": None if o.signature is None else bytes(o.signature),
-                        "b_error": o.error,
-                    }
-                    for lo, hi, o in _runs(outcomes)
-                ],
-            )
+        _write_match_outcomes(conn, epoch, outcomes)
         _roll_up_orders(conn, epoch, now)
+
+
+def record_match_outcomes(engine: Engine, epoch: int, outcomes: Sequence[MatchOutcome]) -> None:
+    """Write these matches' outcomes only (idempotent): settlement records each wave's
+    while the next is under way; `record_settlement` then rolls the orders up."""
+    with engine.begin() as conn:
+        _write_match_outcomes(conn, epoch, outcomes)
+
+
+def _write_match_outcomes(conn: Connection, epoch: int, outcomes: Sequence[MatchOutcome]) -> None:
+    if not outcomes:
+        return
+    matches = cast(Table, MatchRow.__table__)
+    # One executemany (psycopg pipelines it) with one statement per run of
+    # neighbouring matches that settled alike (a transaction carries many): thousands
+    # of matches settle per epoch.
+    conn.execute(
+        update(matches)
+        .where(
+            matches.c.epoch == epoch,
+            matches.c.idx.between(bindparam("b_lo"), bindparam("b_hi")),
+        )
+        .values(
+            status=bindparam("b_status"),
+            settlement_key=bindparam("b_key"),
+            signature=bindparam("b_signature"),
+            error=bindparam("b_error"),
+        ),
+        [
+            {
+                "b_lo": lo,
+                "b_hi": hi,
+                "b_status": o.status.value,
+                "b_key": o.settlement_key,
+                "b_signature": None if o.signature is None else bytes(o.signature),
+                "b_error": o.error,
+            }
+            for lo, hi, o in _runs(outcomes)
+        ],
+    )
 
 
 def _roll_up_orders(conn: Connection, epoch: int, now: dt.datetime) -> None:

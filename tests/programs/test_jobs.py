@@ -1,6 +1,7 @@
 """The exactly-once job state machine: pure steps, and crashes between every two steps of
 minting and attesting, restarted on SQLite and PostgreSQL."""
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -321,5 +322,23 @@ def test_jobs_whose_transactions_would_be_identical_go_in_separate_waves(world: 
             assert signature is not None
             assert await world.ledger.signature_status(signature) is not None
         assert store.unfinished() == []
+
+    run(scenario())
+
+
+def test_each_wave_is_reported_once_its_outcomes_are_stored(world: World) -> None:
+    async def scenario() -> None:
+        jobs = [attestation_job(100 + n, bytes([n]) * 32) for n in range(5)]
+        build = _attestation_builder(world.ledger, world.payer, world.oracle)
+        store = MemoryJobStore()
+        waves: list[list[str]] = []
+
+        def on_wave(done: Sequence[Job]) -> None:
+            assert all(store.get(job.key) == job for job in done)  # stored first
+            waves.append([job.key for job in done])
+
+        done = await run_jobs(world.ledger, store, jobs, build, wave=2, on_wave=on_wave)
+        assert [len(w) for w in waves] == [2, 2, 1]
+        assert [key for w in waves for key in w] == [job.key for job in done]
 
     run(scenario())
