@@ -27,7 +27,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from bench_ingest import _mqtt_connect, _mqtt_publish_qos1, private_broker
 
-from coordinator.ingest import mqtt_source
+from coordinator.ingest import paho_client
 from coordinator.ingest.mqtt_source import MqttSource
 from coordinator.ingest.paho_client import BulkClient
 
@@ -38,6 +38,9 @@ class PahoClient(mqtt.Client):
     def ack_many(self, acks: Iterable[tuple[int, int]]) -> None:
         for mid, qos in acks:
             self.ack(mid, qos)
+
+    def round_trip(self, timeout_s: float) -> bool:
+        return True  # only at the source's exit, outside what is timed
 
 
 def _load(port: int, n: int) -> None:
@@ -110,11 +113,11 @@ def main() -> None:
         for v5 in (False, True):
             figures = {}
             for name, client in (("paho Client", PahoClient), ("BulkClient", BulkClient)):
-                mqtt_source.BulkClient = client  # type: ignore[misc]
+                paho_client.BulkClient = client  # type: ignore[misc]
                 figures[name] = asyncio.run(_receive(port, args.messages, v5, name[:4]))
                 us, rate = figures[name]
                 print(f"{'5' if v5 else '3.1.1':>6} {name:>12} {us:>11.1f} {rate:>9,.0f}")
-            mqtt_source.BulkClient = BulkClient  # type: ignore[misc]
+            paho_client.BulkClient = BulkClient  # type: ignore[misc]
             base, bulk = figures["paho Client"][0], figures["BulkClient"][0]
             print(f"{'':>6} {'ratio':>12} {base / bulk:>10.2f}x less CPU per message")
 

@@ -39,7 +39,7 @@ from programs.errors import (
     TransactionExpired,
     TransactionFailed,
 )
-from programs.ledger.base import Ledger, TxStatus
+from programs.ledger.base import AnyTransaction, Ledger, TxStatus
 from programs.roles import Deployment, build_attestation, build_mint_energy
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "attestation_job",
     "mint_jobs",
     "next_step",
+    "no_hook",
     "resume",
     "run_attestation",
     "run_jobs",
@@ -70,7 +71,7 @@ class BatchSender(Protocol):
     write, reporting no outcome before it (`EmbeddedLedger.send_transactions`)."""
 
     async def send_transactions(
-        self, txs: Sequence[Transaction | VersionedTransaction]
+        self, txs: Sequence[AnyTransaction]
     ) -> list[TxStatus | TransactionFailed | TransactionExpired]: ...
 
 
@@ -145,15 +146,16 @@ def next_step(job: Job, status: TxStatus | None, blockhash_valid: bool) -> Step:
     return Step.RESEND if blockhash_valid else Step.REBUILD
 
 
-Build = Callable[[Job, Hash], Transaction | VersionedTransaction]
+Build = Callable[[Job, Hash], AnyTransaction]
 """Builds and signs a job's transaction, legacy or v0."""
 Hook = Callable[[str, Job], None]
 """Called at "planned" (stored), "signed" (signature stored, not yet sent) and "sent"
 (sent, outcome not yet stored): tests raise from it to simulate a crash."""
 
 
-def _no_hook(point: str, job: Job) -> None:
-    return None
+def no_hook(point: str, job: Job) -> None:
+    """The default hook: nothing."""
+    return
 
 
 WAVE = 256
@@ -166,7 +168,7 @@ async def run_jobs(
     jobs: Sequence[Job],
     build: Build,
     *,
-    hook: Hook = _no_hook,
+    hook: Hook = no_hook,
     wave: int = WAVE,
     on_wave: Callable[[Sequence[Job]], None] | None = None,
 ) -> list[Job]:
@@ -211,7 +213,7 @@ _Shape = tuple[object, ...]
 """A transaction's content but its blockhash: equal shapes sign alike under one blockhash."""
 
 
-def _shape(tx: Transaction | VersionedTransaction) -> _Shape:
+def _shape(tx: AnyTransaction) -> _Shape:
     message = tx.message
     lookups = getattr(message, "address_table_lookups", ())  # v0 only
     return (
@@ -431,7 +433,7 @@ def _mint_builder(
     oracle: Keypair,
     cosigners: Sequence[Keypair],
 ) -> Build:
-    def build(job: Job, blockhash: Hash) -> Transaction | VersionedTransaction:
+    def build(job: Job, blockhash: Hash) -> AnyTransaction:
         payload = json.loads(job.payload)
         grants = [(Pubkey.from_string(owner), int(amount)) for owner, amount in payload["grants"]]
         (planned,) = build_mint_energy(
@@ -459,7 +461,7 @@ async def run_mint_epoch(
     *,
     payer: Keypair | None = None,
     cosigners: Sequence[Keypair] = (),
-    hook: Hook = _no_hook,
+    hook: Hook = no_hook,
 ) -> list[Signature]:
     """Mint each (owner wallet, base units) grant of `epoch` exactly once; safe to call
     again after any crash. Returns the confirmed signatures, one per batch.
@@ -510,7 +512,7 @@ async def run_attestation(
     oracle: Keypair,
     *,
     payer: Keypair | None = None,
-    hook: Hook = _no_hook,
+    hook: Hook = no_hook,
 ) -> Signature:
     """Post `epoch`'s Merkle root exactly once; returns the memo's confirmed signature.
     A second call with another root raises LedgerUsageError."""
@@ -529,7 +531,7 @@ async def resume(
     *,
     payer: Keypair | None = None,
     cosigners: Sequence[Keypair] = (),
-    hook: Hook = _no_hook,
+    hook: Hook = no_hook,
 ) -> list[Job]:
     """Finish every unfinished mint and attestation job from its stored payload (on
     start, before new work). Returns them finished; failures are in their status."""

@@ -34,10 +34,11 @@ from solders.transaction import Transaction, VersionedTransaction
 
 from programs import spl
 from programs.errors import LedgerUsageError, TransactionFailed
-from programs.ledger.base import NO_PRIORITY_FEE, FeePolicy, Ledger
+from programs.ledger.base import NO_PRIORITY_FEE, AnyTransaction, FeePolicy, Ledger
 from programs.txsize import (
     GroupSize,
     check_transaction_size,
+    first_table_of,
     pack_instruction_groups,
     pack_sized_groups,
     pack_v0_groups,
@@ -142,7 +143,7 @@ class PlannedTx:
     """A signed transaction and which input items (grants, trades) it carries."""
 
     item_indices: tuple[int, ...]
-    tx: Transaction | VersionedTransaction
+    tx: AnyTransaction
 
     @property
     def signature(self) -> Signature:
@@ -595,19 +596,10 @@ def pack_settlement(
         for t in trades
     ]
     if tables:
-        packed = pack_v0_groups(groups, payer, first_table_of(tables), prefix=prefix)
+        packed = pack_v0_groups(groups, payer, tables, prefix=prefix)
     else:
         packed = pack_sized_groups(groups, payer, prefix=prefix)
     return [indices for indices, _ in packed]
-
-
-def first_table_of(tables: Sequence[AddressLookupTableAccount]) -> dict[Pubkey, int]:
-    """Each address in `tables` -> the first table holding it (as the v0 compiler picks)."""
-    first: dict[Pubkey, int] = {}
-    for n, table in enumerate(tables):
-        for address in table.addresses:
-            first.setdefault(address, n)
-    return first
 
 
 def _trade_keys(deployment: Deployment, trade: Trade) -> frozenset[Pubkey]:
@@ -649,7 +641,7 @@ class SettlementSigner:
         blockhash: Hash,
         fee: FeePolicy,
         tables: Sequence[AddressLookupTableAccount] = (),
-    ) -> Transaction | VersionedTransaction:
+    ) -> AnyTransaction:
         """One transaction of `trades` (both legs of each), already packed to fit: v0
         over `tables` when given, else legacy."""
         instructions = _settlement_prefix(epoch, self.deployment.settlement_authority, fee)

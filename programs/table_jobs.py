@@ -26,7 +26,7 @@ from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 
 from programs.errors import LedgerUsageError
-from programs.jobs import Build, Hook, Job, JobStore, run_jobs
+from programs.jobs import Build, Hook, Job, JobStore, no_hook, run_jobs
 from programs.ledger.base import Ledger
 from programs.lookup_tables import (
     MAX_ADDRESSES_PER_EXTEND,
@@ -52,6 +52,14 @@ async def load_tables(
     ledger: Ledger, store: JobStore, authority: Pubkey
 ) -> list[AddressLookupTableAccount]:
     """The tables created by confirmed create jobs, in order, with their addresses."""
+    tables, _ = await _tables_and_creates(ledger, store, authority)
+    return tables
+
+
+async def _tables_and_creates(
+    ledger: Ledger, store: JobStore, authority: Pubkey
+) -> tuple[list[AddressLookupTableAccount], int]:
+    """(`load_tables`, how many create jobs exist: the next one's number)."""
     tables = []
     n = 0
     while (job := await asyncio.to_thread(store.get, _create_key(n))) is not None:
@@ -62,7 +70,7 @@ async def load_tables(
         account = await ledger.get_account(table)
         if account is not None:
             tables.append(AddressLookupTableAccount(table, table_addresses(bytes(account.data))))
-    return tables
+    return tables, n
 
 
 async def ensure_tables(
@@ -72,18 +80,17 @@ async def ensure_tables(
     authority: Keypair,
     payer: Keypair,
     addresses: Sequence[Pubkey],
-    hook: Hook | None = None,  # tests raise from it to simulate a crash (programs.jobs)
+    hook: Hook = no_hook,  # tests raise from it to simulate a crash (programs.jobs)
     activation_timeout_s: float = 30.0,
 ) -> list[AddressLookupTableAccount]:
     """Tables (of `authority`, rent paid by `payer`) holding every one of `addresses`,
     creating and extending them as needed, once each across crashes (jobs keyed
     `alt:...` in `store`); returns once the new addresses can be used."""
-    hook = hook or _no_hook
     build = _builder(authority, payer)
     unfinished = await asyncio.to_thread(store.unfinished, _PREFIX)
     if unfinished:
         await run_jobs(ledger, store, unfinished, build, hook=hook)
-    tables = await load_tables(ledger, store, authority.pubkey())
+    tables, created = await _tables_and_creates(ledger, store, authority.pubkey())
     present = {a for t in tables for a in t.addresses}
     missing = list(dict.fromkeys(a for a in addresses if a not in present))
     if not missing:
@@ -94,9 +101,6 @@ async def ensure_tables(
         room = LOOKUP_TABLE_MAX_ADDRESSES - len(tables[-1].addresses)
         plan.append((tables[-1].key, missing[:room]))
         missing = missing[room:]
-    created = 0
-    while (await asyncio.to_thread(store.get, _create_key(created))) is not None:
-        created += 1
     while missing:
         slot = await ledger.recent_slot()
         job = Job(_create_key(created), CREATE_KIND, json.dumps({"slot": slot}))
@@ -141,7 +145,3 @@ def _builder(authority: Keypair, payer: Keypair) -> Build:
         return sign([extend], payer, [authority], blockhash)
 
     return build
-
-
-def _no_hook(point: str, job: Job) -> None:
-    return None

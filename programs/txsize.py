@@ -14,9 +14,10 @@ signers and instruction bytes (`pack_sized_groups`); the tests hold the two
 to the same sizes.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from solders.address_lookup_table_account import AddressLookupTableAccount
 from solders.instruction import Instruction
 from solders.message import Message
 from solders.pubkey import Pubkey
@@ -25,10 +26,12 @@ from solders.transaction import Transaction, VersionedTransaction
 from programs.errors import TransactionTooLarge
 
 __all__ = [
+    "MAX_ACCOUNT_LOCKS",
     "MAX_TRANSACTION_SIZE",
     "Batch",
     "GroupSize",
     "check_transaction_size",
+    "first_table_of",
     "pack_instruction_groups",
     "pack_sized_groups",
     "pack_v0_groups",
@@ -142,79 +145,16 @@ class GroupSize:
 
 
 class _Tally:
-    """A legacy message's size, one group at a time."""
+    """A message's signed size and the accounts it names, one group at a time.
 
-    def __init__(self, payer: Pubkey, opening: GroupSize) -> None:
-        self.keys: set[Pubkey] = {payer} | opening.keys
-        self.signers: set[Pubkey] = {payer} | opening.signers
-        self.instructions = opening.instructions
-        self.instruction_bytes = opening.instruction_bytes
+    With `tables` (address -> the first table holding it) the message is v0: the
+    addresses found there are named by a one-byte index, while signers, the payer
+    and invoked programs stay in its own keys, as the compiler places them. Without,
+    it is legacy: every key in its own keys."""
 
-    def size_with(self, group: GroupSize) -> int:
-        keys = len(self.keys) + len(group.keys - self.keys)
-        signers = len(self.signers) + len(group.signers - self.signers)
-        instructions = self.instructions + group.instructions
-        return (
-            _shortvec_len(signers)
-            + _SIGNATURE_SIZE * signers
-            + 3  # header
-            + _shortvec_len(keys)
-            + 32 * keys
-            + 32  # recent blockhash
-            + _shortvec_len(instructions)
-            + self.instruction_bytes
-            + group.instruction_bytes
-        )
-
-    def add(self, group: GroupSize) -> None:
-        self.keys |= group.keys
-        self.signers |= group.signers
-        self.instructions += group.instructions
-        self.instruction_bytes += group.instruction_bytes
-
-
-def pack_sized_groups(
-    groups: Sequence[GroupSize],
-    payer: Pubkey,
-    *,
-    prefix: Sequence[Instruction] = (),
-    limit: int = MAX_TRANSACTION_SIZE,
-) -> list[tuple[tuple[int, ...], int]]:
-    """`pack_instruction_groups` from the groups' sizes alone: (group indices, signed
-    size) per transaction, the same packing and sizes."""
-    opening = GroupSize.of(prefix)
-    packed: list[tuple[tuple[int, ...], int]] = []
-    indices: list[int] = []
-    tally = _Tally(payer, opening)
-    size = 0
-    for index, group in enumerate(groups):
-        candidate = tally.size_with(group)
-        if candidate <= limit:
-            indices.append(index)
-            tally.add(group)
-            size = candidate
-            continue
-        if not indices:
-            raise TransactionTooLarge(candidate, limit)
-        packed.append((tuple(indices), size))
-        tally = _Tally(payer, opening)
-        size = tally.size_with(group)
-        if size > limit:
-            raise TransactionTooLarge(size, limit)
-        tally.add(group)
-        indices = [index]
-    if indices:
-        packed.append((tuple(indices), size))
-    return packed
-
-
-class V0Tally:
-    """A v0 message's signed size and account count, one group at a time, with the
-    addresses found in lookup tables (`tables`: address -> the first table holding
-    it) named by a one-byte index. Signers, the payer and invoked programs always
-    stay in the message's own keys, as the compiler places them."""
-
-    def __init__(self, payer: Pubkey, opening: GroupSize, tables: Mapping[Pubkey, int]) -> None:
+    def __init__(
+        self, payer: Pubkey, opening: GroupSize, tables: Mapping[Pubkey, int] | None
+    ) -> None:
         self._tables = tables
         self._last: tuple[GroupSize, tuple[set[Pubkey], dict[Pubkey, int]]] | None = None
         self.static: set[Pubkey] = {payer}
@@ -226,39 +166,33 @@ class V0Tally:
         self.add(opening)
 
     def _split(self, group: GroupSize) -> tuple[set[Pubkey], dict[Pubkey, int]]:
+        """The group's new keys: (own keys, those loaded -> their table)."""
         # size_with then add ask about the same group: split it once.
         if self._last is not None and self._last[0] is group:
             return self._last[1]
-        split = self._split_now(group)
-        self._last = (group, split)
-        return split
-
-    def _split_now(self, group: GroupSize) -> tuple[set[Pubkey], dict[Pubkey, int]]:
-        fixed = self.signers | group.signers | group.programs
         static: set[Pubkey] = set()
         loaded: dict[Pubkey, int] = {}
+        fixed = self.signers | group.signers | group.programs
         for key in group.keys:
             if key in self.static or key in self.loaded:
                 continue
-            table = self._tables.get(key)
+            table = None if self._tables is None else self._tables.get(key)
             if table is None or key in fixed:
                 static.add(key)
             else:
                 loaded[key] = table
+        self._last = (group, (static, loaded))
         return static, loaded
 
     def size_with(self, group: GroupSize) -> tuple[int, int]:
         """(signed size, accounts named) if `group` were added."""
         static, loaded = self._split(group)
-        tables = len(self.per_table) + len({t for t in loaded.values() if t not in self.per_table})
-        loaded_total = len(self.loaded) + len(loaded)
         keys = len(self.static) + len(static)
         signers = len(self.signers) + len(group.signers - self.signers)
         instructions = self.instructions + group.instructions
         size = (
             _shortvec_len(signers)
             + _SIGNATURE_SIZE * signers
-            + 1  # version prefix
             + 3  # header
             + _shortvec_len(keys)
             + 32 * keys
@@ -266,12 +200,14 @@ class V0Tally:
             + _shortvec_len(instructions)
             + self.instruction_bytes
             + group.instruction_bytes
-            + _shortvec_len(tables)
-            # per table: its address and two index lists (each under 128: one length
-            # byte), then one byte per address loaded
-            + 34 * tables
-            + loaded_total
         )
+        if self._tables is None:
+            return size, keys
+        tables = len(self.per_table) + len({t for t in loaded.values() if t not in self.per_table})
+        loaded_total = len(self.loaded) + len(loaded)
+        # the version prefix, the count of tables, then per table its address and two
+        # index lists (each under 128 entries: one length byte), one byte an address
+        size += 1 + _shortvec_len(tables) + 34 * tables + loaded_total
         return size, keys + loaded_total
 
     def add(self, group: GroupSize) -> None:
@@ -286,21 +222,13 @@ class V0Tally:
         self.instruction_bytes += group.instruction_bytes
 
 
-def pack_v0_groups(
-    groups: Sequence[GroupSize],
-    payer: Pubkey,
-    tables: Mapping[Pubkey, int],
-    *,
-    prefix: Sequence[Instruction] = (),
-    limit: int = MAX_TRANSACTION_SIZE,
-    max_accounts: int = MAX_ACCOUNT_LOCKS,
+def _pack(
+    groups: Sequence[GroupSize], fresh: Callable[[], _Tally], limit: int, max_accounts: int
 ) -> list[tuple[tuple[int, ...], int]]:
-    """`pack_sized_groups` for v0 transactions over lookup tables: (group indices,
-    signed size) per transaction, each within `limit` bytes and `max_accounts`."""
-    opening = GroupSize.of(prefix)
+    """Greedy, in order: (group indices, signed size) per transaction."""
     packed: list[tuple[tuple[int, ...], int]] = []
     indices: list[int] = []
-    tally = V0Tally(payer, opening, tables)
+    tally = fresh()
     size = 0
     for index, group in enumerate(groups):
         candidate, accounts = tally.size_with(group)
@@ -312,7 +240,7 @@ def pack_v0_groups(
         if not indices:
             raise TransactionTooLarge(candidate, limit)
         packed.append((tuple(indices), size))
-        tally = V0Tally(payer, opening, tables)
+        tally = fresh()
         size, accounts = tally.size_with(group)
         if size > limit or accounts > max_accounts:
             raise TransactionTooLarge(size, limit)
@@ -321,3 +249,41 @@ def pack_v0_groups(
     if indices:
         packed.append((tuple(indices), size))
     return packed
+
+
+def pack_sized_groups(
+    groups: Sequence[GroupSize],
+    payer: Pubkey,
+    *,
+    prefix: Sequence[Instruction] = (),
+    limit: int = MAX_TRANSACTION_SIZE,
+) -> list[tuple[tuple[int, ...], int]]:
+    """`pack_instruction_groups` from the groups' sizes alone: (group indices, signed
+    size) per transaction, the same packing and sizes."""
+    opening = GroupSize.of(prefix)
+    return _pack(groups, lambda: _Tally(payer, opening, None), limit, MAX_ACCOUNT_LOCKS)
+
+
+def first_table_of(tables: Sequence[AddressLookupTableAccount]) -> dict[Pubkey, int]:
+    """Each address in `tables` -> the first table holding it (as the v0 compiler picks)."""
+    first: dict[Pubkey, int] = {}
+    for n, table in enumerate(tables):
+        for address in table.addresses:
+            first.setdefault(address, n)
+    return first
+
+
+def pack_v0_groups(
+    groups: Sequence[GroupSize],
+    payer: Pubkey,
+    tables: Sequence[AddressLookupTableAccount],
+    *,
+    prefix: Sequence[Instruction] = (),
+    limit: int = MAX_TRANSACTION_SIZE,
+    max_accounts: int = MAX_ACCOUNT_LOCKS,
+) -> list[tuple[tuple[int, ...], int]]:
+    """`pack_sized_groups` for v0 transactions over lookup `tables`: (group indices,
+    signed size) per transaction, each within `limit` bytes and `max_accounts`."""
+    opening = GroupSize.of(prefix)
+    first = first_table_of(tables)
+    return _pack(groups, lambda: _Tally(payer, opening, first), limit, max_accounts)

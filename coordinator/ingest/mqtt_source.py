@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from coordinator.errors import BrokerError
-from coordinator.ingest.paho_client import BulkClient
+from coordinator.ingest.paho_client import session_client
 from coordinator.ingest.screen import Incoming
 
 __all__ = ["Delivery", "MqttSource"]
@@ -87,18 +86,7 @@ class MqttSource:
         # new connection is handled; read (atomically) by `ack`.
         self._connection = 0
         self._mqtt_v5 = mqtt_v5
-        if mqtt_v5:
-            self._client = BulkClient(
-                CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
-            )
-        else:
-            self._client = BulkClient(
-                CallbackAPIVersion.VERSION2,
-                client_id=client_id,
-                protocol=mqtt.MQTTv311,
-                clean_session=False,
-            )
-        self._client.manual_ack_set(True)
+        self._client = session_client(client_id, mqtt_v5=mqtt_v5)
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         if username is not None:
             self._client.username_pw_set(username, password)

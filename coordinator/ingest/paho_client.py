@@ -33,9 +33,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-__all__ = ["BulkClient"]
+__all__ = ["BulkClient", "session_client"]
 
 _READ_SIZE = 65536
 _MAX_PACKETS_PER_READ = 4096  # then paho's loop writes acks and checks keep-alive
@@ -202,3 +202,20 @@ class BulkClient(mqtt.Client):
         if wake is not None:
             with contextlib.suppress(BlockingIOError, OSError):
                 wake.send(b"0")
+
+
+def session_client(client_id: str, *, mqtt_v5: bool) -> BulkClient:
+    """A BulkClient for a persistent session with manual acknowledgements: MQTT 5
+    (connect with clean start off and a session expiry) or MQTT 3.1.1 with
+    clean_session off."""
+    if mqtt_v5:
+        client = BulkClient(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    else:
+        client = BulkClient(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv311,
+            clean_session=False,
+        )
+    client.manual_ack_set(True)
+    return client

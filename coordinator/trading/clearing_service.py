@@ -51,7 +51,7 @@ from coordinator.trading.records import ClearingView, OrderStatus
 from coordinator.trading.settlement import SettlementKeys, SettlementReport, settle_epoch
 from edge.topics import DEFAULT_ROOT, epoch_clearing
 from programs import spl
-from programs.jobs import Hook, Job, JobsFailed, run_jobs
+from programs.jobs import Hook, Job, JobsFailed, no_hook, run_jobs
 from programs.roles import MEMO_PREFIX, sign
 
 __all__ = [
@@ -74,10 +74,6 @@ Publish = Callable[[str, bytes], Awaitable[bool]]
 
 ESCROW_NOT_VERIFIED = "escrow_not_verified"
 EXPIRED = "expired"
-
-
-def _no_hook(point: str, job: Job) -> None:
-    return None
 
 
 async def clear(ctx: MarketContext, epoch: int) -> ClearingView:
@@ -174,7 +170,7 @@ def _attestation_job(view: ClearingView) -> Job:
 
 
 async def attest(
-    ctx: MarketContext, epoch: int, keys: SettlementKeys, *, hook: Hook = _no_hook
+    ctx: MarketContext, epoch: int, keys: SettlementKeys, *, hook: Hook = no_hook
 ) -> Signature:
     """Post the epoch's clearing hashes as a memo signed by the settlement authority,
     exactly once; returns its signature."""
@@ -211,7 +207,7 @@ async def run_market_epoch(
     *,
     publish: Publish | None = None,
     root: str = DEFAULT_ROOT,
-    hook: Hook = _no_hook,
+    hook: Hook = no_hook,
 ) -> MarketEpochReport:
     """Clear, publish, attest and settle `epoch`; idempotent, so the epoch loop may call
     it again after any failure."""

@@ -29,16 +29,15 @@ from solders.address_lookup_table_account import AddressLookupTableAccount
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
-from solders.transaction import Transaction, VersionedTransaction
 from sqlalchemy.engine import Engine
 
 from coordinator.db.models import SettlementJob
 from coordinator.trading import store
 from coordinator.trading.records import MatchStatus, MatchView
 from coordinator.trading.store import SqlMarketJobStore
-from programs.jobs import Build, Hook, Job, run_jobs
+from programs.jobs import Build, Hook, Job, no_hook, run_jobs
 from programs.jobstore import SqlJobStore
-from programs.ledger.base import NO_PRIORITY_FEE, FeePolicy, Ledger
+from programs.ledger.base import NO_PRIORITY_FEE, AnyTransaction, FeePolicy, Ledger
 from programs.roles import (
     Deployment,
     SettlementSigner,
@@ -180,7 +179,7 @@ def _builder(
             found = parties[owner] = Pubkey.from_string(owner)
         return found
 
-    def build(job: Job, blockhash: Hash) -> Transaction | VersionedTransaction:
+    def build(job: Job, blockhash: Hash) -> AnyTransaction:
         payload = json.loads(job.payload)
         trades = [
             Trade(key(seller), key(buyer), int(q), int(p))
@@ -193,10 +192,6 @@ def _builder(
     return build
 
 
-def _no_hook(point: str, job: Job) -> None:
-    return None
-
-
 async def settle_epoch(
     engine: Engine,
     ledger: Ledger,
@@ -204,7 +199,7 @@ async def settle_epoch(
     epoch: int,
     keys: SettlementKeys,
     *,
-    hook: Hook = _no_hook,
+    hook: Hook = no_hook,
     clock: Callable[[], dt.datetime] | None = None,
     lookup_tables: bool = True,
 ) -> SettlementReport:

@@ -28,7 +28,17 @@ from solders.transaction import Transaction, VersionedTransaction
 
 from programs.errors import TransactionExpired
 
-__all__ = ["NO_PRIORITY_FEE", "FeePolicy", "Ledger", "TxStatus", "send_rebuilding"]
+__all__ = [
+    "NO_PRIORITY_FEE",
+    "AnyTransaction",
+    "FeePolicy",
+    "Ledger",
+    "TxStatus",
+    "send_rebuilding",
+]
+
+AnyTransaction = Transaction | VersionedTransaction
+"""What a ledger takes: a legacy transaction, or a versioned (v0) one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +101,7 @@ class Ledger(Protocol):
         """A slot a lookup table may be created against (in the SlotHashes sysvar)."""
         ...
 
-    async def send_transaction(self, tx: Transaction | VersionedTransaction) -> Signature:
+    async def send_transaction(self, tx: AnyTransaction) -> Signature:
         """Check the size limit, send, and wait until processed (legacy or v0).
 
         Raises TransactionTooLarge, TransactionExpired, TransactionFailed (with the
@@ -133,10 +143,10 @@ class Ledger(Protocol):
 
 async def send_rebuilding(
     ledger: Ledger,
-    build: Callable[[Hash], Transaction | VersionedTransaction],
+    build: Callable[[Hash], AnyTransaction],
     *,
     attempts: int = 3,
-    on_signed: Callable[[Transaction | VersionedTransaction], Awaitable[None]] | None = None,
+    on_signed: Callable[[AnyTransaction], Awaitable[None]] | None = None,
 ) -> Signature:
     """Send `build(blockhash)`; when it expires unseen, rebuild with a new blockhash and
     send again, up to `attempts` transactions in all.

@@ -37,19 +37,16 @@ from solders.message import Message, MessageV0
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.token.state import Mint, TokenAccount
-from solders.transaction import Transaction, VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata
 
 from programs.errors import LedgerUnavailable, TransactionExpired, TransactionFailed
-from programs.ledger.base import NO_PRIORITY_FEE, FeePolicy, TxStatus
+from programs.ledger.base import NO_PRIORITY_FEE, AnyTransaction, FeePolicy, TxStatus
 from programs.ledger.store import AddressSignature, JournalEntry, LedgerStore
 from programs.lookup_tables import table_addresses
 from programs.spl import MINT_SIZE, TOKEN_ACCOUNT_SIZE, TOKEN_PROGRAM_ID
 from programs.txsize import check_transaction_size
 
-__all__ = ["AnyTransaction", "EmbeddedLedger", "writable_keys"]
-
-AnyTransaction = Transaction | VersionedTransaction
+__all__ = ["EmbeddedLedger", "writable_keys"]
 
 
 def writable_keys(

@@ -39,7 +39,6 @@ from solders.rpc.requests import IsBlockhashValid
 from solders.rpc.responses import IsBlockhashValidResp
 from solders.signature import Signature
 from solders.token.state import Mint, TokenAccount
-from solders.transaction import Transaction, VersionedTransaction
 from solders.transaction_status import TransactionErrorFieldless
 
 from programs.errors import (
@@ -49,7 +48,7 @@ from programs.errors import (
     TransactionFailed,
     UnsupportedOperation,
 )
-from programs.ledger.base import NO_PRIORITY_FEE, FeePolicy, TxStatus
+from programs.ledger.base import NO_PRIORITY_FEE, AnyTransaction, FeePolicy, TxStatus
 from programs.spl import MINT_SIZE, TOKEN_ACCOUNT_SIZE, TOKEN_PROGRAM_ID
 from programs.txsize import check_transaction_size
 
@@ -151,7 +150,7 @@ class RpcLedger:
             response = await self._client._provider.make_request(body, IsBlockhashValidResp)
         return bool(response.value)
 
-    async def send_transaction(self, tx: Transaction | VersionedTransaction) -> Signature:
+    async def send_transaction(self, tx: AnyTransaction) -> Signature:
         check_transaction_size(tx)
         signature = tx.signatures[0]
         known = await self.signature_status(signature)
@@ -159,9 +158,7 @@ class RpcLedger:
             await self._broadcast(tx, skip_preflight=self._config.skip_preflight)
         return await self._await_commitment(tx)
 
-    async def _broadcast(
-        self, tx: Transaction | VersionedTransaction, *, skip_preflight: bool
-    ) -> None:
+    async def _broadcast(self, tx: AnyTransaction, *, skip_preflight: bool) -> None:
         signature = str(tx.signatures[0])
         opts = TxOpts(
             skip_confirmation=True,
@@ -186,7 +183,7 @@ class RpcLedger:
                 raise TransactionFailed(signature, "SignatureFailure") from exc
             raise
 
-    async def _await_commitment(self, tx: Transaction | VersionedTransaction) -> Signature:
+    async def _await_commitment(self, tx: AnyTransaction) -> Signature:
         signature = tx.signatures[0]
         wanted = _RANK[self._config.commitment]
         clock = time.monotonic

@@ -4,28 +4,12 @@ acknowledged before leaving is not handed to its next session."""
 import asyncio
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from coordinator.ingest.mqtt_source import MqttSource
-from tests.utils.mosquitto import private_broker
+from tests.utils.mosquitto import private_broker, publish_qos1
 
 pytestmark = pytest.mark.services
-
-
-def _publish(port: int, topic: str, payloads: list[bytes]) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gtx-test-source-pub")
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
-        infos = [client.publish(topic, p, qos=1) for p in payloads]
-        for info in infos:
-            info.wait_for_publish(10)
-            assert info.is_published()
-    finally:
-        client.disconnect()
-        client.loop_stop()
 
 
 async def _take(source: MqttSource, n: int) -> list[bytes]:
@@ -55,10 +39,10 @@ async def test_acknowledged_readings_are_not_redelivered_after_a_clean_stop(
             )
 
         async with source() as first:
-            await asyncio.to_thread(_publish, broker.port, topic, payloads)
+            await asyncio.to_thread(publish_qos1, broker.port, topic, payloads)
             assert await _take(first, len(payloads)) == payloads
         async with source() as second:
-            await asyncio.to_thread(_publish, broker.port, topic, [b"next"])
+            await asyncio.to_thread(publish_qos1, broker.port, topic, [b"next"])
             assert await _take(second, 1) == [b"next"]
 
 
@@ -77,11 +61,11 @@ async def test_a_broker_restart_loses_nothing_published_on_either_side_of_it(
             subscription="gtx/test/readings/+",
             mqtt_v5=v5,
         ) as source:
-            await asyncio.to_thread(_publish, broker.port, topic, before)
+            await asyncio.to_thread(publish_qos1, broker.port, topic, before)
             half = await _take(source, 1000)
             broker.stop()  # graceful: the persistent session is saved
             broker.start()
-            await asyncio.to_thread(_publish, broker.port, topic, after)
+            await asyncio.to_thread(publish_qos1, broker.port, topic, after)
             rest = await _take_until(source, after[-1])
     got = half + rest
     # Everything arrives; what was unacknowledged at the restart may come twice.

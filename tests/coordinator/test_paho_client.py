@@ -15,12 +15,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from coordinator.ingest.paho_client import BulkClient, _BulkSocket
-from tests.utils.mosquitto import PrivateBroker, private_broker
+from coordinator.ingest.paho_client import _BulkSocket, session_client
+from tests.utils.mosquitto import PrivateBroker, private_broker, publish_qos1
 from tests.utils.services import wait_until
 
 
@@ -140,18 +139,7 @@ class _Subscriber:
         self.received: list[tuple[bytes, bool]] = []  # (payload, dup)
         self.mids: list[int] = []
         self.subscribed = threading.Event()
-        if v5:
-            self.client = BulkClient(
-                CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
-            )
-        else:
-            self.client = BulkClient(
-                CallbackAPIVersion.VERSION2,
-                client_id=client_id,
-                protocol=mqtt.MQTTv311,
-                clean_session=False,
-            )
-        self.client.manual_ack_set(True)
+        self.client = session_client(client_id, mqtt_v5=v5)
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.client.on_message = self._on_message
@@ -176,20 +164,6 @@ class _Subscriber:
         self.client.loop_stop()
 
 
-def _publish(port: int, topic: str, payloads: list[bytes]) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gtx-test-bulk-pub")
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
-        infos = [client.publish(topic, p, qos=1) for p in payloads]
-        for info in infos:
-            info.wait_for_publish(10)
-            assert info.is_published()
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[PrivateBroker]:
     with private_broker(tmp_path) as b:
@@ -206,7 +180,7 @@ def test_acks_sent_in_bulk_reach_the_broker_and_only_unacked_come_back(
     payloads = [f"reading-{i:05d}".encode() for i in range(5000)]
     client_id = f"gtx-test-bulk-{int(v5)}-{acked}"
     with _Subscriber(broker.port, client_id, topic, v5) as sub:
-        _publish(broker.port, topic, payloads)
+        publish_qos1(broker.port, topic, payloads)
         wait_until(lambda: len(sub.received) >= 5000, 30, "every message")
         # In order, each once: bulk reads split no packet and lose none.
         assert [p for p, _ in sub.received] == payloads
@@ -215,7 +189,7 @@ def test_acks_sent_in_bulk_reach_the_broker_and_only_unacked_come_back(
         # answered a ping sent after the batch, it has the whole batch.
         assert sub.client.round_trip(10)
     with _Subscriber(broker.port, client_id, topic, v5) as sub:
-        _publish(broker.port, topic, [b"after"])
+        publish_qos1(broker.port, topic, [b"after"])
         wait_until(lambda: any(p == b"after" for p, _ in sub.received), 10, "a new message")
         redelivered = [p for p, _ in sub.received if p != b"after"]
         assert redelivered == payloads[acked:]

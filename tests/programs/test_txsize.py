@@ -168,11 +168,9 @@ def test_v0_packing_sizes_are_what_the_compiler_produces(
 ) -> None:
     prefix = [_memo(30, _SIGNERS[0].pubkey())] if with_prefix else []
     accounts = [AddressLookupTableAccount(Pubkey.new_unique(), t) for t in tables]
-    first: dict[Pubkey, int] = {}
-    for n, table in enumerate(tables):
-        for address in table:
-            first.setdefault(address, n)
-    packed = pack_v0_groups([GroupSize.of(g) for g in groups], PAYER.pubkey(), first, prefix=prefix)
+    packed = pack_v0_groups(
+        [GroupSize.of(g) for g in groups], PAYER.pubkey(), accounts, prefix=prefix
+    )
     assert sorted(i for indices, _ in packed for i in indices) == list(range(len(groups)))
     for indices, size in packed:
         instructions = prefix + [ix for i in indices for ix in groups[i]]

@@ -17,9 +17,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
-__all__ = ["PrivateBroker", "free_port", "private_broker"]
+__all__ = ["PrivateBroker", "free_port", "private_broker", "publish_qos1"]
 
 
 def free_port() -> int:
@@ -100,3 +102,18 @@ def private_broker(
         yield broker
     finally:
         broker.kill()
+
+
+def publish_qos1(port: int, topic: str, payloads: list[bytes]) -> None:
+    """Publish `payloads` at QoS 1 to the broker on `port`; return once it has acked all."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"gtx-test-pub-{os.getpid()}")
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        infos = [client.publish(topic, p, qos=1) for p in payloads]
+        for info in infos:
+            info.wait_for_publish(10)
+            assert info.is_published()
+    finally:
+        client.disconnect()
+        client.loop_stop()
