@@ -38,6 +38,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from fractions import Fraction
+from functools import partial
 from operator import attrgetter
 
 from coordinator.market.book import ClearingInputs
@@ -64,6 +65,11 @@ __all__ = ["clear_epoch", "k_price", "max_buy_quantity"]
 
 _seq = attrgetter("seq")
 _price = attrgetter("limit_price")
+_order_id = attrgetter("order_id")
+# NamedTuple's generated __new__ is a Python function; building the tuple directly
+# saves a frame per match and per outcome (hundreds of thousands at 100k orders).
+_new_match = partial(tuple.__new__, Match)
+_new_outcome = partial(tuple.__new__, OrderOutcome)
 
 
 def k_price(ask: int, bid: int, k: Fraction, tick: int) -> int:
@@ -129,13 +135,14 @@ def _clear(inputs: ClearingInputs) -> ClearingResult:
     sell_done = [0] * len(sell)
     sell_paid = [0] * len(sell)
     matches: list[Match] = []
+    append = matches.append
     for b, a, quantity in fills:
         bid = buy[b][0]
         ask = sell[a][0]
         price = bid.limit_price if clearing_price is None else clearing_price
         payment = payment_for(quantity, price)
-        matches.append(
-            Match(bid.order_id, ask.order_id, bid.owner, ask.owner, quantity, price, payment)
+        append(
+            _new_match((bid.order_id, ask.order_id, bid.owner, ask.owner, quantity, price, payment))
         )
         buy_done[b] += quantity
         buy_paid[b] += payment
@@ -144,8 +151,8 @@ def _clear(inputs: ClearingInputs) -> ClearingResult:
     # (eligible, filled, payment) of every order that took part
     fates: dict[str, tuple[int, int, int]] = {}
     for side, done, paid in ((buy, buy_done, buy_paid), (sell, sell_done, sell_paid)):
-        for (order, take), filled, payment in zip(side, done, paid, strict=True):
-            fates[order.order_id] = (take, filled, payment)
+        orders, takes = zip(*side, strict=True) if side else ((), ())
+        fates.update(zip(map(_order_id, orders), zip(takes, done, paid, strict=True), strict=True))
 
     result = ClearingResult(
         epoch=inputs.epoch,
@@ -300,43 +307,44 @@ def _outcomes(
     out: list[OrderOutcome] = []
     append = out.append
     excluded = FillStatus.EXCLUDED
+    filled, partial_, unfilled = FillStatus.FILLED, FillStatus.PARTIAL, FillStatus.UNFILLED
+    get = fates.get
     for order in orders:
         order_id = order.order_id
         quantity = order.quantity
-        fate = fates.get(order_id)
+        fate = get(order_id)
         if fate is None:
             append(
-                OrderOutcome(
-                    order_id,
-                    order.owner,
-                    order.side,
-                    excluded,
-                    quantity,
-                    0,
-                    0,
-                    0,
-                    reasons[order_id],
+                _new_outcome(
+                    (
+                        order_id,
+                        order.owner,
+                        order.side,
+                        excluded,
+                        quantity,
+                        0,
+                        0,
+                        0,
+                        reasons[order_id],
+                    )
                 )
             )
             continue
         take, done, paid = fate
-        if done == quantity:
-            status = FillStatus.FILLED
-        elif done:
-            status = FillStatus.PARTIAL
-        else:
-            status = FillStatus.UNFILLED
+        status = filled if done == quantity else partial_ if done else unfilled
         append(
-            OrderOutcome(
-                order_id,
-                order.owner,
-                order.side,
-                status,
-                quantity,
-                take,
-                done,
-                paid,
-                ESCROW_CAPPED if take < quantity else None,
+            _new_outcome(
+                (
+                    order_id,
+                    order.owner,
+                    order.side,
+                    status,
+                    quantity,
+                    take,
+                    done,
+                    paid,
+                    ESCROW_CAPPED if take < quantity else None,
+                )
             )
         )
     return tuple(out)

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
+from functools import lru_cache
 
 from coordinator.market.errors import OrderError
 from edge.base58 import b58decode
@@ -181,9 +182,16 @@ def order_problem(order: Order, rules: MarketRules) -> str | None:
         return BAD_SEQUENCE
     if _ORDER_ID.fullmatch(order.order_id) is None:
         return BAD_ORDER_ID
-    if _BASE58_ADDRESS.fullmatch(order.owner) is None:
+    if not _looks_like_address(order.owner):
         return BAD_OWNER
     return None
+
+
+# A book has about one owner per twenty orders: remembering the answer per owner
+# saves most of the regex work of a 100k-order clearing.
+@lru_cache(maxsize=1 << 16)
+def _looks_like_address(owner: str) -> bool:
+    return _BASE58_ADDRESS.fullmatch(owner) is not None
 
 
 def validate_order(
