@@ -51,7 +51,11 @@ async def _ledger(settings: Settings, engine: Engine) -> AsyncIterator[Ledger]:
     if settings.ledger == "embedded":
         yield await EmbeddedLedger.open(SqlLedgerStore(engine))
     elif settings.ledger == "rpc":
-        config = RpcConfig(settings.solana_rpc_url, commitment=settings.solana_commitment)
+        config = RpcConfig(
+            settings.solana_rpc_url,
+            commitment=settings.solana_commitment,
+            token_batch=settings.solana_token_batch,
+        )
         async with RpcLedger.connect(config) as ledger:
             yield ledger
     else:

@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     ledger: Literal["embedded", "rpc", "off"] = "embedded"
     solana_rpc_url: str = "http://127.0.0.1:8899"
     solana_commitment: Literal["processed", "confirmed", "finalized"] = "confirmed"
+    # Settle each transaction's transfers in one p-token Batch instruction: only
+    # where the cluster's token program is p-token (the embedded ledger always is).
+    solana_token_batch: bool = False
     # The platform's own Solana keys (oracle, REC and settlement authorities,
     # mints, fee payer): made here at first start, mode 0600; back them up.
     key_dir: Path = Path("var/coordinator-keys")

@@ -576,15 +576,18 @@ def pack_settlement(
     trades: Sequence[Trade],
     fee: FeePolicy = NO_PRIORITY_FEE,
     tables: Sequence[AddressLookupTableAccount] = (),
+    batch: bool = False,
 ) -> list[tuple[int, ...]]:
     """Which trades go together, in order, in as few transactions as fit in 1232 bytes
     (sizes only: nothing is built or signed): legacy transactions, or v0 ones naming
-    the accounts found in `tables` by index (and at most 64 accounts each)."""
+    the accounts found in `tables` by index (and at most 64 accounts each); with
+    `batch`, each transaction's transfers in one token-program batch (`spl.batch`)."""
     if not trades:
         return []
     prefix = _settlement_prefix(epoch, deployment.settlement_authority, fee)
     # Every trade's two transfers have the same layout; only the accounts differ.
-    layout = GroupSize.of(_trade_instructions(deployment, trades[0]))
+    first = _trade_instructions(deployment, trades[0])
+    layout = GroupSize.batched(first) if batch else GroupSize.of(first)
     groups = [
         GroupSize(
             _trade_keys(deployment, t),
@@ -592,6 +595,8 @@ def pack_settlement(
             layout.instructions,
             layout.instruction_bytes,
             layout.programs,
+            layout.batch_accounts,
+            layout.batch_data,
         )
         for t in trades
     ]
@@ -641,12 +646,16 @@ class SettlementSigner:
         blockhash: Hash,
         fee: FeePolicy,
         tables: Sequence[AddressLookupTableAccount] = (),
+        batch: bool = False,
     ) -> AnyTransaction:
         """One transaction of `trades` (both legs of each), already packed to fit: v0
-        over `tables` when given, else legacy."""
-        instructions = _settlement_prefix(epoch, self.deployment.settlement_authority, fee)
+        over `tables` when given, else legacy; the transfers in one batch instruction
+        with `batch`."""
+        transfers: list[Instruction] = []
         for trade in trades:
-            instructions += _trade_instructions(self.deployment, trade)
+            transfers += _trade_instructions(self.deployment, trade)
+        instructions = _settlement_prefix(epoch, self.deployment.settlement_authority, fee)
+        instructions += [spl.batch(transfers)] if batch else transfers
         if not tables:
             return _sign_with(instructions, self.payer_key, self._keyring, blockhash)
         # Only the tables these trades use, in order (the compiler scans every table
@@ -679,16 +688,27 @@ def build_settlement(
     blockhash: Hash,
     fee: FeePolicy = NO_PRIORITY_FEE,
     tables: Sequence[AddressLookupTableAccount] = (),
+    batch: bool = False,
 ) -> list[PlannedTx]:
     """Signed transactions moving both legs of each trade under the escrow delegation,
     both legs always in the same transaction, as many trades per transaction as fit
-    (v0 over `tables` when given)."""
+    (v0 over `tables` when given; in one batch instruction with `batch`)."""
     signer = SettlementSigner(deployment, payer, settlement_authority)
+    packed = pack_settlement(
+        deployment,
+        payer=signer.payer_key,
+        epoch=epoch,
+        trades=trades,
+        fee=fee,
+        tables=tables,
+        batch=batch,
+    )
     return [
-        PlannedTx(indices, signer.sign(epoch, [trades[i] for i in indices], blockhash, fee, tables))
-        for indices in pack_settlement(
-            deployment, payer=signer.payer_key, epoch=epoch, trades=trades, fee=fee, tables=tables
+        PlannedTx(
+            indices,
+            signer.sign(epoch, [trades[i] for i in indices], blockhash, fee, tables, batch),
         )
+        for indices in packed
     ]
 
 
@@ -701,14 +721,17 @@ async def settle(
     epoch: int,
     trades: Sequence[Trade],
     tables: Sequence[AddressLookupTableAccount] = (),
+    batch: bool | None = None,
 ) -> list[TradeOutcome]:
     """Settle `trades`; one outcome per trade, in input order.
 
     A failing trade fails its whole transaction (atomic), so the trades of a
     failed transaction are retried one per transaction to settle all the
-    others and pin the error on the trade that caused it.
+    others and pin the error on the trade that caused it (unbatched, so that the
+    error names the leg). `batch` defaults to what the ledger takes.
     """
     outcomes: dict[int, TradeOutcome] = {}
+    batch = ledger.token_batch if batch is None else batch
     planned = build_settlement(
         deployment,
         payer=payer,
@@ -718,13 +741,14 @@ async def settle(
         blockhash=await ledger.latest_blockhash(),
         fee=ledger.fee_policy,
         tables=tables,
+        batch=batch,
     )
     retry: list[int] = []
     for p in planned:
         try:
             signature = await ledger.send_transaction(p.tx)
         except TransactionFailed as exc:
-            if len(p.item_indices) == 1:
+            if len(p.item_indices) == 1 and not batch:
                 outcomes[p.item_indices[0]] = TradeOutcome(p.item_indices[0], None, exc.error)
             else:
                 retry.extend(p.item_indices)

@@ -11,7 +11,9 @@ measures each candidate by serializing its message (`pack_instruction_groups`)
 or, for callers that know their groups' parts without building them (the
 settlement of thousands of trades), keeps a running tally of distinct keys,
 signers and instruction bytes (`pack_sized_groups`); the tests hold the two
-to the same sizes.
+to the same sizes. A tallied group may also go into the transaction's one
+token-program batch (`spl.batch`, `GroupSize.batched`) instead of adding
+instructions of its own.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +26,7 @@ from solders.pubkey import Pubkey
 from solders.transaction import Transaction, VersionedTransaction
 
 from programs.errors import TransactionTooLarge
+from programs.spl import MAX_BATCH_ACCOUNTS
 
 __all__ = [
     "MAX_ACCOUNT_LOCKS",
@@ -114,13 +117,16 @@ def pack_instruction_groups(
 @dataclass(frozen=True, slots=True)
 class GroupSize:
     """What an instruction group adds to a legacy message: the keys it names
-    (program ids included), which of them sign, and its compiled instructions."""
+    (program ids included), which of them sign, and its compiled instructions, or,
+    batched, the accounts and data it adds to the message's one batch instruction."""
 
     keys: frozenset[Pubkey]
     signers: frozenset[Pubkey]
     instructions: int
     instruction_bytes: int
     programs: frozenset[Pubkey] = frozenset()  # invoked: never loaded from a table
+    batch_accounts: int = 0
+    batch_data: int = 0
 
     @classmethod
     def of(cls, instructions: Sequence[Instruction]) -> "GroupSize":
@@ -143,6 +149,14 @@ class GroupSize:
             frozenset(keys), frozenset(signers), len(instructions), size, frozenset(programs)
         )
 
+    @classmethod
+    def batched(cls, instructions: Sequence[Instruction]) -> "GroupSize":
+        """`instructions` as entries of the batch instruction (`spl.batch`)."""
+        plain = cls.of(instructions)
+        accounts = sum(len(ix.accounts) for ix in instructions)
+        data = sum(2 + len(ix.data) for ix in instructions)  # two length bytes each
+        return cls(plain.keys, plain.signers, 0, 0, plain.programs, accounts, data)
+
 
 class _Tally:
     """A message's signed size and the accounts it names, one group at a time.
@@ -163,6 +177,8 @@ class _Tally:
         self.per_table: dict[int, int] = {}
         self.instructions = 0
         self.instruction_bytes = 0
+        self.batch_accounts = 0
+        self.batch_data = 0
         self.add(opening)
 
     def _split(self, group: GroupSize) -> tuple[set[Pubkey], dict[Pubkey, int]]:
@@ -184,12 +200,20 @@ class _Tally:
         self._last = (group, (static, loaded))
         return static, loaded
 
-    def size_with(self, group: GroupSize) -> tuple[int, int]:
-        """(signed size, accounts named) if `group` were added."""
+    def size_with(self, group: GroupSize) -> tuple[int, int, int]:
+        """(signed size, accounts named, accounts in the batch) if `group` were added."""
         static, loaded = self._split(group)
         keys = len(self.static) + len(static)
         signers = len(self.signers) + len(group.signers - self.signers)
         instructions = self.instructions + group.instructions
+        instruction_bytes = self.instruction_bytes + group.instruction_bytes
+        batch_accounts = self.batch_accounts + group.batch_accounts
+        if batch_accounts:
+            data = 1 + self.batch_data + group.batch_data  # the discriminator, entries
+            instructions += 1
+            instruction_bytes += (
+                1 + _shortvec_len(batch_accounts) + batch_accounts + _shortvec_len(data) + data
+            )
         size = (
             _shortvec_len(signers)
             + _SIGNATURE_SIZE * signers
@@ -198,17 +222,16 @@ class _Tally:
             + 32 * keys
             + 32  # recent blockhash
             + _shortvec_len(instructions)
-            + self.instruction_bytes
-            + group.instruction_bytes
+            + instruction_bytes
         )
         if self._tables is None:
-            return size, keys
+            return size, keys, batch_accounts
         tables = len(self.per_table) + len({t for t in loaded.values() if t not in self.per_table})
         loaded_total = len(self.loaded) + len(loaded)
         # the version prefix, the count of tables, then per table its address and two
         # index lists (each under 128 entries: one length byte), one byte an address
         size += 1 + _shortvec_len(tables) + 34 * tables + loaded_total
-        return size, keys + loaded_total
+        return size, keys + loaded_total, batch_accounts
 
     def add(self, group: GroupSize) -> None:
         static, loaded = self._split(group)
@@ -220,6 +243,8 @@ class _Tally:
             self.per_table[table] = self.per_table.get(table, 0) + 1
         self.instructions += group.instructions
         self.instruction_bytes += group.instruction_bytes
+        self.batch_accounts += group.batch_accounts
+        self.batch_data += group.batch_data
 
 
 def _pack(
@@ -231,8 +256,8 @@ def _pack(
     tally = fresh()
     size = 0
     for index, group in enumerate(groups):
-        candidate, accounts = tally.size_with(group)
-        if candidate <= limit and accounts <= max_accounts:
+        candidate, accounts, batched = tally.size_with(group)
+        if candidate <= limit and accounts <= max_accounts and batched <= MAX_BATCH_ACCOUNTS:
             indices.append(index)
             tally.add(group)
             size = candidate
@@ -241,8 +266,8 @@ def _pack(
             raise TransactionTooLarge(candidate, limit)
         packed.append((tuple(indices), size))
         tally = fresh()
-        size, accounts = tally.size_with(group)
-        if size > limit or accounts > max_accounts:
+        size, accounts, batched = tally.size_with(group)
+        if size > limit or accounts > max_accounts or batched > MAX_BATCH_ACCOUNTS:
             raise TransactionTooLarge(size, limit)
         tally.add(group)
         indices = [index]

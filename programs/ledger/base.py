@@ -89,6 +89,11 @@ class Ledger(Protocol):
         """The priority fee that transactions built for this ledger carry."""
         ...
 
+    @property
+    def token_batch(self) -> bool:
+        """Whether its token program takes p-token's Batch instruction (`spl.batch`)."""
+        ...
+
     async def latest_blockhash(self) -> Hash:
         """A blockhash to sign new transactions with."""
         ...

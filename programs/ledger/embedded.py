@@ -123,6 +123,10 @@ class EmbeddedLedger:
         return self._fee_policy
 
     @property
+    def token_batch(self) -> bool:
+        return True  # LiteSVM's token program is p-token (a test holds it to that)
+
+    @property
     def slot(self) -> int:
         """The slot of the last processed transaction (one transaction per slot)."""
         return self._slot

@@ -71,6 +71,7 @@ class RpcConfig:
     confirm_timeout: float = 90.0
     request_timeout: float = 30.0
     allow_airdrop: bool = False  # only local validators and devnet hand out lamports
+    token_batch: bool = False  # set where the cluster's token program is p-token
 
     def __post_init__(self) -> None:
         if self.commitment not in _RANK:
@@ -126,6 +127,10 @@ class RpcLedger:
     @property
     def fee_policy(self) -> FeePolicy:
         return self._config.fee_policy
+
+    @property
+    def token_batch(self) -> bool:
+        return self._config.token_batch
 
     @property
     def client(self) -> AsyncClient:

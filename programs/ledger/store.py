@@ -2,9 +2,12 @@
 
 The embedded SVM lives in memory; this store is what survives a restart. After
 every transaction the ledger writes, in one database transaction, the accounts
-the transaction could write, a journal entry and an index row for every
-account the transaction names (for getSignaturesForAddress); a crash before
-that commit loses the transaction entirely (as if never sent), never half of it.
+the transaction could write, a journal entry (with the addresses it names) and an
+index row (address, slot) for every such address (for getSignaturesForAddress); a
+crash before that commit loses the transaction entirely (as if never sent), never
+half of it. The ledger runs one transaction per slot, so a slot names a journal
+entry (the journal's slot is unique) and the index, a few dozen rows a
+transaction, stays two narrow columns under one index.
 
 `ledger_metadata` holds the tables, including `chain_jobs` of the on-chain job
 state machine (`programs.jobs`, whose stores live in `programs.jobstore`); the
@@ -45,8 +48,8 @@ __all__ = [
     "SqlLedgerStore",
     "chain_jobs",
     "ledger_accounts",
+    "ledger_address_slots",
     "ledger_journal",
-    "ledger_journal_addresses",
     "ledger_metadata",
 ]
 
@@ -77,19 +80,20 @@ ledger_journal = Table(
     "ledger_journal",
     ledger_metadata,
     Column("signature", LargeBinary(64), primary_key=True),
-    Column("slot", BigInteger, nullable=False, index=True),
+    Column("slot", BigInteger, nullable=False),
     Column("tx", LargeBinary, nullable=False),
     Column("error", Text, nullable=True),
     Column("logs", Text, nullable=True),
+    # the 32-byte addresses the transaction names, concatenated in byte order
+    Column("addresses", LargeBinary, nullable=False),
+    Index("ix_ledger_journal_slot", "slot", unique=True),
 )
 
-ledger_journal_addresses = Table(
-    "ledger_journal_addresses",
+ledger_address_slots = Table(
+    "ledger_address_slots",
     ledger_metadata,
     Column("address", LargeBinary(32), primary_key=True),
-    Column("signature", LargeBinary(64), primary_key=True),
-    Column("slot", BigInteger, nullable=False),
-    Index("ix_ledger_journal_addresses_address_slot", "address", "slot"),
+    Column("slot", BigInteger, primary_key=True),
 )
 
 
@@ -268,15 +272,13 @@ class SqlLedgerStore:
     ) -> None:
         addresses = [bytes(address) for address, _ in accounts]
         present = [_account_row(a, acc) for a, acc in accounts if acc is not None]
-        journal = [
-            (bytes(e.signature), e.slot, e.tx, e.error, "\n".join(e.logs) if e.logs else None)
-            for e in entries
-        ]
-        index = [
-            (bytes(a), bytes(e.signature), e.slot)
-            for e in entries
-            for a in dict.fromkeys(e.addresses)
-        ]
+        journal = []
+        index = []
+        for e in entries:
+            named = sorted({bytes(a) for a in e.addresses})
+            logs = "\n".join(e.logs) if e.logs else None
+            journal.append((bytes(e.signature), e.slot, e.tx, e.error, logs, b"".join(named)))
+            index += [(address, e.slot) for address in named]
         with self._engine.begin() as conn:
             # Delete-then-insert is an upsert both dialects run the same way.
             if addresses:
@@ -285,7 +287,7 @@ class SqlLedgerStore:
                 )
             bulk_insert(conn, ledger_accounts, _ACCOUNT_COLS, present)
             bulk_insert(conn, ledger_journal, _JOURNAL_COLS, journal)
-            bulk_insert(conn, ledger_journal_addresses, ("address", "signature", "slot"), index)
+            bulk_insert(conn, ledger_address_slots, ("address", "slot"), index)
 
     def journal_entry(self, signature: Signature) -> JournalEntry | None:
         return self.journal_entries([signature]).get(signature)
@@ -294,26 +296,18 @@ class SqlLedgerStore:
         if not signatures:
             return {}
         wanted = [bytes(s) for s in signatures]
-        index = ledger_journal_addresses
         with self._engine.connect() as conn:
             rows = conn.execute(
                 select(ledger_journal).where(ledger_journal.c.signature.in_(wanted))
             ).all()
-            if not rows:
-                return {}
-            named: dict[bytes, list[Pubkey]] = {bytes(row.signature): [] for row in rows}
-            keys = conn.execute(
-                select(index.c.signature, index.c.address)
-                .where(index.c.signature.in_(list(named)))
-                .order_by(index.c.signature, index.c.address)
-            )
-            for signature, address in keys:
-                named[bytes(signature)].append(Pubkey.from_bytes(address))
         found = {}
         for row in rows:
             signature = Signature.from_bytes(row.signature)
             logs = tuple(row.logs.split("\n")) if row.logs else ()
-            addresses = tuple(named[bytes(row.signature)])
+            packed = bytes(row.addresses)
+            addresses = tuple(
+                Pubkey.from_bytes(packed[i : i + 32]) for i in range(0, len(packed), 32)
+            )
             found[signature] = JournalEntry(
                 signature, row.slot, bytes(row.tx), row.error, logs, addresses
             )
@@ -327,10 +321,10 @@ class SqlLedgerStore:
     def signatures_for_address(
         self, address: Pubkey, *, limit: int, before_slot: int | None = None
     ) -> list[AddressSignature]:
-        index, journal = ledger_journal_addresses, ledger_journal
+        index, journal = ledger_address_slots, ledger_journal
         query = (
             select(journal.c.signature, journal.c.slot, journal.c.error)
-            .join(index, index.c.signature == journal.c.signature)
+            .join(index, index.c.slot == journal.c.slot)
             .where(index.c.address == bytes(address))
             .order_by(index.c.slot.desc())
             .limit(limit)
@@ -343,7 +337,7 @@ class SqlLedgerStore:
 
 
 _ACCOUNT_COLS = ("address", "lamports", "owner", "data", "executable", "rent_epoch")
-_JOURNAL_COLS = ("signature", "slot", "tx", "error", "logs")
+_JOURNAL_COLS = ("signature", "slot", "tx", "error", "logs", "addresses")
 
 
 def _account_row(address: Pubkey, account: Account) -> tuple[object, ...]:

@@ -2,9 +2,12 @@
 users' own approvals, clearing stored and attested, settlement exactly as cleared,
 crashes between every two steps, and failures with clear statuses."""
 
+import json
+
 import pytest
 from sqlalchemy.engine import Engine
 
+from coordinator.db.models import SettlementJob
 from coordinator.market import Side, decode_result
 from coordinator.trading import (
     MatchStatus,
@@ -18,6 +21,8 @@ from coordinator.trading import (
     run_market_epoch,
     store,
 )
+from coordinator.trading.settlement import settle_epoch
+from coordinator.trading.store import SqlMarketJobStore
 from programs import spl
 from programs.jobs import Job
 from programs.roles import freeze_user, sign, user_accounts
@@ -210,5 +215,44 @@ def test_revoked_drained_and_frozen_accounts_fail_with_clear_statuses(engine: En
         assert (good.settlement_status, good.settled) == (SettlementStatus.SETTLED, KWH)
         assert await market.balances(sellers[0]) == (KWH, 30 * 10**3)
         assert await market.balances(sellers[1]) == (2 * KWH, 0)
+
+    run(scenario())
+
+
+def test_an_epoch_planned_without_batches_is_finished_without_them(engine: Engine) -> None:
+    """A plan's shape travels with its jobs: after a restart (or an upgrade) on a ledger
+    that takes token batches, an epoch planned one instruction per transfer is built
+    the same way, so every rebuilt transaction matches what was packed."""
+
+    async def scenario() -> None:
+        market = await make_market(engine)
+        users, before = await _book(market)
+        await clear(market.ctx, market.epoch)
+
+        def crash_at_first_send(point: str, job: Job) -> None:
+            if point == "signed" and job.key.startswith("settle:"):
+                raise CrashError(job.key)
+
+        with pytest.raises(CrashError):
+            await settle_epoch(
+                engine, market.ctx.ledger, market.ctx.deployment, market.epoch, market.keys,
+                hook=crash_at_first_send, token_batch=False,
+            )  # fmt: skip
+        await market.restart()
+        assert market.ctx.ledger.token_batch
+        report = await settle_epoch(
+            engine, market.ctx.ledger, market.ctx.deployment, market.epoch, market.keys
+        )
+        assert report.failed == ()
+        assert report.pending == ()
+        settlements = await list_settlements(market.ctx, market.epoch)
+        assert {s.status for s in settlements} == {"confirmed"}
+        jobs = SqlMarketJobStore(engine, SettlementJob)
+        for settlement in settlements:
+            job = jobs.get(settlement.key)
+            assert job is not None
+            assert "batch" not in json.loads(job.payload)
+        want = await _expected_balances(market, users, before)
+        assert {str(u.pubkey()): await market.balances(u) for u in users} == want
 
     run(scenario())

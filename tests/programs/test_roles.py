@@ -10,7 +10,7 @@ from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.message import Message
 from solders.pubkey import Pubkey
-from solders.transaction import Transaction
+from solders.transaction import Transaction, VersionedTransaction
 
 from programs import spl
 from programs.errors import LedgerUsageError, TransactionFailed
@@ -533,3 +533,64 @@ def test_sign_is_byte_identical_to_solders_signing(n_memos: int, payer_in_signer
         [payer, first, second], Message(instructions, payer.pubkey()), blockhash
     )
     assert bytes(sign(instructions, payer, signers, blockhash)) == bytes(reference)
+
+
+@pytest.mark.parametrize("batch", [True, False], ids=["batched", "one-instruction-each"])
+def test_settlement_in_a_token_batch_moves_what_separate_transfers_move(
+    world: World, batch: bool
+) -> None:
+    """p-token's Batch instruction (what the embedded ledger's token program takes, on
+    both backends): one instruction carries every transfer, all or nothing."""
+
+    async def scenario() -> None:
+        seller, buyer = await _market(world, payment_allowance=10 * CREDIT)
+        trades = [
+            Trade(seller.pubkey(), buyer.pubkey(), energy=KWH, payment=CREDIT),
+            Trade(seller.pubkey(), buyer.pubkey(), energy=KWH // 2, payment=2 * CREDIT),
+        ]
+        outcomes = await settle(
+            world.ledger,
+            world.deployment,
+            payer=world.payer,
+            settlement_authority=world.settler,
+            epoch=1,
+            trades=trades,
+            batch=batch,
+        )
+        assert [o.error for o in outcomes] == [None, None]
+        assert outcomes[0].signature == outcomes[1].signature  # one transaction
+        assert await _balances(world, seller, buyer) == [
+            3 * KWH + KWH // 2,
+            103 * CREDIT,
+            KWH + KWH // 2,
+            97 * CREDIT,
+        ]
+        assert outcomes[0].signature is not None
+        entry = await world.embedded.journal_entry(outcomes[0].signature)
+        assert entry is not None
+        message = VersionedTransaction.from_bytes(entry.tx).message
+        keys = message.account_keys
+        token = [
+            ix for ix in message.instructions if keys[ix.program_id_index] == spl.TOKEN_PROGRAM_ID
+        ]
+        assert len(token) == (1 if batch else 4)
+
+        # A batch fails whole: an overdrawn second transfer undoes the first; the trade
+        # is then tried alone, one instruction a transfer, so the error names the
+        # payment leg (instruction 2, after the memo and the energy leg).
+        before = await _balances(world, seller, buyer)
+        (failed,) = await settle(
+            world.ledger,
+            world.deployment,
+            payer=world.payer,
+            settlement_authority=world.settler,
+            epoch=2,
+            trades=[Trade(seller.pubkey(), buyer.pubkey(), energy=KWH, payment=50 * CREDIT)],
+            batch=batch,
+        )
+        assert failed.signature is None
+        assert failed.error is not None
+        assert "InstructionError((2," in failed.error
+        assert await _balances(world, seller, buyer) == before
+
+    run(scenario())

@@ -183,3 +183,65 @@ def test_v0_packing_sizes_are_what_the_compiler_produces(
             for t in message.address_table_lookups
         )
         assert named <= MAX_ACCOUNT_LOCKS
+
+
+def _transfer_group(draw: st.DrawFn) -> list[Instruction]:
+    return [
+        spl.transfer_checked(
+            source=draw(st.sampled_from(_KEYS)),
+            mint=draw(st.sampled_from(_KEYS)),
+            destination=draw(st.sampled_from(_KEYS)),
+            authority=draw(st.sampled_from([k.pubkey() for k in _SIGNERS])),
+            amount=draw(st.integers(0, 2**64 - 1)),
+            decimals=9,
+        )
+        for _ in range(draw(st.integers(1, 3)))
+    ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.composite(_transfer_group)(), max_size=80),
+    st.lists(st.lists(st.sampled_from(_TABLE_KEYS), max_size=9, unique=True), max_size=3),
+    st.booleans(),
+)
+def test_batched_packing_sizes_are_what_the_compiler_produces(
+    groups: list[list[Instruction]], tables: list[list[Pubkey]], with_prefix: bool
+) -> None:
+    """Groups in one `spl.batch` instruction per transaction, legacy and v0: the tally
+    crosses the one- to two-byte length prefixes of its accounts and data."""
+    prefix = [_memo(30, _SIGNERS[0].pubkey())] if with_prefix else []
+    accounts = [AddressLookupTableAccount(Pubkey.new_unique(), t) for t in tables]
+    sized = [GroupSize.batched(g) for g in groups]
+    legacy = pack_sized_groups(sized, PAYER.pubkey(), prefix=prefix)
+    v0 = pack_v0_groups(sized, PAYER.pubkey(), accounts, prefix=prefix)
+    for packed, v0_tables in ((legacy, None), (v0, accounts)):
+        assert [i for indices, _ in packed for i in indices] == list(range(len(groups)))
+        for indices, size in packed:
+            batch = spl.batch([ix for i in indices for ix in groups[i]])
+            assert len(batch.accounts) <= spl.MAX_BATCH_ACCOUNTS
+            if v0_tables is None:
+                assert size == signed_size([*prefix, batch], PAYER.pubkey())
+            else:
+                message = MessageV0.try_compile(
+                    PAYER.pubkey(), [*prefix, batch], v0_tables, Hash.default()
+                )
+                signers = message.header.num_required_signatures
+                assert size == 1 + 64 * signers + len(to_bytes_versioned(message))
+            assert size <= MAX_TRANSACTION_SIZE
+
+
+def test_a_batch_never_carries_more_accounts_than_an_instruction_may() -> None:
+    group = [
+        spl.transfer_checked(
+            source=_KEYS[0],
+            mint=_KEYS[1],
+            destination=_KEYS[2],
+            authority=PAYER.pubkey(),
+            amount=1,
+            decimals=9,
+        )
+    ]
+    sized = [GroupSize.batched(group)] * 200
+    packed = pack_sized_groups(sized, PAYER.pubkey(), limit=100_000)  # size never binds
+    assert [len(indices) for indices, _ in packed] == [63, 63, 63, 11]  # 4 accounts each

@@ -1,6 +1,7 @@
 """Settlement planning, failure reasons and the grouping of outcomes (pure)."""
 
 import itertools
+import json
 from dataclasses import replace
 
 import pytest
@@ -80,6 +81,21 @@ def test_batches_carry_every_match_once_in_order_and_plan_the_same_twice() -> No
     assert jobs == batch_jobs(deployment, keys, 7, matches)
     assert len({job.key for job in jobs}) == len(jobs)
     assert job_matches(single_job(7, matches[5])) == [5]
+
+
+def test_a_batched_plan_says_so_in_every_job_and_a_single_match_never_batches() -> None:
+    keys = SettlementKeys(Keypair(), Keypair())
+    deployment = Deployment(
+        *(Pubkey.new_unique() for _ in range(4)), keys.settlement_authority.pubkey()
+    )
+    matches = _matches(40)
+    batched = batch_jobs(deployment, keys, 7, matches, batch=True)
+    plain = batch_jobs(deployment, keys, 7, matches)
+    assert {json.loads(job.payload).get("batch") for job in batched} == {True}
+    assert {json.loads(job.payload).get("batch") for job in plain} == {None}
+    assert [i for job in batched for i in job_matches(job)] == list(range(40))
+    assert len(batched) <= len(plain)  # a batch entry is a byte smaller than an instruction
+    assert "batch" not in json.loads(single_job(7, matches[5], v0=True).payload)
 
 
 _OUTCOMES = st.builds(
