@@ -206,7 +206,9 @@ async def settlement(n_orders: int, n_users: int) -> None:
     # the database, then building and signing alone.
     ledger, deployment, _, settler, users = await funded_market(MemoryLedgerStore(), n_users)
     trades = [
-        Trade(users[i % n_users].pubkey(), users[(i * 7 + 1) % n_users].pubkey(), KWH, 1000)
+        # Distinct amounts: equal trades would pack into equal transactions, which the
+        # ledger recognises by signature and does not apply again.
+        Trade(users[i % n_users].pubkey(), users[(i * 7 + 1) % n_users].pubkey(), KWH + i, 1000)
         for i in range(n_trades)
         if i % n_users != (i * 7 + 1) % n_users
     ]
