@@ -255,9 +255,18 @@ async def settle_epoch(
     # call, from the jobs.
     written: set[int] = set()
     writes: list[asyncio.Future[None]] = []
+    by_job: dict[str, list[store.MatchOutcome]] = {}  # a finished job's, worked out once
+
+    def outcomes_of(jobs: Sequence[Job]) -> list[store.MatchOutcome]:
+        found: list[store.MatchOutcome] = []
+        for job in jobs:
+            if job.key not in by_job:
+                by_job[job.key] = _outcomes([job], prefix_len)
+            found += by_job[job.key]
+        return found
 
     def record_wave(jobs: Sequence[Job]) -> None:
-        fresh = [o for o in _outcomes(jobs, prefix_len) if o.idx not in written]
+        fresh = [o for o in outcomes_of(jobs) if o.idx not in written]
         written.update(o.idx for o in fresh)
         if fresh:
             writes.append(
@@ -285,7 +294,7 @@ async def settle_epoch(
     for result in results:
         if isinstance(result, BaseException):
             raise result
-    outcomes = _outcomes(done, prefix_len)
+    outcomes = outcomes_of(done)
     rest = [o for o in outcomes if o.idx not in written]
     await asyncio.to_thread(store.record_settlement, engine, epoch, rest, now())
     settled = tuple(sorted(o.idx for o in outcomes if o.status is MatchStatus.SETTLED))

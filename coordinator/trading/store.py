@@ -6,8 +6,8 @@ import datetime as dt
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any, NamedTuple, cast
 
 from solders.signature import Signature
 from sqlalchemy import Table, bindparam, case, func, insert, or_, select, union_all, update
@@ -481,8 +481,9 @@ def unsettled_epochs(engine: Engine) -> list[int]:
         return list(conn.execute(query).scalars())
 
 
-@dataclass(frozen=True, slots=True)
-class MatchOutcome:
+class MatchOutcome(NamedTuple):
+    """What settlement decided for match `idx` (a tuple: an epoch makes thousands)."""
+
     idx: int
     status: MatchStatus
     settlement_key: str
@@ -607,7 +608,7 @@ def _runs(outcomes: Sequence[MatchOutcome]) -> list[tuple[int, int, MatchOutcome
     for o in sorted(outcomes, key=lambda o: o.idx):
         if runs:
             lo, hi, first = runs[-1]
-            if o.idx == hi + 1 and replace(o, idx=first.idx) == first:
+            if o.idx == hi + 1 and o[1:] == first[1:]:  # all fields but the index
                 runs[-1] = (lo, o.idx, first)
                 continue
         runs.append((o.idx, o.idx, o))

@@ -2,7 +2,6 @@
 
 import itertools
 import json
-from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -109,13 +108,13 @@ _OUTCOMES = st.builds(
 def test_runs_cover_each_outcome_once_and_join_only_equal_neighbours(
     items: list[tuple[int, store.MatchOutcome]],
 ) -> None:
-    by_idx = {idx: replace(o, idx=idx) for idx, o in items}  # one outcome per match
+    by_idx = {idx: o._replace(idx=idx) for idx, o in items}  # one outcome per match
     runs = store._runs(list(by_idx.values()))
     covered = [i for lo, hi, _ in runs for i in range(lo, hi + 1)]
     assert covered == sorted(by_idx)  # every match once, in order, nothing else
     for lo, hi, first in runs:
         for i in range(lo, hi + 1):
-            assert replace(by_idx[i], idx=first.idx) == first  # one statement fits all
+            assert by_idx[i]._replace(idx=first.idx) == first  # one statement fits all
     for (_, hi, a), (lo, _, b) in itertools.pairwise(runs):
         # Neighbours are joined whenever they could be.
-        assert lo != hi + 1 or replace(b, idx=a.idx) != a
+        assert lo != hi + 1 or b._replace(idx=a.idx) != a
