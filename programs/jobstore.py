@@ -92,6 +92,8 @@ class SqlJobStore:
                 ]
                 if new:
                     conn.execute(insert(table), new)
+            if not present:
+                return list(jobs)  # all stored just now, as given: no need to read back
         except IntegrityError:
             pass  # another instance planned them first: read what it stored
         stored = self._get_many(keys)

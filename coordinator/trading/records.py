@@ -3,6 +3,7 @@
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from coordinator.market.orders import Side
 
@@ -10,6 +11,7 @@ __all__ = [
     "LIVE_STATUSES",
     "ClearingView",
     "MatchStatus",
+    "MatchToSettle",
     "MatchView",
     "OrderStatus",
     "OrderView",
@@ -82,6 +84,16 @@ class MatchView:
     status: MatchStatus
     signature: str | None
     error: str | None
+
+
+class MatchToSettle(NamedTuple):
+    """What settlement needs of a match (a tuple: an epoch settles thousands)."""
+
+    idx: int
+    seller: str
+    buyer: str
+    quantity: int
+    payment: int
 
 
 @dataclass(frozen=True, slots=True)

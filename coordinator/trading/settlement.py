@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 
 from coordinator.db.models import SettlementJob
 from coordinator.trading import store
-from coordinator.trading.records import MatchStatus, MatchView
+from coordinator.trading.records import MatchStatus, MatchToSettle
 from coordinator.trading.store import SqlMarketJobStore
 from programs.jobs import Build, Hook, Job, no_hook, run_jobs
 from programs.jobstore import SqlJobStore
@@ -86,7 +86,7 @@ class SettlementReport:
     transactions: int
 
 
-def _trade(match: MatchView) -> Trade:
+def _trade(match: MatchToSettle) -> Trade:
     return Trade(
         Pubkey.from_string(match.seller),
         Pubkey.from_string(match.buyer),
@@ -95,7 +95,7 @@ def _trade(match: MatchView) -> Trade:
     )
 
 
-def _payload(epoch: int, matches: Sequence[MatchView], v0: bool, batch: bool = False) -> str:
+def _payload(epoch: int, matches: Sequence[MatchToSettle], v0: bool, batch: bool = False) -> str:
     body: dict[str, object] = {
         "epoch": epoch,
         "trades": [[m.idx, m.seller, m.buyer, m.quantity, m.payment] for m in matches],
@@ -126,7 +126,7 @@ def batch_jobs(
     deployment: Deployment,
     keys: SettlementKeys,
     epoch: int,
-    matches: Sequence[MatchView],
+    matches: Sequence[MatchToSettle],
     fee: FeePolicy = NO_PRIORITY_FEE,
     tables: Sequence[AddressLookupTableAccount] = (),
     batch: bool = False,
@@ -152,7 +152,7 @@ def batch_jobs(
     ]
 
 
-def single_job(epoch: int, match: MatchView, v0: bool = False) -> Job:
+def single_job(epoch: int, match: MatchToSettle, v0: bool = False) -> Job:
     """One match alone, after its batch was rejected: never in a Batch instruction, so
     that the runtime's error names the failing leg."""
     return Job(
@@ -225,7 +225,7 @@ async def settle_epoch(
     With `token_batch` (default: what the ledger takes) each transaction's transfers
     go in one p-token Batch instruction, about half the runtime's work."""
     now = clock or (lambda: dt.datetime.now(dt.UTC))
-    matches = await asyncio.to_thread(store.matches_of, engine, epoch)
+    matches = await asyncio.to_thread(store.matches_to_settle, engine, epoch)
     if not matches:
         return SettlementReport(epoch, (), (), (), 0)
     jobs_store = SqlMarketJobStore(engine, SettlementJob, now)
@@ -326,7 +326,7 @@ def _outcomes(jobs: Sequence[Job], prefix_len: int) -> list[store.MatchOutcome]:
     return outcomes
 
 
-def party_accounts(deployment: Deployment, matches: Sequence[MatchView]) -> list[Pubkey]:
+def party_accounts(deployment: Deployment, matches: Sequence[MatchToSettle]) -> list[Pubkey]:
     """The mints and every party's two token accounts, in first-seen order."""
     owners = dict.fromkeys(o for m in matches for o in (m.seller, m.buyer))
     addresses = [deployment.energy_mint, deployment.payment_mint]

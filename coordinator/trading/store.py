@@ -29,6 +29,7 @@ from coordinator.trading.records import (
     LIVE_STATUSES,
     ClearingView,
     MatchStatus,
+    MatchToSettle,
     MatchView,
     OrderStatus,
     OrderView,
@@ -54,6 +55,7 @@ __all__ = [
     "live_orders",
     "mark_published",
     "matches_of",
+    "matches_to_settle",
     "open_orders_for",
     "owed",
     "owed_by_owner",
@@ -454,6 +456,19 @@ def matches_of(engine: Engine, epoch: int) -> list[MatchView]:
     query = select(table).where(table.c.epoch == epoch).order_by(table.c.idx)
     with engine.connect() as conn:
         return [_match_view(row) for row in conn.execute(query)]
+
+
+def matches_to_settle(engine: Engine, epoch: int) -> list[MatchToSettle]:
+    """The epoch's matches, only what settlement needs of them, in order."""
+    table = cast(Table, MatchRow.__table__)
+    c = table.c
+    query = (
+        select(c.idx, c.seller, c.buyer, c.quantity, c.payment)
+        .where(c.epoch == epoch)
+        .order_by(c.idx)
+    )
+    with engine.connect() as conn:
+        return [MatchToSettle(*row) for row in conn.execute(query)]
 
 
 def list_matches(

@@ -10,7 +10,7 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from coordinator.trading import store
-from coordinator.trading.records import MatchStatus, MatchView
+from coordinator.trading.records import MatchStatus, MatchToSettle
 from coordinator.trading.settlement import (
     SettlementKeys,
     batch_jobs,
@@ -47,25 +47,9 @@ def test_failure_reason(error: str, reason: str) -> None:
     assert failure_reason(error, prefix_len=1) == reason
 
 
-def _matches(count: int) -> list[MatchView]:
+def _matches(count: int) -> list[MatchToSettle]:
     owners = [str(Pubkey.new_unique()) for _ in range(6)]
-    return [
-        MatchView(
-            7,
-            i,
-            f"b{i}",
-            f"s{i}",
-            owners[i % 3],
-            owners[3 + i % 3],
-            10**9,
-            1000,
-            1000,
-            MatchStatus.PENDING,
-            None,
-            None,
-        )
-        for i in range(count)
-    ]
+    return [MatchToSettle(i, owners[3 + i % 3], owners[i % 3], 10**9, 1000) for i in range(count)]
 
 
 def test_batches_carry_every_match_once_in_order_and_plan_the_same_twice() -> None:

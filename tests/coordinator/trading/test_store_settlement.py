@@ -60,6 +60,11 @@ def test_orders_roll_up_settled_failed_and_pending_matches(market_engine: Engine
     )
     result = ClearingResult(EPOCH, PricingRule.PAY_AS_CLEAR, 1000, 10, 10, matches, (), "", "")
     assert store.save_clearing(market_engine, result, b"{}", encode_result(result), NOW)
+    assert store.matches_to_settle(market_engine, EPOCH) == [
+        (0, "owner-s1", "owner-b1", 5, 5),
+        (1, "owner-s1", "owner-b2", 3, 3),
+        (2, "owner-s1", "owner-b1", 2, 2),
+    ]
 
     revoked = "approval_revoked (payment leg, buyer -> seller)"
     first = [_outcome(0, MatchStatus.SETTLED), _outcome(1, MatchStatus.FAILED, revoked)]
