@@ -307,17 +307,24 @@ class ClearingRecord(Base):
     match_count: Mapped[int] = mapped_column(Integer)
     cleared_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set once no match of the epoch is pending (nothing left to resume).
+    settled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class MatchRow(Base):
     """A match of a clearing, `idx` its position in the result; `status` pending,
-    settled (in `signature`) or failed (`error` says why)."""
+    settled (in `signature`) or failed (`error` says why).
+
+    Each row is updated once, when settled, in none of its indexed columns, and grows
+    by about half (key, signature). Pages filled to 40 % leave that update room on its
+    own page, so PostgreSQL makes it a heap-only (HOT) update that touches no index:
+    settlement writes thousands a second. Once settled, pages are about 60 % full."""
 
     __tablename__ = "matches"
     __table_args__ = (
         Index("ix_matches_buyer", "buyer", "epoch"),
         Index("ix_matches_seller", "seller", "epoch"),
-        Index("ix_matches_status", "status"),
+        {"postgresql_with": {"fillfactor": 40}},
     )
 
     epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -487,10 +487,9 @@ def list_matches(
 def unsettled_epochs(engine: Engine) -> list[int]:
     """Epochs with matches not yet settled nor failed (to resume after a restart)."""
     query = (
-        select(MatchRow.epoch)
-        .where(MatchRow.status == MatchStatus.PENDING.value)
-        .distinct()
-        .order_by(MatchRow.epoch)
+        select(ClearingRecord.epoch)
+        .where(ClearingRecord.match_count > 0, ClearingRecord.settled_at.is_(None))
+        .order_by(ClearingRecord.epoch)
     )
     with engine.connect() as conn:
         return list(conn.execute(query).scalars())
@@ -514,6 +513,7 @@ def record_settlement(
     with engine.begin() as conn:
         _write_match_outcomes(conn, epoch, outcomes)
         _roll_up_orders(conn, epoch, now)
+        _mark_settled(conn, epoch, now)
 
 
 def record_match_outcomes(engine: Engine, epoch: int, outcomes: Sequence[MatchOutcome]) -> None:
@@ -553,6 +553,23 @@ def _write_match_outcomes(conn: Connection, epoch: int, outcomes: Sequence[Match
             }
             for lo, hi, o in _runs(outcomes)
         ],
+    )
+
+
+def _mark_settled(conn: Connection, epoch: int, now: dt.datetime) -> None:
+    """The epoch is done once none of its matches is pending (no index on the status:
+    the epoch's matches are read by primary key)."""
+    matches = cast(Table, MatchRow.__table__)
+    clearings = cast(Table, ClearingRecord.__table__)
+    pending = select(matches.c.idx).where(
+        matches.c.epoch == epoch, matches.c.status == MatchStatus.PENDING.value
+    )
+    conn.execute(
+        update(clearings)
+        .where(
+            clearings.c.epoch == epoch, clearings.c.settled_at.is_(None), ~pending.exists()
+        )
+        .values(settled_at=now)
     )
 
 

@@ -2,11 +2,15 @@
 from all of its epoch's matches, on PostgreSQL and on SQLite (the embedded demo)."""
 
 import datetime as dt
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from solders.pubkey import Pubkey
 from solders.signature import Signature
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from coordinator.db.migrate import upgrade
@@ -17,6 +21,7 @@ from coordinator.market.orders import PricingRule
 from coordinator.market.results import ClearingResult
 from coordinator.trading import store
 from coordinator.trading.records import MatchStatus, OrderStatus, SettlementStatus
+from tests.utils.services import fresh_database, wait_until
 
 NOW = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
 EPOCH = 7
@@ -68,7 +73,9 @@ def test_orders_roll_up_settled_failed_and_pending_matches(market_engine: Engine
 
     revoked = "approval_revoked (payment leg, buyer -> seller)"
     first = [_outcome(0, MatchStatus.SETTLED), _outcome(1, MatchStatus.FAILED, revoked)]
+    assert EPOCH in store.unsettled_epochs(market_engine)
     store.record_settlement(market_engine, EPOCH, first, NOW)  # match 2 still pending
+    assert EPOCH in store.unsettled_epochs(market_engine)
     assert _state(market_engine, "b1") == (5, SettlementStatus.PENDING, None)
     assert _state(market_engine, "b2") == (0, SettlementStatus.FAILED, revoked)
     assert _state(market_engine, "s1") == (5, SettlementStatus.FAILED, revoked)
@@ -78,3 +85,72 @@ def test_orders_roll_up_settled_failed_and_pending_matches(market_engine: Engine
     assert _state(market_engine, "s1") == (7, SettlementStatus.FAILED, revoked)
     statuses = [m.status for m in store.matches_of(market_engine, EPOCH)]
     assert statuses == [MatchStatus.SETTLED, MatchStatus.FAILED, MatchStatus.SETTLED]
+    assert EPOCH not in store.unsettled_epochs(market_engine)  # nothing left to resume
+
+
+@pytest.mark.services
+def test_settling_a_match_updates_its_row_in_place_on_postgres() -> None:
+    """No column settlement writes is indexed and pages keep room: every update of a
+    match is heap-only (HOT), adding nothing to any index."""
+    with fresh_database() as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        # As real as their sizes go: 20-hex-digit order ids, base58 wallets.
+        owners = [str(Pubkey.new_unique()) for _ in range(20)]
+        matches = tuple(
+            Match(secrets.token_hex(10), secrets.token_hex(10), owners[i % 20],
+                  owners[(i + 1) % 20], 5 * 10**9, 31_000, 155_000)
+            for i in range(300)
+        )  # fmt: skip
+        result = ClearingResult(EPOCH, PricingRule.PAY_AS_CLEAR, 1000, 0, 0, matches, (), "", "")
+        store.save_clearing(engine, result, b"{}", encode_result(result), NOW)
+        outcomes = [_outcome(i, MatchStatus.SETTLED) for i in range(300)]  # distinct signatures
+        store.record_match_outcomes(engine, EPOCH, outcomes)
+        engine.dispose()  # a backend reports its statistics as it ends
+
+        def updates() -> tuple[int, int]:
+            with psycopg.connect(url.replace("+psycopg", "")) as conn:
+                row = conn.execute(
+                    "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+                    "WHERE relname = 'matches'"
+                ).fetchone()
+            assert row is not None
+            return int(row[0]), int(row[1])
+
+        wait_until(lambda: updates()[0] >= 300, timeout=15, what="the updates' statistics")
+        assert updates() == (300, 300)
+
+
+def _epochs_before_0008(engine: Engine) -> None:
+    """Epoch 1 fully settled, epoch 2 with a match pending, as revision 0007 kept them."""
+    upgrade(engine, "0007_ledger_address_slots")
+    clearing = text(
+        "INSERT INTO clearings (epoch, inputs, result, inputs_hash, result_hash, pricing, "
+        "clearing_price, volume, turnover, order_count, match_count, cleared_at) VALUES "
+        "(:e, :b, :b, 'h', 'h', 'pay_as_clear', 1000, 5, 5, 2, 2, :t)"
+    )
+    match = text(
+        "INSERT INTO matches (epoch, idx, buy_order_id, sell_order_id, buyer, seller, "
+        "quantity, price, payment, status) VALUES (:e, :i, 'b', 's', 'x', 'y', 5, 1000, 5, :s)"
+    )
+    with engine.begin() as conn:
+        for epoch, statuses in ((1, ("settled", "failed")), (2, ("settled", "pending"))):
+            conn.execute(clearing, {"e": epoch, "b": b"{}", "t": NOW})
+            for idx, status in enumerate(statuses):
+                conn.execute(match, {"e": epoch, "i": idx, "s": status})
+    upgrade(engine)
+
+
+def test_upgrade_keeps_resuming_the_epochs_left_pending(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    _epochs_before_0008(engine)
+    assert store.unsettled_epochs(engine) == [2]
+
+
+@pytest.mark.services
+def test_upgrade_keeps_resuming_the_epochs_left_pending_on_postgres() -> None:
+    with fresh_database() as url:
+        engine = make_engine(url)
+        _epochs_before_0008(engine)
+        assert store.unsettled_epochs(engine) == [2]
+        engine.dispose()

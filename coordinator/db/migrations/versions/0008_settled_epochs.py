@@ -1,0 +1,45 @@
+"""Epochs say when they are settled; match rows updated without touching an index.
+
+`clearings.settled_at` is set once no match of the epoch is pending, which is what
+a restart asks for (it used to ask an index on `matches.status`). Without that
+index no column a settlement writes is indexed, and with pages filled to 40 %
+(fillfactor; pages written before keep theirs) PostgreSQL updates a settled
+match in place (HOT) instead of adding an entry to every index.
+
+Revision ID: 0008_settled_epochs
+Revises: 0007_ledger_address_slots
+Create Date: 2026-12-02
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008_settled_epochs"
+down_revision: str | None = "0007_ledger_address_slots"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("clearings") as batch:
+        batch.add_column(sa.Column("settled_at", sa.DateTime(timezone=True), nullable=True))
+    # Epochs with nothing pending are settled already (the time is the clearing's: the
+    # real one was not recorded).
+    op.execute(
+        "UPDATE clearings SET settled_at = cleared_at WHERE NOT EXISTS "
+        "(SELECT 1 FROM matches WHERE matches.epoch = clearings.epoch "
+        "AND matches.status = 'pending')"
+    )
+    op.drop_index("ix_matches_status", table_name="matches")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE matches SET (fillfactor = 40)")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE matches RESET (fillfactor)")
+    op.create_index("ix_matches_status", "matches", ["status"])
+    with op.batch_alter_table("clearings") as batch:
+        batch.drop_column("settled_at")
