@@ -347,7 +347,11 @@ class SettlementJob(Base):
     blockhash and bytes stored before sending), confirmed or failed."""
 
     __tablename__ = "settlements"
-    __table_args__ = (Index("ix_settlements_epoch_status", "epoch", "status"),)
+    __table_args__ = (
+        Index("ix_settlements_epoch_status", "epoch", "status"),
+        # rows of 3 to 4 KB (payload, transaction) stay whole: see migration 0008
+        {"postgresql_with": {"toast_tuple_target": 8160}},
+    )
 
     job_key: Mapped[str] = mapped_column(Text, primary_key=True)
     epoch: Mapped[int] = mapped_column(BigInteger)

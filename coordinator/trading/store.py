@@ -566,9 +566,7 @@ def _mark_settled(conn: Connection, epoch: int, now: dt.datetime) -> None:
     )
     conn.execute(
         update(clearings)
-        .where(
-            clearings.c.epoch == epoch, clearings.c.settled_at.is_(None), ~pending.exists()
-        )
+        .where(clearings.c.epoch == epoch, clearings.c.settled_at.is_(None), ~pending.exists())
         .values(settled_at=now)
     )
 

@@ -63,6 +63,11 @@ _NAMING = {
 
 ledger_metadata = MetaData(naming_convention=_NAMING)
 
+# A journal entry or a job holds a transaction and a few KB besides: kept whole in
+# its row on PostgreSQL, not compressed in vain (keys and signatures do not
+# compress) and moved out to a TOAST table above the default 2 KB.
+_WHOLE_ROWS = {"toast_tuple_target": 8160}
+
 # u64 values (lamports, rent_epoch, which is often u64::MAX) are stored as the
 # signed 64-bit integer with the same bits: both databases have that type.
 ledger_accounts = Table(
@@ -87,6 +92,7 @@ ledger_journal = Table(
     # the 32-byte addresses the transaction names, concatenated in byte order
     Column("addresses", LargeBinary, nullable=False),
     Index("ix_ledger_journal_slot", "slot", unique=True),
+    postgresql_with=_WHOLE_ROWS,
 )
 
 ledger_address_slots = Table(
@@ -112,6 +118,7 @@ chain_jobs = Table(
     Column("error", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    postgresql_with=_WHOLE_ROWS,
 )
 
 

@@ -2,6 +2,7 @@
 from all of its epoch's matches, on PostgreSQL and on SQLite (the embedded demo)."""
 
 import datetime as dt
+import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from coordinator.db.migrate import upgrade
+from coordinator.db.models import SettlementJob
 from coordinator.db.session import make_engine
 from coordinator.market import Match, Side
 from coordinator.market.canonical import encode_result
@@ -21,6 +23,7 @@ from coordinator.market.orders import PricingRule
 from coordinator.market.results import ClearingResult
 from coordinator.trading import store
 from coordinator.trading.records import MatchStatus, OrderStatus, SettlementStatus
+from programs.jobs import Job
 from tests.utils.services import fresh_database, wait_until
 
 NOW = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
@@ -154,3 +157,38 @@ def test_upgrade_keeps_resuming_the_epochs_left_pending_on_postgres() -> None:
         _epochs_before_0008(engine)
         assert store.unsettled_epochs(engine) == [2]
         engine.dispose()
+
+
+@pytest.mark.services
+def test_settlement_rows_of_a_few_kilobytes_stay_whole_on_postgres() -> None:
+    with fresh_database() as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        jobs = store.SqlMarketJobStore(engine, SettlementJob)
+        wallets = [str(Pubkey.from_bytes(secrets.token_bytes(32))) for _ in range(60)]
+        trades = [[i, wallets[2 * i], wallets[2 * i + 1], 10**9 + i, 31_000] for i in range(26)]
+        payload = json.dumps({"epoch": EPOCH, "trades": trades})
+        jobs.plan([Job(f"settle:{i}", "settle", payload) for i in range(20)])
+        jobs.save_many(
+            [
+                Job(
+                    f"settle:{i}",
+                    "settle",
+                    payload,
+                    "sent",
+                    Signature.new_unique(),
+                    tx=secrets.token_bytes(1100),
+                )
+                for i in range(20)
+            ]
+        )
+        with engine.connect() as conn:
+            toasted = conn.execute(
+                text(
+                    "SELECT pg_relation_size(reltoastrelid) FROM pg_class "
+                    "WHERE relname = 'settlements'"
+                )
+            ).scalar_one()
+        engine.dispose()
+    assert len(payload) > 2500
+    assert toasted == 0
