@@ -193,3 +193,60 @@ def test_acks_sent_in_bulk_reach_the_broker_and_only_unacked_come_back(
         wait_until(lambda: any(p == b"after" for p, _ in sub.received), 10, "a new message")
         redelivered = [p for p, _ in sub.received if p != b"after"]
         assert redelivered == payloads[acked:]
+
+
+def _received(client: mqtt.Client, header: int, packet: bytes) -> mqtt.MQTTMessage:
+    """The message `client` hands to on_message for one PUBLISH (its fixed header's
+    first byte and the rest), decoded by `_handle_publish` as its network loop does."""
+    got: list[mqtt.MQTTMessage] = []
+    client.on_message = lambda _c, _u, message: got.append(message)
+    client._in_packet = {"command": header, "packet": packet}  # type: ignore[attr-defined]
+    client._handle_publish()  # type: ignore[attr-defined]
+    (message,) = got
+    return message
+
+
+_MQTT_TEXT = st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    topic=st.text(_MQTT_TEXT, min_size=1, max_size=60),
+    payload=st.binary(max_size=300),
+    qos=st.sampled_from([0, 1]),
+    mid=st.integers(1, 65535),
+    dup=st.booleans(),
+    retain=st.booleans(),
+    content_type=st.none() | st.text(_MQTT_TEXT, max_size=20),
+)
+def test_v5_publishes_are_decoded_as_paho_decodes_them(
+    topic: str,
+    payload: bytes,
+    qos: int,
+    mid: int,
+    dup: bool,
+    retain: bool,
+    content_type: str | None,
+) -> None:
+    """The fast path (no properties) and the fallback (properties) give on_message
+    what paho's own client gives it."""
+    properties = Properties(PacketTypes.PUBLISH)
+    if content_type is not None:
+        properties.ContentType = content_type
+    encoded = topic.encode()
+    packet = len(encoded).to_bytes(2, "big") + encoded
+    packet += mid.to_bytes(2, "big") if qos else b""
+    packet += properties.pack() + payload
+    header = 0x30 | (0x08 if dup else 0) | (qos << 1) | (1 if retain else 0)
+    ours = session_client("fast", mqtt_v5=True)
+    theirs = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    theirs.manual_ack_set(True)
+    a, b = _received(ours, header, packet), _received(theirs, header, packet)
+    assert (a.topic, a.payload, a.qos, a.mid, a.dup, a.retain) == (
+        b.topic, b.payload, b.qos, b.mid, b.dup, b.retain,
+    )  # fmt: skip
+    assert (a.topic, a.payload, a.qos) == (topic, payload, qos)
+    assert a.properties is not None
+    assert b.properties is not None
+    assert a.properties.json() == b.properties.json()
+    assert getattr(a.properties, "ContentType", None) == content_type
