@@ -198,6 +198,8 @@ def batch(instructions: Sequence[Instruction]) -> Instruction:
 
     Data: the Batch discriminator, then per instruction its account count and data
     length (one byte each) and its data; the accounts are theirs, concatenated."""
+    if not instructions:
+        raise ValueError("an empty batch")
     data = bytearray((_BATCH,))
     accounts: list[AccountMeta] = []
     for ix in instructions:
@@ -205,13 +207,13 @@ def batch(instructions: Sequence[Instruction]) -> Instruction:
         inner = ix.data
         if ix.program_id != TOKEN_PROGRAM_ID:
             raise ValueError("a batch holds token-program instructions only")
-        if len(metas) > 255 or len(inner) > 255 or inner[:1] == bytes((_BATCH,)):
+        if inner[:1] == bytes((_BATCH,)):
+            raise ValueError("a batch cannot hold a batch")
+        if len(metas) > 255 or len(inner) > 255:
             raise ValueError("a batched instruction has at most 255 accounts and data bytes")
         data += bytes((len(metas), len(inner)))
         data += inner
         accounts += metas
-    if not instructions:
-        raise ValueError("an empty batch")
     if len(accounts) > MAX_BATCH_ACCOUNTS:
         raise ValueError(f"{len(accounts)} accounts in one batch (at most {MAX_BATCH_ACCOUNTS})")
     return Instruction(TOKEN_PROGRAM_ID, bytes(data), accounts)
