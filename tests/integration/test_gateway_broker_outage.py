@@ -122,6 +122,14 @@ async def test_readings_polled_during_an_outage_arrive_exactly_once_in_order(
                 )  # fmt: skip
                 agent.stop()
                 await asyncio.wait_for(run, 10)
+                # The agent polled on until it stopped: what it published after `last`
+                # may still be on its way into the database.
+                final = outbox.next_seq() - 1
+                await async_wait_until(
+                    lambda: {r.seq for r in accepted_readings(engine, key.gateway_id)}
+                    >= set(range(1, final + 1)),
+                    within_s=30, what="every reading the gateway published",
+                )  # fmt: skip
             finally:
                 run.cancel()
                 outbox.close()
