@@ -2,13 +2,19 @@
 users' own approvals, clearing stored and attested, settlement exactly as cleared,
 crashes between every two steps, and failures with clear statuses."""
 
+import datetime as dt
 import json
+from collections.abc import Sequence
 
 import pytest
+from solders.signature import Signature
 from sqlalchemy.engine import Engine
 
 from coordinator.db.models import SettlementJob
-from coordinator.market import Side, decode_result
+from coordinator.market import Match, Side, decode_result
+from coordinator.market.canonical import encode_result
+from coordinator.market.orders import PricingRule
+from coordinator.market.results import ClearingResult
 from coordinator.trading import (
     MatchStatus,
     OrderStatus,
@@ -24,7 +30,10 @@ from coordinator.trading import (
 from coordinator.trading.settlement import settle_epoch
 from coordinator.trading.store import SqlMarketJobStore
 from programs import spl
+from programs.errors import TransactionExpired, TransactionFailed
 from programs.jobs import Job
+from programs.ledger import EmbeddedLedger
+from programs.ledger.base import AnyTransaction, TxStatus
 from programs.roles import freeze_user, sign, user_accounts
 from tests.coordinator.trading.world import CREDIT, KWH, Market, make_market
 from tests.programs.conftest import run
@@ -254,5 +263,91 @@ def test_an_epoch_planned_without_batches_is_finished_without_them(engine: Engin
             assert "batch" not in json.loads(job.payload)
         want = await _expected_balances(market, users, before)
         assert {str(u.pubkey()): await market.balances(u) for u in users} == want
+
+    run(scenario())
+
+
+class _OriginalTokenProgram:
+    """The embedded ledger as a cluster on the original token program would answer a
+    coordinator wrongly set to batch: a Batch instruction is invalid instruction
+    data, refused before any fee (as preflight refuses it)."""
+
+    token_batch = True
+
+    def __init__(self, inner: EmbeddedLedger) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    @staticmethod
+    def _refused(tx: AnyTransaction) -> TransactionFailed | None:
+        keys = tx.message.account_keys
+        for ix in tx.message.instructions:
+            if keys[ix.program_id_index] == spl.TOKEN_PROGRAM_ID and bytes(ix.data)[:1] == b"\xff":
+                error = "TransactionErrorInstructionError((1, InvalidInstructionData))"
+                return TransactionFailed(str(tx.signatures[0]), error)
+        return None
+
+    async def send_transactions(
+        self, txs: Sequence[AnyTransaction]
+    ) -> list[TxStatus | TransactionFailed | TransactionExpired]:
+        out: list[TxStatus | TransactionFailed | TransactionExpired] = []
+        for tx in txs:
+            refused = self._refused(tx)
+            out += [refused] if refused else await self._inner.send_transactions([tx])
+        return out
+
+    async def send_transaction(self, tx: AnyTransaction) -> Signature:
+        refused = self._refused(tx)
+        if refused:
+            raise refused
+        return await self._inner.send_transaction(tx)
+
+
+def test_batches_on_a_ledger_that_refuses_them_still_settle_every_match(engine: Engine) -> None:
+    """A wrong GTX_SOLANA_TOKEN_BATCH costs speed, not correctness: every batched job
+    is refused, and every match, even one alone in its job, is settled on its own."""
+
+    async def scenario() -> None:
+        market = await make_market(engine)
+        users, before = await _book(market)
+        await clear(market.ctx, market.epoch)
+        assert isinstance(market.ctx.ledger, EmbeddedLedger)
+        ledger = _OriginalTokenProgram(market.ctx.ledger)
+        report = await settle_epoch(
+            engine,
+            ledger,
+            market.ctx.deployment,
+            market.epoch,
+            market.keys,  # type: ignore[arg-type]
+        )
+        assert report.failed == ()
+        assert report.pending == ()
+        trades = await list_trades(market.ctx, epoch=market.epoch)
+        assert {t.status for t in trades} == {MatchStatus.SETTLED}
+        assert report.transactions == len(trades) + len(
+            [s for s in await list_settlements(market.ctx, market.epoch) if ":batch:" in s.key]
+        )
+        want = await _expected_balances(market, users, before)
+        assert {str(u.pubkey()): await market.balances(u) for u in users} == want
+
+        # An epoch of one match: its one job is batched too, and is retried alone.
+        seller, buyer = str(users[0].pubkey()), str(users[-1].pubkey())
+        lone = Match("b-lone", "s-lone", buyer, seller, 10**6, 1000, 1)
+        epoch = market.epoch + 1
+        result = ClearingResult(
+            epoch, PricingRule.PAY_AS_CLEAR, 1000, 10**6, 1, (lone,), (), "", ""
+        )
+        store.save_clearing(engine, result, b"{}", encode_result(result), dt.datetime.now(dt.UTC))
+        report = await settle_epoch(
+            engine,
+            ledger,
+            market.ctx.deployment,
+            epoch,
+            market.keys,  # type: ignore[arg-type]
+        )
+        assert (report.settled, report.failed, report.transactions) == ((0,), (), 2)
+        assert ":batch:" in (await list_settlements(market.ctx, epoch))[0].key
 
     run(scenario())
