@@ -22,7 +22,7 @@ import asyncio
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from solders.address_lookup_table_account import AddressLookupTableAccount
@@ -113,8 +113,12 @@ def _batch_key(epoch: int, n: int) -> str:
     return f"settle:epoch:{epoch}:batch:{n:06d}"
 
 
+def _is_batched(payload: Mapping[str, object]) -> bool:
+    return payload.get("batch") is True
+
+
 def _batched(job: Job) -> bool:
-    return json.loads(job.payload).get("batch") is True
+    return _is_batched(json.loads(job.payload))
 
 
 def job_matches(job: Job) -> list[int]:
@@ -198,7 +202,7 @@ def _builder(
         ]
         # Tables only grow and an address is never added twice, so a rebuild after a
         # restart compiles the same trades to the same accounts.
-        batch = _batched(job)
+        batch = _is_batched(payload)
         return signer.sign(int(payload["epoch"]), trades, blockhash, fee, tables, batch)
 
     return build
@@ -237,7 +241,7 @@ async def settle_epoch(
     if first is not None:
         shape = json.loads(first.payload)
         lookup_tables = shape.get("tx") == "v0"
-        batch = shape.get("batch") is True
+        batch = _is_batched(shape)
     if lookup_tables:
         tables = await ensure_tables(
             ledger,

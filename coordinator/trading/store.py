@@ -54,7 +54,6 @@ __all__ = [
     "list_settlements",
     "live_orders",
     "mark_published",
-    "matches_of",
     "matches_to_settle",
     "open_orders_for",
     "owed",
@@ -448,14 +447,6 @@ def unpublished_epochs(engine: Engine, limit: int = 100) -> list[int]:
 
 
 # --- matches and settlement ----------------------------------------------------------
-
-
-def matches_of(engine: Engine, epoch: int) -> list[MatchView]:
-    # Core rows, not ORM objects: an epoch may hold thousands of matches.
-    table = cast(Table, MatchRow.__table__)
-    query = select(table).where(table.c.epoch == epoch).order_by(table.c.idx)
-    with engine.connect() as conn:
-        return [_match_view(row) for row in conn.execute(query)]
 
 
 def matches_to_settle(engine: Engine, epoch: int) -> list[MatchToSettle]:

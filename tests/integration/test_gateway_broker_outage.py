@@ -12,7 +12,7 @@ is the coordinator's deployment concern (docs/operations.md), not the gateway's.
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
@@ -75,6 +75,11 @@ async def test_readings_polled_during_an_outage_arrive_exactly_once_in_order(
             async with MqttPublisher(broker_config, key.gateway_id) as publisher:
                 yield publisher
 
+        def accepted_through(last: int) -> Callable[[], bool]:
+            """Whether readings 1..`last` of the gateway are all accepted."""
+            wanted = set(range(1, last + 1))
+            return lambda: {r.seq for r in accepted_readings(engine, key.gateway_id)} >= wanted
+
         def ingest() -> AbstractAsyncContextManager[None]:
             return coordinator(database_url, topic_root, engine, host="127.0.0.1",
                                port=broker.port, name=key.gateway_id[:8])  # fmt: skip
@@ -114,20 +119,16 @@ async def test_readings_polled_during_an_outage_arrive_exactly_once_in_order(
                 broker.start()
                 await stack.enter_async_context(ingest())
                 gateway_may_connect.set()
-                last = outbox.next_seq() - 1
                 await async_wait_until(
-                    lambda: {r.seq for r in accepted_readings(engine, key.gateway_id)}
-                    >= set(range(1, last + 1)),
+                    accepted_through(outbox.next_seq() - 1),
                     within_s=30, what="every reading after the outage",
                 )  # fmt: skip
                 agent.stop()
                 await asyncio.wait_for(run, 10)
-                # The agent polled on until it stopped: what it published after `last`
+                # The agent polled on until it stopped: what it published after that
                 # may still be on its way into the database.
-                final = outbox.next_seq() - 1
                 await async_wait_until(
-                    lambda: {r.seq for r in accepted_readings(engine, key.gateway_id)}
-                    >= set(range(1, final + 1)),
+                    accepted_through(outbox.next_seq() - 1),
                     within_s=30, what="every reading the gateway published",
                 )  # fmt: skip
             finally:

@@ -20,6 +20,7 @@ from programs.roles import (
     PAYMENT_DECIMALS,
     MultisigSpec,
     Trade,
+    TradeOutcome,
     approve_escrow,
     bootstrap,
     build_mint_energy,
@@ -204,18 +205,26 @@ async def _balances(world: World, *owners: Keypair) -> list[int]:
     return result
 
 
+async def _settle(
+    world: World, trades: list[Trade], *, epoch: int = 1, batch: bool | None = None
+) -> list[TradeOutcome]:
+    """`roles.settle` by the world's payer and settlement authority."""
+    return await settle(
+        world.ledger,
+        world.deployment,
+        payer=world.payer,
+        settlement_authority=world.settler,
+        epoch=epoch,
+        trades=trades,
+        batch=batch,
+    )
+
+
 def test_delegated_settlement_moves_both_tokens_atomically(world: World) -> None:
     async def scenario() -> None:
         seller, buyer = await _market(world, payment_allowance=10 * CREDIT)
         trade = Trade(seller.pubkey(), buyer.pubkey(), energy=2 * KWH, payment=3 * CREDIT)
-        (outcome,) = await settle(
-            world.ledger,
-            world.deployment,
-            payer=world.payer,
-            settlement_authority=world.settler,
-            epoch=1,
-            trades=[trade],
-        )
+        (outcome,) = await _settle(world, [trade])
         assert outcome.error is None
         assert outcome.signature is not None
         assert await _balances(world, seller, buyer) == [
@@ -238,14 +247,7 @@ def test_insufficient_payment_delegation_fails_the_whole_pair(world: World) -> N
         seller, buyer = await _market(world, payment_allowance=1 * CREDIT)
         before = await _balances(world, seller, buyer)
         trade = Trade(seller.pubkey(), buyer.pubkey(), energy=2 * KWH, payment=3 * CREDIT)
-        (outcome,) = await settle(
-            world.ledger,
-            world.deployment,
-            payer=world.payer,
-            settlement_authority=world.settler,
-            epoch=1,
-            trades=[trade],
-        )
+        (outcome,) = await _settle(world, [trade])
         assert outcome.signature is None
         assert outcome.error is not None
         assert await _balances(world, seller, buyer) == before  # not even the energy leg
@@ -258,14 +260,7 @@ def test_one_bad_trade_does_not_block_the_others(world: World) -> None:
         seller, buyer = await _market(world, payment_allowance=10 * CREDIT)
         good = Trade(seller.pubkey(), buyer.pubkey(), energy=KWH, payment=CREDIT)
         bad = Trade(seller.pubkey(), buyer.pubkey(), energy=KWH, payment=50 * CREDIT)
-        outcomes = await settle(
-            world.ledger,
-            world.deployment,
-            payer=world.payer,
-            settlement_authority=world.settler,
-            epoch=1,
-            trades=[good, bad, good],
-        )
+        outcomes = await _settle(world, [good, bad, good])
         assert [o.error is None for o in outcomes] == [True, False, True]
         assert await _balances(world, seller, buyer) == [
             3 * KWH,
@@ -294,13 +289,7 @@ def test_a_frozen_account_cannot_trade_until_thawed(world: World) -> None:
         assert frozen is not None
         assert str(frozen.state) == str(type(frozen.state).Frozen)
         before = await _balances(world, seller, buyer)
-        kwargs = {
-            "payer": world.payer,
-            "settlement_authority": world.settler,
-            "epoch": 1,
-            "trades": [trade],
-        }
-        (outcome,) = await settle(world.ledger, world.deployment, **kwargs)  # type: ignore[arg-type]
+        (outcome,) = await _settle(world, [trade])
         assert outcome.error is not None
         assert await _balances(world, seller, buyer) == before
         await thaw_user(
@@ -310,7 +299,7 @@ def test_a_frozen_account_cannot_trade_until_thawed(world: World) -> None:
             rec_authority=world.rec,
             owner=seller.pubkey(),
         )
-        (outcome,) = await settle(world.ledger, world.deployment, **kwargs)  # type: ignore[arg-type]
+        (outcome,) = await _settle(world, [trade])
         assert outcome.error is None
 
     run(scenario())
@@ -548,15 +537,7 @@ def test_settlement_in_a_token_batch_moves_what_separate_transfers_move(
             Trade(seller.pubkey(), buyer.pubkey(), energy=KWH, payment=CREDIT),
             Trade(seller.pubkey(), buyer.pubkey(), energy=KWH // 2, payment=2 * CREDIT),
         ]
-        outcomes = await settle(
-            world.ledger,
-            world.deployment,
-            payer=world.payer,
-            settlement_authority=world.settler,
-            epoch=1,
-            trades=trades,
-            batch=batch,
-        )
+        outcomes = await _settle(world, trades, batch=batch)
         assert [o.error for o in outcomes] == [None, None]
         assert outcomes[0].signature == outcomes[1].signature  # one transaction
         assert await _balances(world, seller, buyer) == [
@@ -579,13 +560,10 @@ def test_settlement_in_a_token_batch_moves_what_separate_transfers_move(
         # is then tried alone, one instruction a transfer, so the error names the
         # payment leg (instruction 2, after the memo and the energy leg).
         before = await _balances(world, seller, buyer)
-        (failed,) = await settle(
-            world.ledger,
-            world.deployment,
-            payer=world.payer,
-            settlement_authority=world.settler,
+        (failed,) = await _settle(
+            world,
+            [Trade(seller.pubkey(), buyer.pubkey(), energy=KWH, payment=50 * CREDIT)],
             epoch=2,
-            trades=[Trade(seller.pubkey(), buyer.pubkey(), energy=KWH, payment=50 * CREDIT)],
             batch=batch,
         )
         assert failed.signature is None

@@ -112,18 +112,23 @@ _KEYS = [Pubkey.new_unique() for _ in range(12)]
 _SIGNERS = [Keypair() for _ in range(3)]
 
 
+def _transfer(draw: st.DrawFn) -> Instruction:
+    """A transfer over a small pool of keys, so groups share keys and signers."""
+    return spl.transfer_checked(
+        source=draw(st.sampled_from(_KEYS)),
+        mint=draw(st.sampled_from(_KEYS)),
+        destination=draw(st.sampled_from(_KEYS)),
+        authority=draw(st.sampled_from([k.pubkey() for k in _SIGNERS])),
+        amount=draw(st.integers(0, 2**64 - 1)),
+        decimals=6,
+    )
+
+
 @st.composite
 def _instruction(draw: st.DrawFn) -> Instruction:
     """A transfer or a memo over a small pool of keys, so groups share keys and signers."""
     if draw(st.booleans()):
-        return spl.transfer_checked(
-            source=draw(st.sampled_from(_KEYS)),
-            mint=draw(st.sampled_from(_KEYS)),
-            destination=draw(st.sampled_from(_KEYS)),
-            authority=draw(st.sampled_from([k.pubkey() for k in _SIGNERS])),
-            amount=draw(st.integers(0, 2**64 - 1)),
-            decimals=6,
-        )
+        return _transfer(draw)
     signers = draw(st.lists(st.sampled_from([k.pubkey() for k in _SIGNERS]), max_size=2))
     return spl.memo(b"m" * draw(st.integers(0, 200)), signers)
 
@@ -186,17 +191,7 @@ def test_v0_packing_sizes_are_what_the_compiler_produces(
 
 
 def _transfer_group(draw: st.DrawFn) -> list[Instruction]:
-    return [
-        spl.transfer_checked(
-            source=draw(st.sampled_from(_KEYS)),
-            mint=draw(st.sampled_from(_KEYS)),
-            destination=draw(st.sampled_from(_KEYS)),
-            authority=draw(st.sampled_from([k.pubkey() for k in _SIGNERS])),
-            amount=draw(st.integers(0, 2**64 - 1)),
-            decimals=9,
-        )
-        for _ in range(draw(st.integers(1, 3)))
-    ]
+    return [_transfer(draw) for _ in range(draw(st.integers(1, 3)))]
 
 
 @settings(max_examples=150, deadline=None)

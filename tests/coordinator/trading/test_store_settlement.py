@@ -86,7 +86,7 @@ def test_orders_roll_up_settled_failed_and_pending_matches(market_engine: Engine
     store.record_settlement(market_engine, EPOCH, [_outcome(2, MatchStatus.SETTLED)], NOW)
     assert _state(market_engine, "b1") == (7, SettlementStatus.SETTLED, None)
     assert _state(market_engine, "s1") == (7, SettlementStatus.FAILED, revoked)
-    statuses = [m.status for m in store.matches_of(market_engine, EPOCH)]
+    statuses = [m.status for m in store.list_matches(market_engine, epoch=EPOCH)]
     assert statuses == [MatchStatus.SETTLED, MatchStatus.FAILED, MatchStatus.SETTLED]
     assert EPOCH not in store.unsettled_epochs(market_engine)  # nothing left to resume
 
