@@ -142,71 +142,170 @@ class SqlReadingStore:
     # Writes.
 
     def _write(self, conn: Connection, d: BatchDecision, rejected: Sequence[Rejected]) -> None:
-        readings = [
-            (
-                a.signed.reading.gateway_id,
-                a.signed.reading.seq,
-                meter_time(a.signed.reading.ts),
-                a.signed.reading.meter_id,
-                a.signed.reading.ts,
-                a.signed.reading.import_wh,
-                a.signed.reading.export_wh,
-                a.signed.signature,
-                a.incoming.received_at,
-                ",".join(sorted(a.flags)),
-                a.epoch,
-                d.first_open_epoch,  # one for the whole batch, read under the lock
-            )
-            for a in d.accepted
-        ]
-        seqs = [(r[0], r[1], r[2]) for r in readings]
         rejects = [
             (r.incoming.received_at, r.incoming.topic, r.incoming.payload, r.reason, r.detail,
              r.gateway_id)
             for r in sorted(rejected, key=lambda r: r.incoming.received_at)  # arrival order
         ]  # fmt: skip
-        bulk_insert(conn, Reading.__table__, _READING_COLS, readings)  # type: ignore[arg-type]
-        bulk_insert(conn, ReadingSeq.__table__, ("gateway_id", "seq", "meter_time"), seqs)  # type: ignore[arg-type]
         bulk_insert(conn, RejectedReading.__table__, _REJECT_COLS, rejects)  # type: ignore[arg-type]
-        upsert = postgresql.insert if self._pg else sqlite.insert
-        if d.meters:
-            stmt = upsert(MeterStateRow)
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["gateway_id", "meter_id"],
-                    set_={c: stmt.excluded[c] for c in _STATE_COLS},
-                ),
-                [
-                    {"gateway_id": m.gateway_id, "meter_id": m.meter_id, "seq": seq,
-                     "meter_ts": s.ts, "import_wh": s.import_wh, "export_wh": s.export_wh}
-                    for m, (seq, s) in d.meters.items()
-                ],
-            )  # fmt: skip
-        if d.gateways:
-            stmt_g = upsert(GatewayState)
-            conn.execute(
-                stmt_g.on_conflict_do_update(
-                    index_elements=["gateway_id"], set_={"highest_seq": stmt_g.excluded.highest_seq}
-                ),
-                [{"gateway_id": gw, "highest_seq": s} for gw, s in d.gateways.items()],
+        if self._pg:
+            _write_columns(conn, d)
+        else:
+            _write_rows(conn, d)
+
+
+# Accepted readings and state as columns: one statement per table, each column
+# one binary array (`%b`). psycopg dumps a list in binary at ~0.2 us an element and
+# the server inserts or upserts the whole batch in one statement; COPY row by row
+# and executemany of the upserts cost twice the client CPU and a third more of the
+# server's (ingest_store tests; docs/architecture.md, "Ingest").
+_INSERT_READINGS = """
+WITH r AS (
+  INSERT INTO readings (gateway_id, seq, meter_time, meter_id, meter_ts, import_wh, export_wh,
+                        signature, received_at, flags, epoch, first_open_epoch)
+  SELECT *, %(first_open_epoch)b::int8 FROM unnest(
+    %(gateway_id)b::text[], %(seq)b::int8[], %(meter_time)b::timestamptz[], %(meter_id)b::text[],
+    %(meter_ts)b::int8[], %(import_wh)b::int8[], %(export_wh)b::int8[], %(signature)b::bytea[],
+    %(received_at)b::timestamptz[], %(flags)b::text[], %(epoch)b::int8[])
+  RETURNING gateway_id, seq, meter_time)
+INSERT INTO reading_seqs (gateway_id, seq, meter_time) SELECT gateway_id, seq, meter_time FROM r
+"""
+_UPSERT_METERS = """
+INSERT INTO meter_state (gateway_id, meter_id, seq, meter_ts, import_wh, export_wh)
+SELECT * FROM unnest(%b::text[], %b::text[], %b::int8[], %b::int8[], %b::int8[], %b::int8[])
+ON CONFLICT (gateway_id, meter_id) DO UPDATE SET seq = excluded.seq,
+  meter_ts = excluded.meter_ts, import_wh = excluded.import_wh, export_wh = excluded.export_wh
+"""
+_UPSERT_GATEWAYS = """
+INSERT INTO gateway_state (gateway_id, highest_seq) SELECT * FROM unnest(%b::text[], %b::int8[])
+ON CONFLICT (gateway_id) DO UPDATE SET highest_seq = excluded.highest_seq
+"""
+_ADD_ENERGY = """
+INSERT INTO meter_epoch_energy AS e (epoch, gateway_id, meter_id, import_wh, export_wh)
+SELECT * FROM unnest(%b::int8[], %b::text[], %b::text[], %b::int8[], %b::int8[])
+ON CONFLICT (epoch, gateway_id, meter_id) DO UPDATE SET
+  import_wh = e.import_wh + excluded.import_wh, export_wh = e.export_wh + excluded.export_wh
+"""
+
+
+def _write_columns(conn: Connection, d: BatchDecision) -> None:
+    """PostgreSQL: the batch's accepted readings, state and energy (see above)."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur:
+        if d.accepted:
+            readings = [a.signed.reading for a in d.accepted]
+            cur.execute(
+                _INSERT_READINGS,
+                {
+                    "gateway_id": [r.gateway_id for r in readings],
+                    "seq": [r.seq for r in readings],
+                    "meter_time": [meter_time(r.ts) for r in readings],
+                    "meter_id": [r.meter_id for r in readings],
+                    "meter_ts": [r.ts for r in readings],
+                    "import_wh": [r.import_wh for r in readings],
+                    "export_wh": [r.export_wh for r in readings],
+                    "signature": [a.signed.signature for a in d.accepted],
+                    "received_at": [a.incoming.received_at for a in d.accepted],
+                    "flags": [_flags(a.flags) for a in d.accepted],
+                    "epoch": [a.epoch for a in d.accepted],
+                    # One for the whole batch, read under the lock.
+                    "first_open_epoch": d.first_open_epoch,
+                },
             )
-        if d.energy:
-            stmt_e = upsert(MeterEpochEnergyRow)
-            table = MeterEpochEnergyRow.__table__
-            conn.execute(
-                stmt_e.on_conflict_do_update(
-                    index_elements=["epoch", "gateway_id", "meter_id"],
-                    set_={
-                        "import_wh": table.c.import_wh + stmt_e.excluded.import_wh,
-                        "export_wh": table.c.export_wh + stmt_e.excluded.export_wh,
-                    },
+        if d.meters:
+            meters = [(m, seq, s) for m, (seq, s) in d.meters.items()]
+            cur.execute(
+                _UPSERT_METERS,
+                (
+                    [m.gateway_id for m, _, _ in meters],
+                    [m.meter_id for m, _, _ in meters],
+                    [seq for _, seq, _ in meters],
+                    [s.ts for _, _, s in meters],
+                    [s.import_wh for _, _, s in meters],
+                    [s.export_wh for _, _, s in meters],
                 ),
-                [
-                    {"epoch": e, "gateway_id": m.gateway_id, "meter_id": m.meter_id,
-                     "import_wh": imp, "export_wh": exp}
-                    for (e, m), (imp, exp) in sorted(d.energy.items())
-                ],
-            )  # fmt: skip
+            )
+        if d.gateways:
+            cur.execute(_UPSERT_GATEWAYS, (list(d.gateways), list(d.gateways.values())))
+        if d.energy:
+            energy = sorted(d.energy.items())
+            cur.execute(
+                _ADD_ENERGY,
+                (
+                    [epoch for (epoch, _), _ in energy],
+                    [m.gateway_id for (_, m), _ in energy],
+                    [m.meter_id for (_, m), _ in energy],
+                    [imp for _, (imp, _) in energy],
+                    [exp for _, (_, exp) in energy],
+                ),
+            )
+
+
+def _write_rows(conn: Connection, d: BatchDecision) -> None:
+    """SQLite: the same rows through SQLAlchemy, row by row."""
+    readings = [
+        (
+            a.signed.reading.gateway_id,
+            a.signed.reading.seq,
+            meter_time(a.signed.reading.ts),
+            a.signed.reading.meter_id,
+            a.signed.reading.ts,
+            a.signed.reading.import_wh,
+            a.signed.reading.export_wh,
+            a.signed.signature,
+            a.incoming.received_at,
+            _flags(a.flags),
+            a.epoch,
+            d.first_open_epoch,
+        )
+        for a in d.accepted
+    ]
+    seqs = [(r[0], r[1], r[2]) for r in readings]
+    bulk_insert(conn, Reading.__table__, _READING_COLS, readings)  # type: ignore[arg-type]
+    bulk_insert(conn, ReadingSeq.__table__, ("gateway_id", "seq", "meter_time"), seqs)  # type: ignore[arg-type]
+    if d.meters:
+        stmt = sqlite.insert(MeterStateRow)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["gateway_id", "meter_id"],
+                set_={c: stmt.excluded[c] for c in _STATE_COLS},
+            ),
+            [
+                {"gateway_id": m.gateway_id, "meter_id": m.meter_id, "seq": seq,
+                 "meter_ts": s.ts, "import_wh": s.import_wh, "export_wh": s.export_wh}
+                for m, (seq, s) in d.meters.items()
+            ],
+        )  # fmt: skip
+    if d.gateways:
+        stmt_g = sqlite.insert(GatewayState)
+        conn.execute(
+            stmt_g.on_conflict_do_update(
+                index_elements=["gateway_id"], set_={"highest_seq": stmt_g.excluded.highest_seq}
+            ),
+            [{"gateway_id": gw, "highest_seq": s} for gw, s in d.gateways.items()],
+        )
+    if d.energy:
+        stmt_e = sqlite.insert(MeterEpochEnergyRow)
+        table = MeterEpochEnergyRow.__table__
+        conn.execute(
+            stmt_e.on_conflict_do_update(
+                index_elements=["epoch", "gateway_id", "meter_id"],
+                set_={
+                    "import_wh": table.c.import_wh + stmt_e.excluded.import_wh,
+                    "export_wh": table.c.export_wh + stmt_e.excluded.export_wh,
+                },
+            ),
+            [
+                {"epoch": e, "gateway_id": m.gateway_id, "meter_id": m.meter_id,
+                 "import_wh": imp, "export_wh": exp}
+                for (e, m), (imp, exp) in sorted(d.energy.items())
+            ],
+        )  # fmt: skip
+
+
+def _flags(flags: frozenset[str]) -> str:
+    return ",".join(sorted(flags))
 
 
 _READING_COLS = (

@@ -178,3 +178,65 @@ def test_epoch_close_is_exact_idempotent_and_recomputable(own_engine: Engine) ->
         mine = {m.meter: m for m in again.summary.meters if m.meter.gateway_id == key.gateway_id}
         theirs = {m.meter: m for m in c.summary.meters if m.meter.gateway_id == key.gateway_id}
         assert mine == theirs
+
+
+def _tables(engine: Engine, gateways: set[str]) -> dict[str, list[tuple[object, ...]]]:
+    """The rows of the ingest tables for `gateways`, sorted, as plain Python values."""
+    from coordinator.db.models import GatewayState, MeterStateRow, ReadingSeq
+
+    out = {}
+    with engine.connect() as conn:
+        for model in (ReadingRow, ReadingSeq, MeterStateRow, GatewayState, MeterEpochEnergyRow):
+            table = model.__table__
+            rows = conn.execute(select(table).where(table.c.gateway_id.in_(gateways))).all()
+            out[table.name] = sorted(tuple(_plain(v) for v in row) for row in rows)
+    return out
+
+
+def _plain(value: object) -> object:
+    # SQLite hands timestamps back naive (stored as UTC) and bytes as bytes.
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    if isinstance(value, memoryview):
+        return bytes(value)
+    return value
+
+
+def test_postgres_columns_and_sqlite_rows_store_the_same(own_engine: Engine, tmp_path) -> None:
+    """PostgreSQL writes a batch as arrays (one statement a table), SQLite row by row:
+    the same batches leave the same rows in both, flags, epochs split over a
+    boundary, several meters and gateways, and the lowest open epoch included."""
+    sqlite = make_engine(f"sqlite:///{tmp_path / 'gtx.db'}")
+    upgrade(sqlite)
+    keys = [DeviceKey.generate() for _ in range(3)]
+    for engine in (own_engine, sqlite):
+        for key in keys:
+            register_device(engine, key.gateway_id)
+            for meter in ("m1", "m2"):
+                register_meter(engine, key.gateway_id, meter, model="sdm630", rated_power_w=36_000)
+    base = NOW - 4 * LENGTH
+    # keys[2]'s counter is large enough that a small one next is a meter reset.
+    first = [_parsed(k, 1, base - 30, imp) for k, imp in zip(keys, (10, 10, 1_000_000))]
+    second = [
+        _parsed(keys[0], 2, base + 30, 70, 5),  # across an epoch boundary
+        _parsed(keys[0], 4, base + 90, 100, 9),  # sequence_gap
+        _parsed(keys[1], 2, base + 31, 20, 1, "m2"),  # a new meter: no energy yet
+        _parsed(keys[1], 3, base + 45, 30, 2, "m2"),
+        _parsed(keys[2], 2, base + 60, 3, 0),  # meter_reset
+    ]
+    for engine in (own_engine, sqlite):
+        store = SqlReadingStore(engine)
+        _commit(store, first)
+        EpochCloser(engine, length_s=LENGTH, grace_s=5, lateness_s=7 * 24 * 3600).close_due(
+            base + 5
+        )
+        d = _commit(store, second)
+        assert len(d.accepted) == len(second)
+    gateways = {k.gateway_id for k in keys}
+    on_pg, on_sqlite = _tables(own_engine, gateways), _tables(sqlite, gateways)
+    sqlite.dispose()
+    assert len(on_pg["readings"]) == len(first) + len(second)
+    assert {row[9] for row in on_pg["readings"]} == {"", "sequence_gap", "meter_reset"}
+    assert {row[11] for row in on_pg["readings"]} == {None, base // LENGTH}
+    assert len(on_pg["meter_epoch_energy"]) == 3  # the closed epoch's part carried forward
+    assert on_pg == on_sqlite
