@@ -26,13 +26,24 @@ __all__ = ["LatestReading", "LiveCache", "merge_batch"]
 
 log = logging.getLogger(__name__)
 
+# KEYS: meter hashes; ARGV: seq, ts, import_wh, export_wh of each key in turn.
+# One call for many meters: a pipelined call per meter cost the acknowledging
+# process a sixth of its CPU at ingest rates (redis-py builds and parses each).
 _NEWER = """
-local ts = redis.call('HGET', KEYS[1], 'ts')
-if ts and tonumber(ts) >= tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'ts', ARGV[2], 'import_wh', ARGV[3],
-           'export_wh', ARGV[4])
-return 1
+local written = 0
+for i, key in ipairs(KEYS) do
+  local at = (i - 1) * 4
+  local ts = redis.call('HGET', key, 'ts')
+  if not ts or tonumber(ts) < tonumber(ARGV[at + 2]) then
+    redis.call('HSET', key, 'seq', ARGV[at + 1], 'ts', ARGV[at + 2],
+               'import_wh', ARGV[at + 3], 'export_wh', ARGV[at + 4])
+    written = written + 1
+  end
+end
+return written
 """
+# Meters per script call: Redis runs a script to the end before anything else.
+_METERS_PER_CALL = 500
 
 
 def merge_batch(
@@ -82,8 +93,12 @@ class LiveCache:
         self._latest, self._counters = {}, {}
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for (gw, meter), (seq, ts, imp, exp) in latest.items():
-                    pipe.eval(_NEWER, 1, f"{self._root}:meter:{gw}:{meter}", seq, ts, imp, exp)
+                meters = list(latest.items())
+                for at in range(0, len(meters), _METERS_PER_CALL):
+                    chunk = meters[at : at + _METERS_PER_CALL]
+                    keys = [f"{self._root}:meter:{gw}:{meter}" for (gw, meter), _ in chunk]
+                    values = [v for _, reading in chunk for v in reading]
+                    pipe.eval(_NEWER, len(keys), *keys, *values)
                 for name, n in counters.items():
                     pipe.hincrby(f"{self._root}:counters", name, n)
                 await pipe.execute()
@@ -118,7 +133,10 @@ class LiveCache:
                 if self.pending():
                     self._wake.set()
         finally:
-            await self._redis.aclose()
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
 
 
 def _cancel_swallowed() -> bool:

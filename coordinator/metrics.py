@@ -4,7 +4,22 @@ Each coordinator process serves its own /metrics when `GTX_METRICS_PORT` is
 set; Prometheus scrapes every instance and sums.
 """
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+import bisect
+import threading
+from collections import Counter as Tally
+from collections.abc import Iterable, Iterator, Sequence
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 __all__ = [
     "BATCH_SIZE",
@@ -15,20 +30,71 @@ __all__ = [
     "INGEST_LATENCY",
     "READINGS_ACCEPTED",
     "READINGS_REJECTED",
+    "BatchHistogram",
     "serve_metrics",
 ]
+
+
+class BatchHistogram(Collector):
+    """A histogram observed a batch at a time, exposed as a Prometheus histogram.
+
+    prometheus_client's `Histogram.observe` takes a lock and walks the buckets
+    for each value (about 3 us); ingest observes two latencies per reading, a
+    tenth of the acknowledging process's CPU at 10,000 readings/s. Here a batch
+    costs one lock and a C-level bisect per value.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        buckets: Sequence[float],
+        registry: CollectorRegistry | None = REGISTRY,
+    ) -> None:
+        self._name, self._doc = name, documentation
+        self._bounds = tuple(float(b) for b in buckets)
+        if list(self._bounds) != sorted(set(self._bounds)):
+            raise ValueError("buckets must be increasing")
+        self._counts = [0] * (len(self._bounds) + 1)  # the last: above every bound
+        self._sum = 0.0
+        self._lock = threading.Lock()
+        if registry is not None:
+            registry.register(self)
+
+    def observe_many(self, values: Iterable[float]) -> None:
+        values = list(values)
+        # bisect_left: a value equal to a bound belongs to that bucket (le).
+        tally = Tally(map(bisect.bisect_left, [self._bounds] * len(values), values))
+        total = sum(values)
+        with self._lock:
+            for index, n in tally.items():
+                self._counts[index] += n
+            self._sum += total
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        with self._lock:
+            counts, total = list(self._counts), self._sum
+        cumulative, buckets = 0, []
+        for bound, n in zip([*self._bounds, float("inf")], counts, strict=True):
+            cumulative += n
+            buckets.append((floatToGoString(bound), float(cumulative)))  # type: ignore[no-untyped-call]
+        yield HistogramMetricFamily(self._name, self._doc, buckets=buckets, sum_value=total)
+
+    def describe(self) -> Iterator[HistogramMetricFamily]:
+        yield HistogramMetricFamily(self._name, self._doc)
+
 
 READINGS_ACCEPTED = Counter("gtx_readings_accepted", "Readings committed as accepted")
 READINGS_REJECTED = Counter(
     "gtx_readings_rejected", "Payloads stored as rejected, by reason", ["reason"]
 )
 DUPLICATES = Counter("gtx_readings_duplicate", "Redeliveries of readings already stored")
-INGEST_LATENCY = Histogram(
+INGEST_LATENCY = BatchHistogram(
     "gtx_ingest_latency_seconds",
     "Meter timestamp to commit of an accepted reading (meter clocks have 1 s resolution)",
     buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600),
 )
-COMMIT_LATENCY = Histogram(
+COMMIT_LATENCY = BatchHistogram(
     "gtx_ingest_commit_seconds",
     "Arrival at the coordinator to commit, per message",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),

@@ -120,10 +120,10 @@ class IngestService:
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.READINGS_ACCEPTED.inc(outcome.accepted)
         metrics.DUPLICATES.inc(outcome.duplicates)
-        for d in batch:
-            metrics.COMMIT_LATENCY.observe(max(now - d.incoming.received_at.timestamp(), 0.0))
-        for ts in outcome.meter_ts:
-            metrics.INGEST_LATENCY.observe(max(now - ts, 0.0))
+        metrics.COMMIT_LATENCY.observe_many(
+            [max(now - d.incoming.received_at.timestamp(), 0.0) for d in batch]
+        )
+        metrics.INGEST_LATENCY.observe_many([max(now - ts, 0.0) for ts in outcome.meter_ts])
         for gateway_id, seq, flags in outcome.flagged:
             log.info(
                 "accepted with flags %s",

@@ -3,13 +3,21 @@ through the storage path, state across batches, epoch close and recompute."""
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from coordinator.db.migrate import upgrade
-from coordinator.db.models import EpochRecord, MeterEpochEnergyRow, RejectedReading
+from coordinator.db.models import (
+    EpochRecord,
+    GatewayState,
+    MeterEpochEnergyRow,
+    MeterStateRow,
+    ReadingSeq,
+    RejectedReading,
+)
 from coordinator.db.models import Reading as ReadingRow
 from coordinator.db.session import make_engine
 from coordinator.epochs_service import EpochCloser, recompute_epoch
@@ -182,8 +190,6 @@ def test_epoch_close_is_exact_idempotent_and_recomputable(own_engine: Engine) ->
 
 def _tables(engine: Engine, gateways: set[str]) -> dict[str, list[tuple[object, ...]]]:
     """The rows of the ingest tables for `gateways`, sorted, as plain Python values."""
-    from coordinator.db.models import GatewayState, MeterStateRow, ReadingSeq
-
     out = {}
     with engine.connect() as conn:
         for model in (ReadingRow, ReadingSeq, MeterStateRow, GatewayState, MeterEpochEnergyRow):
@@ -202,7 +208,9 @@ def _plain(value: object) -> object:
     return value
 
 
-def test_postgres_columns_and_sqlite_rows_store_the_same(own_engine: Engine, tmp_path) -> None:
+def test_postgres_columns_and_sqlite_rows_store_the_same(
+    own_engine: Engine, tmp_path: Path
+) -> None:
     """PostgreSQL writes a batch as arrays (one statement a table), SQLite row by row:
     the same batches leave the same rows in both, flags, epochs split over a
     boundary, several meters and gateways, and the lowest open epoch included."""
@@ -216,7 +224,9 @@ def test_postgres_columns_and_sqlite_rows_store_the_same(own_engine: Engine, tmp
                 register_meter(engine, key.gateway_id, meter, model="sdm630", rated_power_w=36_000)
     base = NOW - 4 * LENGTH
     # keys[2]'s counter is large enough that a small one next is a meter reset.
-    first = [_parsed(k, 1, base - 30, imp) for k, imp in zip(keys, (10, 10, 1_000_000))]
+    first = [
+        _parsed(k, 1, base - 30, imp) for k, imp in zip(keys, (10, 10, 1_000_000), strict=True)
+    ]
     second = [
         _parsed(keys[0], 2, base + 30, 70, 5),  # across an epoch boundary
         _parsed(keys[0], 4, base + 90, 100, 9),  # sequence_gap
