@@ -195,7 +195,7 @@ def _tables(engine: Engine, gateways: set[str]) -> dict[str, list[tuple[object, 
         for model in (ReadingRow, ReadingSeq, MeterStateRow, GatewayState, MeterEpochEnergyRow):
             table = model.__table__
             rows = conn.execute(select(table).where(table.c.gateway_id.in_(gateways))).all()
-            out[table.name] = sorted(tuple(_plain(v) for v in row) for row in rows)
+            out[model.__tablename__] = sorted(tuple(_plain(v) for v in row) for row in rows)
     return out
 
 
