@@ -4,6 +4,7 @@ The socket wrapper on real kernel socket pairs; the client against a real
 Mosquitto with the project's broker settings (tests/utils/mosquitto.py).
 """
 
+import itertools
 import select
 import socket
 import threading
@@ -250,3 +251,98 @@ def test_v5_publishes_are_decoded_as_paho_decodes_them(
     assert b.properties is not None
     assert a.properties.json() == b.properties.json()
     assert getattr(a.properties, "ContentType", None) == content_type
+
+
+# --- a stream of packets: BulkClient's framing against paho's own ---------------------
+
+
+def _publish_packet(
+    topic: str, payload: bytes, qos: int, mid: int, dup: bool, retain: bool, props: bytes | None
+) -> bytes:
+    """A PUBLISH as the broker sends it; `props` None for MQTT 3.1.1."""
+    encoded = topic.encode()
+    body = len(encoded).to_bytes(2, "big") + encoded + (mid.to_bytes(2, "big") if qos else b"")
+    body += (b"" if props is None else props) + payload
+    header = 0x30 | (0x08 if dup else 0) | (qos << 1) | (1 if retain else 0)
+    length, n = bytearray(), len(body)
+    while True:
+        n, digit = n >> 7, n & 0x7F
+        length.append(digit | (0x80 if n else 0))
+        if not n:
+            return bytes([header]) + bytes(length) + body
+
+
+def _messages_from_stream(
+    client: mqtt.Client, stream: bytes, cuts: list[int], bulk: bool
+) -> list[tuple[object, ...]]:
+    """What `client` hands to on_message when `stream` arrives in pieces cut at `cuts`,
+    each piece read by its network loop before the next is sent."""
+    got: list[tuple[object, ...]] = []
+
+    def on_message(_c: mqtt.Client, _u: object, m: mqtt.MQTTMessage) -> None:
+        props = None if m.properties is None else m.properties.json()
+        got.append((m.topic, m.payload, m.qos, m.mid, m.dup, m.retain, props))
+
+    client.on_message = on_message
+    ours, peer = socket.socketpair()
+    ours.setblocking(False)
+    wrapped = _BulkSocket(ours) if bulk else None
+    client._sock = wrapped or ours  # type: ignore[attr-defined]
+    try:
+        bounds = [0, *sorted(c % (len(stream) + 1) for c in cuts), len(stream)]
+        for start, end in itertools.pairwise(bounds):
+            peer.sendall(stream[start:end])
+            while select.select([ours], [], [], 0)[0] or (wrapped and wrapped.pending()):
+                assert client.loop_read() == mqtt.MQTT_ERR_SUCCESS
+    finally:
+        ours.close()
+        peer.close()
+    return got
+
+
+_PUBLISH = st.tuples(
+    st.text(_MQTT_TEXT, min_size=1, max_size=40),
+    st.binary(max_size=400),
+    st.sampled_from([0, 1]),
+    st.integers(1, 65535),
+    st.booleans(),
+    st.booleans(),
+    st.none() | st.text(_MQTT_TEXT, max_size=12),  # an MQTT 5 content type property
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    publishes=st.lists(_PUBLISH, min_size=1, max_size=25),
+    pings=st.lists(st.integers(0, 25), max_size=3),
+    cuts=st.lists(st.integers(0, 20_000), max_size=8),
+    v5=st.booleans(),
+)
+def test_a_stream_cut_anywhere_gives_on_message_what_paho_gives(
+    publishes: list[tuple[str, bytes, int, int, bool, bool, str | None]],
+    pings: list[int],
+    cuts: list[int],
+    v5: bool,
+) -> None:
+    """PUBLISHes (with and without properties), other packets between them (PINGRESP)
+    and pieces that end anywhere, a length's bytes included: BulkClient's own framing
+    and paho's reading of what it leaves give the same messages, in order."""
+    packets = []
+    for topic, payload, qos, mid, dup, retain, content_type in publishes:
+        props = None
+        if v5:
+            properties = Properties(PacketTypes.PUBLISH)
+            if content_type is not None:
+                properties.ContentType = content_type
+            props = properties.pack()
+        packets.append(_publish_packet(topic, payload, qos, mid, dup, retain, props))
+    for at in sorted(pings, reverse=True):
+        packets.insert(min(at, len(packets)), b"\xd0\x00")  # PINGRESP
+    stream = b"".join(packets)
+    protocol = mqtt.MQTTv5 if v5 else mqtt.MQTTv311
+    theirs = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=protocol)
+    theirs.manual_ack_set(True)
+    expected = _messages_from_stream(theirs, stream, cuts, bulk=False)
+    got = _messages_from_stream(session_client("bulk", mqtt_v5=v5), stream, cuts, bulk=True)
+    assert len(expected) == len(publishes)
+    assert got == expected
