@@ -166,6 +166,15 @@ def interval_energy(
     across a meter reset), per epoch, ordered by epoch (see `split_pro_rata`)."""
     if current.ts <= previous.ts:
         raise ValueError("readings must be in increasing time")
+    _check_length(length_s)
+    epoch = previous.ts // length_s
+    if (current.ts - 1) // length_s == epoch and (first_open_epoch or 0) <= epoch:
+        # Within one open epoch (nearly every interval): all of it there, as the
+        # split below would give, without its arithmetic.
+        imp = current.import_wh - previous.import_wh
+        exp = current.export_wh - previous.export_wh
+        if imp >= 0 and exp >= 0:
+            return [EpochEnergy(epoch, imp, exp)]
     imports = split_pro_rata(
         current.import_wh - previous.import_wh, previous.ts, current.ts, length_s, first_open_epoch
     )

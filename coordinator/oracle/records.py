@@ -57,6 +57,11 @@ class MeterState:
     export_wh: int
 
     def __post_init__(self) -> None:
+        # Plain non-negative ints pass in one test (two are built per reading at
+        # ingest rates); anything else gets the full check.
+        ts, imp, exp = self.ts, self.import_wh, self.export_wh
+        if type(ts) is int and type(imp) is int and type(exp) is int and min(ts, imp, exp) >= 0:
+            return
         for name in ("ts", "import_wh", "export_wh"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:

@@ -182,3 +182,31 @@ def test_incremental_assignment_equals_batch(history: tuple[list[AcceptedPoint],
                 + interval_energy(previous.state, current.state, length, current.first_open_epoch)
             )
     assert running == meter_epoch_energy(points, length)
+
+
+@given(
+    start=st.integers(0, 10**8),
+    span=st.integers(1, 4000),
+    imports=st.tuples(st.integers(0, 10**9), st.integers(0, 10**6)),
+    exports=st.tuples(st.integers(0, 10**9), st.integers(0, 10**6)),
+    length=lengths,
+    open_offset=st.none() | st.integers(-3, 3),
+)
+def test_interval_energy_is_the_split_of_each_counter(
+    start: int,
+    span: int,
+    imports: tuple[int, int],
+    exports: tuple[int, int],
+    length: int,
+    open_offset: int | None,
+) -> None:
+    """interval_energy (with its shortcut for an interval inside one open epoch) is
+    exactly split_pro_rata of the import and of the export delta, zipped."""
+    end = start + span
+    first_open = None if open_offset is None else max(0, epoch_of(start, length) + open_offset)
+    before = MeterState(start, imports[0], exports[0])
+    after = MeterState(end, imports[0] + imports[1], exports[0] + exports[1])
+    imp = split_pro_rata(imports[1], start, end, length, first_open)
+    exp = split_pro_rata(exports[1], start, end, length, first_open)
+    expected = [EpochEnergy(e, i, x) for (e, i), (_, x) in zip(imp, exp, strict=True)]
+    assert interval_energy(before, after, length, first_open) == expected
