@@ -22,7 +22,7 @@ instance receives every reading and keeps its own gateways'):
    (gateway, seq) row; accepted/s is counted over the same window.
 
     .venv/bin/python benchmarks/bench_ingest.py [--gateways 500] [--backlog 100000]
-        [--live-s 6] [--instances 1 2] [--workers 0 2] [--sticky] [--batch-max 8000]
+        [--live-s 15] [--instances 1 2] [--workers 0 3] [--sticky] [--batch-max 8000]
         [--batch-wait-s 0.25] [--live-rate R] [--mqtt-protocol 5|3.1.1]
 """
 
@@ -527,11 +527,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--gateways", type=int, default=500)
     parser.add_argument("--backlog", type=int, default=100_000)
-    parser.add_argument("--live-s", type=float, default=6.0)
+    parser.add_argument("--live-s", type=float, default=15.0)
     parser.add_argument("--live-rate", type=float, default=None)
     parser.add_argument("--instances", type=int, nargs="+", default=[1, 2])
     parser.add_argument(
-        "--workers", type=int, nargs="+", default=[0, 2], help="GTX_INGEST_WORKERS, one instance"
+        "--workers", type=int, nargs="+", default=[0, 3], help="GTX_INGEST_WORKERS, one instance"
     )
     parser.add_argument("--sticky", action="store_true", help="also 2 sticky partitions")
     parser.add_argument("--batch-max", type=int, default=8000)
