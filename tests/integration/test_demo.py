@@ -5,6 +5,7 @@ the ledger, and exit cleanly."""
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,17 +18,25 @@ EXE = Path(sys.executable).with_name("gridtokenx")
 ARGS = ["demo", "--epochs", "4", "--epoch-seconds", "8", "--poll-seconds", "2", "--api-port", "0"]
 
 
-def _run(workdir: Path, env: dict[str, str]) -> str:
-    result = subprocess.run(
+def _run(workdir: Path, env: dict[str, str], timeout_s: float = 100) -> str:
+    """The demo's stdout. A run past `timeout_s` (under the suite's 120 s) fails with
+    what it printed and where every one of its threads stood (faulthandler on
+    SIGABRT), so that a hang names its culprit."""
+    process = subprocess.Popen(
         [str(EXE), *ARGS, "--workdir", str(workdir)],
-        env=env,
-        capture_output=True,
+        env={**env, "PYTHONFAULTHANDLER": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=240,
-        check=False,
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        stdout, stderr = process.communicate(timeout=15)
+        pytest.fail(f"demo still running after {timeout_s} s:\n{stdout[-3000:]}\n{stderr[-8000:]}")
+    assert process.returncode == 0, stdout[-3000:] + stderr[-3000:]
+    return stdout
 
 
 def _check(out: str) -> None:
