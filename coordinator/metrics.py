@@ -8,6 +8,7 @@ import bisect
 import threading
 from collections import Counter as Tally
 from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
 
 from prometheus_client import (
     REGISTRY,
@@ -64,7 +65,7 @@ class BatchHistogram(Collector):
     def observe_many(self, values: Iterable[float]) -> None:
         values = list(values)
         # bisect_left: a value equal to a bound belongs to that bucket (le).
-        tally = Tally(map(bisect.bisect_left, [self._bounds] * len(values), values))
+        tally = Tally(map(partial(bisect.bisect_left, self._bounds), values))
         total = sum(values)
         with self._lock:
             for index, n in tally.items():

@@ -17,11 +17,12 @@ message, measured by `benchmarks/bench_mqtt_source.py`).
 - `ack_many` queues a batch's PUBACKs as one write with one wake-up of the
   network thread instead of a queued packet and a wake-up per acknowledgement;
 - a PUBLISH at QoS 0 or 1 (on MQTT 5: without properties, as every reading)
-  that lies whole in the read buffer is framed and decoded here, several per
-  turn (5 us a message where paho's three reads and its decoding took 13, and
-  its MQTT 5 decoding built a `Properties` object: 18 us more); anything else
-  (other packets, properties, QoS 2, a packet not wholly buffered yet) is
-  read and decoded by paho as before;
+  is decoded here (`_plain_publish`), and when it lies whole in the read
+  buffer it is framed here too, several per turn (5 us a message where
+  paho's three reads and its decoding took 13, and its MQTT 5 decoding built
+  a `Properties` object: 18 us more); a packet not wholly buffered yet is
+  read by paho, and anything else (other packets, properties, QoS 2) is read
+  and decoded by paho as before;
 - `on_message` receives every message without paho's walk through its
   (here always empty) table of topic-filtered callbacks;
 - `round_trip` waits for a PINGRESP: the broker handles a connection's
@@ -172,12 +173,12 @@ class BulkClient(mqtt.Client):
         if self._in_packet["command"] != 0 or self.on_message is None:
             return 0
         buf, pos = sock.buffered()
-        end, v5, auto_ack = len(buf), self._protocol == mqtt.MQTTv5, not self._manual_ack
+        end, v5 = len(buf), self._protocol == mqtt.MQTTv5
         now = mqtt.time_func()
         handled = 0
         while pos < end and handled < limit:
             header = buf[pos]
-            if header & 0xF0 != 0x30 or header & 0x06 > 0x02:  # not PUBLISH, or QoS 2
+            if header & 0xF0 != 0x30:  # not a PUBLISH
                 break
             # Remaining length: 1 to 4 bytes, 7 bits each, least significant first.
             length, shift, at = 0, 0, pos + 1
@@ -190,27 +191,16 @@ class BulkClient(mqtt.Client):
             else:
                 break  # length not wholly buffered (or malformed): paho's
             body_end = at + length
-            if body_end > end or length < 2:
+            if body_end > end:
                 break
-            qos = (header >> 1) & 0x03
-            topic_end = at + 2 + int.from_bytes(buf[at : at + 2], "big")
-            payload_at = topic_end + (2 if qos else 0)
-            if payload_at > body_end or (v5 and (payload_at >= body_end or buf[payload_at])):
+            message = _plain_publish(header, buf, at, body_end, v5)
+            if message is None:
                 break  # properties (or malformed): paho's own decoding
-            message = mqtt.MQTTMessage(topic=buf[at + 2 : topic_end])
-            message.mid = int.from_bytes(buf[topic_end:payload_at], "big") if qos else 0
-            message.dup = bool(header & 0x08)
-            message.qos = qos
-            message.retain = bool(header & 0x01)
-            message.properties = _NO_PROPERTIES if v5 else None
-            message.payload = buf[payload_at + 1 if v5 else payload_at : body_end]
             message.timestamp = now
             pos = body_end
             sock.consume_to(pos)  # before the callback, as paho has read a packet it hands on
             handled += 1
-            self._handle_on_message(message)
-            if qos == 1 and auto_ack:
-                self._send_puback(message.mid)
+            self._deliver(message)
         if handled:
             with self._msgtime_mutex:
                 self._last_bytes_received = now
@@ -286,27 +276,19 @@ class BulkClient(mqtt.Client):
         return self._pong.wait(timeout_s)
 
     def _handle_publish(self) -> MQTTErrorCode:
-        if self._protocol != mqtt.MQTTv5:
-            return super()._handle_publish()
-        header: int = self._in_packet["command"]
+        # A PUBLISH that paho read itself (it arrived in pieces).
         packet = self._in_packet["packet"]
-        qos = (header & 0x06) >> 1
-        topic_end = 2 + int.from_bytes(packet[:2], "big")
-        props_at = topic_end + (2 if qos else 0)
-        # Properties, QoS 2 or a short (malformed) packet: paho's own decoding.
-        if qos == 2 or len(packet) <= props_at or packet[props_at] != 0:
+        v5 = self._protocol == mqtt.MQTTv5
+        message = _plain_publish(self._in_packet["command"], packet, 0, len(packet), v5)
+        if message is None:
             return super()._handle_publish()
-        mid = int.from_bytes(packet[topic_end:props_at], "big") if qos else 0
-        message = mqtt.MQTTMessage(mid=mid, topic=bytes(packet[2:topic_end]))
-        message.dup = bool(header & 0x08)
-        message.qos = qos
-        message.retain = bool(header & 0x01)
-        message.properties = _NO_PROPERTIES
-        message.payload = bytes(packet[props_at + 1 :])
         message.timestamp = mqtt.time_func()
+        return self._deliver(message)
+
+    def _deliver(self, message: mqtt.MQTTMessage) -> MQTTErrorCode:
         self._handle_on_message(message)
-        if qos == 1 and not self._manual_ack:
-            return self._send_puback(mid)
+        if message.qos == 1 and not self._manual_ack:
+            return self._send_puback(message.mid)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def message_callback_add(self, sub: str, callback: Any) -> None:
@@ -337,6 +319,29 @@ class BulkClient(mqtt.Client):
         if wake is not None:
             with contextlib.suppress(BlockingIOError, OSError):
                 wake.send(b"0")
+
+
+def _plain_publish(
+    header: int, data: bytes | bytearray, at: int, end: int, v5: bool
+) -> mqtt.MQTTMessage | None:
+    """The message in a PUBLISH whose body is `data[at:end]`, decoded as paho decodes
+    it, if it is at QoS 0 or 1 and (on MQTT 5) carries no properties; None for
+    anything else (QoS 2, properties, too short), which paho's decoding handles."""
+    qos = (header >> 1) & 0x03
+    if qos > 1 or end - at < 2:
+        return None
+    topic_end = at + 2 + int.from_bytes(data[at : at + 2], "big")
+    payload_at = topic_end + (2 if qos else 0)
+    if payload_at > end or (v5 and (payload_at >= end or data[payload_at])):
+        return None
+    message = mqtt.MQTTMessage(topic=bytes(data[at + 2 : topic_end]))
+    message.mid = int.from_bytes(data[topic_end:payload_at], "big") if qos else 0
+    message.dup = bool(header & 0x08)
+    message.qos = qos
+    message.retain = bool(header & 0x01)
+    message.properties = _NO_PROPERTIES if v5 else None
+    message.payload = bytes(data[payload_at + 1 if v5 else payload_at : end])
+    return message
 
 
 def session_client(client_id: str, *, mqtt_v5: bool) -> BulkClient:

@@ -25,7 +25,8 @@ import datetime as dt
 import math
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol
+from itertools import repeat
+from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, String, any_, bindparam, func, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
@@ -194,98 +195,45 @@ def _write_columns(conn: Connection, d: BatchDecision) -> None:
     """PostgreSQL: the batch's accepted readings, state and energy (see above)."""
     raw = conn.connection.driver_connection
     assert raw is not None
+    meters, gateways, energy = _state_columns(d)
     with raw.cursor() as cur:
         if d.accepted:
-            readings = [a.signed.reading for a in d.accepted]
-            cur.execute(
-                _INSERT_READINGS,
-                {
-                    "gateway_id": [r.gateway_id for r in readings],
-                    "seq": [r.seq for r in readings],
-                    "meter_time": [meter_time(r.ts) for r in readings],
-                    "meter_id": [r.meter_id for r in readings],
-                    "meter_ts": [r.ts for r in readings],
-                    "import_wh": [r.import_wh for r in readings],
-                    "export_wh": [r.export_wh for r in readings],
-                    "signature": [a.signed.signature for a in d.accepted],
-                    "received_at": [a.incoming.received_at for a in d.accepted],
-                    "flags": [_flags(a.flags) for a in d.accepted],
-                    "epoch": [a.epoch for a in d.accepted],
-                    # One for the whole batch, read under the lock.
-                    "first_open_epoch": d.first_open_epoch,
-                },
-            )
+            # first_open_epoch: one for the whole batch, read under the lock.
+            params = {**_reading_columns(d), "first_open_epoch": d.first_open_epoch}
+            cur.execute(_INSERT_READINGS, params)
         if d.meters:
-            meters = [(m, seq, s) for m, (seq, s) in d.meters.items()]
-            cur.execute(
-                _UPSERT_METERS,
-                (
-                    [m.gateway_id for m, _, _ in meters],
-                    [m.meter_id for m, _, _ in meters],
-                    [seq for _, seq, _ in meters],
-                    [s.ts for _, _, s in meters],
-                    [s.import_wh for _, _, s in meters],
-                    [s.export_wh for _, _, s in meters],
-                ),
-            )
+            cur.execute(_UPSERT_METERS, list(meters.values()))
         if d.gateways:
-            cur.execute(_UPSERT_GATEWAYS, (list(d.gateways), list(d.gateways.values())))
+            cur.execute(_UPSERT_GATEWAYS, list(gateways.values()))
         if d.energy:
-            energy = sorted(d.energy.items())
-            cur.execute(
-                _ADD_ENERGY,
-                (
-                    [epoch for (epoch, _), _ in energy],
-                    [m.gateway_id for (_, m), _ in energy],
-                    [m.meter_id for (_, m), _ in energy],
-                    [imp for _, (imp, _) in energy],
-                    [exp for _, (_, exp) in energy],
-                ),
-            )
+            cur.execute(_ADD_ENERGY, list(energy.values()))
 
 
 def _write_rows(conn: Connection, d: BatchDecision) -> None:
-    """SQLite: the same rows through SQLAlchemy, row by row."""
-    readings = [
-        (
-            a.signed.reading.gateway_id,
-            a.signed.reading.seq,
-            meter_time(a.signed.reading.ts),
-            a.signed.reading.meter_id,
-            a.signed.reading.ts,
-            a.signed.reading.import_wh,
-            a.signed.reading.export_wh,
-            a.signed.signature,
-            a.incoming.received_at,
-            _flags(a.flags),
-            a.epoch,
-            d.first_open_epoch,
-        )
-        for a in d.accepted
-    ]
-    seqs = [(r[0], r[1], r[2]) for r in readings]
-    bulk_insert(conn, Reading.__table__, _READING_COLS, readings)  # type: ignore[arg-type]
+    """SQLite: the same columns through SQLAlchemy, row by row."""
+    columns = _reading_columns(d)
+    readings = list(zip(*columns.values(), repeat(d.first_open_epoch)))
+    seqs = list(zip(columns["gateway_id"], columns["seq"], columns["meter_time"], strict=True))
+    names = (*columns, "first_open_epoch")
+    bulk_insert(conn, Reading.__table__, names, readings)  # type: ignore[arg-type]
     bulk_insert(conn, ReadingSeq.__table__, ("gateway_id", "seq", "meter_time"), seqs)  # type: ignore[arg-type]
+    meters, gateways, energy = _state_columns(d)
     if d.meters:
         stmt = sqlite.insert(MeterStateRow)
         conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=["gateway_id", "meter_id"],
-                set_={c: stmt.excluded[c] for c in _STATE_COLS},
+                set_={c: stmt.excluded[c] for c in ("seq", "meter_ts", "import_wh", "export_wh")},
             ),
-            [
-                {"gateway_id": m.gateway_id, "meter_id": m.meter_id, "seq": seq,
-                 "meter_ts": s.ts, "import_wh": s.import_wh, "export_wh": s.export_wh}
-                for m, (seq, s) in d.meters.items()
-            ],
-        )  # fmt: skip
+            _rows(meters),
+        )
     if d.gateways:
         stmt_g = sqlite.insert(GatewayState)
         conn.execute(
             stmt_g.on_conflict_do_update(
                 index_elements=["gateway_id"], set_={"highest_seq": stmt_g.excluded.highest_seq}
             ),
-            [{"gateway_id": gw, "highest_seq": s} for gw, s in d.gateways.items()],
+            _rows(gateways),
         )
     if d.energy:
         stmt_e = sqlite.insert(MeterEpochEnergyRow)
@@ -298,23 +246,61 @@ def _write_rows(conn: Connection, d: BatchDecision) -> None:
                     "export_wh": table.c.export_wh + stmt_e.excluded.export_wh,
                 },
             ),
-            [
-                {"epoch": e, "gateway_id": m.gateway_id, "meter_id": m.meter_id,
-                 "import_wh": imp, "export_wh": exp}
-                for (e, m), (imp, exp) in sorted(d.energy.items())
-            ],
-        )  # fmt: skip
+            _rows(energy),
+        )
 
 
-def _flags(flags: frozenset[str]) -> str:
-    return ",".join(sorted(flags))
+Columns = dict[str, list[Any]]
 
 
-_READING_COLS = (
-    "gateway_id", "seq", "meter_time", "meter_id", "meter_ts", "import_wh", "export_wh",
-    "signature", "received_at", "flags", "epoch", "first_open_epoch",
-)  # fmt: skip
-_STATE_COLS = ("seq", "meter_ts", "import_wh", "export_wh")
+def _reading_columns(d: BatchDecision) -> Columns:
+    """The `readings` columns of the accepted readings (all but first_open_epoch),
+    in the table's order."""
+    readings = [a.signed.reading for a in d.accepted]
+    return {
+        "gateway_id": [r.gateway_id for r in readings],
+        "seq": [r.seq for r in readings],
+        "meter_time": [meter_time(r.ts) for r in readings],
+        "meter_id": [r.meter_id for r in readings],
+        "meter_ts": [r.ts for r in readings],
+        "import_wh": [r.import_wh for r in readings],
+        "export_wh": [r.export_wh for r in readings],
+        "signature": [a.signed.signature for a in d.accepted],
+        "received_at": [a.incoming.received_at for a in d.accepted],
+        "flags": [",".join(sorted(a.flags)) for a in d.accepted],
+        "epoch": [a.epoch for a in d.accepted],
+    }
+
+
+def _state_columns(d: BatchDecision) -> tuple[Columns, Columns, Columns]:
+    """The `meter_state`, `gateway_state` and `meter_epoch_energy` rows to write, as
+    columns in each table's order (energy sorted by key)."""
+    meters = [(m, seq, s) for m, (seq, s) in d.meters.items()]
+    energy = sorted(d.energy.items())
+    return (
+        {
+            "gateway_id": [m.gateway_id for m, _, _ in meters],
+            "meter_id": [m.meter_id for m, _, _ in meters],
+            "seq": [seq for _, seq, _ in meters],
+            "meter_ts": [s.ts for _, _, s in meters],
+            "import_wh": [s.import_wh for _, _, s in meters],
+            "export_wh": [s.export_wh for _, _, s in meters],
+        },
+        {"gateway_id": list(d.gateways), "highest_seq": list(d.gateways.values())},
+        {
+            "epoch": [epoch for (epoch, _), _ in energy],
+            "gateway_id": [m.gateway_id for (_, m), _ in energy],
+            "meter_id": [m.meter_id for (_, m), _ in energy],
+            "import_wh": [imp for _, (imp, _) in energy],
+            "export_wh": [exp for _, (_, exp) in energy],
+        },
+    )
+
+
+def _rows(columns: Columns) -> list[dict[str, Any]]:
+    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
 _REJECT_COLS = ("received_at", "topic", "payload", "reason", "detail", "gateway_id")
 
 
