@@ -32,6 +32,8 @@ from fractions import Fraction
 from operator import attrgetter
 from typing import Any, TypeVar
 
+import orjson
+
 from coordinator.market.book import ClearingInputs, Escrow
 from coordinator.market.errors import InputError
 from coordinator.market.orders import MarketRules, Order, PricingRule, Side
@@ -54,6 +56,23 @@ __all__ = [
 
 
 def _dumps(document: object) -> bytes:
+    # orjson writes the bytes of the json module below, at about a quarter of
+    # the cost, for these documents (sorted keys, no whitespace) as long as they
+    # hold only ASCII text without DEL (which json escapes and orjson does not)
+    # and ints that fit 64 bits. Anything else (text from an excluded order's
+    # odd id, a huge quantity) takes the reference path. NamedTuple rows reach
+    # `default` and go out as plain arrays.
+    try:
+        data = orjson.dumps(document, default=tuple, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return _json_dumps(document)
+    if data.isascii() and b"\x7f" not in data:
+        return data
+    return _json_dumps(document)
+
+
+def _json_dumps(document: object) -> bytes:
+    """The canonical bytes as the standard library writes them: the definition."""
     return json.dumps(
         document, separators=(",", ":"), sort_keys=True, ensure_ascii=True, allow_nan=False
     ).encode("ascii")

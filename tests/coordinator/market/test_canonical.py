@@ -3,6 +3,7 @@ import json
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coordinator.market import (
     ClearingInputs,
@@ -15,6 +16,8 @@ from coordinator.market import (
     encode_result,
     inputs_hash,
 )
+from coordinator.market.canonical import _dumps, _json_dumps
+from coordinator.market.orders import Order, Side
 from tests.coordinator.market.books import ALICE, BOB, CAROL, EPOCH, KWH, ask, bid, book, books
 
 
@@ -112,3 +115,54 @@ def test_malformed_inputs_bytes_raise_input_error(data: bytes) -> None:
 def test_malformed_result_bytes_raise_input_error() -> None:
     with pytest.raises(InputError):
         decode_result(b'{"v":1}')
+
+
+# Every value the canonical documents hold: ints of any size, any text
+# (control characters, non-ASCII, unpaired surrogates), null, arrays, objects.
+_documents = st.recursive(
+    st.none()
+    | st.integers()
+    | st.integers(-(2**70), 2**70)
+    | st.text()
+    | st.text(st.characters(categories=["Cc", "Cs", "Ll", "Nd", "Po"])),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def test_every_ascii_character_and_some_beyond_encode_as_json_does() -> None:
+    # DEL (0x7f) is the one ASCII character orjson and json write differently.
+    documents = [{chr(c): [chr(c), f"a{chr(c)}z"]} for c in range(0x110)]
+    assert [d for d in documents if _dumps(d) != _json_dumps(d)] == []
+
+
+@settings(max_examples=600, deadline=None)
+@given(_documents)
+def test_the_fast_encoder_writes_what_the_json_module_writes(document: object) -> None:
+    assert _dumps(document) == _json_dumps(document)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(min_size=1, max_size=8).filter(lambda s: s not in "bs"), st.integers(2**63, 2**80))
+def test_odd_order_ids_and_huge_quantities_encode_canonically(odd: str, huge: int) -> None:
+    # Excluded orders keep whatever id and quantity they came with; the bytes
+    # must still be the json module's (escaped ASCII, exact big ints).
+    inputs = ClearingInputs(
+        EPOCH,
+        [
+            Order(odd, ALICE, Side.BUY, EPOCH, huge, 100_000, 1),
+            bid("b", ALICE, 1, 200_000),
+            ask("s", BOB, 1, 100_000),
+        ],
+        Escrow(energy={BOB: KWH}, payment={ALICE: 10**6}),
+    )
+    data = encode_inputs(inputs)
+    assert data == _json_dumps(json.loads(data))
+    assert decode_inputs(data) == inputs
+    result = clear_epoch(inputs)
+    assert encode_result(result) == _json_dumps(json.loads(encode_result(result)))
+    assert decode_result(encode_result(result)) == result
