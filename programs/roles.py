@@ -540,28 +540,64 @@ async def approve_escrow(
     return await _send(ledger, instructions, payer, [owner])
 
 
-def _trade_instructions(deployment: Deployment, trade: Trade) -> list[Instruction]:
-    seller = user_accounts(deployment, trade.seller)
-    buyer = user_accounts(deployment, trade.buyer)
-    authority = deployment.settlement_authority
-    return [
-        spl.transfer_checked(
-            source=seller.energy,
-            mint=deployment.energy_mint,
-            destination=buyer.energy,
-            authority=authority,
-            amount=trade.energy,
-            decimals=ENERGY_DECIMALS,
-        ),
-        spl.transfer_checked(
-            source=buyer.payment,
-            mint=deployment.payment_mint,
-            destination=seller.payment,
-            authority=authority,
-            amount=trade.payment,
-            decimals=PAYMENT_DECIMALS,
-        ),
-    ]
+class _Parties:
+    """The token accounts of one deployment's trading parties, derived once per owner,
+    and what a trade's two transfers name. A settlement asks for each party's accounts
+    several times a trade: `user_accounts` would hash the whole Deployment each time."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+        self._accounts: dict[Pubkey, UserAccounts] = {}
+        # in every trade's transfers: added to each trade's own keys without rehashing
+        self.common = frozenset(
+            (
+                deployment.energy_mint,
+                deployment.payment_mint,
+                deployment.settlement_authority,
+                spl.TOKEN_PROGRAM_ID,
+            )
+        )
+
+    def accounts(self, owner: Pubkey) -> UserAccounts:
+        found = self._accounts.get(owner)
+        if found is None:
+            found = self._accounts[owner] = user_accounts(self.deployment, owner)
+        return found
+
+    def instructions(self, trade: Trade) -> list[Instruction]:
+        """Energy seller -> buyer, then payment buyer -> seller, under the delegation."""
+        seller = self.accounts(trade.seller)
+        buyer = self.accounts(trade.buyer)
+        deployment = self.deployment
+        authority = deployment.settlement_authority
+        return [
+            spl.transfer_checked(
+                source=seller.energy,
+                mint=deployment.energy_mint,
+                destination=buyer.energy,
+                authority=authority,
+                amount=trade.energy,
+                decimals=ENERGY_DECIMALS,
+            ),
+            spl.transfer_checked(
+                source=buyer.payment,
+                mint=deployment.payment_mint,
+                destination=seller.payment,
+                authority=authority,
+                amount=trade.payment,
+                decimals=PAYMENT_DECIMALS,
+            ),
+        ]
+
+    def own_keys(self, trade: Trade) -> tuple[Pubkey, Pubkey, Pubkey, Pubkey]:
+        """The keys of `instructions` that are the parties' (all but `common`)."""
+        seller = self.accounts(trade.seller)
+        buyer = self.accounts(trade.buyer)
+        return seller.energy, buyer.energy, buyer.payment, seller.payment
+
+    def keys(self, trade: Trade) -> frozenset[Pubkey]:
+        """Every key `instructions` names (the tests hold the two together)."""
+        return self.common.union(self.own_keys(trade))
 
 
 def _settlement_prefix(epoch: int, authority: Pubkey, fee: FeePolicy) -> list[Instruction]:
@@ -585,12 +621,13 @@ def pack_settlement(
     if not trades:
         return []
     prefix = _settlement_prefix(epoch, deployment.settlement_authority, fee)
+    parties = _Parties(deployment)
     # Every trade's two transfers have the same layout; only the accounts differ.
-    first = _trade_instructions(deployment, trades[0])
+    first = parties.instructions(trades[0])
     layout = GroupSize.batched(first) if batch else GroupSize.of(first)
     groups = [
         GroupSize(
-            _trade_keys(deployment, t),
+            parties.keys(t),
             layout.signers,
             layout.instructions,
             layout.instruction_bytes,
@@ -607,24 +644,6 @@ def pack_settlement(
     return [indices for indices, _ in packed]
 
 
-def _trade_keys(deployment: Deployment, trade: Trade) -> frozenset[Pubkey]:
-    """Every key `_trade_instructions` names (the tests hold the two together)."""
-    seller = user_accounts(deployment, trade.seller)
-    buyer = user_accounts(deployment, trade.buyer)
-    return frozenset(
-        (
-            seller.energy,
-            buyer.energy,
-            buyer.payment,
-            seller.payment,
-            deployment.energy_mint,
-            deployment.payment_mint,
-            deployment.settlement_authority,
-            spl.TOKEN_PROGRAM_ID,
-        )
-    )
-
-
 class SettlementSigner:
     """The fee payer and the settlement authority, their public keys derived once
     (`Keypair.pubkey()` costs ~20 us, as much as a transfer in the SVM)."""
@@ -634,6 +653,7 @@ class SettlementSigner:
         if authority_key != deployment.settlement_authority:
             raise LedgerUsageError("not this deployment's settlement authority")
         self.deployment = deployment
+        self._parties = _Parties(deployment)
         self.payer_key = payer.pubkey()
         self._first: tuple[Sequence[AddressLookupTableAccount], dict[Pubkey, int]] | None = None
         self._keyring = {self.payer_key: payer}
@@ -651,9 +671,10 @@ class SettlementSigner:
         """One transaction of `trades` (both legs of each), already packed to fit: v0
         over `tables` when given, else legacy; the transfers in one batch instruction
         with `batch`."""
+        parties = self._parties
         transfers: list[Instruction] = []
         for trade in trades:
-            transfers += _trade_instructions(self.deployment, trade)
+            transfers += parties.instructions(trade)
         instructions = _settlement_prefix(epoch, self.deployment.settlement_authority, fee)
         instructions += [spl.batch(transfers)] if batch else transfers
         if not tables:
@@ -663,9 +684,9 @@ class SettlementSigner:
         if self._first is None or self._first[0] is not tables:
             self._first = (tables, first_table_of(tables))
         first = self._first[1]
-        used = sorted(
-            {first[k] for t in trades for k in _trade_keys(self.deployment, t) if k in first}
-        )
+        named = {k for t in trades for k in parties.own_keys(t)}
+        named.update(parties.common)
+        used = sorted({first[k] for k in named if k in first})
         message = MessageV0.try_compile(
             self.payer_key, instructions, [tables[i] for i in used], blockhash
         )

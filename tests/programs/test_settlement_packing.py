@@ -12,9 +12,8 @@ from programs.ledger import FeePolicy
 from programs.roles import (
     Deployment,
     Trade,
+    _Parties,
     _settlement_prefix,
-    _trade_instructions,
-    _trade_keys,
     pack_settlement,
 )
 from programs.txsize import (
@@ -31,6 +30,7 @@ DEPLOYMENT = Deployment(
     rec_authority=Pubkey.new_unique(),
     settlement_authority=Pubkey.new_unique(),
 )
+PARTIES = _Parties(DEPLOYMENT)
 PAYER = Keypair().pubkey()
 USERS = [Pubkey.new_unique() for _ in range(40)]
 
@@ -56,7 +56,7 @@ def test_packing_by_accounts_matches_packing_the_instructions(
     payer = DEPLOYMENT.settlement_authority if authority_pays else PAYER
     packed = pack_settlement(DEPLOYMENT, payer=payer, epoch=epoch, trades=trades, fee=fee)
     prefix = _settlement_prefix(epoch, DEPLOYMENT.settlement_authority, fee)
-    groups = [_trade_instructions(DEPLOYMENT, t) for t in trades]
+    groups = [PARTIES.instructions(t) for t in trades]
     reference = pack_instruction_groups(groups, payer, prefix=prefix)
     assert packed == [b.group_indices for b in reference]
 
@@ -65,10 +65,8 @@ def test_packing_by_accounts_matches_packing_the_instructions(
 @given(_trades)
 def test_a_trade_names_exactly_the_keys_its_transfers_name(trades: list[Trade]) -> None:
     for trade in trades:
-        assert (
-            _trade_keys(DEPLOYMENT, trade)
-            == GroupSize.of(_trade_instructions(DEPLOYMENT, trade)).keys
-        )
+        assert PARTIES.keys(trade) == GroupSize.of(PARTIES.instructions(trade)).keys
+        assert set(PARTIES.own_keys(trade)) == PARTIES.keys(trade) - PARTIES.common
 
 
 def test_a_real_book_fills_transactions_to_the_limit() -> None:
@@ -78,7 +76,7 @@ def test_a_real_book_fills_transactions_to_the_limit() -> None:
     packed = pack_settlement(DEPLOYMENT, payer=PAYER, epoch=1, trades=trades)
     assert len(packed) > 1
     for indices, following in itertools.pairwise(packed):
-        ixs = prefix + [ix for i in indices for ix in _trade_instructions(DEPLOYMENT, trades[i])]
+        ixs = prefix + [ix for i in indices for ix in PARTIES.instructions(trades[i])]
         assert signed_size(ixs, PAYER) <= MAX_TRANSACTION_SIZE
-        more = ixs + _trade_instructions(DEPLOYMENT, trades[following[0]])
+        more = ixs + PARTIES.instructions(trades[following[0]])
         assert signed_size(more, PAYER) > MAX_TRANSACTION_SIZE
