@@ -1,176 +1,143 @@
-"""A second clearing, written from the rules in `coordinator.market.clearing`'s
-docstring alone: slow, plain and obvious (sorts by tuple keys, list scans, binary
-search for escrow caps, `Fraction` for the price), sharing nothing with the
-production code but the order validation (`order_problem`, tested on its own)."""
+"""An independent reference clearing, written from the rules documented in
+`coordinator.market.clearing` only (binary-searched escrow caps, a list-scan match,
+the k-price in exact fractions), sharing nothing with the production code but the
+order validation (`order_problem`, tested on its own)."""
 
-from dataclasses import dataclass
 from fractions import Fraction
 from math import floor
 
-from coordinator.market import ClearingInputs, Order, PricingRule, Side, order_problem
-from coordinator.market.results import (
-    ESCROW_CAPPED,
-    INSUFFICIENT_ESCROW,
-    WRONG_EPOCH,
-    FillStatus,
-    Match,
-    OrderOutcome,
-)
+from coordinator.market import ClearingInputs, FillStatus, Order, PricingRule, Side, clear_epoch
+from coordinator.market.orders import order_problem
+from coordinator.market.results import ESCROW_CAPPED, INSUFFICIENT_ESCROW, WRONG_EPOCH
 
-KWH = 10**9
+B = 10**9
 
 
-@dataclass(frozen=True)
-class Reference:
-    clearing_price: int | None
-    matches: tuple[Match, ...]
-    outcomes: tuple[OrderOutcome, ...]
-    volume: int
-    turnover: int
+def _pay(quantity: int, price: int) -> int:
+    return floor(Fraction(quantity * price, B))
 
 
-def pay(quantity: int, price: int) -> int:
-    return quantity * price // KWH
-
-
-def buy_cap(quantity: int, price: int, budget: int, lot: int) -> int:
-    """The most lots of `quantity` whose cost at `price` fits `budget` (binary search)."""
-    low, high = 0, quantity // lot
-    while low < high:
-        middle = (low + high + 1) // 2
-        if pay(middle * lot, price) <= budget:
-            low = middle
+def _largest_affordable(quantity: int, price: int, budget: int, lot: int) -> int:
+    lo, hi = 0, quantity // lot  # lots; payment grows with lots
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _pay(mid * lot, price) <= budget:
+            lo = mid
         else:
-            high = middle - 1
-    return low * lot
+            hi = mid - 1
+    return min(quantity, lo * lot) if _pay(quantity, price) > budget else quantity
 
 
-def uniform_price(ask: int, bid: int, k: Fraction, tick: int) -> int:
-    exact = Fraction(ask) + k * (bid - ask)
-    ticks = exact / tick
+def _round_to_tick(x: Fraction, tick: int) -> int:
+    ticks = x / tick
     whole = floor(ticks)
-    if ticks - whole > Fraction(1, 2):  # exact halves go down, toward the ask
-        whole += 1
-    return whole * tick
+    return (whole + 1 if ticks - whole > Fraction(1, 2) else whole) * tick
 
 
-def reference_clear(inputs: ClearingInputs) -> Reference:
+def reference(
+    inputs: ClearingInputs,
+) -> tuple[
+    list[tuple[str, str, int, int, int]],
+    int | None,
+    dict[str, tuple[FillStatus, int, int, int, str | None]],
+]:
     rules = inputs.rules
-    reasons: dict[str, str] = {}
-    live: list[Order] = []
+    reason: dict[str, str | None] = {}
+    eligible: dict[str, int] = {}
+    admitted = []
     for o in inputs.orders:
-        problem = WRONG_EPOCH if o.epoch != inputs.epoch else order_problem(o, rules)
-        if problem is None:
-            live.append(o)
+        why = WRONG_EPOCH if o.epoch != inputs.epoch else order_problem(o, rules)
+        if why:
+            reason[o.order_id] = why
+            eligible[o.order_id] = 0
         else:
-            reasons[o.order_id] = problem
-
+            admitted.append(o)
     bids = sorted(
-        (o for o in live if o.side is Side.BUY), key=lambda o: (-o.limit_price, o.seq, o.order_id)
+        (o for o in admitted if o.side is Side.BUY),
+        key=lambda o: (-o.limit_price, o.seq, o.order_id),
     )
     asks = sorted(
-        (o for o in live if o.side is Side.SELL), key=lambda o: (o.limit_price, o.seq, o.order_id)
+        (o for o in admitted if o.side is Side.SELL),
+        key=lambda o: (o.limit_price, o.seq, o.order_id),
     )
-
-    eligible: dict[str, int] = {}
     money = dict(inputs.escrow.payment)
-    for o in bids:
-        take = min(o.quantity, buy_cap(o.quantity, o.limit_price, money.get(o.owner, 0), rules.lot))
-        if take == 0:
-            reasons[o.order_id] = INSUFFICIENT_ESCROW
-        else:
-            eligible[o.order_id] = take
-            money[o.owner] -= pay(take, o.limit_price)
+    for b in bids:
+        q = _largest_affordable(b.quantity, b.limit_price, money[b.owner], rules.lot)
+        money[b.owner] -= _pay(q, b.limit_price)
+        eligible[b.order_id] = q
     energy = dict(inputs.escrow.energy)
-    for o in asks:
-        budget = energy.get(o.owner, 0)
-        take = min(o.quantity, budget // rules.lot * rules.lot)
-        if take == 0:
-            reasons[o.order_id] = INSUFFICIENT_ESCROW
-        else:
-            eligible[o.order_id] = take
-            energy[o.owner] -= take
-    bids = [o for o in bids if o.order_id in eligible]
-    asks = [o for o in asks if o.order_id in eligible]
-
-    uniform = rules.pricing is PricingRule.PAY_AS_CLEAR
+    for a in asks:
+        q = min(a.quantity, energy[a.owner] - energy[a.owner] % rules.lot)
+        energy[a.owner] -= q
+        eligible[a.order_id] = q
+    for o in admitted:
+        q = eligible[o.order_id]
+        reason[o.order_id] = (
+            INSUFFICIENT_ESCROW if q == 0 else ESCROW_CAPPED if q < o.quantity else None
+        )
+    bids = [b for b in bids if eligible[b.order_id]]
+    asks = [a for a in asks if eligible[a.order_id]]
     left = {a.order_id: eligible[a.order_id] for a in asks}
-    highest_ask = 0
+    uniform = rules.pricing is PricingRule.PAY_AS_CLEAR
     fills: list[tuple[Order, Order, int]] = []
     for b in bids:
-        remaining_asks = [a for a in asks if left[a.order_id] > 0]
-        if not remaining_asks or b.limit_price < remaining_asks[0].limit_price:
+        rest = [a for a in asks if left[a.order_id]]
+        if not rest or b.limit_price < rest[0].limit_price:
             break
-        if uniform and b.limit_price < highest_ask:
+        if uniform and fills and b.limit_price < max(a.limit_price for _, a, _ in fills):
             break
-        wanted = eligible[b.order_id]
-        for a in remaining_asks:
-            if wanted == 0 or a.limit_price > b.limit_price:
+        want = eligible[b.order_id]
+        for a in rest:
+            if want == 0 or a.limit_price > b.limit_price:
                 break
             if a.owner == b.owner:
-                continue  # no self-trades: the ask stays for the next bidder
-            quantity = min(wanted, left[a.order_id])
-            fills.append((b, a, quantity))
-            wanted -= quantity
-            left[a.order_id] -= quantity
-            highest_ask = max(highest_ask, a.limit_price)
-
-    price: int | None = None
-    if uniform and fills:
-        marginal_bid = min(b.limit_price for b, _, _ in fills)
-        marginal_ask = max(a.limit_price for _, a, _ in fills)
-        price = uniform_price(marginal_ask, marginal_bid, rules.k, rules.tick)
+                continue
+            q = min(want, left[a.order_id])
+            fills.append((b, a, q))
+            left[a.order_id] -= q
+            want -= q
+    price = None
+    if fills and uniform:
+        bid = min(b.limit_price for b, _, _ in fills)
+        ask = max(a.limit_price for _, a, _ in fills)
+        price = _round_to_tick(ask + rules.k * (bid - ask), rules.tick)
     matches = []
-    for b, a, quantity in fills:
-        at = b.limit_price if price is None else price
-        matches.append(
-            Match(b.order_id, a.order_id, b.owner, a.owner, quantity, at, pay(quantity, at))
-        )
-
-    outcomes = []
+    filled: dict[str, int] = dict.fromkeys(eligible, 0)
+    paid: dict[str, int] = dict.fromkeys(eligible, 0)
+    for b, a, q in fills:
+        p = price if price is not None else b.limit_price
+        pay = _pay(q, p)
+        matches.append((b.order_id, a.order_id, q, p, pay))
+        for oid in (b.order_id, a.order_id):
+            filled[oid] += q
+            paid[oid] += pay
+    outcome = {}
     for o in inputs.orders:
-        if o.order_id in reasons:
-            outcomes.append(
-                OrderOutcome(
-                    o.order_id,
-                    o.owner,
-                    o.side,
-                    FillStatus.EXCLUDED,
-                    o.quantity,
-                    0,
-                    0,
-                    0,
-                    reasons[o.order_id],
-                )
-            )
-            continue
-        mine = [m for m in matches if o.order_id in (m.buy_order_id, m.sell_order_id)]
-        filled = sum(m.quantity for m in mine)
+        e = eligible[o.order_id]
+        f = filled[o.order_id]
         status = (
-            FillStatus.FILLED
-            if filled == o.quantity
+            FillStatus.EXCLUDED
+            if e == 0
+            else FillStatus.FILLED
+            if f == o.quantity
             else FillStatus.PARTIAL
-            if filled
+            if f
             else FillStatus.UNFILLED
         )
-        take = eligible[o.order_id]
-        outcomes.append(
-            OrderOutcome(
-                o.order_id,
-                o.owner,
-                o.side,
-                status,
-                o.quantity,
-                take,
-                filled,
-                sum(m.payment for m in mine),
-                ESCROW_CAPPED if take < o.quantity else None,
-            )
-        )
-    return Reference(
-        price,
-        tuple(matches),
-        tuple(outcomes),
-        sum(m.quantity for m in matches),
-        sum(m.payment for m in matches),
-    )
+        outcome[o.order_id] = (status, e, f, paid[o.order_id], reason[o.order_id])
+    return matches, price, outcome
+
+
+def assert_agrees(inputs: ClearingInputs) -> bool:
+    """Assert that `clear_epoch` and `reference` agree on `inputs`; whether it traded."""
+    result = clear_epoch(inputs)
+    matches, price, outcome = reference(inputs)
+    got = [
+        (m.buy_order_id, m.sell_order_id, m.quantity, m.price, m.payment) for m in result.matches
+    ]
+    assert got == matches, inputs
+    assert result.clearing_price == price
+    assert {
+        o.order_id: (o.status, o.eligible, o.filled, o.payment, o.reason) for o in result.outcomes
+    } == outcome
+    return bool(matches)
