@@ -9,7 +9,6 @@ clearing also does, to publish its inputs hash).
 """
 
 import argparse
-import gc
 import random
 import statistics
 import time
@@ -23,6 +22,7 @@ from coordinator.market import (
     clear_epoch,
     inputs_hash,
 )
+from coordinator.market.clearing import _gc_paused
 from edge.base58 import b58encode
 
 EPOCH = 1_900_000
@@ -59,13 +59,10 @@ def timed(run: Callable[[], object], runs: int) -> list[float]:
     that the baselines are not charged for rescanning the book it allocated."""
     times = []
     for _ in range(runs):
-        gc.disable()
-        try:
+        with _gc_paused():
             start = time.perf_counter()
             run()
             times.append(time.perf_counter() - start)
-        finally:
-            gc.enable()
     return times
 
 
