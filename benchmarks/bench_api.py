@@ -32,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from coordinator.api import repository as repo
 from coordinator.db.migrate import upgrade
 from coordinator.db.session import make_engine
-from edge.base58 import b58decode, b58encode
 from provisioning.keys import Signer
 from tests.coordinator.api.factories import store_epoch
 from tests.utils.services import fresh_database
+from wire.base58 import b58decode, b58encode
 
 
 def _serve(database_url: str, port: int) -> None:

@@ -14,7 +14,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from coordinator.market import (
+from coordinator.market.rules import (
     ClearingInputs,
     Escrow,
     Order,
@@ -22,8 +22,8 @@ from coordinator.market import (
     clear_epoch,
     inputs_hash,
 )
-from coordinator.market.clearing import _gc_paused
-from edge.base58 import b58encode
+from coordinator.market.rules.clearing import _gc_paused
+from wire.base58 import b58encode
 
 EPOCH = 1_900_000
 KWH = 10**9

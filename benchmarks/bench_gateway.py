@@ -25,15 +25,15 @@ from pathlib import Path
 
 from device_sim.encoding import encode_values
 from device_sim.meter import SimulatedMeter
-from edge import topics
 from edge.agent import PUBLISH_WINDOW
 from edge.config import BrokerConfig
 from edge.errors import BrokerError
 from edge.outbox import Outbox
-from edge.protocol import Reading, encode_payload
 from edge.publisher import MemoryPublisher, MqttPublisher
 from edge.registermap import MeterValues, load_map
 from edge.signing import DeviceKey
+from wire import topics
+from wire.reading import Reading, encode_payload
 
 Publish = Callable[[str, bytes], Awaitable[None]]
 

@@ -52,9 +52,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from psycopg import sql
 from solders.keypair import Keypair
 
-from edge import topics
-from edge.base58 import b58encode
-from edge.protocol import Reading, SignedReading, encode_payload
+from wire import topics
+from wire.base58 import b58encode
+from wire.reading import Reading, SignedReading, encode_payload
 
 PG_ADMIN = os.environ.get("GTX_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("GTX_BENCH_REDIS", "redis://127.0.0.1:6379/0")
@@ -201,7 +201,7 @@ class Coordinators:
              "GTX_TOPIC_ROOT": ROOT, "GTX_REDIS_URL": REDIS_URL, "GTX_METRICS_PORT": str(mp_),
              "GTX_BATCH_MAX": str(batch_max), "GTX_BATCH_WAIT_S": str(batch_wait_s),
              "GTX_LOG_JSON": "true", "GTX_LEDGER": "off",
-             # Sticky routing (coordinator.ingest.routing) or the shared subscription.
+             # Sticky routing (coordinator.readings.ingest.routing) or the shared subscription.
              "GTX_INGEST_PARTITIONS": str(n if sticky else 0), "GTX_INGEST_PARTITION": str(i),
              "GTX_INGEST_WORKERS": str(workers), "GTX_MQTT_PROTOCOL": protocol}
             for i, mp_ in enumerate(self.metrics_ports)

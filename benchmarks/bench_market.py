@@ -35,14 +35,13 @@ from solders.pubkey import Pubkey
 
 from coordinator.db.migrate import upgrade
 from coordinator.db.session import make_engine
-from coordinator.market import ClearingInputs, Escrow, Match, Order, Side, clear_epoch
-from coordinator.market.canonical import encode_result
-from coordinator.market.clearing import _gc_paused
-from coordinator.market.orders import PricingRule
-from coordinator.market.results import ClearingResult
-from coordinator.trading.settlement import SettlementKeys, SettlementReport, settle_epoch
-from coordinator.trading.store import save_clearing
-from edge.base58 import b58encode
+from coordinator.market.rules import ClearingInputs, Escrow, Match, Order, Side, clear_epoch
+from coordinator.market.rules.canonical import encode_result
+from coordinator.market.rules.clearing import _gc_paused
+from coordinator.market.rules.orders import PricingRule
+from coordinator.market.rules.results import ClearingResult
+from coordinator.market.settlement import SettlementKeys, SettlementReport, settle_epoch
+from coordinator.market.store import save_clearing
 from programs.jobstore import MemoryJobStore, SqlJobStore
 from programs.ledger import MemoryLedgerStore, SqlLedgerStore
 from programs.roles import (
@@ -53,6 +52,7 @@ from programs.roles import (
     user_accounts,
 )
 from programs.table_jobs import ensure_tables
+from wire.base58 import b58encode
 
 PG_ADMIN = os.environ.get("GTX_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 

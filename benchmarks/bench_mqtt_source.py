@@ -1,6 +1,6 @@
 """The coordinator's MQTT receive path: CPU per reading received and acknowledged.
 
-`coordinator.ingest.mqtt_source.MqttSource` (on `BulkClient`: bulk socket reads
+`coordinator.readings.ingest.mqtt_source.MqttSource` (on `BulkClient`: bulk socket reads
 and writes, one wake-up per batch of acknowledgements) beside the same source
 on paho's own `Client` (a `recv` per packet part, a `send` and a wake-up per
 acknowledgement), measured in the same run on a private Mosquitto.
@@ -27,9 +27,9 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from bench_ingest import _mqtt_connect, _mqtt_publish_qos1, private_broker
 
-from coordinator.ingest import paho_client
-from coordinator.ingest.mqtt_source import MqttSource
-from coordinator.ingest.paho_client import BulkClient
+from coordinator.readings.ingest import paho_client
+from coordinator.readings.ingest.mqtt_source import MqttSource
+from coordinator.readings.ingest.paho_client import BulkClient
 
 
 class PahoClient(mqtt.Client):

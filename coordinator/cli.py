@@ -13,12 +13,12 @@ from coordinator.config import Settings
 from coordinator.db.migrate import upgrade
 from coordinator.db.models import EpochRecord
 from coordinator.db.session import make_engine
-from coordinator.epochs_service import recompute_epoch, summary_json
+from coordinator.devices.registry import register_device, revoke_device
 from coordinator.errors import CoordinatorError
-from coordinator.jsonlog import configure_logging
-from coordinator.metrics import serve_metrics
-from coordinator.monitor import run_monitor
-from coordinator.registry import register_device, revoke_device
+from coordinator.ops.logs import configure_logging
+from coordinator.ops.metrics import serve_metrics
+from coordinator.ops.monitor import run_monitor
+from coordinator.readings.epoch_close import recompute_epoch, summary_json
 from coordinator.runner import maintain_partitions, run_ingest
 
 __all__ = ["main"]

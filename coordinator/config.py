@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from edge import topics
+from wire import topics
 
 __all__ = ["Settings"]
 
@@ -31,11 +31,11 @@ class Settings(BaseSettings):
     # Share the readings stream between coordinator instances ($share/...);
     # off for brokers without shared subscriptions (then run one instance).
     mqtt_shared: bool = True
-    # Sticky ingest (coordinator.ingest.routing): with n > 0 partitions, instance
+    # Sticky ingest (coordinator.readings.ingest.routing): with n > 0 partitions, instance
     # `ingest_partition` of n decides only its own gateways' readings, each in order.
     ingest_partitions: int = Field(default=0, ge=0, le=1024)
     ingest_partition: int = Field(default=0, ge=0)
-    # Worker processes deciding readings (coordinator.ingest.workers), each
+    # Worker processes deciding readings (coordinator.readings.ingest.workers), each
     # gateway always on the same one; 0 decides in this process.
     ingest_workers: int = Field(default=0, ge=0, le=64)
     topic_root: str = topics.DEFAULT_ROOT
@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     gateway_mqtt_port: int | None = Field(default=None, ge=1, le=65535)
     gateway_mqtt_tls: bool = False
 
-    # Oracle limits (see coordinator.oracle.OracleConfig).
+    # Oracle limits (see coordinator.readings.oracle.OracleConfig).
     max_future_skew_s: int = Field(default=120, ge=0)
     lateness_window_s: int = Field(default=7 * 24 * 3600, ge=0)
     # Epochs: length (900 = UTC quarter hours; shorter for demos and tests) and

@@ -5,7 +5,7 @@
     ├── BrokerError      the world's: the MQTT broker is unreachable or refused us
     └── StorageError     the world's: the database is unreachable or failed
 
-Protocol errors live with the protocol (`edge.protocol.ProtocolError`); they
+Protocol errors live with the protocol (`wire.reading.ProtocolError`); they
 are not raised here but recorded as rejection reasons.
 """
 

@@ -17,27 +17,27 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from coordinator.alerts import (
+from coordinator.config import Settings
+from coordinator.onchain.ledger import Chain
+from coordinator.onchain.worker import run_chain_worker
+from coordinator.ops.alerts import (
     AlertMonitor,
     AlertRules,
     SqlAlertSource,
     StatsCollector,
     run_stats_publisher,
 )
-from coordinator.cache import LiveCache
-from coordinator.chain import Chain
-from coordinator.chain_worker import run_chain_worker
-from coordinator.config import Settings
-from coordinator.epochs_service import EpochCloser
-from coordinator.ingest.mqtt_source import MqttSource
-from coordinator.ingest.outcome import BatchOutcome
-from coordinator.ingest.routing import owns_topic
-from coordinator.ingest.service import IngestService
-from coordinator.ingest.store import SqlReadingStore
-from coordinator.ingest.workers import WorkerPool
-from coordinator.oracle import OracleConfig
-from coordinator.partitions import drop_expired, ensure_partitions
-from edge import topics
+from coordinator.readings.epoch_close import EpochCloser
+from coordinator.readings.ingest.mqtt_source import MqttSource
+from coordinator.readings.ingest.outcome import BatchOutcome
+from coordinator.readings.ingest.routing import owns_topic
+from coordinator.readings.ingest.service import IngestService
+from coordinator.readings.ingest.store import SqlReadingStore
+from coordinator.readings.ingest.workers import WorkerPool
+from coordinator.readings.live_cache import LiveCache
+from coordinator.readings.oracle import OracleConfig
+from coordinator.readings.partitions import drop_expired, ensure_partitions
+from wire import topics
 
 __all__ = ["maintain_partitions", "run_ingest"]
 

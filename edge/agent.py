@@ -19,10 +19,14 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from edge import topics
 from edge.config import GatewayConfig, MeterConfig
 from edge.errors import BrokerError, MeterError
-from edge.health import (
+from edge.meter_reader import MeterReader, MeterReadError, MeterSample
+from edge.outbox import Outbox, OutboxEntry
+from edge.schedule import backoff_delay, next_boundary, poll_deadline
+from edge.signing import DeviceKey
+from wire import topics
+from wire.health import (
     HealthReport,
     MeterHealth,
     Outcome,
@@ -30,11 +34,7 @@ from edge.health import (
     record_missed,
     record_outcome,
 )
-from edge.meter_reader import MeterReader, MeterReadError, MeterSample
-from edge.outbox import Outbox, OutboxEntry
-from edge.protocol import Reading, encode_payload
-from edge.schedule import backoff_delay, next_boundary, poll_deadline
-from edge.signing import DeviceKey
+from wire.reading import Reading, encode_payload
 
 __all__ = ["PUBLISH_WINDOW", "GatewayAgent", "PollStats", "Publisher", "attempt_budget_s"]
 

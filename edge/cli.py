@@ -16,11 +16,11 @@ from pathlib import Path
 from edge.agent import GatewayAgent, Publisher
 from edge.config import GatewayConfig, load_config
 from edge.errors import GatewayError
-from edge.health import decode_health, format_status
 from edge.meter_reader import ModbusMeterReader
 from edge.outbox import Outbox
 from edge.publisher import MqttPublisher
 from edge.signing import DeviceKey
+from wire.health import decode_health, format_status
 
 __all__ = ["main", "run_gateway", "status_text"]
 

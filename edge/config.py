@@ -42,10 +42,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from edge import topics
-from edge.base58 import b58decode, b58encode
 from edge.errors import ConfigError
-from edge.protocol import ProtocolError, check_meter_id
+from wire import topics
+from wire.base58 import b58decode, b58encode
+from wire.reading import ProtocolError, check_meter_id
 
 __all__ = [
     "CLOCK_SOURCES",

@@ -5,7 +5,7 @@
     ├── MeterError       the world's: a meter did not answer or answered nonsense
     └── BrokerError      the world's: the MQTT broker is unreachable or refused us
 
-Protocol errors live with the protocol (`edge.protocol.ProtocolError`) since
+Protocol errors live with the protocol (`wire.reading.ProtocolError`) since
 the coordinator raises them too.
 """
 

@@ -21,9 +21,9 @@ from pymodbus.exceptions import ConnectionException, ModbusException
 
 from edge.config import MeterConfig
 from edge.errors import MeterError
-from edge.health import Outcome
 from edge.registermap import MeterValues, RegisterMap, load_map
 from edge.registers_sunspec import words_to_uint32
+from wire.health import Outcome
 
 __all__ = ["MeterReadError", "MeterReader", "MeterSample", "ModbusMeterReader"]
 

@@ -21,9 +21,9 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge import topics
 from edge.config import BrokerConfig
 from edge.errors import BrokerError
+from wire import topics
 
 __all__ = ["MemoryPublisher", "MqttPublisher", "status_payload"]
 

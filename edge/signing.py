@@ -10,9 +10,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.base58 import b58encode
 from edge.errors import ConfigError
-from edge.protocol import Reading, SignedReading
+from wire.base58 import b58encode
+from wire.reading import Reading, SignedReading
 
 __all__ = ["DeviceKey"]
 

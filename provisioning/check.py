@@ -17,17 +17,17 @@ from pathlib import Path
 
 import aiomqtt
 
-from edge import topics
 from edge.config import GatewayConfig, load_config
 from edge.errors import ConfigError, MeterError
 from edge.meter_reader import MeterSample, ModbusMeterReader
 from edge.outbox import Outbox
-from edge.protocol import Reading, encode_payload
 from provisioning.client import Transport
 from provisioning.errors import ProvisioningError, RefusedError
 from provisioning.gateway_config import recorded_broker_tls, recorded_gateway_id
 from provisioning.keys import Signer
 from provisioning.output import Report
+from wire import topics
+from wire.reading import Reading, encode_payload
 
 __all__ = ["run_check"]
 

@@ -9,11 +9,11 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge import topics
 from edge.config import GatewayConfig, parse_config
 from edge.errors import ConfigError
-from edge.protocol import ProtocolError, check_meter_id
 from provisioning.errors import UsageError
+from wire import topics
+from wire.reading import ProtocolError, check_meter_id
 
 __all__ = [
     "GatewayFile",

@@ -11,11 +11,11 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from coordinator import enrolment
-from edge.base58 import b58encode
+from coordinator.devices import enrolment
 from edge.errors import ConfigError
-from edge.protocol import Reading, SignedReading
 from edge.signing import DeviceKey
+from wire.base58 import b58encode
+from wire.reading import Reading, SignedReading
 
 __all__ = ["Signer"]
 

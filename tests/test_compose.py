@@ -116,7 +116,7 @@ def test_bind_mounted_files_exist(compose: dict[str, Any]) -> None:
 
 
 def test_dashboard_panels_use_exported_metrics() -> None:
-    import coordinator.metrics  # noqa: F401, PLC0415 (registers the metrics)
+    import coordinator.ops.metrics  # noqa: F401, PLC0415 (registers the metrics)
 
     names = {f.name for f in REGISTRY.collect() if f.name.startswith("gtx_")}
     dashboard = json.loads((ROOT / "deploy/grafana/dashboards/gridtokenx.json").read_text())

@@ -18,15 +18,15 @@ from typing import Annotated, Protocol
 from fastapi import Depends, Header, HTTPException, Request, status
 from sqlalchemy.engine import Engine
 
-from coordinator.api.chain import ChainAccess
-from coordinator.auth.config import AuthSettings
-from coordinator.auth.errors import AuthError
-from coordinator.auth.roles import ADMIN, REC_AUTHORITY, USER
-from coordinator.auth.tokens import decode_token
-from coordinator.broker_credentials import BrokerCredentials
+from coordinator.api.auth.config import AuthSettings
+from coordinator.api.auth.errors import AuthError
+from coordinator.api.auth.roles import ADMIN, REC_AUTHORITY, USER
+from coordinator.api.auth.tokens import decode_token
+from coordinator.api.ledger_view import ChainAccess
+from coordinator.api.ratelimit import RateLimiter
 from coordinator.config import Settings
-from coordinator.embedded.cache import NonceStore
-from coordinator.ratelimit import RateLimiter
+from coordinator.devices.broker_accounts import BrokerCredentials
+from coordinator.embedded.memory_cache import NonceStore
 
 __all__ = [
     "ADMIN",

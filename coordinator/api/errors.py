@@ -13,11 +13,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from coordinator import enrolment as rules
-from coordinator.auth import errors as auth
+from coordinator.api.auth import errors as auth
+from coordinator.devices import enrolment as rules
 from coordinator.errors import BrokerError
-from coordinator.market.errors import OrderError
-from coordinator.trading.errors import ApprovalRejected, OrderNotFound, OrderStateError
+from coordinator.market.errors import ApprovalRejected, OrderError, OrderNotFound, OrderStateError
 from programs.errors import LedgerError
 
 __all__ = ["AUTH_STATUS_OF", "STATUS_OF", "error_body", "install_error_handlers"]

@@ -20,7 +20,8 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
 from coordinator.api import repository as repo
-from coordinator.api.chain import ChainAccess
+from coordinator.api.auth.config import AuthSettings, jwt_key
+from coordinator.api.auth.nonces import FallbackNonceStore, RedisNonceStore
 from coordinator.api.deps import (
     AdminTokenAuthenticator,
     Authenticator,
@@ -29,7 +30,9 @@ from coordinator.api.deps import (
     JwtAuthenticator,
 )
 from coordinator.api.errors import install_error_handlers
+from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.middleware import RequestIdMiddleware
+from coordinator.api.ratelimit import RateLimiter
 from coordinator.api.routes import (
     admin,
     auth,
@@ -45,18 +48,15 @@ from coordinator.api.routes import (
     readings,
     trades,
 )
-from coordinator.auth.config import AuthSettings, jwt_key
-from coordinator.auth.nonces import FallbackNonceStore, RedisNonceStore
-from coordinator.broker_credentials import (
+from coordinator.config import Settings
+from coordinator.db.session import make_engine
+from coordinator.devices.broker_accounts import (
     BrokerCredentials,
     PasswordFileBroker,
     UnmanagedBroker,
 )
-from coordinator.config import Settings
-from coordinator.db.session import make_engine
-from coordinator.embedded.cache import MemoryNonceStore
+from coordinator.embedded.memory_cache import MemoryNonceStore
 from coordinator.errors import BrokerError, ConfigError
-from coordinator.ratelimit import RateLimiter
 
 __all__ = [
     "WEB_ROOT",

@@ -25,11 +25,11 @@ from coordinator.db.models import (
     Reading,
     RejectedReading,
 )
-from coordinator.ingest.store import meter_time
-from coordinator.oracle import epoch_start, wh_to_base_units
-from edge.base58 import b58encode
-from edge.protocol import Reading as WireReading
-from edge.protocol import SignedReading
+from coordinator.readings.ingest.store import meter_time
+from coordinator.readings.oracle import epoch_start, wh_to_base_units
+from wire.base58 import b58encode
+from wire.reading import Reading as WireReading
+from wire.reading import SignedReading
 
 __all__ = [
     "EpochRow",

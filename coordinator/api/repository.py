@@ -1,6 +1,6 @@
 """The API's reads and writes: enrolment tokens, gateways, meters, broker
 credentials, key rotations. Each operation is one transaction; the rules it
-applies are the pure ones in `coordinator.enrolment`."""
+applies are the pure ones in `coordinator.devices.enrolment`."""
 
 import datetime as dt
 import json
@@ -10,8 +10,6 @@ from dataclasses import dataclass, replace
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from coordinator import enrolment as rules
-from coordinator.broker_credentials import mosquitto_hash, new_password
 from coordinator.db.models import (
     BrokerCredential,
     Device,
@@ -22,7 +20,9 @@ from coordinator.db.models import (
     Reading,
     RejectedReading,
 )
-from coordinator.enrolment import EnrolmentError, TokenState
+from coordinator.devices import enrolment as rules
+from coordinator.devices.broker_accounts import mosquitto_hash, new_password
+from coordinator.devices.enrolment import EnrolmentError, TokenState
 
 __all__ = [
     "Enrolled",

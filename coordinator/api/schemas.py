@@ -4,8 +4,8 @@ import datetime as dt
 
 from pydantic import BaseModel, Field, field_validator
 
-from edge.protocol import ProtocolError, check_meter_id
 from edge.registermap import available_maps
+from wire.reading import ProtocolError, check_meter_id
 
 __all__ = [
     "ApprovalOut",

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from coordinator.audit import AuditEvent, append
-from coordinator.auth.roles import USER, parse_roles
+from coordinator.api.audit import AuditEvent, append
+from coordinator.api.auth.roles import USER, parse_roles
 from coordinator.db.models import User
 
 __all__ = ["UserRecord", "get_user", "set_accounts", "set_roles", "sign_in"]

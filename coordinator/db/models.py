@@ -102,7 +102,7 @@ class Reading(Base):
     """An accepted, signature-verified reading: the cumulative counters as signed.
 
     On PostgreSQL the table is range-partitioned by `meter_time` (monthly, see
-    `coordinator.partitions`), so its primary key must include it; exact
+    `coordinator.readings.partitions`), so its primary key must include it; exact
     dedup of (gateway_id, seq) lives in the small `reading_seqs` table.
     """
 
@@ -253,7 +253,7 @@ class EpochRecord(Base):
 
 
 class MarketOrder(Base):
-    """A buy or sell order for one delivery epoch (`coordinator.trading.orders_service`).
+    """A buy or sell order for one delivery epoch (`coordinator.market.orders_service`).
 
     `seq` (assigned on insert) is the submission order that breaks price ties.
     `status`: pending (escrow not yet verified), open, cancelled, expired, then the
@@ -290,7 +290,7 @@ class MarketOrder(Base):
 
 class ClearingRecord(Base):
     """One epoch's clearing: the canonical inputs and result bytes and their hashes
-    (`coordinator.market.canonical`), so anyone can recompute it."""
+    (`coordinator.market.rules.canonical`), so anyone can recompute it."""
 
     __tablename__ = "clearings"
 
@@ -419,7 +419,7 @@ class AuditEntry(Base):
     request_id: Mapped[str] = mapped_column(String(64), default="")
 
 
-# --- on chain: minting and attestation per closed epoch (coordinator.chain_worker) ----
+# --- on chain: minting and attestation per closed epoch (coordinator.onchain.worker) ----
 
 
 class EpochOnchain(Base):

@@ -6,12 +6,6 @@ configured servers.
 """
 
 from coordinator.embedded.broker import EmbeddedBroker
-from coordinator.embedded.cache import (
-    LiveCacheLike,
-    MemoryLiveCache,
-    MemoryNonceStore,
-    NonceStore,
-)
 from coordinator.embedded.detect import (
     Choice,
     Probes,
@@ -23,6 +17,12 @@ from coordinator.embedded.detect import (
     probe_services,
     probe_tcp,
     service_config_from_env,
+)
+from coordinator.embedded.memory_cache import (
+    LiveCacheLike,
+    MemoryLiveCache,
+    MemoryNonceStore,
+    NonceStore,
 )
 
 __all__ = [

@@ -1,62 +1,95 @@
-"""The epoch market: orders, their validation, and the pure, deterministic clearing.
+"""The market as a service: orders, non-custodial escrow, clearing per epoch with
+persistence and publication, and exactly-once atomic settlement.
 
-`clear_epoch(ClearingInputs(...))` clears one 15-minute delivery epoch;
-`canonical` gives the bytes and SHA-256 hashes of inputs and results that are
-published so anyone can recompute them; `verify_encoded` does that
-recomputation. The rules (priority, escrow, self-trades, price, rounding) are
-documented in `coordinator.market.clearing`.
+- `orders_service`: place / cancel / list orders, the Approve to sign, signed
+  approvals submitted, trades and settlements listed;
+- `escrow`: the unsigned Approve, its checks, the delegation read from chain;
+- `clearing_service`: the epoch's clearing stored, published, attested, and
+  recomputed on demand; `run_market_epoch` / `resume_market` for the epoch loop;
+- `settlement`: matches settled in atomic pairs as exactly-once jobs;
+- `store`: the tables (`coordinator.db.models`); `book_cache`: Redis snapshot.
 """
 
-from coordinator.market.book import ClearingInputs, Escrow
-from coordinator.market.canonical import (
-    decode_inputs,
-    decode_result,
-    encode_inputs,
-    encode_result,
-    inputs_hash,
-    result_hash,
+from coordinator.market.book_cache import BookCache, NullBookCache, RedisBookCache
+from coordinator.market.clearing_service import (
+    MarketEpochReport,
+    Publish,
+    attest,
+    clear,
+    publish_pending,
+    recompute,
+    resume_market,
+    run_market_epoch,
 )
-from coordinator.market.clearing import clear_epoch, k_price, max_buy_quantity
-from coordinator.market.errors import InputError, MarketError, OrderError
-from coordinator.market.orders import (
-    MarketRules,
-    Order,
-    PricingRule,
-    Side,
-    order_problem,
-    payment_for,
-    validate_order,
+from coordinator.market.errors import (
+    ApprovalRejected,
+    OrderNotFound,
+    OrderStateError,
+    TradingError,
 )
-from coordinator.market.results import ClearingResult, FillStatus, Match, OrderOutcome
-from coordinator.market.verify import Verdict, verify_encoded, verify_result
+from coordinator.market.escrow import EscrowNeed, build_approval, check_signed_approval
+from coordinator.market.orders_service import (
+    Approval,
+    MarketContext,
+    PlacedOrder,
+    activate_orders,
+    approval_for,
+    cancel_order,
+    list_orders,
+    list_settlements,
+    list_trades,
+    place_order,
+    submit_approval,
+)
+from coordinator.market.records import (
+    ClearingView,
+    MatchStatus,
+    MatchView,
+    OrderStatus,
+    OrderView,
+    SettlementStatus,
+    SettlementView,
+)
+from coordinator.market.settlement import SettlementKeys, SettlementReport, settle_epoch
 
 __all__ = [
-    "ClearingInputs",
-    "ClearingResult",
-    "Escrow",
-    "FillStatus",
-    "InputError",
-    "MarketError",
-    "MarketRules",
-    "Match",
-    "Order",
-    "OrderError",
-    "OrderOutcome",
-    "PricingRule",
-    "Side",
-    "Verdict",
-    "clear_epoch",
-    "decode_inputs",
-    "decode_result",
-    "encode_inputs",
-    "encode_result",
-    "inputs_hash",
-    "k_price",
-    "max_buy_quantity",
-    "order_problem",
-    "payment_for",
-    "result_hash",
-    "validate_order",
-    "verify_encoded",
-    "verify_result",
+    "Approval",
+    "ApprovalRejected",
+    "BookCache",
+    "ClearingView",
+    "EscrowNeed",
+    "MarketContext",
+    "MarketEpochReport",
+    "MatchStatus",
+    "MatchView",
+    "NullBookCache",
+    "OrderNotFound",
+    "OrderStateError",
+    "OrderStatus",
+    "OrderView",
+    "PlacedOrder",
+    "Publish",
+    "RedisBookCache",
+    "SettlementKeys",
+    "SettlementReport",
+    "SettlementStatus",
+    "SettlementView",
+    "TradingError",
+    "activate_orders",
+    "approval_for",
+    "attest",
+    "build_approval",
+    "cancel_order",
+    "check_signed_approval",
+    "clear",
+    "list_orders",
+    "list_settlements",
+    "list_trades",
+    "place_order",
+    "publish_pending",
+    "recompute",
+    "resume_market",
+    "run_market_epoch",
+    "settle_epoch",
+    "submit_approval",
 ]

@@ -1,33 +1,43 @@
-"""Errors of the market.
+"""Errors of the market service.
 
     CoordinatorError                (coordinator.errors)
-    └── MarketError
-        ├── OrderError   the submitter's mistake: an order breaks a market rule
-        └── InputError      the caller's mistake: clearing inputs or stored bytes are malformed
+    └── MarketError                 (coordinator.market.rules.errors)
+        ├── OrderError              an order breaks a market rule (also `unknown_user`)
+        ├── InputError              clearing inputs or stored bytes are malformed
+        └── TradingError
+            ├── OrderNotFound       no such order, or not the caller's
+            ├── OrderStateError     the order cannot do that now (e.g. cancel once cleared)
+            └── ApprovalRejected    a submitted approval is not the Approve we built,
+                                    or is not signed by its owner
 
-Orders that are well formed but cannot take part in a clearing (wrong epoch,
-escrow too small, off tick) are not raised: the clearing records them as
-excluded, with the reason, in its result.
+Settlement failures are not raised: they are recorded on the matches and
+orders they affect, with the reason (`coordinator.market.settlement`).
 """
 
-from coordinator.errors import CoordinatorError
+from coordinator.market.rules.errors import InputError, MarketError, OrderError
 
-__all__ = ["InputError", "MarketError", "OrderError"]
-
-
-class MarketError(CoordinatorError):
-    """Base of every error the market raises on purpose."""
-
-
-class OrderError(MarketError, ValueError):
-    """An order breaks a market rule. `code` is the machine-readable reason."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
+__all__ = [
+    "ApprovalRejected",
+    "InputError",
+    "MarketError",
+    "OrderError",
+    "OrderNotFound",
+    "OrderStateError",
+    "TradingError",
+]
 
 
-class InputError(MarketError, ValueError):
-    """Clearing inputs (or stored inputs / results) are malformed: duplicate
-    order ids, negative escrow, bytes that are not the canonical encoding."""
+class TradingError(MarketError):
+    """Base of the market service's own errors."""
+
+
+class OrderNotFound(TradingError, LookupError):  # noqa: N818 - names the condition
+    """No order with that id belongs to that owner."""
+
+
+class OrderStateError(TradingError):
+    """The order's status does not allow the operation."""
+
+
+class ApprovalRejected(TradingError, ValueError):  # noqa: N818 - names the condition
+    """A submitted approval transaction is not acceptable; the message says why."""

@@ -41,7 +41,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from edge.base58 import b58decode, b58encode
 from programs.errors import (
     LedgerUnavailable,
     TransactionExpired,
@@ -51,6 +50,7 @@ from programs.errors import (
 from programs.ledger.embedded import EmbeddedLedger
 from programs.spl import MINT_SIZE, TOKEN_ACCOUNT_SIZE, TOKEN_PROGRAM_ID
 from programs.txsize import MAX_TRANSACTION_SIZE
+from wire.base58 import b58decode, b58encode
 
 __all__ = [
     "INVALID_PARAMS",

@@ -8,18 +8,18 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from edge import topics
 from edge.agent import GatewayAgent
 from edge.config import BrokerConfig, GatewayConfig, MeterConfig, OutboxConfig, PollingConfig
 from edge.errors import MeterError
-from edge.health import Outcome, decode_health
 from edge.meter_reader import MeterReadError, MeterSample
 from edge.outbox import Outbox
-from edge.protocol import decode_payload
 from edge.publisher import MemoryPublisher
 from edge.registermap import MeterValues
 from edge.signing import DeviceKey
 from tests.utils.services import async_wait_until
+from wire import topics
+from wire.health import Outcome, decode_health
+from wire.reading import decode_payload
 
 Script = Callable[[int], MeterSample]  # attempt number -> sample, or raises
 

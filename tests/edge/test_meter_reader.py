@@ -6,9 +6,9 @@ from device_sim.faults import Fault
 from device_sim.meter import SimulatedMeter
 from device_sim.server import ModbusSimServer
 from edge.config import MeterConfig
-from edge.health import Outcome
 from edge.meter_reader import MeterReadError, ModbusMeterReader
 from tests.utils.mosquitto import free_port
+from wire.health import Outcome
 
 IMPORT_WH, EXPORT_WH = 12_345_500, 987_250
 

@@ -10,8 +10,8 @@ from device_sim.faults import Fault
 from device_sim.meter import SimulatedMeter
 from device_sim.rtu import ModbusSimRtuServer, PtyNullModem
 from edge.config import MeterConfig, parse_config
-from edge.health import Outcome
 from edge.meter_reader import MeterReadError, ModbusMeterReader
+from wire.health import Outcome
 
 pytest.importorskip("serial", reason="pyserial is not installed: pymodbus needs it for RTU")
 

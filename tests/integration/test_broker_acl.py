@@ -11,10 +11,10 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from coordinator.broker_credentials import PasswordFileBroker, mosquitto_hash, render_acl
-from edge import topics
+from coordinator.devices.broker_accounts import PasswordFileBroker, mosquitto_hash, render_acl
 from provisioning.keys import Signer
 from tests.utils.mosquitto import PrivateBroker, private_broker
+from wire import topics
 
 pytestmark = pytest.mark.services
 

@@ -22,11 +22,9 @@ from sqlalchemy.engine import Engine
 
 from device_sim.meter import SimulatedMeter
 from device_sim.server import ModbusSimServer
-from edge import topics
 from edge.agent import GatewayAgent, Publisher
 from edge.config import BrokerConfig, GatewayConfig, MeterConfig, PollingConfig
 from edge.errors import BrokerError
-from edge.health import decode_health
 from edge.meter_reader import ModbusMeterReader
 from edge.outbox import Outbox
 from edge.publisher import MqttPublisher
@@ -34,6 +32,8 @@ from edge.signing import DeviceKey
 from tests.utils.gateway import accepted_readings, coordinator, enrol
 from tests.utils.mosquitto import private_broker
 from tests.utils.services import async_wait_until
+from wire import topics
+from wire.health import decode_health
 
 pytestmark = pytest.mark.services
 

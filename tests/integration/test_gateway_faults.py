@@ -13,16 +13,16 @@ import pytest
 from device_sim.faults import Fault
 from device_sim.meter import SimulatedMeter
 from device_sim.server import ModbusSimServer
-from edge import topics
 from edge.agent import GatewayAgent, Publisher
 from edge.config import BrokerConfig, GatewayConfig, MeterConfig, PollingConfig
-from edge.health import HealthReport, decode_health
 from edge.meter_reader import ModbusMeterReader
 from edge.outbox import Outbox
-from edge.protocol import decode_payload
 from edge.publisher import MqttPublisher
 from edge.signing import DeviceKey
 from tests.utils.services import MQTT_HOST, MQTT_PORT
+from wire import topics
+from wire.health import HealthReport, decode_health
+from wire.reading import decode_payload
 
 pytestmark = pytest.mark.services
 

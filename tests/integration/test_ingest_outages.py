@@ -16,7 +16,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from edge import topics
 from tests.integration.test_ingest_resilience import (
     _accepted,
     _coordinator,
@@ -29,6 +28,7 @@ from tests.integration.test_ingest_resilience import (
 )
 from tests.utils.mosquitto import free_port
 from tests.utils.services import MQTT_HOST, MQTT_PORT, PG_ADMIN_URL, wait_until
+from wire import topics
 
 pytestmark = pytest.mark.services
 

@@ -23,13 +23,13 @@ from sqlalchemy.engine import Engine
 
 from coordinator.db.models import MeterEpochEnergyRow, RejectedReading
 from coordinator.db.models import Reading as ReadingRow
-from coordinator.ingest.routing import owner
-from coordinator.registry import register_device, register_meter
-from edge import topics
-from edge.protocol import Reading, encode_payload
+from coordinator.devices.registry import register_device, register_meter
+from coordinator.readings.ingest.routing import owner
 from edge.signing import DeviceKey
 from tests.utils.mosquitto import free_port, private_broker
 from tests.utils.services import MQTT_HOST, MQTT_PORT, wait_until
+from wire import topics
+from wire.reading import Reading, encode_payload
 
 pytestmark = pytest.mark.services
 EXE = Path(sys.executable).with_name("gtx-coordinator")

@@ -1,13 +1,13 @@
-"""The independent reference clearing (`tests/coordinator/market/reference.py`) agrees
+"""The independent reference clearing (`tests/coordinator/market/rules/reference.py`) agrees
 with the production clearing on thousands of seeded random books: matches, price, and
 every order's outcome."""
 
 import random
 from fractions import Fraction
 
-from coordinator.market import ClearingInputs, Escrow, MarketRules, Order, PricingRule, Side
-from edge.base58 import b58encode
-from tests.coordinator.market.reference import B, assert_agrees
+from coordinator.market.rules import ClearingInputs, Escrow, MarketRules, Order, PricingRule, Side
+from tests.coordinator.market.rules.reference import B, assert_agrees
+from wire.base58 import b58encode
 
 OWNERS = [b58encode(bytes([i + 7]) * 32) for i in range(5)]
 

@@ -11,11 +11,7 @@ from solders.signature import Signature
 from sqlalchemy.engine import Engine
 
 from coordinator.db.models import SettlementJob
-from coordinator.market import Match, Side, decode_result
-from coordinator.market.canonical import encode_result
-from coordinator.market.orders import PricingRule
-from coordinator.market.results import ClearingResult
-from coordinator.trading import (
+from coordinator.market import (
     MatchStatus,
     OrderStatus,
     SettlementStatus,
@@ -27,15 +23,19 @@ from coordinator.trading import (
     run_market_epoch,
     store,
 )
-from coordinator.trading.settlement import settle_epoch
-from coordinator.trading.store import SqlMarketJobStore
+from coordinator.market.rules import Match, Side, decode_result
+from coordinator.market.rules.canonical import encode_result
+from coordinator.market.rules.orders import PricingRule
+from coordinator.market.rules.results import ClearingResult
+from coordinator.market.settlement import settle_epoch
+from coordinator.market.store import SqlMarketJobStore
 from programs import spl
 from programs.errors import TransactionExpired, TransactionFailed
 from programs.jobs import Job
 from programs.ledger import EmbeddedLedger
 from programs.ledger.base import AnyTransaction, TxStatus
 from programs.roles import freeze_user, sign, user_accounts
-from tests.coordinator.trading.world import CREDIT, KWH, Market, make_market
+from tests.coordinator.market.world import CREDIT, KWH, Market, make_market
 from tests.programs.conftest import run
 
 pytestmark = pytest.mark.services

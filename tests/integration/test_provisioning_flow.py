@@ -15,15 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from coordinator.api.main import create_app
-from coordinator.broker_credentials import MemoryBroker
 from coordinator.config import Settings
 from coordinator.db.models import RejectedReading
+from coordinator.devices.broker_accounts import MemoryBroker
 from coordinator.runner import run_ingest
 from device_sim.meter import SimulatedMeter
 from device_sim.server import ModbusSimServer
-from edge import topics
 from edge.config import load_config
-from edge.protocol import Reading, encode_payload
 from provisioning import cli
 from provisioning.check import run_check
 from provisioning.enroll import EnrolOptions, enroll
@@ -33,6 +31,8 @@ from provisioning.keys import Signer
 from provisioning.rotate import rotate_key
 from tests.provisioning.conftest import AppTransport
 from tests.utils.services import MQTT_HOST, MQTT_PORT, async_wait_until
+from wire import topics
+from wire.reading import Reading, encode_payload
 
 pytestmark = pytest.mark.services
 

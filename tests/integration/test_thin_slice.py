@@ -16,19 +16,19 @@ from sqlalchemy.engine import Engine
 from coordinator.config import Settings
 from coordinator.db.models import Reading as ReadingRow
 from coordinator.db.models import RejectedReading
-from coordinator.registry import register_device, register_meter
+from coordinator.devices.registry import register_device, register_meter
 from coordinator.runner import run_ingest
 from device_sim.meter import SimulatedMeter
 from device_sim.server import ModbusSimServer
-from edge import topics
 from edge.agent import GatewayAgent, Publisher
 from edge.config import BrokerConfig, GatewayConfig, MeterConfig
 from edge.meter_reader import ModbusMeterReader
 from edge.outbox import Outbox
-from edge.protocol import Reading, decode_payload, encode_payload
 from edge.publisher import MqttPublisher
 from edge.signing import DeviceKey
 from tests.utils.services import MQTT_HOST, MQTT_PORT, async_wait_until, cancel_and_wait
+from wire import topics
+from wire.reading import Reading, decode_payload, encode_payload
 
 pytestmark = pytest.mark.services
 

@@ -1,7 +1,7 @@
 """Exercises the gateway's portable core and prints the results as one JSON line.
 
 Runs unchanged under MicroPython (tests/micropython/run.mjs) and CPython, from a
-directory holding `edge/` and `tests/vectors/protocol_v1.json`; the pytest side
+directory holding `wire/`, `edge/` and `tests/vectors/protocol_v1.json`; the pytest side
 (tests/edge/test_micropython.py) compares the two outputs and the vectors.
 Written in the subset both interpreters share: no f-strings with `=`, no
 dict-order reliance, no CPython-only modules.
@@ -10,7 +10,9 @@ dict-order reliance, no CPython-only modules.
 import json
 import sys
 
-from edge import base58, protocol, registers, topics
+from edge import registers
+from wire import base58, topics
+from wire import reading as protocol
 
 VECTORS = "tests/vectors/protocol_v1.json"
 

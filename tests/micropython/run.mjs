@@ -5,7 +5,7 @@
 // Each VFS_PATH=HOST_PATH copies a host file (source, .mpy or data) to
 // /app/VFS_PATH in MicroPython's in-memory filesystem. The script then runs
 // with /app as the working directory and first on sys.path, so
-// `edge/protocol.py` imports as `edge.protocol`. The script's stdout goes to
+// `wire/reading.py` imports as `wire.reading`. The script's stdout goes to
 // stdout; an uncaught Python exception prints its traceback to stderr and
 // exits with status 1.
 import { readFileSync } from "node:fs";

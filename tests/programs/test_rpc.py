@@ -15,7 +15,6 @@ from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.transaction import Transaction
 
-from edge.base58 import b58encode
 from programs import spl
 from programs.errors import TransactionExpired, TransactionFailed, UnsupportedOperation
 from programs.ledger import EmbeddedLedger, FeePolicy, MemoryLedgerStore
@@ -34,6 +33,7 @@ from programs.roles import (
     user_accounts,
 )
 from tests.programs.conftest import Backend, rpc_ledger, run, serve
+from wire.base58 import b58encode
 
 KWH = 10**9
 CREDIT = 10**6

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine, Row
 
 from coordinator.config import Settings
 from coordinator.db.models import Reading as ReadingRow
-from coordinator.registry import register_device, register_meter
+from coordinator.devices.registry import register_device, register_meter
 from coordinator.runner import run_ingest
 from edge.signing import DeviceKey
 

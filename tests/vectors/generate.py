@@ -7,14 +7,14 @@ The private key is never written anywhere; the vectors need only the public key.
 import json
 from pathlib import Path
 
-from edge.protocol import (
+from edge.signing import DeviceKey
+from wire.reading import (
     MALFORMED,
     PAYLOAD_TOO_LARGE,
     UNSUPPORTED_VERSION,
     Reading,
     encode_payload,
 )
-from edge.signing import DeviceKey
 
 OUT = Path(__file__).with_name("protocol_v1.json")
 

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from playwright.sync_api import Page, sync_playwright
 from solders.keypair import Keypair
 
-from coordinator.demo.campus import campus_plan
+from demo.campus import campus_plan
 
 CHROMIUM = Path("/usr/bin/chromium")
 _ARGS = [
@@ -107,7 +107,7 @@ def demo(tmp_path: Path, artifacts: Path, consumer_key: Keypair) -> Iterator[str
     env["GTX_AUTH_DOMAIN"] = "127.0.0.1"  # the host the browser signs in at
     log = artifacts / "demo.log"
     argv = [
-        sys.executable, "-c", "from coordinator.demo import main; raise SystemExit(main())",
+        sys.executable, "-c", "from demo import main; raise SystemExit(main())",
         "demo", "--workdir", str(tmp_path / "demo"), "--gateways", str(_GATEWAYS),
         "--meters-per-gateway", str(_METERS), "--epoch-seconds", str(_EPOCH_S),
         "--poll-seconds", str(_POLL_S), "--api-port", str(port),

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from coordinator import audit
-from coordinator.api import queries, users
+from coordinator.api import audit, queries, users
 from coordinator.api import repository as repo
+from coordinator.api.auth.config import AuthSettings
+from coordinator.api.auth.roles import ALL_ROLES
 from coordinator.api.deps import (
     ADMIN,
     Clock,
@@ -36,10 +37,8 @@ from coordinator.api.schemas import (
     TokenInfoOut,
     TokenOut,
 )
-from coordinator.auth.config import AuthSettings
-from coordinator.auth.roles import ALL_ROLES
-from coordinator.broker_credentials import BrokerCredentials
 from coordinator.config import Settings
+from coordinator.devices.broker_accounts import BrokerCredentials
 
 __all__ = ["router"]
 

@@ -21,9 +21,20 @@ from solders.pubkey import Pubkey
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from coordinator import audit
-from coordinator.api import users
-from coordinator.api.chain import ChainAccess
+from coordinator.api import audit, users
+from coordinator.api.auth import errors
+from coordinator.api.auth.config import AuthSettings
+from coordinator.api.auth.errors import AuthError
+from coordinator.api.auth.message import (
+    check_address,
+    check_challenge,
+    new_challenge,
+    parse_challenge,
+    render_challenge,
+    signature_valid,
+)
+from coordinator.api.auth.roles import roles_at_login
+from coordinator.api.auth.tokens import encode_token
 from coordinator.api.deps import (
     SESSION_COOKIE,
     USER,
@@ -38,24 +49,12 @@ from coordinator.api.deps import (
     request_id,
     require_role,
 )
+from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.schemas import AuthConfigOut, LoginIn, NonceIn, NonceOut, SessionOut
-from coordinator.auth import errors
-from coordinator.auth.config import AuthSettings
-from coordinator.auth.errors import AuthError
-from coordinator.auth.message import (
-    check_address,
-    check_challenge,
-    new_challenge,
-    parse_challenge,
-    render_challenge,
-    signature_valid,
-)
-from coordinator.auth.roles import roles_at_login
-from coordinator.auth.tokens import encode_token
-from coordinator.embedded.cache import NonceStore
-from edge.base58 import b58decode
+from coordinator.embedded.memory_cache import NonceStore
 from programs.errors import LedgerError
 from programs.roles import register_user
+from wire.base58 import b58decode
 
 __all__ = ["router"]
 

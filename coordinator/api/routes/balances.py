@@ -5,8 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from solders.pubkey import Pubkey
 
-from coordinator.api.chain import ChainAccess
 from coordinator.api.deps import USER, Principal, require_chain, require_role
+from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.schemas import BalancesOut
 from programs.roles import ENERGY_DECIMALS, PAYMENT_DECIMALS, user_accounts
 

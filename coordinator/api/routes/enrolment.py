@@ -6,13 +6,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from sqlalchemy.engine import Engine
 
-from coordinator import enrolment as rules
 from coordinator.api import repository as repo
 from coordinator.api.deps import Clock, get_broker, get_clock, get_engine, get_settings
 from coordinator.api.schemas import EnrolmentIn, EnrolmentOut, MeterOut, MqttCredentialsOut
-from coordinator.broker_credentials import BrokerCredentials
 from coordinator.config import Settings
-from edge.base58 import b58decode
+from coordinator.devices import enrolment as rules
+from coordinator.devices.broker_accounts import BrokerCredentials
+from wire.base58 import b58decode
 
 __all__ = ["router"]
 

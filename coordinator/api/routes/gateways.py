@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 from sqlalchemy.engine import Engine
 
-from coordinator import enrolment as rules
 from coordinator.api import repository as repo
 from coordinator.api.deps import Clock, get_clock, get_engine, get_settings
 from coordinator.api.schemas import ReadingStatusOut, RotationIn, RotationOut
 from coordinator.config import Settings
 from coordinator.db.models import DeviceStatus
-from edge.base58 import b58decode
+from coordinator.devices import enrolment as rules
+from wire.base58 import b58decode
 
 __all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "router"]
 

@@ -12,8 +12,8 @@ from solders.signature import Signature
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from coordinator import audit
-from coordinator.api.chain import ChainAccess
+from coordinator.api import audit
+from coordinator.api.auth.message import check_address
 from coordinator.api.deps import (
     ADMIN,
     REC_AUTHORITY,
@@ -26,9 +26,9 @@ from coordinator.api.deps import (
     require_chain,
     require_role,
 )
+from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
 from coordinator.api.schemas import AuditOut, ChainActionOut, GovernanceIn, MemoIn
-from coordinator.auth.message import check_address
 from programs.roles import freeze_user, record_governance_memo, thaw_user
 
 __all__ = ["router"]

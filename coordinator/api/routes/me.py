@@ -7,12 +7,12 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from coordinator.api import queries, users
+from coordinator.api.auth.config import AuthSettings
 from coordinator.api.deps import USER, Clock, Principal, get_clock, get_engine, require_role
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
 from coordinator.api.schemas import EpochEnergyOut, GatewayStatusOut, MeOut, MyMeterOut
-from coordinator.auth.config import AuthSettings
 from coordinator.config import Settings
-from coordinator.oracle import epoch_start
+from coordinator.readings.oracle import epoch_start
 
 __all__ = ["router"]
 

@@ -2,7 +2,7 @@
 submit the signed Approve, cancel, list, and the aggregated book.
 
 The coordinator never holds a user's key: an order is live once the user's own
-SPL Approve of the settlement authority covers it (`coordinator.trading`).
+SPL Approve of the settlement authority covers it (`coordinator.market`).
 The platform's fee payer co-signs approvals, so users need no SOL.
 """
 
@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from coordinator.api import queries
-from coordinator.api.chain import ChainAccess
 from coordinator.api.deps import USER, Clock, Principal, get_engine, require_chain
 from coordinator.api.deps import require_role as _require_role
+from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
 from coordinator.api.schemas import (
     ApprovalOut,
@@ -29,10 +29,10 @@ from coordinator.api.schemas import (
     SignedApprovalIn,
 )
 from coordinator.config import Settings
-from coordinator.market.orders import Side
-from coordinator.oracle import epoch_of
-from coordinator.trading import orders_service as market
-from coordinator.trading.records import OrderView
+from coordinator.market import orders_service as market
+from coordinator.market.records import OrderView
+from coordinator.market.rules.orders import Side
+from coordinator.readings.oracle import epoch_of
 
 __all__ = ["router"]
 

@@ -11,9 +11,9 @@ from coordinator.api.deps import USER, Principal, get_engine, require_role
 from coordinator.api.routes.readings import check_meter_access
 from coordinator.api.schemas import ProofOut, ProofStepOut
 from coordinator.config import Settings
-from coordinator.oracle import MerkleTree, leaf_hash, ordered_leaves, verify_proof
-from edge.protocol import Reading as WireReading
-from edge.protocol import SignedReading
+from coordinator.readings.oracle import MerkleTree, leaf_hash, ordered_leaves, verify_proof
+from wire.reading import Reading as WireReading
+from wire.reading import SignedReading
 
 __all__ = ["router"]
 
@@ -67,6 +67,6 @@ async def reading_proof(
     engine: Annotated[Engine, Depends(get_engine)],
 ) -> ProofOut:
     """`verified` is the server's own check of the proof against the stored root;
-    anyone can redo it with SHA-256 (see `coordinator.oracle.merkle`)."""
+    anyone can redo it with SHA-256 (see `coordinator.readings.oracle.merkle`)."""
     settings: Settings = request.app.state.settings
     return await run_in_threadpool(_prove, engine, settings, principal, gateway_id, seq)

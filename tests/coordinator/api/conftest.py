@@ -8,13 +8,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from coordinator.api.auth.config import AuthSettings
 from coordinator.api.main import create_app
-from coordinator.auth.config import AuthSettings
-from coordinator.broker_credentials import MemoryBroker
 from coordinator.config import Settings
-from edge.base58 import b58encode
+from coordinator.devices.broker_accounts import MemoryBroker
 from provisioning.keys import Signer
 from tests.conftest import RUN_ID
+from wire.base58 import b58encode
 
 ADMIN_TOKEN = "test-admin-token-" + "x" * 16
 

@@ -12,10 +12,10 @@ from coordinator.db.models import (
     Reading,
     ReadingSeq,
 )
-from coordinator.ingest.store import meter_time
-from coordinator.oracle import epoch_root
-from edge.protocol import Reading as WireReading
+from coordinator.readings.ingest.store import meter_time
+from coordinator.readings.oracle import epoch_root
 from provisioning.keys import Signer
+from wire.reading import Reading as WireReading
 
 LENGTH = 900
 

@@ -5,9 +5,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from coordinator.db.models import AuditEntry, User
-from edge.base58 import b58encode
 from provisioning.keys import Signer
 from tests.coordinator.api.conftest import ADMIN_TOKEN, Api
+from wire.base58 import b58encode
 
 pytestmark = pytest.mark.services
 

@@ -6,14 +6,14 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from coordinator.api.main import create_app
-from coordinator.broker_credentials import MemoryBroker, check_password
 from coordinator.config import Settings
 from coordinator.db.models import Device, DeviceStatus, KeyRotation, Meter
-from coordinator.enrolment import rotation_message
+from coordinator.devices.broker_accounts import MemoryBroker, check_password
+from coordinator.devices.enrolment import rotation_message
 from coordinator.errors import ConfigError
-from edge.base58 import b58decode, b58encode
 from provisioning.keys import Signer
 from tests.coordinator.api.conftest import Api
+from wire.base58 import b58decode, b58encode
 
 pytestmark = pytest.mark.services
 

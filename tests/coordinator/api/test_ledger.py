@@ -13,7 +13,7 @@ from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 from sqlalchemy.engine import Engine
 
-from coordinator.api.chain import ChainAccess
+from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.main import create_app
 from coordinator.config import Settings
 from programs.roles import mint_payment, user_accounts

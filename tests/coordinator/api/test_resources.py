@@ -14,8 +14,8 @@ from coordinator.config import Settings
 from coordinator.db.models import (
     RejectedReading,
 )
-from coordinator.oracle import verify_proof
-from coordinator.oracle.merkle import Side
+from coordinator.readings.oracle import verify_proof
+from coordinator.readings.oracle.merkle import Side
 from provisioning.keys import Signer
 from tests.coordinator.api.conftest import Api, auth_settings
 from tests.coordinator.api.factories import LENGTH, store_epoch

@@ -9,8 +9,8 @@ import re
 import pytest
 from sqlalchemy import create_engine
 
+from coordinator.api.auth.config import AuthSettings
 from coordinator.api.main import create_app
-from coordinator.auth.config import AuthSettings
 from coordinator.config import Settings
 from provisioning.keys import Signer
 from tests.coordinator.api.conftest import Api

@@ -19,14 +19,14 @@ from pydantic import SecretStr
 from schemathesis.core.result import Ok
 from sqlalchemy.engine import Engine
 
-from coordinator.api.chain import ChainAccess
+from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.main import create_app
-from coordinator.broker_credentials import MemoryBroker
 from coordinator.config import Settings
-from edge.base58 import b58encode
+from coordinator.devices.broker_accounts import MemoryBroker
 from provisioning.keys import Signer
 from tests.coordinator.api.conftest import ADMIN_TOKEN, Api, auth_settings
 from tests.programs.conftest import make_world, run
+from wire.base58 import b58encode
 
 pytestmark = pytest.mark.services
 

@@ -10,8 +10,8 @@ import pytest
 from coordinator.embedded.broker import EmbeddedBroker
 from coordinator.embedded.detect import probe_tcp
 from coordinator.errors import BrokerError
-from edge import topics
 from tests.coordinator.embedded.mqtt_clients import PahoClient
+from wire import topics
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -180,7 +180,7 @@ async def test_shared_subscription_is_granted_but_matches_nothing(topic_root: st
 
 
 async def test_ingest_pattern_v311_persistent_manual_ack(topic_root: str) -> None:
-    """What coordinator.ingest.mqtt_source must do against amqtt: MQTT 3.1.1,
+    """What coordinator.readings.ingest.mqtt_source must do against amqtt: MQTT 3.1.1,
     clean_session False, the unshared readings filter, PUBACK after commit."""
     subscription = topics.readings_subscription(topic_root, shared=False)
     committed: list[bytes] = []

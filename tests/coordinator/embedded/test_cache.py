@@ -8,17 +8,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coordinator.cache import LiveCache
-from coordinator.embedded.cache import (
+from coordinator.embedded.memory_cache import (
     LiveCacheLike,
     MemoryLiveCache,
     MemoryNonceStore,
     NonceStore,
 )
-from coordinator.ingest.outcome import summarize
-from coordinator.ingest.screen import Accepted, Incoming, Rejected
-from edge.protocol import Reading, encode_payload
+from coordinator.readings.ingest.outcome import summarize
+from coordinator.readings.ingest.screen import Accepted, Incoming, Rejected
+from coordinator.readings.live_cache import LiveCache
 from edge.signing import DeviceKey
+from wire.reading import Reading, encode_payload
 
 AT = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
 KEY = DeviceKey.generate()

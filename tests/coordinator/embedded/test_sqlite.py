@@ -12,14 +12,14 @@ from coordinator.db.migrate import upgrade
 from coordinator.db.models import Reading as ReadingRow
 from coordinator.db.models import RejectedReading
 from coordinator.db.session import make_engine
+from coordinator.devices.registry import register_device, register_meter, revoke_device
 from coordinator.errors import ConfigError
-from coordinator.ingest.decide import BatchDecision, verify_all
-from coordinator.ingest.screen import Incoming, Parsed, Rejected
-from coordinator.ingest.store import SqlReadingStore
-from coordinator.oracle import OracleConfig
-from coordinator.registry import register_device, register_meter, revoke_device
-from edge.protocol import Reading, encode_payload
+from coordinator.readings.ingest.decide import BatchDecision, verify_all
+from coordinator.readings.ingest.screen import Incoming, Parsed, Rejected
+from coordinator.readings.ingest.store import SqlReadingStore
+from coordinator.readings.oracle import OracleConfig
 from edge.signing import DeviceKey
+from wire.reading import Reading, encode_payload
 
 AT = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
 

@@ -1,0 +1,256 @@
+"""Orders as a service: place, cancel, list; escrow approvals to sign; trades.
+
+The flow for a user (dashboard wallet or CLI key):
+
+1. `place_order` validates and stores the order. If the user's current on-chain
+   approvals already cover it (with their other open orders and unsettled
+   trades) it is open at once; otherwise it is pending and the answer carries
+   the unsigned Approve to sign, sized as the sum of everything open (SPL keeps
+   one allowance per token account, and a new Approve replaces the old one).
+2. The user signs it and hands it back: `submit_approval` checks it is exactly
+   that Approve signed by its owner, sends it, reads the delegation back from
+   the chain and opens the pending orders it covers (`activate_orders` does
+   the same for an approval sent by other means).
+3. Pending orders whose approval never came are expired, with the reason, when
+   their epoch clears. The coordinator never holds a user's key.
+"""
+
+import asyncio
+import datetime as dt
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from sqlalchemy.engine import Engine
+
+from coordinator.market import store
+from coordinator.market.book_cache import BookCache, NullBookCache, book_snapshot
+from coordinator.market.errors import OrderError, OrderNotFound, OrderStateError
+from coordinator.market.escrow import (
+    Escrow,
+    EscrowNeed,
+    build_approval,
+    check_signed_approval,
+    read_escrow,
+    required_escrow,
+)
+from coordinator.market.records import (
+    MatchView,
+    OrderStatus,
+    OrderView,
+    SettlementView,
+)
+from coordinator.market.rules.orders import (
+    EPOCH_CLOSED,
+    QUANTITY_TOO_LARGE,
+    MarketRules,
+    Order,
+    Side,
+    validate_order,
+)
+from programs.ledger.base import Ledger
+from programs.roles import Deployment
+
+__all__ = [
+    "UNKNOWN_USER",
+    "Approval",
+    "MarketContext",
+    "PlacedOrder",
+    "activate_orders",
+    "approval_for",
+    "cancel_order",
+    "list_orders",
+    "list_settlements",
+    "list_trades",
+    "place_order",
+    "submit_approval",
+]
+
+UNKNOWN_USER = "unknown_user"
+_I64_MAX = (1 << 63) - 1
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class MarketContext:
+    """What the market service works with. `fee_payer`, when set, pays (and co-signs)
+    the fee of users' approvals, so users need no SOL."""
+
+    engine: Engine
+    ledger: Ledger
+    deployment: Deployment
+    rules: MarketRules = field(default_factory=MarketRules)
+    cache: BookCache = field(default_factory=NullBookCache)
+    fee_payer: Keypair | None = None
+    max_epochs_ahead: int | None = 96
+    clock: Callable[[], dt.datetime] = _utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """An unsigned Approve for the owner to sign (serialized legacy transaction), and
+    what it allows: the sum of the owner's open orders and unsettled trades."""
+
+    tx: bytes
+    need: EscrowNeed
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedOrder:
+    order: OrderView
+    approval: Approval | None  # None when the order is already open
+
+
+async def _need(ctx: MarketContext, owner: str) -> EscrowNeed:
+    live = await asyncio.to_thread(store.live_orders, ctx.engine, owner)
+    owed = await asyncio.to_thread(store.owed, ctx.engine, owner)
+    return required_escrow(((o.side, o.quantity, o.limit_price) for o in live), owed)
+
+
+async def approval_for(ctx: MarketContext, owner: str) -> Approval:
+    """The Approve covering all of `owner`'s open and pending orders, to sign."""
+    need = await _need(ctx, owner)
+    tx = build_approval(
+        ctx.deployment,
+        Pubkey.from_string(owner),
+        need,
+        await ctx.ledger.latest_blockhash(),
+        fee_payer=None if ctx.fee_payer is None else ctx.fee_payer.pubkey(),
+        prefix=ctx.ledger.fee_policy.instructions(),
+    )
+    return Approval(bytes(tx), need)
+
+
+async def place_order(
+    ctx: MarketContext,
+    *,
+    owner: str,
+    side: Side,
+    epoch: int,
+    quantity: int,
+    limit_price: int,
+    open_epoch: int,
+    expires_at: dt.datetime | None = None,
+) -> PlacedOrder:
+    """Validate and store an order; raises OrderError with a reason code
+    (`coordinator.market.rules.orders` codes, or UNKNOWN_USER: no token accounts)."""
+    order_id = secrets.token_hex(10)
+    validate_order(
+        Order(order_id, owner, side, epoch, quantity, limit_price, 0),
+        ctx.rules,
+        open_epoch=open_epoch,
+        max_epochs_ahead=ctx.max_epochs_ahead,
+    )
+    if quantity > _I64_MAX:
+        raise OrderError(QUANTITY_TOO_LARGE, "quantity exceeds 2**63 - 1 base units")
+    if await asyncio.to_thread(store.is_cleared, ctx.engine, epoch):
+        raise OrderError(EPOCH_CLOSED, f"epoch {epoch} has been cleared")
+    escrow = await read_escrow(ctx.ledger, ctx.deployment, Pubkey.from_string(owner))
+    if not escrow.registered:
+        raise OrderError(UNKNOWN_USER, "the owner has no token accounts: register first")
+    new = store.NewOrder(order_id, owner, side, epoch, quantity, limit_price, expires_at)
+    await asyncio.to_thread(store.insert_order, ctx.engine, new, OrderStatus.PENDING, ctx.clock())
+    await _activate(ctx, owner, escrow)
+    order = await asyncio.to_thread(store.get_order, ctx.engine, order_id)
+    assert order is not None
+    approval = None if order.status is OrderStatus.OPEN else await approval_for(ctx, owner)
+    return PlacedOrder(order, approval)
+
+
+async def _activate(ctx: MarketContext, owner: str, escrow: Escrow) -> list[OrderView]:
+    live = await asyncio.to_thread(store.live_orders, ctx.engine, owner)
+    owed = await asyncio.to_thread(store.owed, ctx.engine, owner)
+    committed = required_escrow(
+        ((o.side, o.quantity, o.limit_price) for o in live if o.status is OrderStatus.OPEN), owed
+    )
+    energy, payment = committed.energy, committed.payment
+    opened: list[str] = []
+    for order in live:  # oldest first: earlier orders are covered first
+        if order.status is not OrderStatus.PENDING:
+            continue
+        extra = required_escrow([(order.side, order.quantity, order.limit_price)])
+        if (
+            energy + extra.energy <= escrow.energy.delegated
+            and payment + extra.payment <= escrow.payment.delegated
+        ):
+            energy += extra.energy
+            payment += extra.payment
+            opened.append(order.order_id)
+    await asyncio.to_thread(store.set_open, ctx.engine, opened, ctx.clock())
+    for epoch in sorted({o.epoch for o in live if o.order_id in opened}):
+        await _refresh_book(ctx, epoch)
+    return [o for o in await asyncio.to_thread(store.live_orders, ctx.engine, owner)]
+
+
+async def activate_orders(ctx: MarketContext, owner: str) -> list[OrderView]:
+    """Open the owner's pending orders that the on-chain delegation now covers (oldest
+    first); returns the owner's live orders."""
+    escrow = await read_escrow(ctx.ledger, ctx.deployment, Pubkey.from_string(owner))
+    return await _activate(ctx, owner, escrow)
+
+
+async def submit_approval(ctx: MarketContext, owner: str, signed_tx: bytes) -> list[OrderView]:
+    """Check a signed approval (ApprovalRejected if it is not the one built for `owner`),
+    send it, then open the pending orders it covers; returns the owner's live orders."""
+    tx, _ = check_signed_approval(
+        ctx.deployment,
+        Pubkey.from_string(owner),
+        signed_tx,
+        fee_payer=ctx.fee_payer,
+        prefix=ctx.ledger.fee_policy.instructions(),
+    )
+    await ctx.ledger.send_transaction(tx)
+    return await activate_orders(ctx, owner)
+
+
+async def cancel_order(ctx: MarketContext, *, owner: str, order_id: str) -> OrderView:
+    """Cancel a pending or open order of `owner` (OrderStateError once cleared)."""
+    order = await asyncio.to_thread(store.cancel_order, ctx.engine, order_id, owner, ctx.clock())
+    if order is None:
+        raise OrderNotFound(f"no order {order_id!r} of {owner}")
+    if order.status is not OrderStatus.CANCELLED:
+        raise OrderStateError(f"order {order_id} is {order.status}, it can no longer be cancelled")
+    await _refresh_book(ctx, order.epoch)
+    return order
+
+
+async def list_orders(
+    ctx: MarketContext,
+    *,
+    owner: str | None = None,
+    epoch: int | None = None,
+    statuses: Sequence[OrderStatus] | None = None,
+    limit: int = 100,
+    before_seq: int | None = None,
+) -> list[OrderView]:
+    return await asyncio.to_thread(
+        store.list_orders,
+        ctx.engine,
+        owner=owner,
+        epoch=epoch,
+        statuses=statuses,
+        limit=limit,
+        before_seq=before_seq,
+    )
+
+
+async def list_trades(
+    ctx: MarketContext, *, owner: str | None = None, epoch: int | None = None, limit: int = 100
+) -> list[MatchView]:
+    return await asyncio.to_thread(
+        store.list_matches, ctx.engine, owner=owner, epoch=epoch, limit=limit
+    )
+
+
+async def list_settlements(ctx: MarketContext, epoch: int) -> list[SettlementView]:
+    return await asyncio.to_thread(store.list_settlements, ctx.engine, epoch)
+
+
+async def _refresh_book(ctx: MarketContext, epoch: int) -> None:
+    orders = await asyncio.to_thread(store.open_orders_for, ctx.engine, epoch)
+    await ctx.cache.put(epoch, book_snapshot(epoch, orders))

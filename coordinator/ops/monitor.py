@@ -1,0 +1,369 @@
+"""`gtx-coordinator monitor`: the operator's live view of the MQTT topics.
+
+Subscribes (read-only) to everything under ``{root}/v1/#`` and keeps a
+`MonitorView`: gateways online / offline (retained birth / last-will status)
+and when each was last heard from, each gateway's readings rate (messages on
+its readings topic), its latest health report, the coordinators' ingest
+counts (accepted, rejected by reason), the latest epoch summaries and
+clearings, and alerts. `MonitorView.feed` and the renderers are pure; only
+`run_monitor` touches the network and the terminal.
+
+The view refreshes in place with plain ANSI escapes; ``--once --json`` prints
+one JSON snapshot (after the retained messages have arrived) for scripts.
+"""
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import aiomqtt
+
+from coordinator.ops.alerts import (
+    AlertEvent,
+    IngestCounts,
+    decode_alert,
+    decode_stats,
+    estimate_poll_interval,
+)
+from wire import topics
+from wire.health import HealthReport, decode_health
+from wire.reading import ProtocolError, decode_payload
+
+__all__ = [
+    "GatewayView",
+    "MonitorView",
+    "TopicKind",
+    "classify_topic",
+    "render_json",
+    "render_text",
+    "run_monitor",
+]
+
+# Readings rate window, and how many epochs / clearings / alerts the view keeps.
+RATE_WINDOW_S = 60.0
+KEEP_EPOCHS = 5
+KEEP_ALERTS = 20
+# A gateway whose readings stop for this many poll intervals is shown silent.
+SILENT_INTERVALS = 2.0
+CLEAR = "\x1b[H\x1b[2J"
+
+
+class TopicKind:
+    READINGS = "readings"
+    STATUS = "status"
+    HEALTH = "health"
+    COMMAND = "cmd"
+    EPOCH = "epoch"
+    CLEARING = "clearing"
+    ALERTS = "alerts"
+    STATS = "stats"
+
+
+def classify_topic(root: str, topic: str) -> tuple[str, str] | None:
+    """(kind, gateway id or epoch number or "") of a topic under `root`, or None."""
+    base = root + "/" + topics.VERSION_SEGMENT + "/"
+    if not topic.startswith(base):
+        return None
+    parts = topic[len(base) :].split("/")
+    gw_kinds = (TopicKind.READINGS, TopicKind.STATUS, TopicKind.HEALTH, TopicKind.COMMAND)
+    if len(parts) == 3 and parts[0] == "gw" and parts[1] and parts[2] in gw_kinds:
+        return parts[2], parts[1]
+    if len(parts) == 3 and parts[0] == "coord" and parts[2].isdigit():
+        if parts[1] == "epochs":
+            return TopicKind.EPOCH, parts[2]
+        if parts[1] == "clearing":
+            return TopicKind.CLEARING, parts[2]
+    if parts == ["coord", "alerts"]:
+        return TopicKind.ALERTS, ""
+    if parts == ["coord", "stats"]:
+        return TopicKind.STATS, ""
+    return None
+
+
+@dataclass
+class GatewayView:
+    """What the monitor knows of one gateway."""
+
+    gateway_id: str
+    state: str = "unknown"  # online | offline | unknown (no status seen)
+    state_ts: int = 0
+    last_seen: float = 0.0  # when anything from it last arrived here
+    last_reading: float = 0.0
+    readings: int = 0
+    arrivals: deque[float] = field(default_factory=deque)
+    points: deque[tuple[str, int]] = field(default_factory=lambda: deque(maxlen=64))
+    health: HealthReport | None = None
+
+    def rate_per_min(self, now: float) -> float:
+        while self.arrivals and self.arrivals[0] < now - RATE_WINDOW_S:
+            self.arrivals.popleft()
+        return len(self.arrivals) * 60.0 / RATE_WINDOW_S
+
+    def poll_interval_s(self) -> int | None:
+        step = estimate_poll_interval(self.points, 0)
+        return step or None
+
+    def silent(self, now: float) -> bool:
+        interval = self.poll_interval_s()
+        if interval is None or not self.last_reading:
+            return False
+        return now - self.last_reading > SILENT_INTERVALS * interval
+
+
+@dataclass
+class MonitorView:
+    """The monitor's state, fed one MQTT message at a time."""
+
+    root: str
+    gateways: dict[str, GatewayView] = field(default_factory=dict)
+    epochs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    clearings: dict[int, dict[str, Any]] = field(default_factory=dict)
+    alerts: deque[AlertEvent] = field(default_factory=lambda: deque(maxlen=KEEP_ALERTS))
+    active_alerts: dict[str, AlertEvent] = field(default_factory=dict)
+    stats: dict[str, IngestCounts] = field(default_factory=dict)
+    messages: int = 0
+    undecodable: int = 0
+
+    def _gateway(self, gateway_id: str) -> GatewayView:
+        return self.gateways.setdefault(gateway_id, GatewayView(gateway_id))
+
+    def feed(self, topic: str, payload: bytes, now: float) -> None:
+        """Take one message (retained or live) that arrived at `now`."""
+        kind = classify_topic(self.root, topic)
+        if kind is None:
+            return
+        self.messages += 1
+        try:
+            self._feed(kind[0], kind[1], payload, now)
+        except (ValueError, KeyError, TypeError, ProtocolError):
+            self.undecodable += 1
+
+    def _feed(self, kind: str, ident: str, payload: bytes, now: float) -> None:
+        if kind == TopicKind.READINGS:
+            gw = self._gateway(ident)
+            gw.last_seen = gw.last_reading = now
+            gw.readings += 1
+            gw.arrivals.append(now)
+            reading = decode_payload(payload).reading
+            gw.points.append((reading.meter_id, reading.ts))
+        elif kind == TopicKind.STATUS:
+            gw = self._gateway(ident)
+            # An empty retained message clears the status: treat as offline.
+            doc: dict[str, Any] = json.loads(payload) if payload else {"state": "offline"}
+            gw.state = str(doc["state"])
+            gw.state_ts = int(doc.get("ts") or 0)
+            gw.last_seen = max(gw.last_seen, now) if gw.state == "online" else gw.last_seen
+        elif kind == TopicKind.HEALTH:
+            gw = self._gateway(ident)
+            gw.health = decode_health(payload)
+            gw.last_seen = now
+        elif kind == TopicKind.EPOCH:
+            self.epochs[int(ident)] = json.loads(payload)
+            _trim(self.epochs)
+        elif kind == TopicKind.CLEARING:
+            doc = json.loads(payload)
+            result = doc["result"]
+            self.clearings[int(ident)] = {
+                "epoch": int(doc["epoch"]),
+                "clearing_price": result["clearing_price"],
+                "volume": result["volume"],
+                "turnover": result["turnover"],
+                "matches": len(result["matches"]),
+                "orders": len(result["orders"]),
+                "pricing": result["pricing"],
+                "result_hash": doc["result_hash"],
+            }
+            _trim(self.clearings)
+        elif kind == TopicKind.ALERTS:
+            event = decode_alert(payload)
+            self.alerts.append(event)
+            if event.state == "resolved":
+                self.active_alerts.pop(event.alert.key, None)
+            else:
+                self.active_alerts[event.alert.key] = event
+        elif kind == TopicKind.STATS:
+            counts = decode_stats(payload)
+            self.stats[counts.instance] = counts
+
+    def rejected_by_reason(self) -> dict[str, int]:
+        """Rejections counted by every coordinator instance since it started."""
+        total: dict[str, int] = {}
+        for counts in self.stats.values():
+            for reason, n in counts.rejected.items():
+                total[reason] = total.get(reason, 0) + n
+        return dict(sorted(total.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _trim(by_epoch: dict[int, dict[str, Any]]) -> None:
+    for old in sorted(by_epoch)[:-KEEP_EPOCHS]:
+        del by_epoch[old]
+
+
+def _gateway_json(gw: GatewayView, now: float) -> dict[str, Any]:
+    health = gw.health
+    return {
+        "state": gw.state,
+        "state_ts": gw.state_ts,
+        "silent": gw.silent(now),
+        "last_seen_ago_s": round(now - gw.last_seen, 1) if gw.last_seen else None,
+        "readings": gw.readings,
+        "readings_per_min": round(gw.rate_per_min(now), 2),
+        "poll_interval_s": gw.poll_interval_s(),
+        "health": None
+        if health is None
+        else {
+            "ts": health.ts,
+            "broker_connected": health.broker_connected,
+            "outbox_depth": health.outbox_depth,
+            "dropped": health.dropped,
+            "published": health.published,
+            "meters": {
+                m.meter_id: {"last_outcome": m.last_outcome, "missed_polls": m.missed_polls}
+                for m in health.meters
+            },
+        },
+    }
+
+
+def render_json(view: MonitorView, now: float) -> dict[str, Any]:
+    """The whole view as one JSON-able snapshot (`--once --json`)."""
+    return {
+        "root": view.root,
+        "gateways": {g: _gateway_json(view.gateways[g], now) for g in sorted(view.gateways)},
+        "ingest": {
+            "accepted": sum(c.accepted for c in view.stats.values()),
+            "rejected_by_reason": view.rejected_by_reason(),
+            "instances": sorted(view.stats),
+        },
+        "epochs": {str(e): view.epochs[e] for e in sorted(view.epochs)},
+        "clearings": {str(e): view.clearings[e] for e in sorted(view.clearings)},
+        "active_alerts": [_alert_json(view.active_alerts[k]) for k in sorted(view.active_alerts)],
+        "recent_alerts": [_alert_json(a) for a in view.alerts],
+        "messages": view.messages,
+        "undecodable": view.undecodable,
+    }
+
+
+def _alert_json(event: AlertEvent) -> dict[str, Any]:
+    a = event.alert
+    return {"key": a.key, "kind": a.kind.value, "severity": a.severity, "state": event.state,
+            "ts": event.ts, "message": a.message}  # fmt: skip
+
+
+def _ago(now: float, then: float) -> str:
+    return f"{now - then:.0f} s ago" if then else "never"
+
+
+def render_text(view: MonitorView, now: float) -> str:
+    """The operator's screen: one section per concern."""
+    lines = [
+        f"GridTokenX monitor  root={view.root}  {time.strftime('%H:%M:%S', time.gmtime(now))} UTC"
+    ]
+    lines.append("")
+    lines.append(f"GATEWAYS ({len(view.gateways)})")
+    for g in sorted(view.gateways):
+        gw = view.gateways[g]
+        state = gw.state.upper() + (" SILENT" if gw.silent(now) else "")
+        line = (f"  {g[:12]:<12} {state:<14} seen {_ago(now, gw.last_seen):<12} "
+                f"{gw.rate_per_min(now):6.1f} readings/min")  # fmt: skip
+        if gw.health is not None:
+            h = gw.health
+            bad = [m.meter_id for m in h.meters if m.last_outcome not in ("ok", "")]
+            line += (f"  outbox {h.outbox_depth} dropped {h.dropped}"
+                     + ("" if h.broker_connected else " BROKER-DOWN")
+                     + (f" meters failing: {','.join(bad)}" if bad else ""))  # fmt: skip
+        lines.append(line)
+    lines.append("")
+    rejected = view.rejected_by_reason()
+    accepted = sum(c.accepted for c in view.stats.values())
+    lines.append(f"INGEST  accepted {accepted}  rejected {sum(rejected.values())}"
+                 + ("" if view.stats else "  (no coordinator stats yet)"))  # fmt: skip
+    lines.extend(f"  rejected {reason:<20} {n}" for reason, n in rejected.items())
+    lines.append("")
+    lines.append("EPOCHS")
+    for e in sorted(view.epochs, reverse=True):
+        s = view.epochs[e]
+        lines.append(f"  {e}  readings {s.get('readings')}  "
+                     f"export {s.get('total_export_wh')} Wh  import {s.get('total_import_wh')} Wh  "
+                     f"mint {s.get('mint_base_units')}")  # fmt: skip
+    lines.append("")
+    lines.append("CLEARINGS")
+    for e in sorted(view.clearings, reverse=True):
+        c = view.clearings[e]
+        lines.append(f"  {e}  price {c['clearing_price']}  volume {c['volume']}  "
+                     f"matches {c['matches']} of {c['orders']} orders")  # fmt: skip
+    lines.append("")
+    lines.append(f"ALERTS (active {len(view.active_alerts)})")
+    for event in list(view.alerts)[-10:]:
+        a = event.alert
+        lines.append(f"  {time.strftime('%H:%M:%S', time.gmtime(event.ts))} "
+                     f"{event.state:<8} {a.severity:<8} {a.message}")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+async def run_monitor(
+    *,
+    host: str,
+    port: int,
+    root: str,
+    out: TextIO,
+    username: str | None = None,
+    password: str | None = None,
+    once: bool = False,
+    as_json: bool = False,
+    settle_s: float = 1.0,
+    refresh_s: float = 1.0,
+    clock: Callable[[], float] = time.time,
+    view: MonitorView | None = None,
+) -> MonitorView:
+    """Watch `root` until cancelled (or, with `once`, until no message has arrived for
+    `settle_s`: the retained ones come first) and render to `out`."""
+    view = view or MonitorView(root)
+    subscription = root + "/" + topics.VERSION_SEGMENT + "/#"
+    client = aiomqtt.Client(
+        hostname=host,
+        port=port,
+        username=username,
+        password=password,
+        identifier=f"gtx-monitor-{uuid.uuid4().hex[:12]}",
+    )
+    async with client:
+        await client.subscribe(subscription, qos=1)
+
+        async def consume() -> None:
+            async for message in client.messages:
+                raw = message.payload
+                body = raw if isinstance(raw, bytes) else str(raw or "").encode()
+                view.feed(message.topic.value, body, clock())
+
+        consumer = asyncio.create_task(consume(), name="monitor-consume")
+        try:
+            if once:
+                seen = -1
+                while seen != view.messages:
+                    seen = view.messages
+                    await asyncio.sleep(settle_s)
+            else:
+                while True:
+                    _render(view, out, clock(), as_json, clear=True)
+                    await asyncio.sleep(refresh_s)
+        finally:
+            consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await consumer
+    _render(view, out, clock(), as_json, clear=False)
+    return view
+
+
+def _render(view: MonitorView, out: TextIO, now: float, as_json: bool, *, clear: bool) -> None:
+    if as_json:
+        out.write(json.dumps(render_json(view, now), sort_keys=True) + "\n")
+    else:
+        out.write((CLEAR if clear else "") + render_text(view, now))
+    out.flush()

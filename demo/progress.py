@@ -1,0 +1,68 @@
+"""What the demo prints as it goes: one line per event an operator cares about."""
+
+import asyncio
+import sys
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from coordinator.db.models import EpochOnchain, EpochRecord
+from coordinator.market.store import get_clearing
+from coordinator.readings.ingest.outcome import BatchOutcome
+
+__all__ = ["Progress"]
+
+WH_PER_KWH = 1000
+BASE_UNITS_PER_KWH = 10**9
+PAYMENT_UNITS = 10**6
+
+
+@dataclass
+class Progress:
+    engine: Engine
+    out: TextIO = sys.stdout
+    accepted: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+
+    def on_batch(self, outcome: BatchOutcome) -> None:
+        self.accepted += outcome.accepted
+        for r in outcome.rejected:
+            self.rejected[r.reason] = self.rejected.get(r.reason, 0) + 1
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    async def on_epoch(self, kind: str, epoch: int) -> None:
+        if kind == "minted":
+            self.say(await asyncio.to_thread(self._minted_line, epoch))
+        elif kind == "cleared":
+            self.say(await asyncio.to_thread(self._cleared_line, epoch))
+
+    def _minted_line(self, epoch: int) -> str:
+        with self.engine.connect() as conn:
+            closed = conn.execute(select(EpochRecord).where(EpochRecord.epoch == epoch)).one()
+            chain = conn.execute(select(EpochOnchain).where(EpochOnchain.epoch == epoch)).one()
+        rejected = sum(self.rejected.values())
+        return (
+            f"epoch {epoch} closed: {closed.reading_count} readings "
+            f"(accepted so far {self.accepted}, rejected {rejected}), "
+            f"exported {closed.total_export_wh / WH_PER_KWH:.3f} kWh, "
+            f"imported {closed.total_import_wh / WH_PER_KWH:.3f} kWh; "
+            f"minted {chain.minted_base_units / BASE_UNITS_PER_KWH:.3f} kWh of tokens, "
+            f"Merkle root {bytes(closed.merkle_root).hex()[:16]}... attested"
+            + (f"  [{chain.error}]" if chain.error else "")
+        )
+
+    def _cleared_line(self, epoch: int) -> str:
+        view = get_clearing(self.engine, epoch)
+        if view is None:
+            return f"market for epoch {epoch}: not cleared"
+        if view.clearing_price is None:
+            return f"market for epoch {epoch}: {view.order_count} orders, no trade"
+        return (
+            f"market for epoch {epoch}: {view.order_count} orders, {view.match_count} trades, "
+            f"{view.volume / BASE_UNITS_PER_KWH:.3f} kWh at "
+            f"{view.clearing_price / PAYMENT_UNITS:.3f} credits/kWh"
+        )

@@ -1,0 +1,432 @@
+"""The whole system in one process on a simulated campus (`gridtokenx demo`).
+
+Servers configured in the environment (GTX_DATABASE_URL, GTX_MQTT_HOST,
+GTX_REDIS_URL) are used when they answer; anything else runs embedded: SQLite
+through the same models, an in-process MQTT broker, no cache. The ledger is
+the embedded SVM. Gateways poll simulated Modbus meters and publish signed
+readings; the coordinator ingests them, closes short epochs, mints energy
+tokens and clears the market; simulated users trade with their own keys.
+"""
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import uvicorn
+from psycopg import sql
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from sqlalchemy import make_url, select
+from sqlalchemy.engine import Engine
+
+from coordinator.api.ledger_view import ChainAccess
+from coordinator.api.main import create_app
+from coordinator.config import Settings
+from coordinator.db.migrate import upgrade
+from coordinator.db.models import MeterStateRow
+from coordinator.db.session import make_engine
+from coordinator.devices.registry import register_device, register_meter
+from coordinator.embedded import (
+    EmbeddedBroker,
+    ServicePlan,
+    detect_services,
+    service_config_from_env,
+)
+from coordinator.market.errors import MarketError
+from coordinator.onchain.ledger import Chain, market_context
+from coordinator.runner import run_ingest
+from demo.campus import MeterPlan, campus_plan
+from demo.progress import Progress
+from demo.reconcile import Reconciliation, reconcile
+from demo.traders import Trader, plan_orders
+from device_sim.clock import SimClock
+from device_sim.meter import SimulatedMeter
+from device_sim.server import ModbusSimServer
+from edge.agent import GatewayAgent, Publisher
+from edge.config import BrokerConfig, GatewayConfig, MeterConfig
+from edge.meter_reader import ModbusMeterReader
+from edge.outbox import Outbox
+from edge.publisher import MqttPublisher
+from edge.signing import DeviceKey
+from programs.roles import mint_payment, register_user
+
+__all__ = ["DemoOptions", "Finished", "run_demo"]
+
+CREDIT = 1_000_000  # payment-token base units (6 decimals)
+STARTING_CREDIT = 50 * CREDIT
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    workdir: Path
+    gateways: int = 3
+    meters_per_gateway: int = 10
+    epoch_s: int = 20
+    poll_s: int = 4
+    api_port: int = 8080
+    seed: int = 7
+    epochs: int = 0  # stop (and reconcile) after this many epochs are minted; 0 = run on
+
+
+class Finished(Exception):  # noqa: N818 - a signal, not an error
+    """Raised to end the demo after its epochs; carries the reconciliation."""
+
+    def __init__(self, result: Reconciliation) -> None:
+        super().__init__("demo finished")
+        self.result = result
+
+
+def _ensure_postgres_database(database_url: str) -> None:
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql" or not url.database:
+        return
+    admin = url.set(drivername="postgresql", database="postgres")
+    with psycopg.connect(
+        admin.render_as_string(hide_password=False), autocommit=True, connect_timeout=5
+    ) as conn:
+        if not conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (url.database,)
+        ).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(url.database)))
+
+
+def _meter(plan: MeterPlan, counters: tuple[int, int] = (0, 0)) -> SimulatedMeter:
+    imp, exp = counters
+    if plan.kind == "prosumer":
+        return SimulatedMeter.prosumer(
+            pv_kwp=plan.pv_kwp, load=plan.load, peak_load_w=plan.peak_load_w, seed=plan.seed,
+            import_wh=imp, export_wh=exp,
+        )  # fmt: skip
+    return SimulatedMeter.consumer(
+        load=plan.load, peak_load_w=plan.peak_load_w, seed=plan.seed, import_wh=imp
+    )
+
+
+def _last_counters(engine: Engine) -> dict[tuple[str, str], tuple[int, int]]:
+    """Each meter's last accepted counters: a restarted demo's meters go on from
+    there, as real meters would, instead of starting again at zero."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                MeterStateRow.gateway_id,
+                MeterStateRow.meter_id,
+                MeterStateRow.import_wh,
+                MeterStateRow.export_wh,
+            )
+        ).all()
+    return {(gw, m): (imp, exp) for gw, m, imp, exp in rows}
+
+
+def _user_key(workdir: Path, name: str) -> Keypair:
+    """A simulated user's wallet key, kept in the demo's own folder."""
+    path = workdir / "wallets" / f"{name}.json"
+    if path.exists():
+        return Keypair.from_bytes(bytes.fromhex(path.read_text()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = Keypair()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(bytes(key).hex())
+    return key
+
+
+def _midday_clock() -> SimClock:
+    # The simulated sun stands at 10:00 UTC when the demo starts, so PV exports
+    # from the first epoch; time runs at wall speed, so energy is physical.
+    now = int(time.time())
+    return SimClock(start_s=now - now % 86_400 + 10 * 3600, accel=1.0)
+
+
+def _leaves(group: BaseExceptionGroup[BaseException], kind: type[Finished]) -> list[Finished]:
+    """The `kind` exceptions anywhere in a (nested) exception group."""
+    found: list[Finished] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            found.extend(_leaves(exc, kind))
+        elif isinstance(exc, kind):
+            found.append(exc)
+    return found
+
+
+async def _serve_api(app: object, port: int) -> None:
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")  # type: ignore[arg-type]
+    )
+    serving = asyncio.create_task(server.serve(), name="uvicorn")
+    try:
+        await asyncio.shield(serving)
+    except asyncio.CancelledError:
+        # Let uvicorn run its own shutdown (lifespan, open connections).
+        server.should_exit = True
+        await serving
+        raise
+
+
+def _credits_file(workdir: Path) -> Path:
+    return workdir / "credits-issued.json"
+
+
+def credits_issued(workdir: Path) -> dict[str, int]:
+    """Campus credit issued to each simulated user so far (for reconciliation)."""
+    path = _credits_file(workdir)
+    return {k: int(v) for k, v in json.loads(path.read_text()).items()} if path.exists() else {}
+
+
+async def _fund(chain: Chain, traders: list[Trader], workdir: Path) -> None:
+    """Token accounts for every user; campus credit for the buyers that are low."""
+    keys = chain.keys
+    grants = []
+    for trader in traders:
+        owner = Pubkey.from_string(trader.wallet)
+        accounts = await register_user(
+            chain.ledger, chain.deployment, payer=keys.payer, owner=owner
+        )
+        if not trader.seller and await chain.ledger.token_balance(accounts.payment) < CREDIT:
+            grants.append((owner, STARTING_CREDIT))
+    if grants:
+        await mint_payment(
+            chain.ledger, chain.deployment, payer=keys.payer, rec_authority=keys.rec_authority,
+            grants=grants,
+        )  # fmt: skip
+        issued = credits_issued(workdir)
+        for owner, units in grants:
+            issued[str(owner)] = issued.get(str(owner), 0) + units
+        _credits_file(workdir).write_text(json.dumps(issued, sort_keys=True))
+
+
+async def _trade(
+    chain: Chain, engine: Engine, traders: list[Trader], events: "asyncio.Queue[tuple[str, int]]",
+    progress: Progress, options: DemoOptions,
+) -> None:  # fmt: skip
+    """After each gate closure, every user places orders for the next epoch."""
+    ctx = market_context(chain, engine)
+    await _fund(chain, traders, options.workdir)
+    while True:
+        kind, epoch = await events.get()
+        if kind != "cleared":
+            continue
+        delivery = epoch + 1
+        balances = [await t.balance(ctx) for t in traders]
+        by_wallet = {t.wallet: t for t in traders}
+        placed = 0
+        for intent in plan_orders(balances, options.seed + delivery):
+            try:
+                await by_wallet[intent.wallet].place(ctx, intent, delivery, open_epoch=delivery)
+                placed += 1
+            except MarketError as exc:
+                progress.say(f"  order refused for {intent.wallet[:8]}...: {exc}")
+        progress.say(f"users placed {placed} orders for epoch {delivery}")
+
+
+async def _gateway(
+    options: DemoOptions, index: int, meters: list[MeterPlan], sim_port: int, broker: BrokerConfig,
+    key: DeviceKey,
+) -> None:  # fmt: skip
+    folder = options.workdir / f"gateway-{index + 1}"
+    config = GatewayConfig(
+        key_file=folder / "device.pem",
+        state_file=folder / "state.sqlite",
+        broker=broker,
+        meters=tuple(
+            MeterConfig(m.meter_id, "127.0.0.1", sim_port, m.unit_id, "sdm630", 250_000)
+            for m in meters
+        ),
+        poll_interval_s=options.poll_s,
+        health_interval_s=10.0,
+        shutdown_flush_s=2.0,
+    )
+
+    @contextlib.asynccontextmanager
+    async def connect() -> AsyncIterator[Publisher]:
+        async with MqttPublisher(broker, key.gateway_id) as publisher:
+            yield publisher
+
+    outbox = Outbox(config.state_file)
+    try:
+        async with ModbusMeterReader() as reader:
+            agent = GatewayAgent(
+                config=config, key=key, reader=reader, outbox=outbox, connect=connect
+            )
+            await agent.run()
+    finally:
+        outbox.close()
+
+
+async def _set_up_campus(
+    stack: contextlib.AsyncExitStack, options: DemoOptions, engine: Engine, meters: list[MeterPlan]
+) -> tuple[dict[str, Trader], list[DeviceKey], list[ModbusSimServer]]:
+    """Users' wallets, gateway keys, registrations, and the meters' Modbus servers."""
+    workdir = options.workdir
+    traders = {
+        m.meter_id: Trader(_user_key(workdir, m.meter_id), seller=m.kind == "prosumer")
+        for m in meters
+    }
+    keys: list[DeviceKey] = []
+    for g in range(options.gateways):
+        key_file = workdir / f"gateway-{g + 1}" / "device.pem"
+        if not key_file.exists():
+            DeviceKey.generate().save(key_file)
+        key = DeviceKey.load(key_file)
+        keys.append(key)
+        register_device(engine, key.gateway_id)
+    clock = _midday_clock()
+    last = _last_counters(engine)
+    sims = []
+    for g in range(options.gateways):
+        mine = [m for m in meters if m.gateway == g]
+        sim_meters = {
+            m.unit_id: _meter(m, last.get((keys[g].gateway_id, m.meter_id), (0, 0))) for m in mine
+        }
+        for m in mine:
+            sim_meter = sim_meters[m.unit_id]
+            register_meter(
+                engine, keys[g].gateway_id, m.meter_id, model="sdm630",
+                rated_power_w=max(sim_meter.rated_power_w, 1_000) * 2,
+                owner=traders[m.meter_id].wallet,
+            )  # fmt: skip
+        server = ModbusSimServer(sim_meters, clock=clock)
+        sims.append(await stack.enter_async_context(server))
+
+    return traders, keys, sims
+
+
+async def _broker(
+    stack: contextlib.AsyncExitStack, plan: ServicePlan
+) -> tuple[str, int, str, bool]:
+    """(host, port, MQTT protocol, shared subscription) of the broker to use,
+    starting the in-process one (MQTT 3.1.1, no shared subscriptions) if needed."""
+    if plan.broker.kind == "embedded":
+        embedded = await stack.enter_async_context(EmbeddedBroker(session_expiry_s=24 * 3600))
+        return embedded.host, embedded.port, "3.1.1", False
+    assert plan.broker.address is not None
+    host, _, port = plan.broker.address.rpartition(":")
+    return host, int(port), "5", True
+
+
+def _settings(
+    options: DemoOptions, database_url: str, mqtt: tuple[str, int, str, bool], plan: ServicePlan
+) -> Settings:
+    mqtt_host, mqtt_port, protocol, shared = mqtt
+    return Settings(
+        database_url=database_url,
+        mqtt_host=mqtt_host,
+        mqtt_port=mqtt_port,
+        mqtt_protocol=protocol,  # type: ignore[arg-type]
+        mqtt_shared=shared,
+        # Environment first, so a demo can share real servers with other runs.
+        mqtt_client_id=os.environ.get("GTX_MQTT_CLIENT_ID", "gtx-demo-coordinator"),
+        topic_root=os.environ.get("GTX_TOPIC_ROOT", "gtx"),
+        redis_url=(plan.cache.address or "") if plan.cache.kind == "server" else "",
+        epoch_length_s=options.epoch_s,
+        epoch_grace_s=3,
+        epoch_check_interval_s=1.0,
+        chain_check_interval_s=1.0,
+        ledger="embedded",
+        key_dir=options.workdir / "coordinator-keys",
+        log_json=False,
+    )
+
+
+async def run_demo(options: DemoOptions) -> Reconciliation | None:
+    """Run until cancelled, or with `options.epochs` until that many epochs are
+    minted; then return the reconciliation of every user's balances."""
+    workdir = options.workdir
+    workdir.mkdir(parents=True, exist_ok=True)
+    plan = await detect_services(
+        service_config_from_env(os.environ),
+        embedded_database_url=f"sqlite:///{workdir.resolve()}/gridtokenx.sqlite",
+    )
+    print("\n  ".join(["GridTokenX demo: services", *plan.lines()]))
+    async with contextlib.AsyncExitStack() as stack:
+        mqtt_host, mqtt_port, protocol, shared = await _broker(stack, plan)
+        database_url = plan.database.address
+        assert database_url is not None
+        if plan.database.kind == "server":
+            await asyncio.to_thread(_ensure_postgres_database, database_url)
+        settings = _settings(options, database_url, (mqtt_host, mqtt_port, protocol, shared), plan)
+        engine = make_engine(settings.database_url)
+        stack.callback(engine.dispose)
+        await asyncio.to_thread(upgrade, engine)
+
+        meters = campus_plan(options.gateways, options.meters_per_gateway, options.seed)
+        traders, keys, sims = await _set_up_campus(stack, options, engine, meters)
+
+        progress = Progress(engine)
+        events: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
+        chain_ready: asyncio.Future[Chain] = asyncio.get_running_loop().create_future()
+
+        minted = 0
+
+        async def on_epoch(kind: str, epoch: int) -> None:
+            nonlocal minted
+            await progress.on_epoch(kind, epoch)
+            events.put_nowait((kind, epoch))
+            minted += kind == "minted"
+            if options.epochs and minted >= options.epochs:
+                # The chain worker waits here: balances are still while we look.
+                result = await reconcile(
+                    engine, await chain_ready, credits_issued(workdir),
+                    [t.wallet for t in traders.values()],
+                    length_s=settings.epoch_length_s, lateness_s=settings.lateness_window_s,
+                )  # fmt: skip
+                raise Finished(result)
+
+        def on_chain(chain: Chain) -> None:
+            if not chain_ready.done():
+                chain_ready.set_result(chain)
+
+        broker = BrokerConfig(
+            host=mqtt_host, port=mqtt_port, topic_root=settings.topic_root, protocol=protocol
+        )
+        ready = asyncio.Event()
+        print(
+            f"campus: {len(meters)} meters ({sum(m.kind == 'prosumer' for m in meters)} with PV) "
+            f"behind {options.gateways} gateways; epochs of {options.epoch_s} s, "
+            f"readings every {options.poll_s} s"
+        )
+        finished: list[Finished] = []
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(
+                    run_ingest(
+                        settings, engine, progress.on_batch, ready,
+                        with_chain=True, on_epoch=on_epoch, on_chain=on_chain,
+                    ),
+                    name="coordinator",
+                )  # fmt: skip
+                await ready.wait()
+                for g in range(options.gateways):
+                    tg.create_task(
+                        _gateway(
+                            options,
+                            g,
+                            [m for m in meters if m.gateway == g],
+                            sims[g].port,
+                            broker,
+                            keys[g],
+                        ),
+                        name=f"gateway-{g + 1}",
+                    )
+                chain = await chain_ready
+                access = ChainAccess(
+                    chain.ledger, chain.deployment, chain.keys.payer, chain.keys.rec_authority
+                )
+                app = create_app(settings, engine, ledger=access)
+                tg.create_task(_serve_api(app, options.api_port), name="api")
+                print(f"dashboard: http://127.0.0.1:{options.api_port}/  (development login)")
+                print(
+                    f"first epoch closes within {2 * options.epoch_s} s; Ctrl-C stops", flush=True
+                )
+                tg.create_task(
+                    _trade(chain, engine, list(traders.values()), events, progress, options),
+                    name="traders",
+                )
+        except* Finished as group:
+            finished.extend(_leaves(group, Finished))
+        return finished[0].result if finished else None

@@ -1,0 +1,194 @@
+"""Recording settlement outcomes: each order's settled quantity and status rolled up
+from all of its epoch's matches, on PostgreSQL and on SQLite (the embedded demo)."""
+
+import datetime as dt
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from coordinator.db.migrate import upgrade
+from coordinator.db.models import SettlementJob
+from coordinator.db.session import make_engine
+from coordinator.market import store
+from coordinator.market.records import MatchStatus, OrderStatus, SettlementStatus
+from coordinator.market.rules import Match, Side
+from coordinator.market.rules.canonical import encode_result
+from coordinator.market.rules.orders import PricingRule
+from coordinator.market.rules.results import ClearingResult
+from programs.jobs import Job
+from tests.utils.services import fresh_database, wait_until
+
+NOW = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
+EPOCH = 7
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def market_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "postgresql":
+        request.applymarker(pytest.mark.services)
+        yield request.getfixturevalue("engine")
+        return
+    eng = make_engine(f"sqlite:///{tmp_path / 'market.db'}")
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+def _orders(engine: Engine) -> None:
+    for order_id, side in (("b1", Side.BUY), ("b2", Side.BUY), ("s1", Side.SELL)):
+        new = store.NewOrder(order_id, f"owner-{order_id}", side, EPOCH, 10, 1000, None)
+        store.insert_order(engine, new, OrderStatus.OPEN, NOW)
+
+
+def _outcome(idx: int, status: MatchStatus, error: str | None = None) -> store.MatchOutcome:
+    signature = Signature.new_unique() if status is MatchStatus.SETTLED else None
+    return store.MatchOutcome(idx, status, f"settle:{idx}", signature, error)
+
+
+def _state(engine: Engine, order_id: str) -> tuple[int, SettlementStatus | None, str | None]:
+    order = store.get_order(engine, order_id)
+    assert order is not None
+    return order.settled, order.settlement_status, order.settlement_error
+
+
+def test_orders_roll_up_settled_failed_and_pending_matches(market_engine: Engine) -> None:
+    _orders(market_engine)
+    matches = (
+        Match("b1", "s1", "owner-b1", "owner-s1", 5, 1000, 5),
+        Match("b2", "s1", "owner-b2", "owner-s1", 3, 1000, 3),
+        Match("b1", "s1", "owner-b1", "owner-s1", 2, 1000, 2),
+    )
+    result = ClearingResult(EPOCH, PricingRule.PAY_AS_CLEAR, 1000, 10, 10, matches, (), "", "")
+    assert store.save_clearing(market_engine, result, b"{}", encode_result(result), NOW)
+    assert store.matches_to_settle(market_engine, EPOCH) == [
+        (0, "owner-s1", "owner-b1", 5, 5),
+        (1, "owner-s1", "owner-b2", 3, 3),
+        (2, "owner-s1", "owner-b1", 2, 2),
+    ]
+
+    revoked = "approval_revoked (payment leg, buyer -> seller)"
+    first = [_outcome(0, MatchStatus.SETTLED), _outcome(1, MatchStatus.FAILED, revoked)]
+    assert EPOCH in store.unsettled_epochs(market_engine)
+    store.record_settlement(market_engine, EPOCH, first, NOW)  # match 2 still pending
+    assert EPOCH in store.unsettled_epochs(market_engine)
+    assert _state(market_engine, "b1") == (5, SettlementStatus.PENDING, None)
+    assert _state(market_engine, "b2") == (0, SettlementStatus.FAILED, revoked)
+    assert _state(market_engine, "s1") == (5, SettlementStatus.FAILED, revoked)
+
+    store.record_settlement(market_engine, EPOCH, [_outcome(2, MatchStatus.SETTLED)], NOW)
+    assert _state(market_engine, "b1") == (7, SettlementStatus.SETTLED, None)
+    assert _state(market_engine, "s1") == (7, SettlementStatus.FAILED, revoked)
+    statuses = [m.status for m in store.list_matches(market_engine, epoch=EPOCH)]
+    assert statuses == [MatchStatus.SETTLED, MatchStatus.FAILED, MatchStatus.SETTLED]
+    assert EPOCH not in store.unsettled_epochs(market_engine)  # nothing left to resume
+
+
+@pytest.mark.services
+def test_settling_a_match_updates_its_row_in_place_on_postgres() -> None:
+    """No column settlement writes is indexed and pages keep room: every update of a
+    match is heap-only (HOT), adding nothing to any index."""
+    with fresh_database() as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        # As real as their sizes go: 20-hex-digit order ids, base58 wallets.
+        owners = [str(Pubkey.new_unique()) for _ in range(20)]
+        matches = tuple(
+            Match(secrets.token_hex(10), secrets.token_hex(10), owners[i % 20],
+                  owners[(i + 1) % 20], 5 * 10**9, 31_000, 155_000)
+            for i in range(300)
+        )  # fmt: skip
+        result = ClearingResult(EPOCH, PricingRule.PAY_AS_CLEAR, 1000, 0, 0, matches, (), "", "")
+        store.save_clearing(engine, result, b"{}", encode_result(result), NOW)
+        outcomes = [_outcome(i, MatchStatus.SETTLED) for i in range(300)]  # distinct signatures
+        store.record_match_outcomes(engine, EPOCH, outcomes)
+        engine.dispose()  # a backend reports its statistics as it ends
+
+        def updates() -> tuple[int, int]:
+            with psycopg.connect(url.replace("+psycopg", "")) as conn:
+                row = conn.execute(
+                    "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+                    "WHERE relname = 'matches'"
+                ).fetchone()
+            assert row is not None
+            return int(row[0]), int(row[1])
+
+        wait_until(lambda: updates()[0] >= 300, timeout=15, what="the updates' statistics")
+        assert updates() == (300, 300)
+
+
+def _epochs_before_0008(engine: Engine) -> None:
+    """Epoch 1 fully settled, epoch 2 with a match pending, as revision 0007 kept them."""
+    upgrade(engine, "0007_ledger_address_slots")
+    clearing = text(
+        "INSERT INTO clearings (epoch, inputs, result, inputs_hash, result_hash, pricing, "
+        "clearing_price, volume, turnover, order_count, match_count, cleared_at) VALUES "
+        "(:e, :b, :b, 'h', 'h', 'pay_as_clear', 1000, 5, 5, 2, 2, :t)"
+    )
+    match = text(
+        "INSERT INTO matches (epoch, idx, buy_order_id, sell_order_id, buyer, seller, "
+        "quantity, price, payment, status) VALUES (:e, :i, 'b', 's', 'x', 'y', 5, 1000, 5, :s)"
+    )
+    with engine.begin() as conn:
+        for epoch, statuses in ((1, ("settled", "failed")), (2, ("settled", "pending"))):
+            conn.execute(clearing, {"e": epoch, "b": b"{}", "t": NOW})
+            for idx, status in enumerate(statuses):
+                conn.execute(match, {"e": epoch, "i": idx, "s": status})
+    upgrade(engine)
+
+
+def test_upgrade_keeps_resuming_the_epochs_left_pending(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    _epochs_before_0008(engine)
+    assert store.unsettled_epochs(engine) == [2]
+
+
+@pytest.mark.services
+def test_upgrade_keeps_resuming_the_epochs_left_pending_on_postgres() -> None:
+    with fresh_database() as url:
+        engine = make_engine(url)
+        _epochs_before_0008(engine)
+        assert store.unsettled_epochs(engine) == [2]
+        engine.dispose()
+
+
+@pytest.mark.services
+def test_settlement_rows_of_a_few_kilobytes_stay_whole_on_postgres() -> None:
+    with fresh_database() as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        jobs = store.SqlMarketJobStore(engine, SettlementJob)
+        wallets = [str(Pubkey.from_bytes(secrets.token_bytes(32))) for _ in range(60)]
+        trades = [[i, wallets[2 * i], wallets[2 * i + 1], 10**9 + i, 31_000] for i in range(26)]
+        payload = json.dumps({"epoch": EPOCH, "trades": trades})
+        jobs.plan([Job(f"settle:{i}", "settle", payload) for i in range(20)])
+        jobs.save_many(
+            [
+                Job(
+                    f"settle:{i}",
+                    "settle",
+                    payload,
+                    "sent",
+                    Signature.new_unique(),
+                    tx=secrets.token_bytes(1100),
+                )
+                for i in range(20)
+            ]
+        )
+        with engine.connect() as conn:
+            toasted = conn.execute(
+                text(
+                    "SELECT pg_relation_size(reltoastrelid) FROM pg_class "
+                    "WHERE relname = 'settlements'"
+                )
+            ).scalar_one()
+        engine.dispose()
+    assert len(payload) > 2500
+    assert toasted == 0
