@@ -14,15 +14,15 @@ import statistics
 import time
 from collections.abc import Callable
 
+from coordinator.market.clearing_service import clear_paused
+from coordinator.market.collector import collector_paused
 from coordinator.market.rules import (
     ClearingInputs,
     Escrow,
     Order,
     Side,
-    clear_epoch,
     inputs_hash,
 )
-from coordinator.market.rules.clearing import _gc_paused
 from wire.base58 import b58encode
 
 EPOCH = 1_900_000
@@ -55,11 +55,12 @@ def random_inputs(count: int, seed: int) -> ClearingInputs:
 
 
 def timed(run: Callable[[], object], runs: int) -> list[float]:
-    """Each run's seconds, the cyclic collector paused as `clear_epoch` pauses it, so
-    that the baselines are not charged for rescanning the book it allocated."""
+    """Each run's seconds, the cyclic collector paused as the service pauses it around
+    `clear_epoch`, so that the baselines are not charged for rescanning the book it
+    allocated."""
     times = []
     for _ in range(runs):
-        with _gc_paused():
+        with collector_paused():
             start = time.perf_counter()
             run()
             times.append(time.perf_counter() - start)
@@ -75,9 +76,9 @@ def main() -> None:
 
     inputs = random_inputs(args.orders, args.seed)
     orders = list(inputs.orders)
-    result = clear_epoch(inputs)  # warm-up, and the figures below
+    result = clear_paused(inputs)  # warm-up, and the figures below
 
-    clear_s = timed(lambda: clear_epoch(inputs), args.runs)
+    clear_s = timed(lambda: clear_paused(inputs), args.runs)
     sort_s = timed(lambda: sorted(orders, key=lambda o: o.limit_price), args.runs)
     hash_s = timed(lambda: inputs_hash(inputs), args.runs)
 

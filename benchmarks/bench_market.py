@@ -1,7 +1,7 @@
 """The market service: clearing at 1k / 10k / 100k / 1M orders beside a plain sort of
 the same orders, and settled trades per second through `settle_epoch` (exactly-once
 jobs and the embedded ledger both durable in PostgreSQL, as `gtx-coordinator run`
-has them) beside `programs.roles.settle` (no jobs, ledger in memory).
+has them) beside `programs.roles.trading.settle` (no jobs, ledger in memory).
 
 Settlement is timed twice: on the matches of a real clearing of a random book
 (neighbouring matches share the partly filled order) and on matches where no
@@ -35,22 +35,18 @@ from solders.pubkey import Pubkey
 
 from coordinator.db.migrate import upgrade
 from coordinator.db.session import make_engine
+from coordinator.market.clearing_service import clear_paused
+from coordinator.market.collector import collector_paused
 from coordinator.market.rules import ClearingInputs, Escrow, Match, Order, Side, clear_epoch
 from coordinator.market.rules.canonical import encode_result
-from coordinator.market.rules.clearing import _gc_paused
 from coordinator.market.rules.orders import PricingRule
 from coordinator.market.rules.results import ClearingResult
 from coordinator.market.settlement import SettlementKeys, SettlementReport, settle_epoch
-from coordinator.market.store import save_clearing
+from coordinator.market.sql_store import SqlMarketStore
 from programs.jobstore import MemoryJobStore, SqlJobStore
 from programs.ledger import MemoryLedgerStore, SqlLedgerStore
-from programs.roles import (
-    Deployment,
-    Trade,
-    build_settlement,
-    settle,
-    user_accounts,
-)
+from programs.roles.deployment import Deployment, user_accounts
+from programs.roles.trading import Trade, build_settlement, settle
 from programs.table_jobs import ensure_tables
 from wire.base58 import b58encode
 
@@ -88,12 +84,12 @@ def clearing(sizes: list[int]) -> None:
     print(f"{'orders':>9} {'clear s':>9} {'sort s':>9} {'ratio':>6}")
     for n in sizes:
         inputs = _book(n, rnd)
-        with _gc_paused():  # as clear_epoch runs: the sort is not charged for rescans
+        with collector_paused():  # as the service clears: the sort is not charged for rescans
             start = time.perf_counter()
             sorted(inputs.orders, key=lambda o: (o.limit_price, o.seq))
             sort_s = time.perf_counter() - start
         start = time.perf_counter()
-        result = clear_epoch(inputs)
+        result = clear_paused(inputs)
         clear_s = time.perf_counter() - start
         print(
             f"{n:>9} {clear_s:>9.3f} {sort_s:>9.3f} {clear_s / sort_s:>6.1f}"
@@ -137,10 +133,11 @@ async def _settle(  # type: ignore[no-untyped-def]
     engine, ledger, deployment, settler, result: ClearingResult
 ) -> tuple[SettlementReport, float]:
     """Store `result` as its epoch's clearing, settle it; (report, trades / s)."""
-    save_clearing(engine, result, b"{}", encode_result(result), dt.datetime.now(dt.UTC))
+    store = SqlMarketStore(engine)
+    store.save_clearing(result, b"{}", encode_result(result), dt.datetime.now(dt.UTC))
     keys = SettlementKeys(payer=settler, settlement_authority=settler)
     start = time.perf_counter()
-    report = await settle_epoch(engine, ledger, deployment, result.epoch, keys)
+    report = await settle_epoch(store, ledger, deployment, result.epoch, keys)
     rate = len(report.settled) / (time.perf_counter() - start)
     if report.failed or report.pending:
         raise SystemExit(f"settlement incomplete: {report.failed[:1]} {len(report.pending)}")
@@ -250,7 +247,7 @@ async def settlement(n_orders: int, n_users: int) -> None:
         )  # fmt: skip
         rates.append(len(trades) / (time.perf_counter() - start))
     v0, batched = rates
-    print(f"baseline programs.roles.settle, distinct parties, memory: {base:9,.0f} trades/s")
+    print(f"baseline roles.trading.settle, distinct parties, memory:  {base:9,.0f} trades/s")
     print(f"  the same in v0 over lookup tables (no jobs, memory):   {v0:9,.0f} trades/s")
     print(f"  v0 with each transaction's transfers in one batch:     {batched:9,.0f} trades/s")
     print(f"  of which build_settlement alone (no ledger, legacy):   {build:9,.0f} trades/s")

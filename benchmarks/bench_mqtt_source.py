@@ -98,6 +98,7 @@ async def _receive(port: int, n: int, v5: bool, name: str) -> tuple[float, float
                 cpu0, wall0 = _cpu_s(), time.perf_counter()
             got += len(batch)
             source.ack(batch)
+        assert cpu0 is not None  # n > 0 readings: the loop ran
         cpu, wall = _cpu_s() - cpu0, time.perf_counter() - (wall0 or 0.0)
         load.join()
     return cpu / n * 1e6, n / wall
@@ -113,7 +114,7 @@ def main() -> None:
         for v5 in (False, True):
             figures = {}
             for name, client in (("paho Client", PahoClient), ("BulkClient", BulkClient)):
-                paho_client.BulkClient = client  # type: ignore[misc]
+                paho_client.BulkClient = client  # type: ignore[misc, assignment]
                 figures[name] = asyncio.run(_receive(port, args.messages, v5, name[:4]))
                 us, rate = figures[name]
                 print(f"{'5' if v5 else '3.1.1':>6} {name:>12} {us:>11.1f} {rate:>9,.0f}")

@@ -2,7 +2,7 @@
 
 A trade is two TransferChecked (energy seller -> buyer, payment buyer -> seller)
 signed by the settlement authority as delegate, packed several per transaction
-under the 1232-byte limit. Timed end to end through `programs.roles.settle`:
+under the 1232-byte limit. Timed end to end through `programs.roles.trading.settle`:
 packing, signing, size check, the SVM, and write-through to the durable store
 (in memory, then SQLite on disk).
 
@@ -30,13 +30,9 @@ from programs import spl
 from programs.jobs import run_mint_epoch
 from programs.jobstore import MemoryJobStore
 from programs.ledger import EmbeddedLedger, LedgerStore, MemoryLedgerStore, SqlLedgerStore
-from programs.roles import (
-    Trade,
-    bootstrap,
-    build_settlement,
-    register_user,
-    settle,
-)
+from programs.roles.registry import register_user
+from programs.roles.token import bootstrap
+from programs.roles.trading import Trade, build_settlement, settle
 
 CREDIT = 10**6
 

@@ -4,14 +4,11 @@ bench_settlement.py and bench_market.py (imported from their own folder)."""
 from solders.keypair import Keypair
 
 from programs.ledger import EmbeddedLedger, LedgerStore
-from programs.roles import (
-    Deployment,
-    approve_escrow,
-    bootstrap,
-    mint_energy,
-    mint_payment,
-    register_user,
-)
+from programs.roles.deployment import Deployment
+from programs.roles.oracle import mint_energy
+from programs.roles.registry import register_user
+from programs.roles.token import bootstrap, mint_payment
+from programs.roles.trading import approve_escrow
 
 KWH = 10**9
 FUNDS = 10**6 * KWH  # each user's energy and payment, and what they approve

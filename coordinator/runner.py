@@ -18,15 +18,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from coordinator.config import Settings
+from coordinator.db.partitions import drop_expired, ensure_partitions
 from coordinator.onchain.ledger import Chain
 from coordinator.onchain.worker import run_chain_worker
-from coordinator.ops.alerts import (
-    AlertMonitor,
-    AlertRules,
-    SqlAlertSource,
-    StatsCollector,
-    run_stats_publisher,
-)
+from coordinator.ops.alerts.loop import AlertMonitor
+from coordinator.ops.alerts.rules import AlertRules
+from coordinator.ops.alerts.stats import StatsCollector, run_stats_publisher
+from coordinator.ops.alerts.storage import SqlAlertSource
 from coordinator.readings.epoch_close import EpochCloser
 from coordinator.readings.ingest.mqtt_source import MqttSource
 from coordinator.readings.ingest.outcome import BatchOutcome
@@ -36,7 +34,6 @@ from coordinator.readings.ingest.store import SqlReadingStore
 from coordinator.readings.ingest.workers import WorkerPool
 from coordinator.readings.live_cache import LiveCache
 from coordinator.readings.oracle import OracleConfig
-from coordinator.readings.partitions import drop_expired, ensure_partitions
 from wire import topics
 
 __all__ = ["maintain_partitions", "run_ingest"]

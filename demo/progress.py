@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from coordinator.db.models import EpochOnchain, EpochRecord
-from coordinator.market.store import get_clearing
+from coordinator.market.sql_store import SqlMarketStore
 from coordinator.readings.ingest.outcome import BatchOutcome
 
 __all__ = ["Progress"]
@@ -56,7 +56,7 @@ class Progress:
         )
 
     def _cleared_line(self, epoch: int) -> str:
-        view = get_clearing(self.engine, epoch)
+        view = SqlMarketStore(self.engine).get_clearing(epoch)
         if view is None:
             return f"market for epoch {epoch}: not cleared"
         if view.clearing_price is None:

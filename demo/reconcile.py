@@ -20,7 +20,7 @@ from coordinator.db.models import EpochOnchain, MatchRow, Meter
 from coordinator.onchain.ledger import Chain
 from coordinator.readings.epoch_close import recompute_epoch
 from coordinator.readings.oracle import wh_to_base_units
-from programs.roles import user_accounts
+from programs.roles.deployment import user_accounts
 
 __all__ = ["Reconciliation", "expected_balances", "reconcile"]
 

@@ -54,7 +54,8 @@ from edge.meter_reader import ModbusMeterReader
 from edge.outbox import Outbox
 from edge.publisher import MqttPublisher
 from edge.signing import DeviceKey
-from programs.roles import mint_payment, register_user
+from programs.roles.registry import register_user
+from programs.roles.token import mint_payment
 
 __all__ = ["DemoOptions", "Finished", "run_demo"]
 

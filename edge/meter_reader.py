@@ -10,9 +10,13 @@ corrupted frame, and a half-answered request must not leak into the next.
 
 A response that arrived but could not be parsed is told apart from no
 response at all by watching the client's received bytes (`trace_packet`).
+
+`ScriptedMeterReader` is the in-memory stand-in for tests: each meter follows
+a script from attempt number to sample (or exception).
 """
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,7 +29,14 @@ from edge.registermap import MeterValues, RegisterMap, load_map
 from edge.registers_sunspec import words_to_uint32
 from wire.health import Outcome
 
-__all__ = ["MeterReadError", "MeterReader", "MeterSample", "ModbusMeterReader"]
+__all__ = [
+    "MeterReadError",
+    "MeterReader",
+    "MeterSample",
+    "ModbusMeterReader",
+    "Script",
+    "ScriptedMeterReader",
+]
 
 
 class MeterReadError(MeterError):
@@ -48,6 +59,25 @@ class MeterReader(Protocol):
     async def read(self, meter: MeterConfig) -> MeterSample:
         """The meter's current values; raises MeterReadError."""
         ...
+
+
+# A meter's behaviour for ScriptedMeterReader: attempt number (from 1) to the
+# sample read, or raises (MeterReadError, or anything a reader might).
+Script = Callable[[int], MeterSample]
+
+
+class ScriptedMeterReader:
+    """MeterReader in memory: each meter follows its script; `attempts` counts the
+    reads of each meter. Every read yields to the event loop once, as I/O would."""
+
+    def __init__(self, scripts: Mapping[str, Script]) -> None:
+        self.scripts = dict(scripts)
+        self.attempts: dict[str, int] = {}
+
+    async def read(self, meter: MeterConfig) -> MeterSample:
+        n = self.attempts[meter.meter_id] = self.attempts.get(meter.meter_id, 0) + 1
+        await asyncio.sleep(0)
+        return self.scripts[meter.meter_id](n)
 
 
 _Client = AsyncModbusTcpClient | AsyncModbusSerialClient

@@ -40,7 +40,8 @@ from programs.errors import (
     TransactionFailed,
 )
 from programs.ledger.base import AnyTransaction, Ledger, TxStatus
-from programs.roles import Deployment, build_attestation, build_mint_energy
+from programs.roles.deployment import Deployment
+from programs.roles.oracle import build_attestation, build_mint_energy
 
 __all__ = [
     "WAVE",

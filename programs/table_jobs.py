@@ -34,7 +34,7 @@ from programs.lookup_tables import (
     extend_lookup_table,
     table_addresses,
 )
-from programs.roles import sign
+from programs.roles.transactions import sign
 
 __all__ = ["CREATE_KIND", "EXTEND_KIND", "ensure_tables", "load_tables"]
 

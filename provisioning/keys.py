@@ -11,9 +11,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from coordinator.devices import enrolment
 from edge.errors import ConfigError
 from edge.signing import DeviceKey
+from wire import enrolment
 from wire.base58 import b58encode
 from wire.reading import Reading, SignedReading
 

@@ -16,13 +16,13 @@ import os
 import time
 from pathlib import Path
 
-from coordinator.devices import enrolment
 from edge.errors import ConfigError
 from provisioning.client import Transport
 from provisioning.errors import LocalError
 from provisioning.gateway_config import recorded_gateway_id
 from provisioning.keys import Signer
 from provisioning.output import Report
+from wire import enrolment
 from wire.base58 import b58encode
 
 __all__ = ["pending_key_file", "rotate_key"]

@@ -1,15 +1,17 @@
-"""docker-compose.yml: `docker compose config` validates it where the compose plugin
-exists; its structure (services, health checks, volumes, no secrets) is checked always."""
+"""docker-compose.yml: `docker compose config` (or Debian's `docker-compose`) validates
+it; its structure (services, health checks, volumes, no secrets) is checked always."""
 
 import json
 import os
-import shutil
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
+
+from tests.utils.tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -26,49 +28,31 @@ SERVICES = {
 ONE_SHOT = {"migrate", "gateway-enrol", "monitor"}
 
 
-def _compose_command() -> list[str] | None:
-    """`docker compose` (the v2 plugin) where it exists, else Debian's `docker-compose`."""
-    docker = shutil.which("docker")
-    if docker is not None:
-        probe = subprocess.run([docker, "compose", "version"], capture_output=True, check=False)
-        if probe.returncode == 0:
-            return [docker, "compose"]
-    legacy = shutil.which("docker-compose")
-    return [legacy] if legacy is not None else None
+@pytest.fixture(scope="module")
+def compose_cli() -> list[str]:
+    """`docker compose` where the plugin exists, else Debian's `docker-compose`."""
+    return shlex.split(require_tool("docker compose", "to validate docker-compose.yml"))
 
 
-COMPOSE_COMMAND = _compose_command()
-
-
-def _config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    assert COMPOSE_COMMAND is not None
+def _config(compose_cli: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*COMPOSE_COMMAND, "-f", str(COMPOSE), "config"],
+        [*compose_cli, "-f", str(COMPOSE), "config"],
         capture_output=True, text=True, check=False, cwd=ROOT,
         env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **env},
     )  # fmt: skip
 
 
-needs_compose = pytest.mark.skipif(
-    COMPOSE_COMMAND is None,
-    reason="neither `docker compose` nor `docker-compose` is installed; "
-    "the structure is still checked by the tests below",
-)
-
-
-@needs_compose
-def test_docker_compose_config_validates() -> None:
+def test_docker_compose_config_validates(compose_cli: list[str]) -> None:
     yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read the resolved config")
-    result = _config(ENV)
+    result = _config(compose_cli, ENV)
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
     assert set(services) == SERVICES
     assert "test-only-pg" in services["coordinator"]["environment"]["GTX_DATABASE_URL"]
 
 
-@needs_compose
-def test_docker_compose_refuses_missing_secrets() -> None:
-    result = _config({k: v for k, v in ENV.items() if k != "POSTGRES_PASSWORD"})
+def test_docker_compose_refuses_missing_secrets(compose_cli: list[str]) -> None:
+    result = _config(compose_cli, {k: v for k, v in ENV.items() if k != "POSTGRES_PASSWORD"})
     assert result.returncode != 0
     assert "POSTGRES_PASSWORD" in result.stderr
 

@@ -9,6 +9,7 @@ it imports nothing of theirs (checked by the import contracts in pyproject.toml)
 - `health`: the gateway's retained health report and meter poll outcomes;
 - `enrolment`: the messages a gateway key signs to enrol, rotate and call the API;
 - `alerts`: the alert and ingest-stats payloads the coordinator publishes;
+- `clearing`: the retained clearing publication (canonical inputs and result);
 - `meters`: the meter models (register maps) both ends know by name.
 
 `reading`, `base58` and `topics` run on MicroPython too (the gateway's portable

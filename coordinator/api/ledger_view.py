@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from solders.keypair import Keypair
 
 from programs.ledger.base import Ledger
-from programs.roles import Deployment
+from programs.roles.deployment import Deployment
 
 __all__ = ["ChainAccess"]
 

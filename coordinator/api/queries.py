@@ -1,4 +1,5 @@
-"""The API's reads: meters, readings, epochs, energy, orders, trades, admin views.
+"""The API's reads: meters, readings, epochs, energy, the order book, trades, admin views
+(an owner's orders are read through the market store, `coordinator.market`).
 
 Each function is one short read on the engine, returns frozen rows, and pages
 by keyset (`after` / `before` keys the routes carry in cursors).
@@ -25,7 +26,7 @@ from coordinator.db.models import (
     Reading,
     RejectedReading,
 )
-from coordinator.readings.ingest.store import meter_time
+from coordinator.db.partitions import meter_time
 from coordinator.readings.oracle import epoch_start, wh_to_base_units
 from wire.base58 import b58encode
 from wire.reading import Reading as WireReading
@@ -36,7 +37,6 @@ __all__ = [
     "GatewayRow",
     "MeterRow",
     "MyEpochEnergy",
-    "OrderRow",
     "ReadingRow",
     "RejectedRow",
     "TokenRow",
@@ -49,7 +49,6 @@ __all__ = [
     "my_energy",
     "my_meters",
     "order_book",
-    "orders",
     "reading",
     "readings",
     "rejected",
@@ -137,24 +136,6 @@ class TokenRow:
     expires_at: dt.datetime
     used_at: dt.datetime | None
     used_by: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class OrderRow:
-    seq: int
-    order_id: str
-    owner: str
-    side: str
-    epoch: int
-    quantity: int
-    limit_price: int
-    status: str
-    reason: str | None
-    filled: int
-    payment: int
-    settled: int
-    settlement_status: str | None
-    created_at: dt.datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,38 +375,6 @@ def tokens(engine: Engine, *, before: int | None, limit: int) -> list[TokenRow]:
         query = query.where(EnrolmentToken.id < before)
     with engine.connect() as conn:
         return [TokenRow(*r) for r in conn.execute(query)]
-
-
-_ORDER_COLS = (MarketOrder.seq, MarketOrder.order_id, MarketOrder.owner, MarketOrder.side,
-               MarketOrder.epoch, MarketOrder.quantity, MarketOrder.limit_price,
-               MarketOrder.status, MarketOrder.reason, MarketOrder.filled, MarketOrder.payment,
-               MarketOrder.settled, MarketOrder.settlement_status,
-               MarketOrder.created_at)  # fmt: skip
-
-
-def orders(
-    engine: Engine,
-    owner: str,
-    *,
-    epoch: int | None,
-    status: str | None,
-    before: int | None,
-    limit: int,
-) -> list[OrderRow]:
-    query = (
-        select(*_ORDER_COLS)
-        .where(MarketOrder.owner == owner)
-        .order_by(MarketOrder.seq.desc())
-        .limit(limit)
-    )
-    if epoch is not None:
-        query = query.where(MarketOrder.epoch == epoch)
-    if status is not None:
-        query = query.where(MarketOrder.status == status)
-    if before is not None:
-        query = query.where(MarketOrder.seq < before)
-    with engine.connect() as conn:
-        return [OrderRow(*tuple(r)) for r in conn.execute(query)]
 
 
 def order_book(engine: Engine, epoch: int) -> list[tuple[str, int, int, int]]:

@@ -23,6 +23,7 @@ from coordinator.db.models import (
 from coordinator.devices import enrolment as rules
 from coordinator.devices.broker_accounts import mosquitto_hash, new_password
 from coordinator.devices.enrolment import EnrolmentError, TokenState
+from wire import enrolment as signed
 
 __all__ = [
     "Enrolled",
@@ -163,7 +164,8 @@ def enrol(
                 )
         existing = _device(conn, gateway_id, lock=True)
         current_key = gateway_key if existing is None else existing[0]
-        if not rules.signature_ok(proof, current_key, rules.enrolment_message(token, gateway_key)):
+        message = signed.enrolment_message(token, gateway_key)
+        if not signed.signature_ok(proof, current_key, message):
             raise EnrolmentError(
                 rules.BAD_PROOF, "enrolment must be signed by the gateway's device key"
             )
@@ -291,8 +293,8 @@ def rotate_key(
     Re-sending a rotation already applied is answered with the recorded one."""
     rules.check_fresh(timestamp, now)
     gateway_key = rules.public_key_of(gateway_id, "gateway id")
-    message = rules.rotation_message(gateway_key, new_key, timestamp)
-    if len(new_key) != 32 or not rules.signature_ok(signature_new, new_key, message):
+    message = signed.rotation_message(gateway_key, new_key, timestamp)
+    if len(new_key) != 32 or not signed.signature_ok(signature_new, new_key, message):
         raise EnrolmentError(rules.BAD_PROOF, "rotation must be signed by the new key")
     with engine.begin() as conn:
         device = _device(conn, gateway_id, lock=True)
@@ -309,7 +311,7 @@ def rotate_key(
                 .limit(1)
             ).scalar_one_or_none()
             return Rotated(gateway_id, until or now, already_done=True)
-        if not rules.signature_ok(signature_current, current, message):
+        if not signed.signature_ok(signature_current, current, message):
             raise EnrolmentError(
                 rules.BAD_PROOF, "rotation must be signed by the gateway's current key"
             )

@@ -4,7 +4,7 @@ import datetime as dt
 
 from pydantic import BaseModel, Field, field_validator
 
-from edge.registermap import available_maps
+from wire.meters import METER_MODELS
 from wire.reading import ProtocolError, check_meter_id
 
 __all__ = [
@@ -81,8 +81,8 @@ class MeterIn(BaseModel):
     @field_validator("model")
     @classmethod
     def _model(cls, value: str) -> str:
-        if value not in available_maps():
-            raise ValueError(f"unknown meter model {value!r}; known: {', '.join(available_maps())}")
+        if value not in METER_MODELS:
+            raise ValueError(f"unknown meter model {value!r}; known: {', '.join(METER_MODELS)}")
         return value
 
 

@@ -102,7 +102,7 @@ class Reading(Base):
     """An accepted, signature-verified reading: the cumulative counters as signed.
 
     On PostgreSQL the table is range-partitioned by `meter_time` (monthly, see
-    `coordinator.readings.partitions`), so its primary key must include it; exact
+    `coordinator.db.partitions`), so its primary key must include it; exact
     dedup of (gateway_id, seq) lives in the small `reading_seqs` table.
     """
 

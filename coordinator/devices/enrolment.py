@@ -1,10 +1,12 @@
-"""Enrolment and key-rotation rules: pure functions, no I/O.
+"""The coordinator's enrolment and key-rotation rules: pure functions, no I/O.
 
 An admin issues a one-time token scoped to an owner's wallet; the coordinator
 stores only its SHA-256. The gateway redeems it with a proof of possession
 (an Ed25519 signature by its device key over the token and its id), so a
-stolen token cannot enrol a key its thief does not hold. The gateway and the
-coordinator build the signed messages with the same functions here.
+stolen token cannot enrol a key its thief does not hold. The signed messages
+are the wire contract (`wire.enrolment`); here are the coordinator's own
+rules: token state, redeemability, freshness, key-rotation overlap, and the
+reason codes of its refusals.
 
 Redeeming a used token again by the *same* gateway is allowed (the installer
 re-runs `enroll`); any other gateway gets `token_used`.
@@ -15,21 +17,17 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from solders.pubkey import Pubkey
-from solders.signature import Signature
-
-from wire.base58 import b58decode, b58encode
+from wire import enrolment as signed
+from wire.enrolment import REQUEST_MAX_SKEW_S, TOKEN_PREFIX
 
 __all__ = [
     "BAD_PROOF",
     "INVALID_WALLET",
     "OWNER_MISMATCH",
-    "REQUEST_MAX_SKEW_S",
     "REVOKED_GATEWAY",
     "ROTATION_DISABLED",
     "STALE_REQUEST",
     "TOKEN_EXPIRED",
-    "TOKEN_PREFIX",
     "TOKEN_UNKNOWN",
     "TOKEN_USED",
     "UNKNOWN_GATEWAY",
@@ -38,19 +36,11 @@ __all__ = [
     "check_fresh",
     "check_redeemable",
     "check_wallet",
-    "enrolment_message",
     "new_token",
     "old_key_valid_until",
     "public_key_of",
-    "request_message",
-    "rotation_message",
-    "signature_ok",
     "token_hash",
 ]
-
-TOKEN_PREFIX = "gtxe_"  # noqa: S105 (a label, not a secret)
-# A signed request older or newer than this is refused (replay window).
-REQUEST_MAX_SKEW_S = 300
 
 TOKEN_UNKNOWN = "token_unknown"  # noqa: S105
 TOKEN_EXPIRED = "token_expired"  # noqa: S105
@@ -62,10 +52,6 @@ STALE_REQUEST = "stale_request"
 UNKNOWN_GATEWAY = "unknown_gateway"
 REVOKED_GATEWAY = "revoked_gateway"
 ROTATION_DISABLED = "rotation_disabled"
-
-_ENROL_TAG = b"GTX-ENROL\x00"
-_ROTATE_TAG = b"GTX-ROTATE\x00"
-_REQUEST_TAG = b"GTX-REQUEST\x00"
 
 
 class EnrolmentError(ValueError):
@@ -95,16 +81,11 @@ def token_hash(token: str) -> str:
 
 
 def public_key_of(address: str, what: str = "address") -> bytes:
-    """The 32 bytes behind a base58 Ed25519 public key / Solana address."""
+    """`wire.enrolment.public_key_of`, refused as `invalid_wallet`."""
     try:
-        raw = b58decode(address)
-    except ValueError:
-        raise EnrolmentError(INVALID_WALLET, f"{what} {address!r} is not base58") from None
-    if len(raw) != 32 or b58encode(raw) != address:
-        raise EnrolmentError(
-            INVALID_WALLET, f"{what} {address!r} is not a 32-byte base58 public key"
-        )
-    return raw
+        return signed.public_key_of(address, what)
+    except ValueError as exc:
+        raise EnrolmentError(INVALID_WALLET, str(exc)) from None
 
 
 def check_wallet(address: str) -> str:
@@ -138,21 +119,6 @@ def check_fresh(timestamp: int, now: dt.datetime) -> None:
         )
 
 
-def enrolment_message(token: str, gateway_key: bytes) -> bytes:
-    """What the device key signs to prove possession when enrolling."""
-    return _ENROL_TAG + bytes.fromhex(token_hash(token)) + gateway_key
-
-
-def rotation_message(gateway_key: bytes, new_key: bytes, timestamp: int) -> bytes:
-    """What both the current and the new device key sign to rotate."""
-    return _ROTATE_TAG + gateway_key + new_key + timestamp.to_bytes(8, "big")
-
-
-def request_message(method: str, path: str, timestamp: int) -> bytes:
-    """What the device key signs to authenticate a gateway's API request."""
-    return _REQUEST_TAG + f"{method.upper()} {path} {timestamp}".encode()
-
-
 def old_key_valid_until(
     now: dt.datetime, requested_s: int | None, default_s: int, max_s: int
 ) -> dt.datetime:
@@ -160,13 +126,3 @@ def old_key_valid_until(
     the coordinator's maximum (never negative)."""
     overlap = default_s if requested_s is None else requested_s
     return now + dt.timedelta(seconds=max(0, min(overlap, max_s)))
-
-
-def signature_ok(signature: bytes, public_key: bytes, message: bytes) -> bool:
-    """Ed25519 verification (solders, as on the ingest hot path)."""
-    if len(public_key) != 32 or len(signature) != 64:
-        return False
-    try:
-        return Signature.from_bytes(signature).verify(Pubkey.from_bytes(public_key), message)
-    except ValueError:
-        return False

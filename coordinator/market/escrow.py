@@ -27,7 +27,8 @@ from solders.transaction import Transaction
 from coordinator.market.errors import ApprovalRejected
 from coordinator.market.rules.orders import Side, payment_for
 from programs.ledger.base import Ledger
-from programs.roles import Deployment, approve_escrow_instructions, user_accounts
+from programs.roles.deployment import Deployment, user_accounts
+from programs.roles.trading import approve_escrow_instructions
 from programs.txsize import check_transaction_size
 
 __all__ = [

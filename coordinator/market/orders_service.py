@@ -23,9 +23,7 @@ from dataclasses import dataclass, field
 
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
-from sqlalchemy.engine import Engine
 
-from coordinator.market import store
 from coordinator.market.book_cache import BookCache, NullBookCache, book_snapshot
 from coordinator.market.errors import OrderError, OrderNotFound, OrderStateError
 from coordinator.market.escrow import (
@@ -50,8 +48,9 @@ from coordinator.market.rules.orders import (
     Side,
     validate_order,
 )
+from coordinator.market.store import MarketStore
 from programs.ledger.base import Ledger
-from programs.roles import Deployment
+from programs.roles.deployment import Deployment
 
 __all__ = [
     "UNKNOWN_USER",
@@ -78,10 +77,11 @@ def _utcnow() -> dt.datetime:
 
 @dataclass(frozen=True, slots=True)
 class MarketContext:
-    """What the market service works with. `fee_payer`, when set, pays (and co-signs)
-    the fee of users' approvals, so users need no SOL."""
+    """What the market service works with: `store` (`SqlMarketStore` over the engine,
+    or `MemoryMarketStore` in tests), the ledger and the deployment. `fee_payer`,
+    when set, pays (and co-signs) the fee of users' approvals, so users need no SOL."""
 
-    engine: Engine
+    store: MarketStore
     ledger: Ledger
     deployment: Deployment
     rules: MarketRules = field(default_factory=MarketRules)
@@ -107,8 +107,8 @@ class PlacedOrder:
 
 
 async def _need(ctx: MarketContext, owner: str) -> EscrowNeed:
-    live = await asyncio.to_thread(store.live_orders, ctx.engine, owner)
-    owed = await asyncio.to_thread(store.owed, ctx.engine, owner)
+    live = await asyncio.to_thread(ctx.store.live_orders, owner)
+    owed = await asyncio.to_thread(ctx.store.owed, owner)
     return required_escrow(((o.side, o.quantity, o.limit_price) for o in live), owed)
 
 
@@ -139,32 +139,37 @@ async def place_order(
 ) -> PlacedOrder:
     """Validate and store an order; raises OrderError with a reason code
     (`coordinator.market.rules.orders` codes, or UNKNOWN_USER: no token accounts)."""
-    order_id = secrets.token_hex(10)
-    validate_order(
-        Order(order_id, owner, side, epoch, quantity, limit_price, 0),
+    # seq 0: the store gives the order its place in the sequence.
+    order = validate_order(
+        Order(secrets.token_hex(10), owner, side, epoch, quantity, limit_price, 0),
         ctx.rules,
         open_epoch=open_epoch,
         max_epochs_ahead=ctx.max_epochs_ahead,
     )
     if quantity > _I64_MAX:
         raise OrderError(QUANTITY_TOO_LARGE, "quantity exceeds 2**63 - 1 base units")
-    if await asyncio.to_thread(store.is_cleared, ctx.engine, epoch):
+    if await asyncio.to_thread(ctx.store.is_cleared, epoch):
         raise OrderError(EPOCH_CLOSED, f"epoch {epoch} has been cleared")
     escrow = await read_escrow(ctx.ledger, ctx.deployment, Pubkey.from_string(owner))
     if not escrow.registered:
         raise OrderError(UNKNOWN_USER, "the owner has no token accounts: register first")
-    new = store.NewOrder(order_id, owner, side, epoch, quantity, limit_price, expires_at)
-    await asyncio.to_thread(store.insert_order, ctx.engine, new, OrderStatus.PENDING, ctx.clock())
+    await asyncio.to_thread(
+        ctx.store.insert_order,
+        order,
+        status=OrderStatus.PENDING,
+        expires_at=expires_at,
+        now=ctx.clock(),
+    )
     await _activate(ctx, owner, escrow)
-    order = await asyncio.to_thread(store.get_order, ctx.engine, order_id)
-    assert order is not None
-    approval = None if order.status is OrderStatus.OPEN else await approval_for(ctx, owner)
-    return PlacedOrder(order, approval)
+    placed = await asyncio.to_thread(ctx.store.get_order, order.order_id)
+    assert placed is not None
+    approval = None if placed.status is OrderStatus.OPEN else await approval_for(ctx, owner)
+    return PlacedOrder(placed, approval)
 
 
 async def _activate(ctx: MarketContext, owner: str, escrow: Escrow) -> list[OrderView]:
-    live = await asyncio.to_thread(store.live_orders, ctx.engine, owner)
-    owed = await asyncio.to_thread(store.owed, ctx.engine, owner)
+    live = await asyncio.to_thread(ctx.store.live_orders, owner)
+    owed = await asyncio.to_thread(ctx.store.owed, owner)
     committed = required_escrow(
         ((o.side, o.quantity, o.limit_price) for o in live if o.status is OrderStatus.OPEN), owed
     )
@@ -181,10 +186,10 @@ async def _activate(ctx: MarketContext, owner: str, escrow: Escrow) -> list[Orde
             energy += extra.energy
             payment += extra.payment
             opened.append(order.order_id)
-    await asyncio.to_thread(store.set_open, ctx.engine, opened, ctx.clock())
+    await asyncio.to_thread(ctx.store.set_open, opened, ctx.clock())
     for epoch in sorted({o.epoch for o in live if o.order_id in opened}):
         await _refresh_book(ctx, epoch)
-    return [o for o in await asyncio.to_thread(store.live_orders, ctx.engine, owner)]
+    return [o for o in await asyncio.to_thread(ctx.store.live_orders, owner)]
 
 
 async def activate_orders(ctx: MarketContext, owner: str) -> list[OrderView]:
@@ -210,7 +215,7 @@ async def submit_approval(ctx: MarketContext, owner: str, signed_tx: bytes) -> l
 
 async def cancel_order(ctx: MarketContext, *, owner: str, order_id: str) -> OrderView:
     """Cancel a pending or open order of `owner` (OrderStateError once cleared)."""
-    order = await asyncio.to_thread(store.cancel_order, ctx.engine, order_id, owner, ctx.clock())
+    order = await asyncio.to_thread(ctx.store.cancel_order, order_id, owner, ctx.clock())
     if order is None:
         raise OrderNotFound(f"no order {order_id!r} of {owner}")
     if order.status is not OrderStatus.CANCELLED:
@@ -229,8 +234,7 @@ async def list_orders(
     before_seq: int | None = None,
 ) -> list[OrderView]:
     return await asyncio.to_thread(
-        store.list_orders,
-        ctx.engine,
+        ctx.store.list_orders,
         owner=owner,
         epoch=epoch,
         statuses=statuses,
@@ -242,15 +246,13 @@ async def list_orders(
 async def list_trades(
     ctx: MarketContext, *, owner: str | None = None, epoch: int | None = None, limit: int = 100
 ) -> list[MatchView]:
-    return await asyncio.to_thread(
-        store.list_matches, ctx.engine, owner=owner, epoch=epoch, limit=limit
-    )
+    return await asyncio.to_thread(ctx.store.list_matches, owner=owner, epoch=epoch, limit=limit)
 
 
 async def list_settlements(ctx: MarketContext, epoch: int) -> list[SettlementView]:
-    return await asyncio.to_thread(store.list_settlements, ctx.engine, epoch)
+    return await asyncio.to_thread(ctx.store.list_settlements, epoch)
 
 
 async def _refresh_book(ctx: MarketContext, epoch: int) -> None:
-    orders = await asyncio.to_thread(store.open_orders_for, ctx.engine, epoch)
+    orders = await asyncio.to_thread(ctx.store.open_orders_for, epoch)
     await ctx.cache.put(epoch, book_snapshot(epoch, orders))

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from coordinator.db.session import make_engine
 from coordinator.market.clearing_service import recompute
+from coordinator.market.sql_store import SqlMarketStore
 
 __all__ = ["main"]
 
@@ -26,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--database-url or GTX_DATABASE_URL is required")
     engine = make_engine(args.database_url)
     try:
-        verdict = recompute(engine, args.epoch)
+        verdict = recompute(SqlMarketStore(engine), args.epoch)
     except LookupError as exc:
         print(exc, file=sys.stderr)
         return 2

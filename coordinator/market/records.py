@@ -1,15 +1,26 @@
-"""What the market service stores and returns: statuses and read-only views."""
+"""What the market service stores and returns: statuses and read-only views.
+
+An order has one shape per layer: `coordinator.market.rules.Order` as submitted
+and as the clearing reads it; `OrderView` here, the order as the service knows
+it (status, fills, settlement); `coordinator.db.models.MarketOrder`, its row;
+`coordinator.api.schemas.OrderOut`, its JSON. Each is mapped to the next at the
+layer's boundary (the store, the API route).
+"""
 
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
+from solders.signature import Signature
+
 from coordinator.market.rules.orders import Side
+from coordinator.market.rules.results import FillStatus
 
 __all__ = [
     "LIVE_STATUSES",
     "ClearingView",
+    "MatchOutcome",
     "MatchStatus",
     "MatchToSettle",
     "MatchView",
@@ -17,6 +28,7 @@ __all__ = [
     "OrderView",
     "SettlementStatus",
     "SettlementView",
+    "status_of_fill",
 ]
 
 
@@ -32,6 +44,18 @@ class OrderStatus(StrEnum):
 
 
 LIVE_STATUSES = (OrderStatus.PENDING, OrderStatus.OPEN)
+
+_FILL_TO_STATUS = {
+    FillStatus.FILLED: OrderStatus.FILLED,
+    FillStatus.PARTIAL: OrderStatus.PARTIAL,
+    FillStatus.UNFILLED: OrderStatus.UNFILLED,
+    FillStatus.EXCLUDED: OrderStatus.EXCLUDED,
+}
+
+
+def status_of_fill(fill: FillStatus) -> OrderStatus:
+    """An order's status once its epoch cleared with this outcome."""
+    return _FILL_TO_STATUS[fill]
 
 
 class SettlementStatus(StrEnum):
@@ -66,6 +90,11 @@ class OrderView:
     expires_at: dt.datetime | None
     created_at: dt.datetime
 
+    @property
+    def pending(self) -> bool:
+        """Its escrow approval is not yet seen on chain."""
+        return self.status is OrderStatus.PENDING
+
 
 @dataclass(frozen=True, slots=True)
 class MatchView:
@@ -94,6 +123,16 @@ class MatchToSettle(NamedTuple):
     buyer: str
     quantity: int
     payment: int
+
+
+class MatchOutcome(NamedTuple):
+    """What settlement decided for match `idx` (a tuple: an epoch makes thousands)."""
+
+    idx: int
+    status: MatchStatus
+    settlement_key: str
+    signature: Signature | None
+    error: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """Settlement of an epoch's matches: atomic pairs, exactly once, failures with reasons.
 
-Each match is one `programs.roles.Trade`: energy seller -> buyer and payment
+Each match is one `programs.roles.trading.Trade`: energy seller -> buyer and payment
 buyer -> seller, both TransferChecked under the users' approvals, always in the
 same transaction, as many matches per transaction as fit in 1232 bytes. Each
 transaction is a `programs.jobs.Job` in the `settlements` table driven by
@@ -29,22 +29,13 @@ from solders.address_lookup_table_account import AddressLookupTableAccount
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
-from sqlalchemy.engine import Engine
 
-from coordinator.db.models import SettlementJob
-from coordinator.market import store
-from coordinator.market.records import MatchStatus, MatchToSettle
-from coordinator.market.store import SqlMarketJobStore
+from coordinator.market.records import MatchOutcome, MatchStatus, MatchToSettle
+from coordinator.market.store import MarketStore
 from programs.jobs import Build, Hook, Job, no_hook, run_jobs
-from programs.jobstore import SqlJobStore
 from programs.ledger.base import NO_PRIORITY_FEE, AnyTransaction, FeePolicy, Ledger
-from programs.roles import (
-    Deployment,
-    SettlementSigner,
-    Trade,
-    pack_settlement,
-    user_accounts,
-)
+from programs.roles.deployment import Deployment, user_accounts
+from programs.roles.trading import SettlementSigner, Trade, pack_settlement
 from programs.table_jobs import ensure_tables
 
 __all__ = [
@@ -209,7 +200,7 @@ def _builder(
 
 
 async def settle_epoch(
-    engine: Engine,
+    store: MarketStore,
     ledger: Ledger,
     deployment: Deployment,
     epoch: int,
@@ -229,10 +220,10 @@ async def settle_epoch(
     With `token_batch` (default: what the ledger takes) each transaction's transfers
     go in one p-token Batch instruction, about half the runtime's work."""
     now = clock or (lambda: dt.datetime.now(dt.UTC))
-    matches = await asyncio.to_thread(store.matches_to_settle, engine, epoch)
+    matches = await asyncio.to_thread(store.matches_to_settle, epoch)
     if not matches:
         return SettlementReport(epoch, (), (), (), 0)
-    jobs_store = SqlMarketJobStore(engine, SettlementJob, now)
+    jobs_store = store.settlement_jobs(now)
     fee = ledger.fee_policy
     tables: list[AddressLookupTableAccount] = []
     # An epoch planned before keeps its plan (e.g. legacy, by an earlier version).
@@ -245,7 +236,7 @@ async def settle_epoch(
     if lookup_tables:
         tables = await ensure_tables(
             ledger,
-            SqlJobStore(engine),
+            store.lookup_table_jobs(),
             authority=keys.settlement_authority,
             payer=keys.payer,
             addresses=party_accounts(deployment, matches),
@@ -259,10 +250,10 @@ async def settle_epoch(
     # call, from the jobs.
     written: set[int] = set()
     writes: list[asyncio.Future[None]] = []
-    by_job: dict[str, list[store.MatchOutcome]] = {}  # a finished job's, worked out once
+    by_job: dict[str, list[MatchOutcome]] = {}  # a finished job's, worked out once
 
-    def outcomes_of(jobs: Sequence[Job]) -> list[store.MatchOutcome]:
-        found: list[store.MatchOutcome] = []
+    def outcomes_of(jobs: Sequence[Job]) -> list[MatchOutcome]:
+        found: list[MatchOutcome] = []
         for job in jobs:
             if job.key not in by_job:
                 by_job[job.key] = _outcomes([job], prefix_len)
@@ -274,9 +265,7 @@ async def settle_epoch(
         written.update(o.idx for o in fresh)
         if fresh:
             writes.append(
-                asyncio.ensure_future(
-                    asyncio.to_thread(store.record_match_outcomes, engine, epoch, fresh)
-                )
+                asyncio.ensure_future(asyncio.to_thread(store.record_match_outcomes, epoch, fresh))
             )
 
     try:
@@ -300,7 +289,7 @@ async def settle_epoch(
             raise result
     outcomes = outcomes_of(done)
     rest = [o for o in outcomes if o.idx not in written]
-    await asyncio.to_thread(store.record_settlement, engine, epoch, rest, now())
+    await asyncio.to_thread(store.record_settlement, epoch, rest, now())
     settled = tuple(sorted(o.idx for o in outcomes if o.status is MatchStatus.SETTLED))
     failed = tuple(
         sorted((o.idx, o.error or "") for o in outcomes if o.status is MatchStatus.FAILED)
@@ -310,23 +299,20 @@ async def settle_epoch(
     return SettlementReport(epoch, settled, failed, pending, len(done))
 
 
-def _outcomes(jobs: Sequence[Job], prefix_len: int) -> list[store.MatchOutcome]:
+def _outcomes(jobs: Sequence[Job], prefix_len: int) -> list[MatchOutcome]:
     """What finished jobs mean for their matches: all settled by a confirmed job; a
     failed single-match job pins its failure (a failed batch, or batched job, is
     retried one match a transaction)."""
-    outcomes: list[store.MatchOutcome] = []
+    outcomes: list[MatchOutcome] = []
     for job in jobs:
         indices = job_matches(job)
         if job.status == "confirmed":
             outcomes += [
-                store.MatchOutcome(i, MatchStatus.SETTLED, job.key, job.signature, None)
-                for i in indices
+                MatchOutcome(i, MatchStatus.SETTLED, job.key, job.signature, None) for i in indices
             ]
         elif job.status == "failed" and len(indices) == 1 and not _batched(job):
             reason = failure_reason(job.error, prefix_len)
-            outcomes.append(
-                store.MatchOutcome(indices[0], MatchStatus.FAILED, job.key, None, reason)
-            )
+            outcomes.append(MatchOutcome(indices[0], MatchStatus.FAILED, job.key, None, reason))
     return outcomes
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from coordinator.config import Settings
 from coordinator.errors import ConfigError
-from coordinator.market import MarketContext
+from coordinator.market import MarketContext, SqlMarketStore
 from coordinator.onchain.platform_keys import PlatformKeys, load_or_create_keys
 from programs.jobs import resume
 from programs.jobstore import SqlJobStore
@@ -23,7 +23,8 @@ from programs.ledger.base import Ledger
 from programs.ledger.embedded import EmbeddedLedger
 from programs.ledger.rpc import RpcConfig, RpcLedger
 from programs.ledger.store import SqlLedgerStore
-from programs.roles import Deployment, bootstrap
+from programs.roles.deployment import Deployment
+from programs.roles.token import bootstrap
 
 __all__ = ["Chain", "market_context", "open_chain"]
 
@@ -91,4 +92,6 @@ async def open_chain(settings: Settings, engine: Engine) -> AsyncIterator[Chain]
 def market_context(chain: Chain, engine: Engine) -> MarketContext:
     """The market service's context on this chain. The platform's fee payer pays
     (and co-signs) users' approvals, so users need no SOL to trade."""
-    return MarketContext(engine, chain.ledger, chain.deployment, fee_payer=chain.keys.payer)
+    return MarketContext(
+        SqlMarketStore(engine), chain.ledger, chain.deployment, fee_payer=chain.keys.payer
+    )

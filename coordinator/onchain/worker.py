@@ -22,10 +22,11 @@ from typing import Any
 
 from solders.pubkey import Pubkey
 from sqlalchemy import func, insert, select, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from coordinator.config import Settings
+from coordinator.db.locks import CHAIN_LEADER_LOCK
 from coordinator.db.models import EpochOnchain, EpochRecord, Meter, MeterEpochEnergyRow
 from coordinator.market import SettlementKeys, resume_market, run_market_epoch
 from coordinator.market.clearing_service import Publish
@@ -34,13 +35,11 @@ from coordinator.ops import metrics
 from coordinator.readings.oracle import epoch_of, wh_to_base_units
 from programs.errors import LedgerError
 from programs.jobs import JobsFailed, run_attestation, run_mint_epoch
-from programs.roles import register_user
+from programs.roles.registry import register_user
 
-__all__ = ["CHAIN_LEADER_LOCK", "Grants", "plan_grants", "run_chain_worker"]
+__all__ = ["Grants", "mint_closed_epochs", "plan_grants", "run_chain_worker"]
 
 log = logging.getLogger(__name__)
-
-CHAIN_LEADER_LOCK = 0x47545843  # "GTXC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,41 +66,47 @@ def plan_grants(rows: Iterable[tuple[str | None, int]]) -> Grants:
     return Grants(tuple(sorted(per_owner.items())), unowned)
 
 
-def _pending_epochs(conn: Connection, limit: int) -> list[tuple[int, bytes]]:
+def _pending_epochs(engine: Engine, limit: int) -> list[tuple[int, bytes]]:
     done = select(EpochOnchain.epoch)
-    rows = conn.execute(
-        select(EpochRecord.epoch, EpochRecord.merkle_root)
-        .where(EpochRecord.epoch.not_in(done))
-        .order_by(EpochRecord.epoch)
-        .limit(limit)
-    ).all()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(EpochRecord.epoch, EpochRecord.merkle_root)
+            .where(EpochRecord.epoch.not_in(done))
+            .order_by(EpochRecord.epoch)
+            .limit(limit)
+        ).all()
     return [(int(e), bytes(root)) for e, root in rows]
 
 
-def _export_rows(conn: Connection, epoch: int) -> list[tuple[str | None, int]]:
-    rows = conn.execute(
-        select(Meter.owner, func.sum(MeterEpochEnergyRow.export_wh))
-        .select_from(MeterEpochEnergyRow)
-        .join(
-            Meter,
-            (Meter.gateway_id == MeterEpochEnergyRow.gateway_id)
-            & (Meter.meter_id == MeterEpochEnergyRow.meter_id),
-            isouter=True,
-        )
-        .where(MeterEpochEnergyRow.epoch == epoch)
-        .group_by(Meter.owner)
-    ).all()
+def _export_rows(engine: Engine, epoch: int) -> list[tuple[str | None, int]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Meter.owner, func.sum(MeterEpochEnergyRow.export_wh))
+            .select_from(MeterEpochEnergyRow)
+            .join(
+                Meter,
+                (Meter.gateway_id == MeterEpochEnergyRow.gateway_id)
+                & (Meter.meter_id == MeterEpochEnergyRow.meter_id),
+                isouter=True,
+            )
+            .where(MeterEpochEnergyRow.epoch == epoch)
+            .group_by(Meter.owner)
+        ).all()
     return [(owner, int(total or 0)) for owner, total in rows]
 
 
+def _record_onchain(engine: Engine, row: dict[str, object]) -> None:
+    with engine.begin() as conn:
+        conn.execute(insert(EpochOnchain).values(**row))
+
+
 async def mint_closed_epochs(chain: Chain, engine: Engine, limit: int = 10) -> list[int]:
-    """Mint and attest every closed epoch not yet done (oldest first)."""
-    with engine.connect() as conn:
-        pending = _pending_epochs(conn, limit)
+    """Mint and attest every closed epoch not yet done (oldest first). The SQL
+    runs in worker threads, never on the event loop."""
+    pending = await asyncio.to_thread(_pending_epochs, engine, limit)
     done = []
     for epoch, root in pending:
-        with engine.connect() as conn:
-            grants = plan_grants(_export_rows(conn, epoch))
+        grants = plan_grants(await asyncio.to_thread(_export_rows, engine, epoch))
         keys = chain.keys
         wallets = [(Pubkey.from_string(owner), units) for owner, units in grants.per_owner]
         for wallet, _ in wallets:
@@ -124,18 +129,16 @@ async def mint_closed_epochs(chain: Chain, engine: Engine, limit: int = 10) -> l
         )
         metrics.record_ledger("attestation", confirmed=1)
         minted = sum(units for _, units in grants.per_owner) if error is None else 0
-        with engine.begin() as conn:
-            conn.execute(
-                insert(EpochOnchain).values(
-                    epoch=epoch,
-                    minted_base_units=minted,
-                    unowned_base_units=grants.unowned_base_units,
-                    mint_signatures=",".join(str(s) for s in signatures),
-                    attestation_signature=str(attestation),
-                    error=error,
-                    done_at=dt.datetime.now(dt.UTC),
-                )
-            )
+        row: dict[str, object] = {
+            "epoch": epoch,
+            "minted_base_units": minted,
+            "unowned_base_units": grants.unowned_base_units,
+            "mint_signatures": ",".join(str(s) for s in signatures),
+            "attestation_signature": str(attestation),
+            "error": error,
+            "done_at": dt.datetime.now(dt.UTC),
+        }
+        await asyncio.to_thread(_record_onchain, engine, row)
         log.info(
             "epoch %d on chain: minted %d base units to %d owners, root %s attested",
             epoch, minted, len(wallets), root.hex(), extra={"epoch": epoch},
@@ -146,7 +149,11 @@ async def mint_closed_epochs(chain: Chain, engine: Engine, limit: int = 10) -> l
 
 @contextlib.asynccontextmanager
 async def _leadership(engine: Engine, poll_s: float) -> AsyncIterator[None]:
-    """Hold the chain leader lock for the duration; wait until it is free."""
+    """Hold the chain leader lock for the duration; wait until it is free.
+
+    A session lock belongs to the connection, not to a thread: the connection is
+    used by one worker thread at a time (connect, each try, close), never
+    concurrently, and never on the event loop."""
     if engine.dialect.name != "postgresql":
         yield
         return

@@ -24,14 +24,10 @@ from typing import Any, TextIO
 
 import aiomqtt
 
-from coordinator.ops.alerts import (
-    AlertEvent,
-    IngestCounts,
-    decode_alert,
-    decode_stats,
-    estimate_poll_interval,
-)
+from coordinator.ops.alerts.rules import estimate_poll_interval
 from wire import topics
+from wire.alerts import AlertEvent, IngestCounts, decode_alert, decode_stats
+from wire.clearing import decode_clearing
 from wire.health import HealthReport, decode_health
 from wire.reading import ProtocolError, decode_payload
 
@@ -167,17 +163,17 @@ class MonitorView:
             self.epochs[int(ident)] = json.loads(payload)
             _trim(self.epochs)
         elif kind == TopicKind.CLEARING:
-            doc = json.loads(payload)
-            result = doc["result"]
+            published = decode_clearing(payload)
+            result = published.result
             self.clearings[int(ident)] = {
-                "epoch": int(doc["epoch"]),
+                "epoch": published.epoch,
                 "clearing_price": result["clearing_price"],
                 "volume": result["volume"],
                 "turnover": result["turnover"],
                 "matches": len(result["matches"]),
                 "orders": len(result["orders"]),
                 "pricing": result["pricing"],
-                "result_hash": doc["result_hash"],
+                "result_hash": published.result_hash,
             }
             _trim(self.clearings)
         elif kind == TopicKind.ALERTS:

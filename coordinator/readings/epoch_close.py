@@ -11,6 +11,8 @@ the Merkle root of the readings whose accounting epoch it is is built
 nothing; a crash after it leaves a closed epoch. Closing is idempotent and
 nothing is counted twice. Publishing the summary on its retained MQTT topic
 happens after commit (`publish_pending`), until the broker acknowledges.
+`close_due` blocks (callers run it in a thread: `asyncio.to_thread`);
+`publish_pending` is async and runs its SQL in worker threads.
 
 `recompute_epoch` derives the same numbers from the stored readings alone
 (`meter_epoch_energy` of the oracle over each meter's accepted readings, with
@@ -23,6 +25,7 @@ lowest open epoch; it was then at most `lateness_window_s` old, and N-1 had
 closed (after N began), so `meter_time` is in [start(N) - lateness, end(N)).
 """
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -32,9 +35,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
+from coordinator.db.locks import EPOCH_LOCK
 from coordinator.db.models import EpochRecord, MeterEpochEnergyRow, MeterStateRow, Reading
+from coordinator.db.partitions import meter_time
 from coordinator.ops import metrics
-from coordinator.readings.ingest.store import EPOCH_LOCK, meter_time
 from coordinator.readings.oracle import (
     AcceptedPoint,
     EpochEnergy,
@@ -182,26 +186,34 @@ class EpochCloser:
     async def publish_pending(
         self, publish: Callable[[int, bytes], Awaitable[bool]], limit: int = 100
     ) -> int:
-        """Publish closed epochs not yet published; returns how many were."""
+        """Publish closed epochs not yet published; returns how many were. The SQL
+        runs in a worker thread, never on the event loop."""
+        pending = await asyncio.to_thread(self._unpublished, limit)
+        done = 0
+        for epoch, body in pending:
+            if not await publish(epoch, body.encode()):
+                break
+            await asyncio.to_thread(self._mark_published, epoch)
+            done += 1
+        return done
+
+    def _unpublished(self, limit: int) -> list[tuple[int, str]]:
         with self._engine.connect() as conn:
-            pending = conn.execute(
+            rows = conn.execute(
                 select(EpochRecord.epoch, EpochRecord.summary_json)
                 .where(EpochRecord.published_at.is_(None))
                 .order_by(EpochRecord.epoch)
                 .limit(limit)
             ).all()
-        done = 0
-        for epoch, body in pending:
-            if not await publish(epoch, body.encode()):
-                break
-            with self._engine.begin() as conn:
-                conn.execute(
-                    update(EpochRecord)
-                    .where(EpochRecord.epoch == epoch)
-                    .values(published_at=dt.datetime.now(dt.UTC))
-                )
-            done += 1
-        return done
+        return [(int(epoch), body) for epoch, body in rows]
+
+    def _mark_published(self, epoch: int) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(EpochRecord)
+                .where(EpochRecord.epoch == epoch)
+                .values(published_at=dt.datetime.now(dt.UTC))
+            )
 
 
 def _points(rows: Sequence[tuple[int, int, int, str, int | None]]) -> list[AcceptedPoint]:

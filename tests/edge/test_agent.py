@@ -1,9 +1,8 @@
-"""The agent with a scripted meter reader and an in-memory broker: retries,
+"""The agent with the scripted meter reader and the in-memory broker: retries,
 independence of meters, outcome counting, the outbox bound, health, shutdown."""
 
 import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -11,7 +10,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from edge.agent import GatewayAgent
 from edge.config import BrokerConfig, GatewayConfig, MeterConfig, OutboxConfig, PollingConfig
 from edge.errors import MeterError
-from edge.meter_reader import MeterReadError, MeterSample
+from edge.meter_reader import (
+    MeterReader,
+    MeterReadError,
+    MeterSample,
+    Script,
+    ScriptedMeterReader,
+)
 from edge.outbox import Outbox
 from edge.publisher import MemoryPublisher
 from edge.registermap import MeterValues
@@ -20,21 +25,6 @@ from tests.utils.services import async_wait_until
 from wire import topics
 from wire.health import Outcome, decode_health
 from wire.reading import decode_payload
-
-Script = Callable[[int], MeterSample]  # attempt number -> sample, or raises
-
-
-class ScriptedReader:
-    """Each meter follows its script; attempts are counted per meter."""
-
-    def __init__(self, scripts: dict[str, Script]) -> None:
-        self.scripts = scripts
-        self.attempts: dict[str, int] = {}
-
-    async def read(self, meter: MeterConfig) -> MeterSample:
-        n = self.attempts[meter.meter_id] = self.attempts.get(meter.meter_id, 0) + 1
-        await asyncio.sleep(0)
-        return self.scripts[meter.meter_id](n)
 
 
 def _ok(import_wh: int = 1000, meter_ts: int | None = None) -> Script:
@@ -66,7 +56,7 @@ def _config(tmp_path: Path, ids: list[str], **kw: object) -> GatewayConfig:
 
 
 def _agent(
-    config: GatewayConfig, reader: ScriptedReader, broker: MemoryPublisher, **kw: object
+    config: GatewayConfig, reader: MeterReader, broker: MemoryPublisher, **kw: object
 ) -> tuple[GatewayAgent, Outbox, DeviceKey]:
     key = DeviceKey.generate()
     outbox = Outbox(config.state_file, max_entries=config.outbox.max_entries)
@@ -80,7 +70,7 @@ def _agent(
 async def test_each_failure_is_counted_and_other_meters_still_read(tmp_path: Path) -> None:
     kinds = [o for o in Outcome if o is not Outcome.OK]
     scripts = {"good": _ok()} | {o.value: _fail(o) for o in kinds}
-    reader = ScriptedReader(scripts)
+    reader = ScriptedMeterReader(scripts)
     agent, outbox, _ = _agent(_config(tmp_path, list(scripts)), reader, MemoryPublisher())
 
     entries = await agent.poll_once()
@@ -103,7 +93,7 @@ async def test_retry_succeeds_within_the_poll(tmp_path: Path) -> None:
             raise MeterError("garbled")  # not classified by the reader: a decode error
         return MeterSample(MeterValues(5, 6, 0), 1764000000)
 
-    reader = ScriptedReader({"m1": flaky})
+    reader = ScriptedMeterReader({"m1": flaky})
     agent, _, _ = _agent(_config(tmp_path, ["m1"]), reader, MemoryPublisher())
     (entry,) = await agent.poll_once()
     reading = decode_payload(entry.payload).reading
@@ -112,7 +102,7 @@ async def test_retry_succeeds_within_the_poll(tmp_path: Path) -> None:
 
 
 async def test_gateway_clock_stamps_meters_without_one(tmp_path: Path) -> None:
-    reader = ScriptedReader({"m1": _ok()})
+    reader = ScriptedMeterReader({"m1": _ok()})
     agent, _, _ = _agent(_config(tmp_path, ["m1"]), reader, MemoryPublisher(), clock=lambda: 42.9)
     (entry,) = await agent.poll_once()
     assert decode_payload(entry.payload).reading.ts == 42
@@ -121,7 +111,7 @@ async def test_gateway_clock_stamps_meters_without_one(tmp_path: Path) -> None:
 async def test_a_hung_meter_does_not_hold_back_the_others(tmp_path: Path) -> None:
     release = asyncio.Event()
 
-    class HangingReader(ScriptedReader):
+    class HangingReader(ScriptedMeterReader):
         async def read(self, meter: MeterConfig) -> MeterSample:
             if meter.meter_id == "hung":
                 await release.wait()
@@ -138,7 +128,7 @@ async def test_a_hung_meter_does_not_hold_back_the_others(tmp_path: Path) -> Non
 
 
 async def test_per_attempt_timeout_counts_a_timeout(tmp_path: Path) -> None:
-    class SilentReader(ScriptedReader):
+    class SilentReader(ScriptedMeterReader):
         async def read(self, meter: MeterConfig) -> MeterSample:
             await asyncio.Event().wait()
             raise AssertionError("unreachable")
@@ -153,7 +143,7 @@ async def test_full_outbox_drops_oldest_counts_and_reports_it(tmp_path: Path) ->
     broker = MemoryPublisher()
     broker.up = False
     config = _config(tmp_path, ["m1"], outbox=OutboxConfig(max_entries=3))
-    agent, outbox, key = _agent(config, ScriptedReader({"m1": _ok()}), broker)
+    agent, outbox, key = _agent(config, ScriptedMeterReader({"m1": _ok()}), broker)
     for _ in range(5):
         await agent.poll_once()
     assert (outbox.depth(), outbox.dropped()) == (3, 2)
@@ -178,7 +168,7 @@ async def test_stop_flushes_what_was_polled_while_the_broker_was_away(tmp_path: 
     broker.up = False
     config = _config(tmp_path, ["m1", "m2"], broker=BrokerConfig(
         topic_root="t", reconnect_initial_s=0.01, reconnect_max_s=0.02))  # fmt: skip
-    agent, outbox, key = _agent(config, ScriptedReader({"m1": _ok(), "m2": _ok()}), broker)
+    agent, outbox, key = _agent(config, ScriptedMeterReader({"m1": _ok(), "m2": _ok()}), broker)
     run = asyncio.create_task(agent.run())
     await async_wait_until(lambda: outbox.depth() == 2, what="the first poll")
     broker.up = True
@@ -193,7 +183,7 @@ async def test_stop_gives_up_flushing_after_the_bound(tmp_path: Path) -> None:
     broker = MemoryPublisher()
     broker.up = False
     config = _config(tmp_path, ["m1"], shutdown_flush_s=0.1)
-    agent, outbox, _ = _agent(config, ScriptedReader({"m1": _ok()}), broker)
+    agent, outbox, _ = _agent(config, ScriptedMeterReader({"m1": _ok()}), broker)
     run = asyncio.create_task(agent.run())
     await async_wait_until(lambda: outbox.depth() == 1, what="the first poll")
     agent.stop()
@@ -204,7 +194,7 @@ async def test_stop_gives_up_flushing_after_the_bound(tmp_path: Path) -> None:
 async def test_after_a_key_rotation_readings_keep_the_enrolled_id(tmp_path: Path) -> None:
     enrolled = DeviceKey.generate().gateway_id  # the first key's id, kept for life
     config = _config(tmp_path, ["m1"], gateway_id=enrolled)
-    agent, _, new_key = _agent(config, ScriptedReader({"m1": _ok()}), MemoryPublisher())
+    agent, _, new_key = _agent(config, ScriptedMeterReader({"m1": _ok()}), MemoryPublisher())
 
     (entry,) = await agent.poll_once()
 

@@ -8,7 +8,6 @@ agree with each other and with tests/vectors/protocol_v1.json byte for byte.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tests.utils.tools import require_tool
 from wire.base58 import b58encode
 from wire.reading import Reading
 
@@ -45,11 +45,6 @@ CORE = (
     "edge/registers",
 )
 
-requires_node = pytest.mark.skipif(
-    shutil.which("node") is None,
-    reason="`node` is not on PATH: the MicroPython (WebAssembly) tests need Node.js >= 20",
-)
-
 
 def _installed_wasm_version() -> str | None:
     manifest = MP_DIR / "node_modules" / WASM_PACKAGE / "package.json"
@@ -62,10 +57,9 @@ def _installed_wasm_version() -> str | None:
 @pytest.fixture(scope="session")
 def micropython_vm() -> Path:
     """The runner script, after `npm ci` from the committed lock file if needed."""
+    require_tool("node", "the MicroPython (WebAssembly) VM runs on Node.js >= 20")
     if _installed_wasm_version() != WASM_VERSION:
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.fail("node is installed but npm is not: cannot install the MicroPython VM")
+        npm = require_tool("npm", "to install the MicroPython VM from tests/micropython")
         done = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund"],
             cwd=MP_DIR,
@@ -174,7 +168,6 @@ def test_core_vectors_under_cpython(cpython_core: dict[str, Any]) -> None:
     _check_against_vectors(cpython_core)
 
 
-@requires_node
 def test_core_vectors_under_micropython_from_source(
     micropython_vm: Path, cpython_core: dict[str, Any]
 ) -> None:
@@ -190,7 +183,6 @@ def test_core_vectors_under_micropython_from_source(
     }
 
 
-@requires_node
 def test_core_vectors_under_micropython_from_mpy(
     micropython_vm: Path, mpy_build: dict[str, Path], cpython_core: dict[str, Any]
 ) -> None:
@@ -204,7 +196,6 @@ def test_core_vectors_under_micropython_from_mpy(
     assert result["registers"] == cpython_core["registers"]
 
 
-@requires_node
 def test_ed25519_sign_under_micropython_matches_cryptography(
     micropython_vm: Path, mpy_build: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -19,13 +19,15 @@ from edge.registermap import (
     load_map,
     parse_map,
 )
+from wire.meters import METER_MODELS
 
 _MAPS = Path(__file__).resolve().parents[2] / "edge" / "maps"
 SHIPPED = ("sdm120", "sdm630", "sunspec203")
 
 
 def _valid() -> dict[str, Any]:
-    return json.loads((_MAPS / "sdm630.json").read_text())
+    data: dict[str, Any] = json.loads((_MAPS / "sdm630.json").read_text())
+    return data
 
 
 def _f32(value: float) -> tuple[int, int]:
@@ -37,6 +39,13 @@ def test_shipped_maps_are_listed_and_load() -> None:
     assert set(SHIPPED) <= set(available_maps())
     for name in SHIPPED:
         assert load_map(name).name == name
+
+
+def test_shipped_maps_are_exactly_the_wire_contract_models() -> None:
+    # The coordinator accepts the models in wire.meters: a map shipped without
+    # its name there (or a name without its map) fails here.
+    assert available_maps() == list(METER_MODELS)
+    assert sorted(METER_MODELS) == list(METER_MODELS)
 
 
 def test_load_by_path(tmp_path: Path) -> None:

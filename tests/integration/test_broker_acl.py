@@ -78,7 +78,7 @@ async def _received_after_marker(
             async for msg in watcher.messages:
                 if msg.payload == b"marker":
                     break
-                got.append((str(msg.topic), bytes(msg.payload)))  # type: ignore[arg-type]
+                got.append((str(msg.topic), bytes(msg.payload)))
     return got
 
 
@@ -109,7 +109,7 @@ async def test_operator_reads_everything_and_cannot_publish(secured: Secured) ->
             await gw.publish(topics.gateway_readings(ROOT, a), b"marker", qos=1)
         async with asyncio.timeout(10):
             async for msg in op.messages:
-                got.append(bytes(msg.payload).decode())  # type: ignore[arg-type]
+                got.append(bytes(msg.payload).decode())
                 if msg.payload == b"marker":
                     break
     assert got == ["marker"]

@@ -3,7 +3,6 @@ mosquitto/make-dev-ca.sh: a gateway configured with `tls = true` and the CA
 publishes through it; plain MQTT and an untrusted CA are refused."""
 
 import asyncio
-import shutil
 import ssl
 import subprocess
 from pathlib import Path
@@ -16,9 +15,14 @@ from edge.errors import BrokerError
 from edge.publisher import MqttPublisher
 from edge.signing import DeviceKey
 from tests.utils.mosquitto import free_port, private_broker
+from tests.utils.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _openssl() -> None:
+    require_tool("openssl", "mosquitto/make-dev-ca.sh makes the test's certificates with it")
 
 
 def _certs(out: Path, host: str = "localhost") -> Path:
@@ -63,7 +67,7 @@ async def test_gateway_publishes_over_tls_and_plain_or_untrusted_is_refused(
             received = b""
             async with asyncio.timeout(10):
                 async for message in watcher.messages:
-                    received = bytes(message.payload)  # type: ignore[arg-type]
+                    received = bytes(message.payload)
                     break
         assert received == b"over-tls"
 

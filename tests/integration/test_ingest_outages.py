@@ -2,7 +2,6 @@
 PostgreSQL restarted mid-stream, Redis killed mid-stream, the coordinator itself
 down while gateways publish. Every reading published is stored exactly once."""
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from tests.integration.test_ingest_resilience import (
 )
 from tests.utils.mosquitto import free_port
 from tests.utils.services import MQTT_HOST, MQTT_PORT, PG_ADMIN_URL, wait_until
+from tests.utils.tools import require_tool
 from wire import topics
 
 pytestmark = pytest.mark.services
@@ -54,13 +54,10 @@ def _clusters() -> list[str]:
     return sorted(p.name for p in versions.iterdir()) if versions.is_dir() else []
 
 
-@pytest.mark.skipif(
-    shutil.which("pg_ctlcluster") is None or not _clusters(),
-    reason="needs a local PostgreSQL cluster managed by pg_ctlcluster",
-)
 def test_postgres_restart_mid_stream_loses_nothing(
     engine: Engine, database_url: str, topic_root: str
 ) -> None:
+    require_tool("pg_ctlcluster", "the test restarts the local PostgreSQL cluster")
     key = _gateway(engine)
     n = 300
     with _coordinator(database_url, topic_root, key.gateway_id[:10]):
@@ -92,9 +89,7 @@ class _Redis:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        exe = shutil.which("redis-server")
-        if exe is None:
-            pytest.fail("redis-server is not installed")
+        exe = require_tool("redis-server", "the test runs a private Redis")
         self._proc = subprocess.Popen(
             [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no"],

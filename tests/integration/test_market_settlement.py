@@ -5,8 +5,10 @@ crashes between every two steps, and failures with clear statuses."""
 import datetime as dt
 import json
 from collections.abc import Sequence
+from typing import cast
 
 import pytest
+from solders.keypair import Keypair
 from solders.signature import Signature
 from sqlalchemy.engine import Engine
 
@@ -21,28 +23,31 @@ from coordinator.market import (
     list_trades,
     recompute,
     run_market_epoch,
-    store,
 )
 from coordinator.market.rules import Match, Side, decode_result
 from coordinator.market.rules.canonical import encode_result
 from coordinator.market.rules.orders import PricingRule
 from coordinator.market.rules.results import ClearingResult
 from coordinator.market.settlement import settle_epoch
-from coordinator.market.store import SqlMarketJobStore
+from coordinator.market.sql_store import SqlMarketJobStore, SqlMarketStore
 from programs import spl
 from programs.errors import TransactionExpired, TransactionFailed
 from programs.jobs import Job
 from programs.ledger import EmbeddedLedger
-from programs.ledger.base import AnyTransaction, TxStatus
-from programs.roles import freeze_user, sign, user_accounts
+from programs.ledger.base import AnyTransaction, Ledger, TxStatus
+from programs.roles.deployment import user_accounts
+from programs.roles.governance import freeze_user
+from programs.roles.transactions import sign
 from tests.coordinator.market.world import CREDIT, KWH, Market, make_market
 from tests.programs.conftest import run
 
 pytestmark = pytest.mark.services
 
 
-async def _expected_balances(market: Market, users: list, before: dict) -> dict:
-    stored = store.get_clearing_bytes(market.ctx.engine, market.epoch)
+async def _expected_balances(
+    market: Market, users: list[Keypair], before: dict[str, tuple[int, int]]
+) -> dict[str, tuple[int, ...]]:
+    stored = market.ctx.store.get_clearing_bytes(market.epoch)
     assert stored is not None
     result = decode_result(stored[1])
     want = {str(u.pubkey()): list(before[str(u.pubkey())]) for u in users}
@@ -54,7 +59,7 @@ async def _expected_balances(market: Market, users: list, before: dict) -> dict:
     return {k: tuple(v) for k, v in want.items()}
 
 
-async def _book(market: Market) -> tuple[list, dict]:
+async def _book(market: Market) -> tuple[list[Keypair], dict[str, tuple[int, int]]]:
     sellers = await market.users(6, kwh=5, credit=1)
     buyers = await market.users(6, credit=100)
     for i, s in enumerate(sellers):
@@ -69,7 +74,7 @@ async def _book(market: Market) -> tuple[list, dict]:
 
 def test_balances_after_settlement_are_what_the_clearing_says(engine: Engine) -> None:
     async def scenario() -> None:
-        market = await make_market(engine)
+        market = await make_market(SqlMarketStore(engine))
         users, before = await _book(market)
         orders = await list_orders(market.ctx, epoch=market.epoch)
         assert {o.status for o in orders} == {OrderStatus.OPEN}
@@ -91,7 +96,7 @@ def test_balances_after_settlement_are_what_the_clearing_says(engine: Engine) ->
             if o.filled:
                 assert o.settlement_status is SettlementStatus.SETTLED
                 assert o.settled == o.filled
-        assert recompute(engine, market.epoch).agrees
+        assert recompute(market.ctx.store, market.epoch).agrees
         assert report.clearing.attestation_signature == str(report.attestation)
         # Running the epoch again changes nothing.
         again = await run_market_epoch(market.ctx, market.epoch, market.keys)
@@ -107,7 +112,7 @@ class CrashError(Exception):
 
 def test_a_crash_between_any_two_steps_settles_every_match_exactly_once(engine: Engine) -> None:
     async def scenario() -> None:
-        market = await make_market(engine)
+        market = await make_market(SqlMarketStore(engine))
         users, before = await _book(market)
         revoker = users[0]  # one failing seller puts the retry-one-by-one path in play too
         crashes = 0
@@ -142,7 +147,9 @@ def test_a_crash_between_any_two_steps_settles_every_match_exactly_once(engine: 
         trades = await list_trades(market.ctx, epoch=market.epoch)
         assert failed == {t.idx for t in trades if t.seller == str(revoker.pubkey())} != set()
         # Expected: the clearing's moves, less those of the failed matches.
-        result = decode_result(store.get_clearing_bytes(engine, market.epoch)[1])
+        stored = market.ctx.store.get_clearing_bytes(market.epoch)
+        assert stored is not None
+        result = decode_result(stored[1])
         want = {str(u.pubkey()): list(before[str(u.pubkey())]) for u in users}
         for idx, m in enumerate(result.matches):
             if idx in failed:
@@ -159,7 +166,7 @@ def test_a_crash_between_any_two_steps_settles_every_match_exactly_once(engine: 
 
 def test_revoked_drained_and_frozen_accounts_fail_with_clear_statuses(engine: Engine) -> None:
     async def scenario() -> None:
-        market = await make_market(engine)
+        market = await make_market(SqlMarketStore(engine))
         sellers = await market.users(4, kwh=2)
         buyers = await market.users(4, credit=10)
         # i-th cheapest ask meets i-th highest bid: pairs (sellers[i], buyers[i]).
@@ -206,11 +213,11 @@ def test_revoked_drained_and_frozen_accounts_fail_with_clear_statuses(engine: En
         }
         assert status[0] == (MatchStatus.SETTLED, None)
         assert status[1][0] is MatchStatus.FAILED
-        assert status[1][1].startswith("approval_revoked (energy")
+        assert (status[1][1] or "").startswith("approval_revoked (energy")
         assert status[2][0] is MatchStatus.FAILED
-        assert status[2][1].startswith("insufficient_funds (payment")
+        assert (status[2][1] or "").startswith("insufficient_funds (payment")
         assert status[3][0] is MatchStatus.FAILED
-        assert status[3][1].startswith("account_frozen (energy")
+        assert (status[3][1] or "").startswith("account_frozen (energy")
         assert len(report.settlement.failed) == 3
         orders = {(o.owner, o.side): o for o in await list_orders(market.ctx, epoch=market.epoch)}
         for i in (1, 2, 3):
@@ -234,7 +241,7 @@ def test_an_epoch_planned_without_batches_is_finished_without_them(engine: Engin
     the same way, so every rebuilt transaction matches what was packed."""
 
     async def scenario() -> None:
-        market = await make_market(engine)
+        market = await make_market(SqlMarketStore(engine))
         users, before = await _book(market)
         await clear(market.ctx, market.epoch)
 
@@ -244,13 +251,13 @@ def test_an_epoch_planned_without_batches_is_finished_without_them(engine: Engin
 
         with pytest.raises(CrashError):
             await settle_epoch(
-                engine, market.ctx.ledger, market.ctx.deployment, market.epoch, market.keys,
-                hook=crash_at_first_send, token_batch=False,
+                market.ctx.store, market.ctx.ledger, market.ctx.deployment, market.epoch,
+                market.keys, hook=crash_at_first_send, token_batch=False,
             )  # fmt: skip
         await market.restart()
         assert market.ctx.ledger.token_batch
         report = await settle_epoch(
-            engine, market.ctx.ledger, market.ctx.deployment, market.epoch, market.keys
+            market.ctx.store, market.ctx.ledger, market.ctx.deployment, market.epoch, market.keys
         )
         assert report.failed == ()
         assert report.pending == ()
@@ -310,17 +317,17 @@ def test_batches_on_a_ledger_that_refuses_them_still_settle_every_match(engine: 
     is refused, and every match, even one alone in its job, is settled on its own."""
 
     async def scenario() -> None:
-        market = await make_market(engine)
+        market = await make_market(SqlMarketStore(engine))
         users, before = await _book(market)
         await clear(market.ctx, market.epoch)
         assert isinstance(market.ctx.ledger, EmbeddedLedger)
-        ledger = _OriginalTokenProgram(market.ctx.ledger)
+        ledger = cast(Ledger, _OriginalTokenProgram(market.ctx.ledger))  # delegates the rest
         report = await settle_epoch(
-            engine,
+            market.ctx.store,
             ledger,
             market.ctx.deployment,
             market.epoch,
-            market.keys,  # type: ignore[arg-type]
+            market.keys,
         )
         assert report.failed == ()
         assert report.pending == ()
@@ -339,13 +346,14 @@ def test_batches_on_a_ledger_that_refuses_them_still_settle_every_match(engine: 
         result = ClearingResult(
             epoch, PricingRule.PAY_AS_CLEAR, 1000, 10**6, 1, (lone,), (), "", ""
         )
-        store.save_clearing(engine, result, b"{}", encode_result(result), dt.datetime.now(dt.UTC))
+        now = dt.datetime.now(dt.UTC)
+        market.ctx.store.save_clearing(result, b"{}", encode_result(result), now)
         report = await settle_epoch(
-            engine,
+            market.ctx.store,
             ledger,
             market.ctx.deployment,
             epoch,
-            market.keys,  # type: ignore[arg-type]
+            market.keys,
         )
         assert (report.settled, report.failed, report.transactions) == ((0,), (), 2)
         assert ":batch:" in (await list_settlements(market.ctx, epoch))[0].key

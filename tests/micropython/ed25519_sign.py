@@ -13,14 +13,14 @@ import time
 from edge import ed25519
 
 
-def _now_ms():
+def _now_ms() -> int:
     # MicroPython has ticks_ms; CPython has perf_counter.
     if hasattr(time, "ticks_ms"):
-        return time.ticks_ms()
+        return int(time.ticks_ms())
     return int(time.perf_counter() * 1000)
 
 
-def main():
+def main() -> None:
     with open("job.json") as fh:
         job = json.loads(fh.read())
     seed = bytes.fromhex(job["seed_hex"])

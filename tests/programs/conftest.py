@@ -23,7 +23,9 @@ from sqlalchemy.engine import Engine
 from programs.ledger import EmbeddedLedger, Ledger, LedgerStore, MemoryLedgerStore
 from programs.ledger.jsonrpc import create_app
 from programs.ledger.rpc import RpcConfig, RpcLedger
-from programs.roles import Deployment, bootstrap, mint_payment, register_user
+from programs.roles.deployment import Deployment
+from programs.roles.registry import register_user
+from programs.roles.token import bootstrap, mint_payment
 from tests.utils.services import async_wait_until
 
 T = TypeVar("T")

@@ -9,7 +9,7 @@ from solders.keypair import Keypair
 from solders.message import Message
 from solders.pubkey import Pubkey
 from solders.signature import Signature
-from solders.transaction import Transaction
+from solders.transaction import Transaction, VersionedTransaction
 
 from programs import spl
 from programs.errors import (
@@ -20,7 +20,9 @@ from programs.errors import (
 )
 from programs.ledger import EmbeddedLedger, JournalEntry, MemoryLedgerStore, TxStatus
 from programs.ledger.embedded import writable_keys
-from programs.roles import build_mint_energy, mint_energy, sign, user_accounts
+from programs.roles.deployment import user_accounts
+from programs.roles.oracle import build_mint_energy, mint_energy
+from programs.roles.transactions import sign
 from tests.programs.conftest import World, add_users, make_world, run
 
 
@@ -252,7 +254,9 @@ class _FailingBatchStore(MemoryLedgerStore):
         super().commit_many(accounts, entries)
 
 
-async def _two_mints(world: World, user: Keypair, epochs: tuple[int, int]) -> list[Transaction]:
+async def _two_mints(
+    world: World, user: Keypair, epochs: tuple[int, int]
+) -> list[Transaction | VersionedTransaction]:
     blockhash = await world.ledger.latest_blockhash()
     return [
         build_mint_energy(

@@ -27,7 +27,8 @@ from programs.jobs import (
 )
 from programs.jobstore import MemoryJobStore, SqlJobStore
 from programs.ledger import EmbeddedLedger, SqlLedgerStore, TxStatus
-from programs.roles import freeze_user, user_accounts
+from programs.roles.deployment import user_accounts
+from programs.roles.governance import freeze_user
 from tests.programs.conftest import World, add_users, make_world, run
 from tests.utils.services import fresh_database
 

@@ -4,6 +4,9 @@ exactly-once job machine, and still usable after a restart of the embedded ledge
 from its store (the accounts a v0 transaction loads from a table are written
 through and named in the journal)."""
 
+from collections.abc import Callable
+from typing import TypedDict
+
 import httpx
 import pytest
 from solana.rpc.async_api import AsyncClient
@@ -25,15 +28,11 @@ from programs.lookup_tables import (
     extend_lookup_table,
     table_addresses,
 )
-from programs.roles import (
-    PAYMENT_DECIMALS,
-    Trade,
-    approve_escrow,
-    mint_energy,
-    settle,
-    sign,
-    user_accounts,
-)
+from programs.roles.deployment import user_accounts
+from programs.roles.oracle import mint_energy
+from programs.roles.token import PAYMENT_DECIMALS
+from programs.roles.trading import Trade, approve_escrow, settle
+from programs.roles.transactions import sign
 from programs.table_jobs import EXTEND_KIND, ensure_tables
 from programs.txsize import MAX_TRANSACTION_SIZE, check_transaction_size
 from tests.programs.conftest import World, add_users, make_world, run, serve
@@ -190,12 +189,17 @@ class _CrashError(Exception):
     pass
 
 
+class _Signers(TypedDict):
+    authority: Keypair
+    payer: Keypair
+
+
 def test_tables_hold_every_address_once_across_a_crash(world: World) -> None:
     async def scenario() -> None:
         await world.ledger.airdrop(world.settler.pubkey(), 10**10)
         store = MemoryJobStore()
         addresses = [Pubkey.new_unique() for _ in range(300)]
-        keys = {"authority": world.settler, "payer": world.payer}
+        keys: _Signers = {"authority": world.settler, "payer": world.payer}
 
         with pytest.raises(_CrashError):
             await ensure_tables(
@@ -215,7 +219,7 @@ def test_tables_hold_every_address_once_across_a_crash(world: World) -> None:
     run(scenario())
 
 
-def _crash_once():  # type: ignore[no-untyped-def]
+def _crash_once() -> Callable[[str, Job], None]:
     """A hook that crashes once, after the third extend transaction was sent."""
     sent: list[str] = []
 
@@ -242,7 +246,7 @@ def test_settlement_in_v0_transactions_moves_exactly_what_the_trades_say(world: 
                 world.ledger, d, payer=world.payer, owner=u, energy=500, payment=1000
             )
         store = MemoryJobStore()
-        keys = {"authority": world.settler, "payer": world.settler}
+        keys: _Signers = {"authority": world.settler, "payer": world.settler}
         # A table of unrelated addresses first: the settlement must pass only the
         # tables its trades use, and still find each account in the first that has it.
         await ensure_tables(

@@ -20,18 +20,12 @@ from programs.errors import TransactionExpired, TransactionFailed, UnsupportedOp
 from programs.ledger import EmbeddedLedger, FeePolicy, MemoryLedgerStore
 from programs.ledger.jsonrpc import ui_transaction_error
 from programs.ledger.rpc import RpcConfig, RpcLedger
-from programs.roles import (
-    Trade,
-    approve_escrow,
-    bootstrap,
-    mint_energy,
-    mint_payment,
-    post_attestation,
-    register_user,
-    settle,
-    sign,
-    user_accounts,
-)
+from programs.roles.deployment import user_accounts
+from programs.roles.oracle import mint_energy, post_attestation
+from programs.roles.registry import register_user
+from programs.roles.token import bootstrap, mint_payment
+from programs.roles.trading import Trade, approve_escrow, settle
+from programs.roles.transactions import sign
 from tests.programs.conftest import Backend, rpc_ledger, run, serve
 from wire.base58 import b58encode
 

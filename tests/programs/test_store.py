@@ -15,7 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from coordinator.db.migrate import upgrade
 from programs.ledger import EmbeddedLedger, JournalEntry, MemoryLedgerStore, SqlLedgerStore
 from programs.ledger.store import LedgerStore
-from programs.roles import Trade, approve_escrow, mint_energy, settle, user_accounts
+from programs.roles.deployment import user_accounts
+from programs.roles.oracle import mint_energy
+from programs.roles.trading import Trade, approve_escrow, settle
 from tests.programs.conftest import add_users, make_world, run
 
 U64_MAX = (1 << 64) - 1

@@ -9,7 +9,6 @@ acl_file, listener options), so tests can run the project's mosquitto/ files.
 """
 
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.utils.tools import require_tool
 
 __all__ = ["PrivateBroker", "free_port", "private_broker", "publish_qos1"]
 
@@ -62,9 +63,7 @@ class PrivateBroker:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, within_s: float = 10.0) -> None:
-        exe = shutil.which("mosquitto")
-        if exe is None:
-            pytest.fail("mosquitto is not installed")
+        exe = require_tool("mosquitto", "the test runs a private broker")
         self._proc = subprocess.Popen([exe, "-c", str(self.conf)])
         deadline = time.monotonic() + within_s
         while not _port_open(self.port):

@@ -6,6 +6,7 @@ The private key is never written anywhere; the vectors need only the public key.
 
 import json
 from pathlib import Path
+from typing import Any
 
 from edge.signing import DeviceKey
 from wire.reading import (
@@ -22,7 +23,7 @@ OUT = Path(__file__).with_name("protocol_v1.json")
 def main() -> None:
     key = DeviceKey.generate()
     gw = key.gateway_id
-    valid = []
+    valid: list[dict[str, Any]] = []
     for meter, seq, ts, imp, exp in [
         ("sdm630-0001", 1, 1764028800, 0, 0),
         ("sdm630-0001", 2, 1764029700, 12345678, 987654),

@@ -53,7 +53,7 @@ from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.schemas import AuthConfigOut, LoginIn, NonceIn, NonceOut, SessionOut
 from coordinator.embedded.memory_cache import NonceStore
 from programs.errors import LedgerError
-from programs.roles import register_user
+from programs.roles.registry import register_user
 from wire.base58 import b58decode
 
 __all__ = ["router"]

@@ -8,7 +8,8 @@ from solders.pubkey import Pubkey
 from coordinator.api.deps import USER, Principal, require_chain, require_role
 from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.schemas import BalancesOut
-from programs.roles import ENERGY_DECIMALS, PAYMENT_DECIMALS, user_accounts
+from programs.roles.deployment import user_accounts
+from programs.roles.token import ENERGY_DECIMALS, PAYMENT_DECIMALS
 
 __all__ = ["router"]
 

@@ -13,6 +13,7 @@ from coordinator.api.schemas import ReadingStatusOut, RotationIn, RotationOut
 from coordinator.config import Settings
 from coordinator.db.models import DeviceStatus
 from coordinator.devices import enrolment as rules
+from wire import enrolment as signed
 from wire.base58 import b58decode
 
 __all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "router"]
@@ -42,9 +43,9 @@ def _authenticate(
     gw_status, keys = repo.gateway_keys(engine, gateway_id, now)
     if gw_status == DeviceStatus.REVOKED:
         raise rules.EnrolmentError(rules.REVOKED_GATEWAY, "this gateway was revoked")
-    message = rules.request_message(request.method, request.url.path, timestamp)
+    message = signed.request_message(request.method, request.url.path, timestamp)
     sig = _b58(signature, "signature")
-    if not any(rules.signature_ok(sig, key, message) for key in keys):
+    if not any(signed.signature_ok(sig, key, message) for key in keys):
         raise rules.EnrolmentError(rules.BAD_PROOF, "request not signed by the gateway's key")
 
 

@@ -29,7 +29,7 @@ from coordinator.api.deps import (
 from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
 from coordinator.api.schemas import AuditOut, ChainActionOut, GovernanceIn, MemoIn
-from programs.roles import freeze_user, record_governance_memo, thaw_user
+from programs.roles.governance import freeze_user, record_governance_memo, thaw_user
 
 __all__ = ["router"]
 

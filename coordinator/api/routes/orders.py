@@ -30,8 +30,9 @@ from coordinator.api.schemas import (
 )
 from coordinator.config import Settings
 from coordinator.market import orders_service as market
-from coordinator.market.records import OrderView
+from coordinator.market.records import OrderStatus, OrderView
 from coordinator.market.rules.orders import Side
+from coordinator.market.sql_store import SqlMarketStore
 from coordinator.readings.oracle import epoch_of
 
 __all__ = ["router"]
@@ -46,7 +47,7 @@ Db = Annotated[Engine, Depends(get_engine)]
 def _context(request: Request, engine: Engine, chain: ChainAccess) -> market.MarketContext:
     clock: Clock = request.app.state.clock
     return market.MarketContext(
-        engine=engine, ledger=chain.ledger, deployment=chain.deployment,
+        store=SqlMarketStore(engine), ledger=chain.ledger, deployment=chain.deployment,
         fee_payer=chain.payer, clock=clock,
     )  # fmt: skip
 
@@ -55,6 +56,9 @@ def _next_epoch(request: Request) -> int:
     settings: Settings = request.app.state.settings
     clock: Clock = request.app.state.clock
     return epoch_of(int(clock().timestamp()), settings.epoch_length_s) + 1
+
+
+_STATUSES = {s.value: s for s in OrderStatus}
 
 
 def _view_out(o: OrderView) -> OrderOut:
@@ -143,22 +147,20 @@ async def my_orders(
 ) -> Page[OrderOut]:
     """Newest first."""
     before = decode_cursor(cursor, [int])
-    rows = await run_in_threadpool(
-        lambda: queries.orders(
-            engine, principal.subject, epoch=epoch, status=order_status, limit=limit,
-            before=None if before is None else int(before[0]),
+    statuses = None
+    if order_status is not None:  # a status no order can have matches none
+        known = _STATUSES.get(order_status)
+        statuses = [] if known is None else [known]
+    orders = await run_in_threadpool(
+        lambda: SqlMarketStore(engine).list_orders(
+            owner=principal.subject, epoch=epoch, statuses=statuses, limit=limit,
+            before_seq=None if before is None else int(before[0]),
         )
     )  # fmt: skip
     return Page(
-        items=[
-            OrderOut(order_id=r.order_id, side=r.side, epoch=r.epoch, quantity=r.quantity,
-                     limit_price=r.limit_price, status=r.status, reason=r.reason,
-                     filled=r.filled, payment=r.payment, settled=r.settled,
-                     settlement_status=r.settlement_status, created_at=r.created_at)
-            for r in rows
-        ],
-        next_cursor=encode_cursor([rows[-1].seq]) if len(rows) == limit else None,
-    )  # fmt: skip
+        items=[_view_out(o) for o in orders],
+        next_cursor=encode_cursor([orders[-1].seq]) if len(orders) == limit else None,
+    )
 
 
 @router.get("/book")

@@ -1,10 +1,15 @@
 """The epoch market: orders, their validation, and the pure, deterministic clearing.
 
-`clear_epoch(ClearingInputs(...))` clears one 15-minute delivery epoch;
+`snapshot` decides which stored orders enter an epoch's clearing and with what
+escrow; `clear_epoch(ClearingInputs(...))` clears one 15-minute delivery epoch;
 `canonical` gives the bytes and SHA-256 hashes of inputs and results that are
 published so anyone can recompute them; `verify_encoded` does that
 recomputation. The rules (priority, escrow, self-trades, price, rounding) are
 documented in `coordinator.market.rules.clearing`.
+
+The pure core of the market: it imports the standard library and `wire` only,
+does no I/O and no logging, and touches no process-wide state (the service
+pauses the garbage collector around a clearing, `coordinator.market.collector`).
 """
 
 from coordinator.market.rules.book import ClearingInputs, Escrow
@@ -29,8 +34,18 @@ from coordinator.market.rules.orders import (
 )
 from coordinator.market.rules.recheck import Verdict, verify_encoded, verify_result
 from coordinator.market.rules.results import ClearingResult, FillStatus, Match, OrderOutcome
+from coordinator.market.rules.snapshot import (
+    Admitted,
+    Amounts,
+    StandingOrder,
+    admit,
+    escrow_left,
+    snapshot,
+)
 
 __all__ = [
+    "Admitted",
+    "Amounts",
     "ClearingInputs",
     "ClearingResult",
     "Escrow",
@@ -44,18 +59,22 @@ __all__ = [
     "OrderOutcome",
     "PricingRule",
     "Side",
+    "StandingOrder",
     "Verdict",
+    "admit",
     "clear_epoch",
     "decode_inputs",
     "decode_result",
     "encode_inputs",
     "encode_result",
+    "escrow_left",
     "inputs_hash",
     "k_price",
     "max_buy_quantity",
     "order_problem",
     "payment_for",
     "result_hash",
+    "snapshot",
     "validate_order",
     "verify_encoded",
     "verify_result",

@@ -33,9 +33,7 @@ The rules, in the order they apply:
    stays with the buyer.
 """
 
-import gc
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import replace
 from fractions import Fraction
 from functools import partial
@@ -90,26 +88,6 @@ def max_buy_quantity(budget: int, price: int) -> int:
 
 def clear_epoch(inputs: ClearingInputs) -> ClearingResult:
     """Clear `inputs.epoch`: the same inputs always give the same result, byte for byte."""
-    with _gc_paused():
-        return _clear(inputs)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    # A clearing allocates a few hundred thousand objects that all live until
-    # it returns; the cyclic collector would rescan them again and again (about
-    # a third of the time at 100k orders) to find no garbage. The nesting-safe
-    # restore keeps the collector as the caller had it.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _clear(inputs: ClearingInputs) -> ClearingResult:
     rules = inputs.rules
     reasons: dict[str, str] = {}
     bids, asks = _admit(inputs, reasons)

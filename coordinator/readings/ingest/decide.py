@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from coordinator.readings.ingest.screen import Accepted, Parsed, Rejected
-from coordinator.readings.ingest.signatures import signature_valid
 from coordinator.readings.oracle import (
     Accepted as AcceptedVerdict,
 )
@@ -28,6 +27,7 @@ from coordinator.readings.oracle import (
     evaluate,
     interval_energy,
 )
+from coordinator.readings.oracle.signatures import signature_valid
 from wire.reading import Reading, SignedReading
 
 __all__ = ["BatchDecision", "BatchState", "decide_batch", "verify_all"]

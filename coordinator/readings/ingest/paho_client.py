@@ -33,6 +33,14 @@ message, measured by `benchmarks/bench_mqtt_source.py`).
 
 Only plain TCP sockets are wrapped (TLS and WebSocket transports are left to
 paho). The overridden methods are private to paho 2.2, which the project pins.
+
+The boundary: this is the one hand-made MQTT fast path. The rest of the
+coordinator reaches it only through `session_client` (called by `mqtt_source`;
+an import contract in pyproject.toml holds that), and its contract tests
+(tests/coordinator/readings/test_paho_client.py) hold it to what paho's own
+`Client` does: any stream of PUBLISHes, both protocol versions, cut at any
+points, gives `on_message` exactly what paho gives. A paho upgrade that changes
+the private methods fails those tests before it can lose a reading.
 """
 
 import contextlib

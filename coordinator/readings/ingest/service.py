@@ -13,8 +13,10 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from coordinator.ops import metrics
+from coordinator.readings.ingest.commit import decide_and_commit
 from coordinator.readings.ingest.mqtt_source import Delivery, MqttSource
 from coordinator.readings.ingest.outcome import BatchOutcome
 from coordinator.readings.ingest.screen import Rejected
@@ -22,16 +24,21 @@ from coordinator.readings.ingest.store import ReadingStore
 from coordinator.readings.ingest.workers import (
     DATABASE_DOWN,
     WorkerPool,
-    decide_and_commit,
     retry_delays,
     split_by_worker,
 )
-from coordinator.readings.live_cache import LiveCache
 from coordinator.readings.oracle import OracleConfig
 
-__all__ = ["IngestService", "IngestStats"]
+__all__ = ["IngestService", "IngestStats", "NotesBatches"]
 
 log = logging.getLogger(__name__)
+
+
+class NotesBatches(Protocol):
+    """What ingest needs of the live cache (`coordinator.readings.live_cache`, or
+    the demo's in-memory one): take each committed batch's outcome, without I/O."""
+
+    def note(self, outcome: BatchOutcome) -> None: ...
 
 
 @dataclass
@@ -55,7 +62,7 @@ class IngestService:
         epoch_length_s: int,
         batch_max: int = 500,
         batch_wait_s: float = 0.05,
-        cache: LiveCache | None = None,
+        cache: NotesBatches | None = None,
         on_batch: Callable[[BatchOutcome], None] | None = None,
         clock: Callable[[], float] = time.time,
         pool: WorkerPool | None = None,

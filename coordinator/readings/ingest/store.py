@@ -1,39 +1,42 @@
-"""Where batches go: one transaction per batch on PostgreSQL (or SQLite).
+"""Where batches go: the `ReadingStore` interface, and its adapter on PostgreSQL
+(or SQLite) that keeps a batch in one transaction.
 
-`SqlReadingStore.commit_batch` takes verified-but-undecided readings and, in
-one transaction:
+The store loads and writes; the ingest service decides
+(`coordinator.readings.ingest.commit`). A batch's unit of work, in one
+transaction:
 
-1. (PostgreSQL) takes the epoch lock *shared* (the epoch closer takes it
-   exclusive, so no batch adds energy to an epoch while it closes) and a
-   transaction advisory lock per gateway of the batch, in sorted order. Two
-   coordinator instances holding readings of one gateway (a redelivery after a
-   reconnect can land on another instance) are serialized there, so the state
-   each reads is what the other committed.
-2. loads the oracle state for the batch's gateways from small tables
+1. on opening, (PostgreSQL) takes the epoch lock *shared* (the epoch closer
+   takes it exclusive, so no batch adds energy to an epoch while it closes) and
+   a transaction advisory lock per gateway of the batch, in sorted order
+   (`coordinator.db.locks`). Two coordinator instances holding readings of one
+   gateway (a redelivery after a reconnect can land on another instance) are
+   serialized there, so the state each reads is what the other committed;
+2. `load`: the oracle state for the batch's gateways from small tables
    (`meter_state`, `gateway_state`, `reading_seqs` joined to `readings`, the
-   lowest open epoch): no in-process cache, so any number of instances
-   stay exact;
-3. runs `decide_batch` (pure);
-4. writes accepted readings and their dedup keys, upserts the state and adds
-   the epoch energy, a statement each (on PostgreSQL with columns as arrays);
-   rejections with COPY.
+   lowest open epoch): no in-process cache, so any number of instances stay
+   exact;
+3. `write`: accepted readings and their dedup keys, the upserted state and the
+   epoch energy added, a statement each (on PostgreSQL with columns as
+   arrays); rejections with COPY;
+4. `commit`. Leaving the unit of work without it rolls everything back.
 
 A reading counts as accepted once this commits.
 """
 
+import contextlib
 import datetime as dt
 import math
-import zlib
-from collections.abc import Iterable, Mapping, Sequence
-from itertools import repeat
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, String, any_, bindparam, func, select, text, tuple_
+from sqlalchemy import BigInteger, String, any_, bindparam, func, insert, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, RootTransaction
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
+from coordinator.db.locks import EPOCH_LOCK, GATEWAY_LOCK_CLASS, gateway_lock_key
 from coordinator.db.models import (
     Device,
     DeviceStatus,
@@ -47,49 +50,44 @@ from coordinator.db.models import (
     ReadingSeq,
     RejectedReading,
 )
-from coordinator.readings.ingest.decide import BatchDecision, BatchState, Verified, decide_batch
+from coordinator.db.partitions import meter_time
+from coordinator.readings.ingest.decide import BatchDecision, BatchState
 from coordinator.readings.ingest.screen import Parsed, Rejected
-from coordinator.readings.oracle import DeviceRecord, MeterKey, MeterState, OracleConfig
+from coordinator.readings.oracle import DeviceRecord, MeterKey, MeterState
 from coordinator.readings.oracle.records import RetiredKey
-from programs.bulk import bulk_insert
 from wire.reading import Reading as WireReading
 
-__all__ = [
-    "EPOCH_LOCK",
-    "GATEWAY_LOCK_CLASS",
-    "ReadingStore",
-    "SqlReadingStore",
-    "meter_time",
-]
-
-# Advisory lock keys. The single-bigint and the two-int4 key spaces do not overlap.
-EPOCH_LOCK = 0x6774_7801  # "gtx" 01
-GATEWAY_LOCK_CLASS = 0x6774_7802
+__all__ = ["ReadingStore", "ReadingUnitOfWork", "SqlReadingStore"]
 
 
-def meter_time(ts: int) -> dt.datetime:
-    """The partition key of a reading: its meter timestamp as a UTC instant."""
-    return dt.datetime.fromtimestamp(ts, dt.UTC)
+class ReadingUnitOfWork(Protocol):
+    """One batch's transaction, holding its gateways' locks (module doc)."""
 
+    def load(
+        self, parsed: Sequence[Parsed], devices: Mapping[str, DeviceRecord] | None = None
+    ) -> BatchState:
+        """The state `parsed` is decided against. `devices`, when given, are the
+        records its signatures were verified against (one snapshot for the whole
+        batch, not read a second time); otherwise they are read under the locks.
+        Every reading's gateway must be one the unit of work was opened for."""
+        ...
 
-def _gateway_lock_key(gateway_id: str) -> int:
-    return zlib.crc32(gateway_id.encode()) - (1 << 31)  # into int4 range
+    def write(self, decision: BatchDecision, screened: Sequence[Rejected]) -> None:
+        """Store `decision`, and its rejections together with `screened` (the
+        messages refused before the oracle saw them), in arrival order."""
+        ...
+
+    def commit(self) -> None: ...
 
 
 class ReadingStore(Protocol):
-    def devices(self, gateway_ids: Iterable[str]) -> dict[str, DeviceRecord]: ...
+    def devices(self, gateway_ids: Iterable[str]) -> dict[str, DeviceRecord]:
+        """The records of these gateways (outside any batch's transaction)."""
+        ...
 
-    def commit_batch(
-        self,
-        parsed: Sequence[Parsed],
-        rejected: Sequence[Rejected],
-        *,
-        verified: Verified,
-        now: int,
-        config: OracleConfig,
-        length_s: int,
-        devices: Mapping[str, DeviceRecord] | None = None,
-    ) -> BatchDecision: ...
+    def unit_of_work(self, gateway_ids: Iterable[str]) -> AbstractContextManager[ReadingUnitOfWork]:
+        """`with store.unit_of_work(gateways) as uow:` load, write, commit."""
+        ...
 
 
 class SqlReadingStore:
@@ -106,54 +104,66 @@ class SqlReadingStore:
         with self._engine.connect() as conn:
             return _load_devices(conn, sorted(set(gateway_ids)))
 
-    def commit_batch(
-        self,
-        parsed: Sequence[Parsed],
-        rejected: Sequence[Rejected],
-        *,
-        verified: Verified,
-        now: int,
-        config: OracleConfig,
-        length_s: int,
-        devices: Mapping[str, DeviceRecord] | None = None,
-    ) -> BatchDecision:
-        """Decide and write the batch in one transaction. `devices`, when given, are
-        the records its signatures were verified against (one snapshot for the whole
-        batch, not read a second time); otherwise they are read under the locks."""
-        gateways = sorted({p.signed.reading.gateway_id for p in parsed})
-        with self._engine.begin() as conn:
-            if self._pg:
-                conn.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": EPOCH_LOCK})
-                keys = sorted({_gateway_lock_key(gw) for gw in gateways})
-                if keys:
-                    conn.execute(
-                        text(
-                            "SELECT count(pg_advisory_xact_lock(:c, k)) FROM "
-                            "(SELECT k FROM unnest(CAST(:keys AS int4[])) AS k ORDER BY k "
-                            "OFFSET 0) AS s"
-                        ),
-                        {"c": GATEWAY_LOCK_CLASS, "keys": keys},
-                    )
-            state = _load_state(conn, parsed, gateways, devices)
-            decision = decide_batch(
-                parsed, state, now=now, config=config, length_s=length_s, verified=verified
-            )
-            self._write(conn, decision, [*rejected, *decision.rejected])
-        return decision
+    @contextlib.contextmanager
+    def unit_of_work(self, gateway_ids: Iterable[str]) -> Iterator["SqlUnitOfWork"]:
+        gateways = sorted(set(gateway_ids))
+        with self._engine.connect() as conn:
+            tx = conn.begin()
+            try:
+                if self._pg:
+                    _lock(conn, gateways)
+                yield SqlUnitOfWork(conn, tx, gateways)
+            finally:
+                if tx.is_active:
+                    tx.rollback()
 
-    # Writes.
 
-    def _write(self, conn: Connection, d: BatchDecision, rejected: Sequence[Rejected]) -> None:
+def _lock(conn: Connection, gateways: Sequence[str]) -> None:
+    """The epoch lock shared, then each gateway's lock in sorted key order."""
+    conn.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": EPOCH_LOCK})
+    keys = sorted({gateway_lock_key(gw) for gw in gateways})
+    if keys:
+        conn.execute(
+            text(
+                "SELECT count(pg_advisory_xact_lock(:c, k)) FROM "
+                "(SELECT k FROM unnest(CAST(:keys AS int4[])) AS k ORDER BY k "
+                "OFFSET 0) AS s"
+            ),
+            {"c": GATEWAY_LOCK_CLASS, "keys": keys},
+        )
+
+
+class SqlUnitOfWork:
+    """ReadingUnitOfWork on one connection and its transaction."""
+
+    def __init__(self, conn: Connection, tx: RootTransaction, gateways: Sequence[str]) -> None:
+        self._conn = conn
+        self._tx = tx
+        self._gateways = gateways
+        self._locked = frozenset(gateways)
+
+    def load(
+        self, parsed: Sequence[Parsed], devices: Mapping[str, DeviceRecord] | None = None
+    ) -> BatchState:
+        unlocked = {p.signed.reading.gateway_id for p in parsed} - self._locked
+        if unlocked:
+            raise ValueError(f"gateways not locked by this unit of work: {sorted(unlocked)}")
+        return _load_state(self._conn, parsed, self._gateways, devices)
+
+    def write(self, decision: BatchDecision, screened: Sequence[Rejected]) -> None:
+        rejected = sorted([*screened, *decision.rejected], key=lambda r: r.incoming.received_at)
         rejects = [
             (r.incoming.received_at, r.incoming.topic, r.incoming.payload, r.reason, r.detail,
              r.gateway_id)
-            for r in sorted(rejected, key=lambda r: r.incoming.received_at)  # arrival order
+            for r in rejected  # arrival order
         ]  # fmt: skip
-        bulk_insert(conn, RejectedReading.__table__, _REJECT_COLS, rejects)  # type: ignore[arg-type]
-        if self._pg:
-            _write_columns(conn, d)
+        if self._conn.dialect.name == "postgresql":
+            _write_columns(self._conn, decision, rejects)
         else:
-            _write_rows(conn, d)
+            _write_rows(self._conn, decision, rejects)
+
+    def commit(self) -> None:
+        self._tx.commit()
 
 
 # Accepted readings and state as columns: one statement per table, each column
@@ -191,12 +201,23 @@ ON CONFLICT (epoch, gateway_id, meter_id) DO UPDATE SET
 """
 
 
-def _write_columns(conn: Connection, d: BatchDecision) -> None:
-    """PostgreSQL: the batch's accepted readings, state and energy (see above)."""
+# A rejected message: (received_at, topic, payload, reason, detail, gateway_id).
+Reject = tuple[dt.datetime, str, bytes, str, str, str | None]
+_REJECT_COLS = ("received_at", "topic", "payload", "reason", "detail", "gateway_id")
+_COPY_REJECTS = f"COPY rejected_readings ({', '.join(_REJECT_COLS)}) FROM STDIN"
+
+
+def _write_columns(conn: Connection, d: BatchDecision, rejects: Sequence[Reject]) -> None:
+    """PostgreSQL: the rejections (COPY), then the batch's accepted readings, state
+    and energy (see above)."""
     raw = conn.connection.driver_connection
     assert raw is not None
     meters, gateways, energy = _state_columns(d)
     with raw.cursor() as cur:
+        if rejects:
+            with cur.copy(_COPY_REJECTS) as copy:
+                for row in rejects:
+                    copy.write_row(row)
         if d.accepted:
             # first_open_epoch: one for the whole batch, read under the lock.
             params = {**_reading_columns(d), "first_open_epoch": d.first_open_epoch}
@@ -209,14 +230,18 @@ def _write_columns(conn: Connection, d: BatchDecision) -> None:
             cur.execute(_ADD_ENERGY, list(energy.values()))
 
 
-def _write_rows(conn: Connection, d: BatchDecision) -> None:
-    """SQLite: the same columns through SQLAlchemy, row by row."""
-    columns = _reading_columns(d)
-    readings = list(zip(*columns.values(), repeat(d.first_open_epoch)))
-    seqs = list(zip(columns["gateway_id"], columns["seq"], columns["meter_time"], strict=True))
-    names = (*columns, "first_open_epoch")
-    bulk_insert(conn, Reading.__table__, names, readings)  # type: ignore[arg-type]
-    bulk_insert(conn, ReadingSeq.__table__, ("gateway_id", "seq", "meter_time"), seqs)  # type: ignore[arg-type]
+def _write_rows(conn: Connection, d: BatchDecision, rejects: Sequence[Reject]) -> None:
+    """SQLite: the same through SQLAlchemy, row by row."""
+    if rejects:
+        conn.execute(
+            insert(RejectedReading), [dict(zip(_REJECT_COLS, r, strict=True)) for r in rejects]
+        )
+    if d.accepted:
+        columns = _reading_columns(d)
+        seqs = {c: columns[c] for c in ("gateway_id", "seq", "meter_time")}
+        columns["first_open_epoch"] = [d.first_open_epoch] * len(d.accepted)
+        conn.execute(insert(Reading), _rows(columns))
+        conn.execute(insert(ReadingSeq), _rows(seqs))
     meters, gateways, energy = _state_columns(d)
     if d.meters:
         stmt = sqlite.insert(MeterStateRow)
@@ -299,9 +324,6 @@ def _state_columns(d: BatchDecision) -> tuple[Columns, Columns, Columns]:
 
 def _rows(columns: Columns) -> list[dict[str, Any]]:
     return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
-
-
-_REJECT_COLS = ("received_at", "topic", "payload", "reason", "detail", "gateway_id")
 
 
 # Reads.

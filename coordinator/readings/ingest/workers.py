@@ -10,7 +10,7 @@ Here the parent process keeps the broker connection (receive, acknowledge) and
 hands each reading to worker `routing.owner(gateway, n)`: every gateway is
 decided by one worker, in arrival order, and workers never wait on each
 other's locks. A worker parses, verifies and commits its share exactly as the
-in-process path does (`decide_and_commit`) and sends back what it decided;
+in-process path does (`commit.decide_and_commit`) and sends back what it decided;
 the parent acknowledges a batch's messages only after that, so a worker or
 parent that dies leaves them with the broker, which redelivers them. A worker
 whose parent dies sees its pipe close and exits.
@@ -33,11 +33,11 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from coordinator.db.session import make_engine
 from coordinator.errors import CoordinatorError
 from coordinator.ops.logs import configure_logging
-from coordinator.readings.ingest.decide import verify_all
+from coordinator.readings.ingest.commit import decide_and_commit
 from coordinator.readings.ingest.mqtt_source import Delivery
-from coordinator.readings.ingest.outcome import BatchOutcome, summarize
+from coordinator.readings.ingest.outcome import BatchOutcome
 from coordinator.readings.ingest.routing import topic_owner
-from coordinator.readings.ingest.screen import Incoming, Parsed, Rejected, parse
+from coordinator.readings.ingest.screen import Incoming
 from coordinator.readings.ingest.store import ReadingStore, SqlReadingStore
 from coordinator.readings.oracle import OracleConfig
 
@@ -46,7 +46,6 @@ __all__ = [
     "BatchOutcome",
     "WorkerPool",
     "commit_until_done",
-    "decide_and_commit",
     "retry_delays",
     "split_by_worker",
 ]
@@ -57,39 +56,6 @@ DATABASE_DOWN = (OperationalError, InterfaceError)
 
 # Batches in flight per worker: one being decided, one waiting in its pipe.
 IN_FLIGHT = 2
-
-
-def decide_and_commit(
-    store: ReadingStore,
-    root: str,
-    oracle: OracleConfig,
-    length_s: int,
-    now: int,
-    batch: Sequence[Incoming],
-) -> BatchOutcome:
-    """Parse, verify and commit one batch (one database transaction)."""
-    parsed: list[Parsed] = []
-    rejected: list[Rejected] = []
-    for incoming in batch:
-        outcome = parse(root, incoming)
-        if isinstance(outcome, Parsed):
-            parsed.append(outcome)
-        else:
-            rejected.append(outcome)
-    # Signatures are checked before the transaction opens, so no lock is
-    # held during the costly part.
-    devices = store.devices(p.signed.reading.gateway_id for p in parsed)
-    verified = verify_all(parsed, devices)
-    decision = store.commit_batch(
-        parsed,
-        rejected,
-        verified=verified,
-        now=now,
-        config=oracle,
-        length_s=length_s,
-        devices=devices,
-    )
-    return summarize(decision.accepted, [*rejected, *decision.rejected], len(decision.duplicates))
 
 
 def retry_delays() -> Iterator[float]:

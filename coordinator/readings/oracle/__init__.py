@@ -8,6 +8,7 @@ time, and stores what comes back.
 - `coordinator.readings.oracle.epochs` splits each meter's energy over epochs exactly.
 - `summarize_epoch` totals an epoch and computes its mint.
 - `coordinator.readings.oracle.merkle` builds the epoch's attestation root and proofs.
+- `coordinator.readings.oracle.signatures` checks a reading's Ed25519 signature.
 """
 
 from coordinator.readings.oracle.config import OracleConfig

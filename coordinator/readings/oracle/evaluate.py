@@ -40,7 +40,6 @@ After an `Accepted` verdict the caller stores the reading, then:
 (`coordinator.readings.oracle.epochs`). After `Duplicate` it stores and counts nothing.
 """
 
-from coordinator.readings.ingest.signatures import signature_valid
 from coordinator.readings.oracle.config import OracleConfig
 from coordinator.readings.oracle.reasons import Flag, protocol_reason
 from coordinator.readings.oracle.records import DeviceRecord, MeterState
@@ -58,6 +57,7 @@ from coordinator.readings.oracle.rules import (
     check_signature,
     has_sequence_gap,
 )
+from coordinator.readings.oracle.signatures import signature_valid
 from coordinator.readings.oracle.verdict import Accepted, Rejected, Verdict
 from wire.reading import ProtocolError, Reading, SignedReading
 

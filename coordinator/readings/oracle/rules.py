@@ -25,10 +25,10 @@ than the real one, never more.
 
 from collections.abc import Callable
 
-from coordinator.readings.ingest.signatures import signature_valid
 from coordinator.readings.oracle.config import OracleConfig
 from coordinator.readings.oracle.reasons import Flag, Reason
 from coordinator.readings.oracle.records import DeviceRecord, MeterState
+from coordinator.readings.oracle.signatures import signature_valid
 from coordinator.readings.oracle.verdict import Duplicate, Rejected
 from wire.reading import Reading, SignedReading
 

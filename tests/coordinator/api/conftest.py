@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from coordinator.api.auth.config import AuthSettings
@@ -89,7 +90,7 @@ def api(engine: Engine, request: pytest.FixtureRequest) -> Iterator[Api]:
     admin_wallet, rec_wallet = Signer.generate(), Signer.generate()
     clock = FakeClock(dt.datetime.now(dt.UTC))
     settings = Settings(
-        admin_token=ADMIN_TOKEN,
+        admin_token=SecretStr(ADMIN_TOKEN),
         key_overlap_default_s=600,
         key_overlap_max_s=3600,
         key_rotation_enabled=True,

@@ -12,7 +12,7 @@ from coordinator.db.models import (
     Reading,
     ReadingSeq,
 )
-from coordinator.readings.ingest.store import meter_time
+from coordinator.db.partitions import meter_time
 from coordinator.readings.oracle import epoch_root
 from provisioning.keys import Signer
 from wire.reading import Reading as WireReading

@@ -2,6 +2,7 @@
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -9,11 +10,12 @@ from coordinator.api.main import create_app
 from coordinator.config import Settings
 from coordinator.db.models import Device, DeviceStatus, KeyRotation, Meter
 from coordinator.devices.broker_accounts import MemoryBroker, check_password
-from coordinator.devices.enrolment import rotation_message
 from coordinator.errors import ConfigError
 from provisioning.keys import Signer
 from tests.coordinator.api.conftest import Api
 from wire.base58 import b58decode, b58encode
+from wire.enrolment import rotation_message
+from wire.meters import METER_MODELS
 
 pytestmark = pytest.mark.services
 
@@ -110,6 +112,13 @@ def test_malformed_wallet_address_is_refused(api: Api, owner: str, wallet: str) 
         "/api/v1/admin/enrolment-tokens", json={"owner": wallet}, headers=api.admin()
     )
     assert _error(issue) == (422, "invalid_wallet")
+
+
+def test_unknown_meter_model_is_refused_naming_the_known_ones(api: Api, owner: str) -> None:
+    body = api.enrol_body(Signer.generate(), api.issue(owner), model="sdm999")
+    r = api.client.post("/api/v1/enrolment", json=body)
+    assert r.status_code == 422
+    assert "known: " + ", ".join(METER_MODELS) in r.text
 
 
 def test_token_is_scoped_to_its_owner(api: Api, owner: str) -> None:
@@ -215,7 +224,7 @@ def test_key_rotation_is_refused_unless_enabled(engine: Engine, owner: str) -> N
 
 
 def test_production_refuses_a_placeholder_admin_token(engine: Engine) -> None:
-    for token in (None, "changethis", "short"):
+    for token in (None, SecretStr("changethis"), SecretStr("short")):
         with pytest.raises(ConfigError, match="GTX_ADMIN_TOKEN"):
             create_app(Settings(environment="production", admin_token=token), engine)
-    create_app(Settings(environment="production", admin_token="r" * 32), engine)
+    create_app(Settings(environment="production", admin_token=SecretStr("r" * 32)), engine)

@@ -16,7 +16,8 @@ from sqlalchemy.engine import Engine
 from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.main import create_app
 from coordinator.config import Settings
-from programs.roles import mint_payment, user_accounts
+from programs.roles.deployment import user_accounts
+from programs.roles.token import mint_payment
 from tests.coordinator.api.conftest import FakeClock, auth_settings
 from tests.programs.conftest import World, make_world, run
 
@@ -113,6 +114,29 @@ def test_place_sign_submit_and_cancel_an_order(chain_api: ChainApi) -> None:
     r = chain_api.client.delete(f"/api/v1/orders/{order_id}", headers=headers)
     assert r.status_code == 200
     assert r.json()["status"] == "cancelled"
+    cancelled = r.json()
+    assert set(cancelled) == {
+        "order_id", "side", "epoch", "quantity", "limit_price", "status", "reason", "filled",
+        "payment", "settled", "settlement_status", "created_at",
+    }  # fmt: skip
+    epoch = cancelled["epoch"]
+    for query, items in [
+        ("", [cancelled]),
+        ("?status=cancelled", [cancelled]),
+        ("?status=open", []),
+        ("?status=no_such", []),
+        (f"?epoch={epoch}", [cancelled]),
+        (f"?epoch={epoch + 1}", []),
+    ]:
+        page = chain_api.client.get(f"/api/v1/orders{query}", headers=headers).json()
+        assert page == {"items": items, "next_cursor": None}, query
+    first = chain_api.client.get("/api/v1/orders?limit=1", headers=headers).json()
+    assert first["items"] == [cancelled]
+    assert first["next_cursor"] is not None
+    rest = chain_api.client.get(
+        f"/api/v1/orders?limit=1&cursor={first['next_cursor']}", headers=headers
+    ).json()
+    assert rest == {"items": [], "next_cursor": None}
     other = chain_api.login(Keypair())
     r = chain_api.client.delete(f"/api/v1/orders/{order_id}", headers=other)
     assert (r.status_code, r.json()["detail"]["code"]) == (404, "unknown_order")

@@ -1,6 +1,5 @@
 """Mosquitto password hashes, password file and ACL rendering."""
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from coordinator.devices.broker_accounts import (
     render_password_file,
 )
 from coordinator.errors import BrokerError, ConfigError
+from tests.utils.tools import require_tool
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -30,9 +30,7 @@ def test_hash_round_trips(password: str) -> None:
 
 
 def test_hash_matches_what_mosquitto_passwd_writes(tmp_path: Path) -> None:
-    exe = shutil.which("mosquitto_passwd")
-    if exe is None:
-        pytest.skip("mosquitto_passwd is not installed")
+    exe = require_tool("mosquitto_passwd", "to check our hashes against Mosquitto's")
     subprocess.run([exe, "-c", "-b", str(tmp_path / "pw"), "alice", "s3cret"], check=True)
     hashed = (tmp_path / "pw").read_text().strip().split(":", 1)[1]
     assert check_password("s3cret", hashed)

@@ -14,6 +14,7 @@ from coordinator.db.models import RejectedReading
 from coordinator.db.session import make_engine
 from coordinator.devices.registry import register_device, register_meter, revoke_device
 from coordinator.errors import ConfigError
+from coordinator.readings.ingest.commit import commit_batch
 from coordinator.readings.ingest.decide import BatchDecision, verify_all
 from coordinator.readings.ingest.screen import Incoming, Parsed, Rejected
 from coordinator.readings.ingest.store import SqlReadingStore
@@ -45,8 +46,8 @@ def _commit(
     store: SqlReadingStore, parsed: list[Parsed], rejected: list[Rejected] | None = None
 ) -> BatchDecision:
     devices = store.devices(p.signed.reading.gateway_id for p in parsed)
-    return store.commit_batch(
-        parsed, rejected or [], verified=verify_all(parsed, devices), now=NOW,
+    return commit_batch(
+        store, parsed, rejected or [], verified=verify_all(parsed, devices), now=NOW,
         config=OracleConfig(), length_s=LENGTH,
     )  # fmt: skip
 

@@ -10,7 +10,8 @@ from coordinator.market import ApprovalRejected, EscrowNeed, build_approval, che
 from coordinator.market.escrow import required_escrow
 from coordinator.market.rules import Side
 from programs import spl
-from programs.roles import Deployment, sign, user_accounts
+from programs.roles.deployment import Deployment, user_accounts
+from programs.roles.transactions import sign
 
 KWH = 10**9
 
@@ -23,9 +24,8 @@ def _deployment() -> Deployment:
 def _signed(
     deployment: Deployment, owner: Keypair, payer: Keypair | None, need: EscrowNeed
 ) -> bytes:
-    tx = build_approval(
-        deployment, owner.pubkey(), need, Hash.new_unique(), fee_payer=payer and payer.pubkey()
-    )
+    fee_payer = None if payer is None else payer.pubkey()
+    tx = build_approval(deployment, owner.pubkey(), need, Hash.new_unique(), fee_payer=fee_payer)
     tx.partial_sign([owner], tx.message.recent_blockhash)
     return bytes(tx)
 

@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from coordinator.market import store
-from coordinator.market.records import MatchStatus, MatchToSettle
+from coordinator.market.records import MatchOutcome, MatchStatus, MatchToSettle
 from coordinator.market.settlement import (
     SettlementKeys,
     batch_jobs,
@@ -18,7 +17,8 @@ from coordinator.market.settlement import (
     job_matches,
     single_job,
 )
-from programs.roles import Deployment
+from coordinator.market.sql_store import _runs
+from programs.roles.deployment import Deployment
 
 
 @pytest.mark.parametrize(
@@ -52,11 +52,14 @@ def _matches(count: int) -> list[MatchToSettle]:
     return [MatchToSettle(i, owners[3 + i % 3], owners[i % 3], 10**9, 1000) for i in range(count)]
 
 
+def _deployment(keys: SettlementKeys) -> Deployment:
+    energy, payment, oracle, rec = (Pubkey.new_unique() for _ in range(4))
+    return Deployment(energy, payment, oracle, rec, keys.settlement_authority.pubkey())
+
+
 def test_batches_carry_every_match_once_in_order_and_plan_the_same_twice() -> None:
     keys = SettlementKeys(Keypair(), Keypair())
-    deployment = Deployment(
-        *(Pubkey.new_unique() for _ in range(4)), keys.settlement_authority.pubkey()
-    )
+    deployment = _deployment(keys)
     matches = _matches(40)
     jobs = batch_jobs(deployment, keys, 7, matches)
     assert len(jobs) > 3
@@ -68,9 +71,7 @@ def test_batches_carry_every_match_once_in_order_and_plan_the_same_twice() -> No
 
 def test_a_batched_plan_says_so_in_every_job_and_a_single_match_never_batches() -> None:
     keys = SettlementKeys(Keypair(), Keypair())
-    deployment = Deployment(
-        *(Pubkey.new_unique() for _ in range(4)), keys.settlement_authority.pubkey()
-    )
+    deployment = _deployment(keys)
     matches = _matches(40)
     batched = batch_jobs(deployment, keys, 7, matches, batch=True)
     plain = batch_jobs(deployment, keys, 7, matches)
@@ -82,7 +83,7 @@ def test_a_batched_plan_says_so_in_every_job_and_a_single_match_never_batches() 
 
 
 _OUTCOMES = st.builds(
-    lambda status, key: store.MatchOutcome(0, status, f"settle:{key}", None, None),
+    lambda status, key: MatchOutcome(0, status, f"settle:{key}", None, None),
     st.sampled_from([MatchStatus.SETTLED, MatchStatus.FAILED]),
     st.integers(0, 2),
 )
@@ -90,10 +91,10 @@ _OUTCOMES = st.builds(
 
 @given(st.lists(st.tuples(st.integers(0, 40), _OUTCOMES), max_size=30))
 def test_runs_cover_each_outcome_once_and_join_only_equal_neighbours(
-    items: list[tuple[int, store.MatchOutcome]],
+    items: list[tuple[int, MatchOutcome]],
 ) -> None:
     by_idx = {idx: o._replace(idx=idx) for idx, o in items}  # one outcome per match
-    runs = store._runs(list(by_idx.values()))
+    runs = _runs(list(by_idx.values()))
     covered = [i for lo, hi, _ in runs for i in range(lo, hi + 1)]
     assert covered == sorted(by_idx)  # every match once, in order, nothing else
     for lo, hi, first in runs:

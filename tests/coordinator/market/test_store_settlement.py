@@ -1,10 +1,10 @@
 """Recording settlement outcomes: each order's settled quantity and status rolled up
-from all of its epoch's matches, on PostgreSQL and on SQLite (the embedded demo)."""
+from all of its epoch's matches, on PostgreSQL and on SQLite (the embedded demo),
+and alike in the in-memory store the service tests use."""
 
 import datetime as dt
 import json
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -17,12 +17,13 @@ from sqlalchemy.engine import Engine
 from coordinator.db.migrate import upgrade
 from coordinator.db.models import SettlementJob
 from coordinator.db.session import make_engine
-from coordinator.market import store
-from coordinator.market.records import MatchStatus, OrderStatus, SettlementStatus
-from coordinator.market.rules import Match, Side
+from coordinator.market.records import MatchOutcome, MatchStatus, OrderStatus, SettlementStatus
+from coordinator.market.rules import Match, Order, Side
 from coordinator.market.rules.canonical import encode_result
 from coordinator.market.rules.orders import PricingRule
 from coordinator.market.rules.results import ClearingResult
+from coordinator.market.sql_store import SqlMarketJobStore, SqlMarketStore
+from coordinator.market.store import MarketStore
 from programs.jobs import Job
 from tests.utils.services import fresh_database, wait_until
 
@@ -30,45 +31,35 @@ NOW = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
 EPOCH = 7
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def market_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "postgresql":
-        request.applymarker(pytest.mark.services)
-        yield request.getfixturevalue("engine")
-        return
-    eng = make_engine(f"sqlite:///{tmp_path / 'market.db'}")
-    upgrade(eng)
-    yield eng
-    eng.dispose()
-
-
-def _orders(engine: Engine) -> None:
+def _orders(market_store: MarketStore) -> None:
     for order_id, side in (("b1", Side.BUY), ("b2", Side.BUY), ("s1", Side.SELL)):
-        new = store.NewOrder(order_id, f"owner-{order_id}", side, EPOCH, 10, 1000, None)
-        store.insert_order(engine, new, OrderStatus.OPEN, NOW)
+        order = Order(order_id, f"owner-{order_id}", side, EPOCH, 10, 1000, 0)
+        market_store.insert_order(order, status=OrderStatus.OPEN, expires_at=None, now=NOW)
 
 
-def _outcome(idx: int, status: MatchStatus, error: str | None = None) -> store.MatchOutcome:
+def _outcome(idx: int, status: MatchStatus, error: str | None = None) -> MatchOutcome:
     signature = Signature.new_unique() if status is MatchStatus.SETTLED else None
-    return store.MatchOutcome(idx, status, f"settle:{idx}", signature, error)
+    return MatchOutcome(idx, status, f"settle:{idx}", signature, error)
 
 
-def _state(engine: Engine, order_id: str) -> tuple[int, SettlementStatus | None, str | None]:
-    order = store.get_order(engine, order_id)
+def _state(
+    market_store: MarketStore, order_id: str
+) -> tuple[int, SettlementStatus | None, str | None]:
+    order = market_store.get_order(order_id)
     assert order is not None
     return order.settled, order.settlement_status, order.settlement_error
 
 
-def test_orders_roll_up_settled_failed_and_pending_matches(market_engine: Engine) -> None:
-    _orders(market_engine)
+def test_orders_roll_up_settled_failed_and_pending_matches(market_store: MarketStore) -> None:
+    _orders(market_store)
     matches = (
         Match("b1", "s1", "owner-b1", "owner-s1", 5, 1000, 5),
         Match("b2", "s1", "owner-b2", "owner-s1", 3, 1000, 3),
         Match("b1", "s1", "owner-b1", "owner-s1", 2, 1000, 2),
     )
     result = ClearingResult(EPOCH, PricingRule.PAY_AS_CLEAR, 1000, 10, 10, matches, (), "", "")
-    assert store.save_clearing(market_engine, result, b"{}", encode_result(result), NOW)
-    assert store.matches_to_settle(market_engine, EPOCH) == [
+    assert market_store.save_clearing(result, b"{}", encode_result(result), NOW)
+    assert market_store.matches_to_settle(EPOCH) == [
         (0, "owner-s1", "owner-b1", 5, 5),
         (1, "owner-s1", "owner-b2", 3, 3),
         (2, "owner-s1", "owner-b1", 2, 2),
@@ -76,19 +67,19 @@ def test_orders_roll_up_settled_failed_and_pending_matches(market_engine: Engine
 
     revoked = "approval_revoked (payment leg, buyer -> seller)"
     first = [_outcome(0, MatchStatus.SETTLED), _outcome(1, MatchStatus.FAILED, revoked)]
-    assert EPOCH in store.unsettled_epochs(market_engine)
-    store.record_settlement(market_engine, EPOCH, first, NOW)  # match 2 still pending
-    assert EPOCH in store.unsettled_epochs(market_engine)
-    assert _state(market_engine, "b1") == (5, SettlementStatus.PENDING, None)
-    assert _state(market_engine, "b2") == (0, SettlementStatus.FAILED, revoked)
-    assert _state(market_engine, "s1") == (5, SettlementStatus.FAILED, revoked)
+    assert EPOCH in market_store.unsettled_epochs()
+    market_store.record_settlement(EPOCH, first, NOW)  # match 2 still pending
+    assert EPOCH in market_store.unsettled_epochs()
+    assert _state(market_store, "b1") == (5, SettlementStatus.PENDING, None)
+    assert _state(market_store, "b2") == (0, SettlementStatus.FAILED, revoked)
+    assert _state(market_store, "s1") == (5, SettlementStatus.FAILED, revoked)
 
-    store.record_settlement(market_engine, EPOCH, [_outcome(2, MatchStatus.SETTLED)], NOW)
-    assert _state(market_engine, "b1") == (7, SettlementStatus.SETTLED, None)
-    assert _state(market_engine, "s1") == (7, SettlementStatus.FAILED, revoked)
-    statuses = [m.status for m in store.list_matches(market_engine, epoch=EPOCH)]
+    market_store.record_settlement(EPOCH, [_outcome(2, MatchStatus.SETTLED)], NOW)
+    assert _state(market_store, "b1") == (7, SettlementStatus.SETTLED, None)
+    assert _state(market_store, "s1") == (7, SettlementStatus.FAILED, revoked)
+    statuses = [m.status for m in market_store.list_matches(epoch=EPOCH)]
     assert statuses == [MatchStatus.SETTLED, MatchStatus.FAILED, MatchStatus.SETTLED]
-    assert EPOCH not in store.unsettled_epochs(market_engine)  # nothing left to resume
+    assert EPOCH not in market_store.unsettled_epochs()  # nothing left to resume
 
 
 @pytest.mark.services
@@ -106,9 +97,10 @@ def test_settling_a_match_updates_its_row_in_place_on_postgres() -> None:
             for i in range(300)
         )  # fmt: skip
         result = ClearingResult(EPOCH, PricingRule.PAY_AS_CLEAR, 1000, 0, 0, matches, (), "", "")
-        store.save_clearing(engine, result, b"{}", encode_result(result), NOW)
+        market_store = SqlMarketStore(engine)
+        market_store.save_clearing(result, b"{}", encode_result(result), NOW)
         outcomes = [_outcome(i, MatchStatus.SETTLED) for i in range(300)]  # distinct signatures
-        store.record_match_outcomes(engine, EPOCH, outcomes)
+        market_store.record_match_outcomes(EPOCH, outcomes)
         engine.dispose()  # a backend reports its statistics as it ends
 
         def updates() -> tuple[int, int]:
@@ -147,7 +139,7 @@ def _epochs_before_0008(engine: Engine) -> None:
 def test_upgrade_keeps_resuming_the_epochs_left_pending(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     _epochs_before_0008(engine)
-    assert store.unsettled_epochs(engine) == [2]
+    assert SqlMarketStore(engine).unsettled_epochs() == [2]
 
 
 @pytest.mark.services
@@ -155,7 +147,7 @@ def test_upgrade_keeps_resuming_the_epochs_left_pending_on_postgres() -> None:
     with fresh_database() as url:
         engine = make_engine(url)
         _epochs_before_0008(engine)
-        assert store.unsettled_epochs(engine) == [2]
+        assert SqlMarketStore(engine).unsettled_epochs() == [2]
         engine.dispose()
 
 
@@ -164,7 +156,7 @@ def test_settlement_rows_of_a_few_kilobytes_stay_whole_on_postgres() -> None:
     with fresh_database() as url:
         engine = make_engine(url)
         upgrade(engine)
-        jobs = store.SqlMarketJobStore(engine, SettlementJob)
+        jobs = SqlMarketJobStore(engine, SettlementJob)
         wallets = [str(Pubkey.from_bytes(secrets.token_bytes(32))) for _ in range(60)]
         trades = [[i, wallets[2 * i], wallets[2 * i + 1], 10**9 + i, 31_000] for i in range(26)]
         payload = json.dumps({"epoch": EPOCH, "trades": trades})

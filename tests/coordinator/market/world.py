@@ -6,10 +6,10 @@ from dataclasses import dataclass, replace
 
 from solders.keypair import Keypair
 from solders.transaction import Transaction
-from sqlalchemy.engine import Engine
 
 from coordinator.market import (
     MarketContext,
+    MarketStore,
     OrderView,
     SettlementKeys,
     place_order,
@@ -17,7 +17,8 @@ from coordinator.market import (
 )
 from coordinator.market.rules import MarketRules, Side
 from programs.ledger import EmbeddedLedger
-from programs.roles import mint_energy, user_accounts
+from programs.roles.deployment import user_accounts
+from programs.roles.oracle import mint_energy
 from tests.programs.conftest import World, add_users, make_world
 
 KWH = 10**9
@@ -80,10 +81,10 @@ class Market:
         )
 
 
-async def make_market(engine: Engine) -> Market:
+async def make_market(store: MarketStore) -> Market:
     world = await make_world()
     ctx = MarketContext(
-        engine=engine,
+        store=store,
         ledger=world.ledger,
         deployment=world.deployment,
         rules=MarketRules(),

@@ -18,7 +18,7 @@ from coordinator.onchain.ledger import open_chain
 from coordinator.onchain.worker import mint_closed_epochs, plan_grants
 from edge.signing import DeviceKey
 from programs.ledger.store import ledger_metadata
-from programs.roles import user_accounts
+from programs.roles.deployment import user_accounts
 
 
 def test_plan_grants_sums_per_owner_and_keeps_the_unowned_apart() -> None:

@@ -10,14 +10,6 @@ import struct
 import aiomqtt
 import pytest
 
-from coordinator.ops.alerts import (
-    Alert,
-    AlertEvent,
-    AlertKind,
-    IngestCounts,
-    encode_alert,
-    encode_stats,
-)
 from coordinator.ops.monitor import (
     KEEP_EPOCHS,
     MonitorView,
@@ -31,6 +23,7 @@ from edge.publisher import status_payload
 from edge.signing import DeviceKey
 from tests.utils.services import MQTT_HOST, MQTT_PORT, async_wait_until
 from wire import topics
+from wire.alerts import Alert, AlertEvent, AlertKind, IngestCounts, encode_alert, encode_stats
 from wire.health import HealthReport, MeterHealth, encode_health
 from wire.reading import Reading, encode_payload
 

@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -201,13 +202,13 @@ def _received(client: mqtt.Client, header: int, packet: bytes) -> mqtt.MQTTMessa
     first byte and the rest), decoded by `_handle_publish` as its network loop does."""
     got: list[mqtt.MQTTMessage] = []
     client.on_message = lambda _c, _u, message: got.append(message)
-    client._in_packet = {"command": header, "packet": packet}  # type: ignore[attr-defined]
-    client._handle_publish()  # type: ignore[attr-defined]
+    client._in_packet = {"command": header, "packet": packet}  # type: ignore[typeddict-item]
+    client._handle_publish()
     (message,) = got
     return message
 
 
-_MQTT_TEXT = st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",))
+_MQTT_TEXT = st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"])
 
 
 @settings(max_examples=300, deadline=None)
@@ -231,16 +232,16 @@ def test_v5_publishes_are_decoded_as_paho_decodes_them(
 ) -> None:
     """The fast path (no properties) and the fallback (properties) give on_message
     what paho's own client gives it."""
-    properties = Properties(PacketTypes.PUBLISH)
+    properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
     if content_type is not None:
         properties.ContentType = content_type
     encoded = topic.encode()
     packet = len(encoded).to_bytes(2, "big") + encoded
     packet += mid.to_bytes(2, "big") if qos else b""
-    packet += properties.pack() + payload
+    packet += properties.pack() + payload  # type: ignore[no-untyped-call]
     header = 0x30 | (0x08 if dup else 0) | (qos << 1) | (1 if retain else 0)
     ours = session_client("fast", mqtt_v5=True)
-    theirs = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    theirs = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     theirs.manual_ack_set(True)
     a, b = _received(ours, header, packet), _received(theirs, header, packet)
     assert (a.topic, a.payload, a.qos, a.mid, a.dup, a.retain) == (
@@ -249,7 +250,7 @@ def test_v5_publishes_are_decoded_as_paho_decodes_them(
     assert (a.topic, a.payload, a.qos) == (topic, payload, qos)
     assert a.properties is not None
     assert b.properties is not None
-    assert a.properties.json() == b.properties.json()
+    assert a.properties.json() == b.properties.json()  # type: ignore[no-untyped-call]
     assert getattr(a.properties, "ContentType", None) == content_type
 
 
@@ -280,14 +281,14 @@ def _messages_from_stream(
     got: list[tuple[object, ...]] = []
 
     def on_message(_c: mqtt.Client, _u: object, m: mqtt.MQTTMessage) -> None:
-        props = None if m.properties is None else m.properties.json()
+        props = None if m.properties is None else m.properties.json()  # type: ignore[no-untyped-call]
         got.append((m.topic, m.payload, m.qos, m.mid, m.dup, m.retain, props))
 
     client.on_message = on_message
     ours, peer = socket.socketpair()
     ours.setblocking(False)
     wrapped = _BulkSocket(ours) if bulk else None
-    client._sock = wrapped or ours  # type: ignore[attr-defined]
+    client._sock = wrapped or ours
     try:
         bounds = [0, *sorted(c % (len(stream) + 1) for c in cuts), len(stream)]
         for start, end in itertools.pairwise(bounds):
@@ -331,16 +332,16 @@ def test_a_stream_cut_anywhere_gives_on_message_what_paho_gives(
     for topic, payload, qos, mid, dup, retain, content_type in publishes:
         props = None
         if v5:
-            properties = Properties(PacketTypes.PUBLISH)
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             if content_type is not None:
                 properties.ContentType = content_type
-            props = properties.pack()
+            props = properties.pack()  # type: ignore[no-untyped-call]
         packets.append(_publish_packet(topic, payload, qos, mid, dup, retain, props))
     for at in sorted(pings, reverse=True):
         packets.insert(min(at, len(packets)), b"\xd0\x00")  # PINGRESP
     stream = b"".join(packets)
     protocol = mqtt.MQTTv5 if v5 else mqtt.MQTTv311
-    theirs = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=protocol)
+    theirs = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=protocol)
     theirs.manual_ack_set(True)
     expected = _messages_from_stream(theirs, stream, cuts, bulk=False)
     got = _messages_from_stream(session_client("bulk", mqtt_v5=v5), stream, cuts, bulk=True)

@@ -1,5 +1,6 @@
-"""SqlReadingStore and EpochCloser against the real PostgreSQL: every oracle rule
-through the storage path, state across batches, epoch close and recompute."""
+"""SqlReadingStore (driven by the ingest unit of work) and EpochCloser against the
+real PostgreSQL: every oracle rule through the storage path, state across
+batches, epoch close and recompute, the PostgreSQL and SQLite writes alike."""
 
 import datetime as dt
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from coordinator.db.models import Reading as ReadingRow
 from coordinator.db.session import make_engine
 from coordinator.devices.registry import register_device, register_meter, revoke_device
 from coordinator.readings.epoch_close import EpochCloser, recompute_epoch
+from coordinator.readings.ingest.commit import commit_batch
 from coordinator.readings.ingest.decide import BatchDecision, verify_all
 from coordinator.readings.ingest.screen import Incoming, Parsed, Rejected
 from coordinator.readings.ingest.store import SqlReadingStore
@@ -48,8 +50,8 @@ def _commit(
     rejected: list[Rejected] | None = None,
 ) -> BatchDecision:
     devices = store.devices(p.signed.reading.gateway_id for p in parsed)
-    return store.commit_batch(
-        parsed, rejected or [], verified=verify_all(parsed, devices), now=now,
+    return commit_batch(
+        store, parsed, rejected or [], verified=verify_all(parsed, devices), now=now,
         config=OracleConfig(), length_s=LENGTH,
     )  # fmt: skip
 

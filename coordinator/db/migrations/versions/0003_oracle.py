@@ -3,7 +3,7 @@
 `readings` from 0001 is replaced (nothing was deployed with it):
 - PostgreSQL with TimescaleDB available: a hypertable on `meter_time`;
 - PostgreSQL otherwise: range-partitioned by `meter_time` (monthly
-  partitions managed by `coordinator.readings.partitions`, plus a default partition);
+  partitions managed by `coordinator.db.partitions`, plus a default partition);
 - SQLite (embedded demo): a plain table.
 A unique constraint on a partitioned table must include the partition key,
 so (gateway_id, seq) dedup is exact through the small `reading_seqs` table.
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from coordinator.readings.partitions import ensure_partitions
+from coordinator.db.partitions import ensure_partitions
 
 revision: str = "0003_oracle"
 down_revision: str | None = "0002_enrolment"

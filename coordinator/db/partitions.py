@@ -13,7 +13,9 @@ With TimescaleDB `readings` is a hypertable: chunks are created by the
 extension and `drop_expired` calls `drop_chunks`. On SQLite (embedded demo)
 readings are one plain table and both functions do nothing.
 
-The month arithmetic is pure (`month_start`, `add_months`, `partition_name`).
+The partition key of a reading is its meter timestamp as a UTC instant
+(`meter_time`). The month arithmetic is pure (`month_start`, `add_months`,
+`partition_name`).
 """
 
 import datetime as dt
@@ -27,6 +29,7 @@ __all__ = [
     "add_months",
     "drop_expired",
     "ensure_partitions",
+    "meter_time",
     "month_start",
     "partition_name",
     "storage_kind",
@@ -35,6 +38,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^readings_p(\d{4})(\d{2})$")
+
+
+def meter_time(ts: int) -> dt.datetime:
+    """The partition key of a reading: its meter timestamp (unix s) as a UTC instant."""
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
 
 
 def month_start(t: dt.datetime) -> dt.datetime:

@@ -9,13 +9,8 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from programs.ledger import FeePolicy
-from programs.roles import (
-    Deployment,
-    Trade,
-    _Parties,
-    _settlement_prefix,
-    pack_settlement,
-)
+from programs.roles.deployment import Deployment
+from programs.roles.trading import Trade, _Parties, _settlement_prefix, pack_settlement
 from programs.txsize import (
     MAX_TRANSACTION_SIZE,
     GroupSize,

@@ -2,8 +2,8 @@
 
 `solders` (Rust ed25519-dalek) is used on the hot path: measured on this
 machine it verifies about 2.2x as many signatures per second as
-`cryptography` (see benchmarks/). tests/coordinator/readings/test_signatures.py checks the
-two agree on valid, tampered and forged signatures.
+`cryptography` (see benchmarks/). tests/coordinator/readings/oracle/test_signatures.py
+checks the two agree on valid, tampered and forged signatures.
 """
 
 from solders.pubkey import Pubkey

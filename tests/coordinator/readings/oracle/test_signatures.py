@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coordinator.readings.ingest.signatures import signature_valid
+from coordinator.readings.oracle.signatures import signature_valid
 from edge.signing import DeviceKey
 from tests.utils.vectors import load_vectors
 from wire.reading import Reading, SignedReading, decode_payload

@@ -1,0 +1,143 @@
+"""The database as an `AlertSource`: the rules' inputs, read with index-backed queries."""
+
+import datetime as dt
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.engine import Engine
+
+from coordinator.db.models import (
+    ClearingAttestationJob,
+    ClearingRecord,
+    Device,
+    DeviceStatus,
+    EpochOnchain,
+    EpochRecord,
+    GatewayState,
+    MeterEpochEnergyRow,
+    Reading,
+    ReadingSeq,
+    RejectedReading,
+    SettlementJob,
+)
+from coordinator.ops.alerts.rules import (
+    EpochRows,
+    GatewaySeen,
+    LedgerFailure,
+    estimate_poll_interval,
+)
+from programs.ledger.store import chain_jobs
+
+__all__ = ["SqlAlertSource"]
+
+
+def _ts(value: dt.datetime) -> int:
+    if value.tzinfo is None:  # SQLite hands back naive UTC
+        value = value.replace(tzinfo=dt.UTC)
+    return int(value.timestamp())
+
+
+def _at(ts: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+class SqlAlertSource:
+    """Reads the rules' inputs with index-backed queries only (no scans of readings)."""
+
+    # Recent readings per gateway the poll interval is estimated from.
+    RECENT_SEQS = 64
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def gateways(self, default_poll_interval_s: int) -> list[GatewaySeen]:
+        seen = []
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(Device.gateway_id, Device.created_at, GatewayState.highest_seq)
+                .join(GatewayState, GatewayState.gateway_id == Device.gateway_id, isouter=True)
+                .where(Device.status == DeviceStatus.ACTIVE)
+            ).all()
+            for gateway_id, created_at, highest in rows:
+                last = _ts(created_at)
+                points: list[tuple[str, int]] = []
+                if highest is not None:
+                    recent = conn.execute(
+                        select(Reading.meter_id, Reading.meter_ts, Reading.received_at)
+                        .select_from(ReadingSeq)
+                        .join(
+                            Reading,
+                            and_(
+                                Reading.gateway_id == ReadingSeq.gateway_id,
+                                Reading.seq == ReadingSeq.seq,
+                                Reading.meter_time == ReadingSeq.meter_time,
+                            ),
+                        )
+                        .where(
+                            ReadingSeq.gateway_id == gateway_id,
+                            ReadingSeq.seq > highest - self.RECENT_SEQS,
+                        )
+                    ).all()
+                    for meter_id, meter_ts, received_at in recent:
+                        points.append((meter_id, int(meter_ts)))
+                        last = max(last, _ts(received_at))
+                interval = estimate_poll_interval(points, default_poll_interval_s)
+                seen.append(GatewaySeen(gateway_id, last, interval))
+        return seen
+
+    def rejections(self, since_s: int, until_s: int) -> dict[str, int]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(RejectedReading.reason, func.count())
+                .where(
+                    RejectedReading.received_at >= _at(since_s),
+                    RejectedReading.received_at < _at(until_s),
+                )
+                .group_by(RejectedReading.reason)
+            ).all()
+        return {str(reason): int(n) for reason, n in rows}
+
+    def ledger_failures(self, since_s: int) -> list[LedgerFailure]:
+        since = _at(since_s)
+        failures = []
+        with self._engine.connect() as conn:
+            for source, table in (
+                ("chain_jobs", chain_jobs),
+                ("settlements", SettlementJob.__table__),
+                ("clearing_attestations", ClearingAttestationJob.__table__),
+            ):
+                c = table.c
+                epoch_col = c.get("epoch")
+                cols = [c.job_key, c.error] + ([epoch_col] if epoch_col is not None else [])
+                for row in conn.execute(
+                    select(*cols).where(c.status == "failed", c.updated_at >= since)
+                ):
+                    epoch = int(row[2]) if len(row) > 2 and row[2] is not None else None
+                    failures.append(LedgerFailure(source, row[0], epoch, row[1] or "failed"))
+            for epoch, error in conn.execute(
+                select(EpochOnchain.epoch, EpochOnchain.error).where(
+                    EpochOnchain.error.is_not(None), EpochOnchain.done_at >= since
+                )
+            ):
+                failures.append(LedgerFailure("epoch_onchain", str(epoch), int(epoch), error or ""))
+        return failures
+
+    def epochs(self, lo: int, hi: int) -> EpochRows:
+        with self._engine.connect() as conn:
+            closed = conn.execute(
+                select(EpochRecord.epoch).where(EpochRecord.epoch.between(lo, hi))
+            ).scalars()
+            cleared = conn.execute(
+                select(ClearingRecord.epoch).where(ClearingRecord.epoch.between(lo, hi))
+            ).scalars()
+            firsts = [
+                conn.execute(select(func.min(EpochRecord.epoch))).scalar_one_or_none(),
+                conn.execute(select(func.min(MeterEpochEnergyRow.epoch))).scalar_one_or_none(),
+            ]
+            first_cleared = conn.execute(select(func.min(ClearingRecord.epoch))).scalar()
+            known = [int(f) for f in firsts if f is not None]
+            return EpochRows(
+                frozenset(int(e) for e in closed),
+                frozenset(int(e) for e in cleared),
+                min(known) if known else None,
+                None if first_cleared is None else int(first_cleared),
+            )

@@ -1,0 +1,26 @@
+"""An in-memory AlertSource: the rules' inputs set by the test."""
+
+from coordinator.ops.alerts.rules import EpochRows, GatewaySeen, LedgerFailure
+
+__all__ = ["FakeSource"]
+
+
+class FakeSource:
+    """Every due epoch closed and cleared; gateways, rejections and failures as set."""
+
+    def __init__(self) -> None:
+        self.seen: list[GatewaySeen] = []
+        self.rejected: dict[str, int] = {}
+        self.failures: list[LedgerFailure] = []
+
+    def gateways(self, default_poll_interval_s: int) -> list[GatewaySeen]:
+        return self.seen
+
+    def rejections(self, since_s: int, until_s: int) -> dict[str, int]:
+        return self.rejected
+
+    def ledger_failures(self, since_s: int) -> list[LedgerFailure]:
+        return self.failures
+
+    def epochs(self, lo: int, hi: int) -> EpochRows:
+        return EpochRows(frozenset(range(lo, hi + 1)), frozenset(range(lo, hi + 1)), 0, 0)
