@@ -4,11 +4,17 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY wire wire
 COPY edge edge
 COPY device_sim device_sim
 COPY provisioning provisioning
 COPY coordinator coordinator
 COPY programs programs
+# openssl: deploy/broker/setup.sh checks the broker's certificate (and makes a
+# development CA when asked) in this image.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends openssl \
+    && rm -rf /var/lib/apt/lists/*
 RUN pip install . \
     && useradd --system --uid 10001 --home-dir /var/lib/gtx gtx \
     && mkdir -p /var/lib/gtx /etc/gtx \

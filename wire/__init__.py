@@ -10,6 +10,7 @@ it imports nothing of theirs (checked by the import contracts in pyproject.toml)
 - `enrolment`: the messages a gateway key signs to enrol, rotate and call the API;
 - `alerts`: the alert and ingest-stats payloads the coordinator publishes;
 - `meters`: the meter models (register maps) both ends know by name.
+- `text`: `printable`, which every CLI applies to strings from gateways and users.
 
 `reading`, `base58` and `topics` run on MicroPython too (the gateway's portable
 core): no dataclasses, no typing imports, no floats in signed data, no reliance
