@@ -11,6 +11,11 @@ COPY provisioning provisioning
 COPY coordinator coordinator
 COPY programs programs
 COPY demo demo
+# openssl: deploy/broker/setup.sh checks the broker's certificate (and makes a
+# development CA when asked) in this image.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends openssl \
+    && rm -rf /var/lib/apt/lists/*
 RUN pip install . \
     && useradd --system --uid 10001 --home-dir /var/lib/gtx gtx \
     && mkdir -p /var/lib/gtx /etc/gtx \

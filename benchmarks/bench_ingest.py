@@ -203,6 +203,7 @@ class Coordinators:
              "GTX_LOG_JSON": "true", "GTX_LEDGER": "off",
              # Sticky routing (coordinator.readings.ingest.routing) or the shared subscription.
              "GTX_INGEST_PARTITIONS": str(n if sticky else 0), "GTX_INGEST_PARTITION": str(i),
+             "GTX_MQTT_SHARED": "true" if n > 1 and not sticky else "false",
              "GTX_INGEST_WORKERS": str(workers), "GTX_MQTT_PROTOCOL": protocol}
             for i, mp_ in enumerate(self.metrics_ports)
         ]  # fmt: skip

@@ -3,23 +3,31 @@
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import logging
+import ssl
 import sys
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from coordinator.config import Settings
+from coordinator.api import repository as repo
+from coordinator.config import Settings, monitor_client_id
 from coordinator.db.migrate import upgrade
 from coordinator.db.models import EpochRecord
 from coordinator.db.session import make_engine
-from coordinator.devices.registry import register_device, revoke_device
-from coordinator.errors import CoordinatorError
+from coordinator.devices.broker_accounts import broker_from_settings
+from coordinator.devices.broker_setup import write_broker_state
+from coordinator.devices.registry import register_device
+from coordinator.errors import BrokerError, ConfigError, CoordinatorError
+from coordinator.ops.broker_audit import run_audit
 from coordinator.ops.logs import configure_logging
 from coordinator.ops.metrics import serve_metrics
 from coordinator.ops.monitor import run_monitor
 from coordinator.readings.epoch_close import recompute_epoch, summary_json
-from coordinator.runner import maintain_partitions, run_ingest
+from coordinator.runner import maintain_partitions, prepare_sessions, run_ingest
+from wire.text import printable
 
 __all__ = ["main"]
 
@@ -51,6 +59,30 @@ def _parser() -> argparse.ArgumentParser:
     mon.add_argument("--once", action="store_true", help="print one snapshot and exit")
     mon.add_argument("--json", action="store_true", help="JSON instead of text")
     mon.add_argument("--refresh", type=float, default=1.0, help="seconds between redraws")
+    bc = sub.add_parser(
+        "broker-config",
+        help="write the broker's initial dynamic-security state (roles, service accounts, "
+        "enrolled gateways disabled) before the broker first starts",
+    )
+    bc.add_argument("out", type=Path, help="the plugin's state file (plugin_opt_config_file)")
+    bc.add_argument("--force", action="store_true", help="replace an existing file")
+    bi = sub.add_parser(
+        "broker-init",
+        help="on a running broker: create the coordinator's persistent session(s), then "
+        "enable the enrolled gateways' accounts",
+    )
+    bi.add_argument(
+        "--client-id",
+        action="append",
+        default=[],
+        help="a coordinator instance's client id (repeat; default: GTX_MQTT_CLIENT_ID)",
+    )
+    bi.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the broker")
+    sub.add_parser(
+        "broker-audit",
+        help="read the broker's log on stdin: pass it on without per-message lines, log and "
+        "count (gtx_broker_refusals_total) every refused login, subscription and publish",
+    )
     return parser
 
 
@@ -72,6 +104,50 @@ def _recompute(engine: Engine, settings: Settings, epoch: int) -> int:
     return 0
 
 
+def _tls_context(settings: Settings) -> ssl.SSLContext | None:
+    tls = settings.mqtt_tls_config()
+    if tls is None:
+        return None
+    try:
+        return tls.context()
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"TLS to the broker (GTX_MQTT_CA_FILE ...): {exc}") from exc
+
+
+async def _prepare_sessions(settings: Settings, ids: list[str], wait_s: float) -> dict[str, bool]:
+    """prepare_sessions, retrying while the broker is not up yet (a new broker)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while True:
+        try:
+            return await prepare_sessions(settings, ids)
+        except BrokerError:
+            if loop.time() >= deadline:
+                raise
+            await asyncio.sleep(1.0)
+
+
+def _broker_command(args: argparse.Namespace, settings: Settings, engine: Engine) -> None:
+    if args.command == "broker-audit":
+        if settings.metrics_port:
+            serve_metrics(settings.metrics_port, settings.metrics_addr)
+        with contextlib.suppress(KeyboardInterrupt):
+            run_audit(sys.stdin, sys.stdout)
+        return
+    upgrade(engine)
+    if args.command == "broker-config":
+        write_broker_state(args.out, settings, repo.broker_entries(engine), force=args.force)
+        print(printable(f"broker state written to {args.out}"))
+        return
+    ids = args.client_id or [settings.mqtt_client_id]
+    existed = asyncio.run(_prepare_sessions(settings, ids, args.wait))
+    for client_id, held in existed.items():
+        state = "already held" if held else "created"
+        print(printable(f"coordinator session {client_id}: {state}"))
+    broker_from_settings(settings).sync(repo.broker_entries(engine))
+    print("gateway accounts: in line with the database")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
@@ -83,12 +159,14 @@ def main(argv: list[str] | None = None) -> int:
             print("database schema is up to date")
         elif args.command == "device-add":
             new = register_device(engine, args.gateway_id)
-            print(("registered " if new else "re-activated ") + args.gateway_id)
+            print(printable(("registered " if new else "re-activated ") + args.gateway_id))
         elif args.command == "device-revoke":
-            if not revoke_device(engine, args.gateway_id):
-                print(f"unknown gateway {args.gateway_id}", file=sys.stderr)
+            if not repo.revoke_gateway(engine, args.gateway_id, dt.datetime.now(dt.UTC)):
+                print(printable(f"unknown gateway {args.gateway_id}"), file=sys.stderr)
                 return 1
-            print("revoked " + args.gateway_id)
+            # Its broker account too: disabled, and disconnected by the broker.
+            broker_from_settings(settings).sync(repo.broker_entries(engine))
+            print(printable("revoked " + args.gateway_id))
         elif args.command == "epoch":
             return _recompute(engine, settings, args.epoch)
         elif args.command == "partitions":
@@ -100,9 +178,13 @@ def main(argv: list[str] | None = None) -> int:
                         host=settings.mqtt_host, port=settings.mqtt_port,
                         root=settings.topic_root, out=sys.stdout,
                         username=settings.mqtt_username, password=settings.mqtt_password,
+                        tls=_tls_context(settings),
+                        client_id=monitor_client_id(settings.mqtt_username),
                         once=args.once, as_json=args.json, refresh_s=args.refresh,
                     )
                 )  # fmt: skip
+        elif args.command.startswith("broker-"):
+            _broker_command(args, settings, engine)
         elif args.command == "run":
             upgrade(engine)
             if settings.metrics_port:
@@ -110,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(KeyboardInterrupt):
                 asyncio.run(run_ingest(settings, engine, with_chain=True))
     except CoordinatorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(printable(f"error: {exc}"), file=sys.stderr)
         return 2
     finally:
         engine.dispose()

@@ -1,5 +1,7 @@
 """Coordinator settings, parsed once from the environment (prefix ``GTX_``)."""
 
+import ssl
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -8,7 +10,37 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wire import topics
 
-__all__ = ["Settings"]
+__all__ = ["MqttTls", "Settings", "monitor_client_id"]
+
+
+@dataclass(frozen=True, slots=True)
+class MqttTls:
+    """TLS to the broker: the CA that signed its certificate (None: the system's
+    trust store) and, for brokers that ask for one, this client's certificate."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    def context(self) -> ssl.SSLContext:
+        """A client context that verifies the broker's certificate and host name.
+        Raises OSError / ssl.SSLError for unreadable or invalid files."""
+        ctx = ssl.create_default_context(
+            ssl.Purpose.SERVER_AUTH, cafile=None if self.ca_file is None else str(self.ca_file)
+        )
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.cert_file is not None:
+            key = None if self.key_file is None else str(self.key_file)
+            ctx.load_cert_chain(str(self.cert_file), key)
+        return ctx
+
+
+def monitor_client_id(username: str | None) -> str | None:
+    """The client id `gtx-coordinator monitor` uses with an operator account: the
+    broker binds each operator account to this id (coordinator.devices.dynsec), so
+    an operator cannot take over a coordinator's or a gateway's session. None
+    without an account (a development broker): the monitor picks a random id."""
+    return None if username is None else "gtx-monitor-" + username
 
 
 class Settings(BaseSettings):
@@ -22,15 +54,27 @@ class Settings(BaseSettings):
     mqtt_port: int = Field(default=1883, ge=1, le=65535)
     mqtt_username: str | None = None
     mqtt_password: str | None = None
+    # TLS to the broker (the production broker listens on TLS only): the CA file
+    # that signed the broker's certificate (unset: the system's trust store), and
+    # an optional client certificate and key. Used by every MQTT client of the
+    # coordinator: `run`, `monitor`, `broker-init` and the API's broker accounts.
+    mqtt_tls: bool = False
+    mqtt_ca_file: Path | None = None
+    mqtt_cert_file: Path | None = None
+    mqtt_key_file: Path | None = None
     # A stable client id gives the coordinator a persistent MQTT session: the
     # broker queues QoS 1 readings while it is down.
     mqtt_client_id: str = "gtx-coordinator-1"
     mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     # "3.1.1" for brokers without MQTT 5 (the embedded demo broker).
     mqtt_protocol: Literal["5", "3.1.1"] = "5"
-    # Share the readings stream between coordinator instances ($share/...);
-    # off for brokers without shared subscriptions (then run one instance).
-    mqtt_shared: bool = True
+    # Share the readings stream round-robin between instances ($share/...). Off by
+    # default: Mosquitto before 2.0.19 does not persist shared subscriptions, so
+    # readings published while the coordinator is away after a broker restart
+    # would find no subscriber and be lost; and round-robin splits one gateway's
+    # readings between instances. Scale out with sticky partitions instead
+    # (`ingest_partitions`, docs/operations.md).
+    mqtt_shared: bool = False
     # Sticky ingest (coordinator.readings.ingest.routing): with n > 0 partitions, instance
     # `ingest_partition` of n decides only its own gateways' readings, each in order.
     ingest_partitions: int = Field(default=0, ge=0, le=1024)
@@ -53,6 +97,16 @@ class Settings(BaseSettings):
     # How long a rotated-out device key still verifies readings (default / cap).
     key_overlap_default_s: int = Field(default=3600, ge=0)
     key_overlap_max_s: int = Field(default=24 * 3600, ge=0)
+    # How gateway accounts reach the broker (coordinator.devices.broker_accounts):
+    # with broker_admin_username set, through Mosquitto's dynamic security plugin
+    # (production: per-gateway roles, client ids bound to accounts); else with
+    # broker_password_file set, a rendered password file (development profile);
+    # else not at all (an anonymous development broker).
+    broker_admin_username: str | None = None
+    broker_admin_password: SecretStr | None = None
+    # An operator account broker-config puts in the plugin's initial state (read only).
+    broker_operator_username: str | None = None
+    broker_operator_password: SecretStr | None = None
     # The Mosquitto password file the coordinator renders, and Mosquitto's pid
     # file to SIGHUP after; unset = the broker's credentials are not managed.
     broker_password_file: Path | None = None
@@ -64,6 +118,9 @@ class Settings(BaseSettings):
     gateway_mqtt_host: str | None = None
     gateway_mqtt_port: int | None = Field(default=None, ge=1, le=65535)
     gateway_mqtt_tls: bool = False
+    # The CA certificate gateways verify the broker with, handed out at enrolment
+    # (public: it goes into the gateway's config directory, no hand copy).
+    gateway_mqtt_ca_file: Path | None = None
 
     # Oracle limits (see coordinator.readings.oracle.OracleConfig).
     max_future_skew_s: int = Field(default=120, ge=0)
@@ -101,6 +158,31 @@ class Settings(BaseSettings):
     # mints, fee payer): made here at first start, mode 0600; back them up.
     key_dir: Path = Path("var/coordinator-keys")
     chain_check_interval_s: float = Field(default=2.0, gt=0)
+
+    def mqtt_tls_config(self) -> MqttTls | None:
+        """The TLS settings of the coordinator's MQTT clients; None for plain MQTT."""
+        if not self.mqtt_tls:
+            return None
+        return MqttTls(self.mqtt_ca_file, self.mqtt_cert_file, self.mqtt_key_file)
+
+    @model_validator(mode="after")
+    def _mqtt_tls_consistent(self) -> "Settings":
+        files = (self.mqtt_ca_file, self.mqtt_cert_file, self.mqtt_key_file)
+        if not self.mqtt_tls and any(f is not None for f in files):
+            raise ValueError(
+                "GTX_MQTT_CA_FILE / GTX_MQTT_CERT_FILE / GTX_MQTT_KEY_FILE are set but "
+                "GTX_MQTT_TLS is not true: set it, or the broker would be reached in clear"
+            )
+        if self.mqtt_key_file is not None and self.mqtt_cert_file is None:
+            raise ValueError("GTX_MQTT_KEY_FILE needs GTX_MQTT_CERT_FILE (the client certificate)")
+        if self.broker_admin_username and self.broker_password_file is not None:
+            raise ValueError(
+                "set either GTX_BROKER_ADMIN_USERNAME (dynamic security) or "
+                "GTX_BROKER_PASSWORD_FILE (password file), not both"
+            )
+        if self.broker_admin_username and self.broker_admin_password is None:
+            raise ValueError("GTX_BROKER_ADMIN_USERNAME needs GTX_BROKER_ADMIN_PASSWORD")
+        return self
 
     @model_validator(mode="after")
     def _partition_in_range(self) -> "Settings":

@@ -12,7 +12,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -36,7 +36,7 @@ from coordinator.readings.live_cache import LiveCache
 from coordinator.readings.oracle import OracleConfig
 from wire import topics
 
-__all__ = ["maintain_partitions", "run_ingest"]
+__all__ = ["maintain_partitions", "prepare_sessions", "readings_source", "run_ingest"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,55 @@ def maintain_partitions(engine: Engine, settings: Settings) -> None:
     with engine.begin() as conn:
         ensure_partitions(conn, now, settings.partition_months_ahead)
         drop_expired(conn, now, settings.readings_retention_days)
+
+
+def readings_source(settings: Settings, client_id: str | None = None) -> MqttSource:
+    """The coordinator's readings source as `run` opens it: its client id (or
+    `client_id`, another instance's), subscription, session and TLS."""
+    keep = None
+    shared = settings.mqtt_shared
+    if settings.ingest_partitions:
+        partition, partitions, root = (
+            settings.ingest_partition,
+            settings.ingest_partitions,
+            settings.topic_root,
+        )
+        shared = False  # every instance sees every reading and keeps its own
+
+        def keep(topic: str) -> bool:
+            return owns_topic(root, topic, partition, partitions)
+
+    return MqttSource(
+        host=settings.mqtt_host,
+        port=settings.mqtt_port,
+        client_id=client_id or settings.mqtt_client_id,
+        subscription=topics.readings_subscription(settings.topic_root, shared),
+        keep=keep,
+        username=settings.mqtt_username,
+        password=settings.mqtt_password,
+        session_expiry_s=settings.mqtt_session_expiry_s,
+        mqtt_v5=settings.mqtt_protocol == "5",
+        tls=settings.mqtt_tls_config(),
+    )
+
+
+async def prepare_sessions(settings: Settings, client_ids: Sequence[str]) -> dict[str, bool]:
+    """Make sure the broker holds each coordinator instance's persistent session
+    and readings subscription, so that it queues readings for an instance that
+    has not started yet (run before any gateway may publish on a new broker).
+    Connects as each instance and leaves at once: nothing is acknowledged, so a
+    reading delivered meanwhile stays queued for the instance. Returns, per
+    client id, whether its session existed already."""
+    existed = {}
+    for client_id in client_ids:
+        async with readings_source(settings, client_id) as source:
+            existed[client_id] = source.session_present
+        log.info(
+            "coordinator session %s %s on the broker",
+            client_id,
+            "already held" if existed[client_id] else "created",
+        )
+    return existed
 
 
 async def _epoch_loop(closer: EpochCloser, source: MqttSource, settings: Settings,
@@ -94,31 +143,8 @@ async def run_ingest(
         lateness_s=settings.lateness_window_s,
     )
     stats = StatsCollector(settings.mqtt_client_id, then=on_batch)
-    keep = None
-    shared = settings.mqtt_shared
-    if settings.ingest_partitions:
-        partition, partitions, root = (
-            settings.ingest_partition,
-            settings.ingest_partitions,
-            settings.topic_root,
-        )
-        shared = False  # every instance sees every reading and keeps its own
-
-        def keep(topic: str) -> bool:
-            return owns_topic(root, topic, partition, partitions)
-
     async with (
-        MqttSource(
-            host=settings.mqtt_host,
-            port=settings.mqtt_port,
-            client_id=settings.mqtt_client_id,
-            subscription=topics.readings_subscription(settings.topic_root, shared),
-            keep=keep,
-            username=settings.mqtt_username,
-            password=settings.mqtt_password,
-            session_expiry_s=settings.mqtt_session_expiry_s,
-            mqtt_v5=settings.mqtt_protocol == "5",
-        ) as source,
+        readings_source(settings) as source,
         contextlib.AsyncExitStack() as stack,
     ):
         pool = None

@@ -307,7 +307,7 @@ async def _broker(
         return embedded.host, embedded.port, "3.1.1", False
     assert plan.broker.address is not None
     host, _, port = plan.broker.address.rpartition(":")
-    return host, int(port), "5", True
+    return host, int(port), "5", False  # one instance: a plain, persisted subscription
 
 
 def _settings(

@@ -21,6 +21,7 @@ from edge.outbox import Outbox
 from edge.publisher import MqttPublisher
 from edge.signing import DeviceKey
 from wire.health import decode_health, format_status
+from wire.text import printable
 
 __all__ = ["main", "run_gateway", "status_text"]
 
@@ -63,9 +64,10 @@ async def run_gateway(config: GatewayConfig) -> None:
 
 
 def status_text(config: GatewayConfig) -> str:
-    """What `gtx-edge status` prints: live outbox figures, then the last health report."""
+    """What `gtx-edge status` prints: live outbox figures, then the last health report;
+    each line free of control characters (`wire.text.printable`)."""
     if not config.state_file.exists():
-        return f"no state file at {config.state_file}: the gateway has not run yet"
+        return printable(f"no state file at {config.state_file}: the gateway has not run yet")
     outbox = Outbox(config.state_file, max_entries=config.outbox.max_entries)
     try:
         lines = [
@@ -75,6 +77,7 @@ def status_text(config: GatewayConfig) -> str:
             f"{outbox.last_dropped_seq()})",
             f"next sequence:  {outbox.next_seq()}",
         ]
+        lines = [printable(line) for line in lines]
         saved = outbox.load_health()
     finally:
         outbox.close()
@@ -84,7 +87,7 @@ def status_text(config: GatewayConfig) -> str:
         try:
             lines += ["", "last health report:", format_status(decode_health(saved))]
         except ValueError as exc:
-            lines.append(f"saved health report unreadable: {exc}")
+            lines.append(printable(f"saved health report unreadable: {exc}"))
     return "\n".join(lines)
 
 
@@ -94,13 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         if args.command == "status":
-            print(f"gateway id:     {DeviceKey.load(config.key_file).gateway_id}")
-            print(f"meters:         {', '.join(m.meter_id for m in config.meters)}")
+            print(printable(f"gateway id:     {DeviceKey.load(config.key_file).gateway_id}"))
+            print(printable(f"meters:         {', '.join(m.meter_id for m in config.meters)}"))
             print(status_text(config))
         else:
             asyncio.run(run_gateway(config))
     except GatewayError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(printable(f"error: {exc}"), file=sys.stderr)
         return 2
     return 0
 

@@ -72,7 +72,7 @@ class MqttPublisher:
             broker.port,
             username=broker.username,
             password=broker.password,
-            identifier="gtx-gw-" + gateway_id,
+            identifier=topics.gateway_client_id(gateway_id),
             **session,
             keepalive=broker.keepalive_s,
             tls_params=_tls(broker),

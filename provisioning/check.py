@@ -10,7 +10,6 @@ A step that fails says why; later steps that depend on it are not run.
 
 import asyncio
 import contextlib
-import secrets
 import ssl
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from edge.meter_reader import MeterSample, ModbusMeterReader
 from edge.outbox import Outbox
 from provisioning.client import Transport
 from provisioning.errors import ProvisioningError, RefusedError
-from provisioning.gateway_config import recorded_broker_tls, recorded_gateway_id
+from provisioning.gateway_config import recorded_gateway_id
 from provisioning.keys import Signer
 from provisioning.output import Report
 from wire import topics
@@ -34,9 +33,17 @@ __all__ = ["run_check"]
 _POLL_S = 0.5
 
 
-def _tls(config_file: Path) -> ssl.SSLContext | None:
-    # System trust store; a private CA goes into it (or, later, broker.ca_file).
-    return ssl.create_default_context() if recorded_broker_tls(config_file) else None
+def _tls(config: GatewayConfig) -> ssl.SSLContext | None:
+    """As the agent connects: the broker's CA file, else the system's trust store."""
+    broker = config.broker
+    if not broker.tls:
+        return None
+    try:
+        return ssl.create_default_context(
+            cafile=None if broker.ca_file is None else str(broker.ca_file)
+        )
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"broker.ca_file {broker.ca_file}: {exc}") from exc
 
 
 async def run_check(
@@ -45,7 +52,7 @@ async def run_check(
     report = Report("check")
     try:
         config = load_config(config_file)
-        tls = _tls(config_file)
+        tls = _tls(config)
     except ConfigError as exc:
         report.add("config", False, str(exc))
         return report
@@ -100,8 +107,10 @@ async def _publish_and_confirm(
             broker.port,
             username=broker.username,
             password=broker.password,
-            # Not the agent's client id: connecting must not kick a running agent off.
-            identifier="gtx-check-" + secrets.token_hex(4),
+            # The gateway's own client id: the production broker accepts no other
+            # for its account. A running agent is disconnected for a moment; it
+            # reconnects and republishes whatever was not acknowledged.
+            identifier=topics.gateway_client_id(gateway_id),
             tls_context=tls,
             timeout=10,
         ) as client:

@@ -34,6 +34,7 @@ from provisioning.errors import (
 from provisioning.gateway_config import parse_meter_spec, recorded_coordinator_url
 from provisioning.output import Report, render
 from provisioning.rotate import rotate_key
+from wire.text import printable
 
 __all__ = [
     "EXIT_CHECK_FAILED",
@@ -74,6 +75,16 @@ def _parser() -> argparse.ArgumentParser:
     en.add_argument("--coordinator", help=f"coordinator URL (or ${_URL_ENV})")
     en.add_argument("--token", help=f"one-time enrolment token (or ${_TOKEN_ENV})")
     en.add_argument("--owner", help="owner's wallet address (default: the token's owner)")
+    en.add_argument(
+        "--poll-interval",
+        type=int,
+        help="seconds between meter polls (default: the existing config's, else 900)",
+    )
+    en.add_argument(
+        "--ca-file",
+        type=Path,
+        help="CA certificate of the broker (default: the one the coordinator hands out)",
+    )
     en.add_argument(
         "--meter",
         action="append",
@@ -123,6 +134,8 @@ def _run(args: argparse.Namespace) -> tuple[Report, int]:
             token=token,
             meters=tuple(parse_meter_spec(m) for m in args.meter),
             owner=args.owner,
+            ca_file=args.ca_file,
+            poll_interval_s=args.poll_interval,
         )
         return enroll(options, transport), EXIT_OK
     if args.command == "check":
@@ -172,7 +185,7 @@ def _error(command: str, exc: Exception, code: int, *, as_json: bool) -> None:
             payload["reason"] = exc.code
         print(json.dumps(payload, sort_keys=True))
     else:
-        print(f"error: {exc}", file=sys.stderr)
+        print(printable(f"error: {exc}"), file=sys.stderr)
 
 
 def _init(key_file: Path) -> Report:

@@ -8,16 +8,19 @@ gateway present the same token again (a fresh broker password results).
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from edge.config import load_config
 from edge.errors import ConfigError
 from provisioning.client import Transport
 from provisioning.errors import LocalError, UsageError
 from provisioning.gateway_config import (
+    DEFAULT_POLL_INTERVAL_S,
     GatewayFile,
     MeterSpec,
     meters_of,
     recorded_gateway_id,
+    write_ca_certificate,
     write_config,
 )
 from provisioning.keys import Signer
@@ -35,6 +38,24 @@ class EnrolOptions:
     token: str
     meters: tuple[MeterSpec, ...]
     owner: str | None = None
+    # The broker's CA certificate, when the installer brings one; else the one
+    # the coordinator hands out (written beside the config), else the system's.
+    ca_file: Path | None = None
+    # Seconds between meter polls (default: an existing config's, else 900).
+    poll_interval_s: int | None = None
+
+
+def _poll_interval(options: EnrolOptions) -> int:
+    if options.poll_interval_s is not None:
+        if options.poll_interval_s < 1:
+            raise UsageError("--poll-interval must be at least 1 second")
+        return options.poll_interval_s
+    if options.config_file.exists():
+        try:
+            return load_config(options.config_file).poll_interval_s
+        except ConfigError:
+            pass
+    return DEFAULT_POLL_INTERVAL_S
 
 
 def _meters(options: EnrolOptions) -> tuple[MeterSpec, ...]:
@@ -46,6 +67,28 @@ def _meters(options: EnrolOptions) -> tuple[MeterSpec, ...]:
         except ConfigError as exc:
             raise LocalError(str(exc)) from exc
     raise UsageError("no meters: give --meter (one per meter) or an existing --config")
+
+
+def ca_certificate_path(config_file: Path) -> Path:
+    """Where `enroll` keeps the broker CA certificate the coordinator hands out."""
+    return config_file.with_name("broker-ca.crt")
+
+
+def _ca_file(options: EnrolOptions, mqtt: dict[str, Any], report: Report) -> Path | None:
+    if not mqtt["tls"]:
+        return None
+    if options.ca_file is not None:
+        if not options.ca_file.is_file():
+            raise LocalError(f"--ca-file {options.ca_file}: no such file")
+        report.add("broker CA", True, f"{options.ca_file} (given)")
+        return options.ca_file.resolve()
+    pem = mqtt.get("ca_certificate")
+    if pem:
+        path = write_ca_certificate(ca_certificate_path(options.config_file), pem).resolve()
+        report.add("broker CA", True, f"from the coordinator, written to {path}")
+        return path
+    report.add("broker CA", True, "none given: the broker's certificate must chain to a public CA")
+    return None
 
 
 def enroll(options: EnrolOptions, transport: Transport) -> Report:
@@ -79,6 +122,7 @@ def enroll(options: EnrolOptions, transport: Transport) -> Report:
         f"{len(answer['meters'])} meter(s) registered for owner {answer['owner']}"
         + ("" if answer["first_time"] else " (re-run: details updated, new broker password)"),
     )
+    ca_file = _ca_file(options, mqtt, report)
     write_config(
         options.config_file,
         GatewayFile(
@@ -93,6 +137,8 @@ def enroll(options: EnrolOptions, transport: Transport) -> Report:
             password=mqtt["password"],
             topic_root=mqtt["topic_root"],
             meters=meters,
+            ca_file=ca_file,
+            poll_interval_s=_poll_interval(options),
         ),
     )
     report.add("gateway config", True, f"written to {options.config_file} (mode 0600)")

@@ -16,6 +16,7 @@ from wire import topics
 from wire.reading import ProtocolError, check_meter_id
 
 __all__ = [
+    "DEFAULT_POLL_INTERVAL_S",
     "GatewayFile",
     "MeterSpec",
     "meters_of",
@@ -26,9 +27,11 @@ __all__ = [
     "render_config",
     "render_sidecar",
     "sidecar_path",
+    "write_ca_certificate",
     "write_config",
 ]
 
+DEFAULT_POLL_INTERVAL_S = 900
 _METER_KEYS = {"meter_id", "host", "port", "unit", "model", "rated_w", "owner"}
 
 
@@ -58,7 +61,9 @@ class GatewayFile:
     password: str
     topic_root: str
     meters: tuple[MeterSpec, ...]
-    poll_interval_s: int = 900
+    poll_interval_s: int = DEFAULT_POLL_INTERVAL_S
+    # The CA that signed the broker's certificate (None: the system's trust store).
+    ca_file: Path | None = None
 
 
 def _int(key: str, value: str, spec: str) -> int:
@@ -126,6 +131,8 @@ def render_config(f: GatewayFile) -> str:
         f"topic_root = {_s(f.topic_root or topics.DEFAULT_ROOT)}",
         f"tls = {'true' if f.broker_tls else 'false'}",
     ]
+    if f.broker_tls and f.ca_file is not None:
+        lines.append(f"ca_file = {_s(f.ca_file)}")
     for m in f.meters:
         lines += [
             "",
@@ -158,7 +165,7 @@ def render_sidecar(f: GatewayFile) -> str:
     )
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -166,11 +173,22 @@ def _atomic_write(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_ca_certificate(path: Path, pem: str) -> Path:
+    """Store the broker's CA certificate the coordinator handed out (public:
+    mode 0644), atomically; refuse anything that is not a PEM certificate."""
+    text = pem.strip() + "\n"
+    begins, ends = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+    if not text.startswith(begins) or ends not in text:
+        raise UsageError("the coordinator's broker CA certificate is not a PEM certificate")
+    _atomic_write(path, text, mode=0o644)
+    return path
 
 
 def write_config(path: Path, f: GatewayFile) -> GatewayConfig:

@@ -1,9 +1,14 @@
 """What a command prints: a list of steps, each passed or failed with a reason,
-plus data for scripts. Human-readable by default, one JSON object with --json."""
+plus data for scripts. Human-readable by default, one JSON object with --json.
+
+Details carry words of the coordinator, the broker and the meters: the text form
+prints every line through `wire.text.printable`, JSON escapes them itself."""
 
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from wire.text import printable
 
 __all__ = ["Report", "Step", "render"]
 
@@ -48,4 +53,4 @@ def render(report: Report, *, as_json: bool) -> str:
         for key, value in report.data.items()
         if not isinstance(value, (dict, list))
     ]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)

@@ -1,5 +1,7 @@
-"""docker-compose.yml: `docker compose config` (or Debian's `docker-compose`) validates
-it; its structure (services, health checks, volumes, no secrets) is checked always."""
+"""docker-compose.yml: `docker compose config` validates it where the compose plugin
+exists; its structure (services, health checks, volumes, no secrets) and its production
+profile (the broker's production configuration, TLS for every MQTT client, secrets
+from the environment, a development CA only when asked) are checked always."""
 
 import json
 import os
@@ -15,17 +17,23 @@ from tests.utils.tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
-ENV = {
+SECRETS = {
     "POSTGRES_PASSWORD": "test-only-pg",
     "GTX_ADMIN_TOKEN": "test-only-admin-token",
+    "GTX_JWT_SECRET": "test-only-jwt-secret",
+    "GTX_MQTT_PASSWORD": "test-only-coordinator-mqtt",
+    "GTX_BROKER_ADMIN_PASSWORD": "test-only-broker-admin",
     "GRAFANA_ADMIN_PASSWORD": "test-only-grafana",
-    "GATEWAY_OWNER": "11111111111111111111111111111111",
 }
+ENV = {**SECRETS, "GATEWAY_OWNER": "11111111111111111111111111111111"}
 SERVICES = {
-    *("postgres", "redis", "mosquitto", "solana", "migrate", "coordinator", "api"),
-    *("simulator", "gateway-enrol", "gateway", "prometheus", "grafana", "monitor"),
+    *("postgres", "redis", "broker-setup", "mosquitto", "broker-init", "solana", "migrate"),
+    *("coordinator", "api", "simulator", "gateway-enrol", "gateway", "prometheus", "grafana"),
+    *("monitor", "broker-audit"),
 }
-ONE_SHOT = {"migrate", "gateway-enrol", "monitor"}
+ONE_SHOT = {"migrate", "broker-setup", "broker-init", "gateway-enrol", "monitor", "broker-audit"}
+# Every process that talks MQTT, and the account it uses.
+MQTT_CLIENTS = {"broker-init", "coordinator", "api", "monitor"}
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +59,27 @@ def test_docker_compose_config_validates(compose_cli: list[str]) -> None:
     assert "test-only-pg" in services["coordinator"]["environment"]["GTX_DATABASE_URL"]
 
 
-def test_docker_compose_refuses_missing_secrets(compose_cli: list[str]) -> None:
-    result = _config(compose_cli, {k: v for k, v in ENV.items() if k != "POSTGRES_PASSWORD"})
+@pytest.mark.parametrize("secret", sorted(SECRETS))
+def test_docker_compose_refuses_missing_secrets(compose_cli: list[str], secret: str) -> None:
+    result = _config(compose_cli, {k: v for k, v in ENV.items() if k != secret})
     assert result.returncode != 0
-    assert "POSTGRES_PASSWORD" in result.stderr
+    assert secret in result.stderr
+
+
+def test_resolved_services_run_the_production_profile(compose_cli: list[str]) -> None:
+    yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read the resolved config")
+    services = yaml.safe_load(_config(compose_cli, ENV).stdout)["services"]
+    api = services["api"]["environment"]
+    assert api["GTX_ENVIRONMENT"] == "production"
+    assert api["GTX_JWT_SECRET"] == "test-only-jwt-secret"
+    assert api["GTX_ADMIN_TOKEN"] == "test-only-admin-token"
+    assert api["GTX_GATEWAY_MQTT_TLS"] == "true"
+    for name in MQTT_CLIENTS:
+        env = services[name]["environment"]
+        assert (env["GTX_MQTT_PORT"], env["GTX_MQTT_TLS"]) == ("8883", "true"), name
+    assert services["broker-setup"]["environment"]["GTX_DEV_CA"] == "false"
+    dev = yaml.safe_load(_config(compose_cli, {**ENV, "GTX_DEV_CA": "true"}).stdout)["services"]
+    assert dev["broker-setup"]["environment"]["GTX_DEV_CA"] == "true"
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +99,62 @@ def test_every_service_and_health_check(compose: dict[str, Any]) -> None:
 
 def test_no_secret_in_the_file() -> None:
     text = COMPOSE.read_text()
-    for var in ("POSTGRES_PASSWORD", "GTX_ADMIN_TOKEN", "GRAFANA_ADMIN_PASSWORD"):
+    for var in SECRETS:
         assert f"${{{var}:?" in text, f"{var} must come from the environment"
     for value in ENV.values():
         assert value not in text
+
+
+def test_broker_runs_the_production_configuration(compose: dict[str, Any]) -> None:
+    """The same mosquitto/production.conf the production-profile test runs: TLS on
+    8883 only, the dynamic security plugin, its certificates from broker-setup."""
+    broker = compose["services"]["mosquitto"]
+    assert "./mosquitto/production.conf:/mosquitto/config/mosquitto.conf:ro" in broker["volumes"]
+    assert "broker-tls:/mosquitto/certs:ro" in broker["volumes"]
+    assert [p.rsplit(":", 2)[-2:] for p in broker["ports"]] == [["8883", "8883"]]
+    assert broker["depends_on"]["broker-setup"]["condition"] == "service_completed_successfully"
+    conf = (ROOT / "mosquitto" / "production.conf").read_text()
+    assert "plugin_opt_config_file /mosquitto/data/dynamic-security.json" in conf
+    assert "allow_anonymous false" in conf
+    listeners = [line for line in conf.splitlines() if line.startswith("listener ")]
+    assert listeners == ["listener 8883"]
+    for name in ("cafile", "certfile", "keyfile"):
+        assert f"{name} /mosquitto/certs/" in conf
+
+
+def test_every_mqtt_client_uses_tls_and_its_own_account(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in MQTT_CLIENTS:
+        env = _environment(compose, name)
+        assert env["GTX_MQTT_TLS"] == "true", name
+        assert env["GTX_MQTT_CA_FILE"] == "/etc/gtx/broker-ca/ca.crt", name
+        assert "broker-ca:/etc/gtx/broker-ca:ro" in services[name]["volumes"], name
+    # The admin account (it makes and disables gateway accounts) only where needed.
+    holders = {n for n in services if "GTX_BROKER_ADMIN_PASSWORD" in _environment(compose, n)}
+    assert holders == {"broker-setup", "broker-init", "api"}
+    assert "GTX_MQTT_PASSWORD" not in _environment(compose, "api")
+    assert "OPERATOR" in _environment(compose, "monitor")["GTX_MQTT_PASSWORD"]
+
+
+def test_certificates_and_accounts_come_first(compose: dict[str, Any]) -> None:
+    """broker-setup (certificates, initial accounts) -> mosquitto -> broker-init (the
+    coordinator's session, then gateway accounts) -> coordinator and API."""
+    services = compose["services"]
+    assert services["broker-setup"]["command"] == ["sh", "/opt/gtx/broker-setup.sh"]
+    assert _environment(compose, "broker-setup")["GTX_DEV_CA"] == "${GTX_DEV_CA:-false}"
+    assert services["broker-init"]["command"] == ["gtx-coordinator", "broker-init"]
+    for name in ("coordinator", "api"):
+        after = services[name]["depends_on"]["broker-init"]["condition"]
+        assert after == "service_completed_successfully", name
+    setup = (ROOT / "deploy" / "broker" / "setup.sh").read_text()
+    assert 'if [ "${GTX_DEV_CA:-false}" != true ]' in setup
+    assert "gtx-coordinator broker-config" in setup
+
+
+def _environment(compose: dict[str, Any], name: str) -> dict[str, str]:
+    """A service's environment with its YAML merge keys resolved (PyYAML does that)."""
+    env: dict[str, str] = compose["services"][name].get("environment", {})
+    return env
 
 
 def test_stateful_services_keep_data_in_volumes(compose: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ it imports nothing of theirs (checked by the import contracts in pyproject.toml)
 - `alerts`: the alert and ingest-stats payloads the coordinator publishes;
 - `clearing`: the retained clearing publication (canonical inputs and result);
 - `meters`: the meter models (register maps) both ends know by name.
+- `text`: `printable`, which every CLI applies to strings from gateways and users.
 
 `reading`, `base58` and `topics` run on MicroPython too (the gateway's portable
 core): no dataclasses, no typing imports, no floats in signed data, no reliance

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from wire.text import printable
+
 __all__ = [
     "HEALTH_VERSION",
     "HealthReport",
@@ -179,7 +181,7 @@ def _counts_text(counts: Mapping[str, int]) -> str:
 
 
 def format_status(report: HealthReport) -> str:
-    """The installer's view of `report`, one fact per line."""
+    """The installer's view of `report`, one fact per line, control characters escaped."""
     lines = [
         f"gateway id:     {report.gateway_id}",
         f"as of (UTC s):  {report.ts} (up {report.uptime_s} s)",
@@ -198,4 +200,5 @@ def format_status(report: HealthReport) -> str:
             f"    last ok {m.last_ok_ts or 'never'}, missed polls {m.missed_polls}; "
             + _counts_text(m.counts)
         )
-    return "\n".join(lines)
+    # Meter ids and errors are the gateway's (and the meter's) words: print them inert.
+    return "\n".join(printable(line) for line in lines)

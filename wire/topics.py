@@ -19,6 +19,7 @@ __all__ = [
     "coordinator_stats",
     "epoch_clearing",
     "epoch_summary",
+    "gateway_client_id",
     "gateway_command",
     "gateway_health",
     "gateway_id_from_topic",
@@ -26,6 +27,12 @@ __all__ = [
     "gateway_status",
     "readings_subscription",
 ]
+
+
+def gateway_client_id(gateway_id: str) -> str:
+    """The MQTT client id of a gateway; the production broker lets the gateway's
+    account connect with this id only, and no other gateway's account use it."""
+    return "gtx-gw-" + gateway_id
 
 
 def _base(root: str) -> str:

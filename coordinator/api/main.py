@@ -17,11 +17,13 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from coordinator.api import repository as repo
 from coordinator.api.auth.config import AuthSettings, jwt_key
 from coordinator.api.auth.nonces import FallbackNonceStore, RedisNonceStore
+from coordinator.api.auth.secret_rules import require_strong_secrets
 from coordinator.api.deps import (
     AdminTokenAuthenticator,
     Authenticator,
@@ -50,13 +52,9 @@ from coordinator.api.routes import (
 )
 from coordinator.config import Settings
 from coordinator.db.session import make_engine
-from coordinator.devices.broker_accounts import (
-    BrokerCredentials,
-    PasswordFileBroker,
-    UnmanagedBroker,
-)
+from coordinator.devices.broker_accounts import BrokerCredentials, broker_from_settings
 from coordinator.embedded.memory_cache import MemoryNonceStore
-from coordinator.errors import BrokerError, ConfigError
+from coordinator.errors import BrokerError
 
 __all__ = [
     "WEB_ROOT",
@@ -69,8 +67,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web" / "static"
-_PLACEHOLDERS = {"", "changethis", "change-me", "changeme", "secret", "admin", "password"}
-_MIN_TOKEN_LEN = 24
 _REDIS_TIMEOUT_S = 0.25
 _REDIS_MAX_CONNECTIONS = 1024
 # The dashboard loads only its own files; no inline scripts, no third parties.
@@ -80,26 +76,29 @@ _CSP = (
 )
 
 
-def check_secrets(settings: Settings) -> None:
-    """Outside development, refuse a missing, placeholder or short admin token."""
-    if settings.environment == "development":
-        return
-    token = settings.admin_token.get_secret_value() if settings.admin_token else ""
-    if token.strip().lower() in _PLACEHOLDERS or len(token) < _MIN_TOKEN_LEN:
-        raise ConfigError(
-            f"GTX_ADMIN_TOKEN must be set to a random secret of at least {_MIN_TOKEN_LEN} "
-            f"characters when GTX_ENVIRONMENT={settings.environment}"
-        )
-
-
-def broker_from_settings(settings: Settings) -> BrokerCredentials:
-    if settings.broker_password_file is None:
-        return UnmanagedBroker()
-    return PasswordFileBroker(
-        settings.broker_password_file,
-        pid_file=settings.broker_pid_file,
-        static_file=settings.broker_static_password_file,
+def check_secrets(settings: Settings, auth_settings: AuthSettings) -> None:
+    """Outside development, refuse a missing or weak admin token or JWT secret, or
+    any two of the coordinator's secrets that are equal (`secret_rules`)."""
+    environment = (
+        settings.environment if settings.environment != "development" else auth_settings.environment
     )
+    named: dict[str, str | None] = {
+        "GTX_ADMIN_TOKEN": _reveal(settings.admin_token),
+        "GTX_JWT_SECRET": _reveal(auth_settings.jwt_secret),
+    }
+    # Broker accounts, where this process holds them: each its own secret too.
+    for name, value in (
+        ("GTX_MQTT_PASSWORD", settings.mqtt_password),
+        ("GTX_BROKER_ADMIN_PASSWORD", settings.broker_admin_password),
+        ("GTX_BROKER_OPERATOR_PASSWORD", settings.broker_operator_password),
+    ):
+        if value is not None:
+            named[name] = _reveal(value)
+    require_strong_secrets(named, environment)
+
+
+def _reveal(secret: SecretStr | str | None) -> str | None:
+    return secret.get_secret_value() if isinstance(secret, SecretStr) else secret
 
 
 def _utcnow() -> dt.datetime:
@@ -130,14 +129,14 @@ def create_app(
 ) -> FastAPI:
     """The API and dashboard. `ledger` (optional) enables balances, orders,
     governance and creating users' token accounts at their first sign-in."""
-    check_secrets(settings)
     auth_settings = AuthSettings() if auth_settings is None else auth_settings
+    check_secrets(settings, auth_settings)
     broker = broker_from_settings(settings) if broker is None else broker
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # The broker's password file is re-rendered from the database at start,
-        # so a change whose broker update failed earlier is not lost.
+        # The broker's gateway accounts are brought in line with the database at
+        # start, so a change whose broker update failed earlier is not lost.
         try:
             broker.sync(repo.broker_entries(engine))
         except BrokerError as exc:

@@ -107,6 +107,9 @@ class MqttCredentialsOut(BaseModel):
     username: str
     password: str
     topic_root: str
+    # The CA certificate (PEM) that signed the broker's, when the coordinator
+    # has one to hand out (GTX_GATEWAY_MQTT_CA_FILE): the gateway trusts it.
+    ca_certificate: str | None = None
 
 
 class EnrolmentOut(BaseModel):

@@ -1,20 +1,25 @@
-"""How gateway credentials reach the broker: a Mosquitto password file
-rendered from the database, then a SIGHUP so Mosquitto reloads it.
+"""How gateway accounts reach the broker: `BrokerCredentials.sync` makes the
+broker accept exactly the active gateway accounts of the database.
 
-Why a password file and not the dynamic-security plugin (both ship with
-Mosquitto 2.0.11 here): the ACL is *static* -- `pattern` lines with `%u`
-confine every gateway to topics under its own id (its username) -- so the
-only per-gateway state is one line of a password file. That file is a pure
-function of the `broker_credentials` table (hashes only; the coordinator
-never stores a password), so it can be re-rendered at any time, survives a
-broker rebuild, and needs no admin account on the broker. Dynamic security
-would add an admin credential, a JSON state file of its own and an
-asynchronous control protocol for the same effect. A broker on another host
-(or a clustered broker) gets another `BrokerCredentials` implementation
-behind the same interface.
+- `DynsecBroker` (production): Mosquitto's dynamic security plugin, through its
+  control topic (`broker_control`). Each gateway gets its own role (its topics
+  only, checked at SUBSCRIBE as well as PUBLISH) and its client id bound to its
+  account (`dynsec`). An account is created at enrolment (with the password
+  just issued: the plugin takes passwords in clear and the database keeps only
+  hashes), disabled at revocation (the plugin also disconnects it), and
+  re-enabled by a sync if the database says it is active. Gateways the broker
+  has never seen (a rebuilt broker) come from `dynsec.render_state`, which
+  writes the stored hashes into the plugin's initial state.
+- `PasswordFileBroker` (development profile): a Mosquitto password file
+  rendered from the `broker_credentials` table (hashes only), then SIGHUP;
+  the static `acl.conf` (`render_acl`) confines gateways with `pattern ... %u`.
+  It does not check subscriptions against shared-subscription filters nor
+  bind client ids: never expose it to untrusted gateways.
+- `UnmanagedBroker`: an anonymous development broker; `MemoryBroker`: a fake.
 
 Hash format: Mosquitto 2.0 ``$7$``: PBKDF2-HMAC-SHA512, 101 iterations,
-12-byte salt, both base64 (what `mosquitto_passwd` writes).
+12-byte salt, both base64 (what `mosquitto_passwd` writes, and what the
+dynamic security plugin stores).
 """
 
 import base64
@@ -25,23 +30,29 @@ import os
 import secrets
 import signal
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+from coordinator.config import Settings
+from coordinator.devices import dynsec
+from coordinator.devices.broker_control import DynsecControl, MqttDynsecControl
 from coordinator.errors import BrokerError, ConfigError
 from wire import topics
 
 __all__ = [
     "BrokerCredentials",
+    "DynsecBroker",
     "MemoryBroker",
     "PasswordFileBroker",
     "UnmanagedBroker",
+    "broker_from_settings",
     "check_password",
     "mosquitto_hash",
     "new_password",
     "render_acl",
     "render_password_file",
+    "write_private",
 ]
 
 log = logging.getLogger(__name__)
@@ -125,10 +136,20 @@ def render_acl(
 
 
 class BrokerCredentials(Protocol):
-    def sync(self, entries: Mapping[str, str]) -> None:
+    def sync(self, entries: Mapping[str, str], fresh: Mapping[str, str] | None = None) -> None:
         """Make the broker accept exactly these gateway accounts (username ->
-        ``$7$`` hash) besides its service accounts. Raises BrokerError."""
+        ``$7$`` hash) besides its service accounts. `fresh` holds the passwords
+        (in clear) just issued to some of them, for brokers that need those.
+        Raises BrokerError."""
         ...
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file holding credentials (mode 0600), atomically."""
+    try:
+        _write_atomically(path, text, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc}") from exc
 
 
 def _write_atomically(path: Path, text: str, mode: int) -> None:
@@ -160,7 +181,7 @@ class PasswordFileBroker:
         self._pid_file = pid_file
         self._static_file = static_file
 
-    def sync(self, entries: Mapping[str, str]) -> None:
+    def sync(self, entries: Mapping[str, str], fresh: Mapping[str, str] | None = None) -> None:
         try:
             static = self._static_file.read_text() if self._static_file else ""
             # Readable by the broker's group, not by the world.
@@ -187,10 +208,12 @@ class MemoryBroker:
 
     def __init__(self) -> None:
         self.entries: dict[str, str] = {}
+        self.fresh: dict[str, str] = {}
         self.syncs = 0
 
-    def sync(self, entries: Mapping[str, str]) -> None:
+    def sync(self, entries: Mapping[str, str], fresh: Mapping[str, str] | None = None) -> None:
         self.entries = dict(entries)
+        self.fresh = dict(fresh or {})
         self.syncs += 1
 
 
@@ -198,5 +221,88 @@ class UnmanagedBroker:
     """For a development broker that takes anyone: credentials are issued but
     the broker is not told (logged once per change)."""
 
-    def sync(self, entries: Mapping[str, str]) -> None:
-        log.warning("broker credentials not managed (GTX_BROKER_PASSWORD_FILE unset)")
+    def sync(self, entries: Mapping[str, str], fresh: Mapping[str, str] | None = None) -> None:
+        log.warning(
+            "broker credentials not managed (neither GTX_BROKER_ADMIN_USERNAME nor "
+            "GTX_BROKER_PASSWORD_FILE is set)"
+        )
+
+
+class DynsecBroker:
+    """Gateway accounts in Mosquitto's dynamic security plugin (see the module
+    docstring). Accounts with a gateway role (``gtx-gw-<id>``) are the gateways;
+    service accounts (admin, coordinator, operators) are never touched."""
+
+    def __init__(self, control: DynsecControl, *, topic_root: str = topics.DEFAULT_ROOT) -> None:
+        self._control = control
+        self._root = topic_root
+
+    def sync(self, entries: Mapping[str, str], fresh: Mapping[str, str] | None = None) -> None:
+        fresh = {u: p for u, p in (fresh or {}).items() if u in entries}
+        commands: list[dict[str, Any]] = []
+        for username in sorted(fresh):
+            commands += dynsec.gateway_commands(self._root, username, fresh[username])
+        self._check(self._control.run(commands), tolerate={"Client not found", "Role not found"})
+
+        present = self._gateways()
+        stale = sorted(u for u, enabled in present.items() if u not in entries and enabled)
+        dormant = sorted(u for u, enabled in present.items() if u in entries and not enabled)
+        missing = sorted(u for u in entries if u not in present)
+        self._check(
+            self._control.run(dynsec.disable_commands(stale) + dynsec.enable_commands(dormant))
+        )
+        for username in stale:
+            log.info("broker account of gateway %s disabled", username)
+        for username in dormant:
+            log.info("broker account of gateway %s enabled", username)
+        if missing:
+            # The plugin takes passwords in clear only: an account the broker lost
+            # comes back with `gtx-coordinator broker-config` or a new enrolment.
+            log.error(
+                "%d active gateway(s) have no account on the broker (a new broker?): "
+                "render its state with `gtx-coordinator broker-config`, or re-enrol them: %s",
+                len(missing),
+                ", ".join(missing[:20]),
+            )
+
+    def _gateways(self) -> dict[str, bool]:
+        """Gateway accounts on the broker: username -> enabled."""
+        (answer,) = self._control.run([{"command": "listClients", "verbose": True}])
+        self._check([answer])
+        out: dict[str, bool] = {}
+        for client in answer.get("data", {}).get("clients", []):
+            roles = [r.get("rolename", "") for r in client.get("roles", [])]
+            if dynsec.GATEWAY_ROLE_PREFIX + str(client.get("username")) in roles:
+                out[client["username"]] = not client.get("disabled", False)
+        return out
+
+    @staticmethod
+    def _check(responses: list[dict[str, Any]], tolerate: Collection[str] = ()) -> None:
+        errors = [
+            f"{r.get('command')}: {r['error']}"
+            for r in responses
+            if r.get("error") and r.get("error") not in tolerate
+        ]
+        if errors:
+            raise BrokerError("the broker refused account changes: " + "; ".join(errors))
+
+
+def broker_from_settings(settings: Settings) -> BrokerCredentials:
+    """The broker accounts backend the settings choose (see config.Settings)."""
+    if settings.broker_admin_username:
+        assert settings.broker_admin_password is not None  # checked by Settings
+        control = MqttDynsecControl(
+            host=settings.mqtt_host,
+            port=settings.mqtt_port,
+            username=settings.broker_admin_username,
+            password=settings.broker_admin_password.get_secret_value(),
+            tls=settings.mqtt_tls_config(),
+        )
+        return DynsecBroker(control, topic_root=settings.topic_root)
+    if settings.broker_password_file is not None:
+        return PasswordFileBroker(
+            settings.broker_password_file,
+            pid_file=settings.broker_pid_file,
+            static_file=settings.broker_static_password_file,
+        )
+    return UnmanagedBroker()

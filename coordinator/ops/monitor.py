@@ -8,13 +8,16 @@ counts (accepted, rejected by reason), the latest epoch summaries and
 clearings, and alerts. `MonitorView.feed` and the renderers are pure; only
 `run_monitor` touches the network and the terminal.
 
-The view refreshes in place with plain ANSI escapes; ``--once --json`` prints
+The view refreshes in place with plain ANSI escapes of its own; whatever the
+wire carries is printed through `wire.text.printable`, so a gateway cannot
+send escapes to the operator's terminal. ``--once --json`` prints
 one JSON snapshot (after the retained messages have arrived) for scripts.
 """
 
 import asyncio
 import contextlib
 import json
+import ssl
 import time
 import uuid
 from collections import deque
@@ -30,6 +33,7 @@ from wire.alerts import AlertEvent, IngestCounts, decode_alert, decode_stats
 from wire.clearing import decode_clearing
 from wire.health import HealthReport, decode_health
 from wire.reading import ProtocolError, decode_payload
+from wire.text import printable
 
 __all__ = [
     "GatewayView",
@@ -300,7 +304,9 @@ def render_text(view: MonitorView, now: float) -> str:
         a = event.alert
         lines.append(f"  {time.strftime('%H:%M:%S', time.gmtime(event.ts))} "
                      f"{event.state:<8} {a.severity:<8} {a.message}")  # fmt: skip
-    return "\n".join(lines) + "\n"
+    # Gateway ids, states, meter ids and messages come from the wire: no line may
+    # carry a control sequence to the operator's terminal, nor break in two.
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 async def run_monitor(
@@ -311,6 +317,8 @@ async def run_monitor(
     out: TextIO,
     username: str | None = None,
     password: str | None = None,
+    tls: ssl.SSLContext | None = None,
+    client_id: str | None = None,
     once: bool = False,
     as_json: bool = False,
     settle_s: float = 1.0,
@@ -319,7 +327,9 @@ async def run_monitor(
     view: MonitorView | None = None,
 ) -> MonitorView:
     """Watch `root` until cancelled (or, with `once`, until no message has arrived for
-    `settle_s`: the retained ones come first) and render to `out`."""
+    `settle_s`: the retained ones come first) and render to `out`. `client_id`
+    is the id the broker binds an operator account to (config.monitor_client_id);
+    without one the monitor picks a random id."""
     view = view or MonitorView(root)
     subscription = root + "/" + topics.VERSION_SEGMENT + "/#"
     client = aiomqtt.Client(
@@ -327,7 +337,8 @@ async def run_monitor(
         port=port,
         username=username,
         password=password,
-        identifier=f"gtx-monitor-{uuid.uuid4().hex[:12]}",
+        identifier=client_id or f"gtx-monitor-{uuid.uuid4().hex[:12]}",
+        tls_context=tls,
     )
     async with client:
         await client.subscribe(subscription, qos=1)

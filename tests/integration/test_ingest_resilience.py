@@ -196,9 +196,14 @@ def test_two_instances_share_the_stream_and_survive_dropped_connections(
     keys = [_gateway(engine) for _ in range(4)]
     n = 100
     ports = [free_port(), free_port()]
+    shared = {"GTX_MQTT_SHARED": "true"}  # round-robin, the case this test is about
     with (
-        _coordinator(database_url, topic_root, keys[0].gateway_id[:8] + "a", ports[0]),
-        _coordinator(database_url, topic_root, keys[0].gateway_id[:8] + "b", ports[1]),
+        _coordinator(
+            database_url, topic_root, keys[0].gateway_id[:8] + "a", ports[0], extra_env=shared
+        ),
+        _coordinator(
+            database_url, topic_root, keys[0].gateway_id[:8] + "b", ports[1], extra_env=shared
+        ),
     ):
         wait_until(lambda: all(_metric(p) is not None for p in ports), 30, "both instances up")
         _wait_subscribed(engine, topic_root)

@@ -18,6 +18,7 @@ from provisioning.gateway_config import (
     render_config,
     write_config,
 )
+from provisioning.output import Report, render
 
 
 def test_meter_spec_parses_with_defaults() -> None:
@@ -85,3 +86,15 @@ def test_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
     assert code == cli.EXIT_REFUSED
     assert json.loads(capsys.readouterr().out)["reason"] == "token_used"
     assert not (tmp_path / "gw.toml").exists()  # nothing written on refusal
+
+
+def test_text_output_escapes_control_characters() -> None:
+    report = Report("check")
+    report.add("broker", False, "refused: \x1b[31mbad\x1b[0m\nPASS  everything")
+    report.data["gateway_id"] = "gw\x07"
+    text = render(report, as_json=False)
+    assert text.splitlines() == [
+        "FAIL  broker: refused: \\x1b[31mbad\\x1b[0m\\x0aPASS  everything",
+        "gateway_id: gw\\x07",
+    ]
+    assert json.loads(render(report, as_json=True))["steps"][0]["detail"].startswith("refused")

@@ -69,3 +69,10 @@ def test_status_text_names_each_meter_and_its_last_error() -> None:
     assert "dropped:        1" in text
     assert "meter m1: timeout (no answer)" in text
     assert "meter m2: never polled" in text
+
+
+def test_status_text_escapes_what_the_meter_and_gateway_sent() -> None:
+    m = record_outcome(MeterHealth("m\x1b[2J"), Outcome.TIMEOUT, at_s=7, detail="x\x1b]0;t\x07")
+    text = format_status(_report((m,)))
+    assert "meter m\\x1b[2J: timeout (x\\x1b]0;t\\x07)" in text
+    assert all(line.isprintable() for line in text.splitlines())

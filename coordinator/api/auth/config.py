@@ -10,11 +10,9 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from coordinator.errors import ConfigError
+from coordinator.api.auth.secret_rules import MIN_SECRET_LEN, require_strong_secrets
 
 __all__ = ["MIN_SECRET_LEN", "AuthSettings", "jwt_key"]
-
-MIN_SECRET_LEN = 32
 
 
 class AuthSettings(BaseSettings):
@@ -49,13 +47,10 @@ class AuthSettings(BaseSettings):
 
 
 def jwt_key(settings: AuthSettings) -> bytes:
-    """The JWT HMAC key; refuses a missing or short secret outside development."""
+    """The JWT HMAC key. Outside development a missing or weak secret is refused
+    (`secret_rules`); in development a short or missing one means a random key."""
     secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
-    if len(secret) >= MIN_SECRET_LEN:
-        return secret.encode()
-    if settings.environment != "development":
-        raise ConfigError(
-            f"GTX_JWT_SECRET must be a random secret of at least {MIN_SECRET_LEN} characters "
-            f"when GTX_ENVIRONMENT={settings.environment}"
-        )
-    return secrets.token_bytes(32)
+    if settings.environment == "development" and len(secret) < MIN_SECRET_LEN:
+        return secrets.token_bytes(32)
+    require_strong_secrets({"GTX_JWT_SECRET": secret}, settings.environment)
+    return secret.encode()

@@ -135,7 +135,7 @@ def revoke_gateway(
     clock: Now,
 ) -> RevokedOut:
     """Readings signed by this gateway are rejected from now on (`revoked_device`)
-    and its broker account is removed. Idempotent."""
+    and its broker account is disabled (the broker disconnects it). Idempotent."""
     now = clock()
     if not repo.revoke_gateway(engine, gateway_id, now):
         raise HTTPException(

@@ -12,6 +12,7 @@ from coordinator.api.schemas import EnrolmentIn, EnrolmentOut, MeterOut, MqttCre
 from coordinator.config import Settings
 from coordinator.devices import enrolment as rules
 from coordinator.devices.broker_accounts import BrokerCredentials
+from coordinator.errors import BrokerError
 from wire.base58 import b58decode
 
 __all__ = ["router"]
@@ -52,7 +53,7 @@ def enrol(
         meters=meters,
         now=clock(),
     )
-    broker.sync(repo.broker_entries(engine))
+    broker.sync(repo.broker_entries(engine), fresh={enrolled.username: enrolled.password})
     return EnrolmentOut(
         gateway_id=enrolled.gateway_id,
         owner=enrolled.owner,
@@ -70,5 +71,17 @@ def enrol(
             username=enrolled.username,
             password=enrolled.password,
             topic_root=settings.topic_root,
+            ca_certificate=_ca_certificate(settings),
         ),
     )
+
+
+def _ca_certificate(settings: Settings) -> str | None:
+    if settings.gateway_mqtt_ca_file is None:
+        return None
+    try:
+        return settings.gateway_mqtt_ca_file.read_text()
+    except OSError as exc:
+        raise BrokerError(
+            f"cannot read GTX_GATEWAY_MQTT_CA_FILE {settings.gateway_mqtt_ca_file}: {exc}"
+        ) from exc

@@ -1,11 +1,14 @@
 """Admin tokens, enrolment, revocation and key rotation over HTTP, on PostgreSQL."""
 
+import secrets
+
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from coordinator.api.auth.config import AuthSettings
 from coordinator.api.main import create_app
 from coordinator.config import Settings
 from coordinator.db.models import Device, DeviceStatus, KeyRotation, Meter
@@ -224,7 +227,12 @@ def test_key_rotation_is_refused_unless_enabled(engine: Engine, owner: str) -> N
 
 
 def test_production_refuses_a_placeholder_admin_token(engine: Engine) -> None:
-    for token in (None, SecretStr("changethis"), SecretStr("short")):
+    auth = AuthSettings(environment="production", jwt_secret=SecretStr(secrets.token_urlsafe(48)))
+    for token in (None, "changethis", "short", "r" * 32):
+        secret = None if token is None else SecretStr(token)
         with pytest.raises(ConfigError, match="GTX_ADMIN_TOKEN"):
-            create_app(Settings(environment="production", admin_token=token), engine)
-    create_app(Settings(environment="production", admin_token=SecretStr("r" * 32)), engine)
+            create_app(
+                Settings(environment="production", admin_token=secret), engine, auth_settings=auth
+            )
+    good = Settings(environment="production", admin_token=SecretStr(secrets.token_urlsafe(32)))
+    create_app(good, engine, auth_settings=auth)

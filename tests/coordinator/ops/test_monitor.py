@@ -119,6 +119,29 @@ def test_status_health_epochs_clearings_alerts_stats() -> None:
     assert render_json(view, 10.0)["active_alerts"] == []
 
 
+def test_gateway_supplied_escapes_reach_the_terminal_inert() -> None:
+    """Issue 16: a retained status carrying ANSI and OSC sequences is shown escaped."""
+    view = MonitorView(ROOT)
+    hostile = b'{"state":"\\u001b[31mONLINE\\u001b]0;pwned\\u0007"}'
+    view.feed(topics.gateway_status(ROOT, "G\x1b[2J"), hostile, now=1.0)
+    meter = MeterHealth("m\x1b]0;x\x07", {"timeout": 1}, "timeout", "t")
+    health = HealthReport("G\x1b[2J", 60, 10, False, 3, 4, 2, 100, 1, 4, (meter,))
+    view.feed(topics.gateway_health(ROOT, "G\x1b[2J"), encode_health(health), now=2.0)
+    spike = Alert(AlertKind.REJECTION_SPIKE, "k", "warning", "line\nfake line\x1b[0m", {})
+    view.feed(topics.alerts(ROOT), encode_alert(AlertEvent(spike, "firing", 3)), now=3.0)
+
+    text = render_text(view, 10.0)
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert "\\x1b[31MONLINE\\x1b]0;PWNED\\x07" in text  # the state, upper-cased, visible
+    assert "G\\x1b[2J" in text
+    assert "meters failing: m\\x1b]0;x\\x07" in text
+    assert "line\\x0afake line\\x1b[0m" in text  # one line, as sent
+    assert all(line.isprintable() for line in text.splitlines())
+    # JSON escapes on its own: the snapshot is plain ASCII.
+    assert json.dumps(render_json(view, 10.0), sort_keys=True).isascii()
+
+
 # --- live, against Mosquitto ---------------------------------------------------------------
 
 
