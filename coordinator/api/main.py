@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from coordinator.api import repository as repo
 from coordinator.api.auth.config import AuthSettings, jwt_key
 from coordinator.api.auth.nonces import FallbackNonceStore, RedisNonceStore
+from coordinator.api.auth.sessions import SessionGuard
 from coordinator.api.deps import (
     AdminTokenAuthenticator,
     Authenticator,
@@ -43,6 +44,7 @@ from coordinator.api.routes import (
     gateways,
     governance,
     me,
+    mints,
     orders,
     proofs,
     readings,
@@ -57,6 +59,7 @@ from coordinator.devices.broker_accounts import (
 )
 from coordinator.embedded.memory_cache import MemoryNonceStore
 from coordinator.errors import BrokerError, ConfigError
+from coordinator.governance import GovernanceReader, SqlGovernance, defaults_from
 
 __all__ = [
     "WEB_ROOT",
@@ -175,6 +178,10 @@ def create_app(
     app.state.ledger = ledger
     app.state.jwt_key = jwt_key(auth_settings)
     app.state.memory_nonces = MemoryNonceStore()
+    app.state.sessions = SessionGuard(engine, ttl_s=auth_settings.session_check_s)
+    app.state.governance = GovernanceReader(
+        SqlGovernance(engine), defaults_from(settings), ttl_s=settings.governance_refresh_s
+    )
     _guards(app, None, auth_settings)  # until the lifespan connects Redis
     admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
     app.state.authenticator = authenticator or ChainedAuthenticator(
@@ -183,7 +190,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     for module in (auth, me, readings, epochs, balances, orders, trades, proofs, events,
-                   admin, governance, enrolment, gateways):  # fmt: skip
+                   admin, governance, enrolment, gateways, mints):  # fmt: skip
         app.include_router(module.router)
 
     @app.get("/api/v1/health", tags=["health"])
