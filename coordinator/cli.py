@@ -4,9 +4,11 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import ssl
 import sys
+import time
 from pathlib import Path
 
 from sqlalchemy import select
@@ -21,11 +23,16 @@ from coordinator.devices.broker_accounts import broker_from_settings
 from coordinator.devices.broker_setup import write_broker_state
 from coordinator.devices.registry import register_device
 from coordinator.errors import BrokerError, ConfigError, CoordinatorError
+from coordinator.governance import GovernanceReader, SqlGovernance, defaults_from, schedule
+from coordinator.onchain.ledger import open_readonly
+from coordinator.onchain.minting import retry_parked
+from coordinator.onchain.reconcile import Reconciliation, reconcile
 from coordinator.ops.broker_audit import run_audit
 from coordinator.ops.logs import configure_logging
 from coordinator.ops.metrics import serve_metrics
 from coordinator.ops.monitor import run_monitor
 from coordinator.readings.epoch_close import recompute_epoch, summary_json
+from coordinator.readings.oracle import epoch_of
 from coordinator.runner import maintain_partitions, prepare_sessions, run_ingest
 from wire.text import printable
 
@@ -51,7 +58,26 @@ def _parser() -> argparse.ArgumentParser:
         "recompute", help="recompute an epoch from stored readings and compare with its close"
     )
     recompute.add_argument("epoch", type=int)
+    params = sub.add_parser(
+        "params", help="governed parameters: the values in force now and those scheduled"
+    )
+    params.add_argument("--epoch", type=int, help="show the values in force at this epoch")
+    params.add_argument("--json", action="store_true", help="JSON instead of text")
     sub.add_parser("partitions", help="create coming readings partitions, drop expired ones")
+    rec = sub.add_parser(
+        "reconcile",
+        help="account for every closed epoch's energy (minted, withheld, pending) and every "
+        "balance on the ledger; exit 1 naming each epoch, user or wallet that disagrees",
+    )
+    rec.add_argument("--since-epoch", type=int, help="only the epochs from this one on")
+    rec.add_argument(
+        "--credits", type=Path, help="JSON {wallet: payment base units issued}: check payments too"
+    )
+    retry = sub.add_parser(
+        "mint-retry", help="mint again the grants parked after repeated refusals (mint_failed)"
+    )
+    retry.add_argument("--epoch", type=int, help="only this epoch's")
+    retry.add_argument("--owner", help="only this wallet's")
     mon = sub.add_parser(
         "monitor",
         help="live operator view of the MQTT topics (gateways, readings, epochs, alerts)",
@@ -86,8 +112,41 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reader(engine: Engine, settings: Settings) -> GovernanceReader:
+    reader = GovernanceReader(SqlGovernance(engine), defaults_from(settings), ttl_s=3600)
+    asyncio.run(reader.changes())
+    return reader
+
+
+def _params(engine: Engine, settings: Settings, epoch: int | None, as_json: bool) -> int:
+    """Print the governed parameters: in force now (or at `epoch`) and scheduled."""
+    reader = _reader(engine, settings)
+    current = epoch_of(int(time.time()), settings.epoch_length_s) if epoch is None else epoch
+    rows = schedule(reader.defaults, reader.source.param_changes(), current)
+    if as_json:
+        values = [
+            {"name": r.name.value, "value": r.value, "from_epoch": r.from_epoch,
+             "authority": r.authority, "applied": r.applied}
+            for r in rows
+        ]  # fmt: skip
+        print(json.dumps({"epoch": current, "values": values}, indent=2))
+        return 0
+    print(f"governed parameters at epoch {current}:")
+    for r in rows:
+        since = "default" if r.from_epoch is None else f"from epoch {r.from_epoch}"
+        when = "scheduled" if r.from_epoch is not None and r.from_epoch > current else "in force"
+        by = "" if r.authority is None else f" by {r.authority}"
+        flag = ""
+        if not r.applied and r.from_epoch is not None:
+            flag = "  (recorded, not applied: the epoch length is fixed per deployment)"
+        print(f"  {r.name.value:<18} {r.value:<16} {when:<9} {since}{by}{flag}")
+    return 0
+
+
 def _recompute(engine: Engine, settings: Settings, epoch: int) -> int:
-    result = recompute_epoch(engine, epoch, settings.epoch_length_s, settings.lateness_window_s)
+    # The lateness window in force then bounds where the epoch's readings are.
+    lateness = _reader(engine, settings).lateness_at(epoch)
+    result = recompute_epoch(engine, epoch, settings.epoch_length_s, lateness)
     body = summary_json(result, settings.epoch_length_s)
     print(body)
     with engine.connect() as conn:
@@ -148,7 +207,29 @@ def _broker_command(args: argparse.Namespace, settings: Settings, engine: Engine
     print("gateway accounts: in line with the database")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _reconcile(engine: Engine, settings: Settings, since: int | None, credits: Path | None) -> int:
+    issued = None
+    if credits is not None:
+        issued = {wallet: int(units) for wallet, units in json.loads(credits.read_text()).items()}
+    lateness = _reader(engine, settings).lateness_at
+
+    async def run() -> Reconciliation:
+        async with open_readonly(settings, engine) as (ledger, deployment):
+            return await reconcile(
+                engine, ledger, deployment, length_s=settings.epoch_length_s,
+                lateness_s=lateness, credits=issued, since_epoch=since,
+            )  # fmt: skip
+
+    result = asyncio.run(run())
+    summary, *mismatches = result.lines()
+    print(summary)
+    for line in mismatches:
+        print(line, file=sys.stderr)
+    print("reconciled: " + ("yes" if result.ok else "NO"))
+    return 0 if result.ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0912 - a branch per command
     args = _parser().parse_args(argv)
     settings = Settings()
     configure_logging(logging.INFO, json_lines=settings.log_json)
@@ -169,6 +250,13 @@ def main(argv: list[str] | None = None) -> int:
             print(printable("revoked " + args.gateway_id))
         elif args.command == "epoch":
             return _recompute(engine, settings, args.epoch)
+        elif args.command == "params":
+            return _params(engine, settings, args.epoch, args.json)
+        elif args.command == "reconcile":
+            return _reconcile(engine, settings, args.since_epoch, args.credits)
+        elif args.command == "mint-retry":
+            n = retry_parked(engine, epoch=args.epoch, owner=args.owner)
+            print(f"{n} parked grant(s) put back to be minted by the chain worker")
         elif args.command == "partitions":
             maintain_partitions(engine, settings)
         elif args.command == "monitor":

@@ -158,6 +158,9 @@ class Settings(BaseSettings):
     # mints, fee payer): made here at first start, mode 0600; back them up.
     key_dir: Path = Path("var/coordinator-keys")
     chain_check_interval_s: float = Field(default=2.0, gt=0)
+    # How long an instance keeps governance state (emergency controls, parameter
+    # schedule) and session revocations before reading them again from the database.
+    governance_refresh_s: float = Field(default=1.0, ge=0, le=60)
 
     def mqtt_tls_config(self) -> MqttTls | None:
         """The TLS settings of the coordinator's MQTT clients; None for plain MQTT."""

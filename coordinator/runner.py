@@ -19,8 +19,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from coordinator.config import Settings
 from coordinator.db.partitions import drop_expired, ensure_partitions
+from coordinator.governance import GovernanceReader
 from coordinator.onchain.ledger import Chain
-from coordinator.onchain.worker import run_chain_worker
+from coordinator.onchain.worker import governance_reader, run_chain_worker
 from coordinator.ops.alerts.loop import AlertMonitor
 from coordinator.ops.alerts.rules import AlertRules
 from coordinator.ops.alerts.stats import StatsCollector, run_stats_publisher
@@ -33,7 +34,7 @@ from coordinator.readings.ingest.service import IngestService
 from coordinator.readings.ingest.store import SqlReadingStore
 from coordinator.readings.ingest.workers import WorkerPool
 from coordinator.readings.live_cache import LiveCache
-from coordinator.readings.oracle import OracleConfig
+from coordinator.readings.oracle import OracleConfig, epoch_of
 from wire import topics
 
 __all__ = ["maintain_partitions", "prepare_sessions", "readings_source", "run_ingest"]
@@ -116,6 +117,25 @@ async def _epoch_loop(closer: EpochCloser, source: MqttSource, settings: Setting
         await asyncio.sleep(settings.epoch_check_interval_s)
 
 
+async def _governed_limits(
+    service: IngestService, governance: GovernanceReader, base: OracleConfig, settings: Settings
+) -> None:
+    """Keep ingest deciding under the oracle limits in force (rated power, lateness):
+    a change scheduled from epoch N applies to readings received from N on."""
+    in_force = base
+    while True:
+        try:
+            now = epoch_of(int(time.time()), settings.epoch_length_s)
+            config = (await governance.params_at(now)).oracle_config(base)
+            if config != in_force:
+                log.info("oracle limits from epoch %d: %s", now, config)
+                service.set_oracle(config)
+                in_force = config
+        except (OperationalError, InterfaceError) as exc:
+            log.warning("governed limits not refreshed, database unavailable: %s", exc)
+        await asyncio.sleep(settings.epoch_check_interval_s)
+
+
 async def run_ingest(
     settings: Settings,
     engine: Engine,
@@ -136,11 +156,16 @@ async def run_ingest(
         lateness_window_s=settings.lateness_window_s,
     )
     cache = LiveCache(settings.redis_url, settings.topic_root) if settings.redis_url else None
+    governance = governance_reader(settings, engine)
+    await governance.changes()
+    oracle = governance.known_params_at(
+        epoch_of(int(time.time()), settings.epoch_length_s)
+    ).oracle_config(oracle)
     closer = EpochCloser(
         engine,
         length_s=settings.epoch_length_s,
         grace_s=settings.epoch_grace_s,
-        lateness_s=settings.lateness_window_s,
+        lateness_s=governance.lateness_at,
     )
     stats = StatsCollector(settings.mqtt_client_id, then=on_batch)
     async with (
@@ -180,6 +205,9 @@ async def run_ingest(
         async with asyncio.TaskGroup() as tg:
             tg.create_task(service.run(), name="ingest")
             tg.create_task(_epoch_loop(closer, source, settings, engine), name="epochs")
+            tg.create_task(
+                _governed_limits(service, governance, oracle, settings), name="governed-limits"
+            )
             tg.create_task(
                 run_stats_publisher(stats, publish_retained, topic_root=settings.topic_root),
                 name="stats",

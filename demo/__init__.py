@@ -67,12 +67,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report(result: Reconciliation) -> int:
-    print(
-        f"reconciled {result.epochs} epochs: verified export {result.verified_export_wh} Wh, "
-        f"minted {result.minted_base_units} base units, {result.trades_settled} trades settled, "
-        f"{result.users} users' balances checked on the ledger"
-    )
-    for line in result.mismatches:
-        print("MISMATCH " + line, file=sys.stderr)
+    summary, *mismatches = result.lines()
+    print(summary)
+    for line in mismatches:
+        print(line, file=sys.stderr)
     print("balances reconcile: " + ("yes" if result.ok else "NO"))
     return 0 if result.ok else 1

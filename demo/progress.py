@@ -8,7 +8,7 @@ from typing import TextIO
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from coordinator.db.models import EpochOnchain, EpochRecord
+from coordinator.db.models import EpochOnchain, EpochRecord, MintGrant
 from coordinator.market.sql_store import SqlMarketStore
 from coordinator.readings.ingest.outcome import BatchOutcome
 
@@ -39,11 +39,18 @@ class Progress:
             self.say(await asyncio.to_thread(self._minted_line, epoch))
         elif kind == "cleared":
             self.say(await asyncio.to_thread(self._cleared_line, epoch))
+        elif kind == "withheld_minted":
+            self.say(await asyncio.to_thread(self._withheld_minted_line, epoch))
 
     def _minted_line(self, epoch: int) -> str:
         with self.engine.connect() as conn:
             closed = conn.execute(select(EpochRecord).where(EpochRecord.epoch == epoch)).one()
             chain = conn.execute(select(EpochOnchain).where(EpochOnchain.epoch == epoch)).one()
+            withheld = conn.execute(
+                select(
+                    MintGrant.owner, MintGrant.base_units, MintGrant.status, MintGrant.reason
+                ).where(MintGrant.epoch == epoch, MintGrant.status != "minted")
+            ).all()
         rejected = sum(self.rejected.values())
         return (
             f"epoch {epoch} closed: {closed.reading_count} readings "
@@ -52,7 +59,19 @@ class Progress:
             f"imported {closed.total_import_wh / WH_PER_KWH:.3f} kWh; "
             f"minted {chain.minted_base_units / BASE_UNITS_PER_KWH:.3f} kWh of tokens, "
             f"Merkle root {bytes(closed.merkle_root).hex()[:16]}... attested"
-            + (f"  [{chain.error}]" if chain.error else "")
+            + "".join(
+                f"\n  {status} {units / BASE_UNITS_PER_KWH:.3f} kWh of {owner[:8]}..."
+                + (f": {reason}" if reason else "")
+                for owner, units, status, reason in withheld
+            )
+        )
+
+    def _withheld_minted_line(self, epoch: int) -> str:
+        with self.engine.connect() as conn:
+            chain = conn.execute(select(EpochOnchain).where(EpochOnchain.epoch == epoch)).one()
+        return (
+            f"epoch {epoch}: withheld energy minted (account thawed); now "
+            f"{chain.minted_base_units / BASE_UNITS_PER_KWH:.3f} kWh of tokens minted"
         )
 
     def _cleared_line(self, epoch: int) -> str:

@@ -22,6 +22,7 @@ import uvicorn
 from psycopg import sql
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
+from solders.token.state import TokenAccountState
 from sqlalchemy import make_url, select
 from sqlalchemy.engine import Engine
 
@@ -54,6 +55,7 @@ from edge.meter_reader import ModbusMeterReader
 from edge.outbox import Outbox
 from edge.publisher import MqttPublisher
 from edge.signing import DeviceKey
+from programs.errors import TransactionFailed
 from programs.roles.registry import register_user
 from programs.roles.token import mint_payment
 
@@ -188,6 +190,9 @@ async def _fund(chain: Chain, traders: list[Trader], workdir: Path) -> None:
         accounts = await register_user(
             chain.ledger, chain.deployment, payer=keys.payer, owner=owner
         )
+        payment = await chain.ledger.get_token_account(accounts.payment)
+        if payment is not None and payment.state == TokenAccountState.Frozen:
+            continue  # nothing can be minted to it (and it would fail the others' too)
         if not trader.seller and await chain.ledger.token_balance(accounts.payment) < CREDIT:
             grants.append((owner, STARTING_CREDIT))
     if grants:
@@ -220,7 +225,8 @@ async def _trade(
             try:
                 await by_wallet[intent.wallet].place(ctx, intent, delivery, open_epoch=delivery)
                 placed += 1
-            except MarketError as exc:
+            except (MarketError, TransactionFailed) as exc:
+                # A user refused (e.g. their accounts frozen): the others trade on.
                 progress.say(f"  order refused for {intent.wallet[:8]}...: {exc}")
         progress.say(f"users placed {placed} orders for epoch {delivery}")
 

@@ -53,8 +53,12 @@ __all__ = [
     "JobStore",
     "JobsFailed",
     "Step",
+    "attempt_of",
     "attestation_job",
+    "mint_builder",
+    "mint_job",
     "mint_jobs",
+    "next_attempt",
     "next_step",
     "no_hook",
     "resume",
@@ -382,6 +386,23 @@ async def _save(store: JobStore, job: Job) -> Job:
     return job
 
 
+def attempt_of(key: str, n: int) -> str:
+    """The key of the `n`-th retry of the job keyed `key` (n = 0: the job itself)."""
+    if n < 0:
+        raise ValueError("attempts are numbered from 0")
+    return key if n == 0 else f"{key}:attempt:{n}"
+
+
+def next_attempt(store: JobStore, key: str) -> int:
+    """The first attempt of the job keyed `key` that has not failed (unfinished,
+    confirmed, or not stored yet). A failed job applied nothing, and a retry is
+    planned only once every earlier attempt failed, so at most one of them lands."""
+    n = 0
+    while (job := store.get(attempt_of(key, n))) is not None and job.status == "failed":
+        n += 1
+    return n
+
+
 def _raise_failed(jobs: Sequence[Job]) -> None:
     failed = [j for j in jobs if j.status == "failed"]
     if failed:
@@ -416,24 +437,34 @@ def mint_jobs(
         cosigners=cosigners,
     )
     return [
-        Job(
-            key=f"mint:epoch:{epoch}:batch:{index}",
-            kind="mint",
-            payload=json.dumps(
-                {"epoch": epoch, "grants": [[str(kept[i][0]), kept[i][1]] for i in p.item_indices]}
-            ),
-        )
+        mint_job(f"mint:epoch:{epoch}:batch:{index}", epoch, [kept[i] for i in p.item_indices])
         for index, p in enumerate(planned)
     ]
 
 
-def _mint_builder(
+def mint_job(key: str, epoch: int, grants: Sequence[tuple[Pubkey, int]], attempt: int = 0) -> Job:
+    """A job minting `grants` of `epoch` in one transaction, under `key` (which must
+    name this transaction alone: a key is used once). A retry of refused grants
+    gives its `attempt` (> 0), which its memo carries: two attempts never make the
+    same transaction, even under one blockhash."""
+    payload: dict[str, object] = {
+        "epoch": epoch,
+        "grants": [[str(owner), amount] for owner, amount in grants],
+    }
+    if attempt:
+        payload["attempt"] = attempt
+    return Job(key=key, kind="mint", payload=json.dumps(payload))
+
+
+def mint_builder(
     ledger: Ledger,
     deployment: Deployment,
     payer: Keypair,
     oracle: Keypair,
-    cosigners: Sequence[Keypair],
+    cosigners: Sequence[Keypair] = (),
 ) -> Build:
+    """Builds a mint job's transaction from its payload (`mint_jobs`, `mint_job`)."""
+
     def build(job: Job, blockhash: Hash) -> AnyTransaction:
         payload = json.loads(job.payload)
         grants = [(Pubkey.from_string(owner), int(amount)) for owner, amount in payload["grants"]]
@@ -446,6 +477,7 @@ def _mint_builder(
             blockhash=blockhash,
             cosigners=cosigners,
             fee=ledger.fee_policy,
+            attempt=int(payload.get("attempt", 0)),
         )
         return planned.tx
 
@@ -474,7 +506,7 @@ async def run_mint_epoch(
     jobs = mint_jobs(
         deployment, payer=payer, oracle=oracle, epoch=epoch, grants=grants, cosigners=cosigners
     )
-    build = _mint_builder(ledger, deployment, payer, oracle, cosigners)
+    build = mint_builder(ledger, deployment, payer, oracle, cosigners)
     done = await run_jobs(ledger, store, jobs, build, hook=hook)
     _raise_failed(done)
     return [_signature_of(job) for job in done]
@@ -483,11 +515,15 @@ async def run_mint_epoch(
 # --- attestation ----------------------------------------------------------------------
 
 
-def attestation_job(epoch: int, merkle_root: bytes) -> Job:
+def attestation_job(epoch: int, merkle_root: bytes, attempt: int = 0) -> Job:
+    """The job posting `epoch`'s root; `attempt` n > 0 is its n-th retry (`attempt_of`)."""
     if len(merkle_root) != 32:
         raise ValueError("a Merkle root is 32 bytes")
-    payload = json.dumps({"epoch": epoch, "root": merkle_root.hex()})
-    return Job(key=f"attest:epoch:{epoch}", kind="attest", payload=payload)
+    body: dict[str, object] = {"epoch": epoch, "root": merkle_root.hex()}
+    if attempt:
+        body["attempt"] = attempt  # in its memo too: never the same transaction
+    key = attempt_of(f"attest:epoch:{epoch}", attempt)
+    return Job(key=key, kind="attest", payload=json.dumps(body))
 
 
 def _attestation_builder(ledger: Ledger, payer: Keypair, oracle: Keypair) -> Build:
@@ -500,6 +536,7 @@ def _attestation_builder(ledger: Ledger, payer: Keypair, oracle: Keypair) -> Bui
             merkle_root=bytes.fromhex(payload["root"]),
             blockhash=blockhash,
             fee=ledger.fee_policy,
+            attempt=int(payload.get("attempt", 0)),
         )
 
     return build
@@ -514,12 +551,17 @@ async def run_attestation(
     *,
     payer: Keypair | None = None,
     hook: Hook = no_hook,
+    retry: bool = False,
 ) -> Signature:
     """Post `epoch`'s Merkle root exactly once; returns the memo's confirmed signature.
-    A second call with another root raises LedgerUsageError."""
+    A second call with another root raises LedgerUsageError. A failed attestation
+    raises JobsFailed; with `retry` a call after it tries again under the next
+    attempt's key (`next_attempt`), still landing at most once."""
     payer = payer or oracle
     build = _attestation_builder(ledger, payer, oracle)
-    done = await run_jobs(ledger, store, [attestation_job(epoch, merkle_root)], build, hook=hook)
+    attempt = await asyncio.to_thread(next_attempt, store, f"attest:epoch:{epoch}") if retry else 0
+    job = attestation_job(epoch, merkle_root, attempt)
+    done = await run_jobs(ledger, store, [job], build, hook=hook)
     _raise_failed(done)
     return _signature_of(done[0])
 
@@ -538,7 +580,7 @@ async def resume(
     start, before new work). Returns them finished; failures are in their status."""
     payer = payer or oracle
     builders = {
-        "mint": _mint_builder(ledger, deployment, payer, oracle, cosigners),
+        "mint": mint_builder(ledger, deployment, payer, oracle, cosigners),
         "attest": _attestation_builder(ledger, payer, oracle),
     }
     pending = await asyncio.to_thread(store.unfinished)

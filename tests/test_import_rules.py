@@ -40,6 +40,7 @@ COORDINATOR = "coordinator imports none of the gateway's packages, nor the demo"
 NO_IO = "pure cores (wire, market rules, oracle) do no I/O, no logging"
 NO_SERVICES = "pure cores import nothing of the services around them"
 READINGS = "readings import nothing of programs, the on-chain layer"
+GOVERNANCE = "governance's pure core does no I/O and imports nothing of the services"
 FAST_PATH = "the hand-made MQTT fast path is reached only through the ingest source"
 LAYERS = "coordinator: entry points above the domains, the domains above the infrastructure"
 
@@ -63,6 +64,9 @@ FORBIDDEN_IMPORTS = [
     ("coordinator.readings.oracle", "coordinator.readings.ingest", NO_SERVICES),
     ("coordinator.readings.oracle", "coordinator.db", NO_SERVICES),
     ("coordinator.readings.epoch_close", "programs", READINGS),
+    ("coordinator.governance.params", "sqlalchemy", GOVERNANCE),
+    ("coordinator.governance.controls", "coordinator.governance.store", GOVERNANCE),
+    ("coordinator.market", "coordinator.governance", LAYERS),
     ("coordinator.db", "coordinator.api", LAYERS),
     ("coordinator.market", "coordinator.readings", LAYERS),
     ("coordinator.ops.metrics", "coordinator.market", LAYERS),

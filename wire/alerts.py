@@ -47,6 +47,7 @@ class AlertKind(StrEnum):
     LEDGER_FAILED = "ledger_failed"
     EPOCH_NOT_CLOSED = "epoch_not_closed"
     EPOCH_NOT_CLEARED = "epoch_not_cleared"
+    MINT_WITHHELD = "mint_withheld"
 
 
 Details = Mapping[str, str | int | float]

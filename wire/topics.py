@@ -25,6 +25,7 @@ __all__ = [
     "gateway_id_from_topic",
     "gateway_readings",
     "gateway_status",
+    "market_controls",
     "readings_subscription",
 ]
 
@@ -97,3 +98,8 @@ def epoch_clearing(root: str, epoch: int) -> str:
 def coordinator_stats(root: str) -> str:
     """Retained ingest counts of a coordinator instance (accepted, rejected by reason)."""
     return _base(root) + "/coord/stats"
+
+
+def market_controls(root: str) -> str:
+    """Retained emergency controls: which scopes of the market the REC authority paused."""
+    return _base(root) + "/coord/controls"

@@ -15,10 +15,20 @@ from sqlalchemy.engine import Connection, Engine
 
 from coordinator.db.models import AuditEntry
 
-__all__ = ["OK", "REFUSED", "AuditEvent", "AuditRow", "append", "list_entries", "record"]
+__all__ = [
+    "FAILED",
+    "OK",
+    "REFUSED",
+    "AuditEvent",
+    "AuditRow",
+    "append",
+    "list_entries",
+    "record",
+]
 
 OK = "ok"
-REFUSED = "refused"
+REFUSED = "refused"  # the caller's: no role, invalid, conflicting (a 4xx answer)
+FAILED = "failed"  # the world's: the ledger or the database did not do it
 
 
 @dataclass(frozen=True, slots=True)

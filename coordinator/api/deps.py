@@ -5,8 +5,11 @@ credentials (the Authorization header, else the session cookie presented as a
 bearer token) into a `Principal` with roles, and routes only ever ask
 `require_role(...)`. The app chains the session-JWT authenticator (wallet
 sign-in) with the static admin bearer token from settings (scripts and the
-provisioning flow). Every authenticated request also spends one unit of the
-caller's rate-limit budget.
+provisioning flow). A session token is then checked against the server's
+revocations (`app.state.sessions`, `coordinator.api.auth.sessions`): a role
+change or sign-out ends it at once. Every authenticated request also spends one
+unit of the caller's rate-limit budget. The caller is kept in
+`request.state.principal`, so refusals can be audited with their actor.
 """
 
 import datetime as dt
@@ -21,7 +24,8 @@ from sqlalchemy.engine import Engine
 from coordinator.api.auth.config import AuthSettings
 from coordinator.api.auth.errors import AuthError
 from coordinator.api.auth.roles import ADMIN, REC_AUTHORITY, USER
-from coordinator.api.auth.tokens import decode_token
+from coordinator.api.auth.sessions import SessionGuard
+from coordinator.api.auth.tokens import Session, decode_token
 from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.ratelimit import RateLimiter
 from coordinator.config import Settings
@@ -65,6 +69,7 @@ Clock = Callable[[], dt.datetime]
 class Principal:
     subject: str
     roles: frozenset[str]
+    session: Session | None = None  # None: not a session token (the admin token)
 
 
 class Authenticator(Protocol):
@@ -109,7 +114,7 @@ class JwtAuthenticator:
         if presented is None or presented.count(".") != 2:
             return None
         session = decode_token(self._key, presented, int(self._clock().timestamp()))
-        return Principal(session.subject, session.roles)
+        return Principal(session.subject, session.roles, session)
 
 
 class ChainedAuthenticator:
@@ -207,6 +212,9 @@ async def get_principal(
         authorization = f"Bearer {request.cookies[SESSION_COOKIE]}"
     try:
         principal = authenticator.authenticate(authorization)
+        if principal is not None and principal.session is not None:
+            sessions: SessionGuard = request.app.state.sessions
+            await sessions.check(principal.session)
     except AuthError as exc:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -219,6 +227,7 @@ async def get_principal(
             detail={"code": "unauthenticated", "message": "missing or invalid credentials"},
             headers={"WWW-Authenticate": "Bearer"},
         )
+    request.state.principal = principal
     await _spend(request, principal.subject)
     return principal
 

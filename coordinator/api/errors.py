@@ -16,10 +16,23 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from coordinator.api.auth import errors as auth
 from coordinator.devices import enrolment as rules
 from coordinator.errors import BrokerError
-from coordinator.market.errors import ApprovalRejected, OrderError, OrderNotFound, OrderStateError
+from coordinator.governance.errors import ChangeRefused, ControlConflict
+from coordinator.market.errors import (
+    ApprovalRejected,
+    MarketPaused,
+    OrderError,
+    OrderNotFound,
+    OrderStateError,
+)
 from programs.errors import LedgerError
 
-__all__ = ["AUTH_STATUS_OF", "STATUS_OF", "error_body", "install_error_handlers"]
+__all__ = [
+    "AUTH_STATUS_OF",
+    "GOVERNANCE_STATUS_OF",
+    "STATUS_OF",
+    "error_body",
+    "install_error_handlers",
+]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +52,19 @@ STATUS_OF = {
 AUTH_STATUS_OF = {
     auth.MALFORMED_MESSAGE: 400,
     auth.INVALID_WALLET: 422,
+    auth.SELF_ROLE_CHANGE: 403,
+    auth.DUTY_ADMIN: 403,
+    auth.DUTY_REC_AUTHORITY: 403,
+    auth.LAST_REC_AUTHORITY: 409,
+}
+
+# Governance refusals that are not 422 (the caller's duty, or the state of things).
+GOVERNANCE_STATUS_OF = {
+    "self_freeze": 403,
+    "already_frozen": 409,
+    "not_frozen": 409,
+    "duplicate_change": 409,
+    "unknown_account": 404,
 }
 
 _HTTP_CODES = {
@@ -87,7 +113,17 @@ async def _ledger_failed(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("ledger_error", str(exc)), status_code=502)
 
 
+async def _governance_refused(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ChangeRefused | ControlConflict)
+    status = 409 if isinstance(exc, ControlConflict) else GOVERNANCE_STATUS_OF.get(exc.code, 422)
+    return JSONResponse(error_body(exc.code, exc.detail), status_code=status)
+
+
 async def _order_refused(_request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, MarketPaused):
+        return JSONResponse(
+            error_body("market_paused", str(exc)), status_code=503, headers={"Retry-After": "60"}
+        )
     if isinstance(exc, OrderError):
         return JSONResponse(error_body(exc.code, exc.detail), status_code=422)
     if isinstance(exc, OrderNotFound):
@@ -142,8 +178,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(auth.AuthError, _auth_refused)
     app.add_exception_handler(BrokerError, _broker_down)
     app.add_exception_handler(LedgerError, _ledger_failed)
-    for market_error in (OrderError, OrderNotFound, OrderStateError, ApprovalRejected):
+    for market_error in (OrderError, OrderNotFound, OrderStateError, ApprovalRejected,
+                         MarketPaused):  # fmt: skip
         app.add_exception_handler(market_error, _order_refused)
+    for governance_error in (ChangeRefused, ControlConflict):
+        app.add_exception_handler(governance_error, _governance_refused)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(StarletteHTTPException, _http)

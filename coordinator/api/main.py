@@ -24,6 +24,7 @@ from coordinator.api import repository as repo
 from coordinator.api.auth.config import AuthSettings, jwt_key
 from coordinator.api.auth.nonces import FallbackNonceStore, RedisNonceStore
 from coordinator.api.auth.secret_rules import require_strong_secrets
+from coordinator.api.auth.sessions import SessionGuard
 from coordinator.api.deps import (
     AdminTokenAuthenticator,
     Authenticator,
@@ -45,6 +46,7 @@ from coordinator.api.routes import (
     gateways,
     governance,
     me,
+    mints,
     orders,
     proofs,
     readings,
@@ -55,6 +57,7 @@ from coordinator.db.session import make_engine
 from coordinator.devices.broker_accounts import BrokerCredentials, broker_from_settings
 from coordinator.embedded.memory_cache import MemoryNonceStore
 from coordinator.errors import BrokerError
+from coordinator.governance import GovernanceReader, SqlGovernance, defaults_from
 
 __all__ = [
     "WEB_ROOT",
@@ -174,6 +177,10 @@ def create_app(
     app.state.ledger = ledger
     app.state.jwt_key = jwt_key(auth_settings)
     app.state.memory_nonces = MemoryNonceStore()
+    app.state.sessions = SessionGuard(engine, ttl_s=auth_settings.session_check_s)
+    app.state.governance = GovernanceReader(
+        SqlGovernance(engine), defaults_from(settings), ttl_s=settings.governance_refresh_s
+    )
     _guards(app, None, auth_settings)  # until the lifespan connects Redis
     admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
     app.state.authenticator = authenticator or ChainedAuthenticator(
@@ -182,7 +189,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     for module in (auth, me, readings, epochs, balances, orders, trades, proofs, events,
-                   admin, governance, enrolment, gateways):  # fmt: skip
+                   admin, governance, enrolment, gateways, mints):  # fmt: skip
         app.include_router(module.router)
 
     @app.get("/api/v1/health", tags=["health"])

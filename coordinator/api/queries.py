@@ -23,6 +23,7 @@ from coordinator.db.models import (
     Meter,
     MeterEpochEnergyRow,
     MeterStateRow,
+    MintGrant,
     Reading,
     RejectedReading,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "EpochRow",
     "GatewayRow",
     "MeterRow",
+    "MintRow",
     "MyEpochEnergy",
     "ReadingRow",
     "RejectedRow",
@@ -46,6 +48,7 @@ __all__ = [
     "epochs",
     "gateways",
     "meter_owner",
+    "mints",
     "my_energy",
     "my_meters",
     "order_book",
@@ -105,7 +108,22 @@ class MyEpochEnergy:
     import_wh: int
     export_wh: int
     closed: bool
-    minted_base_units: int  # 0 until the epoch is closed
+    minted_base_units: int  # what the mint records say was minted (0 until then)
+    withheld_base_units: int = 0
+    withheld_reason: str | None = None
+    pending_base_units: int = 0  # closed, not yet minted nor withheld
+
+
+@dataclass(frozen=True, slots=True)
+class MintRow:
+    epoch: int
+    owner: str
+    base_units: int
+    status: str
+    reason: str | None
+    attempts: int
+    signature: str | None
+    updated_at: dt.datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,11 +318,57 @@ def my_energy(
         query = query.where(MeterEpochEnergyRow.epoch >= since)
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    return [
-        MyEpochEnergy(int(e), int(imp), int(exp), closed > 0,
-                      wh_to_base_units(int(exp)) if closed > 0 else 0)
-        for e, imp, exp, closed in rows
-    ]  # fmt: skip
+        grants = conn.execute(
+            select(MintGrant.epoch, MintGrant.base_units, MintGrant.status, MintGrant.reason)
+            .where(MintGrant.owner == owner, MintGrant.epoch.in_([int(r[0]) for r in rows]))
+        ).all()  # fmt: skip
+    of = {int(e): (int(units), status, reason) for e, units, status, reason in grants}
+    result = []
+    for e, imp, exp, closed in rows:
+        # Closed and not planned yet: all of it is still to mint.
+        unplanned = (wh_to_base_units(int(exp)), "pending" if closed else "", None)
+        units, status, reason = of.get(int(e), unplanned)
+        result.append(
+            MyEpochEnergy(
+                int(e), int(imp), int(exp), closed > 0,
+                minted_base_units=units if status == "minted" else 0,
+                withheld_base_units=units if status == "withheld" else 0,
+                withheld_reason=reason if status == "withheld" else None,
+                pending_base_units=units if status == "pending" else 0,
+            )
+        )  # fmt: skip
+    return result
+
+
+def mints(
+    engine: Engine,
+    *,
+    status: str | None,
+    epoch: int | None,
+    owner: str | None,
+    before: tuple[int, str] | None,
+    limit: int,
+) -> list[MintRow]:
+    """Each owner's energy of each closed epoch and what became of it, newest first."""
+    query = (
+        select(MintGrant.epoch, MintGrant.owner, MintGrant.base_units, MintGrant.status,
+               MintGrant.reason, MintGrant.attempts, MintGrant.signature, MintGrant.updated_at)
+        .order_by(MintGrant.epoch.desc(), MintGrant.owner.desc())
+        .limit(limit)
+    )  # fmt: skip
+    if status is not None:
+        query = query.where(MintGrant.status == status)
+    if epoch is not None:
+        query = query.where(MintGrant.epoch == epoch)
+    if owner is not None:
+        query = query.where(MintGrant.owner == owner)
+    if before is not None:
+        query = query.where(tuple_(MintGrant.epoch, MintGrant.owner) < tuple_(*before))
+    with engine.connect() as conn:
+        return [
+            MintRow(int(e), o, int(u), s, r, int(a), sig, at)
+            for e, o, u, s, r, a, sig, at in conn.execute(query)
+        ]
 
 
 def gateways(

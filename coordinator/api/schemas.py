@@ -15,6 +15,10 @@ __all__ = [
     "BookLevelOut",
     "BookOut",
     "ChainActionOut",
+    "ControlActionOut",
+    "ControlsIn",
+    "ControlsOut",
+    "DraftOut",
     "EnrolmentIn",
     "EnrolmentOut",
     "EpochEnergyOut",
@@ -24,15 +28,22 @@ __all__ = [
     "GovernanceIn",
     "LoginIn",
     "MeOut",
-    "MemoIn",
     "MeterIn",
     "MeterOut",
     "MqttCredentialsOut",
     "MyMeterOut",
     "NonceIn",
     "NonceOut",
+    "NoteDraftIn",
+    "NoteIn",
     "OrderIn",
     "OrderOut",
+    "ParamChangeIn",
+    "ParamChangeOut",
+    "ParamDraftIn",
+    "ParamValueOut",
+    "ParamsOut",
+    "PauseOut",
     "PlacedOut",
     "ProofOut",
     "ProofStepOut",
@@ -248,6 +259,25 @@ class EpochEnergyOut(BaseModel):
     export_wh: int
     closed: bool
     minted_base_units: int
+    withheld_base_units: int = Field(0, description="not minted, for `withheld_reason`")
+    withheld_reason: str | None = None
+    withheld_reason_text: str | None = None
+    pending_base_units: int = Field(0, description="closed, to be minted")
+
+
+class MintOut(BaseModel):
+    """One owner's energy of one closed epoch and what became of it: minted (by
+    `signature`), withheld (`reason`) or pending."""
+
+    epoch: int
+    owner: str
+    base_units: int
+    status: str
+    reason: str | None
+    reason_text: str | None
+    attempts: int
+    signature: str | None
+    updated_at: dt.datetime
 
 
 class BalancesOut(BaseModel):
@@ -325,6 +355,9 @@ class OrderOut(BaseModel):
     limit_price: int
     status: str
     reason: str | None
+    reason_text: str | None = Field(
+        None, description="why it took no part, or why its settlement failed, in words"
+    )
     filled: int
     payment: int
     settled: int
@@ -377,8 +410,97 @@ class GovernanceIn(BaseModel):
     reason: str = Field(min_length=1, max_length=200)
 
 
-class MemoIn(BaseModel):
-    change: str = Field(min_length=1, max_length=300, pattern=r"^[\x20-\x7e]+$")
+_WALLET_SIGNATURE = Field(
+    min_length=64, max_length=100, description="base58 Ed25519 signature by the caller's wallet"
+)
+
+
+class NoteDraftIn(BaseModel):
+    text: str = Field(min_length=1, max_length=200)
+
+
+class NoteIn(BaseModel):
+    """A note signed by the REC authority's wallet: the wallet signs
+    `gtx/v1 note by=<wallet> at=<issued_at> text=<text>` (POST /governance/memo/draft)."""
+
+    text: str = Field(min_length=1, max_length=200)
+    issued_at: int = Field(ge=0, description="Unix seconds, as in the signed text")
+    signature: str = _WALLET_SIGNATURE
+
+
+class DraftOut(BaseModel):
+    """The exact text for the caller's wallet to sign (`signMessage`), and its time."""
+
+    text: str
+    issued_at: int
+
+
+class ParamDraftIn(BaseModel):
+    name: str = Field(min_length=1, max_length=32)
+    value: str = Field(min_length=1, max_length=64)
+    from_epoch: int = Field(ge=0, description="the first epoch the value is in force")
+
+
+class ParamChangeIn(ParamDraftIn):
+    """A change signed by the REC authority's wallet: the wallet signs
+    `gtx/v1 param name=<name> value=<value> from=<from_epoch> by=<wallet> at=<issued_at>`
+    (POST /governance/params/draft writes it)."""
+
+    issued_at: int = Field(ge=0)
+    signature: str = _WALLET_SIGNATURE
+
+
+class ParamChangeOut(BaseModel):
+    action: str
+    signature: str = Field(description="the memo's transaction signature")
+    name: str
+    value: str
+    from_epoch: int
+    applied: bool = Field(description="False: recorded and validated, not applied (see note)")
+    note: str | None = None
+
+
+class ParamValueOut(BaseModel):
+    name: str
+    value: str
+    from_epoch: int | None = Field(description="None: the deployment's default")
+    authority: str | None
+    in_force: bool = Field(description="in force now; otherwise scheduled")
+    applied: bool
+
+
+class ParamsOut(BaseModel):
+    epoch: int = Field(description="the epoch running now")
+    values: list[ParamValueOut]
+
+
+class ControlsIn(BaseModel):
+    scopes: list[str] = Field(
+        min_length=1, max_length=5, description="orders, clearing, settlement, minting, or all"
+    )
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class PauseOut(BaseModel):
+    scope: str
+    since: dt.datetime
+    since_epoch: int
+    by: str
+    reason: str
+
+
+class ControlsOut(BaseModel):
+    paused: list[PauseOut]
+    maintenance: bool = Field(description="every scope is paused")
+
+
+class ControlActionOut(BaseModel):
+    action: str
+    scopes: list[str] = Field(description="the scopes this call changed")
+    signature: str | None = Field(description="the governance memo's transaction")
+    memo_error: str | None = Field(
+        default=None, description="why the memo is missing (the ledger was unavailable)"
+    )
 
 
 class ChainActionOut(BaseModel):

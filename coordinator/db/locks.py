@@ -7,7 +7,9 @@ uses can share an id by accident.
   keys): one per gateway of an ingest batch, taken in sorted order, so instances
   holding readings of one gateway commit them one after the other;
 - `CHAIN_LEADER_LOCK` (session lock): held by the one instance that runs the
-  chain worker.
+  chain worker;
+- `ROLES_LOCK` (transaction lock): role changes one at a time, so the rule "the
+  last REC authority cannot be removed" holds against concurrent removals.
 
 The single-bigint and the two-int4 key spaces do not overlap. SQLite (the
 one-process demo) takes none of them.
@@ -15,11 +17,18 @@ one-process demo) takes none of them.
 
 import zlib
 
-__all__ = ["CHAIN_LEADER_LOCK", "EPOCH_LOCK", "GATEWAY_LOCK_CLASS", "gateway_lock_key"]
+__all__ = [
+    "CHAIN_LEADER_LOCK",
+    "EPOCH_LOCK",
+    "GATEWAY_LOCK_CLASS",
+    "ROLES_LOCK",
+    "gateway_lock_key",
+]
 
 EPOCH_LOCK = 0x6774_7801  # "gtx" 01
 GATEWAY_LOCK_CLASS = 0x6774_7802
 CHAIN_LEADER_LOCK = 0x47545843  # "GTXC"
+ROLES_LOCK = 0x6774_7803
 
 
 def gateway_lock_key(gateway_id: str) -> int:

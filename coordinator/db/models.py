@@ -32,14 +32,18 @@ __all__ = [
     "EpochRecord",
     "GatewayState",
     "KeyRotation",
+    "MarketControl",
     "MarketOrder",
     "MatchRow",
     "Meter",
     "MeterEpochEnergyRow",
     "MeterStateRow",
+    "MintGrant",
+    "ParamChangeRow",
     "Reading",
     "ReadingSeq",
     "RejectedReading",
+    "RevokedToken",
     "SettlementJob",
     "User",
 ]
@@ -390,7 +394,12 @@ class ClearingAttestationJob(Base):
 class User(Base):
     """A wallet that has signed in. `roles` is comma-separated beyond the implied
     `user` (e.g. "admin", "rec_authority"); the energy and payment token accounts
-    are set once the registry has created them on the ledger (None: deferred)."""
+    are set once the registry has created them on the ledger (None: deferred).
+
+    `roles_set_at`: when someone last set this user's roles through the API; from
+    then on `roles` alone decides (the GTX_*_WALLETS lists only bootstrap a wallet
+    nobody has set roles for). `token_version`: the version every session token of
+    the user must carry; raised to end them all at once (a role change)."""
 
     __tablename__ = "users"
 
@@ -400,6 +409,54 @@ class User(Base):
     last_login_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     energy_account: Mapped[str | None] = mapped_column(String(44))
     payment_account: Mapped[str | None] = mapped_column(String(44))
+    roles_set_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RevokedToken(Base):
+    """A session token ended before its expiry (sign-out); kept until it expires."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    revoked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- governance: emergency controls and governed parameters (coordinator.governance) ---
+
+
+class MarketControl(Base):
+    """A paused scope of the market (`orders`, `clearing`, `settlement`, `minting`);
+    no row: the scope runs. Every instance reads this table."""
+
+    __tablename__ = "market_controls"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    since: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    since_epoch: Mapped[int] = mapped_column(BigInteger)
+    paused_by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    memo_signature: Mapped[str] = mapped_column(String(100))
+
+
+class ParamChangeRow(Base):
+    """One governed parameter change, signed by the REC authority's wallet
+    (`coordinator.governance.params`); append-only, resolved by `from_epoch`."""
+
+    __tablename__ = "param_changes"
+    __table_args__ = (Index("ix_param_changes_name_from_epoch", "name", "from_epoch"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(String(64))
+    from_epoch: Mapped[int] = mapped_column(BigInteger)
+    authority: Mapped[str] = mapped_column(String(44))
+    issued_at: Mapped[int] = mapped_column(BigInteger)
+    signature: Mapped[str] = mapped_column(String(100), unique=True)
+    memo_signature: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class AuditEntry(Base):
@@ -423,11 +480,13 @@ class AuditEntry(Base):
 
 
 class EpochOnchain(Base):
-    """What was minted and attested for a closed epoch, once both are final.
+    """A closed epoch whose grants are planned, batch minted and root attested.
 
+    `minted_base_units` is what is minted of it so far (grows as withheld grants
+    are minted, in the same transaction as their `mint_grants` row);
     `unowned_base_units` is exported energy of meters with no owner wallet on
-    record: counted in the epoch, not minted to anyone. `error` names mint
-    batches that failed (e.g. a frozen account); they are not retried.
+    record: counted in the epoch, not minted to anyone. `error` is no longer
+    written: what a mint did not do is in `mint_grants` (migration 0010).
     """
 
     __tablename__ = "epoch_onchain"
@@ -439,3 +498,29 @@ class EpochOnchain(Base):
     attestation_signature: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     done_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MintGrant(Base):
+    """One owner's energy of one closed epoch and what became of it
+    (`coordinator.onchain.grants`, `coordinator.onchain.minting`).
+
+    `status`: pending, minted (`signature` is the confirmed mint) or withheld
+    (`reason`: account_frozen until thawed; "mint_failed: ..." parked until an
+    operator retries). `batch_key` is the epoch's batch job that carries it (None
+    when withheld at planning); `attempts` numbers the single-owner jobs planned
+    after it, `failures` counts those that failed other than on a freeze.
+    """
+
+    __tablename__ = "mint_grants"
+    __table_args__ = (Index("ix_mint_grants_status_epoch", "status", "epoch"),)
+
+    epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(44), primary_key=True)
+    base_units: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12))
+    reason: Mapped[str | None] = mapped_column(Text)
+    batch_key: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    signature: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

@@ -31,10 +31,12 @@ from coordinator.market.clearing_service import (
     recompute,
     resume_market,
     run_market_epoch,
+    settle,
 )
 from coordinator.market.collector import collector_paused
 from coordinator.market.errors import (
     ApprovalRejected,
+    MarketPaused,
     OrderNotFound,
     OrderStateError,
     TradingError,
@@ -45,6 +47,7 @@ from coordinator.market.orders_service import (
     Approval,
     MarketContext,
     PlacedOrder,
+    PlacementTerms,
     activate_orders,
     approval_for,
     cancel_order,
@@ -75,6 +78,7 @@ __all__ = [
     "EscrowNeed",
     "MarketContext",
     "MarketEpochReport",
+    "MarketPaused",
     "MarketStore",
     "MatchStatus",
     "MatchView",
@@ -85,6 +89,7 @@ __all__ = [
     "OrderStatus",
     "OrderView",
     "PlacedOrder",
+    "PlacementTerms",
     "Publish",
     "RedisBookCache",
     "SettlementKeys",
@@ -110,6 +115,7 @@ __all__ = [
     "recompute",
     "resume_market",
     "run_market_epoch",
+    "settle",
     "settle_epoch",
     "submit_approval",
 ]

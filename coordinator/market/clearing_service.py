@@ -4,7 +4,8 @@
 unsettled trades and their escrow on chain; the pure
 `coordinator.market.rules.snapshot` decides which orders enter (pending orders
 whose approval never came, and orders past `expires_at`, are expired with that
-reason) and with what escrow; `coordinator.market.rules.clear_epoch` clears
+reason; orders of owners whose token accounts are frozen are excluded,
+`account_frozen`) and with what escrow; `coordinator.market.rules.clear_epoch` clears
 them, the garbage collector paused (`clear_paused`); and the store keeps the
 canonical inputs and result bytes, their hashes, the matches and every order's
 outcome at once (the epoch's primary key makes it exactly once across instances).
@@ -50,7 +51,7 @@ from coordinator.market.settlement import SettlementKeys, SettlementReport, sett
 from coordinator.market.store import MarketStore
 from coordinator.ops import metrics
 from programs import spl
-from programs.jobs import Hook, Job, JobsFailed, no_hook, run_jobs
+from programs.jobs import Hook, Job, JobsFailed, attempt_of, next_attempt, no_hook, run_jobs
 from programs.roles.trading import clearing_memo
 from programs.roles.transactions import sign
 from wire.clearing import encode_clearing
@@ -66,6 +67,7 @@ __all__ = [
     "recompute",
     "resume_market",
     "run_market_epoch",
+    "settle",
 ]
 
 Publish = Callable[[str, bytes], Awaitable[bool]]
@@ -79,22 +81,23 @@ def clear_paused(inputs: ClearingInputs) -> ClearingResult:
         return clear_epoch(inputs)
 
 
-async def _usable(ctx: MarketContext, owner: str) -> EscrowNeed:
-    """What settlement could move from `owner` now, per side."""
-    escrow = await read_escrow(ctx.ledger, ctx.deployment, Pubkey.from_string(owner))
-    return EscrowNeed(escrow.energy.usable, escrow.payment.usable)
-
-
 async def clear(ctx: MarketContext, epoch: int) -> ClearingView:
     """Clear `epoch` once; a second call (or another instance) returns the stored clearing."""
     cleared = await asyncio.to_thread(ctx.store.get_clearing, epoch)
     if cleared is not None:
         return cleared
     now = ctx.clock()
-    admitted = admit(await asyncio.to_thread(ctx.store.open_orders_for, epoch), now)
+    orders = await asyncio.to_thread(ctx.store.open_orders_for, epoch)
+    escrows = {
+        owner: await read_escrow(ctx.ledger, ctx.deployment, Pubkey.from_string(owner))
+        for owner in sorted({o.owner for o in orders})
+    }
+    frozen = {owner for owner, e in escrows.items() if e.energy.frozen or e.payment.frozen}
+    admitted = admit(orders, now, frozen)
     owners = sorted(admitted.owners)
     owed = await asyncio.to_thread(ctx.store.owed_by_owner, owners)
-    usable = {owner: await _usable(ctx, owner) for owner in owners}
+    # What settlement could move from each owner now, per side.
+    usable = {o: EscrowNeed(escrows[o].energy.usable, escrows[o].payment.usable) for o in owners}
     inputs = snapshot(epoch, admitted, usable, owed, ctx.rules)
     result = await asyncio.to_thread(clear_paused, inputs)
     await asyncio.to_thread(
@@ -104,6 +107,7 @@ async def clear(ctx: MarketContext, epoch: int) -> ClearingView:
         encode_result(result),
         now,
         admitted.expired,
+        admitted.excluded,
     )
     await ctx.cache.put(epoch, book_snapshot(epoch, ()))
     view = await asyncio.to_thread(ctx.store.get_clearing, epoch)
@@ -127,19 +131,27 @@ async def publish_pending(
     return done
 
 
-def _attestation_job(view: ClearingView) -> Job:
-    payload = json.dumps(
-        {"epoch": view.epoch, "inputs_hash": view.inputs_hash, "result_hash": view.result_hash},
-        separators=(",", ":"),
-    )
-    return Job(key=f"clearing:epoch:{view.epoch}", kind="clearing", payload=payload)
+def _attestation_key(epoch: int) -> str:
+    return f"clearing:epoch:{epoch}"
+
+
+def _attestation_job(view: ClearingView, attempt: int) -> Job:
+    body: dict[str, object] = {
+        "epoch": view.epoch, "inputs_hash": view.inputs_hash, "result_hash": view.result_hash
+    }  # fmt: skip
+    if attempt:
+        body["attempt"] = attempt  # in its memo too: never the same transaction
+    payload = json.dumps(body, separators=(",", ":"))
+    key = attempt_of(_attestation_key(view.epoch), attempt)
+    return Job(key=key, kind="clearing", payload=payload)
 
 
 async def attest(
     ctx: MarketContext, epoch: int, keys: SettlementKeys, *, hook: Hook = no_hook
 ) -> Signature:
     """Post the epoch's clearing hashes as a memo signed by the settlement authority,
-    exactly once; returns its signature."""
+    exactly once; returns its signature. A refused memo raises JobsFailed, and the
+    next call tries again under a new key (`programs.jobs.next_attempt`)."""
     view = await asyncio.to_thread(ctx.store.get_clearing, epoch)
     if view is None:
         raise LookupError(f"epoch {epoch} is not cleared")
@@ -148,12 +160,18 @@ async def attest(
 
     def build(job: Job, blockhash: Hash) -> Transaction:
         payload = json.loads(job.payload)
-        memo = clearing_memo(payload["epoch"], payload["inputs_hash"], payload["result_hash"])
+        memo = clearing_memo(
+            payload["epoch"], payload["inputs_hash"], payload["result_hash"],
+            int(payload.get("attempt", 0)),
+        )  # fmt: skip
         instructions = [*fee.instructions(), spl.memo(memo, [authority.pubkey()])]
         return sign(instructions, keys.payer, [authority], blockhash)
 
     jobs_store = ctx.store.attestation_jobs(ctx.clock)
-    (job,) = await run_jobs(ctx.ledger, jobs_store, [_attestation_job(view)], build, hook=hook)
+    attempt = await asyncio.to_thread(next_attempt, jobs_store, _attestation_key(epoch))
+    (job,) = await run_jobs(
+        ctx.ledger, jobs_store, [_attestation_job(view, attempt)], build, hook=hook
+    )
     if job.status != "confirmed" or job.signature is None:
         raise JobsFailed([job])
     return job.signature
@@ -163,7 +181,23 @@ async def attest(
 class MarketEpochReport:
     clearing: ClearingView
     attestation: Signature
-    settlement: SettlementReport
+    settlement: SettlementReport  # while settlement is paused: every match pending
+
+
+async def _allowed(check: Callable[[], Awaitable[bool]] | None) -> bool:
+    return True if check is None else await check()
+
+
+async def settle(
+    ctx: MarketContext, epoch: int, keys: SettlementKeys, *, hook: Hook = no_hook
+) -> SettlementReport:
+    """Settle `epoch`'s pending matches (exactly once, `settlement.settle_epoch`)."""
+    report = await settle_epoch(
+        ctx.store, ctx.ledger, ctx.deployment, epoch, keys, hook=hook, clock=ctx.clock
+    )
+    # Matches, not transactions: what an operator needs to chase is a failed trade.
+    metrics.record_ledger("settlement", confirmed=len(report.settled), failed=len(report.failed))
+    return report
 
 
 async def run_market_epoch(
@@ -174,18 +208,21 @@ async def run_market_epoch(
     publish: Publish | None = None,
     root: str = DEFAULT_ROOT,
     hook: Hook = no_hook,
+    may_settle: Callable[[], Awaitable[bool]] | None = None,
 ) -> MarketEpochReport:
     """Clear, publish, attest and settle `epoch`; idempotent, so the epoch loop may call
-    it again after any failure."""
+    it again after any failure. `may_settle()` is asked after the clearing is stored:
+    False (settlement paused, even while this clearing ran) leaves the matches pending
+    for `settle` later."""
     view = await clear(ctx, epoch)
     if publish is not None:
         await publish_pending(ctx.store, publish, root)
     signature = await attest(ctx, epoch, keys, hook=hook)
-    report = await settle_epoch(
-        ctx.store, ctx.ledger, ctx.deployment, epoch, keys, hook=hook, clock=ctx.clock
-    )
-    # Matches, not transactions: what an operator needs to chase is a failed trade.
-    metrics.record_ledger("settlement", confirmed=len(report.settled), failed=len(report.failed))
+    if await _allowed(may_settle):
+        report = await settle(ctx, epoch, keys, hook=hook)
+    else:
+        waiting = await asyncio.to_thread(ctx.store.matches_to_settle, epoch)
+        report = SettlementReport(epoch, (), (), tuple(m.idx for m in waiting), 0)
     latest = await asyncio.to_thread(ctx.store.get_clearing, epoch)
     return MarketEpochReport(latest or view, signature, report)
 
@@ -196,13 +233,17 @@ async def resume_market(
     *,
     publish: Publish | None = None,
     root: str = DEFAULT_ROOT,
+    settlement: bool = True,
 ) -> list[SettlementReport]:
-    """On start: finish unfinished attestations and settlements, publish what is unpublished."""
+    """On start: finish unfinished attestations and (unless `settlement` is False:
+    paused) settlements, publish what is unpublished."""
     jobs_store = ctx.store.attestation_jobs(ctx.clock)
     for job in await asyncio.to_thread(jobs_store.unfinished):
         await attest(ctx, int(json.loads(job.payload)["epoch"]), keys)
     if publish is not None:
         await publish_pending(ctx.store, publish, root)
+    if not settlement:
+        return []
     return [
         await settle_epoch(ctx.store, ctx.ledger, ctx.deployment, epoch, keys, clock=ctx.clock)
         for epoch in await asyncio.to_thread(ctx.store.unsettled_epochs)

@@ -7,6 +7,7 @@
         └── TradingError
             ├── OrderNotFound       no such order, or not the caller's
             ├── OrderStateError     the order cannot do that now (e.g. cancel once cleared)
+            ├── MarketPaused        order placement is paused by the REC authority
             └── ApprovalRejected    a submitted approval is not the Approve we built,
                                     or is not signed by its owner
 
@@ -20,6 +21,7 @@ __all__ = [
     "ApprovalRejected",
     "InputError",
     "MarketError",
+    "MarketPaused",
     "OrderError",
     "OrderNotFound",
     "OrderStateError",
@@ -41,3 +43,8 @@ class OrderStateError(TradingError):
 
 class ApprovalRejected(TradingError, ValueError):  # noqa: N818 - names the condition
     """A submitted approval transaction is not acceptable; the message says why."""
+
+
+class MarketPaused(TradingError):  # noqa: N818 - names the condition
+    """Order placement is paused (an emergency control); the message says since when
+    and why."""

@@ -94,6 +94,12 @@ class Escrow:
     def registered(self) -> bool:
         return self.energy.exists and self.payment.exists
 
+    @property
+    def frozen(self) -> bool:
+        """Either account is frozen (by the REC authority): nothing can move to or from
+        it, nor can it be approved, until it is thawed."""
+        return self.energy.frozen or self.payment.frozen
+
 
 _MISSING = TokenEscrow(False, 0, 0, False)
 

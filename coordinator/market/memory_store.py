@@ -171,13 +171,18 @@ class MemoryMarketStore:
         result_bytes: bytes,
         now: dt.datetime,
         expired: Mapping[str, str] | None = None,
+        excluded: Mapping[str, str] | None = None,
     ) -> bool:
         if result.epoch in self._clearings:
             return False
-        for order_id, reason in (expired or {}).items():
-            order = self._orders.get(order_id)
-            if order is not None and order.status in LIVE_STATUSES:
-                self._orders[order_id] = replace(order, status=OrderStatus.EXPIRED, reason=reason)
+        for reasons, status in (
+            (expired or {}, OrderStatus.EXPIRED),
+            (excluded or {}, OrderStatus.EXCLUDED),
+        ):
+            for order_id, reason in reasons.items():
+                order = self._orders.get(order_id)
+                if order is not None and order.status in LIVE_STATUSES:
+                    self._orders[order_id] = replace(order, status=status, reason=reason)
         view = ClearingView(
             epoch=result.epoch,
             inputs_hash=result.inputs_hash,
@@ -272,6 +277,10 @@ class MemoryMarketStore:
             and (epoch is None or m.epoch == epoch)
         ]
         return sorted(found, key=lambda m: (-m.epoch, m.idx))[:limit]
+
+    def uncleared_epochs(self, before: int) -> list[int]:
+        live = self._live(lambda o: o.epoch < before)
+        return sorted({o.epoch for o in live if o.epoch not in self._clearings})
 
     def unsettled_epochs(self) -> list[int]:
         return sorted(

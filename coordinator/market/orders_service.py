@@ -18,14 +18,14 @@ The flow for a user (dashboard wallet or CLI key):
 import asyncio
 import datetime as dt
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from coordinator.market.book_cache import BookCache, NullBookCache, book_snapshot
-from coordinator.market.errors import OrderError, OrderNotFound, OrderStateError
+from coordinator.market.errors import MarketPaused, OrderError, OrderNotFound, OrderStateError
 from coordinator.market.escrow import (
     Escrow,
     EscrowNeed,
@@ -46,9 +46,12 @@ from coordinator.market.rules.orders import (
     MarketRules,
     Order,
     Side,
+    check_price_band,
     validate_order,
 )
+from coordinator.market.rules.snapshot import ACCOUNT_FROZEN
 from coordinator.market.store import MarketStore
+from programs.errors import TransactionFailed
 from programs.ledger.base import Ledger
 from programs.roles.deployment import Deployment
 
@@ -57,6 +60,7 @@ __all__ = [
     "Approval",
     "MarketContext",
     "PlacedOrder",
+    "PlacementTerms",
     "activate_orders",
     "approval_for",
     "cancel_order",
@@ -68,6 +72,7 @@ __all__ = [
 ]
 
 UNKNOWN_USER = "unknown_user"
+_FROZEN = "the owner's token accounts are frozen by the REC authority until they are thawed"
 _I64_MAX = (1 << 63) - 1
 
 
@@ -76,10 +81,27 @@ def _utcnow() -> dt.datetime:
 
 
 @dataclass(frozen=True, slots=True)
+class PlacementTerms:
+    """What an order for one epoch must meet when it is placed: the market rules and
+    price band in force for that epoch, and whether placing is paused (`paused` says
+    why) - the governed parameters and emergency controls, as the caller read them."""
+
+    rules: MarketRules
+    price_band: tuple[int, int] | None = None
+    paused: str | None = None
+
+
+Terms = Callable[[int], Awaitable[PlacementTerms]]
+"""The placement terms for a delivery epoch."""
+
+
+@dataclass(frozen=True, slots=True)
 class MarketContext:
     """What the market service works with: `store` (`SqlMarketStore` over the engine,
     or `MemoryMarketStore` in tests), the ledger and the deployment. `fee_payer`,
-    when set, pays (and co-signs) the fee of users' approvals, so users need no SOL."""
+    when set, pays (and co-signs) the fee of users' approvals, so users need no SOL.
+    `terms`, when set, gives the rules, band and pause an order is placed under
+    (`coordinator.governance.reader`); without it, `rules` and no band, never paused."""
 
     store: MarketStore
     ledger: Ledger
@@ -89,6 +111,10 @@ class MarketContext:
     fee_payer: Keypair | None = None
     max_epochs_ahead: int | None = 96
     clock: Callable[[], dt.datetime] = _utcnow
+    terms: Terms | None = None
+
+    async def placement_terms(self, epoch: int) -> PlacementTerms:
+        return PlacementTerms(self.rules) if self.terms is None else await self.terms(epoch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,14 +164,19 @@ async def place_order(
     expires_at: dt.datetime | None = None,
 ) -> PlacedOrder:
     """Validate and store an order; raises OrderError with a reason code
-    (`coordinator.market.rules.orders` codes, or UNKNOWN_USER: no token accounts)."""
+    (`coordinator.market.rules.orders` codes, or UNKNOWN_USER: no token accounts),
+    MarketPaused while placing orders is paused."""
+    terms = await ctx.placement_terms(epoch)
+    if terms.paused is not None:
+        raise MarketPaused(terms.paused)
     # seq 0: the store gives the order its place in the sequence.
     order = validate_order(
         Order(secrets.token_hex(10), owner, side, epoch, quantity, limit_price, 0),
-        ctx.rules,
+        terms.rules,
         open_epoch=open_epoch,
         max_epochs_ahead=ctx.max_epochs_ahead,
     )
+    check_price_band(order, terms.price_band)
     if quantity > _I64_MAX:
         raise OrderError(QUANTITY_TOO_LARGE, "quantity exceeds 2**63 - 1 base units")
     if await asyncio.to_thread(ctx.store.is_cleared, epoch):
@@ -153,6 +184,8 @@ async def place_order(
     escrow = await read_escrow(ctx.ledger, ctx.deployment, Pubkey.from_string(owner))
     if not escrow.registered:
         raise OrderError(UNKNOWN_USER, "the owner has no token accounts: register first")
+    if escrow.frozen:
+        raise OrderError(ACCOUNT_FROZEN, _FROZEN)
     await asyncio.to_thread(
         ctx.store.insert_order,
         order,
@@ -201,15 +234,25 @@ async def activate_orders(ctx: MarketContext, owner: str) -> list[OrderView]:
 
 async def submit_approval(ctx: MarketContext, owner: str, signed_tx: bytes) -> list[OrderView]:
     """Check a signed approval (ApprovalRejected if it is not the one built for `owner`),
-    send it, then open the pending orders it covers; returns the owner's live orders."""
+    send it, then open the pending orders it covers; returns the owner's live orders.
+    OrderError `account_frozen` while the owner's token accounts are frozen."""
+    wallet = Pubkey.from_string(owner)
     tx, _ = check_signed_approval(
         ctx.deployment,
-        Pubkey.from_string(owner),
+        wallet,
         signed_tx,
         fee_payer=ctx.fee_payer,
         prefix=ctx.ledger.fee_policy.instructions(),
     )
-    await ctx.ledger.send_transaction(tx)
+    # SPL Token refuses to approve from a frozen account: say so, in the market's words.
+    if (await read_escrow(ctx.ledger, ctx.deployment, wallet)).frozen:
+        raise OrderError(ACCOUNT_FROZEN, _FROZEN)
+    try:
+        await ctx.ledger.send_transaction(tx)
+    except TransactionFailed as exc:
+        if (await read_escrow(ctx.ledger, ctx.deployment, wallet)).frozen:
+            raise OrderError(ACCOUNT_FROZEN, _FROZEN) from exc  # frozen in the meantime
+        raise
     return await activate_orders(ctx, owner)
 
 

@@ -90,12 +90,14 @@ def _match_view(row: Any) -> MatchView:  # an ORM MatchRow or a Core row of matc
     )
 
 
-def _expire(conn: Connection, reasons: Mapping[str, str], now: dt.datetime) -> None:
+def _end(
+    conn: Connection, reasons: Mapping[str, str], status: OrderStatus, now: dt.datetime
+) -> None:
     for order_id, reason in reasons.items():
         conn.execute(
             update(MarketOrder)
             .where(MarketOrder.order_id == order_id, MarketOrder.status.in_(LIVE_STATUSES))
-            .values(status=OrderStatus.EXPIRED.value, reason=reason, updated_at=now)
+            .values(status=status.value, reason=reason, updated_at=now)
         )
 
 
@@ -399,13 +401,16 @@ class SqlMarketStore:
         result_bytes: bytes,
         now: dt.datetime,
         expired: Mapping[str, str] | None = None,
+        excluded: Mapping[str, str] | None = None,
     ) -> bool:
-        """Store a clearing with its matches and every order's outcome, and expire the
-        `expired` live orders (id -> reason) that did not take part, in one transaction.
-        False (and nothing written) if the epoch was cleared already, e.g. by another instance."""
+        """Store a clearing with its matches and every order's outcome, and end the live
+        orders that did not take part (id -> reason; `expired` as expired, `excluded` as
+        excluded), in one transaction. False (and nothing written) if the epoch was
+        cleared already, e.g. by another instance."""
         try:
             with self._engine.begin() as conn:
-                _expire(conn, expired or {}, now)
+                _end(conn, expired or {}, OrderStatus.EXPIRED, now)
+                _end(conn, excluded or {}, OrderStatus.EXCLUDED, now)
                 conn.execute(
                     insert(ClearingRecord).values(
                         epoch=result.epoch,
@@ -552,6 +557,21 @@ class SqlMarketStore:
         )
         with self._engine.connect() as conn:
             return list(conn.execute(query).scalars())
+
+    def uncleared_epochs(self, before: int) -> list[int]:
+        cleared = select(ClearingRecord.epoch).where(ClearingRecord.epoch == MarketOrder.epoch)
+        query = (
+            select(MarketOrder.epoch)
+            .where(
+                MarketOrder.epoch < before,
+                MarketOrder.status.in_(LIVE_STATUSES),
+                ~cleared.exists(),
+            )
+            .distinct()
+            .order_by(MarketOrder.epoch)
+        )
+        with self._engine.connect() as conn:
+            return [int(e) for e in conn.execute(query).scalars()]
 
     def record_settlement(
         self, epoch: int, outcomes: Sequence[MatchOutcome], now: dt.datetime

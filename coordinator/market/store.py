@@ -92,10 +92,12 @@ class MarketStore(Protocol):
         result_bytes: bytes,
         now: dt.datetime,
         expired: Mapping[str, str] | None = None,
+        excluded: Mapping[str, str] | None = None,
     ) -> bool:
-        """Store a clearing with its matches and every order's outcome, and expire the
-        `expired` live orders (id -> reason) that did not take part, all at once.
-        False (and nothing written) if the epoch was cleared already."""
+        """Store a clearing with its matches and every order's outcome, and end the live
+        orders that did not take part (id -> reason): `expired` as expired, `excluded`
+        as excluded, all at once. False (and nothing written) if the epoch was cleared
+        already."""
         ...
 
     def get_clearing(self, epoch: int) -> ClearingView | None: ...
@@ -122,6 +124,12 @@ class MarketStore(Protocol):
 
     def unsettled_epochs(self) -> list[int]:
         """Epochs with matches not yet settled nor failed (to resume after a restart)."""
+        ...
+
+    def uncleared_epochs(self, before: int) -> list[int]:
+        """Epochs before `before` that still have live orders and no clearing (their
+        gate closure passed while clearing was paused, or while no leader ran), oldest
+        first."""
         ...
 
     def record_match_outcomes(self, epoch: int, outcomes: Sequence[MatchOutcome]) -> None:

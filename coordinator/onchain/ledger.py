@@ -15,8 +15,9 @@ from sqlalchemy.engine import Engine
 
 from coordinator.config import Settings
 from coordinator.errors import ConfigError
+from coordinator.governance import GovernanceReader, GovernedParams, SqlGovernance
 from coordinator.market import MarketContext, SqlMarketStore
-from coordinator.onchain.platform_keys import PlatformKeys, load_or_create_keys
+from coordinator.onchain.platform_keys import PlatformKeys, load_keys, load_or_create_keys
 from programs.jobs import resume
 from programs.jobstore import SqlJobStore
 from programs.ledger.base import Ledger
@@ -26,7 +27,7 @@ from programs.ledger.store import SqlLedgerStore
 from programs.roles.deployment import Deployment
 from programs.roles.token import bootstrap
 
-__all__ = ["Chain", "market_context", "open_chain"]
+__all__ = ["Chain", "market_context", "open_chain", "open_readonly"]
 
 # The embedded ledger's fee payer is topped up to this (lamports); a real
 # cluster's payer must be funded by the operator.
@@ -89,9 +90,28 @@ async def open_chain(settings: Settings, engine: Engine) -> AsyncIterator[Chain]
         yield Chain(ledger, deployment, keys, jobs)
 
 
+@contextlib.asynccontextmanager
+async def open_readonly(
+    settings: Settings, engine: Engine
+) -> AsyncIterator[tuple[Ledger, Deployment]]:
+    """The configured ledger and the deployment's addresses, to read only: nothing
+    bootstrapped, no job resumed, no key made (ConfigError when the platform keys are
+    missing), so a tool may use it beside the coordinator that leads."""
+    keys = load_keys(settings.key_dir)
+    deployment = Deployment(
+        keys.energy_mint.pubkey(), keys.payment_mint.pubkey(), keys.oracle.pubkey(),
+        keys.rec_authority.pubkey(), keys.settlement_authority.pubkey(),
+    )  # fmt: skip
+    async with _ledger(settings, engine) as ledger:
+        yield ledger, deployment
+
+
 def market_context(chain: Chain, engine: Engine) -> MarketContext:
     """The market service's context on this chain. The platform's fee payer pays
-    (and co-signs) users' approvals, so users need no SOL to trade."""
+    (and co-signs) users' approvals, so users need no SOL to trade. Orders are
+    placed under the governed parameters and emergency controls in force."""
+    governance = GovernanceReader(SqlGovernance(engine), GovernedParams())
     return MarketContext(
-        SqlMarketStore(engine), chain.ledger, chain.deployment, fee_payer=chain.keys.payer
-    )
+        SqlMarketStore(engine), chain.ledger, chain.deployment, fee_payer=chain.keys.payer,
+        terms=governance.placement_terms,
+    )  # fmt: skip

@@ -15,7 +15,7 @@ from solders.keypair import Keypair
 
 from coordinator.errors import ConfigError
 
-__all__ = ["ROLES", "PlatformKeys", "load_or_create_keys"]
+__all__ = ["ROLES", "PlatformKeys", "load_keys", "load_or_create_keys"]
 
 ROLES = ("payer", "oracle", "rec_authority", "settlement_authority", "energy_mint", "payment_mint")
 
@@ -56,3 +56,12 @@ def load_or_create_keys(key_dir: Path) -> PlatformKeys:
         path = key_dir / f"{role}.json"
         keys[role] = _load(path) if path.exists() else _create(path)
     return PlatformKeys(**keys)
+
+
+def load_keys(key_dir: Path) -> PlatformKeys:
+    """Load every role's keypair from `key_dir`; ConfigError if one is missing (a
+    tool that only reads must not make a platform of its own)."""
+    missing = [role for role in ROLES if not (key_dir / f"{role}.json").exists()]
+    if missing:
+        raise ConfigError(f"no platform keys in {key_dir} (missing {', '.join(missing)})")
+    return PlatformKeys(**{role: _load(key_dir / f"{role}.json") for role in ROLES})

@@ -123,6 +123,7 @@ __all__ += [
     "CLEARING_PRICE",
     "EPOCHS_CLEARED",
     "LEDGER_TRANSACTIONS",
+    "MINT_WITHHELD",
     "record_clearing",
     "record_ledger",
 ]
@@ -142,6 +143,12 @@ LEDGER_TRANSACTIONS = Counter(
     "Ledger transactions finished, by kind (mint, attestation, clearing, settlement) and "
     "outcome (confirmed, failed)",
     ["kind", "outcome"],
+)
+MINT_WITHHELD = Gauge(
+    "gtx_mint_withheld_base_units",
+    "Energy of closed epochs withheld from its owners, energy-token base units, by reason "
+    "(account_frozen: minted once thawed; mint_failed: parked, needs `gtx-coordinator mint-retry`)",
+    ["reason"],
 )
 ALERTS = Counter("gtx_alerts", "Alerts raised by this instance, by kind", ["kind"])
 
@@ -163,3 +170,22 @@ def record_ledger(kind: str, confirmed: int = 0, failed: int = 0) -> None:
         LEDGER_TRANSACTIONS.labels(kind, "confirmed").inc(confirmed)
     if failed:
         LEDGER_TRANSACTIONS.labels(kind, "failed").inc(failed)
+
+
+# --- governance (issue 24): the emergency controls as the leader last read them ----------
+
+__all__ += ["MARKET_PAUSED", "record_controls"]
+
+MARKET_PAUSED = Gauge(
+    "gtx_market_paused",
+    "1 while a scope of the market (orders, clearing, settlement, minting) is paused by "
+    "the REC authority, as the chain leader last read it",
+    ["scope"],
+)
+
+
+def record_controls(scopes: Iterable[str], paused: Iterable[str]) -> None:
+    """Set the paused gauge of every scope in `scopes` (1 for those in `paused`)."""
+    stopped = set(paused)
+    for scope in scopes:
+        MARKET_PAUSED.labels(scope).set(1 if scope in stopped else 0)

@@ -31,6 +31,7 @@ from coordinator.ops.alerts.rules import estimate_poll_interval
 from wire import topics
 from wire.alerts import AlertEvent, IngestCounts, decode_alert, decode_stats
 from wire.clearing import decode_clearing
+from wire.controls import ControlsReport, decode_controls
 from wire.health import HealthReport, decode_health
 from wire.reading import ProtocolError, decode_payload
 from wire.text import printable
@@ -63,6 +64,7 @@ class TopicKind:
     CLEARING = "clearing"
     ALERTS = "alerts"
     STATS = "stats"
+    CONTROLS = "controls"
 
 
 def classify_topic(root: str, topic: str) -> tuple[str, str] | None:
@@ -83,6 +85,8 @@ def classify_topic(root: str, topic: str) -> tuple[str, str] | None:
         return TopicKind.ALERTS, ""
     if parts == ["coord", "stats"]:
         return TopicKind.STATS, ""
+    if parts == ["coord", "controls"]:
+        return TopicKind.CONTROLS, ""
     return None
 
 
@@ -127,6 +131,7 @@ class MonitorView:
     alerts: deque[AlertEvent] = field(default_factory=lambda: deque(maxlen=KEEP_ALERTS))
     active_alerts: dict[str, AlertEvent] = field(default_factory=dict)
     stats: dict[str, IngestCounts] = field(default_factory=dict)
+    controls: ControlsReport | None = None  # the REC authority's emergency controls
     messages: int = 0
     undecodable: int = 0
 
@@ -190,6 +195,8 @@ class MonitorView:
         elif kind == TopicKind.STATS:
             counts = decode_stats(payload)
             self.stats[counts.instance] = counts
+        elif kind == TopicKind.CONTROLS:
+            self.controls = decode_controls(payload)
 
     def rejected_by_reason(self) -> dict[str, int]:
         """Rejections counted by every coordinator instance since it started."""
@@ -245,6 +252,7 @@ def render_json(view: MonitorView, now: float) -> dict[str, Any]:
         "clearings": {str(e): view.clearings[e] for e in sorted(view.clearings)},
         "active_alerts": [_alert_json(view.active_alerts[k]) for k in sorted(view.active_alerts)],
         "recent_alerts": [_alert_json(a) for a in view.alerts],
+        "paused": None if view.controls is None else sorted(view.controls.paused),
         "messages": view.messages,
         "undecodable": view.undecodable,
     }
@@ -265,6 +273,13 @@ def render_text(view: MonitorView, now: float) -> str:
     lines = [
         f"GridTokenX monitor  root={view.root}  {time.strftime('%H:%M:%S', time.gmtime(now))} UTC"
     ]
+    if view.controls is not None and view.controls.paused:
+        lines.append("")
+        lines.append("MAINTENANCE" if view.controls.maintenance else "MARKET PAUSED")
+        for scope, p in sorted(view.controls.paused.items()):
+            since = time.strftime("%Y-%m-%d %H:%M", time.gmtime(p.since))
+            lines.append(f"  {scope:<11} paused since {since} UTC (epoch {p.since_epoch}) "
+                         f"by {p.by[:12]}: {p.reason}")  # fmt: skip
     lines.append("")
     lines.append(f"GATEWAYS ({len(view.gateways)})")
     for g in sorted(view.gateways):

@@ -128,7 +128,16 @@ def _close_one(conn: Connection, epoch: int, length_s: int, lateness_s: int) -> 
 
 
 class EpochCloser:
-    def __init__(self, engine: Engine, *, length_s: int, grace_s: int, lateness_s: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        length_s: int,
+        grace_s: int,
+        lateness_s: int | Callable[[int], int],
+    ) -> None:
+        """`lateness_s`: the lateness window, or the one in force at a given epoch
+        (a governed parameter), which bounds where its readings are looked for."""
         self._engine = engine
         self._length_s = length_s
         self._grace_s = grace_s
@@ -158,7 +167,12 @@ class EpochCloser:
                 end = None if epoch is None else epoch_start(epoch + 1, self._length_s)
                 if epoch is None or end is None or now < end + self._grace_s:
                     return closed
-                result = _close_one(conn, epoch, self._length_s, self._lateness_s)
+                lateness = (
+                    self._lateness_s
+                    if isinstance(self._lateness_s, int)
+                    else self._lateness_s(epoch)
+                )
+                result = _close_one(conn, epoch, self._length_s, lateness)
                 conn.execute(
                     insert(EpochRecord).values(
                         epoch=epoch,

@@ -7,7 +7,7 @@ module per role, each holding its own memo format (`gtx/v1 <kind> key=value ...`
 | registry | `registry` | `register_user` (ATAs), `record_registration_memo` |
 | oracle | `oracle` | `mint_energy` (MintTo per epoch), `post_attestation` (Merkle root) |
 | trading | `trading` | `approve_escrow` (delegation to the settlement authority), `settle` |
-| governance | `governance` | `freeze_user` / `thaw_user`, `record_governance_memo` |
+| governance | `governance` | `freeze_user` / `thaw_user`, `is_frozen`, `record_memo` |
 
 What they share: `deployment` (the `Deployment`'s addresses, each owner's token
 accounts), `transactions` (`sign`, `PlannedTx`, sending), `memos` (the memo text).

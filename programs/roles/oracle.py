@@ -34,14 +34,21 @@ __all__ = [
 ]
 
 
-def mint_memo(epoch: int) -> bytes:
-    """`gtx/v1 mint epoch=E`, opening each of the epoch's minting transactions."""
-    return memo_text("mint", [("epoch", epoch)])
+def _attempt(attempt: int) -> list[tuple[str, object]]:
+    if attempt < 0:
+        raise ValueError("attempts are numbered from 0")
+    return [("attempt", attempt)] if attempt else []
 
 
-def attestation_memo(epoch: int, merkle_root: bytes) -> bytes:
-    """`gtx/v1 attest epoch=E root=HEX`."""
-    return memo_text("attest", [("epoch", epoch), ("root", merkle_root.hex())])
+def mint_memo(epoch: int, attempt: int = 0) -> bytes:
+    """`gtx/v1 mint epoch=E`, opening each of the epoch's minting transactions; a retry
+    of a refused one says which (`attempt=N`), so it is never the same transaction."""
+    return memo_text("mint", [("epoch", epoch), *_attempt(attempt)])
+
+
+def attestation_memo(epoch: int, merkle_root: bytes, attempt: int = 0) -> bytes:
+    """`gtx/v1 attest epoch=E root=HEX` (a retry: `... attempt=N`)."""
+    return memo_text("attest", [("epoch", epoch), ("root", merkle_root.hex()), *_attempt(attempt)])
 
 
 def build_mint_energy(
@@ -54,14 +61,15 @@ def build_mint_energy(
     blockhash: Hash,
     cosigners: Sequence[Keypair] = (),
     fee: FeePolicy = NO_PRIORITY_FEE,
+    attempt: int = 0,
 ) -> list[PlannedTx]:
     """Signed MintToChecked transactions for `grants` (owner, base units), packed
-    under the size limit, each opened by a memo naming the epoch.
+    under the size limit, each opened by a memo naming the epoch (and `attempt`).
 
     Under a mint multisig the oracle and `cosigners` sign for it."""
     signers = [oracle, *cosigners]
     multisig_signers = [k.pubkey() for k in signers] if deployment.mint_multisig else []
-    prefix = [*fee.instructions(), spl.memo(mint_memo(epoch), [oracle.pubkey()])]
+    prefix = [*fee.instructions(), spl.memo(mint_memo(epoch, attempt), [oracle.pubkey()])]
     groups = [
         [
             spl.mint_to_checked(
@@ -115,11 +123,12 @@ def build_attestation(
     merkle_root: bytes,
     blockhash: Hash,
     fee: FeePolicy = NO_PRIORITY_FEE,
+    attempt: int = 0,
 ) -> Transaction:
     """The signed memo `gtx/v1 attest epoch=E root=HEX` of the epoch's Merkle root."""
     if len(merkle_root) != 32:
         raise ValueError("a Merkle root is 32 bytes")
-    message = attestation_memo(epoch, merkle_root)
+    message = attestation_memo(epoch, merkle_root, attempt)
     instructions = [*fee.instructions(), spl.memo(message, [oracle.pubkey()])]
     return sign(instructions, payer, [oracle], blockhash)
 

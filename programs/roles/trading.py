@@ -84,12 +84,16 @@ def settlement_memo(epoch: int) -> bytes:
     return memo_text("settle", [("epoch", epoch)])
 
 
-def clearing_memo(epoch: int, inputs_hash: str, result_hash: str) -> bytes:
+def clearing_memo(epoch: int, inputs_hash: str, result_hash: str, attempt: int = 0) -> bytes:
     """`gtx/v1 clearing epoch=E inputs=H result=H`: the hashes of an epoch's clearing
-    inputs and result, which anyone can recompute."""
-    return memo_text(
-        "clearing", [("epoch", epoch), ("inputs", inputs_hash), ("result", result_hash)]
-    )
+    inputs and result, which anyone can recompute (a retry of a refused one: `...
+    attempt=N`)."""
+    fields: list[tuple[str, object]] = [
+        ("epoch", epoch), ("inputs", inputs_hash), ("result", result_hash)
+    ]  # fmt: skip
+    if attempt:
+        fields.append(("attempt", attempt))
+    return memo_text("clearing", fields)
 
 
 def approve_escrow_instructions(

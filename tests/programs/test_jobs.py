@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from solders.hash import Hash
+from solders.keypair import Keypair
 from solders.signature import Signature
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
@@ -18,7 +19,9 @@ from programs.jobs import (
     JobsFailed,
     Step,
     _attestation_builder,
+    attempt_of,
     attestation_job,
+    next_attempt,
     next_step,
     resume,
     run_attestation,
@@ -29,6 +32,7 @@ from programs.jobstore import MemoryJobStore, SqlJobStore
 from programs.ledger import EmbeddedLedger, SqlLedgerStore, TxStatus
 from programs.roles.deployment import user_accounts
 from programs.roles.governance import freeze_user
+from programs.roles.oracle import attestation_memo
 from tests.programs.conftest import World, add_users, make_world, run
 from tests.utils.services import fresh_database
 
@@ -242,6 +246,35 @@ def test_attestation_is_posted_once_across_crashes(world: World) -> None:
             await run_attestation(world.ledger, jobs, 9, b"\x01" * 32, world.oracle)
         with pytest.raises(ValueError, match="32 bytes"):
             attestation_job(9, b"short")
+
+    run(scenario())
+
+
+def test_a_refused_attestation_is_retried_under_a_new_key_and_lands_once(world: World) -> None:
+    async def scenario() -> None:
+        jobs = MemoryJobStore()
+        root = bytes(range(32))
+        broke = Keypair()  # a fee payer with no account: the ledger refuses
+        with pytest.raises(JobsFailed):
+            await run_attestation(world.ledger, jobs, 9, root, world.oracle, payer=broke)
+        with pytest.raises(JobsFailed):  # without retry the refusal is final
+            await run_attestation(world.ledger, jobs, 9, root, world.oracle, payer=world.payer)
+        assert next_attempt(jobs, "attest:epoch:9") == 1
+        signature = await run_attestation(
+            world.ledger, jobs, 9, root, world.oracle, payer=world.payer, retry=True
+        )
+        again = await run_attestation(
+            world.ledger, jobs, 9, root, world.oracle, payer=world.payer, retry=True
+        )
+        assert again == signature
+        retried = jobs.get(attempt_of("attest:epoch:9", 1))
+        assert retried is not None
+        assert (retried.status, retried.signature) == ("confirmed", signature)
+        history = await world.embedded.signatures_for_address(world.oracle.pubkey())
+        assert [h.signature for h in history] == [signature]
+        entry = await world.embedded.journal_entry(signature)
+        assert entry is not None
+        assert attestation_memo(9, root, attempt=1) in entry.tx
 
     run(scenario())
 

@@ -28,7 +28,8 @@ class AuthSettings(BaseSettings):
     auth_domain: str = Field(default="localhost", min_length=1, max_length=253)
     nonce_ttl_s: int = Field(default=300, ge=10, le=3600)
     # Wallets (comma-separated base58) granted roles at sign-in, beside any roles
-    # stored on the user. The first admin has to come from here.
+    # stored on the user, until someone sets the user's roles through the API (then
+    # the database alone decides). The first admin and authority come from here.
     admin_wallets: str = ""
     rec_authority_wallets: str = ""
     # Per-user (per client address before sign-in) request budget.
@@ -40,6 +41,9 @@ class AuthSettings(BaseSettings):
     cookie_secure: bool = False
     # A gateway counts as online when it reported within this many seconds.
     gateway_online_s: int = Field(default=300, ge=1)
+
+    # How long an instance trusts its last look at a session's revocation (seconds).
+    session_check_s: float = Field(default=1.0, ge=0, le=60)
 
     def wallets(self, which: Literal["admin", "rec_authority"]) -> frozenset[str]:
         raw = self.admin_wallets if which == "admin" else self.rec_authority_wallets

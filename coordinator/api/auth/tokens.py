@@ -6,7 +6,9 @@ here (the header must say exactly HS256) leaves no `alg` confusion to get wrong
 and adds no dependency to the pinned set.
 
 Claims: `iss` ("gridtokenx"), `sub` (wallet address), `roles` (list), `iat`,
-`exp` (Unix seconds), `jti` (random, for the audit log).
+`exp` (Unix seconds), `jti` (random: the audit log, and sign-out revokes it), `ver`
+(the user's token version at sign-in: a role change raises it, which ends every
+session issued before; `coordinator.api.auth.sessions` checks both per request).
 """
 
 import base64
@@ -32,6 +34,7 @@ class Session:
     issued_at: int
     expires_at: int
     token_id: str
+    version: int = 0
 
 
 def _b64(data: bytes) -> str:
@@ -51,7 +54,9 @@ def _mac(key: bytes, signing_input: str) -> bytes:
     return hmac.new(key, signing_input.encode("ascii"), hashlib.sha256).digest()
 
 
-def encode_token(key: bytes, subject: str, roles: frozenset[str], now: int, ttl_s: int) -> str:
+def encode_token(
+    key: bytes, subject: str, roles: frozenset[str], now: int, ttl_s: int, version: int = 0
+) -> str:
     claims = {
         "iss": ISSUER,
         "sub": subject,
@@ -59,6 +64,7 @@ def encode_token(key: bytes, subject: str, roles: frozenset[str], now: int, ttl_
         "iat": now,
         "exp": now + ttl_s,
         "jti": secrets.token_hex(8),
+        "ver": version,
     }
     head = _b64(json.dumps(_HEADER, separators=(",", ":")).encode())
     body = _b64(json.dumps(claims, separators=(",", ":")).encode())
@@ -83,6 +89,7 @@ def decode_token(key: bytes, token: str, now: int) -> Session:
         raise AuthError(errors.TOKEN_INVALID, "token is not a GridTokenX session")
     sub, roles = claims.get("sub"), claims.get("roles")
     iat, exp, jti = claims.get("iat"), claims.get("exp"), claims.get("jti")
+    version = claims.get("ver", 0)
     if not (
         isinstance(sub, str)
         and isinstance(roles, list)
@@ -90,8 +97,9 @@ def decode_token(key: bytes, token: str, now: int) -> Session:
         and isinstance(iat, int)
         and isinstance(exp, int)
         and isinstance(jti, str)
+        and type(version) is int
     ):
         raise AuthError(errors.TOKEN_INVALID, "token claims are malformed")
     if now >= exp:
         raise AuthError(errors.TOKEN_EXPIRED, "session expired; sign in again")
-    return Session(sub, frozenset(roles), iat, exp, jti)
+    return Session(sub, frozenset(roles), iat, exp, jti, version)

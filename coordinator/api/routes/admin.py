@@ -2,6 +2,7 @@
 readings by reason, user roles, and the audit log. Every change is audited."""
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -11,9 +12,13 @@ from starlette.concurrency import run_in_threadpool
 from coordinator.api import audit, queries, users
 from coordinator.api import repository as repo
 from coordinator.api.auth.config import AuthSettings
-from coordinator.api.auth.roles import ALL_ROLES
+from coordinator.api.auth.errors import AuthError
+from coordinator.api.auth.roles import ALL_ROLES, role_change_problem
+from coordinator.api.auth.sessions import SessionGuard
 from coordinator.api.deps import (
     ADMIN,
+    REC_AUTHORITY,
+    USER,
     Clock,
     Principal,
     get_broker,
@@ -40,7 +45,7 @@ from coordinator.api.schemas import (
 from coordinator.config import Settings
 from coordinator.devices.broker_accounts import BrokerCredentials
 
-__all__ = ["router"]
+__all__ = ["change_roles", "router"]
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -181,22 +186,66 @@ def rejected_readings(
 async def set_user_roles(
     address: str, body: RolesIn, request: Request, principal: Admin, engine: Db, clock: Now
 ) -> list[str]:
-    """Replace a user's roles (`user` is implied); effective at their next sign-in."""
+    """Replace a user's roles (`user` is implied). Their live sessions end at once;
+    from now on the database alone decides their roles (a wallet listed in
+    GTX_ADMIN_WALLETS can be demoted). Nobody changes their own roles, and only a
+    REC authority grants or removes `rec_authority` (`/governance/authorities`)."""
     unknown = set(body.roles) - ALL_ROLES
     if unknown:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail={"code": "unknown_role", "message": f"unknown roles {sorted(unknown)}"},
         )
-    now = clock()
-    event = audit.AuditEvent(principal.subject, "admin.set_roles", address, audit.OK,
-                             {"roles": sorted(body.roles)}, request_id(request))  # fmt: skip
-    if not await run_in_threadpool(users.set_roles, engine, address, body.roles, now, event):
+    wanted = frozenset(body.roles)
+    return await change_roles(request, engine, principal, address, lambda _: wanted, clock(),
+                              "admin.set_roles")  # fmt: skip
+
+
+async def change_roles(
+    request: Request,
+    engine: Engine,
+    principal: Principal,
+    address: str,
+    new_roles: Callable[[frozenset[str]], frozenset[str]],
+    now: dt.datetime,
+    action: str,
+) -> list[str]:
+    """Change `address`'s roles to `new_roles(current)` if separation of duties allows
+    it (`role_change_problem`), ending their sessions; audited either way."""
+    config = users.role_config(request.app.state.auth_settings)
+
+    def decide(user: users.UserRecord, authorities: set[str]) -> frozenset[str]:
+        before = user.roles(config)
+        after = new_roles(before) | {USER}
+        left = authorities - {address} | ({address} if REC_AUTHORITY in after else set())
+        problem = role_change_problem(
+            actor=principal.subject, actor_roles=principal.roles, target=address,
+            before=before, after=after, authorities_after=len(left),
+        )  # fmt: skip
+        if problem is not None:
+            raise problem
+        return after
+
+    def event(roles: frozenset[str]) -> audit.AuditEvent:
+        return audit.AuditEvent(principal.subject, action, address, audit.OK,
+                                {"roles": sorted(roles)}, request_id(request))  # fmt: skip
+
+    try:
+        roles = await run_in_threadpool(users.set_roles, engine, address, decide, now, event,
+                                        config)  # fmt: skip
+    except AuthError as exc:
+        refused = audit.AuditEvent(principal.subject, action, address, audit.REFUSED,
+                                   {"code": exc.code}, request_id(request))  # fmt: skip
+        await run_in_threadpool(audit.record, engine, refused, now)
+        raise
+    if roles is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
             detail={"code": "unknown_user", "message": f"{address} has never signed in"},
         )
-    return sorted(set(body.roles) | {"user"})
+    sessions: SessionGuard = request.app.state.sessions
+    sessions.forget(address)
+    return sorted(roles)
 
 
 @router.get("/audit")

@@ -7,7 +7,10 @@
    when the attempt fails), checks domain, wallet, expiry and signature, creates
    the user on first sign-in (and their token accounts on the ledger when one is
    configured), and answers a 24 h JWT: in the body for scripts, and as an
-   HttpOnly SameSite=Strict cookie for the browser.
+   HttpOnly SameSite=Strict cookie for the browser. The token carries the user's
+   token version: a change of their roles ends it (`auth.sessions`).
+4. `POST /auth/logout` ends the session on the server: the token is refused from
+   then on.
 
 Every sign-in, refusal and sign-out is written to the audit log.
 """
@@ -33,7 +36,7 @@ from coordinator.api.auth.message import (
     render_challenge,
     signature_valid,
 )
-from coordinator.api.auth.roles import roles_at_login
+from coordinator.api.auth.sessions import SessionGuard
 from coordinator.api.auth.tokens import encode_token
 from coordinator.api.deps import (
     SESSION_COOKIE,
@@ -161,14 +164,11 @@ async def login(
     pending = user.energy_account is None
     if pending and chain is not None:
         pending = not await _register_on_ledger(engine, chain, address)
-    roles = roles_at_login(
-        address,
-        ",".join(user.stored_roles),
-        settings.wallets("admin"),
-        settings.wallets("rec_authority"),
-    )
+    roles = user.roles(users.role_config(settings))
     key: bytes = request.app.state.jwt_key
-    token = encode_token(key, address, roles, int(now.timestamp()), settings.jwt_ttl_s)
+    token = encode_token(
+        key, address, roles, int(now.timestamp()), settings.jwt_ttl_s, user.token_version
+    )
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -196,8 +196,14 @@ async def logout(
     engine: Annotated[Engine, Depends(get_engine)],
     clock: Annotated[Clock, Depends(get_clock)],
 ) -> None:
-    """Drop the browser's session cookie (a bearer token simply stops being used)."""
+    """End this session: its token is refused from now on, by every instance (the
+    cookie is dropped too)."""
     response.delete_cookie(SESSION_COOKIE, path="/")
     event = audit.AuditEvent(principal.subject, "auth.logout", principal.subject,
                              request_id=request_id(request))  # fmt: skip
-    await run_in_threadpool(audit.record, engine, event, clock())
+    if principal.session is None:
+        await run_in_threadpool(audit.record, engine, event, clock())
+        return
+    await run_in_threadpool(users.sign_out, engine, principal.session, clock(), event)
+    sessions: SessionGuard = request.app.state.sessions
+    sessions.forget(principal.subject)

@@ -10,6 +10,7 @@ from coordinator.api import queries, users
 from coordinator.api.auth.config import AuthSettings
 from coordinator.api.deps import USER, Clock, Principal, get_clock, get_engine, require_role
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
+from coordinator.api.reasons import describe
 from coordinator.api.schemas import EpochEnergyOut, GatewayStatusOut, MeOut, MyMeterOut
 from coordinator.config import Settings
 from coordinator.readings.oracle import epoch_start
@@ -87,7 +88,11 @@ def energy_page(
         items=[
             EpochEnergyOut(epoch=r.epoch, start=epoch_start(r.epoch, length_s),
                            import_wh=r.import_wh, export_wh=r.export_wh, closed=r.closed,
-                           minted_base_units=r.minted_base_units)
+                           minted_base_units=r.minted_base_units,
+                           withheld_base_units=r.withheld_base_units,
+                           withheld_reason=r.withheld_reason,
+                           withheld_reason_text=describe(r.withheld_reason),
+                           pending_base_units=r.pending_base_units)
             for r in rows
         ],
         next_cursor=encode_cursor([rows[-1].epoch]) if len(rows) == limit else None,
@@ -104,7 +109,8 @@ async def my_energy(
     cursor: Cursor = None,
 ) -> Page[EpochEnergyOut]:
     """Exported and imported energy per epoch over all the user's meters, newest
-    first; minted tokens once the epoch is closed."""
+    first; once the epoch is closed, the tokens minted for it, or withheld (with the
+    reason, in words), or still to mint."""
     before = decode_cursor(cursor, [int])
     rows = await run_in_threadpool(
         lambda: queries.my_energy(

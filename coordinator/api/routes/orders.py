@@ -19,6 +19,7 @@ from coordinator.api.deps import USER, Clock, Principal, get_engine, require_cha
 from coordinator.api.deps import require_role as _require_role
 from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
+from coordinator.api.reasons import describe
 from coordinator.api.schemas import (
     ApprovalOut,
     BookLevelOut,
@@ -29,6 +30,7 @@ from coordinator.api.schemas import (
     SignedApprovalIn,
 )
 from coordinator.config import Settings
+from coordinator.governance import GovernanceReader
 from coordinator.market import orders_service as market
 from coordinator.market.records import OrderStatus, OrderView
 from coordinator.market.rules.orders import Side
@@ -45,10 +47,13 @@ Db = Annotated[Engine, Depends(get_engine)]
 
 
 def _context(request: Request, engine: Engine, chain: ChainAccess) -> market.MarketContext:
+    """The market as this request sees it: orders are placed under the governed
+    parameters in force for their epoch, and refused while placing is paused."""
     clock: Clock = request.app.state.clock
+    governance: GovernanceReader = request.app.state.governance
     return market.MarketContext(
         store=SqlMarketStore(engine), ledger=chain.ledger, deployment=chain.deployment,
-        fee_payer=chain.payer, clock=clock,
+        fee_payer=chain.payer, clock=clock, terms=governance.placement_terms,
     )  # fmt: skip
 
 
@@ -64,7 +69,8 @@ _STATUSES = {s.value: s for s in OrderStatus}
 def _view_out(o: OrderView) -> OrderOut:
     return OrderOut(
         order_id=o.order_id, side=str(o.side), epoch=o.epoch, quantity=o.quantity,
-        limit_price=o.limit_price, status=str(o.status), reason=o.reason, filled=o.filled,
+        limit_price=o.limit_price, status=str(o.status), reason=o.reason,
+        reason_text=describe(o.reason or o.settlement_error), filled=o.filled,
         payment=o.payment, settled=o.settled,
         settlement_status=None if o.settlement_status is None else str(o.settlement_status),
         created_at=o.created_at,

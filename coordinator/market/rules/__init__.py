@@ -28,6 +28,7 @@ from coordinator.market.rules.orders import (
     Order,
     PricingRule,
     Side,
+    check_price_band,
     order_problem,
     payment_for,
     validate_order,
@@ -35,6 +36,7 @@ from coordinator.market.rules.orders import (
 from coordinator.market.rules.recheck import Verdict, verify_encoded, verify_result
 from coordinator.market.rules.results import ClearingResult, FillStatus, Match, OrderOutcome
 from coordinator.market.rules.snapshot import (
+    ACCOUNT_FROZEN,
     Admitted,
     Amounts,
     StandingOrder,
@@ -44,6 +46,7 @@ from coordinator.market.rules.snapshot import (
 )
 
 __all__ = [
+    "ACCOUNT_FROZEN",
     "Admitted",
     "Amounts",
     "ClearingInputs",
@@ -62,6 +65,7 @@ __all__ = [
     "StandingOrder",
     "Verdict",
     "admit",
+    "check_price_band",
     "clear_epoch",
     "decode_inputs",
     "decode_result",

@@ -31,6 +31,7 @@ OFF_LOT_QUANTITY = "off_lot_quantity"
 QUANTITY_TOO_LARGE = "quantity_too_large"
 NON_POSITIVE_PRICE = "non_positive_price"
 OFF_TICK_PRICE = "off_tick_price"
+PRICE_OUT_OF_BAND = "price_out_of_band"
 NOTIONAL_TOO_LARGE = "notional_too_large"
 EPOCH_CLOSED = "epoch_closed"
 EPOCH_TOO_FAR = "epoch_too_far"
@@ -52,12 +53,14 @@ __all__ = [
     "NOTIONAL_TOO_LARGE",
     "OFF_LOT_QUANTITY",
     "OFF_TICK_PRICE",
+    "PRICE_OUT_OF_BAND",
     "QUANTITY_TOO_LARGE",
     "U64_MAX",
     "MarketRules",
     "Order",
     "PricingRule",
     "Side",
+    "check_price_band",
     "order_problem",
     "payment_for",
     "validate_order",
@@ -221,6 +224,20 @@ def validate_order(
         raise OrderError(
             EPOCH_TOO_FAR,
             f"epoch {order.epoch} is more than {max_epochs_ahead} epochs after {open_epoch}",
+        )
+    return order
+
+
+def check_price_band(order: Order, band: tuple[int, int] | None) -> Order:
+    """Return `order` if its limit price lies in `band` (inclusive; None: any price),
+    else raise `OrderError` (PRICE_OUT_OF_BAND). The band is a governed parameter,
+    checked when an order is placed, against the band in force for its epoch."""
+    if band is not None and not band[0] <= order.limit_price <= band[1]:
+        low, high = band
+        raise OrderError(
+            PRICE_OUT_OF_BAND,
+            f"limit price {order.limit_price} is outside the band {low}..{high} "
+            f"in force for epoch {order.epoch}",
         )
     return order
 

@@ -1,32 +1,36 @@
 """Which stored orders enter an epoch's clearing, and with what escrow behind them.
 
 Of the epoch's live orders, one past its `expires_at` (at or before the
-clearing's time) is expired with EXPIRED, whatever else holds; one whose escrow
-approval was never seen on chain (still pending) with ESCROW_NOT_VERIFIED; every
-other one enters, as the clearing's `Order`.
+clearing's time) is expired with EXPIRED, whatever else holds; one whose owner's
+token accounts are frozen (by the REC authority) is excluded with
+ACCOUNT_FROZEN, since settlement could move nothing to or from them; one whose
+escrow approval was never seen on chain (still pending) is expired with
+ESCROW_NOT_VERIFIED; every other one enters, as the clearing's `Order`.
 
 Each owner's escrow is what settlement could move now (min(allowance to the
 settlement authority, balance), 0 when frozen) less what the owner still owes
 on earlier unsettled trades, per side and never below zero: owing more than is
 usable leaves nothing, not a debt.
 
-`admit` sorts the orders out first, since the escrow is read (from the chain)
-only for the owners of the orders that enter; `snapshot` then makes the
-clearing's inputs.
+`admit` sorts the orders out first (given the owners found frozen on chain);
+`snapshot` then makes the clearing's inputs from the escrow of the owners of
+the orders that enter.
 """
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from coordinator.market.rules.book import ClearingInputs, Escrow
 from coordinator.market.rules.orders import MarketRules, Order, Side
 
+ACCOUNT_FROZEN = "account_frozen"
 ESCROW_NOT_VERIFIED = "escrow_not_verified"
 EXPIRED = "expired"
 
 __all__ = [
+    "ACCOUNT_FROZEN",
     "ESCROW_NOT_VERIFIED",
     "EXPIRED",
     "Admitted",
@@ -74,10 +78,12 @@ class Amounts(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Admitted:
-    """The orders that enter the clearing, and the others' reasons (order id -> reason)."""
+    """The orders that enter the clearing, and the others' reasons (order id -> reason):
+    `expired` ones end expired, `excluded` ones excluded."""
 
     live: tuple[Order, ...]
     expired: Mapping[str, str]
+    excluded: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def owners(self) -> frozenset[str]:
@@ -85,20 +91,26 @@ class Admitted:
         return frozenset(o.owner for o in self.live)
 
 
-def admit(orders: Iterable[StandingOrder], now: dt.datetime) -> Admitted:
-    """Sort the epoch's live orders into those that enter and those expired instead."""
+def admit(
+    orders: Iterable[StandingOrder], now: dt.datetime, frozen: Collection[str] = frozenset()
+) -> Admitted:
+    """Sort the epoch's live orders into those that enter, those expired and those
+    excluded instead; `frozen` are the owners whose token accounts are frozen."""
     expired: dict[str, str] = {}
+    excluded: dict[str, str] = {}
     live: list[Order] = []
     for o in orders:
         if o.expires_at is not None and o.expires_at <= now:
             expired[o.order_id] = EXPIRED
+        elif o.owner in frozen:
+            excluded[o.order_id] = ACCOUNT_FROZEN
         elif o.pending:
             expired[o.order_id] = ESCROW_NOT_VERIFIED
         else:
             live.append(
                 Order(o.order_id, o.owner, o.side, o.epoch, o.quantity, o.limit_price, o.seq)
             )
-    return Admitted(tuple(live), expired)
+    return Admitted(tuple(live), expired, excluded)
 
 
 def escrow_left(usable: Mapping[str, Amounts], owed: Mapping[str, Amounts]) -> Escrow:

@@ -8,6 +8,9 @@
   or an epoch whose minting failed (`epoch_onchain.error`).
 - `missed_epochs`: an epoch whose end plus grace has passed with no `epochs`
   row (not closed) or, where the market runs, no `clearings` row.
+- `withheld_mints`: an owner's energy withheld from minting, per reason: a
+  warning while their account is frozen (minted once thawed), critical once
+  parked after repeated refusals (`mint_failed`: an operator must act).
 
 `evaluate` runs them all over an `AlertSource`. An alert is identified by its
 key; the kinds in `RESOLVABLE` are conditions that can end, the others are
@@ -28,6 +31,7 @@ __all__ = [
     "EpochRows",
     "GatewaySeen",
     "LedgerFailure",
+    "WithheldMint",
     "due_epoch",
     "estimate_poll_interval",
     "evaluate",
@@ -35,10 +39,13 @@ __all__ = [
     "missed_epochs",
     "rejection_spike",
     "silent_gateways",
+    "withheld_mints",
 ]
 
 # Conditions that can end; the others are facts about one job or epoch.
-RESOLVABLE = frozenset({AlertKind.GATEWAY_SILENT, AlertKind.REJECTION_SPIKE})
+RESOLVABLE = frozenset(
+    {AlertKind.GATEWAY_SILENT, AlertKind.REJECTION_SPIKE, AlertKind.MINT_WITHHELD}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +150,52 @@ def ledger_failures(failures: Iterable[LedgerFailure]) -> list[Alert]:
 
 
 @dataclass(frozen=True, slots=True)
+class WithheldMint:
+    """Energy withheld from one owner for one reason (its code, `mint_failed` without
+    the error): `base_units` over `epochs` epochs, the first `since_epoch`."""
+
+    owner: str
+    reason: str
+    epochs: int
+    base_units: int
+    since_epoch: int
+    detail: str = ""  # the latest error, for mint_failed
+
+
+_WITHHELD_MEANS = {
+    "account_frozen": "the account is frozen; minted once the REC authority thaws it",
+    "mint_failed": "parked after repeated refusals; mend the cause, then "
+    "`gtx-coordinator mint-retry`",
+}
+
+
+def withheld_mints(withheld: Iterable[WithheldMint]) -> list[Alert]:
+    """One alert per owner and reason; critical when parked (nothing retries it)."""
+    alerts = []
+    for w in sorted(withheld, key=lambda w: (w.owner, w.reason)):
+        means = _WITHHELD_MEANS.get(w.reason, "withheld")
+        detail = f" ({w.detail})" if w.detail else ""
+        details: dict[str, str | int | float] = {
+            "owner": w.owner,
+            "reason": w.reason,
+            "epochs": w.epochs,
+            "base_units": w.base_units,
+            "since_epoch": w.since_epoch,
+        }
+        alerts.append(
+            Alert(
+                AlertKind.MINT_WITHHELD,
+                f"{AlertKind.MINT_WITHHELD}:{w.owner}:{w.reason}",
+                "warning" if w.reason == "account_frozen" else "critical",
+                f"{w.base_units / 10**9:.3f} kWh of {w.owner}'s energy withheld over "
+                f"{w.epochs} epoch(s) since {w.since_epoch}: {w.reason}{detail}; {means}",
+                details,
+            )
+        )
+    return alerts
+
+
+@dataclass(frozen=True, slots=True)
 class EpochRows:
     """What the database holds for the epochs a check looks at."""
 
@@ -224,6 +277,7 @@ class AlertSource(Protocol):
     def rejections(self, since_s: int, until_s: int) -> dict[str, int]: ...
     def ledger_failures(self, since_s: int) -> list[LedgerFailure]: ...
     def epochs(self, lo: int, hi: int) -> EpochRows: ...
+    def withheld_mints(self) -> list[WithheldMint]: ...
 
 
 def evaluate(source: AlertSource, rules: AlertRules, now: int, since_s: int) -> list[Alert]:
@@ -237,6 +291,7 @@ def evaluate(source: AlertSource, rules: AlertRules, now: int, since_s: int) -> 
         rules.rejection_max_per_min,
     )
     alerts += ledger_failures(source.ledger_failures(now - rules.ledger_lookback_s))
+    alerts += withheld_mints(source.withheld_mints())
     grace = rules.grace_s + rules.epoch_slack_s
     hi = due_epoch(now, rules.length_s, grace)
     alerts += missed_epochs(

@@ -14,6 +14,7 @@ from coordinator.db.models import (
     EpochRecord,
     GatewayState,
     MeterEpochEnergyRow,
+    MintGrant,
     Reading,
     ReadingSeq,
     RejectedReading,
@@ -23,6 +24,7 @@ from coordinator.ops.alerts.rules import (
     EpochRows,
     GatewaySeen,
     LedgerFailure,
+    WithheldMint,
     estimate_poll_interval,
 )
 from programs.ledger.store import chain_jobs
@@ -141,3 +143,27 @@ class SqlAlertSource:
                 min(known) if known else None,
                 None if first_cleared is None else int(first_cleared),
             )
+
+    def withheld_mints(self) -> list[WithheldMint]:
+        """Withheld grants per owner and reason code (index on status, epoch)."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    MintGrant.owner, MintGrant.reason, func.count(),
+                    func.sum(MintGrant.base_units), func.min(MintGrant.epoch),
+                )
+                .where(MintGrant.status == "withheld")
+                .group_by(MintGrant.owner, MintGrant.reason)
+            ).all()  # fmt: skip
+        merged: dict[tuple[str, str], WithheldMint] = {}
+        for owner, reason, epochs, units, since in rows:
+            code, _, detail = (reason or "").partition(": ")
+            w = WithheldMint(owner, code, int(epochs), int(units or 0), int(since), detail)
+            was = merged.get((owner, code))
+            if was is not None:  # mint_failed with different errors
+                w = WithheldMint(
+                    owner, code, w.epochs + was.epochs, w.base_units + was.base_units,
+                    min(w.since_epoch, was.since_epoch), detail,
+                )  # fmt: skip
+            merged[(owner, code)] = w
+        return list(merged.values())

@@ -81,6 +81,12 @@ class IngestService:
         self._clock = clock
         self.stats = IngestStats()
 
+    def set_oracle(self, config: OracleConfig) -> None:
+        """Decide the batches from now on under `config` (the governed limits in force)."""
+        self._oracle = config
+        if self._pool is not None:
+            self._pool.set_oracle(config)
+
     async def run(self) -> None:
         if self._pool is not None:
             async with asyncio.TaskGroup() as tg:

@@ -106,12 +106,14 @@ def _worker_main(
     try:
         while True:
             try:
-                batch_id, items = conn.recv()
+                batch_id, items, in_force = conn.recv()
             except (EOFError, OSError):
                 return  # the parent is gone: its broker session keeps what we had
             batch = [Incoming(topic, payload, received) for topic, payload, received in items]
+            # The oracle's limits in force now (governed parameters), else the start's.
+            config = oracle if in_force is None else in_force
             outcome = commit_until_done(
-                functools.partial(_decide_now, store, root, oracle, length_s, batch)
+                functools.partial(_decide_now, store, root, config, length_s, batch)
             )
             try:
                 conn.send((batch_id, outcome))
@@ -138,6 +140,7 @@ class WorkerPool:
             raise ValueError("a worker pool has at least one worker")
         self.workers = workers
         self._args = (database_url, root, oracle, length_s, log_json)
+        self._oracle: OracleConfig | None = None  # sent with each batch once set
         self._conns: list[Connection] = []
         self._procs: list[Any] = []
         self._slots: list[asyncio.Semaphore] = []
@@ -183,7 +186,11 @@ class WorkerPool:
         self._next_id += 1
         self._pending[batch_id] = part
         items = [(d.incoming.topic, d.incoming.payload, d.incoming.received_at) for d in part]
-        await asyncio.to_thread(self._conns[worker].send, (batch_id, items))
+        await asyncio.to_thread(self._conns[worker].send, (batch_id, items, self._oracle))
+
+    def set_oracle(self, config: OracleConfig) -> None:
+        """Decide the batches submitted from now on under `config`."""
+        self._oracle = config
 
     async def result(self) -> tuple[list[Delivery], BatchOutcome]:
         """The next committed batch (any worker's). Raises if a worker died."""

@@ -19,12 +19,15 @@ class OracleConfig:
     reset_baseline_wh: the most a *new* meter's counter may show beyond what
         it could have registered since the previous reading; meters leave the
         factory or the refurbisher with a little energy on their registers.
+    rated_power_pct: the energy a meter may register, as a percentage of what its
+        rated power allows in the elapsed time (a governed parameter).
     """
 
     max_future_skew_s: int = 120
     lateness_window_s: int = 7 * 24 * 3600
     energy_tolerance_wh: int = 2
     reset_baseline_wh: int = 1000
+    rated_power_pct: int = 100
 
     def __post_init__(self) -> None:
         for name in (
@@ -32,6 +35,7 @@ class OracleConfig:
             "lateness_window_s",
             "energy_tolerance_wh",
             "reset_baseline_wh",
+            "rated_power_pct",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:

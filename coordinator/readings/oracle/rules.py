@@ -181,16 +181,20 @@ def check_energy(
 ) -> Rejected | None:
     """Energy since the previous reading (import plus export: a meter cannot do
     both at full power at once) must fit the rated power over the elapsed time,
-    plus `energy_tolerance_wh` for counter resolution. Counters must not have
-    gone down (`check_counters` first)."""
+    plus `energy_tolerance_wh` for counter resolution; `rated_power_pct` scales the
+    rated power. Counters must not have gone down (`check_counters` first)."""
     energy = (current.import_wh - previous.import_wh) + (current.export_wh - previous.export_wh)
     elapsed = current.ts - previous.ts
-    # Compared in Wh*s so that no rounding favours the meter.
-    allowed = rated_power_w * max(elapsed, 0) + config.energy_tolerance_wh * SECONDS_PER_HOUR
-    if energy * SECONDS_PER_HOUR > allowed:
+    # Compared in Wh*s*100 so that no rounding favours the meter.
+    allowed = (
+        rated_power_w * config.rated_power_pct * max(elapsed, 0)
+        + config.energy_tolerance_wh * SECONDS_PER_HOUR * 100
+    )
+    if energy * SECONDS_PER_HOUR * 100 > allowed:
         return Rejected(
             Reason.IMPLAUSIBLE_ENERGY,
-            f"{energy} Wh in {elapsed} s exceeds rated {rated_power_w} W",
+            f"{energy} Wh in {elapsed} s exceeds rated {rated_power_w} W"
+            + ("" if config.rated_power_pct == 100 else f" at {config.rated_power_pct} %"),
         )
     return None
 

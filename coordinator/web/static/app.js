@@ -73,6 +73,44 @@ async function start() {
   document.body.dataset.state = "ready";
 }
 
+// --- emergency controls: a banner for everyone ----------------------------------------
+const SCOPE_WORDS = { orders: "placing orders", clearing: "clearing",
+  settlement: "settlement", minting: "minting" };
+
+async function showControls() {
+  const banner = $("#banner");
+  try {
+    const c = await api("/governance/controls");
+    banner.hidden = c.paused.length === 0;
+    banner.classList.toggle("partial", !c.maintenance);
+    banner.textContent = c.maintenance
+      ? `Maintenance: the market is paused by the REC authority (${c.paused[0].reason}). `
+        + "Readings are still recorded; nothing is lost."
+      : c.paused.map((p) => `${SCOPE_WORDS[p.scope] || p.scope} is paused since `
+        + `${p.since.slice(0, 16).replace("T", " ")} UTC: ${p.reason}`).join(" · ");
+  } catch { banner.hidden = true; }
+}
+
+async function control(action, form) {
+  const f = new FormData(form);
+  const out = $("#control-status");
+  try {
+    const r = await api(`/governance/controls/${action}`, { method: "POST",
+      body: { scopes: f.getAll("scope"), reason: f.get("reason") } });
+    out.textContent = `${action}d: ${r.scopes.join(", ")}`
+      + (r.memo_error ? ` (memo not recorded: ${r.memo_error})` : "");
+    await showControls();
+    await render();
+  } catch (e) { out.textContent = e.message; out.className = "error"; }
+}
+
+// Energy of a closed epoch not minted (yet): withheld, with the reason in words, or pending.
+function notMinted(r) {
+  if (r.withheld_base_units) return `${kwh(r.withheld_base_units)} kWh withheld: ${r.withheld_reason_text}`;
+  if (r.pending_base_units) return `${kwh(r.pending_base_units)} kWh to mint`;
+  return "";
+}
+
 // --- pages ------------------------------------------------------------------------------
 const pages = {
   async energy() {
@@ -84,9 +122,9 @@ const pages = {
       chart([{ values: rows.map((r) => r.export_wh), color: "#0a7d55" },
         { values: rows.map((r) => r.import_wh), color: "#c0562b" }],
       rows.map((r) => when(r.start))),
-      table(["epoch", "start (UTC)", "exported Wh", "imported Wh", "minted kWh"],
+      table(["epoch", "start (UTC)", "exported Wh", "imported Wh", "minted kWh", "not minted"],
         items.map((r) => [r.epoch, when(r.start), r.export_wh, r.import_wh,
-          r.closed ? kwh(r.minted_base_units) : "open"]))];
+          r.closed ? kwh(r.minted_base_units) : "open", notMinted(r)]))];
   },
   async tokens() {
     const [balances, mints, trades] = await Promise.all([
@@ -119,8 +157,9 @@ const pages = {
       table(["side", "limit (credits/kWh)", "kWh", "orders"],
         book.levels.map((l) => [l.side, credits(l.limit_price), kwh(l.quantity), l.orders])),
       h("h2", {}, "My orders"),
-      table(["id", "side", "epoch", "kWh", "limit", "status", ""], mine.items.map((o) => [
+      table(["id", "side", "epoch", "kWh", "limit", "status", "why", ""], mine.items.map((o) => [
         o.order_id, o.side, o.epoch, kwh(o.quantity), credits(o.limit_price), o.status,
+        o.reason_text || "",
         ["pending", "open"].includes(o.status)
           ? h("button", { onclick: () => cancel(o.order_id) }, "Cancel") : ""]))];
   },
@@ -165,10 +204,32 @@ const pages = {
       table(["owner", "note", "expires", "used by"], tokens.items.map((t) => [short(t.owner),
         t.note, t.expires_at.slice(0, 16), t.used_by ? short(t.used_by) : "unused"])));
     }
+    if (me.roles.includes("rec_authority")) {
+      const c = await api("/governance/controls");
+      const paused = new Set(c.paused.map((p) => p.scope));
+      const scopes = Object.keys(SCOPE_WORDS).map((s) => h("label", {},
+        h("input", { type: "checkbox", name: "scope", value: s }),
+        `${s}${paused.has(s) ? " (paused)" : ""}`));
+      out.push(h("h2", {}, "Emergency controls"),
+        h("form", { class: "inline", id: "controls-form" }, ...scopes,
+          h("label", {}, "reason", h("input", { name: "reason", size: 30, required: "" })),
+          h("button", { type: "button", id: "pause",
+            onclick: (e) => control("pause", e.target.form) }, "Pause"),
+          h("button", { type: "button", id: "resume",
+            onclick: (e) => control("resume", e.target.form) }, "Resume"),
+          h("span", { id: "control-status" })));
+    }
+    const params = await api("/governance/params");
+    out.push(h("h2", {}, `Governed parameters (epoch ${params.epoch})`),
+      table(["parameter", "value", "", "from epoch", "by"], params.values.map((v) => [v.name,
+        v.value, v.in_force ? "in force" : "scheduled", v.from_epoch ?? "default",
+        `${v.authority ? short(v.authority) : ""}${v.applied ? "" : " (not applied)"}`])));
     const actions = await api("/governance/actions?limit=20");
-    out.push(h("h2", {}, "Governance actions"), table(["when", "by", "action", "target", "tx"],
-      actions.items.map((a) => [a.at.slice(0, 19), short(a.actor), a.action, short(a.target),
-        short(a.detail.signature)])));
+    out.push(h("h2", {}, "Governance actions"),
+      table(["when", "by", "action", "target", "outcome", "tx"],
+        actions.items.map((a) => [a.at.slice(0, 19), short(a.actor), a.action,
+          short(a.target), a.outcome, short(a.detail.signature)
+            || a.detail.code || ""])));
     return out;
   },
 };
@@ -234,6 +295,7 @@ function listen() {
   if (source) return;
   source = new EventSource("/api/v1/events");
   for (const kind of ["epoch", "reading"]) source.addEventListener(kind, () => render());
+  source.addEventListener("epoch", () => showControls());
 }
 
 $("#wallet-login").addEventListener("click", () => signIn(browserWallet));
@@ -244,4 +306,6 @@ $("#logout").addEventListener("click", async () => {
 });
 window.addEventListener("hashchange", () => me && render());
 api("/auth/config").then((c) => { $("#dev").hidden = !c.dev_login; }).catch(() => {});
+showControls();
+setInterval(showControls, 15000);
 start();

@@ -17,6 +17,7 @@ from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.main import create_app
 from coordinator.config import Settings
 from programs.roles.deployment import user_accounts
+from programs.roles.governance import freeze_user
 from programs.roles.token import mint_payment
 from tests.coordinator.api.conftest import FakeClock, auth_settings
 from tests.programs.conftest import World, make_world, run
@@ -116,8 +117,8 @@ def test_place_sign_submit_and_cancel_an_order(chain_api: ChainApi) -> None:
     assert r.json()["status"] == "cancelled"
     cancelled = r.json()
     assert set(cancelled) == {
-        "order_id", "side", "epoch", "quantity", "limit_price", "status", "reason", "filled",
-        "payment", "settled", "settlement_status", "created_at",
+        "order_id", "side", "epoch", "quantity", "limit_price", "status", "reason",
+        "reason_text", "filled", "payment", "settled", "settlement_status", "created_at",
     }  # fmt: skip
     epoch = cancelled["epoch"]
     for query, items in [
@@ -166,3 +167,21 @@ def test_governance_freeze_is_signed_on_chain_and_audited(chain_api: ChainApi) -
     assert actions[0]["detail"]["signature"] == r.json()["signature"]
     assert actions[0]["detail"]["reason"] == "meter tampering"
     assert Pubkey.from_string(actions[0]["target"]) == user.pubkey()
+
+
+def test_a_frozen_users_order_is_refused_in_words(chain_api: ChainApi) -> None:
+    user = Keypair()
+    headers = chain_api.login(user)
+    w = chain_api.world
+    run(mint_payment(w.ledger, w.deployment, payer=w.payer, rec_authority=w.rec,
+                     grants=[(user.pubkey(), 50_000_000)]))  # fmt: skip
+    run(freeze_user(w.ledger, w.deployment, payer=w.payer, rec_authority=w.rec,
+                    owner=user.pubkey()))  # fmt: skip
+    r = chain_api.client.post(
+        "/api/v1/orders",
+        json={"side": "buy", "quantity": 10**9, "limit_price": 1_000_000},
+        headers=headers,
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"]["code"] == "account_frozen"
+    assert "frozen by the REC authority" in r.json()["detail"]["message"]

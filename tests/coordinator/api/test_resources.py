@@ -78,9 +78,12 @@ def test_energy_epochs_and_proofs(api: Api, engine: Engine, epoch: int) -> None:
     store_epoch(engine, gw, "sdm630-0001", epoch, 5)
     me = api.login(owner)
     energy = api.client.get("/api/v1/me/energy", headers=me).json()["items"]
+    # Closed, not minted yet (no chain worker here): all of it still to mint.
     assert energy == [
         {"epoch": epoch, "start": epoch * LENGTH, "import_wh": 50, "export_wh": 100,
-         "closed": True, "minted_base_units": 100 * 10**6}
+         "closed": True, "minted_base_units": 0, "withheld_base_units": 0,
+         "withheld_reason": None, "withheld_reason_text": None,
+         "pending_base_units": 100 * 10**6}
     ]  # fmt: skip
     assert api.client.get("/api/v1/me/mints", headers=me).json()["items"] == energy
     got = api.client.get(f"/api/v1/epochs/{epoch}", headers=me).json()

@@ -23,10 +23,21 @@ PUBLIC = {
     ("POST", "/api/v1/auth/nonce"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/enrolment"),  # the one-time token is the credential
+    ("GET", "/api/v1/governance/controls"),  # what is paused: the dashboard's banner
 }
 DEVICE_SIGNED = re.compile(r"^/api/v1/gateways/")
-REC_ONLY = {"/api/v1/governance/freeze", "/api/v1/governance/thaw", "/api/v1/governance/memo"}
-ADMIN_OR_REC = {"/api/v1/governance/actions"}
+REC_ONLY = {
+    "/api/v1/governance/freeze",
+    "/api/v1/governance/thaw",
+    "/api/v1/governance/memo",
+    "/api/v1/governance/memo/draft",
+    "/api/v1/governance/controls/pause",
+    "/api/v1/governance/controls/resume",
+    "/api/v1/governance/params/draft",
+    "/api/v1/governance/authorities/{address}",
+}
+REC_ONLY_METHODS = {("POST", "/api/v1/governance/params")}  # GET: any user
+ADMIN_OR_REC = {"/api/v1/governance/actions", "/api/v1/mints"}
 
 
 def _routes() -> list[tuple[str, str]]:
@@ -44,7 +55,7 @@ def _needed(method: str, path: str) -> str:
         return "public"
     if DEVICE_SIGNED.match(path):
         return "device"
-    if path in REC_ONLY:
+    if path in REC_ONLY or (method, path) in REC_ONLY_METHODS:
         return "rec_authority"
     if path in ADMIN_OR_REC:
         return "admin|rec_authority"

@@ -12,6 +12,7 @@ from coordinator.market import (
     OrderNotFound,
     OrderStateError,
     OrderStatus,
+    SettlementKeys,
     SettlementStatus,
     approval_for,
     cancel_order,
@@ -27,6 +28,7 @@ from coordinator.market.errors import OrderError
 from coordinator.market.orders_service import UNKNOWN_USER
 from coordinator.market.rules import Side, payment_for
 from coordinator.market.rules.orders import EPOCH_CLOSED
+from programs.jobs import JobsFailed
 from tests.coordinator.market.world import KWH, Market, make_market
 from tests.programs.conftest import run
 
@@ -164,5 +166,28 @@ def test_an_epoch_settles_through_the_in_memory_store_exactly_once() -> None:
         again = await run_market_epoch(market.ctx, market.epoch, market.keys)
         assert again.settlement.settled == report.settlement.settled
         assert {str(u.pubkey()): await market.balances(u) for u in sellers + buyers} == after
+
+    run(scenario())
+
+
+def test_a_refused_clearing_attestation_is_retried_and_the_epoch_settles() -> None:
+    async def scenario() -> None:
+        market = await _market()
+        (seller,) = await market.users(1, kwh=2)
+        (buyer,) = await market.users(1, credit=100)
+        await market.order(seller, Side.SELL, 1, 20_000)
+        await market.order(buyer, Side.BUY, 1, 40_000)
+        broke = SettlementKeys(Keypair(), market.keys.settlement_authority)  # no fee account
+        with pytest.raises(JobsFailed):
+            await run_market_epoch(market.ctx, market.epoch, broke)
+        report = await run_market_epoch(market.ctx, market.epoch, market.keys)
+        assert report.clearing.attestation_signature == str(report.attestation)
+        assert len(report.settlement.settled) == 1
+        jobs = market.ctx.store.attestation_jobs()
+        refused = jobs.get(f"clearing:epoch:{market.epoch}")
+        retried = jobs.get(f"clearing:epoch:{market.epoch}:attempt:1")
+        assert refused is not None
+        assert retried is not None
+        assert (refused.status, retried.status) == ("failed", "confirmed")
 
     run(scenario())

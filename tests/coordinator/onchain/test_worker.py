@@ -14,8 +14,9 @@ from sqlalchemy.engine import Engine
 from coordinator.config import Settings
 from coordinator.db.models import EpochOnchain, EpochRecord, MeterEpochEnergyRow
 from coordinator.devices.registry import register_device, register_meter
+from coordinator.onchain.grants import plan_grants
 from coordinator.onchain.ledger import open_chain
-from coordinator.onchain.worker import mint_closed_epochs, plan_grants
+from coordinator.onchain.minting import mint_closed_epochs
 from edge.signing import DeviceKey
 from programs.ledger.store import ledger_metadata
 from programs.roles.deployment import user_accounts

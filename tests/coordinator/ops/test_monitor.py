@@ -24,6 +24,7 @@ from edge.signing import DeviceKey
 from tests.utils.services import MQTT_HOST, MQTT_PORT, async_wait_until
 from wire import topics
 from wire.alerts import Alert, AlertEvent, AlertKind, IngestCounts, encode_alert, encode_stats
+from wire.controls import ControlsReport, PausedScope, encode_controls
 from wire.health import HealthReport, MeterHealth, encode_health
 from wire.reading import Reading, encode_payload
 
@@ -140,6 +141,23 @@ def test_gateway_supplied_escapes_reach_the_terminal_inert() -> None:
     assert all(line.isprintable() for line in text.splitlines())
     # JSON escapes on its own: the snapshot is plain ASCII.
     assert json.dumps(render_json(view, 10.0), sort_keys=True).isascii()
+
+
+def test_the_monitor_shows_the_emergency_controls() -> None:
+    view = MonitorView(ROOT)
+    scopes = ("clearing", "minting", "orders", "settlement")
+    paused = {"clearing": PausedScope(1_767_225_600, 1_963_584, "Wallet1", "meter fraud")}
+    report = ControlsReport(scopes, paused, 1)
+    view.feed(topics.market_controls(ROOT), encode_controls(report), now=1.0)
+    assert render_json(view, 2.0)["paused"] == ["clearing"]
+    text = render_text(view, 2.0)
+    assert "MARKET PAUSED\n  clearing    paused since 2026-01-01 00:00 UTC (epoch 1963584)" in text
+    assert "by Wallet1: meter fraud" in text
+    everything = ControlsReport(scopes, {s: paused["clearing"] for s in scopes}, 2)
+    view.feed(topics.market_controls(ROOT), encode_controls(everything), now=3.0)
+    assert "MAINTENANCE" in render_text(view, 4.0)
+    view.feed(topics.market_controls(ROOT), encode_controls(ControlsReport(scopes, {}, 3)), now=5.0)
+    assert "PAUSED" not in render_text(view, 6.0)
 
 
 # --- live, against Mosquitto ---------------------------------------------------------------

@@ -7,7 +7,7 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from programs.roles.deployment import Deployment
-from programs.roles.governance import governance_memo, record_governance_memo
+from programs.roles.governance import record_memo
 from programs.roles.oracle import (
     attestation_memo,
     build_attestation,
@@ -32,7 +32,6 @@ def test_each_memo_reads_as_documented() -> None:
     )
     assert settlement_memo(2**63 - 1) == b"gtx/v1 settle epoch=9223372036854775807"
     assert clearing_memo(4, "ab12", "cd34") == b"gtx/v1 clearing epoch=4 inputs=ab12 result=cd34"
-    assert governance_memo("lateness_s=900") == b"gtx/v1 governance change=lateness_s=900"
 
 
 def test_the_builders_sign_their_roles_memo() -> None:
@@ -83,9 +82,13 @@ def test_memos_are_recorded_and_signed(world: World) -> None:
                 meter_id="m1",
                 owner=Keypair().pubkey(),
             ),
-            await record_governance_memo(
-                world.ledger, payer=world.payer, rec_authority=world.rec, change="lateness=900"
+            await record_memo(
+                world.ledger,
+                b"gtx/v1 note by=x at=1 text=hello",
+                payer=world.payer,
+                signers=[world.rec],
             ),
+            await record_memo(world.ledger, b"gtx/v1 note signed inside", payer=world.payer),
         ]
         for signature in signatures:
             status = await world.ledger.signature_status(signature)

@@ -12,7 +12,7 @@ from solders.transaction import Transaction
 
 from programs import spl
 from programs.ledger import EmbeddedLedger, FeePolicy, MemoryLedgerStore
-from programs.roles.governance import freeze_user, record_governance_memo
+from programs.roles.governance import freeze_user, record_memo
 from programs.roles.oracle import mint_energy, post_attestation
 from programs.roles.registry import record_registration_memo, register_user
 from programs.roles.token import MultisigSpec, bootstrap, mint_payment
@@ -96,9 +96,10 @@ def test_every_transaction_sent_fits_the_limit_including_the_largest_batches(
             meter_id="meter-" + "9" * 32,
             owner=users[0].pubkey(),
         )
-        await record_governance_memo(
-            ledger, payer=payer, rec_authority=rec, change="lateness_s=900 pause=minting"
-        )
+        await record_memo(
+            ledger, b"gtx/v1 control action=pause scopes=minting epoch=1 by=x", payer=payer,
+            signers=[rec],
+        )  # fmt: skip
 
         history = await embedded.signatures_for_address(payer.pubkey(), limit=10_000)
         sizes = []

@@ -18,7 +18,7 @@ from coordinator.market.rules import (
     escrow_left,
     snapshot,
 )
-from coordinator.market.rules.snapshot import ESCROW_NOT_VERIFIED, EXPIRED
+from coordinator.market.rules.snapshot import ACCOUNT_FROZEN, ESCROW_NOT_VERIFIED, EXPIRED
 from tests.coordinator.market.rules.books import ALICE, BOB, EPOCH, OWNERS
 
 NOW = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
@@ -64,6 +64,20 @@ def test_an_expired_order_is_expired_even_when_its_escrow_is_unverified() -> Non
     assert admitted.live == (orders[0].order, orders[3].order)
     assert admitted.expired == {"late": EXPIRED, "unapproved": ESCROW_NOT_VERIFIED}
     assert admitted.owners == {ALICE, BOB}
+
+
+def test_a_frozen_owners_orders_are_excluded_as_account_frozen() -> None:
+    orders = [
+        Stored("open", ALICE, Side.SELL, EPOCH, 10**6, 1000, 1),
+        Stored("unapproved", ALICE, Side.SELL, EPOCH, 10**6, 1000, 2, pending=True),
+        Stored("late", ALICE, Side.SELL, EPOCH, 10**6, 1000, 3, expires_at=NOW),
+        Stored("other", BOB, Side.BUY, EPOCH, 10**6, 1000, 4),
+    ]
+    admitted = admit(orders, NOW, frozen={ALICE})
+    assert admitted.live == (orders[3].order,)
+    assert admitted.excluded == {"open": ACCOUNT_FROZEN, "unapproved": ACCOUNT_FROZEN}
+    assert admitted.expired == {"late": EXPIRED}
+    assert admitted.owners == {BOB}
 
 
 def test_escrow_left_is_usable_less_owed_per_side_never_below_zero() -> None:

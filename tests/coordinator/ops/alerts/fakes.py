@@ -1,6 +1,6 @@
 """An in-memory AlertSource: the rules' inputs set by the test."""
 
-from coordinator.ops.alerts.rules import EpochRows, GatewaySeen, LedgerFailure
+from coordinator.ops.alerts.rules import EpochRows, GatewaySeen, LedgerFailure, WithheldMint
 
 __all__ = ["FakeSource"]
 
@@ -12,6 +12,7 @@ class FakeSource:
         self.seen: list[GatewaySeen] = []
         self.rejected: dict[str, int] = {}
         self.failures: list[LedgerFailure] = []
+        self.withheld: list[WithheldMint] = []
 
     def gateways(self, default_poll_interval_s: int) -> list[GatewaySeen]:
         return self.seen
@@ -24,3 +25,6 @@ class FakeSource:
 
     def epochs(self, lo: int, hi: int) -> EpochRows:
         return EpochRows(frozenset(range(lo, hi + 1)), frozenset(range(lo, hi + 1)), 0, 0)
+
+    def withheld_mints(self) -> list[WithheldMint]:
+        return self.withheld

@@ -8,10 +8,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from coordinator.ops.alerts.rules import (
+    RESOLVABLE,
     AlertRules,
     EpochRows,
     GatewaySeen,
     LedgerFailure,
+    WithheldMint,
     due_epoch,
     estimate_poll_interval,
     evaluate,
@@ -19,6 +21,7 @@ from coordinator.ops.alerts.rules import (
     missed_epochs,
     rejection_spike,
     silent_gateways,
+    withheld_mints,
 )
 from tests.coordinator.ops.alerts.fakes import FakeSource
 from wire.alerts import AlertKind
@@ -121,6 +124,36 @@ def test_ledger_failure_alert_per_failure_critical() -> None:
     assert alerts[1].details["epoch"] == 7
     assert "epoch" not in alerts[0].details
     assert "insufficient funds" in alerts[1].message
+
+
+# --- withheld mints -------------------------------------------------------------------------
+
+
+def test_withheld_energy_warns_while_frozen_and_is_critical_once_parked() -> None:
+    alerts = withheld_mints(
+        [
+            WithheldMint("W2", "mint_failed", 1, 5 * 10**9, 12, "AccountNotFound"),
+            WithheldMint("W1", "account_frozen", 3, 1_500_000_000, 10),
+        ]
+    )
+    assert [(a.key, a.severity) for a in alerts] == [
+        ("mint_withheld:W1:account_frozen", "warning"),
+        ("mint_withheld:W2:mint_failed", "critical"),
+    ]
+    assert alerts[0].message.startswith(
+        "1.500 kWh of W1's energy withheld over 3 epoch(s) since 10: account_frozen; "
+        "the account is frozen; minted once the REC authority thaws it"
+    )
+    assert "(AccountNotFound)" in alerts[1].message
+    assert "gtx-coordinator mint-retry" in alerts[1].message
+    assert AlertKind.MINT_WITHHELD in RESOLVABLE  # resolved once minted
+
+
+def test_evaluate_includes_withheld_mints() -> None:
+    source = FakeSource()
+    source.withheld = [WithheldMint("W", "account_frozen", 1, 1, 5)]
+    alerts = evaluate(source, AlertRules(), now=10**9, since_s=0)
+    assert [a.kind for a in alerts] == [AlertKind.MINT_WITHHELD]
 
 
 # --- epochs ---------------------------------------------------------------------------------

@@ -181,6 +181,19 @@ def test_energy_tolerance_is_configurable() -> None:
     )
 
 
+def test_the_rated_power_limit_is_governed_in_percent() -> None:
+    previous = MeterState(NOW, 1000, 500)
+    # 10 kW for 60 s at 120 %: 200 Wh, plus 2 Wh tolerance; at 50 %: 83.3 + 2 Wh.
+    generous, strict = replace(CONFIG, rated_power_pct=120), replace(CONFIG, rated_power_pct=50)
+    assert check_energy(previous, MeterState(NOW + 60, 1100, 602), 10_000, generous) is None
+    too_much = check_energy(previous, MeterState(NOW + 60, 1100, 603), 10_000, generous)
+    assert rejected_reason(too_much) is Reason.IMPLAUSIBLE_ENERGY
+    assert isinstance(too_much, Rejected)
+    assert too_much.detail.endswith("exceeds rated 10000 W at 120 %")
+    assert check_energy(previous, MeterState(NOW + 60, 1085, 500), 10_000, strict) is None
+    assert check_energy(previous, MeterState(NOW + 60, 1086, 500), 10_000, strict) is not None
+
+
 @given(
     rated=st.integers(1, 100_000),
     elapsed=st.integers(1, 7 * 86400),
