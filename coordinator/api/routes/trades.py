@@ -35,7 +35,7 @@ async def my_trades(
         items=[
             TradeOut(epoch=r.epoch, idx=r.idx, side=r.side, counterparty=r.counterparty,
                      quantity=r.quantity, price=r.price, payment=r.payment, status=r.status,
-                     signature=r.signature, error=r.error)
+                     signature=r.signature, error=r.error, cleared_at=r.cleared_at)
             for r in rows
         ],
         next_cursor=encode_cursor([rows[-1].epoch, rows[-1].idx]) if len(rows) == limit
