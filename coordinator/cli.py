@@ -11,14 +11,16 @@ import sys
 import time
 from pathlib import Path
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from coordinator.api import repository as repo
-from coordinator.config import Settings, monitor_client_id
+from coordinator.config import Settings, invalid_settings, monitor_client_id
 from coordinator.db.migrate import upgrade
 from coordinator.db.models import EpochRecord
-from coordinator.db.session import make_engine
+from coordinator.db.session import database_errors, make_engine
 from coordinator.devices.broker_accounts import broker_from_settings
 from coordinator.devices.broker_setup import write_broker_state
 from coordinator.devices.registry import register_device
@@ -31,33 +33,45 @@ from coordinator.ops.broker_audit import run_audit
 from coordinator.ops.logs import configure_logging
 from coordinator.ops.metrics import serve_metrics
 from coordinator.ops.monitor import run_monitor
-from coordinator.readings.epoch_close import recompute_epoch, summary_json
-from coordinator.readings.oracle import epoch_of
+from coordinator.readings.epoch_close import recompute_epoch, recorded_length, summary_json
+from coordinator.readings.oracle import epoch_of, epoch_span
 from coordinator.runner import maintain_partitions, prepare_sessions, run_ingest
 from wire.text import printable
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gtx-coordinator",
         description="GridTokenX coordinator. Settings come from GTX_* environment variables "
-        "(GTX_DATABASE_URL, GTX_MQTT_HOST, GTX_MQTT_PORT, GTX_TOPIC_ROOT, ...).",
+        "(GTX_DATABASE_URL, GTX_MQTT_HOST, GTX_MQTT_PORT, GTX_TOPIC_ROOT, ...; "
+        "docs/operations.md lists them).",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="what to do (COMMAND -h: more)"
+    )
     sub.add_parser("migrate", help="create or upgrade the database schema")
     add = sub.add_parser("device-add", help="register a gateway's public key")
     add.add_argument("gateway_id", help="base58 Ed25519 public key of the gateway")
     rev = sub.add_parser("device-revoke", help="reject a gateway's readings from now on")
-    rev.add_argument("gateway_id")
+    rev.add_argument("gateway_id", help="base58 Ed25519 public key of the gateway to revoke")
     sub.add_parser("run", help="run ingest and epoch closing until interrupted")
     epoch = sub.add_parser("epoch", help="epoch tools")
-    epoch_sub = epoch.add_subparsers(dest="epoch_command", required=True)
-    recompute = epoch_sub.add_parser(
-        "recompute", help="recompute an epoch from stored readings and compare with its close"
+    epoch_sub = epoch.add_subparsers(
+        dest="epoch_command", required=True, metavar="EPOCH_COMMAND", help="epoch tool to run"
     )
-    recompute.add_argument("epoch", type=int)
+    recompute = epoch_sub.add_parser(
+        "recompute",
+        help="recompute an epoch from stored readings and compare with its close (with the "
+        "epoch length the data was made with)",
+    )
+    recompute.add_argument(
+        "epoch",
+        type=int,
+        help="epoch id: its start in Unix seconds divided by the epoch length "
+        "(the demo and the monitor print ids with their UTC start-end)",
+    )
     params = sub.add_parser(
         "params", help="governed parameters: the values in force now and those scheduled"
     )
@@ -80,11 +94,18 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("--owner", help="only this wallet's")
     mon = sub.add_parser(
         "monitor",
-        help="live operator view of the MQTT topics (gateways, readings, epochs, alerts)",
+        help="live operator view of the MQTT topics (gateways, readings, epochs, alerts) on "
+        "the broker at GTX_MQTT_HOST:GTX_MQTT_PORT under GTX_TOPIC_ROOT",
     )
-    mon.add_argument("--once", action="store_true", help="print one snapshot and exit")
+    mon.add_argument(
+        "--once",
+        action="store_true",
+        help="print one snapshot and exit (1 when no GridTokenX message arrived)",
+    )
     mon.add_argument("--json", action="store_true", help="JSON instead of text")
-    mon.add_argument("--refresh", type=float, default=1.0, help="seconds between redraws")
+    mon.add_argument(
+        "--refresh", type=float, default=1.0, help="seconds between redraws (default 1)"
+    )
     bc = sub.add_parser(
         "broker-config",
         help="write the broker's initial dynamic-security state (roles, service accounts, "
@@ -103,7 +124,9 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="a coordinator instance's client id (repeat; default: GTX_MQTT_CLIENT_ID)",
     )
-    bi.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the broker")
+    bi.add_argument(
+        "--wait", type=float, default=60.0, help="seconds to wait for the broker (default 60)"
+    )
     sub.add_parser(
         "broker-audit",
         help="read the broker's log on stdin: pass it on without per-message lines, log and "
@@ -131,7 +154,8 @@ def _params(engine: Engine, settings: Settings, epoch: int | None, as_json: bool
         ]  # fmt: skip
         print(json.dumps({"epoch": current, "values": values}, indent=2))
         return 0
-    print(f"governed parameters at epoch {current}:")
+    span = epoch_span(current, settings.epoch_length_s)
+    print(f"governed parameters at epoch {current} [{span}]:")
     for r in rows:
         since = "default" if r.from_epoch is None else f"from epoch {r.from_epoch}"
         when = "scheduled" if r.from_epoch is not None and r.from_epoch > current else "in force"
@@ -139,27 +163,31 @@ def _params(engine: Engine, settings: Settings, epoch: int | None, as_json: bool
         flag = ""
         if not r.applied and r.from_epoch is not None:
             flag = "  (recorded, not applied: the epoch length is fixed per deployment)"
-        print(f"  {r.name.value:<18} {r.value:<16} {when:<9} {since}{by}{flag}")
+        print(printable(f"  {r.name.value:<18} {r.value:<16} {when:<9} {since}{by}{flag}"))
     return 0
 
 
 def _recompute(engine: Engine, settings: Settings, epoch: int) -> int:
+    # The length the data was made with (stored with each close), not today's setting:
+    # epoch ids only mean something with the length they were counted in.
+    length_s = recorded_length(engine, epoch) or settings.epoch_length_s
     # The lateness window in force then bounds where the epoch's readings are.
     lateness = _reader(engine, settings).lateness_at(epoch)
-    result = recompute_epoch(engine, epoch, settings.epoch_length_s, lateness)
-    body = summary_json(result, settings.epoch_length_s)
+    result = recompute_epoch(engine, epoch, length_s, lateness)
+    body = summary_json(result, length_s)
     print(body)
+    label = f"epoch {epoch} [{epoch_span(epoch, length_s)}, {length_s} s]"
     with engine.connect() as conn:
         stored = conn.execute(
             select(EpochRecord.summary_json).where(EpochRecord.epoch == epoch)
         ).scalar_one_or_none()
     if stored is None:
-        print(f"epoch {epoch} is not closed yet", file=sys.stderr)
+        print(f"{label} is not closed yet", file=sys.stderr)
         return 0
     if stored != body:
-        print(f"MISMATCH with the stored close of epoch {epoch}:\n{stored}", file=sys.stderr)
+        print(f"MISMATCH with the stored close of {label}:\n{stored}", file=sys.stderr)
         return 1
-    print(f"epoch {epoch}: matches the stored close", file=sys.stderr)
+    print(f"{label}: matches the stored close", file=sys.stderr)
     return 0
 
 
@@ -210,7 +238,12 @@ def _broker_command(args: argparse.Namespace, settings: Settings, engine: Engine
 def _reconcile(engine: Engine, settings: Settings, since: int | None, credits: Path | None) -> int:
     issued = None
     if credits is not None:
-        issued = {wallet: int(units) for wallet, units in json.loads(credits.read_text()).items()}
+        try:
+            issued = {w: int(units) for w, units in json.loads(credits.read_text()).items()}
+        except (OSError, ValueError, AttributeError, TypeError) as exc:
+            raise ConfigError(
+                f"--credits {credits}: not a JSON object of wallet: base units ({exc})"
+            ) from exc
     lateness = _reader(engine, settings).lateness_at
 
     async def run() -> Reconciliation:
@@ -222,66 +255,114 @@ def _reconcile(engine: Engine, settings: Settings, since: int | None, credits: P
 
     result = asyncio.run(run())
     summary, *mismatches = result.lines()
-    print(summary)
+    print(printable(summary))
     for line in mismatches:
-        print(line, file=sys.stderr)
+        print(printable(line), file=sys.stderr)
     print("reconciled: " + ("yes" if result.ok else "NO"))
     return 0 if result.ok else 1
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: PLR0912 - a branch per command
-    args = _parser().parse_args(argv)
-    settings = Settings()
-    configure_logging(logging.INFO, json_lines=settings.log_json)
-    engine = make_engine(settings.database_url)
+def _settings() -> Settings:
     try:
-        if args.command == "migrate":
-            upgrade(engine)
-            print("database schema is up to date")
-        elif args.command == "device-add":
-            new = register_device(engine, args.gateway_id)
-            print(printable(("registered " if new else "re-activated ") + args.gateway_id))
-        elif args.command == "device-revoke":
-            if not repo.revoke_gateway(engine, args.gateway_id, dt.datetime.now(dt.UTC)):
-                print(printable(f"unknown gateway {args.gateway_id}"), file=sys.stderr)
-                return 1
-            # Its broker account too: disabled, and disconnected by the broker.
-            broker_from_settings(settings).sync(repo.broker_entries(engine))
-            print(printable("revoked " + args.gateway_id))
-        elif args.command == "epoch":
-            return _recompute(engine, settings, args.epoch)
-        elif args.command == "params":
-            return _params(engine, settings, args.epoch, args.json)
-        elif args.command == "reconcile":
-            return _reconcile(engine, settings, args.since_epoch, args.credits)
-        elif args.command == "mint-retry":
-            n = retry_parked(engine, epoch=args.epoch, owner=args.owner)
-            print(f"{n} parked grant(s) put back to be minted by the chain worker")
-        elif args.command == "partitions":
-            maintain_partitions(engine, settings)
-        elif args.command == "monitor":
-            with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(
-                    run_monitor(
-                        host=settings.mqtt_host, port=settings.mqtt_port,
-                        root=settings.topic_root, out=sys.stdout,
-                        username=settings.mqtt_username, password=settings.mqtt_password,
-                        tls=_tls_context(settings),
-                        client_id=monitor_client_id(settings.mqtt_username),
-                        once=args.once, as_json=args.json, refresh_s=args.refresh,
-                    )
-                )  # fmt: skip
-        elif args.command.startswith("broker-"):
-            _broker_command(args, settings, engine)
-        elif args.command == "run":
-            upgrade(engine)
-            if settings.metrics_port:
-                serve_metrics(settings.metrics_port, settings.metrics_addr)
-            with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(run_ingest(settings, engine, with_chain=True))
+        return Settings()
+    except ValidationError as exc:
+        raise invalid_settings(exc) from None
+
+
+def _monitor(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        view = asyncio.run(
+            run_monitor(
+                host=settings.mqtt_host, port=settings.mqtt_port,
+                root=settings.topic_root, out=sys.stdout,
+                username=settings.mqtt_username, password=settings.mqtt_password,
+                tls=_tls_context(settings),
+                client_id=monitor_client_id(settings.mqtt_username),
+                once=args.once, as_json=args.json, refresh_s=args.refresh,
+            )
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        return 0
+    if args.once and not view.messages:
+        print(
+            printable(
+                f"no GridTokenX messages on {settings.mqtt_host}:{settings.mqtt_port} under "
+                f"{settings.topic_root}/: wrong broker, port or GTX_TOPIC_ROOT?"
+            ),
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings, engine: Engine) -> int:  # noqa: PLR0912 - a branch per command
+    if args.command == "migrate":
+        upgrade(engine)
+        print("database schema is up to date")
+    elif args.command == "device-add":
+        new = register_device(engine, args.gateway_id)
+        print(printable(("registered " if new else "re-activated ") + args.gateway_id))
+    elif args.command == "device-revoke":
+        if not repo.revoke_gateway(engine, args.gateway_id, dt.datetime.now(dt.UTC)):
+            print(printable(f"unknown gateway {args.gateway_id}"), file=sys.stderr)
+            return 1
+        # Its broker account too: disabled, and disconnected by the broker.
+        broker_from_settings(settings).sync(repo.broker_entries(engine))
+        print(printable("revoked " + args.gateway_id))
+    elif args.command == "epoch":
+        return _recompute(engine, settings, args.epoch)
+    elif args.command == "params":
+        return _params(engine, settings, args.epoch, args.json)
+    elif args.command == "reconcile":
+        return _reconcile(engine, settings, args.since_epoch, args.credits)
+    elif args.command == "mint-retry":
+        n = retry_parked(engine, epoch=args.epoch, owner=args.owner)
+        print(f"{n} parked grant(s) put back to be minted by the chain worker")
+    elif args.command == "partitions":
+        maintain_partitions(engine, settings)
+    elif args.command == "monitor":
+        return _monitor(args, settings)
+    elif args.command.startswith("broker-"):
+        _broker_command(args, settings, engine)
+    elif args.command == "run":
+        upgrade(engine)
+        if settings.metrics_port:
+            serve_metrics(settings.metrics_port, settings.metrics_addr)
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run_ingest(settings, engine, with_chain=True))
+    return 0
+
+
+def _expected(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The first error of a task group that is the operator's or the world's (a
+    CoordinatorError or a database failure), or None: a defect, shown in full."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            found = _expected(exc)
+            if found is not None:
+                return found
+        elif isinstance(exc, CoordinatorError | OperationalError | InterfaceError):
+            return exc
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings()
+        configure_logging(logging.INFO, json_lines=settings.log_json)
+        engine = make_engine(settings.database_url)
+        try:
+            with database_errors(engine):
+                try:
+                    return _dispatch(args, settings, engine)
+                except BaseExceptionGroup as group:
+                    leaf = _expected(group)
+                    if leaf is None:
+                        raise
+                    raise leaf from group
+        finally:
+            engine.dispose()
     except CoordinatorError as exc:
         print(printable(f"error: {exc}"), file=sys.stderr)
         return 2
-    finally:
-        engine.dispose()
-    return 0

@@ -5,12 +5,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from coordinator.errors import ConfigError
 from wire import topics
 
-__all__ = ["MqttTls", "Settings", "monitor_client_id"]
+__all__ = ["MqttTls", "Settings", "invalid_settings", "monitor_client_id"]
+
+
+def invalid_settings(exc: ValidationError, prefix: str = "GTX_") -> ConfigError:
+    """A settings object's validation failure as one line naming each variable:
+    ``invalid setting GTX_MQTT_PORT: Input should be a valid integer``. The values
+    are not repeated: some are secrets."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = "_".join(str(part) for part in error["loc"])
+        problems.append(f"{prefix}{loc.upper()}: {error['msg']}" if loc else str(error["msg"]))
+    return ConfigError("invalid setting " + "; ".join(problems))
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +166,10 @@ class Settings(BaseSettings):
     # Settle each transaction's transfers in one p-token Batch instruction: only
     # where the cluster's token program is p-token (the embedded ledger always is).
     solana_token_batch: bool = False
+    # A block explorer's page for a transaction, `{signature}` filled in (e.g.
+    # https://explorer.solana.com/tx/{signature}?cluster=devnet): the dashboard links
+    # trades there. Unset, it links to the API's own view of the ledger.
+    explorer_tx_url: str | None = Field(default=None, pattern=r"^https?://\S*\{signature\}")
     # The platform's own Solana keys (oracle, REC and settlement authorities,
     # mints, fee payer): made here at first start, mode 0600; back them up.
     key_dir: Path = Path("var/coordinator-keys")

@@ -1,4 +1,5 @@
-"""What the demo prints as it goes: one line per event an operator cares about."""
+"""What the demo prints as it goes: one line per event an operator cares about,
+each epoch shown with its UTC start-end beside its id."""
 
 import asyncio
 import sys
@@ -11,6 +12,7 @@ from sqlalchemy.engine import Engine
 from coordinator.db.models import EpochOnchain, EpochRecord, MintGrant
 from coordinator.market.sql_store import SqlMarketStore
 from coordinator.readings.ingest.outcome import BatchOutcome
+from coordinator.readings.oracle import epoch_span
 
 __all__ = ["Progress"]
 
@@ -22,6 +24,7 @@ PAYMENT_UNITS = 10**6
 @dataclass
 class Progress:
     engine: Engine
+    length_s: int
     out: TextIO = sys.stdout
     accepted: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
@@ -33,6 +36,10 @@ class Progress:
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
+
+    def epoch(self, epoch: int) -> str:
+        """``epoch 179641894 [21:15:40–21:16:00 UTC]``"""
+        return f"epoch {epoch} [{epoch_span(epoch, self.length_s, date=False)}]"
 
     async def on_epoch(self, kind: str, epoch: int) -> None:
         if kind == "minted":
@@ -53,7 +60,7 @@ class Progress:
             ).all()
         rejected = sum(self.rejected.values())
         return (
-            f"epoch {epoch} closed: {closed.reading_count} readings "
+            f"{self.epoch(epoch)} closed: {closed.reading_count} readings "
             f"(accepted so far {self.accepted}, rejected {rejected}), "
             f"exported {closed.total_export_wh / WH_PER_KWH:.3f} kWh, "
             f"imported {closed.total_import_wh / WH_PER_KWH:.3f} kWh; "
@@ -76,12 +83,13 @@ class Progress:
 
     def _cleared_line(self, epoch: int) -> str:
         view = SqlMarketStore(self.engine).get_clearing(epoch)
+        market = f"market for {self.epoch(epoch)}"
         if view is None:
-            return f"market for epoch {epoch}: not cleared"
+            return f"{market}: not cleared"
         if view.clearing_price is None:
-            return f"market for epoch {epoch}: {view.order_count} orders, no trade"
+            return f"{market}: {view.order_count} orders, no trade"
         return (
-            f"market for epoch {epoch}: {view.order_count} orders, {view.match_count} trades, "
+            f"{market}: {view.order_count} orders, {view.match_count} trades, "
             f"{view.volume / BASE_UNITS_PER_KWH:.3f} kWh at "
             f"{view.clearing_price / PAYMENT_UNITS:.3f} credits/kWh"
         )

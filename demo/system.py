@@ -12,26 +12,33 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
+import shlex
+import socket
+import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import uvicorn
+from fastapi import FastAPI
 from psycopg import sql
+from pydantic import SecretStr, ValidationError
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.token.state import TokenAccountState
 from sqlalchemy import make_url, select
 from sqlalchemy.engine import Engine
 
+from coordinator.api.auth.config import AuthSettings
 from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.main import create_app
-from coordinator.config import Settings
+from coordinator.config import Settings, invalid_settings
 from coordinator.db.migrate import upgrade
-from coordinator.db.models import MeterStateRow
-from coordinator.db.session import make_engine
+from coordinator.db.models import MeterStateRow, User
+from coordinator.db.session import database_errors, make_engine
 from coordinator.devices.registry import register_device, register_meter
 from coordinator.embedded import (
     EmbeddedBroker,
@@ -39,10 +46,12 @@ from coordinator.embedded import (
     detect_services,
     service_config_from_env,
 )
+from coordinator.errors import ConfigError
 from coordinator.market.errors import MarketError
 from coordinator.onchain.ledger import Chain, market_context
 from coordinator.runner import run_ingest
 from demo.campus import MeterPlan, campus_plan
+from demo.login import OPERATOR, DemoSignIn, DemoUser
 from demo.progress import Progress
 from demo.reconcile import Reconciliation, reconcile
 from demo.traders import Trader, plan_orders
@@ -157,11 +166,44 @@ def _leaves(group: BaseExceptionGroup[BaseException], kind: type[Finished]) -> l
     return found
 
 
-async def _serve_api(app: object, port: int) -> None:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")  # type: ignore[arg-type]
+API_HOST = "127.0.0.1"
+
+
+@contextlib.contextmanager
+def _api_socket(port: int) -> Iterator[socket.socket]:
+    """The dashboard's listening socket, bound before anything starts: a busy port is
+    one clear error, and with port 0 the demo knows (and prints) the port it got."""
+    try:
+        sock = socket.create_server((API_HOST, port))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot serve the dashboard on {API_HOST}:{port}: {_reason(exc)} "
+            "(choose another port with --api-port, 0 for any free one)"
+        ) from None
+    with sock:
+        yield sock
+
+
+def _reason(exc: OSError) -> str:
+    """The OS's words for `exc` ("Address already in use"), without the address again."""
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn without signal handlers of its own: the demo's handlers stop the
+    whole demo, the API with the rest (uvicorn's would stop only the API)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _serve_api(app: object, sock: socket.socket) -> None:
+    port = sock.getsockname()[1]
+    server = _ApiServer(
+        uvicorn.Config(app, host=API_HOST, port=port, log_level="warning", lifespan="on")  # type: ignore[arg-type]
     )
-    serving = asyncio.create_task(server.serve(), name="uvicorn")
+    serving = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
     try:
         await asyncio.shield(serving)
     except asyncio.CancelledError:
@@ -179,6 +221,13 @@ def credits_issued(workdir: Path) -> dict[str, int]:
     """Campus credit issued to each simulated user so far (for reconciliation)."""
     path = _credits_file(workdir)
     return {k: int(v) for k, v in json.loads(path.read_text()).items()} if path.exists() else {}
+
+
+def _record_credit(workdir: Path, grants: list[tuple[Pubkey, int]]) -> None:
+    issued = credits_issued(workdir)
+    for owner, units in grants:
+        issued[str(owner)] = issued.get(str(owner), 0) + units
+    _credits_file(workdir).write_text(json.dumps(issued, sort_keys=True))
 
 
 async def _fund(chain: Chain, traders: list[Trader], workdir: Path) -> None:
@@ -200,26 +249,56 @@ async def _fund(chain: Chain, traders: list[Trader], workdir: Path) -> None:
             chain.ledger, chain.deployment, payer=keys.payer, rec_authority=keys.rec_authority,
             grants=grants,
         )  # fmt: skip
-        issued = credits_issued(workdir)
-        for owner, units in grants:
-            issued[str(owner)] = issued.get(str(owner), 0) + units
-        _credits_file(workdir).write_text(json.dumps(issued, sort_keys=True))
+        _record_credit(workdir, grants)
+
+
+def _newcomers(engine: Engine, known: set[str]) -> list[str]:
+    """Wallets that signed in on the dashboard with token accounts made, and are
+    neither simulated users nor credited yet."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(User.address).where(User.energy_account.is_not(None))).all()
+    return sorted(address for (address,) in rows if address not in known)
+
+
+async def _welcome(
+    chain: Chain, engine: Engine, known: set[str], workdir: Path, progress: Progress
+) -> None:
+    """Campus credit for whoever signed in with a wallet of their own (the dashboard's
+    development key, say): they can buy from the first epoch on."""
+    fresh = await asyncio.to_thread(_newcomers, engine, known | set(credits_issued(workdir)))
+    if not fresh:
+        return
+    grants = [(Pubkey.from_string(w), STARTING_CREDIT) for w in fresh]
+    keys = chain.keys
+    await mint_payment(
+        chain.ledger, chain.deployment, payer=keys.payer, rec_authority=keys.rec_authority,
+        grants=grants,
+    )  # fmt: skip
+    _record_credit(workdir, grants)
+    for wallet in fresh:
+        progress.say(
+            f"welcome: {STARTING_CREDIT // CREDIT} credits to {wallet[:8]}..., who signed in "
+            "on the dashboard, to buy energy with"
+        )
 
 
 async def _trade(
     chain: Chain, engine: Engine, traders: list[Trader], events: "asyncio.Queue[tuple[str, int]]",
-    progress: Progress, options: DemoOptions,
+    progress: Progress, options: DemoOptions, by_hand: set[str], known: set[str],
 ) -> None:  # fmt: skip
-    """After each gate closure, every user places orders for the next epoch."""
+    """After each gate closure, every simulated user not driven from the dashboard
+    (`by_hand`) places orders for the next epoch."""
     ctx = market_context(chain, engine)
     await _fund(chain, traders, options.workdir)
     while True:
         kind, epoch = await events.get()
         if kind != "cleared":
             continue
+        await _welcome(chain, engine, known, options.workdir, progress)
         delivery = epoch + 1
-        balances = [await t.balance(ctx) for t in traders]
-        by_wallet = {t.wallet: t for t in traders}
+        auto = [t for t in traders if t.wallet not in by_hand]
+        balances = [await t.balance(ctx) for t in auto]
+        by_wallet = {t.wallet: t for t in auto}
         placed = 0
         for intent in plan_orders(balances, options.seed + delivery):
             try:
@@ -228,7 +307,7 @@ async def _trade(
             except (MarketError, TransactionFailed) as exc:
                 # A user refused (e.g. their accounts frozen): the others trade on.
                 progress.say(f"  order refused for {intent.wallet[:8]}...: {exc}")
-        progress.say(f"users placed {placed} orders for epoch {delivery}")
+        progress.say(f"users placed {placed} orders for {progress.epoch(delivery)}")
 
 
 async def _gateway(
@@ -320,24 +399,157 @@ def _settings(
     options: DemoOptions, database_url: str, mqtt: tuple[str, int, str, bool], plan: ServicePlan
 ) -> Settings:
     mqtt_host, mqtt_port, protocol, shared = mqtt
-    return Settings(
-        database_url=database_url,
-        mqtt_host=mqtt_host,
-        mqtt_port=mqtt_port,
-        mqtt_protocol=protocol,  # type: ignore[arg-type]
-        mqtt_shared=shared,
-        # Environment first, so a demo can share real servers with other runs.
-        mqtt_client_id=os.environ.get("GTX_MQTT_CLIENT_ID", "gtx-demo-coordinator"),
-        topic_root=os.environ.get("GTX_TOPIC_ROOT", "gtx"),
-        redis_url=(plan.cache.address or "") if plan.cache.kind == "server" else "",
-        epoch_length_s=options.epoch_s,
-        epoch_grace_s=3,
-        epoch_check_interval_s=1.0,
-        chain_check_interval_s=1.0,
-        ledger="embedded",
-        key_dir=options.workdir / "coordinator-keys",
-        log_json=False,
+    # An admin token of the demo's own, unless the environment brings one.
+    given = os.environ.get("GTX_ADMIN_TOKEN")
+    admin_token = SecretStr(given) if given else _admin_token(options)
+    try:
+        return Settings(
+            database_url=database_url,
+            mqtt_host=mqtt_host,
+            mqtt_port=mqtt_port,
+            mqtt_protocol=protocol,  # type: ignore[arg-type]
+            mqtt_shared=shared,
+            # Environment first, so a demo can share real servers with other runs.
+            mqtt_client_id=os.environ.get("GTX_MQTT_CLIENT_ID", "gtx-demo-coordinator"),
+            topic_root=os.environ.get("GTX_TOPIC_ROOT", "gtx"),
+            redis_url=(plan.cache.address or "") if plan.cache.kind == "server" else "",
+            epoch_length_s=options.epoch_s,
+            epoch_grace_s=GRACE_S,
+            epoch_check_interval_s=1.0,
+            chain_check_interval_s=1.0,
+            ledger="embedded",
+            key_dir=options.workdir / "coordinator-keys",
+            log_json=False,
+            admin_token=admin_token,
+        )
+    except ValidationError as exc:
+        raise invalid_settings(exc) from None
+
+
+GRACE_S = 3
+
+
+def _admin_token_file(options: DemoOptions) -> Path:
+    return options.workdir / "admin-token"
+
+
+def _admin_token(options: DemoOptions) -> SecretStr:
+    """The demo's admin API token, made once and kept (mode 0600) in its folder."""
+    path = _admin_token_file(options)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+    return SecretStr(path.read_text().strip())
+
+
+def _auth_settings(operator: str) -> AuthSettings:
+    """The environment's sign-in settings, with the demo's operator as admin and REC
+    authority beside any wallets GTX_ADMIN_WALLETS / GTX_REC_AUTHORITY_WALLETS list."""
+    try:
+        auth = AuthSettings()
+    except ValidationError as exc:
+        raise invalid_settings(exc) from None
+    return auth.model_copy(
+        update={
+            "admin_wallets": ",".join(sorted(auth.wallets("admin") | {operator})),
+            "rec_authority_wallets": ",".join(sorted(auth.wallets("rec_authority") | {operator})),
+        }
     )
+
+
+def _demo_users(
+    meters: list[MeterPlan], traders: dict[str, Trader], operator: Keypair
+) -> list[DemoUser]:
+    users = [DemoUser(OPERATOR, OPERATOR, operator, "the campus operator: admin and REC authority")]
+    for m in meters:
+        if m.kind == "prosumer":
+            what = f"prosumer: {m.pv_kwp:g} kWp PV, {m.load} load, sells its energy tokens"
+        else:
+            what = f"consumer: {m.load} load, buys energy with campus credit"
+        users.append(
+            DemoUser(m.meter_id, m.kind, traders[m.meter_id].keypair,
+                     f"{what}; meter {m.meter_id} behind gateway {m.gateway + 1}")
+        )  # fmt: skip
+    return users
+
+
+def _command(name: str) -> str:
+    """How to run the console script `name` from here: the one beside this Python
+    (the project's .venv), as a path relative to the current folder when it is under it."""
+    exe = Path(sys.executable).with_name(name)
+    if not exe.exists():
+        return name
+    with contextlib.suppress(ValueError):
+        return str(exe.relative_to(Path.cwd()))
+    return str(exe)
+
+
+def _monitor_line(settings: Settings) -> str:
+    env = {
+        "GTX_MQTT_HOST": settings.mqtt_host,
+        "GTX_MQTT_PORT": str(settings.mqtt_port),
+        "GTX_TOPIC_ROOT": settings.topic_root,
+    }
+    assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    return f"{assignments} {shlex.quote(_command('gtx-coordinator'))} monitor"
+
+
+def _banner(
+    options: DemoOptions, settings: Settings, broker_kind: str, meters: list[MeterPlan],
+    port: int, admin_token: bool,
+) -> str:  # fmt: skip
+    token = (
+        f"; API: Authorization: Bearer $(cat {shlex.quote(str(_admin_token_file(options)))})"
+        if admin_token
+        else "; API: the GTX_ADMIN_TOKEN you set"
+    )
+    return "\n".join([
+        f"campus: {len(meters)} meters ({sum(m.kind == 'prosumer' for m in meters)} with PV) "
+        f"behind {options.gateways} gateways; epochs of {options.epoch_s} s, "
+        f"readings every {options.poll_s} s",
+        f"broker: {settings.mqtt_host}:{settings.mqtt_port} ({broker_kind}), topics under "
+        f"{settings.topic_root}/v1/; watch them live with:",
+        f"  {_monitor_line(settings)}",
+        f"dashboard: http://{API_HOST}:{port}/",
+        "  sign in as a simulated prosumer or consumer (the demo holds their keys) to see "
+        "their energy, tokens, orders and trades;",
+        f'  admin: sign in as "operator" (admin and REC authority){token}',
+        "market: each epoch's call auction clears when the epoch starts (its orders are for "
+        "the energy delivered in it), while the epoch's readings close after it ends plus "
+        f"{GRACE_S} s grace: so \"market for epoch N\" is printed an epoch or two before "
+        "\"epoch N closed\"",
+    ])  # fmt: skip
+
+
+async def _database(
+    stack: contextlib.AsyncExitStack, options: DemoOptions, plan: ServicePlan,
+    mqtt: tuple[str, int, str, bool],
+) -> tuple[Settings, Engine]:  # fmt: skip
+    """The settings and the database, migrated; a database failure from here on is
+    one StorageError line."""
+    database_url = plan.database.address
+    assert database_url is not None
+    if plan.database.kind == "server":
+        await asyncio.to_thread(_ensure_postgres_database, database_url)
+    settings = _settings(options, database_url, mqtt, plan)
+    engine = make_engine(settings.database_url)
+    stack.callback(engine.dispose)
+    stack.enter_context(database_errors(engine))
+    await asyncio.to_thread(upgrade, engine)
+    return settings, engine
+
+
+def _app(
+    settings: Settings, engine: Engine, chain: Chain, auth: AuthSettings,
+    users: list[DemoUser], on_hand: Callable[[DemoUser, bool], None],
+) -> tuple[FastAPI, DemoSignIn]:  # fmt: skip
+    """The coordinator's API and dashboard, with the demo's sign-in."""
+    access = ChainAccess(chain.ledger, chain.deployment, chain.keys.payer, chain.keys.rec_authority)
+    app = create_app(settings, engine, ledger=access, auth_settings=auth)
+    sign_in = DemoSignIn(users, access, lambda: market_context(chain, engine), on_change=on_hand)
+    sign_in.install(app)
+    return app, sign_in
 
 
 async def run_demo(options: DemoOptions) -> Reconciliation | None:
@@ -345,26 +557,29 @@ async def run_demo(options: DemoOptions) -> Reconciliation | None:
     minted; then return the reconciliation of every user's balances."""
     workdir = options.workdir
     workdir.mkdir(parents=True, exist_ok=True)
+    with _api_socket(options.api_port) as api_socket:
+        return await _run(options, api_socket)
+
+
+async def _run(options: DemoOptions, api_socket: socket.socket) -> Reconciliation | None:
+    workdir = options.workdir
     plan = await detect_services(
         service_config_from_env(os.environ),
         embedded_database_url=f"sqlite:///{workdir.resolve()}/gridtokenx.sqlite",
     )
     print("\n  ".join(["GridTokenX demo: services", *plan.lines()]))
     async with contextlib.AsyncExitStack() as stack:
-        mqtt_host, mqtt_port, protocol, shared = await _broker(stack, plan)
-        database_url = plan.database.address
-        assert database_url is not None
-        if plan.database.kind == "server":
-            await asyncio.to_thread(_ensure_postgres_database, database_url)
-        settings = _settings(options, database_url, (mqtt_host, mqtt_port, protocol, shared), plan)
-        engine = make_engine(settings.database_url)
-        stack.callback(engine.dispose)
-        await asyncio.to_thread(upgrade, engine)
+        mqtt = await _broker(stack, plan)
+        mqtt_host, mqtt_port, protocol, _ = mqtt
+        settings, engine = await _database(stack, options, plan, mqtt)
 
         meters = campus_plan(options.gateways, options.meters_per_gateway, options.seed)
         traders, keys, sims = await _set_up_campus(stack, options, engine, meters)
+        operator = _user_key(workdir, OPERATOR)
+        auth_settings = _auth_settings(str(operator.pubkey()))
+        demo_users = _demo_users(meters, traders, operator)
 
-        progress = Progress(engine)
+        progress = Progress(engine, settings.epoch_length_s)
         events: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
         chain_ready: asyncio.Future[Chain] = asyncio.get_running_loop().create_future()
 
@@ -388,15 +603,24 @@ async def run_demo(options: DemoOptions) -> Reconciliation | None:
             if not chain_ready.done():
                 chain_ready.set_result(chain)
 
+        def on_hand(user: DemoUser, by_hand: bool) -> None:
+            progress.say(
+                f"{user.name} is now traded by hand on the dashboard; the simulation leaves "
+                "its orders alone"
+                if by_hand
+                else f"{user.name} is traded by the simulation again"
+            )
+
         broker = BrokerConfig(
             host=mqtt_host, port=mqtt_port, topic_root=settings.topic_root, protocol=protocol
         )
         ready = asyncio.Event()
+        broker_kind = "embedded, in this process" if plan.broker.kind == "embedded" else "server"
         print(
-            f"campus: {len(meters)} meters ({sum(m.kind == 'prosumer' for m in meters)} with PV) "
-            f"behind {options.gateways} gateways; epochs of {options.epoch_s} s, "
-            f"readings every {options.poll_s} s"
-        )
+            _banner(options, settings, broker_kind, meters, api_socket.getsockname()[1],
+                    admin_token="GTX_ADMIN_TOKEN" not in os.environ),
+            flush=True,
+        )  # fmt: skip
         finished: list[Finished] = []
         try:
             async with asyncio.TaskGroup() as tg:
@@ -421,19 +645,17 @@ async def run_demo(options: DemoOptions) -> Reconciliation | None:
                         name=f"gateway-{g + 1}",
                     )
                 chain = await chain_ready
-                access = ChainAccess(
-                    chain.ledger, chain.deployment, chain.keys.payer, chain.keys.rec_authority
-                )
-                app = create_app(settings, engine, ledger=access)
-                tg.create_task(_serve_api(app, options.api_port), name="api")
-                print(f"dashboard: http://127.0.0.1:{options.api_port}/  (development login)")
+                app, sign_in = _app(settings, engine, chain, auth_settings, demo_users, on_hand)
+                tg.create_task(_serve_api(app, api_socket), name="api")
                 print(
                     f"first epoch closes within {2 * options.epoch_s} s; Ctrl-C stops", flush=True
                 )
+                known = {u.wallet for u in demo_users}
                 tg.create_task(
-                    _trade(chain, engine, list(traders.values()), events, progress, options),
+                    _trade(chain, engine, list(traders.values()), events, progress, options,
+                           sign_in.by_hand, known),
                     name="traders",
-                )
+                )  # fmt: skip
         except* Finished as group:
             finished.extend(_leaves(group, Finished))
         return finished[0].result if finished else None

@@ -9,19 +9,23 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from device_sim.clock import SimClock
+from device_sim.errors import SimulatorError
 from device_sim.fleet import FleetMember, build_fleet
 from device_sim.rtu import ModbusSimRtuServer, PtyNullModem
 from device_sim.server import ModbusSimServer
 from edge.registermap import available_maps
+from wire.text import printable
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gtx-sim", description="Simulated AMI meters served over Modbus TCP."
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="what to do (COMMAND -h: more)"
+    )
     serve = sub.add_parser(
         "serve",
         help="serve a fleet of meters until interrupted",
@@ -115,12 +119,16 @@ async def _serve(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `gtx-sim`."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.meters < 1:
         print("gtx-sim: --meters must be at least 1", file=sys.stderr)
         return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve(args))
+    except SimulatorError as exc:
+        print(printable(f"error: {exc}"), file=sys.stderr)
+        return 2
     return 0
 
 

@@ -151,5 +151,11 @@ class ModbusSimRtuServer(ModbusSimServer):
             trace_packet=self._trace_packet,
         )
 
+    def _where(self) -> str:
+        return f"serial device {self.device}"
+
+    def _check_address(self) -> None:
+        pass  # pymodbus reports a device it cannot open
+
     def _started(self, server: ModbusBaseServer) -> None:
         del server  # the device is the address; nothing to learn

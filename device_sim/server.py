@@ -18,6 +18,8 @@ device (RTU framing) through the two hooks `_new_server` and `_started`.
 """
 
 import asyncio
+import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -30,6 +32,7 @@ from pymodbus.simulator import SimData, SimDevice
 
 from device_sim.clock import SimClock
 from device_sim.encoding import DeviceLayout, layout_for, read_block
+from device_sim.errors import SimulatorError
 from device_sim.faults import TRANSPORT_FAULTS, Fault
 from device_sim.meter import MeterSnapshot, SimulatedMeter
 from edge.registermap import load_map
@@ -201,6 +204,24 @@ class ModbusSimServer:
             trace_packet=self._trace_packet,
         )
 
+    def _where(self) -> str:
+        """Where this server listens, for messages."""
+        return f"{self.host}:{self._requested_port}"
+
+    def _check_address(self) -> None:
+        """SimulatorError naming the OS's reason when the address cannot be bound (the
+        port is taken, the address is not this host's): pymodbus would only log it."""
+        if not self._requested_port:
+            return
+        try:
+            with socket.create_server((self.host, self._requested_port)):
+                pass
+        except OSError as exc:
+            raise SimulatorError(
+                f"cannot serve Modbus on {self._where()}: "
+                f"{os.strerror(exc.errno) if exc.errno else exc}"
+            ) from exc
+
     def _started(self, server: ModbusBaseServer) -> None:
         """Record where `server` now listens."""
         listener = cast(asyncio.Server, server.transport)
@@ -213,7 +234,12 @@ class ModbusSimServer:
         server.context = _FleetContext(  # type: ignore[assignment]
             self._units, self.clock, silent_unserved=self._SILENT_UNSERVED
         )
-        await server.serve_forever(background=True)
+        self._check_address()
+        try:
+            await server.serve_forever(background=True)
+        except (RuntimeError, OSError) as exc:
+            # pymodbus says only "Could not start listen".
+            raise SimulatorError(f"cannot serve Modbus on {self._where()}: {exc}") from exc
         self._server = server
         self._started(server)
         return self

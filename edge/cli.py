@@ -23,16 +23,22 @@ from edge.signing import DeviceKey
 from wire.health import decode_health, format_status
 from wire.text import printable
 
-__all__ = ["main", "run_gateway", "status_text"]
+__all__ = ["build_parser", "main", "run_gateway", "status_text"]
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gtx-edge", description="GridTokenX gateway agent")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="what to do (COMMAND -h: more)"
+    )
     run = sub.add_parser("run", help="poll meters and publish signed readings until stopped")
-    run.add_argument("--config", type=Path, required=True, help="gateway TOML config")
+    run.add_argument(
+        "--config", type=Path, required=True, help="gateway TOML config (gtx-provision writes it)"
+    )
     status = sub.add_parser("status", help="show the gateway's local state")
-    status.add_argument("--config", type=Path, required=True)
+    status.add_argument(
+        "--config", type=Path, required=True, help="gateway TOML config of the gateway to show"
+    )
     return parser
 
 
@@ -92,7 +98,7 @@ def status_text(config: GatewayConfig) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         config = load_config(args.config)

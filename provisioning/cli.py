@@ -43,6 +43,7 @@ __all__ = [
     "EXIT_REFUSED",
     "EXIT_UNREACHABLE",
     "EXIT_USAGE",
+    "build_parser",
     "main",
 ]
 
@@ -59,18 +60,24 @@ _TOKEN_ENV = "GTX_ENROLMENT_TOKEN"  # noqa: S105 (the variable's name, not a tok
 _URL_ENV = "GTX_COORDINATOR_URL"
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gtx-provision", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="what to do (COMMAND -h: more)"
+    )
     init = sub.add_parser("init", help="generate this gateway's device key and print its id")
-    init.add_argument("--key-file", type=Path, required=True)
+    init.add_argument(
+        "--key-file", type=Path, required=True, help="where the device key is (made if missing)"
+    )
 
     en = sub.add_parser("enroll", help="enrol with a one-time token and write the gateway config")
     en.add_argument("--config", type=Path, required=True, help="gateway config to write")
-    en.add_argument("--key-file", type=Path, required=True)
+    en.add_argument(
+        "--key-file", type=Path, required=True, help="this gateway's device key (`init` makes it)"
+    )
     en.add_argument("--state-file", type=Path, help="default: state.sqlite beside the config")
     en.add_argument("--coordinator", help=f"coordinator URL (or ${_URL_ENV})")
     en.add_argument("--token", help=f"one-time enrolment token (or ${_TOKEN_ENV})")
@@ -94,12 +101,14 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     ck = sub.add_parser("check", help="end-to-end test of this gateway")
-    ck.add_argument("--config", type=Path, required=True)
+    ck.add_argument("--config", type=Path, required=True, help="the gateway config to test")
     ck.add_argument("--coordinator", help="coordinator URL (default: from the config)")
     ck.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for acceptance")
 
     rk = sub.add_parser("rotate-key", help="replace the device key with no gap")
-    rk.add_argument("--config", type=Path, required=True)
+    rk.add_argument(
+        "--config", type=Path, required=True, help="the gateway config whose key to replace"
+    )
     rk.add_argument("--key-file", type=Path, help="default: key_file of the config")
     rk.add_argument("--coordinator", help="coordinator URL (default: from the config)")
     rk.add_argument("--overlap", type=int, help="seconds the old key stays valid (capped)")
@@ -159,7 +168,7 @@ def _config_key_file(config: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         report, code = _run(args)
     except ProvisioningError as exc:

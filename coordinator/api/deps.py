@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Protocol
 
-from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 
 from coordinator.api.auth.config import AuthSettings
@@ -61,6 +62,21 @@ __all__ = [
 
 SESSION_COOKIE = "gtx_session"
 ADMIN_TOKEN_SUBJECT = "admin-token"  # noqa: S105 (a label, not a secret)
+
+# The two ways to present credentials, declared as OpenAPI security schemes (the
+# docs' Authorize button); both optional here so that the authenticator decides.
+_BEARER = HTTPBearer(
+    scheme_name="bearer",
+    bearerFormat="JWT",
+    description="the `token` of `POST /auth/login`, or the static admin token",
+    auto_error=False,
+)
+_COOKIE = APIKeyCookie(
+    name=SESSION_COOKIE,
+    scheme_name="session_cookie",
+    description="the HttpOnly cookie `POST /auth/login` sets for the browser",
+    auto_error=False,
+)
 
 Clock = Callable[[], dt.datetime]
 
@@ -205,9 +221,13 @@ async def _spend(request: Request, subject: str) -> None:
 
 
 async def get_principal(
-    request: Request, authorization: Annotated[str | None, Header()] = None
+    request: Request,
+    _bearer_token: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
+    _session_cookie: Annotated[str | None, Security(_COOKIE)],
 ) -> Principal:
+    """The caller: the Authorization header when present, else the session cookie."""
     authenticator: Authenticator = request.app.state.authenticator
+    authorization = request.headers.get("authorization")
     if authorization is None and SESSION_COOKIE in request.cookies:
         authorization = f"Bearer {request.cookies[SESSION_COOKIE]}"
     try:

@@ -3,8 +3,9 @@
 Run with uvicorn's factory mode, e.g.
 `uvicorn --factory coordinator.api.main:app_from_environment`.
 
-Everything is under /api/v1 (OpenAPI at /api/v1/openapi.json, docs at
-/api/v1/docs); the dashboard is served at / from `coordinator/web/static`.
+Everything is under /api/v1 (OpenAPI at /api/v1/openapi.json, Swagger UI at
+/api/v1/docs, its assets vendored in `coordinator/web/static/vendor`, so the docs
+work offline); the dashboard is served at / from `coordinator/web/static`.
 """
 
 import datetime as dt
@@ -21,7 +22,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from coordinator.api import repository as repo
-from coordinator.api.auth.config import AuthSettings, jwt_key
+from coordinator.api.auth.config import AuthSettings, check_auth_domain, jwt_key
 from coordinator.api.auth.nonces import FallbackNonceStore, RedisNonceStore
 from coordinator.api.auth.secret_rules import require_strong_secrets
 from coordinator.api.auth.sessions import SessionGuard
@@ -45,6 +46,7 @@ from coordinator.api.routes import (
     events,
     gateways,
     governance,
+    market,
     me,
     mints,
     orders,
@@ -76,6 +78,11 @@ _REDIS_MAX_CONNECTIONS = 1024
 _CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+# Swagger UI sets style attributes as it renders; still nothing from elsewhere.
+_DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
 
@@ -134,6 +141,9 @@ def create_app(
     governance and creating users' token accounts at their first sign-in."""
     auth_settings = AuthSettings() if auth_settings is None else auth_settings
     check_secrets(settings, auth_settings)
+    check_auth_domain(
+        auth_settings, production="production" in {settings.environment, auth_settings.environment}
+    )
     broker = broker_from_settings(settings) if broker is None else broker
 
     @asynccontextmanager
@@ -166,7 +176,7 @@ def create_app(
         version="1",
         lifespan=lifespan,
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # served below from the vendored Swagger UI, not a CDN
         redoc_url=None,
     )
     app.state.settings = settings
@@ -189,7 +199,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     for module in (auth, me, readings, epochs, balances, orders, trades, proofs, events,
-                   admin, governance, enrolment, gateways, mints):  # fmt: skip
+                   market, admin, governance, enrolment, gateways, mints):  # fmt: skip
         app.include_router(module.router)
 
     @app.get("/api/v1/health", tags=["health"])
@@ -202,6 +212,13 @@ def create_app(
         return FileResponse(
             WEB_ROOT / "index.html",
             headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-cache"},
+        )
+
+    @app.get("/api/v1/docs", include_in_schema=False)
+    def api_docs() -> FileResponse:
+        return FileResponse(
+            WEB_ROOT / "api-docs.html",
+            headers={"Content-Security-Policy": _DOCS_CSP, "Cache-Control": "no-cache"},
         )
 
     app.mount("/static", StaticFiles(directory=WEB_ROOT), name="static")

@@ -34,8 +34,11 @@ from wire.reading import Reading as WireReading
 from wire.reading import SignedReading
 
 __all__ = [
+    "CampusEpochRow",
+    "ClearingRow",
     "EpochRow",
     "GatewayRow",
+    "HourRow",
     "MeterRow",
     "MintRow",
     "MyEpochEnergy",
@@ -43,13 +46,18 @@ __all__ = [
     "RejectedRow",
     "TokenRow",
     "TradeRow",
+    "campus_energy",
+    "campus_hours",
+    "clearings",
     "epoch",
     "epoch_readings",
     "epochs",
     "gateways",
+    "latest_clearing",
     "meter_owner",
     "mints",
     "my_energy",
+    "my_hours",
     "my_meters",
     "order_book",
     "reading",
@@ -168,6 +176,47 @@ class TradeRow:
     status: str
     signature: str | None
     error: str | None
+    cleared_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClearingRow:
+    """One epoch's market outcome (public: no owners)."""
+
+    epoch: int
+    clearing_price: int | None
+    volume: int
+    turnover: int
+    order_count: int
+    match_count: int
+    cleared_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CampusEpochRow:
+    """A closed epoch's campus-wide energy (public)."""
+
+    epoch: int
+    start: int
+    length_s: int
+    reading_count: int
+    total_import_wh: int
+    total_export_wh: int
+    mint_base_units: int
+
+
+@dataclass(frozen=True, slots=True)
+class HourRow:
+    """Energy (and, campus-wide, trade) totals of one UTC hour."""
+
+    start: int
+    import_wh: int
+    export_wh: int
+    volume: int
+    turnover: int
+
+
+HOUR_S = 3600
 
 
 def my_meters(engine: Engine, owner: str) -> list[MeterRow]:
@@ -461,7 +510,8 @@ def trades(
     query = (
         select(MatchRow.epoch, MatchRow.idx, MatchRow.buyer, MatchRow.seller, MatchRow.quantity,
                MatchRow.price, MatchRow.payment, MatchRow.status, MatchRow.signature,
-               MatchRow.error)
+               MatchRow.error, ClearingRecord.cleared_at)
+        .outerjoin(ClearingRecord, ClearingRecord.epoch == MatchRow.epoch)
         .where(or_(MatchRow.buyer == owner, MatchRow.seller == owner))
         .order_by(MatchRow.epoch.desc(), MatchRow.idx.desc())
         .limit(limit)
@@ -472,6 +522,102 @@ def trades(
         rows = conn.execute(query).all()
     return [
         TradeRow(e, i, "buy" if buyer == owner else "sell", seller if buyer == owner else buyer,
-                 q, p, pay, st, None if sig is None else b58encode(bytes(sig)), err)
-        for e, i, buyer, seller, q, p, pay, st, sig, err in rows
+                 q, p, pay, st, None if sig is None else b58encode(bytes(sig)), err, at)
+        for e, i, buyer, seller, q, p, pay, st, sig, err, at in rows
     ]  # fmt: skip
+
+
+# --- the public market: prices, volumes, campus energy (no owners) ----------------------
+
+
+_CLEARING_COLS = (
+    ClearingRecord.epoch, ClearingRecord.clearing_price, ClearingRecord.volume,
+    ClearingRecord.turnover, ClearingRecord.order_count, ClearingRecord.match_count,
+    ClearingRecord.cleared_at,
+)  # fmt: skip
+
+
+def clearings(engine: Engine, *, before: int | None, limit: int) -> list[ClearingRow]:
+    """Cleared epochs (those with no order too), newest first."""
+    query = select(*_CLEARING_COLS).order_by(ClearingRecord.epoch.desc()).limit(limit)
+    if before is not None:
+        query = query.where(ClearingRecord.epoch < before)
+    with engine.connect() as conn:
+        return [ClearingRow(*r) for r in conn.execute(query)]
+
+
+def latest_clearing(engine: Engine) -> ClearingRow | None:
+    """The newest clearing that traded anything."""
+    query = (
+        select(*_CLEARING_COLS)
+        .where(ClearingRecord.clearing_price.is_not(None))
+        .order_by(ClearingRecord.epoch.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    return None if row is None else ClearingRow(*row)
+
+
+def campus_energy(engine: Engine, *, before: int | None, limit: int) -> list[CampusEpochRow]:
+    """Closed epochs' campus-wide import and export, newest first."""
+    query = (
+        select(EpochRecord.epoch, EpochRecord.length_s, EpochRecord.reading_count,
+               EpochRecord.total_import_wh, EpochRecord.total_export_wh,
+               EpochRecord.mint_base_units)
+        .order_by(EpochRecord.epoch.desc())
+        .limit(limit)
+    )  # fmt: skip
+    if before is not None:
+        query = query.where(EpochRecord.epoch < before)
+    with engine.connect() as conn:
+        return [
+            CampusEpochRow(e, epoch_start(e, length), length, n, imp, exp, mint)
+            for e, length, n, imp, exp, mint in conn.execute(query)
+        ]
+
+
+def _hours(energy: dict[int, tuple[int, int]], trade: dict[int, tuple[int, int]]) -> list[HourRow]:
+    return [
+        HourRow(h * HOUR_S, *energy.get(h, (0, 0)), *trade.get(h, (0, 0)))
+        for h in sorted(energy.keys() | trade.keys())
+    ]
+
+
+def campus_hours(engine: Engine, *, since: int, length_s: int) -> list[HourRow]:
+    """Campus-wide energy of the closed epochs and the traded volume and turnover of
+    the cleared ones, per UTC hour from `since` (Unix seconds), oldest first."""
+    energy_hour = (EpochRecord.epoch * EpochRecord.length_s) // HOUR_S
+    energy_query = (
+        select(energy_hour, func.sum(EpochRecord.total_import_wh),
+               func.sum(EpochRecord.total_export_wh))
+        .where(EpochRecord.epoch * EpochRecord.length_s >= since)
+        .group_by(energy_hour)
+    )  # fmt: skip
+    trade_hour = (ClearingRecord.epoch * length_s) // HOUR_S
+    trade_query = (
+        select(trade_hour, func.sum(ClearingRecord.volume), func.sum(ClearingRecord.turnover))
+        .where(ClearingRecord.epoch >= since // length_s)
+        .group_by(trade_hour)
+    )
+    with engine.connect() as conn:
+        energy = {int(h): (int(i), int(e)) for h, i, e in conn.execute(energy_query)}
+        trade = {int(h): (int(v), int(t)) for h, v, t in conn.execute(trade_query)}
+    return _hours(energy, trade)
+
+
+def my_hours(engine: Engine, owner: str, *, since: int, length_s: int) -> list[HourRow]:
+    """The owner's import and export over all their meters per UTC hour from `since`
+    (open epochs included), oldest first; volume and turnover are not counted here."""
+    mine = select(Meter.gateway_id, Meter.meter_id).where(Meter.owner == owner)
+    hour = (MeterEpochEnergyRow.epoch * length_s) // HOUR_S
+    query = (
+        select(hour, func.sum(MeterEpochEnergyRow.import_wh),
+               func.sum(MeterEpochEnergyRow.export_wh))
+        .where(tuple_(MeterEpochEnergyRow.gateway_id, MeterEpochEnergyRow.meter_id).in_(mine))
+        .where(MeterEpochEnergyRow.epoch >= since // length_s)
+        .group_by(hour)
+    )  # fmt: skip
+    with engine.connect() as conn:
+        energy = {int(h): (int(i), int(e)) for h, i, e in conn.execute(query)}
+    return _hours(energy, {})

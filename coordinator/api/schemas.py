@@ -14,7 +14,9 @@ __all__ = [
     "BalancesOut",
     "BookLevelOut",
     "BookOut",
+    "CampusEpochOut",
     "ChainActionOut",
+    "ClearingOut",
     "ControlActionOut",
     "ControlsIn",
     "ControlsOut",
@@ -26,7 +28,9 @@ __all__ = [
     "GatewayOut",
     "GatewayStatusOut",
     "GovernanceIn",
+    "HourOut",
     "LoginIn",
+    "MarketSummaryOut",
     "MeOut",
     "MeterIn",
     "MeterOut",
@@ -60,6 +64,7 @@ __all__ = [
     "TokenInfoOut",
     "TokenOut",
     "TradeOut",
+    "TransactionOut",
 ]
 
 
@@ -403,6 +408,10 @@ class TradeOut(BaseModel):
     status: str
     signature: str | None = Field(description="base58 signature of the settling transaction")
     error: str | None
+    error_text: str | None = Field(None, description="why its settlement failed, in words")
+    cleared_at: dt.datetime | None = Field(
+        default=None, description="when the epoch's market cleared (the trade was made)"
+    )
 
 
 class GovernanceIn(BaseModel):
@@ -506,3 +515,66 @@ class ControlActionOut(BaseModel):
 class ChainActionOut(BaseModel):
     action: str
     signature: str
+
+
+# --- the public market (no sign-in) ---------------------------------------------------
+
+
+class ClearingOut(BaseModel):
+    epoch: int
+    start: int = Field(description="delivery epoch start, Unix seconds UTC")
+    length_s: int
+    clearing_price: int | None = Field(description="payment base units per kWh; None: no trade")
+    volume: int = Field(description="energy base units traded")
+    turnover: int = Field(description="payment base units paid")
+    order_count: int
+    match_count: int
+    cleared_at: dt.datetime
+
+
+class MarketSummaryOut(BaseModel):
+    now: int = Field(description="the server's clock, Unix seconds UTC")
+    epoch_length_s: int
+    current_epoch: int = Field(description="the epoch being delivered now")
+    open_epoch: int = Field(description="the epoch orders are placed for")
+    closes_at: int = Field(
+        description="when the open epoch's book closes and clears (Unix seconds UTC): "
+        "the start of that epoch"
+    )
+    tick: int = Field(description="price step, payment base units per kWh")
+    lot: int = Field(description="quantity step, energy base units")
+    energy_decimals: int
+    payment_decimals: int
+    pricing: str
+    last_clearing: ClearingOut | None = Field(description="the newest epoch that traded")
+    explorer_tx_url: str | None = Field(
+        description="a block explorer's transaction page, `{signature}` to fill in; None "
+        "(the embedded ledger): `GET /market/transactions/{signature}`"
+    )
+
+
+class CampusEpochOut(BaseModel):
+    epoch: int
+    start: int
+    length_s: int
+    reading_count: int
+    total_import_wh: int = Field(description="campus consumption drawn from the grid, Wh")
+    total_export_wh: int = Field(description="campus production fed in, Wh")
+    mint_base_units: int
+
+
+class HourOut(BaseModel):
+    start: int = Field(description="the UTC hour, Unix seconds")
+    import_wh: int
+    export_wh: int
+    volume: int = Field(description="energy base units traded (campus-wide only)")
+    turnover: int = Field(description="payment base units paid (campus-wide only)")
+
+
+class TransactionOut(BaseModel):
+    signature: str
+    found: bool = Field(description="the ledger knows this transaction")
+    slot: int | None
+    ok: bool | None
+    error: str | None
+    explorer_url: str | None

@@ -219,12 +219,23 @@ class MemoryBroker:
 
 class UnmanagedBroker:
     """For a development broker that takes anyone: credentials are issued but
-    the broker is not told (logged once per change)."""
+    the broker is not told. Said once for each new set of gateway accounts, and
+    not at all while there are none (a campus whose gateways were registered
+    without broker accounts, as in the demo, has nothing left unmanaged)."""
+
+    def __init__(self) -> None:
+        self._reported: frozenset[str] = frozenset()
 
     def sync(self, entries: Mapping[str, str], fresh: Mapping[str, str] | None = None) -> None:
+        accounts = frozenset(entries) | frozenset(fresh or ())
+        if not accounts or accounts <= self._reported:
+            return
+        self._reported = accounts
         log.warning(
-            "broker credentials not managed (neither GTX_BROKER_ADMIN_USERNAME nor "
-            "GTX_BROKER_PASSWORD_FILE is set)"
+            "broker credentials of %d gateway account(s) not managed (neither "
+            "GTX_BROKER_ADMIN_USERNAME nor GTX_BROKER_PASSWORD_FILE is set): the broker "
+            "must let them in on its own",
+            len(accounts),
         )
 
 

@@ -5,6 +5,7 @@ set; Prometheus scrapes every instance and sums.
 """
 
 import bisect
+import os
 import threading
 from collections import Counter as Tally
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,6 +22,8 @@ from prometheus_client import (
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
+
+from coordinator.errors import ConfigError
 
 __all__ = [
     "BATCH_SIZE",
@@ -110,8 +113,15 @@ CACHE_FAILURES = Counter("gtx_cache_failures", "Failed Redis flushes (retried la
 
 
 def serve_metrics(port: int, addr: str = "127.0.0.1") -> None:
-    """Serve /metrics on `addr:port` from a daemon thread."""
-    start_http_server(port, addr=addr)
+    """Serve /metrics on `addr:port` from a daemon thread; ConfigError when that
+    address cannot be bound (the port is taken: GTX_METRICS_PORT)."""
+    try:
+        start_http_server(port, addr=addr)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ConfigError(
+            f"cannot serve metrics on {addr}:{port}: {reason} (GTX_METRICS_PORT, GTX_METRICS_ADDR)"
+        ) from exc
 
 
 # --- market and ledger (issue 9): appended; see record_clearing / record_ledger ---------

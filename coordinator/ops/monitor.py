@@ -12,6 +12,15 @@ The view refreshes in place with plain ANSI escapes of its own; whatever the
 wire carries is printed through `wire.text.printable`, so a gateway cannot
 send escapes to the operator's terminal. ``--once --json`` prints
 one JSON snapshot (after the retained messages have arrived) for scripts.
+
+Amounts are shown as people count them: energy in kWh (energy tokens have 9
+decimals, 1 kWh = 10**9 base units), prices in credits per kWh and payments in
+credits (the payment mint has 6 decimals); epochs with their UTC start-end
+(the length comes with each published epoch summary). The JSON snapshot keeps
+the base units beside those.
+
+A broker that cannot be reached, refuses the monitor or does not speak MQTT on
+that port is a `BrokerError` with one line saying which.
 """
 
 import asyncio
@@ -21,13 +30,16 @@ import ssl
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import aiomqtt
 
+from coordinator.errors import BrokerError
 from coordinator.ops.alerts.rules import estimate_poll_interval
+from coordinator.readings.oracle import epoch_span
+from programs.roles.token import ENERGY_DECIMALS, PAYMENT_DECIMALS
 from wire import topics
 from wire.alerts import AlertEvent, IngestCounts, decode_alert, decode_stats
 from wire.clearing import decode_clearing
@@ -53,6 +65,11 @@ KEEP_ALERTS = 20
 # A gateway whose readings stop for this many poll intervals is shown silent.
 SILENT_INTERVALS = 2.0
 CLEAR = "\x1b[H\x1b[2J"
+# Seconds to wait for the broker's CONNACK: a port that is not an MQTT broker's
+# answers nothing.
+CONNECT_TIMEOUT_S = 5.0
+ENERGY_UNITS_PER_KWH = 10**ENERGY_DECIMALS
+PAYMENT_UNITS_PER_CREDIT = 10**PAYMENT_DECIMALS
 
 
 class TopicKind:
@@ -125,6 +142,7 @@ class MonitorView:
     """The monitor's state, fed one MQTT message at a time."""
 
     root: str
+    broker: str = ""  # host:port, for the header
     gateways: dict[str, GatewayView] = field(default_factory=dict)
     epochs: dict[int, dict[str, Any]] = field(default_factory=dict)
     clearings: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -134,6 +152,7 @@ class MonitorView:
     controls: ControlsReport | None = None  # the REC authority's emergency controls
     messages: int = 0
     undecodable: int = 0
+    length_s: int | None = None  # epoch length, from the latest epoch summary
 
     def _gateway(self, gateway_id: str) -> GatewayView:
         return self.gateways.setdefault(gateway_id, GatewayView(gateway_id))
@@ -169,7 +188,10 @@ class MonitorView:
             gw.health = decode_health(payload)
             gw.last_seen = now
         elif kind == TopicKind.EPOCH:
-            self.epochs[int(ident)] = json.loads(payload)
+            summary: dict[str, Any] = json.loads(payload)
+            self.epochs[int(ident)] = summary
+            if isinstance(summary.get("length_s"), int) and summary["length_s"] > 0:
+                self.length_s = summary["length_s"]
             _trim(self.epochs)
         elif kind == TopicKind.CLEARING:
             published = decode_clearing(payload)
@@ -179,6 +201,9 @@ class MonitorView:
                 "clearing_price": result["clearing_price"],
                 "volume": result["volume"],
                 "turnover": result["turnover"],
+                "volume_kwh": _kwh(result["volume"]),
+                "clearing_price_credits_per_kwh": _credits(result["clearing_price"]),
+                "turnover_credits": _credits(result["turnover"]),
                 "matches": len(result["matches"]),
                 "orders": len(result["orders"]),
                 "pricing": result["pricing"],
@@ -205,6 +230,18 @@ class MonitorView:
             for reason, n in counts.rejected.items():
                 total[reason] = total.get(reason, 0) + n
         return dict(sorted(total.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _kwh(base_units: int | None) -> float | None:
+    return None if base_units is None else base_units / ENERGY_UNITS_PER_KWH
+
+
+def _credits(base_units: int | None) -> float | None:
+    return None if base_units is None else base_units / PAYMENT_UNITS_PER_CREDIT
+
+
+def _amount(value: float | None, unit: str) -> str:
+    return "-" if value is None else f"{value:.3f} {unit}"
 
 
 def _trim(by_epoch: dict[int, dict[str, Any]]) -> None:
@@ -264,21 +301,39 @@ def _alert_json(event: AlertEvent) -> dict[str, Any]:
             "ts": event.ts, "message": a.message}  # fmt: skip
 
 
+def _wh_kwh(wh: object) -> float | None:
+    return wh / 1000 if isinstance(wh, int) else None
+
+
+def _epoch(view: MonitorView, epoch: int) -> str:
+    """The epoch id with its UTC start-end, once the epoch length is known."""
+    if view.length_s is None:
+        return str(epoch)
+    return f"{epoch} [{epoch_span(epoch, view.length_s, date=False)}]"
+
+
 def _ago(now: float, then: float) -> str:
     return f"{now - then:.0f} s ago" if then else "never"
 
 
 def render_text(view: MonitorView, now: float) -> str:
     """The operator's screen: one section per concern."""
+    where = f"  broker={view.broker}" if view.broker else ""
     lines = [
-        f"GridTokenX monitor  root={view.root}  {time.strftime('%H:%M:%S', time.gmtime(now))} UTC"
+        f"GridTokenX monitor  root={view.root}{where}  "
+        f"{time.strftime('%H:%M:%S', time.gmtime(now))} UTC"
     ]
+    if not view.messages:
+        lines.append(f"  no GridTokenX messages under {view.root}/{topics.VERSION_SEGMENT}/# yet: "
+                     "is this the coordinator's broker and topic root (GTX_MQTT_HOST, "
+                     "GTX_MQTT_PORT, GTX_TOPIC_ROOT)?")  # fmt: skip
     if view.controls is not None and view.controls.paused:
         lines.append("")
         lines.append("MAINTENANCE" if view.controls.maintenance else "MARKET PAUSED")
         for scope, p in sorted(view.controls.paused.items()):
             since = time.strftime("%Y-%m-%d %H:%M", time.gmtime(p.since))
-            lines.append(f"  {scope:<11} paused since {since} UTC (epoch {p.since_epoch}) "
+            lines.append(f"  {scope:<11} paused since {since} UTC "
+                         f"(epoch {_epoch(view, p.since_epoch)}) "
                          f"by {p.by[:12]}: {p.reason}")  # fmt: skip
     lines.append("")
     lines.append(f"GATEWAYS ({len(view.gateways)})")
@@ -301,17 +356,21 @@ def render_text(view: MonitorView, now: float) -> str:
                  + ("" if view.stats else "  (no coordinator stats yet)"))  # fmt: skip
     lines.extend(f"  rejected {reason:<20} {n}" for reason, n in rejected.items())
     lines.append("")
-    lines.append("EPOCHS")
+    lines.append("EPOCHS (closed: metered energy and tokens minted)")
     for e in sorted(view.epochs, reverse=True):
         s = view.epochs[e]
-        lines.append(f"  {e}  readings {s.get('readings')}  "
-                     f"export {s.get('total_export_wh')} Wh  import {s.get('total_import_wh')} Wh  "
-                     f"mint {s.get('mint_base_units')}")  # fmt: skip
+        lines.append(f"  {_epoch(view, e)}  readings {s.get('readings')}  "
+                     f"export {_amount(_wh_kwh(s.get('total_export_wh')), 'kWh')}  "
+                     f"import {_amount(_wh_kwh(s.get('total_import_wh')), 'kWh')}  "
+                     f"minted {_amount(_kwh(s.get('mint_base_units')), 'kWh')}")  # fmt: skip
     lines.append("")
-    lines.append("CLEARINGS")
+    lines.append("CLEARINGS (call auction of each delivery epoch, at its start)")
     for e in sorted(view.clearings, reverse=True):
         c = view.clearings[e]
-        lines.append(f"  {e}  price {c['clearing_price']}  volume {c['volume']}  "
+        lines.append(f"  {_epoch(view, e)}  "
+                     f"price {_amount(c['clearing_price_credits_per_kwh'], 'credits/kWh')}  "
+                     f"volume {_amount(c['volume_kwh'], 'kWh')}  "
+                     f"paid {_amount(c['turnover_credits'], 'credits')}  "
                      f"matches {c['matches']} of {c['orders']} orders")  # fmt: skip
     lines.append("")
     lines.append(f"ALERTS (active {len(view.active_alerts)})")
@@ -338,14 +397,16 @@ async def run_monitor(
     as_json: bool = False,
     settle_s: float = 1.0,
     refresh_s: float = 1.0,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
     clock: Callable[[], float] = time.time,
     view: MonitorView | None = None,
 ) -> MonitorView:
     """Watch `root` until cancelled (or, with `once`, until no message has arrived for
     `settle_s`: the retained ones come first) and render to `out`. `client_id`
     is the id the broker binds an operator account to (config.monitor_client_id);
-    without one the monitor picks a random id."""
-    view = view or MonitorView(root)
+    without one the monitor picks a random id. BrokerError when the broker cannot
+    be reached, refuses the monitor, or the connection is lost."""
+    view = view or MonitorView(root, broker=f"{host}:{port}")
     subscription = root + "/" + topics.VERSION_SEGMENT + "/#"
     client = aiomqtt.Client(
         hostname=host,
@@ -354,33 +415,62 @@ async def run_monitor(
         password=password,
         identifier=client_id or f"gtx-monitor-{uuid.uuid4().hex[:12]}",
         tls_context=tls,
+        timeout=connect_timeout_s,
     )
-    async with client:
-        await client.subscribe(subscription, qos=1)
-
-        async def consume() -> None:
-            async for message in client.messages:
-                raw = message.payload
-                body = raw if isinstance(raw, bytes) else str(raw or "").encode()
-                view.feed(message.topic.value, body, clock())
-
-        consumer = asyncio.create_task(consume(), name="monitor-consume")
-        try:
-            if once:
-                seen = -1
-                while seen != view.messages:
-                    seen = view.messages
-                    await asyncio.sleep(settle_s)
-            else:
-                while True:
-                    _render(view, out, clock(), as_json, clear=True)
-                    await asyncio.sleep(refresh_s)
-        finally:
-            consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await consumer
+    with _broker_errors(host, port, connect_timeout_s):
+        async with client:
+            await client.subscribe(subscription, qos=1)
+            await _watch(client, view, out, once, as_json, settle_s, refresh_s, clock)
     _render(view, out, clock(), as_json, clear=False)
     return view
+
+
+async def _watch(
+    client: aiomqtt.Client, view: MonitorView, out: TextIO, once: bool, as_json: bool,
+    settle_s: float, refresh_s: float, clock: Callable[[], float],
+) -> None:  # fmt: skip
+    async def consume() -> None:
+        async for message in client.messages:
+            raw = message.payload
+            body = raw if isinstance(raw, bytes) else str(raw or "").encode()
+            view.feed(message.topic.value, body, clock())
+
+    consumer = asyncio.create_task(consume(), name="monitor-consume")
+    try:
+        if once:
+            seen = -1
+            while seen != view.messages and not consumer.done():
+                seen = view.messages
+                await asyncio.sleep(settle_s)
+        else:
+            while not consumer.done():
+                _render(view, out, clock(), as_json, clear=True)
+                await asyncio.sleep(refresh_s)
+        if consumer.done():
+            consumer.result()  # the connection ended: raises what ended it
+    finally:
+        consumer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer
+
+
+@contextlib.contextmanager
+def _broker_errors(host: str, port: int, timeout_s: float) -> Iterator[None]:
+    """aiomqtt's errors as one BrokerError line naming the broker and the likely cause."""
+    try:
+        yield
+    except aiomqtt.MqttCodeError as exc:
+        raise BrokerError(
+            f"MQTT broker {host}:{port} refused the monitor: {exc} "
+            "(GTX_MQTT_USERNAME / GTX_MQTT_PASSWORD?)"
+        ) from exc
+    except aiomqtt.MqttError as exc:
+        if "timed out" in str(exc).lower():
+            raise BrokerError(
+                f"no MQTT answer from {host}:{port} within {timeout_s:g} s: is that the "
+                "broker's port? (GTX_MQTT_PORT; `gridtokenx demo` prints its monitor command)"
+            ) from exc
+        raise BrokerError(f"cannot reach the MQTT broker at {host}:{port}: {exc}") from exc
 
 
 def _render(view: MonitorView, out: TextIO, now: float, as_json: bool, *, clear: bool) -> None:

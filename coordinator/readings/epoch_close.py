@@ -17,7 +17,8 @@ happens after commit (`publish_pending`), until the broker acknowledges.
 `recompute_epoch` derives the same numbers from the stored readings alone
 (`meter_epoch_energy` of the oracle over each meter's accepted readings, with
 the `first_open_epoch` each was accepted under): `gtx-coordinator epoch
-recompute N`.
+recompute N`, with the epoch length the data was made with (`recorded_length`:
+each close stores its length), not the one configured now.
 
 Window of readings an epoch's tree needs: a reading counts in epoch N when
 its own epoch is N, or when it is older but was accepted while N was the
@@ -54,7 +55,7 @@ from coordinator.readings.oracle import (
 from wire.reading import Reading as WireReading
 from wire.reading import SignedReading
 
-__all__ = ["ClosedEpoch", "EpochCloser", "recompute_epoch", "summary_json"]
+__all__ = ["ClosedEpoch", "EpochCloser", "recompute_epoch", "recorded_length", "summary_json"]
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +236,22 @@ def _points(rows: Sequence[tuple[int, int, int, str, int | None]]) -> list[Accep
         AcceptedPoint(MeterState(ts, imp, exp), Flag.METER_RESET in flags.split(","), foe)
         for ts, imp, exp, flags, foe in rows
     ]
+
+
+def recorded_length(engine: Engine, epoch: int) -> int | None:
+    """The epoch length `epoch` was closed with; for an epoch not closed yet, that of
+    the newest close (the length the stored data is counted in); None when no
+    epoch was ever closed."""
+    with engine.connect() as conn:
+        own = conn.execute(
+            select(EpochRecord.length_s).where(EpochRecord.epoch == epoch)
+        ).scalar_one_or_none()
+        if own is not None:
+            return int(own)
+        newest = conn.execute(
+            select(EpochRecord.length_s).order_by(EpochRecord.closed_at.desc()).limit(1)
+        ).scalar_one_or_none()
+    return None if newest is None else int(newest)
 
 
 def recompute_epoch(engine: Engine, epoch: int, length_s: int, lateness_s: int) -> ClosedEpoch:

@@ -1,5 +1,10 @@
 """gtx-sim command line and the fleet it serves."""
 
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from device_sim.cli import main
@@ -27,4 +32,18 @@ def test_fleet_is_deterministic_and_split_by_port() -> None:
     t = 1_700_000_000_000
     assert [m.meter.snapshot(t).power_w for m in fleet[:20]] == [
         m.meter.snapshot(t).power_w for m in again[:20]
+    ]
+
+
+def test_a_busy_port_is_one_line() -> None:
+    """Issue 18: a busy port ended in a pymodbus traceback."""
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [str(Path(sys.executable).with_name("gtx-sim")), "serve", "--port", str(port)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: cannot serve Modbus on 127.0.0.1:{port}: Address already in use"
     ]

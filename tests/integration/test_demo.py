@@ -36,6 +36,8 @@ def _run(workdir: Path, env: dict[str, str], timeout_s: float = 100) -> str:
         stdout, stderr = process.communicate(timeout=15)
         pytest.fail(f"demo still running after {timeout_s} s:\n{stdout[-3000:]}\n{stderr[-8000:]}")
     assert process.returncode == 0, stdout[-3000:] + stderr[-3000:]
+    # Issue 18: no WARNING noise on a healthy run (there were two on every start).
+    assert not [line for line in stderr.splitlines() if " WARNING " in line], stderr[-3000:]
     return stdout
 
 

@@ -226,6 +226,7 @@ class Site:
             "--host", "127.0.0.1", "--port", self.api.rsplit(":", 1)[1], "--log-level", "warning",
             GTX_ADMIN_TOKEN=self.admin_token,
             GTX_JWT_SECRET=_secret(),
+            GTX_AUTH_DOMAIN=self.api.removeprefix("http://"),
             GTX_GATEWAY_MQTT_HOST="localhost",
             GTX_GATEWAY_MQTT_PORT=str(self.port),
             GTX_GATEWAY_MQTT_TLS="true",

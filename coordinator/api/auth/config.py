@@ -11,8 +11,9 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from coordinator.api.auth.secret_rules import MIN_SECRET_LEN, require_strong_secrets
+from coordinator.errors import ConfigError
 
-__all__ = ["MIN_SECRET_LEN", "AuthSettings", "jwt_key"]
+__all__ = ["MIN_SECRET_LEN", "AuthSettings", "check_auth_domain", "jwt_key"]
 
 
 class AuthSettings(BaseSettings):
@@ -23,9 +24,12 @@ class AuthSettings(BaseSettings):
     # random key per process is used (sessions end when the coordinator restarts).
     jwt_secret: SecretStr | None = None
     jwt_ttl_s: int = Field(default=24 * 3600, ge=60, le=7 * 24 * 3600)
-    # The domain sign-in messages name; a message for any other domain is refused,
-    # so a signature phished by another site cannot sign in here.
-    auth_domain: str = Field(default="localhost", min_length=1, max_length=253)
+    # The domain sign-in messages name (the host, with its port if not the default,
+    # that users open the dashboard at); a message for any other domain is refused,
+    # so a signature phished by another site cannot sign in here. Required in
+    # production; unset in development, each request's Host header is used, so the
+    # message names whatever host the page was served from (127.0.0.1:8080).
+    auth_domain: str | None = Field(default=None, min_length=1, max_length=253)
     nonce_ttl_s: int = Field(default=300, ge=10, le=3600)
     # Wallets (comma-separated base58) granted roles at sign-in, beside any roles
     # stored on the user, until someone sets the user's roles through the API (then
@@ -58,3 +62,13 @@ def jwt_key(settings: AuthSettings) -> bytes:
         return secrets.token_bytes(32)
     require_strong_secrets({"GTX_JWT_SECRET": secret}, settings.environment)
     return secret.encode()
+
+
+def check_auth_domain(settings: AuthSettings, *, production: bool) -> None:
+    """Production names its sign-in domain: a domain taken from each request's Host
+    would let a signature phished for another site be replayed with that Host."""
+    if production and settings.auth_domain is None:
+        raise ConfigError(
+            "GTX_AUTH_DOMAIN is not set; production needs the host users open the "
+            "dashboard at (e.g. gridtokenx.example.edu), see docs/operations.md"
+        )

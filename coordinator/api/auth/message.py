@@ -30,6 +30,7 @@ from coordinator.api.auth.errors import AuthError
 from wire.base58 import b58decode, b58encode
 
 __all__ = [
+    "DOMAIN",
     "STATEMENT",
     "Challenge",
     "check_address",
@@ -42,7 +43,7 @@ __all__ = [
 
 STATEMENT = "Sign in to GridTokenX. This request will not trigger a transaction or cost any fees."
 _NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
-_DOMAIN = re.compile(r"[A-Za-z0-9.:\[\]-]{1,253}")
+DOMAIN = re.compile(r"[A-Za-z0-9.:\[\]-]{1,253}")
 _TEMPLATE = re.compile(
     r"(?P<domain>\S+) wants you to sign in with your Solana account:\n"
     r"(?P<address>[1-9A-HJ-NP-Za-km-z]{32,44})\n\n"
@@ -91,7 +92,7 @@ def new_challenge(
     domain: str, address: str, now: int, ttl_s: int, nonce: str | None = None
 ) -> Challenge:
     check_address(address)
-    if not _DOMAIN.fullmatch(domain):
+    if not DOMAIN.fullmatch(domain):
         raise ValueError(f"bad domain {domain!r}")
     nonce = secrets.token_urlsafe(24) if nonce is None else nonce
     if not _NONCE.fullmatch(nonce):

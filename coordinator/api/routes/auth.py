@@ -1,7 +1,9 @@
 """Wallet sign-in: a one-time message to sign, then a session JWT.
 
 1. `POST /auth/nonce {address}` issues the message (domain, nonce, expiry), kept
-   under its nonce in Redis until it expires or is used.
+   under its nonce in Redis until it expires or is used. The domain is
+   `GTX_AUTH_DOMAIN`, or in development (where it may be unset) the request's
+   Host: the host the page was served from.
 2. The wallet signs the message text (Ed25519, `signMessage`).
 3. `POST /auth/login {message, signature}` takes the nonce (single use, even
    when the attempt fails), checks domain, wallet, expiry and signature, creates
@@ -29,6 +31,7 @@ from coordinator.api.auth import errors
 from coordinator.api.auth.config import AuthSettings
 from coordinator.api.auth.errors import AuthError
 from coordinator.api.auth.message import (
+    DOMAIN,
     check_address,
     check_challenge,
     new_challenge,
@@ -66,11 +69,24 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
+def sign_in_domain(settings: AuthSettings, request: Request) -> str:
+    """The domain sign-in messages name here: the configured one, else (development
+    only: production refuses to start without it) the Host the request was sent to."""
+    if settings.auth_domain is not None:
+        return settings.auth_domain
+    host = request.headers.get("host", "")
+    if not DOMAIN.fullmatch(host):
+        raise AuthError(errors.WRONG_DOMAIN, "the request's Host is not a valid domain")
+    return host
+
+
 @router.get("/config")
-def auth_config(settings: Annotated[AuthSettings, Depends(get_auth_settings)]) -> AuthConfigOut:
+def auth_config(
+    request: Request, settings: Annotated[AuthSettings, Depends(get_auth_settings)]
+) -> AuthConfigOut:
     """What the dashboard needs to sign in here."""
     return AuthConfigOut(
-        domain=settings.auth_domain,
+        domain=sign_in_domain(settings, request),
         nonce_ttl_s=settings.nonce_ttl_s,
         dev_login=settings.environment == "development",
     )
@@ -79,6 +95,7 @@ def auth_config(settings: Annotated[AuthSettings, Depends(get_auth_settings)]) -
 @router.post("/nonce", dependencies=[Depends(rate_limit_anonymous)])
 async def issue_nonce(
     body: NonceIn,
+    request: Request,
     settings: Annotated[AuthSettings, Depends(get_auth_settings)],
     store: Annotated[NonceStore, Depends(get_nonce_store)],
     clock: Annotated[Clock, Depends(get_clock)],
@@ -86,7 +103,10 @@ async def issue_nonce(
     """A sign-in message for `address` to sign, valid once, for `nonce_ttl_s`."""
     check_address(body.address)
     challenge = new_challenge(
-        settings.auth_domain, body.address, int(clock().timestamp()), settings.nonce_ttl_s
+        sign_in_domain(settings, request),
+        body.address,
+        int(clock().timestamp()),
+        settings.nonce_ttl_s,
     )
     text = render_challenge(challenge)
     if not await store.put_nonce(challenge.nonce, text.encode(), settings.nonce_ttl_s):
@@ -113,21 +133,19 @@ async def _register_on_ledger(engine: Engine, chain: ChainAccess, address: str) 
     return True
 
 
-async def _verify(
-    body: LoginIn, settings: AuthSettings, store: NonceStore, now: int
-) -> tuple[str, str]:
+async def _verify(body: LoginIn, domain: str, store: NonceStore, now: int) -> tuple[str, str]:
     """The signing wallet and the nonce, or AuthError saying what is wrong."""
     challenge = parse_challenge(body.message)
     public_key = check_address(challenge.address)
-    if challenge.domain != settings.auth_domain:
+    if challenge.domain != domain:
         # Refused before the nonce is spent: the message was made for another site.
-        check_challenge(challenge, domain=settings.auth_domain, address=challenge.address, now=now)
+        check_challenge(challenge, domain=domain, address=challenge.address, now=now)
     issued = await store.take_nonce(challenge.nonce)
     if issued is None:
         raise AuthError(errors.NONCE_UNKNOWN, "unknown or already used nonce; ask for a new one")
     if issued != body.message.encode():
         raise AuthError(errors.NONCE_UNKNOWN, "message differs from the one issued")
-    check_challenge(challenge, domain=settings.auth_domain, address=challenge.address, now=now)
+    check_challenge(challenge, domain=domain, address=challenge.address, now=now)
     try:
         signature = b58decode(body.signature)
     except ValueError:
@@ -152,7 +170,8 @@ async def login(
     now = clock()
     rid = request_id(request)
     try:
-        address, nonce = await _verify(body, settings, store, int(now.timestamp()))
+        domain = sign_in_domain(settings, request)
+        address, nonce = await _verify(body, domain, store, int(now.timestamp()))
     except AuthError as exc:
         event = audit.AuditEvent(
             "anonymous", "auth.login", "", audit.REFUSED, {"code": exc.code}, rid

@@ -11,7 +11,8 @@ from coordinator.api.auth.config import AuthSettings
 from coordinator.api.deps import USER, Clock, Principal, get_clock, get_engine, require_role
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
 from coordinator.api.reasons import describe
-from coordinator.api.schemas import EpochEnergyOut, GatewayStatusOut, MeOut, MyMeterOut
+from coordinator.api.routes.market import Hours, hour_out, since_hours
+from coordinator.api.schemas import EpochEnergyOut, GatewayStatusOut, HourOut, MeOut, MyMeterOut
 from coordinator.config import Settings
 from coordinator.readings.oracle import epoch_start
 
@@ -138,3 +139,23 @@ async def my_mints(
     page = energy_page(rows, settings.epoch_length_s, limit)
     page.items = [i for i in page.items if i.closed]
     return page
+
+
+@router.get("/energy/hourly")
+async def my_hours(
+    principal: Me,
+    engine: Db,
+    request: Request,
+    clock: Annotated[Clock, Depends(get_clock)],
+    hours: Hours = 24,
+) -> list[HourOut]:
+    """Exported and imported energy over all the user's meters per UTC hour, oldest
+    first (the open epoch included); hours with nothing are left out."""
+    settings: Settings = request.app.state.settings
+    since = since_hours(clock(), hours)
+    rows = await run_in_threadpool(
+        lambda: queries.my_hours(
+            engine, principal.subject, since=since, length_s=settings.epoch_length_s
+        )
+    )
+    return [hour_out(r) for r in rows]

@@ -70,8 +70,8 @@ def _view_out(o: OrderView) -> OrderOut:
     return OrderOut(
         order_id=o.order_id, side=str(o.side), epoch=o.epoch, quantity=o.quantity,
         limit_price=o.limit_price, status=str(o.status), reason=o.reason,
-        reason_text=describe(o.reason or o.settlement_error), filled=o.filled,
-        payment=o.payment, settled=o.settled,
+        reason_text=describe(o.reason or o.settlement_error, str(o.side)),
+        filled=o.filled, payment=o.payment, settled=o.settled,
         settlement_status=None if o.settlement_status is None else str(o.settlement_status),
         created_at=o.created_at,
     )  # fmt: skip

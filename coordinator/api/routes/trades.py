@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from coordinator.api import queries
 from coordinator.api.deps import USER, Principal, get_engine, require_role
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
+from coordinator.api.reasons import describe
 from coordinator.api.schemas import TradeOut
 
 __all__ = ["router"]
@@ -35,7 +36,8 @@ async def my_trades(
         items=[
             TradeOut(epoch=r.epoch, idx=r.idx, side=r.side, counterparty=r.counterparty,
                      quantity=r.quantity, price=r.price, payment=r.payment, status=r.status,
-                     signature=r.signature, error=r.error)
+                     signature=r.signature, error=r.error,
+                     error_text=describe(r.error), cleared_at=r.cleared_at)
             for r in rows
         ],
         next_cursor=encode_cursor([rows[-1].epoch, rows[-1].idx]) if len(rows) == limit

@@ -2,7 +2,8 @@
 
 - `silent_gateways`: an active gateway not heard from (last accepted reading,
   or registration if it never sent one) for more than two of its poll
-  intervals; the interval is estimated from its meters' reading timestamps.
+  intervals, while monitoring ran at least as long; the interval is estimated
+  from its meters' reading timestamps.
 - `rejection_spike`: rejected readings over a window above a rate threshold.
 - `ledger_failures`: a failed chain job, settlement or clearing attestation,
   or an epoch whose minting failed (`epoch_onchain.error`).
@@ -72,12 +73,18 @@ def estimate_poll_interval(points: Iterable[tuple[str, int]], default_s: int) ->
     return min(steps) if steps else default_s
 
 
-def silent_gateways(seen: Iterable[GatewaySeen], now: int, intervals: float = 2.0) -> list[Alert]:
-    """Gateways silent for more than `intervals` of their poll intervals."""
+def silent_gateways(
+    seen: Iterable[GatewaySeen], now: int, intervals: float = 2.0, since_s: int = 0
+) -> list[Alert]:
+    """Gateways silent for more than `intervals` of their poll intervals, counted
+    while monitoring (from `since_s`) too: a coordinator that starts after a pause
+    gives its gateways that long to reconnect and flush their outboxes before it
+    calls them silent."""
     alerts = []
     for g in sorted(seen, key=lambda g: g.gateway_id):
         silent_s = now - g.last_seen_s
-        if silent_s > intervals * g.poll_interval_s:
+        limit = intervals * g.poll_interval_s
+        if silent_s > limit and now - since_s > limit:
             alerts.append(
                 Alert(
                     AlertKind.GATEWAY_SILENT,
@@ -283,7 +290,7 @@ class AlertSource(Protocol):
 def evaluate(source: AlertSource, rules: AlertRules, now: int, since_s: int) -> list[Alert]:
     """Every alert firing at `now`; `since_s` is when monitoring started."""
     alerts = silent_gateways(
-        source.gateways(rules.default_poll_interval_s), now, rules.silent_intervals
+        source.gateways(rules.default_poll_interval_s), now, rules.silent_intervals, since_s
     )
     alerts += rejection_spike(
         source.rejections(now - rules.rejection_window_s, now),

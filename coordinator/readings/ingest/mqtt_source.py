@@ -92,6 +92,8 @@ class MqttSource:
         self._connection = 0
         # Whether the broker held this client id's session when it last connected.
         self.session_present = False
+        # Set when we disconnect on purpose: that disconnection is no warning.
+        self._leaving = False
         self._mqtt_v5 = mqtt_v5
         self._client = session_client(client_id, mqtt_v5=mqtt_v5)
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -137,6 +139,7 @@ class MqttSource:
             # So that the last acknowledgements reach the broker before we leave
             # and the next session is not handed those readings again.
             await asyncio.to_thread(self._client.round_trip, 2.0)
+        self._leaving = True
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
 
@@ -225,6 +228,9 @@ class MqttSource:
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
     ) -> None:
+        if self._leaving:
+            log.info("disconnected from MQTT broker (%s)", reason)
+            return
         log.warning("MQTT connection lost (%s); paho reconnects", reason)
 
     def _on_message(self, client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:

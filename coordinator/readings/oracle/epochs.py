@@ -50,6 +50,7 @@ Readings of one meter are accepted in increasing time (`stale_reading`), so a
 late reading can only extend a meter's history, never splice into it.
 """
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -62,6 +63,7 @@ __all__ = [
     "EpochEnergy",
     "accounting_epoch",
     "epoch_of",
+    "epoch_span",
     "epoch_start",
     "interval_energy",
     "merge_epochs",
@@ -107,6 +109,17 @@ def epoch_start(epoch: int, length_s: int = EPOCH_LENGTH_S) -> int:
     """The first second of `epoch`; it ends (exclusive) at `epoch_start(epoch + 1)`."""
     _check_length(length_s)
     return epoch * length_s
+
+
+def epoch_span(epoch: int, length_s: int, *, date: bool = True) -> str:
+    """`epoch`'s UTC start-end for people: ``2026-12-04 21:15:40–21:16:00 UTC``
+    (without the date when `date` is false; the end's date when it differs)."""
+    start = dt.datetime.fromtimestamp(epoch_start(epoch, length_s), dt.UTC)
+    end = start + dt.timedelta(seconds=length_s)
+    end_text = end.strftime("%Y-%m-%d %H:%M:%S" if date and end.date() != start.date()
+                            else "%H:%M:%S")  # fmt: skip
+    start_text = start.strftime("%Y-%m-%d %H:%M:%S" if date else "%H:%M:%S")
+    return f"{start_text}\u2013{end_text} UTC"
 
 
 def accounting_epoch(

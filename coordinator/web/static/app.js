@@ -1,12 +1,27 @@
-// The GridTokenX dashboard: plain ES modules, no build step, every asset local.
-import { chart } from "./chart.js";
+// The GridTokenX dashboard: plain ES modules, no build step, every asset served by
+// the coordinator itself (vendored libraries in ./vendor).
+//
+// Routing is by the URL's hash (#market, #trade, #tx/<signature> ...). A page is
+// built when it is opened; after that, live updates (server-sent events when signed
+// in, a timer on the public page) and the epoch clock only refresh its data regions.
+// Above every page, signed in or not, a banner says when the REC authority has
+// paused the market (GET /governance/controls).
+import { h } from "./dom.js";
+import { controlsText, setRules } from "./format.js";
+import { PAGES } from "./pages.js";
 import { b58encode, b64, browserWallet, devWallet } from "./wallet.js";
 
-const KWH = 1e9;          // energy base units per kWh
-const CREDIT = 1e6;       // payment base units per credit
 const $ = (sel) => document.querySelector(sel);
+const PUBLIC_REFRESH_S = 15; // signed out there is no event stream: re-read this often
+const CONTROLS_REFRESH_S = 15; // the emergency controls' banner, signed in or not
 let me = null;
 let wallet = null;
+let summary = null;
+let clockOffset = 0; // server clock minus this browser's, seconds
+let current = null; // { name, page }
+let authConfig = { dev_login: false, domain: location.host };
+let demo = null; // the demo's simulated users (GET /demo/users), only under `gridtokenx demo`
+const isDemoUser = () => !!(me && demo?.users.some((u) => u.wallet === me.address));
 
 async function api(path, { method = "GET", body } = {}) {
   const r = await fetch(`/api/v1${path}`, {
@@ -15,34 +30,44 @@ async function api(path, { method = "GET", body } = {}) {
     body: body ? JSON.stringify(body) : undefined,
   });
   if (r.status === 204) return null;
-  const data = await r.json();
-  if (!r.ok) throw Object.assign(new Error(data.detail?.message || r.statusText),
-    { code: data.detail?.code, status: r.status });
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) {
+    const detail = data.detail;
+    const message = typeof detail === "string" ? detail
+      : detail?.message || (Array.isArray(detail) ? detail.map((d) => d.msg).join("; ") : "")
+        || r.statusText;
+    throw Object.assign(new Error(message), { code: detail?.code, status: r.status });
+  }
   return data;
 }
 
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
-  }
-  node.append(...children.flat().map((c) => (c instanceof Node ? c : String(c ?? ""))));
-  return node;
+const now = () => Date.now() / 1000 + clockOffset;
+
+async function loadSummary() {
+  summary = await api("/market/summary");
+  clockOffset = summary.now - Date.now() / 1000;
+  setRules(summary);
+  return summary;
 }
 
-function table(headers, rows) {
-  return h("table", {}, h("tr", {}, headers.map((x) => h("th", {}, x))),
-    rows.map((r) => h("tr", {}, r.map((c) => (c instanceof Node && c.tagName === "TD"
-      ? c : h("td", typeof c === "number" ? { class: "num" } : {}, c))))));
-}
+// --- the emergency controls: a banner for everyone ---------------------------------------
 
-const kwh = (base) => (base / KWH).toFixed(3);
-const credits = (base) => (base / CREDIT).toFixed(2);
-const short = (a) => (a ? `${a.slice(0, 4)}…${a.slice(-4)}` : "");
-const when = (ts) => new Date(ts * 1000).toISOString().slice(5, 16).replace("T", " ");
+let controlsKey = null;
+
+async function showControls() {
+  const c = await api("/governance/controls").catch(() => null);
+  const paused = c?.paused ?? [];
+  const key = JSON.stringify([paused, c?.maintenance]);
+  if (key === controlsKey) return; // unchanged: not announced again
+  controlsKey = key;
+  const banner = $("#banner");
+  banner.hidden = paused.length === 0;
+  banner.classList.toggle("partial", !c?.maintenance);
+  banner.textContent = paused.length ? controlsText(c) : "";
+}
 
 // --- sign-in ----------------------------------------------------------------------------
+
 async function signIn(makeWallet) {
   $("#login-error").textContent = "";
   try {
@@ -52,260 +77,210 @@ async function signIn(makeWallet) {
     const signature = await wallet.signMessage(new TextEncoder().encode(message));
     await api("/auth/login", { method: "POST",
       body: { message, signature: b58encode(signature) } });
-    await start();
+    await whoAmI();
+    go(["", "#signin"].includes(location.hash) ? "#energy" : location.hash);
   } catch (e) {
     $("#login-error").textContent = `Sign-in failed: ${e.message}`;
   }
 }
 
-async function start() {
+async function whoAmI() {
   try { me = await api("/me"); } catch { me = null; }
-  $("#login").hidden = !!me;
-  $("#page").hidden = !me;
-  $("#nav").hidden = !me;
+  for (const a of document.querySelectorAll("#nav [data-auth]")) {
+    const roles = a.dataset.role?.split(" ");
+    a.hidden = !me || (roles && !roles.some((r) => me.roles.includes(r)));
+  }
+  $("#signin-link").hidden = !!me;
   $("#logout").hidden = !me;
-  $("#whoami").textContent = me ? `${short(me.address)} · ${me.roles.join(", ")}` : "";
+  $("#whoami").textContent = me
+    ? `${me.address.slice(0, 4)}…${me.address.slice(-4)} · ${me.roles.join(", ")}` : "";
   $("#whoami").dataset.address = me ? me.address : "";
-  for (const a of document.querySelectorAll("[data-role]")) {
-    a.hidden = !me || !a.dataset.role.split(" ").some((r) => me.roles.includes(r));
+  listen();
+}
+
+function signInPage() {
+  const node = $("#signin-template").content.cloneNode(true);
+  node.querySelector(".signin-domain").textContent = authConfig.domain;
+  node.querySelector("#dev").hidden = !authConfig.dev_login;
+  node.querySelector("#wallet-login").addEventListener("click", () => signIn(browserWallet));
+  node.querySelector("#dev-login").addEventListener("click", () => signIn(devWallet));
+  if (demo) {
+    node.querySelector("#demo-users").hidden = false;
+    node.querySelector(".demo-about").textContent = demo.about;
+    node.querySelector(".demo-admin").textContent = demo.become_admin;
+    const ROLE = { admin: "admin", rec_authority: "REC authority" };
+    node.querySelector(".demo-list").append(...demo.users.map((u) => {
+      const extra = u.roles.filter((r) => ROLE[r]).map((r) => ROLE[r]);
+      return h("li", {},
+        h("button", { type: "button", class: "demo-user", dataset: { wallet: u.wallet },
+          onclick: () => signInAsDemoUser(u.wallet) }, `Sign in as ${u.name}`),
+        h("span", {}, h("b", {}, u.kind), extra.length ? ` (${extra.join(", ")})` : "",
+          h("br"), h("span", { class: "hint" }, u.description,
+            u.by_hand ? " (someone drives this user now)" : "")));
+    }));
   }
-  if (me) { listen(); await render(); }
-  document.body.dataset.state = "ready";
+  return { node };
 }
 
-// --- emergency controls: a banner for everyone ----------------------------------------
-const SCOPE_WORDS = { orders: "placing orders", clearing: "clearing",
-  settlement: "settlement", minting: "minting" };
-
-async function showControls() {
-  const banner = $("#banner");
+async function signInAsDemoUser(address) {
+  $("#login-error").textContent = "";
   try {
-    const c = await api("/governance/controls");
-    banner.hidden = c.paused.length === 0;
-    banner.classList.toggle("partial", !c.maintenance);
-    banner.textContent = c.maintenance
-      ? `Maintenance: the market is paused by the REC authority (${c.paused[0].reason}). `
-        + "Readings are still recorded; nothing is lost."
-      : c.paused.map((p) => `${SCOPE_WORDS[p.scope] || p.scope} is paused since `
-        + `${p.since.slice(0, 16).replace("T", " ")} UTC: ${p.reason}`).join(" · ");
-  } catch { banner.hidden = true; }
-}
-
-async function control(action, form) {
-  const f = new FormData(form);
-  const out = $("#control-status");
-  try {
-    const r = await api(`/governance/controls/${action}`, { method: "POST",
-      body: { scopes: f.getAll("scope"), reason: f.get("reason") } });
-    out.textContent = `${action}d: ${r.scopes.join(", ")}`
-      + (r.memo_error ? ` (memo not recorded: ${r.memo_error})` : "");
-    await showControls();
-    await render();
-  } catch (e) { out.textContent = e.message; out.className = "error"; }
-}
-
-// Energy of a closed epoch not minted (yet): withheld, with the reason in words, or pending.
-function notMinted(r) {
-  if (r.withheld_base_units) return `${kwh(r.withheld_base_units)} kWh withheld: ${r.withheld_reason_text}`;
-  if (r.pending_base_units) return `${kwh(r.pending_base_units)} kWh to mint`;
-  return "";
-}
-
-// --- pages ------------------------------------------------------------------------------
-const pages = {
-  async energy() {
-    const { items } = await api("/me/energy?limit=48");
-    const rows = items.slice().reverse();
-    return [h("h1", {}, "My energy"),
-      h("p", { class: "legend" }, h("span", { class: "exp" }, "■ exported"),
-        h("span", { class: "imp" }, "■ imported"), "Wh per epoch"),
-      chart([{ values: rows.map((r) => r.export_wh), color: "#0a7d55" },
-        { values: rows.map((r) => r.import_wh), color: "#c0562b" }],
-      rows.map((r) => when(r.start))),
-      table(["epoch", "start (UTC)", "exported Wh", "imported Wh", "minted kWh", "not minted"],
-        items.map((r) => [r.epoch, when(r.start), r.export_wh, r.import_wh,
-          r.closed ? kwh(r.minted_base_units) : "open", notMinted(r)]))];
-  },
-  async tokens() {
-    const [balances, mints, trades] = await Promise.all([
-      api("/balances").catch((e) => ({ error: e.message })),
-      api("/me/mints?limit=96"), api("/trades?limit=200")]);
-    const minted = mints.items.reduce((s, r) => s + r.minted_base_units, 0);
-    const earned = trades.items.filter((t) => t.side === "sell" && t.status === "settled")
-      .reduce((s, t) => s + t.payment, 0);
-    return [h("h1", {}, "My tokens and earnings"),
-      h("div", { class: "cards" },
-        h("div", { class: "card", id: "energy-balance" }, "Energy tokens",
-          h("b", {}, balances.error ? "—" : `${kwh(balances.energy_base_units)} kWh`)),
-        h("div", { class: "card", id: "payment-balance" }, "Payment credits",
-          h("b", {}, balances.error ? "—" : credits(balances.payment_base_units))),
-        h("div", { class: "card" }, "Minted (recent epochs)", h("b", {}, `${kwh(minted)} kWh`)),
-        h("div", { class: "card" }, "Earned from sales", h("b", {}, credits(earned)))),
-      balances.error ? h("p", { class: "error" }, balances.error) : ""];
-  },
-  async book() {
-    const [book, mine] = await Promise.all([api("/orders/book"), api("/orders?limit=20")]);
-    const form = h("form", { class: "inline", id: "order-form", onsubmit: placeOrder },
-      h("label", {}, "side", h("select", { name: "side" }, h("option", {}, "sell"),
-        h("option", {}, "buy"))),
-      h("label", {}, "kWh", h("input", { name: "kwh", type: "number", step: "0.001",
-        min: "0.001", value: "1" })),
-      h("label", {}, "limit (credits/kWh)", h("input", { name: "price", type: "number",
-        step: "0.01", min: "0.01", value: "0.25" })),
-      h("button", { type: "submit" }, "Place order"), h("span", { id: "order-status" }));
-    return [h("h1", {}, `Order book: epoch ${book.epoch}`), form,
-      table(["side", "limit (credits/kWh)", "kWh", "orders"],
-        book.levels.map((l) => [l.side, credits(l.limit_price), kwh(l.quantity), l.orders])),
-      h("h2", {}, "My orders"),
-      table(["id", "side", "epoch", "kWh", "limit", "status", "why", ""], mine.items.map((o) => [
-        o.order_id, o.side, o.epoch, kwh(o.quantity), credits(o.limit_price), o.status,
-        o.reason_text || "",
-        ["pending", "open"].includes(o.status)
-          ? h("button", { onclick: () => cancel(o.order_id) }, "Cancel") : ""]))];
-  },
-  async trades() {
-    const { items } = await api("/trades?limit=100");
-    return [h("h1", {}, "My trades"), table(
-      ["epoch", "side", "counterparty", "kWh", "price", "credits", "status", "transaction"],
-      items.map((t) => [t.epoch, t.side, short(t.counterparty), kwh(t.quantity),
-        credits(t.price), credits(t.payment), t.status, t.signature ? short(t.signature)
-          : t.error || ""]))];
-  },
-  async epochs() {
-    const { items } = await api("/epochs?limit=48");
-    const rows = items.slice().reverse();
-    return [h("h1", {}, "Epoch results"),
-      h("p", { class: "legend" }, h("span", { class: "exp" }, "■ volume (kWh)"),
-        h("span", {}, "— clearing price")),
-      chart([{ values: rows.map((r) => (r.volume ?? 0) / KWH), color: "#0a7d55" },
-        { values: rows.map((r) => (r.clearing_price == null ? null : r.clearing_price / CREDIT)),
-          color: "#333", kind: "line" }], rows.map((r) => when(r.start))),
-      table(["epoch", "readings", "exported Wh", "minted kWh", "price", "volume kWh", "root"],
-        items.map((r) => [r.epoch, r.reading_count, r.total_export_wh, kwh(r.mint_base_units),
-          r.clearing_price == null ? "—" : credits(r.clearing_price),
-          r.volume == null ? "—" : kwh(r.volume), r.merkle_root.slice(0, 12)]))];
-  },
-  async admin() {
-    const isAdmin = me.roles.includes("admin");
-    const out = [h("h1", {}, "Operations")];
-    if (isAdmin) {
-      const [gws, reasons, tokens] = await Promise.all([api("/admin/gateways/status?limit=200"),
-        api("/admin/rejected-readings/by-reason"), api("/admin/enrolment-tokens?limit=20")]);
-      out.push(h("h2", {}, "Gateways"), table(["gateway", "status", "meters", "last seen", ""],
-        gws.items.map((g) => [short(g.gateway_id), g.status, g.meter_count,
-          g.last_seen_ts ? when(g.last_seen_ts) : "never",
-          h("td", { class: g.online ? "online" : "offline" }, g.online ? "online" : "offline")])),
-      h("h2", {}, "Rejected readings by reason"),
-      table(["reason", "count"], Object.entries(reasons).map(([k, v]) => [k, v])),
-      h("h2", {}, "Enrolment tokens"),
-      h("form", { class: "inline", onsubmit: issueToken },
-        h("label", {}, "owner wallet", h("input", { name: "owner", size: 44 })),
-        h("button", { type: "submit" }, "Issue token"), h("code", { id: "new-token" })),
-      table(["owner", "note", "expires", "used by"], tokens.items.map((t) => [short(t.owner),
-        t.note, t.expires_at.slice(0, 16), t.used_by ? short(t.used_by) : "unused"])));
-    }
-    if (me.roles.includes("rec_authority")) {
-      const c = await api("/governance/controls");
-      const paused = new Set(c.paused.map((p) => p.scope));
-      const scopes = Object.keys(SCOPE_WORDS).map((s) => h("label", {},
-        h("input", { type: "checkbox", name: "scope", value: s }),
-        `${s}${paused.has(s) ? " (paused)" : ""}`));
-      out.push(h("h2", {}, "Emergency controls"),
-        h("form", { class: "inline", id: "controls-form" }, ...scopes,
-          h("label", {}, "reason", h("input", { name: "reason", size: 30, required: "" })),
-          h("button", { type: "button", id: "pause",
-            onclick: (e) => control("pause", e.target.form) }, "Pause"),
-          h("button", { type: "button", id: "resume",
-            onclick: (e) => control("resume", e.target.form) }, "Resume"),
-          h("span", { id: "control-status" })));
-    }
-    const params = await api("/governance/params");
-    out.push(h("h2", {}, `Governed parameters (epoch ${params.epoch})`),
-      table(["parameter", "value", "", "from epoch", "by"], params.values.map((v) => [v.name,
-        v.value, v.in_force ? "in force" : "scheduled", v.from_epoch ?? "default",
-        `${v.authority ? short(v.authority) : ""}${v.applied ? "" : " (not applied)"}`])));
-    const actions = await api("/governance/actions?limit=20");
-    out.push(h("h2", {}, "Governance actions"),
-      table(["when", "by", "action", "target", "outcome", "tx"],
-        actions.items.map((a) => [a.at.slice(0, 19), short(a.actor), a.action,
-          short(a.target), a.outcome, short(a.detail.signature)
-            || a.detail.code || ""])));
-    return out;
-  },
-};
-
-async function render() {
-  const name = location.hash.slice(1) || "energy";
-  for (const a of document.querySelectorAll("nav a")) {
-    a.classList.toggle("active", a.getAttribute("href") === `#${name}`);
-  }
-  const page = $("#page");
-  try {
-    page.replaceChildren(...(await (pages[name] || pages.energy)()));
+    await api("/demo/login", { method: "POST", body: { wallet: address } });
+    wallet = null;
+    await whoAmI();
+    go(["", "#signin"].includes(location.hash) ? "#energy" : location.hash);
   } catch (e) {
-    page.replaceChildren(h("p", { class: "error" }, e.message));
+    $("#login-error").textContent = `Sign-in failed: ${e.message}`;
   }
-  page.dataset.page = name;
 }
 
-// --- actions ----------------------------------------------------------------------------
 async function signApproval(approval) {
-  if (!wallet) wallet = me && localStorage.getItem("gtx-dev-key") ? await devWallet()
-    : await browserWallet();
+  if (isDemoUser()) return api("/demo/approval", { method: "POST" }); // the demo holds the key
+  if (!wallet) {
+    wallet = me && localStorage.getItem("gtx-dev-key") ? await devWallet() : await browserWallet();
+  }
   const signed = await wallet.signTransaction(b64.decode(approval.transaction));
   return api("/orders/approval", { method: "POST", body: { transaction: b64.encode(signed) } });
 }
 
-async function placeOrder(event) {
-  event.preventDefault();
-  const f = new FormData(event.target);
-  const status = $("#order-status");
-  try {
-    status.textContent = "placing…";
-    const placed = await api("/orders", { method: "POST", body: {
-      side: f.get("side"), quantity: Math.round(Number(f.get("kwh")) * KWH),
-      limit_price: Math.round(Number(f.get("price")) * CREDIT) } });
-    if (placed.approval) { status.textContent = "sign the escrow approval…";
-      await signApproval(placed.approval); }
-    await render();
-    $("#order-status").textContent = "order placed";
-  } catch (e) {
-    status.textContent = `refused: ${e.message}`;
-    status.className = "error";
+// --- pages ------------------------------------------------------------------------------
+
+const ctx = {
+  api, now, signApproval,
+  me: () => me,
+  summary: () => summary,
+  refresh: () => refresh(),
+  controlsChanged: () => showControls(),
+};
+
+function route() {
+  const [name, arg] = location.hash.slice(1).split("/");
+  if (name === "signin") return me ? { name: "energy" } : { name };
+  const spec = PAGES[name];
+  if (!spec) return { name: me ? "energy" : "market" };
+  if (!spec.public && !me) return { name: "signin", wanted: name };
+  if (spec.roles && !spec.roles.some((r) => me.roles.includes(r))) return { name: "energy" };
+  return { name, arg: arg && decodeURIComponent(arg) };
+}
+
+async function open() {
+  const { name, arg, wanted } = route();
+  const main = $("#page");
+  for (const a of document.querySelectorAll("#nav a")) {
+    if (a.getAttribute("href") === `#${name}`) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
   }
+  const page = name === "signin" ? signInPage() : PAGES[name].make(ctx, arg);
+  current = { name, page };
+  main.replaceChildren(page.node);
+  if (wanted) main.prepend(h("p", { class: "notice" }, "Sign in to see that page."));
+  document.title = `${name === "signin" ? "Sign in" : PAGES[name].title} · GridTokenX`;
+  page.mounted?.();
+  main.dataset.page = name;
+  main.dataset.refreshed = "0";
+  await refresh();
 }
 
-async function cancel(orderId) {
-  await api(`/orders/${orderId}`, { method: "DELETE" });
-  await render();
+// Show page `hash`: through the hashchange event, or at once when it is already there.
+function go(hash) {
+  if (location.hash === hash) open();
+  else location.hash = hash;
 }
 
-async function issueToken(event) {
-  event.preventDefault();
-  const owner = new FormData(event.target).get("owner");
-  try {
-    const t = await api("/admin/enrolment-tokens", { method: "POST", body: { owner } });
-    $("#new-token").textContent = t.token;
-  } catch (e) { $("#new-token").textContent = e.message; }
+let refreshing = null;
+let again = false;
+
+// Refill the open page's regions; calls during a refresh fold into one more after it.
+async function refresh() {
+  if (!current) return null;
+  if (refreshing) { again = true; return refreshing; }
+  const target = current;
+  refreshing = (async () => {
+    try {
+      await loadSummary().catch(() => {});
+      if (target.page.refresh) await target.page.refresh();
+      target.page.tick?.(now());
+      if (target === current) {  // how often the open page got fresh data (tests wait on it)
+        $("#page").dataset.refreshed = String(Number($("#page").dataset.refreshed || 0) + 1);
+      }
+    } catch (e) {
+      if (e.status === 401) { await whoAmI(); await open(); return; }
+      showError(e);
+    } finally {
+      refreshing = null;
+    }
+    if (again) { again = false; await refresh(); }
+  })();
+  return refreshing;
+}
+
+function showError(e) {
+  let box = $("#page .load-error");
+  if (!box) {
+    box = h("p", { class: "load-error error", role: "alert" });
+    $("#page").prepend(box);
+  }
+  box.textContent = `Could not load everything: ${e.message}`;
 }
 
 // --- live updates -----------------------------------------------------------------------
+
 let source = null;
-function listen() {
-  if (source) return;
-  source = new EventSource("/api/v1/events");
-  for (const kind of ["epoch", "reading"]) source.addEventListener(kind, () => render());
-  source.addEventListener("epoch", () => showControls());
+let publicTimer = null;
+
+function live(kind) {
+  document.body.dataset.liveEvents = String(Number(document.body.dataset.liveEvents || 0) + 1);
+  document.body.dataset.lastEvent = kind;
+  refresh();
 }
 
-$("#wallet-login").addEventListener("click", () => signIn(browserWallet));
-$("#dev-login").addEventListener("click", () => signIn(devWallet));
+function listen() {
+  if (me && !source) {
+    clearInterval(publicTimer);
+    publicTimer = null;
+    source = new EventSource("/api/v1/events");
+    for (const kind of ["epoch", "reading"]) source.addEventListener(kind, () => live(kind));
+    source.addEventListener("epoch", () => showControls());
+  } else if (!me) {
+    source?.close();
+    source = null;
+    if (!publicTimer) publicTimer = setInterval(() => live("timer"), PUBLIC_REFRESH_S * 1000);
+  }
+}
+
+// The epoch clock: every second, and a refresh just after each close (the clearing).
+let lastClose = null;
+setInterval(() => {
+  if (!current || !summary) return;
+  current.page.tick?.(now());
+  if (now() >= summary.closes_at + 2 && lastClose !== summary.closes_at) {
+    lastClose = summary.closes_at;
+    live("clock");
+  }
+}, 1000);
+
 $("#logout").addEventListener("click", async () => {
+  // A simulated user goes back to the simulation, which trades for it again.
+  if (isDemoUser()) await api("/demo/login", { method: "DELETE" }).catch(() => {});
   await api("/auth/logout", { method: "POST" }).catch(() => {});
-  source?.close(); source = null; wallet = null; await start();
+  wallet = null;
+  await whoAmI();
+  go("#market");
 });
-window.addEventListener("hashchange", () => me && render());
-api("/auth/config").then((c) => { $("#dev").hidden = !c.dev_login; }).catch(() => {});
-showControls();
-setInterval(showControls, 15000);
-start();
+// After a move to another page, keyboard and screen-reader users start at its content.
+window.addEventListener("hashchange", async () => {
+  await open();
+  $("#page").focus({ preventScroll: true });
+});
+
+setInterval(showControls, CONTROLS_REFRESH_S * 1000);
+
+(async () => {
+  showControls();
+  authConfig = await api("/auth/config").catch(() => authConfig);
+  if (authConfig.dev_login) demo = await api("/demo/users").catch(() => null);
+  await loadSummary().catch(() => {});
+  await whoAmI();
+  await open();
+  document.body.dataset.state = "ready";
+})();

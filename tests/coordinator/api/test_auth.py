@@ -1,12 +1,20 @@
 """Wallet sign-in over HTTP on PostgreSQL and Redis: sessions, refusals, audit."""
 
+import secrets
+
 import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from coordinator.api.auth.config import AuthSettings
+from coordinator.api.main import create_app
+from coordinator.config import Settings
 from coordinator.db.models import AuditEntry, User
+from coordinator.errors import ConfigError
 from provisioning.keys import Signer
-from tests.coordinator.api.conftest import ADMIN_TOKEN, Api
+from tests.coordinator.api.conftest import ADMIN_TOKEN, Api, auth_settings
 from wire.base58 import b58encode
 
 pytestmark = pytest.mark.services
@@ -172,3 +180,36 @@ def test_logout_drops_the_cookie_and_is_audited(api: Api, engine: Engine) -> Non
 def test_auth_config_is_public(api: Api) -> None:
     body = api.client.get("/api/v1/auth/config").json()
     assert body == {"domain": "gtx.test", "nonce_ttl_s": 300, "dev_login": True}
+
+
+def test_unset_in_development_the_domain_is_the_host_the_page_came_from(
+    engine: Engine, request: pytest.FixtureRequest
+) -> None:
+    app = create_app(Settings(), engine, auth_settings=auth_settings(request, auth_domain=None))
+    wallet = Signer.generate()
+    with TestClient(app, base_url="http://127.0.0.1:8080") as client:
+        assert client.get("/api/v1/auth/config").json()["domain"] == "127.0.0.1:8080"
+        issued = client.post("/api/v1/auth/nonce", json={"address": wallet.address}).json()
+        message = issued["message"]
+        assert message.startswith("127.0.0.1:8080 wants you to sign in")
+        body = {"message": message, "signature": b58encode(wallet.sign(message.encode()))}
+        # The same signed message presented to another host is for another site.
+        elsewhere = client.post("/api/v1/auth/login", json=body, headers={"Host": "evil.test"})
+        assert (elsewhere.status_code, elsewhere.json()["detail"]["code"]) == (401, "wrong_domain")
+        assert client.post("/api/v1/auth/login", json=body).status_code == 200
+        bad_host = client.post(
+            "/api/v1/auth/nonce", json={"address": wallet.address}, headers={"Host": "a b"}
+        )
+        assert bad_host.status_code == 401
+
+
+def test_production_names_its_sign_in_domain(engine: Engine) -> None:
+    good = SecretStr(secrets.token_urlsafe(32))
+    settings = Settings(environment="production", admin_token=good)
+    auth = AuthSettings(environment="production", jwt_secret=SecretStr(secrets.token_urlsafe(48)))
+    with pytest.raises(ConfigError, match="GTX_AUTH_DOMAIN is not set"):
+        create_app(settings, engine, auth_settings=auth)
+    named = AuthSettings(
+        environment="production", jwt_secret=auth.jwt_secret, auth_domain="gridtokenx.example.edu"
+    )
+    create_app(settings, engine, auth_settings=named)

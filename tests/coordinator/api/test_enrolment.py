@@ -227,7 +227,11 @@ def test_key_rotation_is_refused_unless_enabled(engine: Engine, owner: str) -> N
 
 
 def test_production_refuses_a_placeholder_admin_token(engine: Engine) -> None:
-    auth = AuthSettings(environment="production", jwt_secret=SecretStr(secrets.token_urlsafe(48)))
+    auth = AuthSettings(
+        environment="production",
+        jwt_secret=SecretStr(secrets.token_urlsafe(48)),
+        auth_domain="gtx.example",
+    )
     for token in (None, "changethis", "short", "r" * 32):
         secret = None if token is None else SecretStr(token)
         with pytest.raises(ConfigError, match="GTX_ADMIN_TOKEN"):

@@ -16,4 +16,19 @@ def test_a_reason_is_put_in_words_its_detail_kept_where_it_helps() -> None:
     assert parked is not None
     assert parked.startswith("the ledger refused to mint this energy")
     assert "AccountNotFound" not in parked  # the operator's detail, not the owner's
-    assert describe("off_tick_price") == "off_tick_price"  # no words: the code itself
+    assert describe("some_new_code") == "some_new_code"  # no words: the code itself
+
+
+def test_an_order_is_told_what_it_was_short_of() -> None:
+    assert describe("insufficient_escrow", "buy") == (
+        "not enough credit was approved to cover this order"
+    )
+    assert describe("insufficient_escrow", "sell") == (
+        "not enough energy tokens were approved to cover this order"
+    )
+    assert describe("insufficient_escrow") == "your approved balance did not cover this order"
+    # Orders excluded under rules the REC authority changed since they were placed.
+    assert describe("off_tick_price") == "the price is not a whole number of price steps"
+    assert describe("insufficient_funds", "buy") == (
+        "the balance or approval was too small when the trade settled"
+    )

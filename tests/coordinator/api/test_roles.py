@@ -25,6 +25,8 @@ PUBLIC = {
     ("POST", "/api/v1/enrolment"),  # the one-time token is the credential
     ("GET", "/api/v1/governance/controls"),  # what is paused: the dashboard's banner
 }
+# The public market (prices, volumes, campus energy): read by anyone, rate-limited per address.
+PUBLIC_MARKET = re.compile(r"^/api/v1/market/")
 DEVICE_SIGNED = re.compile(r"^/api/v1/gateways/")
 REC_ONLY = {
     "/api/v1/governance/freeze",
@@ -51,7 +53,7 @@ ROUTES = _routes()
 
 
 def _needed(method: str, path: str) -> str:
-    if (method, path) in PUBLIC:
+    if (method, path) in PUBLIC or (method == "GET" and PUBLIC_MARKET.match(path)):
         return "public"
     if DEVICE_SIGNED.match(path):
         return "device"

@@ -212,3 +212,21 @@ def test_memory_broker_remembers_fresh_passwords() -> None:
     broker.sync({"A": "$7$h"}, fresh={"A": "pw"})
     assert broker.fresh == {"A": "pw"}
     assert broker.syncs == 1
+
+
+def test_unmanaged_broker_warns_only_about_accounts_it_leaves_unmanaged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 18: the demo's start warned "credentials not managed" with no account to
+    manage; now only a new set of gateway accounts is worth a warning, once."""
+    broker = UnmanagedBroker()
+    with caplog.at_level(logging.WARNING):
+        broker.sync({})
+        broker.sync({}, fresh={})
+        assert caplog.records == []
+        broker.sync({"gtx-gw-a": "hash"})
+        broker.sync({"gtx-gw-a": "hash"})
+        assert len(caplog.records) == 1
+        broker.sync({"gtx-gw-a": "hash"}, fresh={"gtx-gw-b": "pw"})
+    assert len(caplog.records) == 2
+    assert "2 gateway account(s)" in caplog.records[1].getMessage()

@@ -112,12 +112,41 @@ def test_status_health_epochs_clearings_alerts_stats() -> None:
     assert "OFFLINE" in text
     assert "BROKER-DOWN" in text
     assert "meters failing: m1" in text
-    assert "price 120" in text
+    assert "price 0.000 credits/kWh" in text  # 120 base units of a 6-decimal mint
     assert "bad_signature" in text
     assert "spike!" in text
 
     view.feed(topics.alerts(ROOT), encode_alert(AlertEvent(spike, "resolved", 9)), now=9.0)
     assert render_json(view, 10.0)["active_alerts"] == []
+
+
+def test_amounts_in_kwh_and_credits_and_epochs_with_their_utc_span() -> None:
+    """Issue 18: the monitor printed base units (mint 40000000, price 137000) and bare
+    epoch ids; people read kWh, credits and times."""
+    view = MonitorView(ROOT, broker="127.0.0.1:1883")
+    assert "no GridTokenX messages under r/v1/# yet" in render_text(view, 0.0)
+    epoch = 89_820_992  # 20 s epochs: 2026-12-04 21:30:40-21:31:00 UTC
+    summary = {"epoch": epoch, "start": epoch * 20, "length_s": 20, "readings": 3,
+               "total_export_wh": 1250, "total_import_wh": 40,
+               "mint_base_units": 1250 * 10**6}  # fmt: skip
+    view.feed(topics.epoch_summary(ROOT, epoch), json.dumps(summary).encode(), now=1.0)
+    result = {"clearing_price": 137_000, "volume": 2_500_000_000, "turnover": 342_500,
+              "matches": [[1]], "orders": [[1], [2]], "pricing": "uniform"}  # fmt: skip
+    body = {"epoch": epoch + 1, "inputs": {}, "inputs_hash": "a", "result": result,
+            "result_hash": "b", "v": 1}  # fmt: skip
+    view.feed(topics.epoch_clearing(ROOT, epoch + 1), json.dumps(body).encode(), now=2.0)
+
+    text = render_text(view, 3.0)
+    assert "broker=127.0.0.1:1883" in text
+    assert "no GridTokenX messages" not in text
+    assert (f"  {epoch} [21:30:40\u201321:31:00 UTC]  readings 3  export 1.250 kWh  "
+            "import 0.040 kWh  minted 1.250 kWh") in text  # fmt: skip
+    assert (f"  {epoch + 1} [21:31:00\u201321:31:20 UTC]  price 0.137 credits/kWh  "
+            "volume 2.500 kWh  paid 0.343 credits  matches 1 of 2 orders") in text  # fmt: skip
+    clearing = render_json(view, 3.0)["clearings"][str(epoch + 1)]
+    assert clearing["clearing_price"] == 137_000  # base units stay for scripts
+    assert (clearing["clearing_price_credits_per_kwh"], clearing["volume_kwh"],
+            clearing["turnover_credits"]) == (0.137, 2.5, 0.3425)  # fmt: skip
 
 
 def test_gateway_supplied_escapes_reach_the_terminal_inert() -> None:

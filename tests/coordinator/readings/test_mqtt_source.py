@@ -2,6 +2,7 @@
 acknowledged before leaving is not handed to its next session."""
 
 import asyncio
+import logging
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,17 @@ async def _take_until(source: MqttSource, last: bytes) -> list[bytes]:
         got += [d.incoming.payload for d in batch]
         source.ack(batch)
     return got
+
+
+async def test_a_clean_stop_is_no_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 18: every demo stop logged "MQTT connection lost (Normal disconnection)"
+    as a WARNING; leaving on purpose is not a lost connection."""
+    with private_broker(tmp_path) as broker, caplog.at_level(logging.INFO):
+        async with MqttSource(
+            host="127.0.0.1", port=broker.port, client_id="gtx-test-clean-stop",
+            subscription="gtx/test/readings/+",
+        ):  # fmt: skip
+            pass
+    mine = [r for r in caplog.records if r.name == "coordinator.readings.ingest.mqtt_source"]
+    assert [r.levelname for r in mine if r.levelno >= logging.WARNING] == []
+    assert any("disconnected from MQTT broker" in r.getMessage() for r in mine)

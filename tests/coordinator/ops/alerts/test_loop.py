@@ -38,7 +38,9 @@ async def test_monitor_publishes_new_once_resolves_and_retries() -> None:
             sent.append((topic, decode_alert(body)))
         return accept[0]
 
-    monitor = AlertMonitor(source, publish, topic_root="r", clock=lambda: 10_000.0)
+    clock = [9_000.0]  # monitoring began long enough ago to call a gateway silent
+    monitor = AlertMonitor(source, publish, topic_root="r", clock=lambda: clock[0])
+    clock[0] = 10_000.0
     source.seen = [GatewaySeen("gw", 0, 60)]
     source.failures = [LedgerFailure("settlements", "k", 1, "boom")]
     events = await monitor.step()
@@ -107,8 +109,10 @@ async def test_alert_monitor_against_database_and_broker(engine: Engine, topic_r
 
             consumer = asyncio.create_task(consume())
             rules = AlertRules(length_s=length, grace_s=120, expect_clearing=False)
+            now[0] = T - 2000  # monitoring for longer than two default poll intervals
             monitor = AlertMonitor(SqlAlertSource(engine), publish, topic_root=topic_root,
                                    rules=rules, clock=lambda: now[0])  # fmt: skip
+            now[0] = T
             events = await monitor.step()
             keys = {e.alert.key for e in events}
             # Silent since registration (no reading ever, default 900 s interval).

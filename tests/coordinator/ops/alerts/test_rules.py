@@ -235,3 +235,16 @@ def test_evaluate_combines_rules() -> None:
     source.seen = [GatewaySeen("gw", 9990, 60)]
     alerts = evaluate(source, AlertRules(), 10_000, 0)
     assert [a.kind for a in alerts] == [AlertKind.REJECTION_SPIKE]
+
+
+def test_a_restarted_coordinator_gives_gateways_time_before_calling_them_silent() -> None:
+    """Issue 18: a demo restarted after a pause warned "gateway silent" at once for
+    every gateway, before any could reconnect; silence counts while monitoring."""
+    seen = [GatewaySeen("gw", last_seen_s=1000, poll_interval_s=10)]
+    assert silent_gateways(seen, now=5000, since_s=4990) == []
+    assert silent_gateways(seen, now=5010, since_s=4990) == []  # two intervals: not more
+    (alert,) = silent_gateways(seen, now=5011, since_s=4990)
+    assert alert.details["silent_s"] == 4011  # the whole silence, pause included
+    source = FakeSource()
+    source.seen = seen
+    assert evaluate(source, AlertRules(expect_clearing=False), 5000, 4995) == []

@@ -10,6 +10,7 @@ from coordinator.readings.oracle.epochs import (
     EpochEnergy,
     accounting_epoch,
     epoch_of,
+    epoch_span,
     epoch_start,
     interval_energy,
     merge_epochs,
@@ -210,3 +211,11 @@ def test_interval_energy_is_the_split_of_each_counter(
     exp = split_pro_rata(exports[1], start, end, length, first_open)
     expected = [EpochEnergy(e, i, x) for (e, i), (_, x) in zip(imp, exp, strict=True)]
     assert interval_energy(before, after, length, first_open) == expected
+
+
+def test_epoch_span_names_the_utc_start_and_end() -> None:
+    quarter = epoch_of(1_764_072_000, 900)  # 2025-11-25 12:00 UTC
+    assert epoch_span(quarter, 900) == "2025-11-25 12:00:00\u201312:15:00 UTC"
+    assert epoch_span(quarter, 900, date=False) == "12:00:00\u201312:15:00 UTC"
+    last = epoch_of(1_764_115_200, 900) - 1  # the quarter before midnight
+    assert epoch_span(last, 900) == "2025-11-25 23:45:00\u20132025-11-26 00:00:00 UTC"
