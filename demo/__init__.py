@@ -34,6 +34,22 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--poll-seconds", type=int, default=4)
     demo.add_argument("--api-port", type=int, default=8080)
     demo.add_argument(
+        "--rpc",
+        type=_address,
+        default=None,
+        metavar="HOST:PORT",
+        help="also serve the ledger as a Solana JSON-RPC endpoint there, for wallets, "
+        "explorers and SDKs (read-only; websocket on the same port and the next)",
+    )
+    demo.add_argument(
+        "--rpc-allow-send", action="store_true", help="with --rpc: accept sendTransaction"
+    )
+    demo.add_argument(
+        "--rpc-allow-airdrop",
+        action="store_true",
+        help="with --rpc: answer requestAirdrop (lamports out of thin air)",
+    )
+    demo.add_argument(
         "--epochs",
         type=int,
         default=0,
@@ -43,8 +59,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if (args.rpc_allow_send or args.rpc_allow_airdrop) and args.rpc is None:
+        print("error: --rpc-allow-send and --rpc-allow-airdrop need --rpc", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     options = DemoOptions(
         workdir=args.workdir,
@@ -54,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         poll_s=args.poll_seconds,
         api_port=args.api_port,
         epochs=args.epochs,
+        rpc=args.rpc,
+        rpc_allow_send=args.rpc_allow_send,
+        rpc_allow_airdrop=args.rpc_allow_airdrop,
     )
     try:
         result = asyncio.run(run_demo(options))

@@ -54,6 +54,8 @@ from edge.meter_reader import ModbusMeterReader
 from edge.outbox import Outbox
 from edge.publisher import MqttPublisher
 from edge.signing import DeviceKey
+from programs.ledger.embedded import EmbeddedLedger
+from programs.ledger.jsonrpc import serve as serve_json_rpc
 from programs.roles.registry import register_user
 from programs.roles.token import mint_payment
 
@@ -73,6 +75,9 @@ class DemoOptions:
     api_port: int = 8080
     seed: int = 7
     epochs: int = 0  # stop (and reconcile) after this many epochs are minted; 0 = run on
+    rpc: tuple[str, int] | None = None  # serve the ledger's JSON-RPC on (host, port)
+    rpc_allow_send: bool = False
+    rpc_allow_airdrop: bool = False
 
 
 class Finished(Exception):  # noqa: N818 - a signal, not an error
@@ -167,6 +172,42 @@ async def _serve_api(app: object, port: int) -> None:
         server.should_exit = True
         await serving
         raise
+
+
+def _serve_front_ends(
+    tg: asyncio.TaskGroup, chain: Chain, settings: Settings, engine: Engine, options: DemoOptions
+) -> None:
+    """The API and dashboard, and (with --rpc) the ledger's JSON-RPC."""
+    access = ChainAccess(chain.ledger, chain.deployment, chain.keys.payer, chain.keys.rec_authority)
+    app = create_app(settings, engine, ledger=access)
+    tg.create_task(_serve_api(app, options.api_port), name="api")
+    print(f"dashboard: http://127.0.0.1:{options.api_port}/  (development login)")
+    if options.rpc is not None:
+        tg.create_task(_serve_rpc(chain, options), name="json-rpc")
+
+
+async def _serve_rpc(chain: Chain, options: DemoOptions) -> None:
+    """The demo's ledger as a Solana JSON-RPC endpoint (websocket on the same port and
+    the next one up, as a validator's)."""
+    assert options.rpc is not None
+    ledger = chain.ledger
+    assert isinstance(ledger, EmbeddedLedger)  # the demo's ledger is always embedded
+    host, port = options.rpc
+
+    def ready(rpc_port: int, pubsub_port: int | None) -> None:
+        mode = "sendTransaction accepted" if options.rpc_allow_send else "read-only"
+        also = "" if pubsub_port is None else f" and :{pubsub_port}"
+        print(f"Solana JSON-RPC: http://{host}:{rpc_port}  (websocket there{also}; {mode})")
+
+    await serve_json_rpc(
+        ledger,
+        host,
+        port,
+        pubsub_port=port + 1 if port else None,
+        allow_send=options.rpc_allow_send,
+        allow_airdrop=options.rpc_allow_airdrop,
+        on_ready=ready,
+    )
 
 
 def _credits_file(workdir: Path) -> Path:
@@ -415,12 +456,7 @@ async def run_demo(options: DemoOptions) -> Reconciliation | None:
                         name=f"gateway-{g + 1}",
                     )
                 chain = await chain_ready
-                access = ChainAccess(
-                    chain.ledger, chain.deployment, chain.keys.payer, chain.keys.rec_authority
-                )
-                app = create_app(settings, engine, ledger=access)
-                tg.create_task(_serve_api(app, options.api_port), name="api")
-                print(f"dashboard: http://127.0.0.1:{options.api_port}/  (development login)")
+                _serve_front_ends(tg, chain, settings, engine, options)
                 print(
                     f"first epoch closes within {2 * options.epoch_s} s; Ctrl-C stops", flush=True
                 )

@@ -39,6 +39,8 @@ from coordinator.api.routes import (
     admin,
     auth,
     balances,
+    clearings,
+    deployment,
     enrolment,
     epochs,
     events,
@@ -181,8 +183,8 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    for module in (auth, me, readings, epochs, balances, orders, trades, proofs, events,
-                   admin, governance, enrolment, gateways):  # fmt: skip
+    for module in (auth, me, readings, epochs, clearings, balances, orders, trades, proofs,
+                   events, admin, governance, enrolment, gateways, deployment):  # fmt: skip
         app.include_router(module.router)
 
     @app.get("/api/v1/health", tags=["health"])

@@ -23,6 +23,7 @@ PUBLIC = {
     ("POST", "/api/v1/auth/nonce"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/enrolment"),  # the one-time token is the credential
+    ("GET", "/api/v1/deployment"),  # public addresses, on chain for anyone anyway
 }
 DEVICE_SIGNED = re.compile(r"^/api/v1/gateways/")
 REC_ONLY = {"/api/v1/governance/freeze", "/api/v1/governance/thaw", "/api/v1/governance/memo"}
