@@ -11,6 +11,7 @@ COPY provisioning provisioning
 COPY coordinator coordinator
 COPY programs programs
 COPY demo demo
+COPY verify verify
 # openssl: deploy/broker/setup.sh checks the broker's certificate (and makes a
 # development CA when asked) in this image.
 RUN apt-get update \

@@ -1,4 +1,5 @@
-"""`gtx-coordinator`: migrate the database, manage devices, run ingest."""
+"""`gtx-coordinator`: migrate the database, manage devices, run ingest, serve the
+embedded ledger as Solana JSON-RPC."""
 
 import argparse
 import asyncio
@@ -6,6 +7,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import os
 import ssl
 import sys
 import time
@@ -26,7 +28,7 @@ from coordinator.devices.broker_setup import write_broker_state
 from coordinator.devices.registry import register_device
 from coordinator.errors import BrokerError, ConfigError, CoordinatorError
 from coordinator.governance import GovernanceReader, SqlGovernance, defaults_from, schedule
-from coordinator.onchain.ledger import open_readonly
+from coordinator.onchain.ledger import embedded_writer, open_readonly
 from coordinator.onchain.minting import retry_parked
 from coordinator.onchain.reconcile import Reconciliation, reconcile
 from coordinator.ops.broker_audit import run_audit
@@ -36,6 +38,10 @@ from coordinator.ops.monitor import run_monitor
 from coordinator.readings.epoch_close import recompute_epoch, recorded_length, summary_json
 from coordinator.readings.oracle import epoch_of, epoch_span
 from coordinator.runner import maintain_partitions, prepare_sessions, run_ingest
+from programs.errors import LedgerError
+from programs.ledger.embedded import EmbeddedLedger
+from programs.ledger.jsonrpc import serve as serve_json_rpc
+from programs.ledger.store import SqlLedgerStore
 from wire.text import printable
 
 __all__ = ["build_parser", "main"]
@@ -132,6 +138,47 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the broker's log on stdin: pass it on without per-message lines, log and "
         "count (gtx_broker_refusals_total) every refused login, subscription and publish",
     )
+    ledger = sub.add_parser("ledger", help="the embedded ledger")
+    ledger_sub = ledger.add_subparsers(
+        dest="ledger_command", required=True, metavar="LEDGER_COMMAND", help="ledger tool to run"
+    )
+    serve = ledger_sub.add_parser(
+        "serve",
+        help="serve the embedded ledger as a Solana JSON-RPC endpoint (and its websocket), "
+        "read-only unless told otherwise",
+    )
+    serve.add_argument(
+        "--listen",
+        default="127.0.0.1:8899",
+        type=_address,
+        help="HOST:PORT of the JSON-RPC, the websocket on the same port (default "
+        "127.0.0.1:8899, as a validator)",
+    )
+    serve.add_argument(
+        "--pubsub-port",
+        type=int,
+        default=None,
+        help="also serve the websocket on this port (default: the RPC port + 1, as a "
+        "validator; 0: only on the RPC port)",
+    )
+    serve.add_argument(
+        "--allow-send",
+        action="store_true",
+        help="accept sendTransaction: this process then writes the ledger, and refuses to "
+        "start while another does (a coordinator with GTX_LEDGER=embedded)",
+    )
+    serve.add_argument(
+        "--allow-airdrop",
+        action="store_true",
+        help="answer requestAirdrop with lamports out of thin air (development only; "
+        "writes the ledger like --allow-send)",
+    )
+    serve.add_argument(
+        "--poll",
+        type=float,
+        default=0.5,
+        help="read-only: seconds between looks for what the ledger's writer journaled",
+    )
     return parser
 
 
@@ -165,6 +212,66 @@ def _params(engine: Engine, settings: Settings, epoch: int | None, as_json: bool
             flag = "  (recorded, not applied: the epoch length is fixed per deployment)"
         print(printable(f"  {r.name.value:<18} {r.value:<16} {when:<9} {since}{by}{flag}"))
     return 0
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def _serve_ledger(args: argparse.Namespace, settings: Settings, engine: Engine) -> None:
+    if settings.ledger != "embedded":
+        raise ConfigError(
+            f"`ledger serve` serves the embedded ledger; GTX_LEDGER is {settings.ledger!r} "
+            "(a cluster has its own RPC)"
+        )
+    upgrade(engine)
+    host, port = args.listen
+    pubsub = port + 1 if args.pubsub_port is None and port else args.pubsub_port or None
+    writes = args.allow_send or args.allow_airdrop
+
+    def ready(rpc_port: int, pubsub_port: int | None) -> None:
+        also = "" if pubsub_port is None else f" and ws://{host}:{pubsub_port}"
+        mode = ("sendTransaction accepted" if args.allow_send else "no sendTransaction") + (
+            ", airdrops" if args.allow_airdrop else ""
+        )
+        state = f"writes ({mode})" if writes else "read-only, following the database"
+        print(
+            printable(
+                f"serving the embedded ledger: http://{host}:{rpc_port} "
+                f"(websocket ws://{host}:{rpc_port}{also}); {state}; Ctrl-C stops"
+            ),
+            flush=True,
+        )
+
+    async def serve_it() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            if writes:
+                await stack.enter_async_context(embedded_writer(engine))
+            ledger = await EmbeddedLedger.open(SqlLedgerStore(engine))
+            try:
+                await serve_json_rpc(
+                    ledger,
+                    host,
+                    port,
+                    pubsub_port=pubsub,
+                    allow_send=args.allow_send,
+                    allow_airdrop=args.allow_airdrop,
+                    follow_interval=None if writes else args.poll,
+                    on_ready=ready,
+                )
+            except OSError as exc:
+                reason = os.strerror(exc.errno) if exc.errno else str(exc)
+                where = f"{host}:{port}" + ("" if pubsub is None else f" and :{pubsub}")
+                raise ConfigError(
+                    f"cannot serve the JSON-RPC on {where}: {reason} "
+                    "(choose others with --listen and --pubsub-port)"
+                ) from None
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_it())
 
 
 def _recompute(engine: Engine, settings: Settings, epoch: int) -> int:
@@ -324,6 +431,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings, engine: Engine) -> i
         return _monitor(args, settings)
     elif args.command.startswith("broker-"):
         _broker_command(args, settings, engine)
+    elif args.command == "ledger":
+        _serve_ledger(args, settings, engine)
     elif args.command == "run":
         upgrade(engine)
         if settings.metrics_port:
@@ -341,7 +450,7 @@ def _expected(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
             found = _expected(exc)
             if found is not None:
                 return found
-        elif isinstance(exc, CoordinatorError | OperationalError | InterfaceError):
+        elif isinstance(exc, CoordinatorError | LedgerError | OperationalError | InterfaceError):
             return exc
     return None
 
@@ -363,6 +472,6 @@ def main(argv: list[str] | None = None) -> int:
                     raise leaf from group
         finally:
             engine.dispose()
-    except CoordinatorError as exc:
+    except (CoordinatorError, LedgerError) as exc:
         print(printable(f"error: {exc}"), file=sys.stderr)
         return 2

@@ -88,6 +88,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="port of the dashboard and API on 127.0.0.1 (default 8080; 0: any free port)",
     )
     demo.add_argument(
+        "--rpc",
+        type=_address,
+        default=None,
+        metavar="HOST:PORT",
+        help="also serve the ledger as a Solana JSON-RPC endpoint there, for wallets, "
+        "explorers and SDKs (read-only; websocket on the same port and the next)",
+    )
+    demo.add_argument(
+        "--rpc-allow-send", action="store_true", help="with --rpc: accept sendTransaction"
+    )
+    demo.add_argument(
+        "--rpc-allow-airdrop",
+        action="store_true",
+        help="with --rpc: answer requestAirdrop (lamports out of thin air)",
+    )
+    demo.add_argument(
         "--epochs",
         type=int,
         default=0,
@@ -95,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(0, the default: run until Ctrl-C)",
     )
     return parser
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
 
 
 class _Stopped(Exception):  # noqa: N818 - a signal, not an error
@@ -147,6 +170,9 @@ def _expected(exc: BaseException) -> BaseException | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if (args.rpc_allow_send or args.rpc_allow_airdrop) and args.rpc is None:
+        print("error: --rpc-allow-send and --rpc-allow-airdrop need --rpc", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     options = DemoOptions(
         workdir=args.workdir,
@@ -156,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         poll_s=args.poll_seconds,
         api_port=args.api_port,
         epochs=args.epochs,
+        rpc=args.rpc,
+        rpc_allow_send=args.rpc_allow_send,
+        rpc_allow_airdrop=args.rpc_allow_airdrop,
     )
     try:
         result = asyncio.run(_until_signalled(run_demo(options)))

@@ -65,6 +65,9 @@ from edge.outbox import Outbox
 from edge.publisher import MqttPublisher
 from edge.signing import DeviceKey
 from programs.errors import TransactionFailed
+from programs.ledger.embedded import EmbeddedLedger
+from programs.ledger.jsonrpc import listen as listen_json_rpc
+from programs.ledger.jsonrpc import serve as serve_json_rpc
 from programs.roles.registry import register_user
 from programs.roles.token import mint_payment
 
@@ -84,6 +87,9 @@ class DemoOptions:
     api_port: int = 8080
     seed: int = 7
     epochs: int = 0  # stop (and reconcile) after this many epochs are minted; 0 = run on
+    rpc: tuple[str, int] | None = None  # serve the ledger's JSON-RPC on (host, port)
+    rpc_allow_send: bool = False
+    rpc_allow_airdrop: bool = False
 
 
 class Finished(Exception):  # noqa: N818 - a signal, not an error
@@ -211,6 +217,56 @@ async def _serve_api(app: object, sock: socket.socket) -> None:
         server.should_exit = True
         await serving
         raise
+
+
+@contextlib.contextmanager
+def _rpc_sockets(options: DemoOptions) -> Iterator[list[socket.socket]]:
+    """With --rpc, the JSON-RPC's listening sockets (websocket on the same port and the
+    next one up, as a validator's), bound before anything starts, as the dashboard's."""
+    if options.rpc is None:
+        yield []
+        return
+    host, port = options.rpc
+    try:
+        sockets = listen_json_rpc(host, port, port + 1 if port else None)
+    except OSError as exc:
+        also = f" and {port + 1}" if port else ""
+        raise ConfigError(
+            f"cannot serve the JSON-RPC on {host}:{port}{also}: {_reason(exc)} "
+            "(choose another address with --rpc, port 0 for any free one)"
+        ) from None
+    with contextlib.ExitStack() as stack:
+        for sock in sockets:
+            stack.enter_context(sock)
+        yield sockets
+
+
+async def _serve_rpc(chain: Chain, options: DemoOptions, sockets: list[socket.socket]) -> None:
+    """The demo's ledger as a Solana JSON-RPC endpoint, on `_rpc_sockets`."""
+    assert options.rpc is not None
+    ledger = chain.ledger
+    assert isinstance(ledger, EmbeddedLedger)  # the demo's ledger is always embedded
+    host, port = options.rpc
+
+    def ready(rpc_port: int, pubsub_port: int | None) -> None:
+        mode = "sendTransaction accepted" if options.rpc_allow_send else "read-only"
+        also = "" if pubsub_port is None else f" and :{pubsub_port}"
+        print(
+            f"Solana JSON-RPC: http://{host}:{rpc_port}  (websocket there{also}; {mode})",
+            flush=True,
+        )
+
+    await serve_json_rpc(
+        ledger,
+        host,
+        port,
+        pubsub_port=port + 1 if port else None,
+        allow_send=options.rpc_allow_send,
+        allow_airdrop=options.rpc_allow_airdrop,
+        on_ready=ready,
+        handle_signals=False,  # the demo's handlers stop it with everything else
+        sockets=sockets,
+    )
 
 
 def _credits_file(workdir: Path) -> Path:
@@ -557,11 +613,13 @@ async def run_demo(options: DemoOptions) -> Reconciliation | None:
     minted; then return the reconciliation of every user's balances."""
     workdir = options.workdir
     workdir.mkdir(parents=True, exist_ok=True)
-    with _api_socket(options.api_port) as api_socket:
-        return await _run(options, api_socket)
+    with _api_socket(options.api_port) as api_socket, _rpc_sockets(options) as rpc_sockets:
+        return await _run(options, api_socket, rpc_sockets)
 
 
-async def _run(options: DemoOptions, api_socket: socket.socket) -> Reconciliation | None:
+async def _run(
+    options: DemoOptions, api_socket: socket.socket, rpc_sockets: list[socket.socket]
+) -> Reconciliation | None:
     workdir = options.workdir
     plan = await detect_services(
         service_config_from_env(os.environ),
@@ -647,6 +705,8 @@ async def _run(options: DemoOptions, api_socket: socket.socket) -> Reconciliatio
                 chain = await chain_ready
                 app, sign_in = _app(settings, engine, chain, auth_settings, demo_users, on_hand)
                 tg.create_task(_serve_api(app, api_socket), name="api")
+                if rpc_sockets:
+                    tg.create_task(_serve_rpc(chain, options, rpc_sockets), name="json-rpc")
                 print(
                     f"first epoch closes within {2 * options.epoch_s} s; Ctrl-C stops", flush=True
                 )

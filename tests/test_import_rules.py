@@ -32,6 +32,7 @@ CONTRACT_TYPES: dict[str, type[Contract]] = {
 }
 
 WIRE = "wire, the contract both ends share, imports none of its users"
+VERIFY = "verify, the outside check, imports only wire of the project"
 EDGE = "edge, the gateway, imports only wire of the project"
 DEVICE_SIM = "device_sim, the simulated meters, imports none of the services"
 PROGRAMS = "programs, the on-chain layer, imports only wire of the project"
@@ -49,6 +50,9 @@ INJECTED_LINE = 99_999  # no real import sits on this line, so a report naming i
 FORBIDDEN_IMPORTS = [
     ("wire.topics", "coordinator.config", WIRE),
     ("wire.base58", "edge", WIRE),
+    ("wire.clearing", "verify", WIRE),
+    ("verify.market", "coordinator.market.rules", VERIFY),
+    ("verify.solana", "solders", VERIFY),
     ("edge.config", "coordinator", EDGE),
     ("edge.agent", "provisioning", EDGE),
     ("device_sim.meter", "programs", DEVICE_SIM),

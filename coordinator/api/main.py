@@ -41,6 +41,8 @@ from coordinator.api.routes import (
     admin,
     auth,
     balances,
+    clearings,
+    deployment,
     enrolment,
     epochs,
     events,
@@ -198,8 +200,9 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    for module in (auth, me, readings, epochs, balances, orders, trades, proofs, events,
-                   market, admin, governance, enrolment, gateways, mints):  # fmt: skip
+    for module in (auth, me, readings, epochs, clearings, balances, orders, trades, proofs,
+                   events, market, admin, governance, enrolment, gateways, mints,
+                   deployment):  # fmt: skip
         app.include_router(module.router)
 
     @app.get("/api/v1/health", tags=["health"])

@@ -17,7 +17,9 @@ from coordinator.db.models import (
     ClearingRecord,
     Device,
     EnrolmentToken,
+    EpochOnchain,
     EpochRecord,
+    KeyRotation,
     MarketOrder,
     MatchRow,
     Meter,
@@ -52,6 +54,7 @@ __all__ = [
     "epoch",
     "epoch_readings",
     "epochs",
+    "gateway_keys",
     "gateways",
     "latest_clearing",
     "meter_owner",
@@ -108,6 +111,7 @@ class EpochRow:
     turnover: int | None
     inputs_hash: str | None
     result_hash: str | None
+    attestation_signature: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +297,25 @@ def reading(engine: Engine, gateway_id: str, seq: int) -> ReadingRow | None:
     return None if row is None else _reading_row(row)
 
 
+def gateway_keys(engine: Engine, gateway_id: str) -> list[bytes]:
+    """The keys on record for the gateway: its current key, then each key it rotated
+    from or to, in order, once each (its id is its first key)."""
+    with engine.connect() as conn:
+        current = conn.execute(
+            select(Device.public_key).where(Device.gateway_id == gateway_id)
+        ).scalar_one_or_none()
+        rotations = conn.execute(
+            select(KeyRotation.old_key, KeyRotation.new_key)
+            .where(KeyRotation.gateway_id == gateway_id)
+            .order_by(KeyRotation.id)
+        ).all()
+    keys: list[bytes] = []
+    for key in [current, *(k for pair in rotations for k in pair)]:
+        if key is not None and bytes(key) not in keys:
+            keys.append(bytes(key))
+    return keys
+
+
 def epoch_readings(
     engine: Engine, epoch: int, length_s: int, lateness_s: int
 ) -> list[SignedReading]:
@@ -320,14 +343,17 @@ def _epoch_query() -> Select[*tuple[Any, ...]]:
         EpochRecord.total_import_wh, EpochRecord.total_export_wh, EpochRecord.mint_base_units,
         EpochRecord.merkle_root, ClearingRecord.clearing_price, ClearingRecord.volume,
         ClearingRecord.turnover, ClearingRecord.inputs_hash, ClearingRecord.result_hash,
-    ).outerjoin(ClearingRecord, ClearingRecord.epoch == EpochRecord.epoch)  # fmt: skip
+        EpochOnchain.attestation_signature,
+    ).outerjoin(ClearingRecord, ClearingRecord.epoch == EpochRecord.epoch).outerjoin(
+        EpochOnchain, EpochOnchain.epoch == EpochRecord.epoch
+    )  # fmt: skip
 
 
 def _epoch_row(r: Sequence[object]) -> EpochRow:
-    e, length, closed, count, imp, exp, mint, root, price, vol, turn, ih, rh = r
+    e, length, closed, count, imp, exp, mint, root, price, vol, turn, ih, rh, att = r
     return EpochRow(
         e, epoch_start(e, length), length, closed, count, imp, exp, mint,  # type: ignore[arg-type]
-        bytes(root), price, vol, turn, ih, rh,  # type: ignore[call-overload, arg-type]
+        bytes(root), price, vol, turn, ih, rh, att,  # type: ignore[call-overload, arg-type]
     )  # fmt: skip
 
 

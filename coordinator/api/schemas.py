@@ -20,6 +20,7 @@ __all__ = [
     "ControlActionOut",
     "ControlsIn",
     "ControlsOut",
+    "DeploymentOut",
     "DraftOut",
     "EnrolmentIn",
     "EnrolmentOut",
@@ -30,6 +31,7 @@ __all__ = [
     "GovernanceIn",
     "HourOut",
     "LoginIn",
+    "MarketClearingOut",
     "MarketSummaryOut",
     "MeOut",
     "MeterIn",
@@ -255,6 +257,41 @@ class EpochOut(BaseModel):
     turnover: int | None
     inputs_hash: str | None
     result_hash: str | None
+    attestation_signature: str | None = Field(
+        description="the `gtx/v1 attest` memo of the Merkle root (base58); null until attested"
+    )
+
+
+class ClearingOut(BaseModel):
+    """A delivery epoch's clearing; its canonical inputs and result are at
+    `/api/v1/clearings/{epoch}/publication` (`gtx-verify clearing` recomputes them)."""
+
+    epoch: int
+    pricing: str
+    clearing_price: int | None = Field(description="payment base units per kWh; None: no trade")
+    volume: int = Field(description="energy base units traded")
+    turnover: int = Field(description="payment base units paid")
+    order_count: int
+    match_count: int
+    inputs_hash: str = Field(description="SHA-256 of the canonical inputs, hex")
+    result_hash: str = Field(description="SHA-256 of the canonical result, hex")
+    cleared_at: dt.datetime
+    publication_topic: str = Field(description="the retained MQTT topic of the publication")
+    attestation_signature: str | None = Field(
+        description="the `gtx/v1 clearing` memo transaction (base58); null until attested"
+    )
+
+
+class DeploymentOut(BaseModel):
+    """The deployment's public addresses: who signs what on chain (base58)."""
+
+    energy_mint: str
+    payment_mint: str
+    oracle: str = Field(description="signs `gtx/v1 mint` and `gtx/v1 attest` memos")
+    rec_authority: str = Field(description="signs `gtx/v1 register` and `gtx/v1 control`")
+    settlement_authority: str = Field(description="signs `gtx/v1 settle` and `gtx/v1 clearing`")
+    mint_multisig: str | None
+    memo_program: str
 
 
 class EpochEnergyOut(BaseModel):
@@ -296,19 +333,39 @@ class BalancesOut(BaseModel):
 
 
 class ProofStepOut(BaseModel):
-    side: str
+    side: str = Field(
+        description="where the sibling sits: `left` means node(sibling, running), "
+        "`right` node(running, sibling)"
+    )
     sibling: str = Field(description="hex")
 
 
 class ProofOut(BaseModel):
+    """Everything needed to rebuild and check the reading's leaf and its path to the
+    root attested on chain (docs/protocol.md, "Reading proofs"; `gtx-verify reading`)."""
+
     gateway_id: str
     seq: int
     meter_id: str
     epoch: int
-    leaf: str
+    payload: str = Field(
+        description="the signed reading as the gateway publishes it (wire protocol v1 JSON)"
+    )
+    signature: str = Field(description="Ed25519 signature over the canonical bytes, hex")
+    signer: str = Field(
+        description="base58 key the signature verifies under: the gateway id, or a key "
+        "the gateway rotated to"
+    )
+    leaf_bytes: str = Field(description='hex of b"GTX-LEAF-v1" || signed bytes || signature')
+    leaf: str = Field(description="SHA-256(0x00 || leaf_bytes), hex")
+    leaf_index: int = Field(description="the leaf's place in (gateway key bytes, seq) order")
+    leaf_count: int = Field(description="leaves in the epoch's tree")
+    proof: list[ProofStepOut] = Field(description="from the leaf up to the root")
     merkle_root: str
-    proof: list[ProofStepOut]
-    verified: bool
+    attestation_signature: str | None = Field(
+        description="the `gtx/v1 attest` memo transaction (base58); null until attested"
+    )
+    verified: bool = Field(description="the server's own check of the path against the root")
 
 
 class RejectedOut(BaseModel):
@@ -520,7 +577,10 @@ class ChainActionOut(BaseModel):
 # --- the public market (no sign-in) ---------------------------------------------------
 
 
-class ClearingOut(BaseModel):
+class MarketClearingOut(BaseModel):
+    """An epoch's clearing as the public market shows it (the signed-in
+    `/api/v1/clearings/{epoch}` adds its hashes and attestation: `ClearingOut`)."""
+
     epoch: int
     start: int = Field(description="delivery epoch start, Unix seconds UTC")
     length_s: int
@@ -546,7 +606,7 @@ class MarketSummaryOut(BaseModel):
     energy_decimals: int
     payment_decimals: int
     pricing: str
-    last_clearing: ClearingOut | None = Field(description="the newest epoch that traded")
+    last_clearing: MarketClearingOut | None = Field(description="the newest epoch that traded")
     explorer_tx_url: str | None = Field(
         description="a block explorer's transaction page, `{signature}` to fill in; None "
         "(the embedded ledger): `GET /market/transactions/{signature}`"

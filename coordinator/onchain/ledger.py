@@ -3,17 +3,24 @@ unfinished chain jobs finished.
 
 One process at a time owns the ledger side (see `coordinator.onchain.worker`):
 the embedded ledger lives in that process's memory, with its state written
-through to the database after every transaction.
+through to the database after every transaction. `embedded_writer` makes sure
+no other process writes it meanwhile (`gtx-coordinator ledger serve
+--allow-send`); read-only replicas (`ledger serve` without it) need no lock.
 """
 
+import asyncio
 import contextlib
+import fcntl
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from solders.pubkey import Pubkey
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from coordinator.config import Settings
+from coordinator.db.locks import EMBEDDED_LEDGER_LOCK
 from coordinator.errors import ConfigError
 from coordinator.governance import GovernanceReader, GovernedParams, SqlGovernance
 from coordinator.market import MarketContext, SqlMarketStore
@@ -27,7 +34,7 @@ from programs.ledger.store import SqlLedgerStore
 from programs.roles.deployment import Deployment
 from programs.roles.token import bootstrap
 
-__all__ = ["Chain", "market_context", "open_chain", "open_readonly"]
+__all__ = ["Chain", "embedded_writer", "market_context", "open_chain", "open_readonly"]
 
 # The embedded ledger's fee payer is topped up to this (lamports); a real
 # cluster's payer must be funded by the operator.
@@ -48,10 +55,70 @@ async def _balance(ledger: Ledger, address: Pubkey) -> int:
     return 0 if account is None else account.lamports
 
 
+_OWNED = (
+    "the embedded ledger is written by another process (a coordinator's chain worker "
+    "with GTX_LEDGER=embedded, or `gtx-coordinator ledger serve --allow-send`): stop it, "
+    "or point this one at it with GTX_LEDGER=rpc"
+)
+
+
 @contextlib.asynccontextmanager
-async def _ledger(settings: Settings, engine: Engine) -> AsyncIterator[Ledger]:
+async def embedded_writer(engine: Engine) -> AsyncIterator[None]:
+    """Hold the right to write the embedded ledger in `engine`'s database for the
+    duration: a PostgreSQL session advisory lock, or on SQLite an exclusive lock on a
+    file beside the database. Raises ConfigError at once if another process holds it
+    (two writers would each apply transactions to their own copy of the state)."""
+    if engine.dialect.name == "postgresql":
+        conn = await asyncio.to_thread(engine.connect)
+        key = {"k": EMBEDDED_LEDGER_LOCK}
+        held = False
+
+        def release() -> None:
+            # The connection goes back to the pool, its session with it: unlock first
+            # (a process that dies loses its session, and the lock with it).
+            try:
+                if held:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), key)
+            except Exception:
+                conn.invalidate()
+                raise
+            finally:
+                conn.close()
+
+        try:
+            query = text("SELECT pg_try_advisory_lock(:k)")
+            held = await asyncio.to_thread(lambda: bool(conn.execute(query, key).scalar_one()))
+            if not held:
+                raise ConfigError(_OWNED)
+            yield
+        finally:
+            await asyncio.to_thread(release)
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield  # a database only this process sees
+        return
+    fd = os.open(f"{database}.ledger-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(_OWNED) from None
+        yield
+    finally:
+        os.close(fd)  # closing the file releases the lock
+
+
+@contextlib.asynccontextmanager
+async def _ledger(
+    settings: Settings, engine: Engine, *, write: bool = True
+) -> AsyncIterator[Ledger]:
     if settings.ledger == "embedded":
-        yield await EmbeddedLedger.open(SqlLedgerStore(engine))
+        if not write:  # a reader needs no lock (as `ledger serve` without --allow-send)
+            yield await EmbeddedLedger.open(SqlLedgerStore(engine))
+            return
+        async with embedded_writer(engine):
+            yield await EmbeddedLedger.open(SqlLedgerStore(engine))
     elif settings.ledger == "rpc":
         config = RpcConfig(
             settings.solana_rpc_url,
@@ -102,7 +169,7 @@ async def open_readonly(
         keys.energy_mint.pubkey(), keys.payment_mint.pubkey(), keys.oracle.pubkey(),
         keys.rec_authority.pubkey(), keys.settlement_authority.pubkey(),
     )  # fmt: skip
-    async with _ledger(settings, engine) as ledger:
+    async with _ledger(settings, engine, write=False) as ledger:
         yield ledger, deployment
 
 

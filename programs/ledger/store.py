@@ -9,17 +9,25 @@ half of it. The ledger runs one transaction per slot, so a slot names a journal
 entry (the journal's slot is unique) and the index, a few dozen rows a
 transaction, stays two narrow columns under one index.
 
+A journal entry also keeps what a validator reports of a transaction: its logs,
+block time, memos (as getSignaturesForAddress shows them) and the runtime's
+execution meta (`programs.ledger.meta`: fee, balances, token balances, compute
+units, inner instructions), which entries journaled before revision 0011 lack.
+`ledger_info` holds the ledger's genesis hash, made once.
+
 `ledger_metadata` holds the tables, including `chain_jobs` of the on-chain job
 state machine (`programs.jobs`, whose stores live in `programs.jobstore`); the
 coordinator's Alembic migration includes it. Works on PostgreSQL (psycopg 3)
 and SQLite.
 """
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from solders.account import Account
+from solders.hash import Hash
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from sqlalchemy import (
@@ -37,8 +45,10 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from programs.bulk import bulk_insert
+from programs.ledger.meta import ExecutionMeta
 
 __all__ = [
     "AddressSignature",
@@ -49,6 +59,7 @@ __all__ = [
     "chain_jobs",
     "ledger_accounts",
     "ledger_address_slots",
+    "ledger_info",
     "ledger_journal",
     "ledger_metadata",
 ]
@@ -91,8 +102,19 @@ ledger_journal = Table(
     Column("logs", Text, nullable=True),
     # the 32-byte addresses the transaction names, concatenated in byte order
     Column("addresses", LargeBinary, nullable=False),
+    Column("block_time", BigInteger, nullable=True),  # unix seconds when it ran
+    Column("memo", Text, nullable=True),  # as getSignaturesForAddress shows it
+    Column("meta", LargeBinary, nullable=True),  # ExecutionMeta.to_bytes()
     Index("ix_ledger_journal_slot", "slot", unique=True),
     postgresql_with=_WHOLE_ROWS,
+)
+
+# Facts about the ledger itself, made once: "genesis_hash".
+ledger_info = Table(
+    "ledger_info",
+    ledger_metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", LargeBinary, nullable=False),
 )
 
 ledger_address_slots = Table(
@@ -126,8 +148,9 @@ chain_jobs = Table(
 class JournalEntry:
     """A processed transaction: its serialized bytes and outcome (error None = success).
 
-    `logs` are kept for failures only, to say why. `addresses` are the accounts the
-    transaction names, sorted by their bytes (the SQL store returns them so).
+    `addresses` are the accounts the transaction names, sorted by their bytes (the
+    SQL store returns them so). `logs`, `block_time` (unix seconds), `memo` and
+    `meta` are what the runtime reported (None where an older entry lacks them).
     """
 
     signature: Signature
@@ -136,6 +159,9 @@ class JournalEntry:
     error: str | None
     logs: tuple[str, ...] = ()
     addresses: tuple[Pubkey, ...] = ()
+    block_time: int | None = None
+    memo: str | None = None
+    meta: ExecutionMeta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +171,8 @@ class AddressSignature:
     signature: Signature
     slot: int
     error: str | None
+    memo: str | None = None
+    block_time: int | None = None
 
 
 class LedgerStore(Protocol):
@@ -184,6 +212,22 @@ class LedgerStore(Protocol):
         """Journaled transactions naming `address`, newest first, below `before_slot`."""
         ...
 
+    def journal_slots(self, first: int, last: int, *, limit: int) -> list[JournalEntry]:
+        """Up to `limit` entries with `first` <= slot <= `last`, by slot."""
+        ...
+
+    def journaled_slots(self, first: int, last: int, *, limit: int) -> list[int]:
+        """Up to `limit` journaled slots in `first`..`last`, ascending (no entry bytes)."""
+        ...
+
+    def accounts(self, addresses: Sequence[Pubkey]) -> dict[Pubkey, Account]:
+        """The stored accounts among `addresses` (absent ones are missing from the map)."""
+        ...
+
+    def genesis_hash(self) -> Hash:
+        """This ledger's genesis hash: made at first use, the same ever after."""
+        ...
+
 
 class MemoryLedgerStore:
     """A LedgerStore in dictionaries: for tests, and for "restart" within one process."""
@@ -191,7 +235,9 @@ class MemoryLedgerStore:
     def __init__(self) -> None:
         self._accounts: dict[Pubkey, Account] = {}
         self._journal: dict[Signature, JournalEntry] = {}
+        self._by_slot: dict[int, JournalEntry] = {}
         self._last_slot = 0
+        self._genesis: Hash | None = None
 
     def load_accounts(self) -> list[tuple[Pubkey, Account]]:
         return list(self._accounts.items())
@@ -210,7 +256,10 @@ class MemoryLedgerStore:
             else:
                 self._accounts[address] = account
         for entry in entries:
+            if entry.slot in self._by_slot:
+                raise ValueError(f"slot {entry.slot} is journaled already")
             self._journal[entry.signature] = entry
+            self._by_slot[entry.slot] = entry
             self._last_slot = max(self._last_slot, entry.slot)
 
     def journal_entry(self, signature: Signature) -> JournalEntry | None:
@@ -231,7 +280,25 @@ class MemoryLedgerStore:
             if address in e.addresses and (before_slot is None or e.slot < before_slot)
         ]
         entries.sort(key=lambda e: e.slot, reverse=True)
-        return [AddressSignature(e.signature, e.slot, e.error) for e in entries[:limit]]
+        return [
+            AddressSignature(e.signature, e.slot, e.error, e.memo, e.block_time)
+            for e in entries[:limit]
+        ]
+
+    def journal_slots(self, first: int, last: int, *, limit: int) -> list[JournalEntry]:
+        slots = self.journaled_slots(first, last, limit=limit)
+        return [self._by_slot[slot] for slot in slots]
+
+    def journaled_slots(self, first: int, last: int, *, limit: int) -> list[int]:
+        return sorted(s for s in self._by_slot if first <= s <= last)[:limit]
+
+    def accounts(self, addresses: Sequence[Pubkey]) -> dict[Pubkey, Account]:
+        return {a: self._accounts[a] for a in addresses if a in self._accounts}
+
+    def genesis_hash(self) -> Hash:
+        if self._genesis is None:
+            self._genesis = Hash(os.urandom(32))
+        return self._genesis
 
 
 def _to_i64(value: int) -> int:
@@ -255,19 +322,7 @@ class SqlLedgerStore:
     def load_accounts(self) -> list[tuple[Pubkey, Account]]:
         with self._engine.connect() as conn:
             rows = conn.execute(select(ledger_accounts)).all()
-        return [
-            (
-                Pubkey.from_bytes(row.address),
-                Account(
-                    lamports=_from_i64(row.lamports),
-                    data=bytes(row.data),
-                    owner=Pubkey.from_bytes(row.owner),
-                    executable=row.executable,
-                    rent_epoch=_from_i64(row.rent_epoch),
-                ),
-            )
-            for row in rows
-        ]
+        return [_account(row) for row in rows]
 
     def commit(
         self, accounts: Sequence[tuple[Pubkey, Account | None]], entry: JournalEntry | None
@@ -284,7 +339,20 @@ class SqlLedgerStore:
         for e in entries:
             named = sorted({bytes(a) for a in e.addresses})
             logs = "\n".join(e.logs) if e.logs else None
-            journal.append((bytes(e.signature), e.slot, e.tx, e.error, logs, b"".join(named)))
+            meta = None if e.meta is None else e.meta.to_bytes()
+            journal.append(
+                (
+                    bytes(e.signature),
+                    e.slot,
+                    e.tx,
+                    e.error,
+                    logs,
+                    b"".join(named),
+                    e.block_time,
+                    e.memo,
+                    meta,
+                )
+            )
             index += [(address, e.slot) for address in named]
         with self._engine.begin() as conn:
             # Delete-then-insert is an upsert both dialects run the same way.
@@ -307,18 +375,52 @@ class SqlLedgerStore:
             rows = conn.execute(
                 select(ledger_journal).where(ledger_journal.c.signature.in_(wanted))
             ).all()
-        found = {}
-        for row in rows:
-            signature = Signature.from_bytes(row.signature)
-            logs = tuple(row.logs.split("\n")) if row.logs else ()
-            packed = bytes(row.addresses)
-            addresses = tuple(
-                Pubkey.from_bytes(packed[i : i + 32]) for i in range(0, len(packed), 32)
-            )
-            found[signature] = JournalEntry(
-                signature, row.slot, bytes(row.tx), row.error, logs, addresses
-            )
+        entries = (_journal_entry(row) for row in rows)
+        return {entry.signature: entry for entry in entries}
+
+    def journal_slots(self, first: int, last: int, *, limit: int) -> list[JournalEntry]:
+        journal = ledger_journal
+        query = (
+            select(journal)
+            .where(journal.c.slot >= first, journal.c.slot <= last)
+            .order_by(journal.c.slot)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_journal_entry(row) for row in rows]
+
+    def journaled_slots(self, first: int, last: int, *, limit: int) -> list[int]:
+        slot = ledger_journal.c.slot
+        query = select(slot).where(slot >= first, slot <= last).order_by(slot).limit(limit)
+        with self._engine.connect() as conn:
+            return [int(s) for s in conn.execute(query).scalars()]
+
+    def accounts(self, addresses: Sequence[Pubkey]) -> dict[Pubkey, Account]:
+        found: dict[Pubkey, Account] = {}
+        wanted = sorted({bytes(a) for a in addresses})
+        with self._engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                query = select(ledger_accounts).where(ledger_accounts.c.address.in_(chunk))
+                for row in conn.execute(query):
+                    address, account = _account(row)
+                    found[address] = account
         return found
+
+    def genesis_hash(self) -> Hash:
+        query = select(ledger_info.c.value).where(ledger_info.c.name == "genesis_hash")
+        with self._engine.connect() as conn:
+            value = conn.execute(query).scalar_one_or_none()
+        if value is not None:
+            return Hash(bytes(value))
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(ledger_info.insert().values(name="genesis_hash", value=os.urandom(32)))
+        except IntegrityError:
+            pass  # made meanwhile by another process: theirs stands
+        with self._engine.connect() as conn:
+            return Hash(bytes(conn.execute(query).scalar_one()))
 
     def last_slot(self) -> int:
         with self._engine.connect() as conn:
@@ -330,7 +432,13 @@ class SqlLedgerStore:
     ) -> list[AddressSignature]:
         index, journal = ledger_address_slots, ledger_journal
         query = (
-            select(journal.c.signature, journal.c.slot, journal.c.error)
+            select(
+                journal.c.signature,
+                journal.c.slot,
+                journal.c.error,
+                journal.c.memo,
+                journal.c.block_time,
+            )
             .join(index, index.c.slot == journal.c.slot)
             .where(index.c.address == bytes(address))
             .order_by(index.c.slot.desc())
@@ -340,11 +448,57 @@ class SqlLedgerStore:
             query = query.where(index.c.slot < before_slot)
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [AddressSignature(Signature.from_bytes(r.signature), r.slot, r.error) for r in rows]
+        return [
+            AddressSignature(
+                Signature.from_bytes(r.signature), r.slot, r.error, r.memo, r.block_time
+            )
+            for r in rows
+        ]
 
 
 _ACCOUNT_COLS = ("address", "lamports", "owner", "data", "executable", "rent_epoch")
-_JOURNAL_COLS = ("signature", "slot", "tx", "error", "logs", "addresses")
+_JOURNAL_COLS = (
+    "signature",
+    "slot",
+    "tx",
+    "error",
+    "logs",
+    "addresses",
+    "block_time",
+    "memo",
+    "meta",
+)
+
+
+def _journal_entry(row: Any) -> JournalEntry:
+    logs = tuple(row.logs.split("\n")) if row.logs else ()
+    packed = bytes(row.addresses)
+    addresses = tuple(Pubkey.from_bytes(packed[i : i + 32]) for i in range(0, len(packed), 32))
+    meta = None if row.meta is None else ExecutionMeta.from_bytes(bytes(row.meta))
+    return JournalEntry(
+        Signature.from_bytes(row.signature),
+        row.slot,
+        bytes(row.tx),
+        row.error,
+        logs,
+        addresses,
+        row.block_time,
+        row.memo,
+        meta,
+    )
+
+
+def _account(row: Any) -> tuple[Pubkey, Account]:
+    return (
+        Pubkey.from_bytes(row.address),
+        Account(
+            lamports=_from_i64(row.lamports),
+            data=bytes(row.data),
+            owner=Pubkey.from_bytes(row.owner),
+            executable=row.executable,
+            rent_epoch=_from_i64(row.rent_epoch),
+        ),
+    )
 
 
 def _account_row(address: Pubkey, account: Account) -> tuple[object, ...]:

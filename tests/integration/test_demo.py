@@ -18,12 +18,14 @@ EXE = Path(sys.executable).with_name("gridtokenx")
 ARGS = ["demo", "--epochs", "4", "--epoch-seconds", "8", "--poll-seconds", "2", "--api-port", "0"]
 
 
-def _run(workdir: Path, env: dict[str, str], timeout_s: float = 100) -> str:
+def _run(
+    workdir: Path, env: dict[str, str], timeout_s: float = 100, extra: tuple[str, ...] = ()
+) -> str:
     """The demo's stdout. A run past `timeout_s` (under the suite's 120 s) fails with
     what it printed and where every one of its threads stood (faulthandler on
     SIGABRT), so that a hang names its culprit."""
     process = subprocess.Popen(
-        [str(EXE), *ARGS, "--workdir", str(workdir)],
+        [str(EXE), *ARGS, *extra, "--workdir", str(workdir)],
         env={**env, "PYTHONFAULTHANDLER": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -70,8 +72,9 @@ def _clean_env() -> dict[str, str]:
 
 
 def test_demo_embedded(tmp_path: Path) -> None:
-    out = _run(tmp_path, _clean_env())
+    out = _run(tmp_path, _clean_env(), extra=("--rpc", "127.0.0.1:0"))
     assert "sqlite:" in out  # nothing configured: SQLite, in-process broker
+    assert re.search(r"Solana JSON-RPC: http://127\.0\.0\.1:\d+ .*read-only", out), out[-3000:]
     _check(out)
 
 

@@ -85,10 +85,11 @@ class Served:
 
 
 @asynccontextmanager
-async def serve(embedded: EmbeddedLedger) -> AsyncIterator[Served]:
-    """The embedded ledger's JSON-RPC on a free loopback port, until the block ends."""
+async def serve(embedded: EmbeddedLedger, *, writes: bool = True) -> AsyncIterator[Served]:
+    """The embedded ledger's JSON-RPC on a free loopback port, until the block ends;
+    with `writes` (the default) it takes transactions and airdrops."""
     config = uvicorn.Config(
-        create_app(embedded),
+        create_app(embedded, allow_send=writes, allow_airdrop=writes),
         host="127.0.0.1",
         port=_free_port(),
         log_level="warning",

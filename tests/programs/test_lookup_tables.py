@@ -171,6 +171,11 @@ def test_get_transaction_shows_a_v0_transaction_as_a_validator_does() -> None:
                     "params": [str(signature), {"encoding": "json"}]}  # fmt: skip
             async with httpx.AsyncClient() as http:
                 refused = (await http.post(served.url, json=body)).json()
+                body["params"] = [
+                    str(signature),
+                    {"encoding": "jsonParsed", "maxSupportedTransactionVersion": 0},
+                ]
+                parsed = (await http.post(served.url, json=body)).json()["result"]
             assert refused["error"]["code"] == -32015
             answer = await client.get_transaction(
                 signature, encoding="json", max_supported_transaction_version=0
@@ -181,6 +186,23 @@ def test_get_transaction_shows_a_v0_transaction_as_a_validator_does() -> None:
         assert meta is not None
         assert meta.loaded_addresses is not None
         assert set(meta.loaded_addresses.writable) == set(accounts)
+        # Parsed: the loaded accounts come last, from the table, and the balances
+        # (lamports and tokens) cover them by their index among all the keys.
+        keys = parsed["transaction"]["message"]["accountKeys"]
+        loaded = [k for k in keys if k["source"] == "lookupTable"]
+        assert {k["pubkey"] for k in loaded} == {str(a) for a in accounts}
+        assert all(k["writable"] and not k["signer"] for k in loaded)
+        assert len(parsed["meta"]["preBalances"]) == len(keys)
+        moved = {
+            keys[b["accountIndex"]]["pubkey"]: int(b["uiTokenAmount"]["amount"])
+            for b in parsed["meta"]["postTokenBalances"]
+        }
+        before = {
+            keys[b["accountIndex"]]["pubkey"]: int(b["uiTokenAmount"]["amount"])
+            for b in parsed["meta"]["preTokenBalances"]
+        }
+        assert moved[str(accounts[1])] - before[str(accounts[1])] == 3
+        assert "loadedAddresses" not in parsed["meta"]  # in the keys instead
 
     run(scenario())
 

@@ -129,7 +129,8 @@ def test_roles_work_through_the_rpc_backend_over_http() -> None:
                 history = (await client.get_signatures_for_address(s.energy)).value
                 assert minted in [h.signature for h in history]
                 assert [h.slot for h in history] == sorted((h.slot for h in history), reverse=True)
-                assert any(h.err is not None for h in history)  # the failed trade named it
+                # The failed trade was refused by the preflight, as on a validator.
+                assert all(h.err is None for h in history)
                 page = (
                     await client.get_signatures_for_address(
                         s.energy, limit=1, before=history[0].signature
@@ -186,8 +187,14 @@ def test_rpc_backend_errors_expiry_and_priority_fee() -> None:
                 await ledger.send_transaction(bad)
             assert "InvalidInstructionData" in info.value.error
             assert any("Invalid UTF-8" in line for line in info.value.logs)
-            # The same error text as the embedded backend gives.
-            status = await ledger.signature_status(bad.signatures[0])
+            # Refused by the preflight: nothing landed, as on a validator.
+            assert await ledger.signature_status(bad.signatures[0]) is None
+            # Without the preflight it lands and fails, with the embedded backend's text.
+            config = RpcConfig(served.url, skip_preflight=True, poll_interval=0.005)
+            async with RpcLedger.connect(config) as unchecked:
+                with pytest.raises(TransactionFailed):
+                    await unchecked.send_transaction(bad)
+                status = await unchecked.signature_status(bad.signatures[0])
             direct = await served.embedded.signature_status(bad.signatures[0])
             assert status is not None
             assert direct is not None
@@ -273,9 +280,13 @@ def test_ui_transaction_error() -> None:
     assert ui_transaction_error(
         "TransactionErrorInstructionError((0, Fieldless(InvalidInstructionData)))"
     ) == {"InstructionError": [0, "InvalidInstructionData"]}
-    assert ui_transaction_error("something new")["InstructionError"][1] == {
-        "BorshIoError": "something new"
+    assert ui_transaction_error(
+        "TransactionErrorInsufficientFundsForRent { account_index: 2 }"
+    ) == {"InsufficientFundsForRent": {"account_index": 2}}
+    assert ui_transaction_error("TransactionErrorDuplicateInstruction(3)") == {
+        "DuplicateInstruction": 3
     }
+    assert ui_transaction_error("something new") == "something new"
 
 
 def test_the_rpc_backend_fixture_talks_http_to_the_embedded_ledger(backend: Backend) -> None:

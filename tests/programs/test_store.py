@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from coordinator.db.migrate import upgrade
 from programs.ledger import EmbeddedLedger, JournalEntry, MemoryLedgerStore, SqlLedgerStore
+from programs.ledger.meta import ExecutionMeta, InnerInstruction
 from programs.ledger.store import LedgerStore
 from programs.roles.deployment import user_accounts
 from programs.roles.oracle import mint_energy
@@ -183,3 +184,88 @@ def test_upgrade_carries_the_journal_over_on_sqlite(tmp_path: Path) -> None:
 @pytest.mark.services
 def test_upgrade_carries_the_journal_over_on_postgres(pg_ledger_engine: Engine) -> None:
     _check_carried_over(pg_ledger_engine)
+
+
+def _exercise_validator_fields(store: LedgerStore) -> None:
+    """What a validator reports of a transaction, kept with its journal entry; the
+    journal by slot; accounts by address; the genesis hash made once."""
+    a, b = sorted([Pubkey.new_unique(), Pubkey.new_unique()], key=bytes)
+    meta = ExecutionMeta(
+        fee=5000,
+        pre_balances=(10, 0),
+        post_balances=(5, 5),
+        pre_tokens={},
+        post_tokens={1: bytes(a) + bytes(b) + (42).to_bytes(8, "little")},
+        decimals={bytes(a): 6},
+        compute_units=321,
+        inner_instructions=((0, (InnerInstruction(1, b"\x00", b"\x02", 2),)),),
+    )
+    sigs = [Keypair().sign_message(bytes([i])) for i in range(3)]
+    entries = [
+        JournalEntry(
+            sigs[0], 1, b"t0", None, ("Program log: hi",), (a,), 1_700_000_000, "[2] hi", meta
+        ),
+        JournalEntry(sigs[1], 2, b"t1", None, (), (b,)),
+        JournalEntry(sigs[2], 4, b"t2", "boom", ("l",), (a, b), 1_700_000_009, None, meta),
+    ]
+    store.commit_many([(a, Account(7, b"x", b))], entries)
+    assert store.journal_entries(sigs) == {e.signature: e for e in entries}
+    listed = store.signatures_for_address(a, limit=5)
+    assert [(s.memo, s.block_time) for s in listed] == [
+        (None, 1_700_000_009),
+        ("[2] hi", 1_700_000_000),
+    ]
+    assert store.journal_slots(2, 9, limit=5) == entries[1:]
+    assert store.journal_slots(1, 9, limit=1) == entries[:1]
+    assert store.journaled_slots(0, 9, limit=9) == [1, 2, 4]
+    assert store.journaled_slots(3, 3, limit=9) == []
+    assert store.accounts([a, b]) == {a: Account(7, b"x", b)}
+    genesis = store.genesis_hash()
+    assert store.genesis_hash() == genesis
+
+
+def test_validator_fields_in_memory_and_sqlite(tmp_path: Path) -> None:
+    _exercise_validator_fields(MemoryLedgerStore())
+    _exercise_validator_fields(_sqlite(tmp_path))
+
+
+@pytest.mark.services
+def test_validator_fields_on_postgres(pg_ledger_engine: Engine) -> None:
+    store = SqlLedgerStore(pg_ledger_engine)
+    store.create_tables()
+    _exercise_validator_fields(store)
+
+
+def _check_upgrade_to_0011(engine: Engine) -> None:
+    """A journal entry of revision 0010 (before 0011_ledger_journal_meta) reads back
+    without what it never had."""
+    upgrade(engine, "0010_mint_grants")
+    signature = Keypair().sign_message(b"old")
+    a = Pubkey.new_unique()
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO ledger_journal (signature, slot, tx, error, logs, addresses) "
+                 "VALUES (:s, 1, :tx, NULL, NULL, :a)"),
+            {"s": bytes(signature), "tx": b"t", "a": bytes(a)},
+        )  # fmt: skip
+        conn.execute(
+            text("INSERT INTO ledger_address_slots (address, slot) VALUES (:a, 1)"),
+            {"a": bytes(a)},
+        )
+    upgrade(engine)
+    store = SqlLedgerStore(engine)
+    entry = store.journal_entry(signature)
+    assert entry == JournalEntry(signature, 1, b"t", None, (), (a,))
+    assert (entry.meta, entry.block_time, entry.memo) == (None, None, None)
+    assert store.genesis_hash() == store.genesis_hash()
+    store.commit([], JournalEntry(Keypair().sign_message(b"new"), 2, b"t", None, (), (a,), 9))
+    assert [s.block_time for s in store.signatures_for_address(a, limit=5)] == [9, None]
+
+
+def test_upgrade_to_0011_on_sqlite(tmp_path: Path) -> None:
+    _check_upgrade_to_0011(create_engine(f"sqlite:///{tmp_path / 'gtx.db'}"))
+
+
+@pytest.mark.services
+def test_upgrade_to_0011_on_postgres(pg_ledger_engine: Engine) -> None:
+    _check_upgrade_to_0011(pg_ledger_engine)

@@ -1,4 +1,5 @@
-"""Closed epochs: energy totals, mint, Merkle root, clearing price and volume."""
+"""Closed epochs: energy totals, mint, Merkle root and its attestation, clearing price and
+volume."""
 
 from typing import Annotated
 
@@ -25,6 +26,7 @@ def epoch_out(r: queries.EpochRow) -> EpochOut:
         total_export_wh=r.total_export_wh, mint_base_units=r.mint_base_units,
         merkle_root=r.merkle_root.hex(), clearing_price=r.clearing_price, volume=r.volume,
         turnover=r.turnover, inputs_hash=r.inputs_hash, result_hash=r.result_hash,
+        attestation_signature=r.attestation_signature,
     )  # fmt: skip
 
 

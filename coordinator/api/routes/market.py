@@ -21,8 +21,8 @@ from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
 from coordinator.api.schemas import (
     CampusEpochOut,
-    ClearingOut,
     HourOut,
+    MarketClearingOut,
     MarketSummaryOut,
     TransactionOut,
 )
@@ -44,8 +44,8 @@ _RULES = MarketRules()  # what the clearing applies (`coordinator.market.MarketC
 _HOUR_S = queries.HOUR_S
 
 
-def clearing_out(r: queries.ClearingRow, length_s: int) -> ClearingOut:
-    return ClearingOut(
+def clearing_out(r: queries.ClearingRow, length_s: int) -> MarketClearingOut:
+    return MarketClearingOut(
         epoch=r.epoch, start=epoch_start(r.epoch, length_s), length_s=length_s,
         clearing_price=r.clearing_price, volume=r.volume, turnover=r.turnover,
         order_count=r.order_count, match_count=r.match_count, cleared_at=r.cleared_at,
@@ -87,7 +87,7 @@ async def summary(
 @router.get("/clearings")
 async def clearings(
     engine: Db, settings: Config, limit: Limit = 96, cursor: Cursor = None
-) -> Page[ClearingOut]:
+) -> Page[MarketClearingOut]:
     """Each epoch's clearing price and volume, newest first."""
     before = decode_cursor(cursor, [int])
     rows = await run_in_threadpool(

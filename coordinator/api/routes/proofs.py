@@ -1,4 +1,7 @@
-"""A reading's Merkle proof against its closed epoch's attested root."""
+"""A reading's Merkle proof against its closed epoch's attested root, with everything
+needed to check it without trusting this server: the signed payload, the key it
+verifies under, the leaf bytes, the path with sides, the root and the attestation
+transaction (docs/protocol.md, "Reading proofs"; `gtx-verify reading` checks it)."""
 
 from typing import Annotated
 
@@ -12,12 +15,25 @@ from coordinator.api.routes.readings import check_meter_access
 from coordinator.api.schemas import ProofOut, ProofStepOut
 from coordinator.config import Settings
 from coordinator.readings.oracle import MerkleTree, leaf_hash, ordered_leaves, verify_proof
+from coordinator.readings.oracle.merkle import leaf_bytes
+from coordinator.readings.oracle.signatures import signature_valid
+from wire.base58 import b58encode
 from wire.reading import Reading as WireReading
-from wire.reading import SignedReading
+from wire.reading import SignedReading, encode_payload
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/proofs", tags=["proofs"])
+
+
+def _signer(engine: Engine, signed: SignedReading) -> str:
+    """The key the signature verifies under: the gateway's id first, then the keys it
+    rotated through. Accepted readings always have one; the id if none verifies."""
+    gateway = signed.reading.gateway_key
+    for key in [gateway, *queries.gateway_keys(engine, signed.reading.gateway_id)]:
+        if signature_valid(signed, key):
+            return b58encode(key)
+    return signed.reading.gateway_id
 
 
 def _prove(engine: Engine, settings: Settings, principal: Principal, gateway_id: str,
@@ -49,11 +65,16 @@ def _prove(engine: Engine, settings: Settings, principal: Principal, gateway_id:
     leaves = ordered_leaves(readings)
     leaf = leaf_hash(signed)
     tree = MerkleTree.build(leaves)
-    proof = tree.proof(leaves.index(leaf))
+    index = leaves.index(leaf)
+    proof = tree.proof(index)
     return ProofOut(
         gateway_id=gateway_id, seq=seq, meter_id=row.meter_id, epoch=row.epoch,
-        leaf=leaf.hex(), merkle_root=closed.merkle_root.hex(),
+        payload=encode_payload(signed).decode(), signature=signed.signature.hex(),
+        signer=_signer(engine, signed), leaf_bytes=leaf_bytes(signed).hex(), leaf=leaf.hex(),
+        leaf_index=index, leaf_count=len(leaves),
         proof=[ProofStepOut(side=str(side), sibling=sib.hex()) for side, sib in proof],
+        merkle_root=closed.merkle_root.hex(),
+        attestation_signature=closed.attestation_signature,
         verified=verify_proof(leaf, proof, closed.merkle_root),
     )  # fmt: skip
 
@@ -66,7 +87,7 @@ async def reading_proof(
     principal: Annotated[Principal, Depends(require_role(USER))],
     engine: Annotated[Engine, Depends(get_engine)],
 ) -> ProofOut:
-    """`verified` is the server's own check of the proof against the stored root;
-    anyone can redo it with SHA-256 (see `coordinator.readings.oracle.merkle`)."""
+    """The reading's proof. `verified` is the server's own check of the path against
+    the stored root; anyone can redo every step with `gtx-verify reading`."""
     settings: Settings = request.app.state.settings
     return await run_in_threadpool(_prove, engine, settings, principal, gateway_id, seq)

@@ -2,6 +2,7 @@
 energy per epoch, epochs, Merkle proofs, admin views, errors, request ids."""
 
 import datetime as dt
+import hashlib
 import secrets
 
 import pytest
@@ -14,11 +15,30 @@ from coordinator.config import Settings
 from coordinator.db.models import (
     RejectedReading,
 )
+from coordinator.market.rules import (
+    ClearingInputs,
+    Escrow,
+    Order,
+    clear_epoch,
+    encode_inputs,
+    encode_result,
+)
+from coordinator.market.rules import Side as MarketSide
+from coordinator.market.sql_store import SqlMarketStore
 from coordinator.readings.oracle import verify_proof
 from coordinator.readings.oracle.merkle import Side
+from coordinator.readings.oracle.signatures import signature_valid
 from provisioning.keys import Signer
 from tests.coordinator.api.conftest import Api, auth_settings
 from tests.coordinator.api.factories import LENGTH, store_epoch
+from verify.errors import Unavailable
+from verify.http import UrllibHttp
+from verify.reading import check_reading
+from verify.solana import SolanaRpc
+from wire.base58 import b58encode
+from wire.clearing import encode_clearing
+from wire.enrolment import rotation_message
+from wire.reading import decode_payload
 
 pytestmark = pytest.mark.services
 
@@ -99,9 +119,71 @@ def test_energy_epochs_and_proofs(api: Api, engine: Engine, epoch: int) -> None:
     assert proof["epoch"] == epoch
     steps = [(Side(s["side"]), bytes.fromhex(s["sibling"])) for s in proof["proof"]]
     assert verify_proof(bytes.fromhex(proof["leaf"]), steps, bytes.fromhex(proof["merkle_root"]))
+    # Everything to rebuild the leaf from what the gateway signed: payload, signature, signer.
+    signed = decode_payload(proof["payload"].encode())
+    assert (signed.reading.gateway_id, signed.reading.seq) == (gw.address, 3)
+    assert (proof["signature"], proof["signer"]) == (signed.signature.hex(), gw.address)
+    leaf_bytes = bytes.fromhex(proof["leaf_bytes"])
+    assert leaf_bytes == b"GTX-LEAF-v1" + signed.reading.signing_bytes() + signed.signature
+    assert hashlib.sha256(b"\x00" + leaf_bytes).hexdigest() == proof["leaf"]
+    assert (proof["leaf_index"], proof["leaf_count"]) == (2, 5)
+    assert proof["attestation_signature"] is None  # no ledger here: never attested
+    # The verifier's checks all pass but the chain's, which it cannot reach yet.
+    with pytest.raises(Unavailable, match=f"epoch {epoch} is not attested"):
+        check_reading(proof, SolanaRpc("http://unused", UrllibHttp()), oracle=gw.address,
+                      note=lambda _: None)  # fmt: skip
+    assert got["attestation_signature"] is None
     assert api.client.get(f"/api/v1/proofs/{gw.address}/99", headers=me).status_code == 404
     other = api.login(Signer.generate())
     assert api.client.get(f"/api/v1/proofs/{gw.address}/3", headers=other).status_code == 403
+
+
+def test_a_proof_names_the_rotated_key_that_signed(api: Api, engine: Engine, epoch: int) -> None:
+    owner = Signer.generate()
+    gw, new = _enrol(api, owner.address), Signer.generate()
+    ts = int(api.clock.now.timestamp())
+    rotation = api.client.post(f"/api/v1/gateways/{gw.address}/keys", json={
+        "new_public_key": new.address, "timestamp": ts,
+        "signature_current": b58encode(gw.sign(rotation_message(gw.public_key, new.public_key,
+                                                                ts))),
+        "signature_new": b58encode(new.sign(rotation_message(gw.public_key, new.public_key,
+                                                             ts))),
+    })  # fmt: skip
+    assert rotation.status_code == 200, rotation.text
+    new.address = gw.address  # the gateway keeps its id; the new key signs
+    store_epoch(engine, new, "sdm630-0001", epoch, 3)
+    proof = api.client.get(f"/api/v1/proofs/{gw.address}/2", headers=api.login(owner)).json()
+    assert proof["signer"] == b58encode(new.public_key)
+    signed = decode_payload(proof["payload"].encode())
+    assert signature_valid(signed, new.public_key)
+
+
+def test_clearing_and_its_publication(api: Api, engine: Engine) -> None:
+    epoch = 10**7 + secrets.randbelow(10**9)
+    alice, bob = (Signer.generate().address for _ in range(2))
+    inputs = ClearingInputs(
+        epoch,
+        [Order("s", alice, MarketSide.SELL, epoch, 10**9, 20_000, 1),
+         Order("b", bob, MarketSide.BUY, epoch, 10**9, 30_000, 2)],
+        Escrow({alice: 10**9}, {bob: 10**6}),
+    )  # fmt: skip
+    result = clear_epoch(inputs)
+    stored = (encode_inputs(inputs), encode_result(result))
+    SqlMarketStore(engine).save_clearing(result, *stored, dt.datetime.now(dt.UTC))
+    me = api.login(Signer.generate())
+    got = api.client.get(f"/api/v1/clearings/{epoch}", headers=me).json()
+    assert (got["inputs_hash"], got["result_hash"]) == (result.inputs_hash, result.result_hash)
+    assert (got["clearing_price"], got["match_count"], got["attestation_signature"]) == (
+        25_000, 1, None)  # fmt: skip
+    assert got["publication_topic"] == f"gtx/v1/coord/clearing/{epoch}"
+    publication = api.client.get(f"/api/v1/clearings/{epoch}/publication", headers=me)
+    assert publication.headers["content-type"] == "application/json"
+    assert publication.content == encode_clearing(epoch, *stored)  # byte for byte
+    missing = api.client.get(f"/api/v1/clearings/{epoch + 1}/publication", headers=me)
+    assert (missing.status_code, missing.json()["detail"]["code"]) == (404, "epoch_not_cleared")
+    # No ledger configured here: the deployment's keys are not known.
+    answer = api.client.get("/api/v1/deployment")
+    assert (answer.status_code, answer.json()["detail"]["code"]) == (503, "ledger_unavailable")
 
 
 def test_admin_views_gateways_rejections_tokens_and_audit(

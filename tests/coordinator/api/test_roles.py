@@ -24,6 +24,7 @@ PUBLIC = {
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/enrolment"),  # the one-time token is the credential
     ("GET", "/api/v1/governance/controls"),  # what is paused: the dashboard's banner
+    ("GET", "/api/v1/deployment"),  # public addresses, on chain for anyone anyway
 }
 # The public market (prices, volumes, campus energy): read by anyone, rate-limited per address.
 PUBLIC_MARKET = re.compile(r"^/api/v1/market/")
