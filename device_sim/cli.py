@@ -67,7 +67,7 @@ def _describe(members: Sequence[FleetMember], places: Mapping[int, str]) -> str:
     lines = []
     for m in members:
         lines.append(
-            f"{places[m.group]} unit {m.unit_id:3d}  {m.map_name:<10}  "
+            f"{places[m.group]} unit {m.unit_id:3d}  {m.map_name:<10}  serial {m.serial}  "
             f"{m.meter.kind:<9} rated {m.meter.rated_power_w} W"
         )
     return "\n".join(lines)
@@ -88,16 +88,22 @@ async def _serve(args: argparse.Namespace) -> None:
             mine = [m for m in members if m.group == group]
             meters = {m.unit_id: m.meter for m in mine}
             maps = {m.unit_id: m.map_name for m in mine}
+            serials = {m.unit_id: m.serial for m in mine}
             server: ModbusSimServer
             if args.rtu_pty:
                 cable = await stack.enter_async_context(PtyNullModem())
                 server = ModbusSimRtuServer(
-                    meters, map_name=maps, device=cable.server_end, clock=clock
+                    meters, map_name=maps, device=cable.server_end, clock=clock, serials=serials
                 )
                 places[group] = f"device {cable.gateway_end}"
             else:
                 server = ModbusSimServer(
-                    meters, map_name=maps, host=args.host, port=args.port + group, clock=clock
+                    meters,
+                    map_name=maps,
+                    host=args.host,
+                    port=args.port + group,
+                    clock=clock,
+                    serials=serials,
                 )
                 places[group] = f"port {args.port + group}"
             await stack.enter_async_context(server)

@@ -131,8 +131,9 @@ class ModbusSimRtuServer(ModbusSimServer):
         map_name: str | Mapping[int, str] = "sdm630",
         baudrate: int = 9600,
         clock: SimClock | None = None,
+        serials: Mapping[int, int] | None = None,
     ) -> None:
-        super().__init__(meters, map_name=map_name, clock=clock)
+        super().__init__(meters, map_name=map_name, clock=clock, serials=serials)
         self.device = device
         self.baudrate = baudrate
 

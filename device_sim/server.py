@@ -6,10 +6,12 @@
         server.inject(1, Fault.TIMEOUT)
 
 Registers are computed on each request from the meter at the current time
-of `server.clock`, encoded by the gateway's own register maps
-(`device_sim.encoding`). pymodbus owns the sockets and framing; this module
-plugs in a datastore of its own (the duck-typed `async_getValues` interface
-pymodbus' server calls) and a packet hook for corrupted frames. A request to
+of `server.clock`, laid out as the real device of each map lays them out
+(`device_sim.devices`, `device_sim.encoding`); each unit has its own serial
+number (`serials`, by default DEFAULT_SERIAL_BASE + unit id). pymodbus
+owns the sockets and framing; this module plugs in a datastore of its own
+(the duck-typed `async_getValues` interface pymodbus' server calls) and a
+packet hook for corrupted frames. A request to
 a unit id that is not served gets exception 0x0B (gateway target failed to
 respond), as from a TCP-to-RS485 gateway.
 
@@ -35,11 +37,11 @@ from device_sim.encoding import DeviceLayout, layout_for, read_block
 from device_sim.errors import SimulatorError
 from device_sim.faults import TRANSPORT_FAULTS, Fault
 from device_sim.meter import MeterSnapshot, SimulatedMeter
-from edge.registermap import load_map
 
-__all__ = ["MAX_UNIT_ID", "ModbusSimServer"]
+__all__ = ["DEFAULT_SERIAL_BASE", "MAX_UNIT_ID", "ModbusSimServer"]
 
 MAX_UNIT_ID = 247
+DEFAULT_SERIAL_BASE = 90_000_000
 
 
 @dataclass
@@ -89,7 +91,8 @@ class _FleetContext:
 
 class ModbusSimServer:
     """Serves `meters` (unit id -> meter) on `host`:`port` (0 = a free port) while
-    entered. `map_name` is one map for all units or a unit id -> map mapping."""
+    entered. `map_name` is one map for all units or a unit id -> map mapping;
+    `serials` maps each unit id to its meter's serial number."""
 
     # Where a response frame carries the unit id and function code (TCP: after
     # the MBAP header's transaction, protocol and length fields).
@@ -106,6 +109,7 @@ class ModbusSimServer:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: SimClock | None = None,
+        serials: Mapping[int, int] | None = None,
     ) -> None:
         if not meters:
             raise ValueError("no meters to serve")
@@ -114,15 +118,14 @@ class ModbusSimServer:
         self._requested_port = port
         self._port: int | None = None
         self._server: ModbusBaseServer | None = None
-        layouts: dict[str, DeviceLayout] = {}
         self._units: dict[int, _Unit] = {}
         for unit_id, meter in meters.items():
             if not 1 <= unit_id <= MAX_UNIT_ID:
                 raise ValueError(f"unit id {unit_id} outside 1..{MAX_UNIT_ID}")
             name = map_name if isinstance(map_name, str) else map_name.get(unit_id, "sdm630")
-            if name not in layouts:
-                layouts[name] = layout_for(load_map(name), serial=f"SIM-{unit_id:03d}")
-            self._units[unit_id] = _Unit(meter=meter, layout=layouts[name])
+            serial = DEFAULT_SERIAL_BASE + unit_id if serials is None else serials[unit_id]
+            layout = layout_for(name, serial=serial, unit_id=unit_id)
+            self._units[unit_id] = _Unit(meter=meter, layout=layout)
 
     @property
     def port(self) -> int:
@@ -142,7 +145,7 @@ class ModbusSimServer:
 
     def map_name(self, unit_id: int) -> str:
         """The register map the meter at `unit_id` speaks."""
-        return self._units[unit_id].layout.regmap.name
+        return self._units[unit_id].layout.device.name
 
     def snapshot(self, unit_id: int) -> MeterSnapshot:
         """What the meter at `unit_id` shows now (as a read would)."""

@@ -8,6 +8,12 @@ deletes entries only after their PUBACK; a broker outage only grows the
 outbox (up to its bound). The health task publishes and stores a health
 report periodically. `stop()` ends polling, lets the forwarder flush for up
 to `shutdown_flush_s`, and leaves with a retained "offline" status.
+
+Under systemd (a `Notifier`), the agent says READY=1 once its tasks run and
+STOPPING=1 on `stop()`, and a fourth task feeds the watchdog while the event
+loop runs and the poller keeps its schedule: a wedged poller or a blocked
+loop stops the feeding, and systemd restarts the agent. The restart loses
+nothing: the outbox and the sequence counter live in the state file.
 """
 
 import asyncio
@@ -24,6 +30,7 @@ from edge.errors import BrokerError, MeterError
 from edge.meter_reader import MeterReader, MeterReadError, MeterSample
 from edge.outbox import Outbox, OutboxEntry
 from edge.schedule import backoff_delay, next_boundary, poll_deadline
+from edge.service import Notifier
 from edge.signing import DeviceKey
 from wire import topics
 from wire.health import (
@@ -34,9 +41,16 @@ from wire.health import (
     record_missed,
     record_outcome,
 )
-from wire.reading import Reading, encode_payload
+from wire.reading import ProtocolError, Reading, encode_payload
 
-__all__ = ["PUBLISH_WINDOW", "GatewayAgent", "PollStats", "Publisher", "attempt_budget_s"]
+__all__ = [
+    "PUBLISH_WINDOW",
+    "GatewayAgent",
+    "PollStats",
+    "Publisher",
+    "attempt_budget_s",
+    "poller_overdue_s",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +65,13 @@ def attempt_budget_s(response_timeout_s: float) -> float:
     abandons it: beyond the reader's own response timeout, so the reader can
     tell a silent meter from a garbled answer first."""
     return 2 * response_timeout_s + 0.5
+
+
+def poller_overdue_s(config: GatewayConfig) -> float:
+    """How long after a poll began the next one must have begun, or the poller
+    is wedged: a poll ends within its interval (retries stop at 80 %, an
+    attempt at its budget), and the next begins on the following boundary."""
+    return 2 * config.poll_interval_s + attempt_budget_s(config.polling.timeout_s)
 
 
 class Publisher(Protocol):
@@ -93,9 +114,11 @@ class GatewayAgent:
         clock: Callable[[], float] = time.time,
         wall_clock: Callable[[], float] = time.time,
         unit_random: Callable[[], float] = random.random,
+        notifier: Notifier | None = None,
     ) -> None:
         """`clock` stamps readings of meters without a clock of their own;
-        polls are scheduled on `wall_clock`. `unit_random` drives the jitter."""
+        polls are scheduled on `wall_clock`. `unit_random` drives the jitter.
+        `notifier`: the service manager to tell of readiness and liveness."""
         self._config = config
         self._key = key
         self._reader = reader
@@ -104,6 +127,7 @@ class GatewayAgent:
         self._clock = clock
         self._wall = wall_clock
         self._random = unit_random
+        self._notifier = notifier
         root = config.broker.topic_root
         # The enrolled id, which outlives key rotations; the key only signs.
         self.gateway_id = config.gateway_id or key.gateway_id
@@ -113,6 +137,7 @@ class GatewayAgent:
         self._stopping = asyncio.Event()
         self._publisher: Publisher | None = None
         self._started = time.monotonic()
+        self._poll_began = self._started  # monotonic; the watchdog watches it
         self.stats = PollStats(meters={m.meter_id: MeterHealth(m.meter_id) for m in config.meters})
 
     # -- lifecycle
@@ -123,6 +148,7 @@ class GatewayAgent:
             poller = tg.create_task(self._poll_until_stopped(), name="poller")
             forwarder = tg.create_task(self._forward_until_flushed(), name="forwarder")
             health = tg.create_task(self._report_health_until_stopped(), name="health")
+            watchdog = self._ready(tg)
             await self._stopping.wait()
             poller.cancel()
             health.cancel()
@@ -133,12 +159,44 @@ class GatewayAgent:
                     self._outbox.depth(),
                 )
                 forwarder.cancel()
+            if watchdog is not None:  # fed while flushing
+                watchdog.cancel()
         self._save_health()
+
+    def _ready(self, tg: asyncio.TaskGroup) -> "asyncio.Task[None] | None":
+        """Tell the service manager the agent runs; start feeding its watchdog."""
+        notifier = self._notifier
+        if notifier is None:
+            return None
+        notifier.notify("READY=1", f"STATUS=polling {len(self._config.meters)} meters")
+        if not notifier.watchdog_s:
+            return None
+        feed = self._feed_watchdog(notifier, notifier.watchdog_s / 2)
+        return tg.create_task(feed, name="watchdog")
 
     def stop(self) -> None:
         """Ask `run` to stop polling, flush the outbox (bounded) and return."""
+        if self._notifier is not None and not self._stopping.is_set():
+            self._notifier.notify("STOPPING=1", "STATUS=flushing the outbox")
         self._stopping.set()
         self._pending.set()
+
+    async def _feed_watchdog(self, notifier: Notifier, every_s: float) -> None:
+        overdue_s = poller_overdue_s(self._config)
+        starving = False
+        while True:
+            late = time.monotonic() - self._poll_began - overdue_s
+            if late <= 0:
+                notifier.notify("WATCHDOG=1")
+                starving = False
+            elif not starving:
+                starving = True
+                log.error(
+                    "the poller is %.0f s behind its schedule: no longer feeding the "
+                    "watchdog, so the service manager restarts the agent",
+                    late,
+                )
+            await asyncio.sleep(every_s)
 
     async def _stopped_within(self, seconds: float) -> bool:
         try:
@@ -166,6 +224,7 @@ class GatewayAgent:
     async def poll_once(self) -> list[OutboxEntry]:
         """Read every meter concurrently (with retries inside the poll window);
         store a signed reading for each that answered."""
+        self._poll_began = time.monotonic()
         started = self._wall()
         window_s = poll_deadline(started, self._config.poll_interval_s) - started
         deadline = asyncio.get_running_loop().time() + window_s
@@ -204,6 +263,7 @@ class GatewayAgent:
             sample = await asyncio.wait_for(
                 self._reader.read(meter), attempt_budget_s(self._config.polling.timeout_s)
             )
+            self._check_signable(meter, sample)
         except MeterReadError as exc:
             self._record(meter, exc.outcome, str(exc))
             return None
@@ -213,11 +273,39 @@ class GatewayAgent:
         except TimeoutError:
             self._record(meter, Outcome.TIMEOUT, f"meter {meter.meter_id}: no answer in time")
             return None
+        except Exception as exc:
+            # A defect in the reader, or in the library under it, that this
+            # meter's answer set off. It costs this meter's reading, never the
+            # other meters' or the agent: logged with its traceback, counted.
+            log.exception("poll of %s: the meter reader failed unexpectedly", meter.meter_id)
+            detail = f"meter {meter.meter_id}: {type(exc).__name__}: {exc}"
+            self._record(meter, Outcome.READER_ERROR, detail, logged=True)
+            return None
         self._record(meter, Outcome.OK, "")
         return sample
 
-    def _record(self, meter: MeterConfig, outcome: Outcome, detail: str) -> None:
-        if outcome is not Outcome.OK:
+    def _check_signable(self, meter: MeterConfig, sample: MeterSample) -> None:
+        """Refuse values a reading cannot carry before anything is signed (the
+        register maps decode within range; this holds for any reader)."""
+        values = sample.values
+        try:
+            Reading(
+                self.gateway_id,
+                meter.meter_id,
+                0,
+                0 if sample.meter_ts is None else sample.meter_ts,
+                values.import_wh,
+                values.export_wh,
+            )
+        except ProtocolError as exc:
+            raise MeterReadError(
+                Outcome.DECODE_ERROR, f"meter {meter.meter_id}: {exc.detail}"
+            ) from exc
+
+    def _record(
+        self, meter: MeterConfig, outcome: Outcome, detail: str, *, logged: bool = False
+    ) -> None:
+        if outcome is not Outcome.OK and not logged:
             log.warning("poll of %s: %s: %s", meter.meter_id, outcome.value, detail)
         health = self.stats.meters[meter.meter_id]
         self._update(

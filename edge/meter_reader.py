@@ -10,21 +10,27 @@ corrupted frame, and a half-answered request must not leak into the next.
 
 A response that arrived but could not be parsed is told apart from no
 response at all by watching the client's received bytes (`trace_packet`).
+The same hook checks a TCP answer against its request as its bytes arrive
+(`edge.modbus_frames`): an answer already known to be wrong (a byte count
+that disagrees with the length, a length no answer can have, another
+transaction's answer) fails the request at once as a corrupt frame, instead
+of at the response timeout, and pymodbus never sees it.
 
 `ScriptedMeterReader` is the in-memory stand-in for tests: each meter follows
 a script from attempt number to sample (or exception).
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 
 from edge.config import MeterConfig
 from edge.errors import MeterError
+from edge.modbus_frames import answer_problem
 from edge.registermap import MeterValues, RegisterMap, load_map
 from edge.registers_sunspec import words_to_uint32
 from wire.health import Outcome
@@ -81,13 +87,20 @@ class ScriptedMeterReader:
 
 
 _Client = AsyncModbusTcpClient | AsyncModbusSerialClient
+_T = TypeVar("_T")
 
 
 class _Connection:
-    """A meter's client and whether any bytes came back since `arm`."""
+    """A meter's client, whether any bytes came back since the reader last
+    cleared `received`, and why the current request has already failed, if
+    it has: its answer is known to be wrong (TCP), or the meter hung up."""
 
     def __init__(self, meter: MeterConfig, timeout_s: float) -> None:
         self.received = False
+        self._request = b""
+        self._failed: asyncio.Future[MeterReadError] | None = None
+        self._meter_id = meter.meter_id
+        self._check_answers = meter.transport == "tcp"
         self.client: _Client
         if meter.transport == "serial":
             assert meter.device is not None  # the config guarantees it
@@ -97,17 +110,59 @@ class _Connection:
                 timeout=timeout_s,
                 retries=0,
                 trace_packet=self._trace,
+                trace_connect=self._trace_connect,
             )
         else:
             # retries=0: the agent owns the retry policy (backoff per meter).
             self.client = AsyncModbusTcpClient(
-                meter.host, port=meter.port, timeout=timeout_s, retries=0, trace_packet=self._trace
+                meter.host,
+                port=meter.port,
+                timeout=timeout_s,
+                retries=0,
+                trace_packet=self._trace,
+                trace_connect=self._trace_connect,
             )
 
+    def _fail(self, outcome: Outcome, detail: str) -> None:
+        failed = self._failed
+        if failed is not None and not failed.done():
+            failed.set_result(MeterReadError(outcome, f"meter {self._meter_id}: {detail}"))
+
     def _trace(self, sending: bool, data: bytes) -> bytes:
-        if not sending and data:
+        if sending:
+            self._request = data
+            return data
+        if data:
             self.received = True
+        if self._check_answers:
+            problem = answer_problem(self._request, data)
+            if problem is not None:
+                self._fail(Outcome.CORRUPT_FRAME, problem)
+                return b""  # an answer known to be wrong never reaches pymodbus' decoder
         return data
+
+    def _trace_connect(self, connected: bool) -> None:
+        if not connected:
+            if self.received:
+                self._fail(Outcome.CORRUPT_FRAME, "the meter hung up in the middle of an answer")
+            else:
+                self._fail(Outcome.UNREACHABLE, "the meter hung up without answering")
+
+    async def exchange(self, request: Awaitable[_T]) -> _T:
+        """Await the pymodbus request, or fail as soon as it is known to have failed."""
+        self._failed = failed = asyncio.get_running_loop().create_future()
+        task = asyncio.ensure_future(request)
+        try:
+            await asyncio.wait({task, failed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._failed = None
+            if not task.done():
+                task.cancel()
+        if failed.done():
+            await asyncio.gather(task, return_exceptions=True)
+            raise failed.result()
+        failed.cancel()
+        return task.result()
 
 
 class ModbusMeterReader:
@@ -158,7 +213,7 @@ class ModbusMeterReader:
     async def read(self, meter: MeterConfig) -> MeterSample:
         connection = await self._connect(meter)
         try:
-            return await self._read(connection.client, meter)
+            return await self._read(connection, meter)
         except MeterReadError as exc:
             if exc.outcome is not Outcome.EXCEPTION and exc.outcome is not Outcome.DECODE_ERROR:
                 self._drop(meter.meter_id)
@@ -176,14 +231,14 @@ class ModbusMeterReader:
             self._drop(meter.meter_id)
             raise
 
-    async def _read(self, client: _Client, meter: MeterConfig) -> MeterSample:
+    async def _read(self, connection: _Connection, meter: MeterConfig) -> MeterSample:
         regmap = self._located.get(meter.meter_id)
         if regmap is None:
-            regmap = await _locate(client, meter, self._map(meter.register_map))
+            regmap = await _locate(connection, meter, self._map(meter.register_map))
             self._located[meter.meter_id] = regmap
         words: dict[int, int] = {}
         for function, start, count in regmap.read_blocks():
-            async for address, word in _read_block(client, meter, function, start, count):
+            async for address, word in _read_block(connection, meter, function, start, count):
                 words[address] = word
         try:
             values = regmap.decode(words)
@@ -191,7 +246,7 @@ class ModbusMeterReader:
             raise MeterReadError(Outcome.DECODE_ERROR, f"meter {meter.meter_id}: {exc}") from exc
         meter_ts = None
         if meter.clock == "meter":
-            clock = [w async for _, w in _read_block(client, meter, 3, meter.clock_register, 2)]
+            clock = [w async for _, w in _read_block(connection, meter, 3, meter.clock_register, 2)]
             meter_ts = words_to_uint32(clock[0], clock[1])
             if meter_ts == 0:
                 raise MeterReadError(
@@ -204,7 +259,7 @@ class ModbusMeterReader:
         self._located.pop(meter_id, None)
 
 
-async def _locate(client: _Client, meter: MeterConfig, regmap: RegisterMap) -> RegisterMap:
+async def _locate(connection: _Connection, meter: MeterConfig, regmap: RegisterMap) -> RegisterMap:
     """Walk the device's model chain (SunSpec) until the map's registers are found."""
     words: dict[int, int] = {}
     while True:
@@ -221,17 +276,22 @@ async def _locate(client: _Client, meter: MeterConfig, regmap: RegisterMap) -> R
                 ) from exc
         assert found.next_read is not None  # discover gives one or the other
         function, start, count = found.next_read
-        async for address, word in _read_block(client, meter, function, start, count):
+        async for address, word in _read_block(connection, meter, function, start, count):
             words[address] = word
 
 
 async def _read_block(
-    client: _Client, meter: MeterConfig, function: int, start: int, count: int
+    connection: _Connection, meter: MeterConfig, function: int, start: int, count: int
 ) -> AsyncIterator[tuple[int, int]]:
+    client = connection.client
     if function == 4:
-        response = await client.read_input_registers(start, count=count, device_id=meter.unit_id)
+        response = await connection.exchange(
+            client.read_input_registers(start, count=count, device_id=meter.unit_id)
+        )
     elif function == 3:
-        response = await client.read_holding_registers(start, count=count, device_id=meter.unit_id)
+        response = await connection.exchange(
+            client.read_holding_registers(start, count=count, device_id=meter.unit_id)
+        )
     else:
         raise MeterReadError(
             Outcome.DECODE_ERROR, f"meter {meter.meter_id}: unsupported function code {function}"

@@ -13,7 +13,9 @@ will, a retained "offline"; a graceful exit publishes "offline" itself.
 import contextlib
 import json
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
+from enum import StrEnum
 from types import TracebackType
 from typing import Any
 
@@ -25,7 +27,7 @@ from edge.config import BrokerConfig
 from edge.errors import BrokerError
 from wire import topics
 
-__all__ = ["MemoryPublisher", "MqttPublisher", "status_payload"]
+__all__ = ["Delivery", "MemoryPublisher", "MqttPublisher", "status_payload"]
 
 
 @contextlib.contextmanager
@@ -117,29 +119,72 @@ class MqttPublisher:
             await self._client.publish(topic, payload, qos=1, retain=retain)
 
 
+class Delivery(StrEnum):
+    """What becomes of one publish to `MemoryPublisher` (see `MemoryPublisher.plan`)."""
+
+    ACK = "ack"  # reaches the broker and is acknowledged
+    LOST_ACK = "lost_ack"  # reaches the broker, but its PUBACK never comes: BrokerError
+    BREAK = "break"  # the connection breaks before it reaches the broker: BrokerError,
+    # and so for every later publish on this connection
+
+
 class MemoryPublisher:
     """An in-process stand-in for the broker, for tests and benchmarks.
 
     `connect()` is what `GatewayAgent` takes; while `up` is False connecting
     and publishing raise BrokerError, as an unreachable broker would.
-    `messages` holds (topic, payload, retain) in publish order.
+    `messages` holds (topic, payload, retain) of everything that reached the
+    broker, in order, `acks` (topic, payload) of what was acknowledged, and
+    `log` every publish attempt as (connection number, topic, payload, what
+    became of it: a `Delivery` value, "broken" or "down").
+
+    `plan(*deliveries)` scripts the next publishes: the broker fails partway
+    through a batch (`BREAK`), loses PUBACKs (`LOST_ACK`), or disconnects
+    after some acknowledgements (`ACK`, ..., `BREAK`). With `topic`, only
+    publishes on that topic follow the plan; when it runs out, publishes are
+    acknowledged. A broken connection stays broken; the next `connect()`
+    gives a working one (while `up`).
     """
 
     def __init__(self) -> None:
         self.up = True
         self.messages: list[tuple[str, bytes, bool]] = []
+        self.acks: list[tuple[str, bytes]] = []
+        self.log: list[tuple[int, str, bytes, str]] = []
+        self.connections = 0
+        self._plan: deque[Delivery] = deque()
+        self._plan_topic: str | None = None
+        self._broken = False
+
+    def plan(self, *deliveries: Delivery, topic: str | None = None) -> None:
+        """What becomes of the next publishes (on `topic`, if given), in order."""
+        self._plan = deque(deliveries)
+        self._plan_topic = topic
 
     @contextlib.asynccontextmanager
     async def connect(self) -> AsyncIterator["MemoryPublisher"]:
         if not self.up:
             raise BrokerError("memory broker is down")
+        self.connections += 1
+        self._broken = False
         yield self
 
     async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        if not self.up:
-            raise BrokerError("memory broker is down")
+        if not self.up or self._broken:
+            self.log.append((self.connections, topic, payload, "down" if not self.up else "broken"))
+            raise BrokerError("memory broker is down" if not self.up else "connection lost")
+        delivery = Delivery.ACK
+        if self._plan and self._plan_topic in (None, topic):
+            delivery = self._plan.popleft()
+        self.log.append((self.connections, topic, payload, delivery.value))
+        if delivery is Delivery.BREAK:
+            self._broken = True
+            raise BrokerError("connection lost")
         self.messages.append((topic, payload, retain))
+        if delivery is Delivery.LOST_ACK:
+            raise BrokerError("no PUBACK in time")
+        self.acks.append((topic, payload))
 
     def payloads(self, topic: str) -> list[bytes]:
-        """What was published on `topic`, in order."""
+        """What reached the broker on `topic`, in order."""
         return [p for t, p, _ in self.messages if t == topic]

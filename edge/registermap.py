@@ -44,6 +44,7 @@ from edge.registers_sunspec import (
     word_to_int16,
     words_to_uint32,
 )
+from wire.reading import UINT_MAX
 
 __all__ = [
     "MAX_READ_COUNT",
@@ -211,7 +212,10 @@ class RegisterMap:
     def decode(self, words: Mapping[int, int]) -> MeterValues:
         """The meter's values from the words read by `read_blocks` (address -> word).
 
-        Raises MeterError naming the point when a word is missing or undecodable.
+        Raises MeterError naming the point when a word is missing or
+        undecodable, or an energy counter is outside what a reading can carry
+        (0..2^63-1 Wh, `wire.reading.UINT_MAX`): whatever the words, the
+        counters returned can be signed.
         """
         imp, exp, power = (self._decode_quantity(q, words) for q in REQUIRED_QUANTITIES)
         return MeterValues(import_wh=imp, export_wh=exp, power_w=power)
@@ -248,8 +252,14 @@ class RegisterMap:
             value = self._decode_point(point, words, signed=quantity == "power_w")
         except RegisterError as exc:
             raise MeterError(f"{self.name}: {point.name}: {exc}") from exc
-        if value < 0 and quantity != "power_w":
+        if quantity == "power_w":
+            return value
+        if value < 0:
             raise MeterError(f"{self.name}: {point.name}: negative energy counter")
+        if value > UINT_MAX:
+            # A reading carries it in 63 bits; no meter counts that far (a
+            # float32 above about 9.2e15 kWh is a corrupt register).
+            raise MeterError(f"{self.name}: {point.name}: {value} Wh is beyond 2^63-1 Wh")
         return value
 
     def _decode_point(self, point: Point, words: Mapping[int, int], *, signed: bool) -> int:

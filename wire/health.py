@@ -48,6 +48,7 @@ class Outcome(StrEnum):
     CORRUPT_FRAME = "corrupt_frame"  # bytes came back but did not parse
     DECODE_ERROR = "decode_error"  # a valid response with values the map rejects
     UNREACHABLE = "unreachable"  # no TCP connection / serial port
+    READER_ERROR = "reader_error"  # the reader itself failed (a defect), logged with its traceback
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,10 @@ independence of meters, outcome counting, the outbox bound, health, shutdown."""
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edge.agent import GatewayAgent
@@ -24,7 +26,7 @@ from edge.signing import DeviceKey
 from tests.utils.services import async_wait_until
 from wire import topics
 from wire.health import Outcome, decode_health
-from wire.reading import decode_payload
+from wire.reading import UINT_MAX, decode_payload
 
 
 def _ok(import_wh: int = 1000, meter_ts: int | None = None) -> Script:
@@ -85,6 +87,42 @@ async def test_each_failure_is_counted_and_other_meters_still_read(tmp_path: Pat
     assert agent.stats.ok == {"good": 1}
     assert agent.stats.errors == {o.value: 3 for o in kinds}
     assert decode_health(outbox.load_health() or b"") == health  # kept for `status`
+
+
+async def test_a_reader_defect_costs_only_that_meter_and_is_logged_with_its_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(n: int) -> MeterSample:
+        raise IndexError("a defect some answer of this meter sets off")
+
+    reader = ScriptedMeterReader({"good": _ok(), "odd": broken})
+    agent, _, _ = _agent(_config(tmp_path, ["odd", "good"]), reader, MemoryPublisher())
+    entries = await agent.poll_once()
+    assert [decode_payload(e.payload).reading.meter_id for e in entries] == ["good"]
+    odd = agent.health().meter("odd")
+    assert odd.counts == {"reader_error": 3}
+    assert odd.last_error == "meter odd: IndexError: a defect some answer of this meter sets off"
+    tracebacks = [r for r in caplog.records if r.exc_info is not None]
+    assert len(tracebacks) == 3
+    assert all("IndexError" in logging.Formatter().format(r) for r in tracebacks)
+
+
+async def test_values_a_reading_cannot_carry_are_never_signed(tmp_path: Path) -> None:
+    def huge(n: int) -> MeterSample:  # a reader that let a corrupt register through
+        return MeterSample(MeterValues(UINT_MAX + 1, 0, 0), None)
+
+    def negative_clock(n: int) -> MeterSample:
+        return MeterSample(MeterValues(1, 0, 0), -5)
+
+    reader = ScriptedMeterReader({"good": _ok(), "huge": huge, "clock": negative_clock})
+    config = _config(tmp_path, ["huge", "good", "clock"])
+    agent, outbox, _ = _agent(config, reader, MemoryPublisher())
+    entries = await agent.poll_once()
+    assert [decode_payload(e.payload).reading.meter_id for e in entries] == ["good"]
+    assert outbox.next_seq() == 2  # no sequence number spent on them either
+    assert agent.health().meter("huge").counts == {"decode_error": 3}
+    assert "imp_wh out of range" in agent.health().meter("huge").last_error
+    assert agent.health().meter("clock").counts == {"decode_error": 3}
 
 
 async def test_retry_succeeds_within_the_poll(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ agree with each other and with tests/vectors/protocol_v1.json byte for byte.
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +37,7 @@ PORTABLE = (
     "edge/registers_sunspec",
     "edge/ed25519",
 )
+# What tests/micropython/core_vectors.py runs; ed25519_sign.py runs edge/ed25519.
 CORE = (
     "wire/__init__",
     "wire/base58",
@@ -43,6 +45,7 @@ CORE = (
     "wire/topics",
     "edge/__init__",
     "edge/registers",
+    "edge/registers_sunspec",
 )
 
 
@@ -164,8 +167,21 @@ def test_portable_module_compiles_to_mpy_v6(mpy_build: dict[str, Path], name: st
     assert data[:2] == b"M\x06"
 
 
+# What tests/micropython/core_vectors.py's SUNSPEC_SAMPLES decode to, in order.
+SUNSPEC_EXPECTED = [
+    0, 32767, -32768, -1, "RegisterError", "RegisterError",  # word_to_int16
+    0, 0xFFFFFFFF, 0x80008000, "RegisterError",  # words_to_uint32
+    0, -2, 10, -10, "RegisterError", "RegisterError", "RegisterError",  # sunssf
+    123, -123, 3, -3, 2, 0xFFFFFFFF * 10**13, 429, -32767000, 1, -1,  # apply_scale_factor
+    -1234, 1234, -1, 0, -340282346638528859811704183484516925440,
+    "RegisterError", "RegisterError", "RegisterError",  # float32_words_to_signed_scaled_int
+]  # fmt: skip
+
+
 def test_core_vectors_under_cpython(cpython_core: dict[str, Any]) -> None:
     _check_against_vectors(cpython_core)
+    assert cpython_core["sunspec"] == SUNSPEC_EXPECTED
+    assert cpython_core["sunspec_constants"] == [[0x5375, 0x6E53], 0xFFFF, 0x8000, 0xFFFF, 0x8000]
 
 
 def test_core_vectors_under_micropython_from_source(
@@ -176,11 +192,9 @@ def test_core_vectors_under_micropython_from_source(
     result = _run_micropython(micropython_vm, "core_vectors.py", files)
     assert result["implementation"] == "micropython"
     _check_against_vectors(result)
-    assert {**result, "implementation": "", "protocol_file": ""} == {
-        **cpython_core,
-        "implementation": "",
-        "protocol_file": "",
-    }
+    where = {"implementation": "", "protocol_file": "", "modules": {}}
+    assert {**result, **where} == {**cpython_core, **where}
+    assert set(result["modules"]) == set(cpython_core["modules"])
 
 
 def test_core_vectors_under_micropython_from_mpy(
@@ -191,9 +205,33 @@ def test_core_vectors_under_micropython_from_mpy(
     result = _run_micropython(micropython_vm, "core_vectors.py", files)
     # Only .mpy files are in the VM's filesystem: the bytecode is what ran.
     assert result["protocol_file"].endswith("/wire/reading.mpy")
+    for module, path in result["modules"].items():
+        assert path.endswith("/" + module.replace(".", "/") + ".mpy"), module
     _check_against_vectors(result)
-    assert result["valid"] == cpython_core["valid"]
-    assert result["registers"] == cpython_core["registers"]
+    for key in ("valid", "invalid", "registers", "sunspec", "sunspec_constants", "topics"):
+        assert result[key] == cpython_core[key], key
+    assert result["base58"] == cpython_core["base58"]
+
+
+def test_every_portable_module_runs_under_micropython(cpython_core: dict[str, Any]) -> None:
+    """Each module of PORTABLE is executed by a script, not only compiled."""
+    ran = {m.replace(".", "/") for m in cpython_core["modules"]} | {"edge/ed25519"}
+    assert {n for n in PORTABLE if not n.endswith("__init__")} == ran
+    assert set(CORE) <= set(PORTABLE)
+
+
+def _portable_list(text: str) -> set[str]:
+    return set(re.findall(r"`((?:wire|edge)/\w+)\.py`", text))
+
+
+@pytest.mark.parametrize("doc", ["docs/architecture.md", "DEVELOPERS.md"])
+def test_the_docs_name_exactly_the_portable_modules(doc: str) -> None:
+    """The paragraph on MicroPython names the modules this test runs, no more, no less."""
+    text = (ROOT / doc).read_text()
+    start = text.index("<!-- micropython-portable -->")
+    end = text.index("<!-- /micropython-portable -->")
+    named = _portable_list(text[start:end])
+    assert named == {n for n in PORTABLE if not n.endswith("__init__")}
 
 
 def test_ed25519_sign_under_micropython_matches_cryptography(

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.errors import ConfigError, MeterError
@@ -19,7 +19,9 @@ from edge.registermap import (
     load_map,
     parse_map,
 )
+from tests.utils.register_words import register_words
 from wire.meters import METER_MODELS
+from wire.reading import UINT_MAX
 
 _MAPS = Path(__file__).resolve().parents[2] / "edge" / "maps"
 SHIPPED = ("sdm120", "sdm630", "sunspec203")
@@ -243,3 +245,20 @@ def test_sunspec_not_implemented_values_are_errors() -> None:
     device[40077 + 52] = 0x8000
     with pytest.raises(MeterError, match="TotWhImp: scale factor not implemented"):
         regmap.decode(device)
+
+
+@pytest.mark.parametrize("name", available_maps())
+@settings(max_examples=300)
+@given(data=st.data())
+def test_any_register_words_decode_to_signable_counters_or_a_meter_error(
+    name: str, data: st.DataObject
+) -> None:
+    regmap = load_map(name)
+    if regmap.sunspec is not None:
+        regmap = regmap.located(regmap.sunspec.base + 4)
+    try:
+        values = regmap.decode(register_words(regmap, data))
+    except MeterError:
+        return
+    for counter in (values.import_wh, values.export_wh):
+        assert 0 <= counter <= UINT_MAX  # a reading can carry it: it can be signed

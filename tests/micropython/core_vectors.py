@@ -13,7 +13,7 @@ dict-order reliance, no CPython-only modules.
 import json
 import sys
 
-from edge import registers
+from edge import registers, registers_sunspec
 from wire import base58, topics
 from wire import reading as protocol
 
@@ -33,6 +33,47 @@ REGISTER_SAMPLES = (
     (0x7FC0, 0x0000, 1000),
     (0x7F80, 0x0000, 1000),
     (0x10000, 0x0000, 1000),
+)
+
+# edge.registers_sunspec: (function name, arguments) with the edges of each:
+# sign bits, not-implemented markers, scale factors beyond +-10, rounding
+# half away from zero both ways, and words outside 16 bits.
+SUNSPEC_SAMPLES = (
+    ("word_to_int16", (0x0000,)),
+    ("word_to_int16", (0x7FFF,)),
+    ("word_to_int16", (0x8000,)),
+    ("word_to_int16", (0xFFFF,)),
+    ("word_to_int16", (0x10000,)),
+    ("word_to_int16", (-1,)),
+    ("words_to_uint32", (0x0000, 0x0000)),
+    ("words_to_uint32", (0xFFFF, 0xFFFF)),
+    ("words_to_uint32", (0x8000, 0x8000)),
+    ("words_to_uint32", (0x1234, 0x10000)),
+    ("sunssf", (0x0000,)),
+    ("sunssf", (0xFFFE,)),
+    ("sunssf", (0x000A,)),
+    ("sunssf", (0xFFF6,)),
+    ("sunssf", (0x000B,)),
+    ("sunssf", (0xFFF5,)),
+    ("sunssf", (0x8000,)),
+    ("apply_scale_factor", (12345, -2, 1)),
+    ("apply_scale_factor", (-12345, -2, 1)),
+    ("apply_scale_factor", (250, -2, 1)),
+    ("apply_scale_factor", (-250, -2, 1)),
+    ("apply_scale_factor", (249, -2, 1)),
+    ("apply_scale_factor", (0xFFFFFFFF, 10, 1000)),
+    ("apply_scale_factor", (0xFFFFFFFF, -10, 1000)),
+    ("apply_scale_factor", (-32767, 3, 1)),
+    ("apply_scale_factor", (5, -1, 1)),
+    ("apply_scale_factor", (-5, -1, 1)),
+    ("float32_words_to_signed_scaled_int", (0xC49A, 0x4000, 1)),
+    ("float32_words_to_signed_scaled_int", (0x449A, 0x4000, 1)),
+    ("float32_words_to_signed_scaled_int", (0xBF00, 0x0000, 1)),
+    ("float32_words_to_signed_scaled_int", (0x8000, 0x0000, 1000)),
+    ("float32_words_to_signed_scaled_int", (0xFF7F, 0xFFFF, 1)),
+    ("float32_words_to_signed_scaled_int", (0xFF80, 0x0000, 1)),
+    ("float32_words_to_signed_scaled_int", (0xFFC0, 0x0000, 1)),
+    ("float32_words_to_signed_scaled_int", (0x10000, 0x0000, 1)),
 )
 
 TOPIC_SAMPLES = (
@@ -74,6 +115,14 @@ def _register(sample: tuple[int, int, int]) -> int | str:
         return "RegisterError"
 
 
+def _sunspec(sample: tuple) -> int | str:
+    name, args = sample
+    try:
+        return int(getattr(registers_sunspec, name)(*args))
+    except registers.RegisterError:
+        return "RegisterError"
+
+
 def main() -> None:
     with open(VECTORS) as fh:
         vectors = json.loads(fh.read())
@@ -87,6 +136,22 @@ def main() -> None:
         "valid": [_valid(v) for v in vectors["valid"]],
         "invalid": [[v["name"], _invalid(v)] for v in vectors["invalid"]],
         "registers": [_register(s) for s in REGISTER_SAMPLES],
+        "sunspec": [_sunspec(s) for s in SUNSPEC_SAMPLES],
+        "sunspec_constants": [
+            list(registers_sunspec.SUNSPEC_MARKER),
+            registers_sunspec.SUNSPEC_END_ID,
+            registers_sunspec.INT16_NOT_IMPLEMENTED,
+            registers_sunspec.UINT16_NOT_IMPLEMENTED,
+            registers_sunspec.SUNSSF_NOT_IMPLEMENTED,
+        ],
+        # Where each module of the portable core was loaded from (.py or .mpy).
+        "modules": {
+            "wire.reading": protocol.__file__,
+            "wire.base58": base58.__file__,
+            "wire.topics": topics.__file__,
+            "edge.registers": registers.__file__,
+            "edge.registers_sunspec": registers_sunspec.__file__,
+        },
         "topics": [topics.gateway_id_from_topic("gtx", t) for t in TOPIC_SAMPLES],
         "subscription": topics.readings_subscription("gtx"),
         "base58": b58,

@@ -74,6 +74,7 @@ TOOLS: dict[str, Tool] = {
     for tool in (
         Tool("chromium", "chromium", _chromium),
         Tool("docker compose", "docker-compose", _compose),
+        _on_path("mbpoll", "mbpoll"),
         _on_path("mosquitto", "mosquitto"),
         _on_path("mosquitto_passwd", "mosquitto"),
         _on_path("node", "nodejs"),
@@ -81,6 +82,7 @@ TOOLS: dict[str, Tool] = {
         _on_path("openssl", "openssl"),
         Tool("pg_ctlcluster", "postgresql", _pg_ctlcluster),
         _on_path("redis-server", "redis-server"),
+        _on_path("systemd-analyze", "systemd"),
     )
 }
 
