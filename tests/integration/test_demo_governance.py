@@ -126,7 +126,7 @@ def test_the_demo_survives_a_freeze_and_mints_the_withheld_energy_on_thaw(
     assert proc.stdout is not None
     out = _Output(proc.stdout)
     wallet = str(producer.pubkey())
-    out.until(r"^epoch \d+ closed")
+    out.until(r"^epoch \d+ (\[[^]]*\] )?closed")
     wait_until(lambda: _answers(api + "/health"), timeout=20, what="the API")
     token = _login(api, rec_authority)
     _call(api + "/governance/freeze", {"owner": wallet, "reason": "test"}, token)
