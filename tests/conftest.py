@@ -7,19 +7,15 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.engine import Engine
 
-from coordinator.db.migrate import upgrade
 from coordinator.db.session import make_engine
-from tests.utils.services import fresh_database
+from tests.utils.services import migrated_database
 
 RUN_ID = secrets.token_hex(4)
 
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    with fresh_database() as url:
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
+    with migrated_database() as url:
         yield url
 
 

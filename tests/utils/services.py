@@ -11,6 +11,9 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 
+from coordinator.db.migrate import upgrade
+from coordinator.db.session import make_engine
+
 PG_ADMIN_URL = os.environ.get("GTX_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 MQTT_HOST = os.environ.get("GTX_TEST_MQTT_HOST", "127.0.0.1")
 MQTT_PORT = int(os.environ.get("GTX_TEST_MQTT_PORT", "1883"))
@@ -30,6 +33,16 @@ def fresh_database(prefix: str = "gtx_test") -> Iterator[str]:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@contextmanager
+def migrated_database(prefix: str = "gtx_test") -> Iterator[str]:
+    """`fresh_database` with the coordinator's schema upgraded to head."""
+    with fresh_database(prefix) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
 
 
 def wait_until(

@@ -3,7 +3,6 @@ producer is minted in full, the frozen one's energy is withheld with its reason 
 minted once thawed, exactly once, across refused batches and crashes; a grant the
 ledger keeps refusing is parked where an operator sees it, until retried."""
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,7 +27,6 @@ from tests.coordinator.onchain.world import (
     closed_epoch,
     energy_of,
     freeze,
-    own_database,
     producers,
     thaw,
 )
@@ -41,8 +39,8 @@ WH = 1_000_000  # base units per Wh
 
 
 @pytest.fixture
-def engine() -> Iterator[Engine]:
-    yield from own_database()
+def engine(own_engine: Engine) -> Engine:
+    return own_engine
 
 
 def _settings(tmp_path: Path, engine: Engine) -> Settings:

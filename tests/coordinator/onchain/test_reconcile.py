@@ -7,7 +7,6 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,7 +30,6 @@ from tests.coordinator.onchain.world import (
     Campus,
     energy_of,
     freeze,
-    own_database,
     producers,
     thaw,
 )
@@ -85,8 +83,8 @@ def test_each_record_that_disagrees_is_named_by_epoch_and_owner() -> None:
 
 
 @pytest.fixture
-def engine() -> Iterator[Engine]:
-    yield from own_database()
+def engine(own_engine: Engine) -> Engine:
+    return own_engine
 
 
 def _settings(tmp_path: Path, engine: Engine) -> Settings:

@@ -4,7 +4,6 @@ paused holds a closed epoch back; resumed, it is minted exactly once."""
 import asyncio
 import datetime as dt
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,28 +13,17 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 
 from coordinator.config import Settings
-from coordinator.db.migrate import upgrade
 from coordinator.db.models import EpochOnchain, EpochRecord, MeterEpochEnergyRow
-from coordinator.db.session import make_engine
 from coordinator.devices.registry import register_device, register_meter
 from coordinator.governance import Controls, Pause, Scope, SqlGovernance
 from coordinator.onchain.ledger import Chain
 from coordinator.onchain.worker import run_chain_worker
 from edge.signing import DeviceKey
 from programs.roles.deployment import user_accounts
-from tests.utils.services import async_wait_until, fresh_database
+from tests.utils.services import async_wait_until
 
 pytestmark = pytest.mark.services
 EPOCH = 1_900_000
-
-
-@pytest.fixture
-def own_engine() -> Iterator[Engine]:
-    with fresh_database() as url:
-        eng = make_engine(url)
-        upgrade(eng)
-        yield eng
-        eng.dispose()
 
 
 def _closed_epoch(engine: Engine, owner: str) -> None:

@@ -4,7 +4,6 @@ it off the event loop's thread."""
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,27 +12,14 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
 from coordinator.config import Settings
-from coordinator.db.migrate import upgrade
 from coordinator.db.models import EpochOnchain, EpochRecord, MeterEpochEnergyRow
-from coordinator.db.session import make_engine
 from coordinator.devices.registry import register_device, register_meter
 from coordinator.onchain.worker import run_chain_worker
 from edge.signing import DeviceKey
-from tests.utils.services import fresh_database
 from tests.utils.sql_threads import sql_threads
 
 pytestmark = pytest.mark.services
 EPOCH = 1_900_000
-
-
-@pytest.fixture
-def own_engine() -> Iterator[Engine]:
-    """A database of its own: the worker mints every closed epoch it finds."""
-    with fresh_database() as url:
-        eng = make_engine(url)
-        upgrade(eng)
-        yield eng
-        eng.dispose()
 
 
 def _closed_epoch(engine: Engine) -> None:

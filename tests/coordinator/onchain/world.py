@@ -2,7 +2,7 @@
 exports, producers with token accounts, and ledgers that misbehave on purpose."""
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 
 from solders.account import Account
@@ -14,9 +14,7 @@ from solders.token.state import Mint, TokenAccount, TokenAccountState
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
-from coordinator.db.migrate import upgrade
 from coordinator.db.models import EpochRecord, MeterEpochEnergyRow
-from coordinator.db.session import make_engine
 from coordinator.devices.registry import register_device, register_meter
 from coordinator.onchain.ledger import Chain
 from coordinator.readings.epoch_close import EpochCloser
@@ -30,7 +28,6 @@ from programs.ledger.base import AnyTransaction, FeePolicy, Ledger, TxStatus
 from programs.roles.deployment import user_accounts
 from programs.roles.governance import freeze_user, thaw_user
 from programs.roles.registry import register_user
-from tests.utils.services import fresh_database
 from wire.reading import Reading, encode_payload
 
 __all__ = [
@@ -43,19 +40,9 @@ __all__ = [
     "closed_epoch",
     "energy_of",
     "freeze",
-    "own_database",
     "producers",
     "thaw",
 ]
-
-
-def own_database() -> Iterator[Engine]:
-    """A migrated PostgreSQL database of its own (the worker mints every epoch it finds)."""
-    with fresh_database() as url:
-        engine = make_engine(url)
-        upgrade(engine)
-        yield engine
-        engine.dispose()
 
 
 LENGTH = 900
