@@ -22,6 +22,8 @@ from prometheus_client import (
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
+from sqlalchemy import event, exc
+from sqlalchemy.engine import Engine, ExceptionContext
 
 from coordinator.errors import ConfigError
 
@@ -199,3 +201,84 @@ def record_controls(scopes: Iterable[str], paused: Iterable[str]) -> None:
     stopped = set(paused)
     for scope in scopes:
         MARKET_PAUSED.labels(scope).set(1 if scope in stopped else 0)
+
+
+# --- operators' alerting (issue 23): what the Prometheus rules in deploy/prometheus watch --
+
+__all__ += [
+    "ALERTS_FIRING",
+    "API_REQUEST_SECONDS",
+    "DATABASE_ERRORS",
+    "EPOCH_LENGTH",
+    "EPOCH_STAGE_END",
+    "LEDGER_PENDING_OLDEST",
+    "REDIS_ERRORS",
+    "TRADING_FINDINGS",
+    "record_alerts_firing",
+    "watch_database",
+]
+
+API_REQUEST_SECONDS = Histogram(
+    "gtx_api_request_seconds",
+    "API requests, arrival to the last byte of the response, by route template, method "
+    "and status class (2xx, 4xx, 5xx); live event streams are left out",
+    ["route", "method", "status"],
+    # Around the 200 ms p95 budget, finer where the budget is decided.
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2.5, 5, 10),
+)
+DATABASE_ERRORS = Counter(
+    "gtx_database_errors",
+    "Database calls that failed, by kind (connection: the server unreachable or the "
+    "connection lost; other: any other driver error)",
+    ["kind"],
+)
+REDIS_ERRORS = Counter(
+    "gtx_redis_errors",
+    "Redis calls that failed and fell back (memory, a later flush), by component",
+    ["component"],
+)
+ALERTS_FIRING = Gauge(
+    "gtx_alerts_firing",
+    "Alerts of the alert monitor firing now, by kind (set by the chain leader; 0 elsewhere)",
+    ["kind"],
+)
+EPOCH_LENGTH = Gauge("gtx_epoch_length_seconds", "Length of an epoch, seconds")
+EPOCH_STAGE_END = Gauge(
+    "gtx_epoch_stage_end_timestamp_seconds",
+    "End (Unix seconds) of the newest epoch that completed a stage (closed, cleared, "
+    "minted, settled), as the database says; set by the chain leader",
+    ["stage"],
+)
+LEDGER_PENDING_OLDEST = Gauge(
+    "gtx_ledger_pending_oldest_seconds",
+    "Age of the oldest ledger transaction planned or sent and not yet confirmed or "
+    "failed, seconds (0 when none); set by the chain leader",
+)
+TRADING_FINDINGS = Counter(
+    "gtx_trading_findings",
+    "Abnormal trading found in cleared epochs, by kind (self_dealing, off_band_order, "
+    "dominant_party, volume_spike)",
+    ["kind"],
+)
+
+
+def record_alerts_firing(kinds: Iterable[str], firing: Iterable[str]) -> None:
+    """Set the firing gauge of every kind in `kinds` to how often it occurs in `firing`."""
+    counts = Tally(firing)
+    for kind in kinds:
+        ALERTS_FIRING.labels(kind).set(counts.get(kind, 0))
+
+
+def watch_database(engine: Engine) -> None:
+    """Count every failed call of `engine` in `gtx_database_errors_total` (connection
+    failures included: SQLAlchemy reports those through the same event)."""
+
+    def count(context: ExceptionContext) -> None:
+        # psycopg raises OperationalError for a refused or lost connection, and
+        # SQLAlchemy marks a lost one as a disconnect.
+        connection = context.is_disconnect or isinstance(
+            context.sqlalchemy_exception, exc.OperationalError | exc.InterfaceError
+        )
+        DATABASE_ERRORS.labels("connection" if connection else "other").inc()
+
+    event.listen(engine, "handle_error", count)
