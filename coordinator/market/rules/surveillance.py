@@ -130,8 +130,8 @@ def inspect_epoch(
 ) -> list[Finding]:
     """Every finding of `cleared`, given the epochs before it (`trailing`, any order;
     the newest `rules.trailing_epochs` are used) and each wallet's gateways."""
-    window = sorted(trailing, key=lambda f: f.epoch)[-rules.trailing_epochs :]
-    window = [f for f in window if f.epoch < cleared.epoch]
+    before = sorted((f for f in trailing if f.epoch < cleared.epoch), key=lambda f: f.epoch)
+    window = before[-rules.trailing_epochs :]
     return [
         *_self_dealing(cleared, gateways_of),
         *_off_band(cleared, window, rules),

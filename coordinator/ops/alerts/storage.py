@@ -224,10 +224,11 @@ class SqlAlertSource:
             wallets = {p for ts in trades.values() for t in ts for p in (t.buyer, t.seller)}
             gateways: dict[str, set[str]] = {}
             if wallets:
-                for owner, gateway_id in conn.execute(
+                for holder, gateway_id in conn.execute(
                     select(Meter.owner, Meter.gateway_id).where(Meter.owner.in_(wallets))
                 ):
-                    gateways.setdefault(owner, set()).add(gateway_id)
+                    if holder is not None:
+                        gateways.setdefault(holder, set()).add(gateway_id)
         epochs = tuple(ClearedEpoch(e, tuple(trades[e]), tuple(orders[e])) for e in sorted(newest))
         return MarketWindow(epochs, history, {w: frozenset(g) for w, g in gateways.items()})
 
