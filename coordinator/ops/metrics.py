@@ -165,10 +165,21 @@ MINT_WITHHELD = Gauge(
 ALERTS = Counter("gtx_alerts", "Alerts raised by this instance, by kind", ["kind"])
 
 
-def record_clearing(epoch: int, clearing_price: int | None, volume: int) -> None:
+def record_clearing(
+    epoch: int,
+    clearing_price: int | None,
+    volume: int,
+    *,
+    orders: int = 0,
+    matches: int = 0,
+    turnover: int = 0,
+) -> None:
     """Count a new clearing of `epoch` (call once, when it is first stored)."""
     CLEARED_EPOCH.set(epoch)
     CLEARED_ENERGY.inc(volume)
+    CLEARED_ORDERS.inc(orders)
+    CLEARED_MATCHES.inc(matches)
+    CLEARED_TURNOVER.inc(turnover)
     if clearing_price is None:
         EPOCHS_CLEARED.labels("no_trade").inc()
     else:
@@ -282,3 +293,39 @@ def watch_database(engine: Engine) -> None:
         DATABASE_ERRORS.labels("connection" if connection else "other").inc()
 
     event.listen(engine, "handle_error", count)
+
+
+# --- the operators' dashboards (issue 23): energy, market activity, users -----------------
+
+__all__ += [
+    "CLEARED_MATCHES",
+    "CLEARED_ORDERS",
+    "CLEARED_TURNOVER",
+    "CLOSED_ENERGY",
+    "CLOSED_MINT",
+    "ORDERS_PLACED",
+    "record_closed_epoch",
+]
+
+CLOSED_ENERGY = Counter(
+    "gtx_closed_energy_wh",
+    "Energy metered in closed epochs, Wh, by direction (export: generation fed to the "
+    "grid; import: consumption drawn from it)",
+    ["direction"],
+)
+CLOSED_MINT = Counter(
+    "gtx_closed_mint_base_units", "Energy tokens due for closed epochs, energy-token base units"
+)
+CLEARED_ORDERS = Counter("gtx_cleared_orders", "Orders that entered clearings")
+CLEARED_MATCHES = Counter("gtx_cleared_matches", "Matches (trades) made by clearings")
+CLEARED_TURNOVER = Counter(
+    "gtx_cleared_turnover_base_units", "Payment matched by clearings, payment base units"
+)
+ORDERS_PLACED = Counter("gtx_orders_placed", "Orders accepted from users, by side", ["side"])
+
+
+def record_closed_epoch(import_wh: int, export_wh: int, mint_base_units: int) -> None:
+    """Count a newly closed epoch's totals (call once, when it is stored)."""
+    CLOSED_ENERGY.labels("import").inc(import_wh)
+    CLOSED_ENERGY.labels("export").inc(export_wh)
+    CLOSED_MINT.inc(mint_base_units)
