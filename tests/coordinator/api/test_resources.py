@@ -7,6 +7,7 @@ import secrets
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from sqlalchemy import insert, text
 from sqlalchemy.engine import Engine
 
@@ -269,6 +270,34 @@ def test_errors_have_one_shape_and_requests_an_id(api: Api) -> None:
     assert len(r.headers["x-request-id"]) == 16  # generated
     r = api.client.get("/api/v1/health", headers={"X-Request-ID": "bad id with spaces"})
     assert r.headers["x-request-id"] != "bad id with spaces"
+
+
+def _requests(route: str, method: str, status: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "gtx_api_request_seconds_count", {"route": route, "method": method, "status": status}
+    )
+    return 0.0 if value is None else value
+
+
+def test_request_durations_are_counted_by_route_template(api: Api) -> None:
+    """One series per route, whatever the ids in the path; unknown paths share one."""
+    epoch = "/api/v1/epochs/{epoch}"
+    before = {
+        "health": _requests("/api/v1/health", "GET", "2xx"),
+        "nowhere": _requests("unmatched", "GET", "4xx"),
+        "epoch": _requests(epoch, "GET", "4xx"),
+    }
+    for _ in range(3):
+        api.client.get("/api/v1/health")
+    api.client.get("/api/v1/nowhere")
+    api.client.get("/api/v1/no/where/else")
+    assert api.client.get("/api/v1/epochs/123456789").status_code == 401  # not signed in
+    assert _requests("/api/v1/health", "GET", "2xx") == before["health"] + 3
+    assert _requests("unmatched", "GET", "4xx") == before["nowhere"] + 2
+    assert _requests(epoch, "GET", "4xx") == before["epoch"] + 1
+    paths = {s.labels["route"] for f in REGISTRY.collect() if f.name == "gtx_api_request_seconds"
+             for s in f.samples}  # fmt: skip
+    assert "/api/v1/epochs/123456789" not in paths
 
 
 def test_rate_limit_per_user(engine: Engine, request: pytest.FixtureRequest) -> None:
