@@ -3,7 +3,9 @@
 Each *new* alert is published once, as JSON on `wire.topics.alerts` (not
 retained), and logged; a resolvable one that stops firing is published again
 as "resolved", so it can fire anew later. An event the broker did not
-acknowledge is retried next round.
+acknowledge is retried next round. Each cleared epoch is inspected for
+abnormal trading once, in the first round that sees it; its findings are facts,
+published once (a restarted monitor inspects the last few epochs again).
 
 Each round also sets the gauges Prometheus's rules (deploy/prometheus/rules)
 read: the alerts firing by kind, the end of the newest epoch through each stage
@@ -25,6 +27,7 @@ from coordinator.ops.alerts.rules import (
     AlertRules,
     AlertSource,
     Progress,
+    abnormal_trading,
     evaluate,
 )
 from coordinator.readings.oracle import epoch_start
@@ -63,6 +66,7 @@ class AlertMonitor:
         self._interval_s = interval_s
         self._clock = clock
         self._since = int(clock())
+        self._inspected: int | None = None  # the newest cleared epoch inspected
         self.active: dict[str, Alert] = {}
         self._outbox: list[AlertEvent] = []
 
@@ -70,6 +74,8 @@ class AlertMonitor:
         """One evaluation: returns the events it produced (published or queued)."""
         now = int(self._clock())
         current = await asyncio.to_thread(evaluate, self._source, self._rules, now, self._since)
+        if self._rules.expect_clearing:
+            current += await asyncio.to_thread(self._inspect_trading)
         self._export(await asyncio.to_thread(self._source.progress), current, now)
         by_key = {a.key: a for a in current}
         events = [AlertEvent(a, "firing", now) for k, a in by_key.items() if k not in self.active]
@@ -94,6 +100,15 @@ class AlertMonitor:
         self._outbox.extend(events)
         await self._flush()
         return events
+
+    def _inspect_trading(self) -> list[Alert]:
+        rules = self._rules
+        window = self._source.market(
+            rules.trading_window, rules.surveillance.trailing_epochs, self._inspected
+        )
+        if window.epochs:
+            self._inspected = max(e.epoch for e in window.epochs)
+        return abnormal_trading(window, rules.surveillance)
 
     def _export(self, progress: Progress, current: list[Alert], now: int) -> None:
         metrics.record_alerts_firing([k.value for k in AlertKind], [a.kind.value for a in current])

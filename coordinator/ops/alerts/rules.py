@@ -13,8 +13,9 @@
   warning while their account is frozen (minted once thawed), critical once
   parked after repeated refusals (`mint_failed`: an operator must act).
 - `abnormal_trading`: the findings of `coordinator.market.rules.surveillance`
-  over the last cleared epochs (self-dealing, orders far outside the recent
-  price band, one party dominating, volume spikes), one alert each.
+  over cleared epochs (self-dealing, orders far outside the recent price band,
+  one party dominating, volume spikes), one alert each. Not part of
+  `evaluate`: the loop inspects each cleared epoch once, as it appears.
 
 `Progress` is not a rule: what the loop exports as gauges for Prometheus's
 rules (the newest epoch through each stage, the oldest ledger transaction in
@@ -362,7 +363,8 @@ class AlertRules:
     rejection_window_s: int = 300
     rejection_max_per_min: float = 10.0
     ledger_lookback_s: int = 24 * 3600
-    # Cleared epochs inspected for abnormal trading each round, newest first.
+    # Cleared epochs not yet inspected for abnormal trading read at most per round
+    # (the newest), and at start (so a restart re-inspects the last few).
     trading_window: int = 4
     surveillance: SurveillanceRules = field(default_factory=SurveillanceRules)
 
@@ -375,7 +377,7 @@ class AlertSource(Protocol):
     def ledger_failures(self, since_s: int) -> list[LedgerFailure]: ...
     def epochs(self, lo: int, hi: int) -> EpochRows: ...
     def withheld_mints(self) -> list[WithheldMint]: ...
-    def market(self, window: int, trailing: int) -> MarketWindow: ...
+    def market(self, window: int, trailing: int, after: int | None) -> MarketWindow: ...
     def progress(self) -> Progress: ...
 
 
@@ -403,9 +405,4 @@ def evaluate(source: AlertSource, rules: AlertRules, now: int, since_s: int) -> 
         # The first epoch to start after monitoring began.
         clearing_since_epoch=epoch_of(since_s, rules.length_s) + 1,
     )
-    if rules.expect_clearing:
-        alerts += abnormal_trading(
-            source.market(rules.trading_window, rules.surveillance.trailing_epochs),
-            rules.surveillance,
-        )
     return alerts

@@ -180,16 +180,15 @@ class SqlAlertSource:
             merged[(owner, code)] = w
         return list(merged.values())
 
-    def market(self, window: int, trailing: int) -> MarketWindow:
-        """The newest `window` cleared epochs with their matches and orders, the
-        `trailing` clearings before them, and the gateways of the wallets that traded."""
+    def market(self, window: int, trailing: int, after: int | None) -> MarketWindow:
+        """The newest `window` cleared epochs after `after` (None: any) with their
+        matches and orders, the `trailing` clearings before them, and the gateways of
+        the wallets that traded."""
         with self._engine.connect() as conn:
-            newest = [
-                int(e)
-                for e in conn.execute(
-                    select(ClearingRecord.epoch).order_by(ClearingRecord.epoch.desc()).limit(window)
-                ).scalars()
-            ]
+            query = select(ClearingRecord.epoch).order_by(ClearingRecord.epoch.desc())
+            if after is not None:
+                query = query.where(ClearingRecord.epoch > after)
+            newest = [int(e) for e in conn.execute(query.limit(window)).scalars()]
             if not newest:
                 return MarketWindow((), (), {})
             lo, hi = min(newest), max(newest)

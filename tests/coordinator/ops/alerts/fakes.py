@@ -38,8 +38,9 @@ class FakeSource:
     def withheld_mints(self) -> list[WithheldMint]:
         return self.withheld
 
-    def market(self, window: int, trailing: int) -> MarketWindow:
-        return self.window
+    def market(self, window: int, trailing: int, after: int | None) -> MarketWindow:
+        epochs = tuple(e for e in self.window.epochs if after is None or e.epoch > after)
+        return MarketWindow(epochs, self.window.history, self.window.gateways_of)
 
     def progress(self) -> Progress:
         return self.done

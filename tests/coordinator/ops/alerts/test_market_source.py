@@ -112,7 +112,12 @@ def _fill(engine: Engine) -> None:
 
 
 def test_market_window_reads_matches_orders_history_and_gateways(own_engine: Engine) -> None:
-    window = SqlAlertSource(own_engine).market(window=1, trailing=4)
+    source = SqlAlertSource(own_engine)
+    assert source.market(window=1, trailing=4, after=NEWEST).epochs == ()  # inspected
+    assert [e.epoch for e in source.market(window=2, trailing=0, after=NEWEST - 2).epochs] == [
+        NEWEST - 1, NEWEST,
+    ]  # fmt: skip
+    window = source.market(window=1, trailing=4, after=None)
     (epoch,) = window.epochs
     assert epoch.epoch == NEWEST
     assert epoch.trades == (Trade("alice", "bob", 600, 1_000), Trade("carol", "dave", 400, 1_000))
@@ -163,6 +168,10 @@ async def test_monitor_alerts_on_abnormal_trading_and_sets_the_gauges(own_engine
     assert _sample("gtx_epoch_stage_end_timestamp_seconds", stage="minted") == end - LENGTH
     assert _sample("gtx_ledger_pending_oldest_seconds") == 700
     assert len(published) == len(events)
+    # The epoch is inspected once: the next round finds nothing new, publishes nothing.
+    assert await monitor.step() == []
+    assert len(published) == len(events)
+    assert _sample("gtx_trading_findings_total", kind="self_dealing") == before + 1
 
     # Leadership lost: the monitor stops, and its gauges no longer say anything fires.
     task = asyncio.create_task(monitor.run())
