@@ -4,6 +4,8 @@ energy per epoch, epochs, Merkle proofs, admin views, errors, request ids."""
 import datetime as dt
 import hashlib
 import secrets
+import socket
+import urllib.request
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,7 +13,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import insert, text
 from sqlalchemy.engine import Engine
 
-from coordinator.api.main import create_app
+from coordinator.api.main import app_from_environment, create_app
 from coordinator.config import Settings
 from coordinator.db.models import (
     RejectedReading,
@@ -319,3 +321,22 @@ def test_openapi_documents_the_api(api: Api) -> None:
     doc = api.client.get("/api/v1/openapi.json").json()
     assert {"/api/v1/auth/login", "/api/v1/readings", "/api/v1/orders"} <= set(doc["paths"])
     assert api.client.get("/api/v1/docs").status_code == 200
+
+
+@pytest.mark.services
+def test_the_api_process_serves_its_metrics(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As uvicorn starts it: with GTX_METRICS_PORT set, its /metrics (Prometheus's
+    gtx-api job: `up` says whether the API lives) has the request durations."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("GTX_DATABASE_URL", database_url)
+    monkeypatch.setenv("GTX_METRICS_PORT", str(port))
+    monkeypatch.setenv("GTX_ENVIRONMENT", "development")
+    with TestClient(app_from_environment()) as client:
+        assert client.get("/api/v1/health").status_code == 200
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        body = answer.read().decode()
+    assert 'gtx_api_request_seconds_count{method="GET",route="/api/v1/health",status="2xx"}' in body
