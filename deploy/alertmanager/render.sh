@@ -15,14 +15,16 @@ if [ "${1:-}" = "--out" ]; then
 else
     only_render=false
 fi
-awk '
+# The quote comes in as a variable: busybox awk (the Alertmanager image's) and
+# others differ on octal escapes.
+awk -v quote="'" '
 /^[ \t]*#/ { print; next }   # comments may name placeholders: left as they are
 {
     line = $0; done = ""
     while (match(line, /\$\{[A-Za-z_][A-Za-z0-9_]*\}/)) {
         name = substr(line, RSTART + 2, RLENGTH - 3)
         if (!(name in ENVIRON)) { print "render.sh: " name " is not set" > "/dev/stderr"; bad = 1 }
-        else if (index(ENVIRON[name], "\047")) { print "render.sh: " name " holds a single quote" > "/dev/stderr"; bad = 1 }
+        else if (index(ENVIRON[name], quote)) { print "render.sh: " name " holds a single quote" > "/dev/stderr"; bad = 1 }
         done = done substr(line, 1, RSTART - 1) ENVIRON[name]
         line = substr(line, RSTART + RLENGTH)
     }
