@@ -33,7 +33,7 @@ from coordinator.onchain.minting import retry_parked
 from coordinator.onchain.reconcile import Reconciliation, reconcile
 from coordinator.ops.broker_audit import run_audit
 from coordinator.ops.logs import configure_logging
-from coordinator.ops.metrics import serve_metrics
+from coordinator.ops.metrics import serve_metrics, watch_database
 from coordinator.ops.monitor import run_monitor
 from coordinator.readings.epoch_close import recompute_epoch, recorded_length, summary_json
 from coordinator.readings.oracle import epoch_of, epoch_span
@@ -435,6 +435,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, engine: Engine) -> i
         _serve_ledger(args, settings, engine)
     elif args.command == "run":
         upgrade(engine)
+        watch_database(engine)
         if settings.metrics_port:
             serve_metrics(settings.metrics_port, settings.metrics_addr)
         with contextlib.suppress(KeyboardInterrupt):

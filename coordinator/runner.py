@@ -20,6 +20,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from coordinator.config import Settings
 from coordinator.db.partitions import drop_expired, ensure_partitions
 from coordinator.governance import GovernanceReader
+from coordinator.market.rules.surveillance import SurveillanceRules
 from coordinator.onchain.ledger import Chain
 from coordinator.onchain.worker import governance_reader, run_chain_worker
 from coordinator.ops.alerts.loop import AlertMonitor
@@ -239,6 +240,14 @@ async def _chain_and_alerts(
         length_s=settings.epoch_length_s,
         grace_s=settings.epoch_grace_s,
         expect_clearing=settings.ledger != "off",
+        surveillance=SurveillanceRules(
+            band_factor=settings.surveillance_band_factor,
+            dominance_share=settings.surveillance_dominance_share,
+            dominance_rivals=settings.surveillance_dominance_rivals,
+            spike_factor=settings.surveillance_spike_factor,
+            trailing_epochs=settings.surveillance_trailing_epochs,
+            min_history=settings.surveillance_min_history,
+        ),
     )
     monitor = AlertMonitor(
         SqlAlertSource(engine), publish, topic_root=settings.topic_root, rules=rules

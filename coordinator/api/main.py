@@ -62,6 +62,7 @@ from coordinator.devices.broker_accounts import BrokerCredentials, broker_from_s
 from coordinator.embedded.memory_cache import MemoryNonceStore
 from coordinator.errors import BrokerError
 from coordinator.governance import GovernanceReader, SqlGovernance, defaults_from
+from coordinator.ops import metrics
 
 __all__ = [
     "WEB_ROOT",
@@ -229,5 +230,11 @@ def create_app(
 
 
 def app_from_environment() -> FastAPI:
+    """The API as uvicorn runs it; with GTX_METRICS_PORT set, its own /metrics there
+    (request durations, database and Redis errors) for Prometheus's `gtx-api` job."""
     settings = Settings()
-    return create_app(settings, make_engine(settings.database_url))
+    engine = make_engine(settings.database_url)
+    metrics.watch_database(engine)
+    if settings.metrics_port:
+        metrics.serve_metrics(settings.metrics_port, settings.metrics_addr)
+    return create_app(settings, engine)
