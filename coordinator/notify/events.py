@@ -99,9 +99,9 @@ def plan(event: Event, subscription: Subscription | None) -> list[Delivery]:
     user opted in to the kind (a test always) and subscribed before it happened."""
     if subscription is None or subscription.user != event.user:
         return []
-    if event.kind is not Kind.TEST:
-        if event.kind not in subscription.kinds or event.at < subscription.since:
-            return []
+    wanted = event.kind in subscription.kinds and event.at >= subscription.since
+    if event.kind is not Kind.TEST and not wanted:
+        return []
     return [
         Delivery(delivery_key(event.user, event.kind, event.event_id, ch), event, ch)
         for ch in subscription.channels()

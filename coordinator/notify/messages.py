@@ -70,8 +70,7 @@ def _words(event: Event) -> tuple[str, list[str]]:
         bought = f.get("role") == "buyer"
         verb, other = ("bought", "from") if bought else ("sold", "to")
         return (
-            f"Trade settled: you {verb} {_f(f, 'quantity_kwh')} kWh "
-            f"(epoch {_f(f, 'epoch_span')})",
+            f"Trade settled: you {verb} {_f(f, 'quantity_kwh')} kWh (epoch {_f(f, 'epoch_span')})",
             [
                 f"You {verb} {_f(f, 'quantity_kwh')} kWh {other} {_f(f, 'counterparty')} at "
                 f"{_f(f, 'price_credits')} credits per kWh, {_f(f, 'payment_credits')} credits "
@@ -145,7 +144,8 @@ def email_for(delivery: Delivery, domain: str) -> Email:
     """The email of `delivery`; its Message-ID is `<key@domain>`, the same on a
     resend, so a mail system that keeps Message-IDs shows one message."""
     subject, paragraphs = _words(delivery.event)
-    body = "Hello,\n\n" + "\n\n".join(paragraphs + ["\n".join(_footer(delivery.event, delivery.key))])
+    footer = "\n".join(_footer(delivery.event, delivery.key))
+    body = "Hello,\n\n" + "\n\n".join([*paragraphs, footer])
     return Email("GridTokenX: " + subject, body + "\n", f"<{delivery.key}@{domain}>")
 
 

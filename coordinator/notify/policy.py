@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from coordinator.notify.errors import RefusedDestination
+from coordinator.notify.errors import DestinationRefusedError
 
 __all__ = [
     "AddressPolicy",
@@ -45,20 +45,20 @@ class WebhookTarget:
 
 
 def parse_webhook_url(url: str) -> WebhookTarget:
-    """An http(s) URL with a host and no credentials in it, or RefusedDestination."""
+    """An http(s) URL with a host and no credentials in it, or DestinationRefusedError."""
     if len(url) > 2000:
-        raise RefusedDestination("the webhook URL is longer than 2000 characters")
+        raise DestinationRefusedError("the webhook URL is longer than 2000 characters")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise RefusedDestination(f"the webhook URL is not valid: {exc}") from exc
+        raise DestinationRefusedError(f"the webhook URL is not valid: {exc}") from exc
     if parts.scheme not in ("http", "https"):
-        raise RefusedDestination("the webhook URL must start with https:// or http://")
+        raise DestinationRefusedError("the webhook URL must start with https:// or http://")
     if not parts.hostname:
-        raise RefusedDestination("the webhook URL has no host")
+        raise DestinationRefusedError("the webhook URL has no host")
     if parts.username is not None or parts.password is not None:
-        raise RefusedDestination("the webhook URL must not carry a user name or password")
+        raise DestinationRefusedError("the webhook URL must not carry a user name or password")
     default = 443 if parts.scheme == "https" else 80
     return WebhookTarget(url, parts.scheme, parts.hostname, port or default)
 
@@ -91,14 +91,14 @@ class AddressPolicy:
         return None
 
     def check_all(self, addresses: Sequence[IpAddress]) -> None:
-        """RefusedDestination unless every one of a name's addresses may be reached
+        """DestinationRefusedError unless every one of a name's addresses may be reached
         (one bad answer among good ones is how rebinding hides)."""
         if not addresses:
-            raise RefusedDestination("the webhook host has no address")
+            raise DestinationRefusedError("the webhook host has no address")
         for address in addresses:
             why = self.refusal(address)
             if why is not None:
-                raise RefusedDestination(why)
+                raise DestinationRefusedError(why)
 
 
 @dataclass(frozen=True, slots=True)
