@@ -1,5 +1,6 @@
 """Coordinator settings, parsed once from the environment (prefix ``GTX_``)."""
 
+import ipaddress
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,6 +231,23 @@ class Settings(BaseSettings):
             )
         if self.broker_admin_username and self.broker_admin_password is None:
             raise ValueError("GTX_BROKER_ADMIN_USERNAME needs GTX_BROKER_ADMIN_PASSWORD")
+        return self
+
+    @model_validator(mode="after")
+    def _notify_consistent(self) -> "Settings":
+        for part in self.notify_allowed_networks.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip())
+                except ValueError as exc:
+                    raise ValueError(f"GTX_NOTIFY_ALLOWED_NETWORKS: {exc}") from exc
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError("GTX_SMTP_USERNAME and GTX_SMTP_PASSWORD go together")
+        if self.smtp_password is not None and self.smtp_security == "none":
+            raise ValueError(
+                "GTX_SMTP_PASSWORD with GTX_SMTP_SECURITY=none would send it in clear: "
+                "use starttls or tls"
+            )
         return self
 
     @model_validator(mode="after")

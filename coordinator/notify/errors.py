@@ -2,10 +2,10 @@
 
 CoordinatorError (coordinator.errors)
 └── NotifyError
-    ├── DestinationRefusedError   the user's mistake: a webhook URL or address the
-    │                        policy refuses (loopback, private, bad scheme...)
-    └── DeliveryError       the world's: the SMTP server or the webhook did not
-                             take the message (retried with backoff)
+    ├── DestinationRefusedError  the user's mistake: a webhook URL or address
+    │                            the policy refuses (loopback, private, scheme)
+    └── DeliveryError            the world's: the SMTP server or the webhook
+                                 did not take the message (retried, backoff)
 """
 
 from coordinator.errors import CoordinatorError
