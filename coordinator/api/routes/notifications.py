@@ -8,8 +8,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from coordinator.api.deps import USER, Clock, Principal, get_clock, get_engine, get_settings
-from coordinator.api.deps import require_role
+from coordinator.api.deps import (
+    USER,
+    Clock,
+    Principal,
+    get_clock,
+    get_engine,
+    get_settings,
+    require_role,
+)
 from coordinator.api.schemas import (
     NotificationDeliveryOut,
     NotificationSecretOut,
