@@ -3,8 +3,8 @@
 `run_ingest` runs, in one TaskGroup: the ingest loop, the epoch closer
 (close what is due, publish summaries, keep partitions ahead), the Redis
 cache flusher and the user notifications' worker. Any number of processes may
-run it against the same database and broker: they share the readings through the MQTT shared subscription and
-close each epoch once, under the advisory lock.
+run it against the same database and broker: they share the readings through
+the MQTT shared subscription and close each epoch once, under the advisory lock.
 """
 
 import asyncio
