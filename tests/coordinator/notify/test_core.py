@@ -53,7 +53,8 @@ def test_a_delivery_key_is_a_function_of_its_four_parts(
 ) -> None:
     key = delivery_key(user, kind, event_id, channel)
     assert key == delivery_key(user, kind, event_id, channel)
-    assert len(key) == 32 and int(key, 16) >= 0
+    assert len(key) == 32
+    assert int(key, 16) >= 0
     other = Channel.EMAIL if channel is Channel.WEBHOOK else Channel.WEBHOOK
     assert key != delivery_key(user, kind, event_id, other)
     assert key != delivery_key(user, kind, event_id + "x", channel)
@@ -96,14 +97,16 @@ def test_the_email_says_why_in_words_and_carries_the_key() -> None:
     assert "ord-1 of 1.5 kWh at a limit of 0.25 credits per kWh" in mail.body
     assert mail.message_id == f"<{email_delivery.key}@campus.example>"
     assert email_delivery.key in mail.body
-    assert "{" not in mail.body and "None" not in mail.body
+    assert "{" not in mail.body
+    assert "None" not in mail.body
 
 
 @pytest.mark.parametrize("kind", list(Kind))
 def test_every_kind_has_words(kind: Kind) -> None:
     (delivery, _) = plan(Event(kind, "x", USER, 5_000), sub())
     mail = email_for(delivery, "d")
-    assert kind.value in mail.body and "Hello," in mail.body
+    assert kind.value in mail.body
+    assert "Hello," in mail.body
     assert len(mail.subject) < 160
 
 
@@ -111,7 +114,8 @@ def test_the_webhook_body_is_canonical_json() -> None:
     (_, hook) = plan(excluded(), sub())
     body = webhook_body(hook)
     doc = json.loads(body)
-    assert doc["id"] == hook.key and doc["kind"] == "order_excluded"
+    assert doc["id"] == hook.key
+    assert doc["kind"] == "order_excluded"
     assert doc["data"]["reason"] == "insufficient_escrow"
     assert body == json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
     assert webhook_body(hook) == body
@@ -205,4 +209,5 @@ def test_amount_is_exact(base: int, decimals: int) -> None:
     text = amount(base, decimals)
     whole, _, frac = text.lstrip("-").partition(".")
     value = int(whole) * 10**decimals + (int(frac.ljust(decimals, "0")) if frac else 0)
-    assert value == abs(base) and text.startswith("-") == (base < 0)
+    assert value == abs(base)
+    assert text.startswith("-") == (base < 0)
