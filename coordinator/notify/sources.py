@@ -75,7 +75,7 @@ def excluded_orders(conn: Connection, since: int, position: int, length_s: int) 
         .order_by(MarketOrder.seq)
     ).all()
     events = []
-    for (o,) in rows:
+    for o in rows:
         at = _ts(o.updated_at)
         position = max(position, at)
         events.append(
@@ -147,7 +147,7 @@ def minted_energy(conn: Connection, since: int, position: int, length_s: int) ->
         select(MintGrant).where(MintGrant.status == "minted", MintGrant.updated_at > _at(since))
     ).all()
     events = []
-    for (g,) in rows:
+    for g in rows:
         at = _ts(g.updated_at)
         position = max(position, at)
         events.append(

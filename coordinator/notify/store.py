@@ -234,8 +234,10 @@ class SqlNotifyStore:
         ]
         dialect = conn.dialect.name
         ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_OUTBOX)
-        result = conn.execute(ins.on_conflict_do_nothing(index_elements=["key"]), rows)
-        return max(result.rowcount, 0)
+        added = conn.execute(
+            ins.on_conflict_do_nothing(index_elements=["key"]).returning(_OUTBOX.c.id), rows
+        )
+        return len(added.all())
 
     def enqueue_now(self, deliveries: Sequence[Delivery], now: dt.datetime) -> int:
         with self._engine.begin() as conn:
@@ -253,11 +255,15 @@ class SqlNotifyStore:
             pick = select(_OUTBOX.c.id).where(due).order_by(_OUTBOX.c.id).limit(limit)
             if conn.dialect.name == "postgresql":
                 pick = pick.with_for_update(skip_locked=True)
+            # A materialized CTE is picked once: as a subquery beside the update,
+            # PostgreSQL may run it again per row, and a re-run skips the rows this
+            # statement has just locked, taking `limit` more each time.
+            picked = pick.cte("picked").prefix_with("MATERIALIZED")
             # The condition is repeated in the update: on SQLite, another writer may
             # have claimed a row between the select and here.
             rows = conn.execute(
                 update(_OUTBOX)
-                .where(_OUTBOX.c.id.in_(pick.scalar_subquery()), due)
+                .where(_OUTBOX.c.id.in_(select(picked.c.id)), due)
                 .values(lease_until=until, attempts=_OUTBOX.c.attempts + 1)
                 .returning(*_OUTBOX.c)
             ).all()
