@@ -42,7 +42,7 @@ Now = Annotated[Clock, Depends(get_clock)]
 
 
 def _refused(code: str, message: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, {"code": code, "message": message})
+    return HTTPException(422, {"code": code, "message": message})
 
 
 def _out(settings: Settings, stored: StoredSubscription | None, secret: str | None = None
