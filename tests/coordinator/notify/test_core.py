@@ -2,6 +2,7 @@
 
 import ipaddress
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -211,3 +212,8 @@ def test_amount_is_exact(base: int, decimals: int) -> None:
     value = int(whole) * 10**decimals + (int(frac.ljust(decimals, "0")) if frac else 0)
     assert value == abs(base)
     assert text.startswith("-") == (base < 0)
+
+
+def test_the_protocol_document_holds_the_same_vector() -> None:
+    doc = (Path(__file__).parents[3] / "docs" / "protocol.md").read_text()
+    assert f"X-GTX-Signature: {VECTOR_HEADER}" in doc
