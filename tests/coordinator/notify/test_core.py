@@ -15,7 +15,11 @@ from coordinator.notify.policy import AddressPolicy, Retry, parse_networks, pars
 
 USER = "7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU"
 
-texts = st.text(alphabet=st.characters(blacklist_characters="\n"), min_size=1, max_size=30)
+texts = st.text(
+    alphabet=st.characters(blacklist_characters="\n", blacklist_categories=("Cs",)),
+    min_size=1,
+    max_size=30,
+)
 
 
 def sub(**overrides: object) -> Subscription:
