@@ -32,6 +32,8 @@ __all__ = [
     "resolve_host",
 ]
 
+RESOLVE_TIMEOUT_S = 5.0
+
 Resolve = Callable[[str, int], Awaitable[list[IpAddress]]]
 """Resolve (host, port) to its addresses."""
 
@@ -43,8 +45,13 @@ async def resolve_host(host: str, port: int) -> list[IpAddress]:
     except ValueError:
         pass
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
+        async with asyncio.timeout(RESOLVE_TIMEOUT_S):
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
+    except TimeoutError as exc:
+        raise DestinationRefusedError(f"the webhook host {host} did not resolve in time") from exc
+    except (OSError, UnicodeError, ValueError) as exc:  # no such name; not a name at all
         raise DestinationRefusedError(f"the webhook host {host} does not resolve: {exc}") from exc
     found: list[IpAddress] = []
     for info in infos:

@@ -584,11 +584,12 @@ function notifications(ctx) {
     h("div", { class: "field" }, h("label", { for: "notify-webhook" }, "Webhook URL"), hook,
       h("small", { id: "notify-webhook-hint" }, "signed JSON POSTs; public addresses only")),
     kinds,
-    h("button", { type: "submit" }, "Save"),
-    h("button", { type: "button", id: "notify-test", onclick: () => test() }, "Send a test"),
-    h("button", { type: "button", id: "notify-rotate", onclick: () => rotate() },
-      "New webhook secret"),
-    status);
+    h("div", { class: "actions" },
+      h("button", { type: "submit" }, "Save"),
+      h("button", { type: "button", id: "notify-test", onclick: () => test() }, "Send a test"),
+      h("button", { type: "button", id: "notify-rotate", onclick: () => rotate() },
+        "New webhook secret"),
+      status));
   const [history, historyRegion] = region();
   const node = h("div", {}, h("h1", {}, "Notifications"),
     h("p", { class: "lede" }, "Be told by email or webhook when something happens to your ",
