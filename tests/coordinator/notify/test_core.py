@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from coordinator.config import Settings
 from coordinator.notify.errors import DestinationRefusedError
 from coordinator.notify.events import KINDS, Channel, Event, Kind, Subscription, delivery_key, plan
 from coordinator.notify.messages import amount, email_for, sign, verify, webhook_body
@@ -16,7 +18,7 @@ from coordinator.notify.policy import AddressPolicy, Retry, parse_networks, pars
 USER = "7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU"
 
 texts = st.text(
-    alphabet=st.characters(blacklist_characters="\n", blacklist_categories=("Cs",)),
+    alphabet=st.characters(blacklist_characters="\n", blacklist_categories=["Cs"]),
     min_size=1,
     max_size=30,
 )
@@ -221,3 +223,19 @@ def test_amount_is_exact(base: int, decimals: int) -> None:
 def test_the_protocol_document_holds_the_same_vector() -> None:
     doc = (Path(__file__).parents[3] / "docs" / "protocol.md").read_text()
     assert f"X-GTX-Signature: {VECTOR_HEADER}" in doc
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"notify_allowed_networks": "10.0.0.0/8, nonsense"}, "GTX_NOTIFY_ALLOWED_NETWORKS"),
+        ({"smtp_username": "mailer"}, "go together"),
+        (
+            {"smtp_username": "m", "smtp_password": "p" * 20, "smtp_security": "none"},
+            "in clear",
+        ),
+    ],
+)
+def test_settings_refuse_what_would_not_work(env: dict[str, str], says: str) -> None:
+    with pytest.raises(ValidationError, match=says):
+        Settings(**env)  # type: ignore[arg-type]
