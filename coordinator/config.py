@@ -207,6 +207,9 @@ class Settings(BaseSettings):
     # The producer re-reads this far behind its position: a transaction that commits
     # late with an earlier time is still seen (the outbox key makes it once).
     notify_scan_overlap_s: int = Field(default=600, ge=0)
+    # Delivered and dropped deliveries are deleted after this many days (parked and
+    # pending ones are kept until they end): the users' history, and no longer.
+    notify_retention_days: int = Field(default=30, ge=1)
 
     def mqtt_tls_config(self) -> MqttTls | None:
         """The TLS settings of the coordinator's MQTT clients; None for plain MQTT."""

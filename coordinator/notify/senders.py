@@ -172,9 +172,6 @@ class WebhookSender:
         target = parse_webhook_url(destination)
         addresses = await check_webhook_url(destination, self._policy, self._resolve)
         address = addresses[0]
-        literal = f"[{address}]" if address.version == 6 else str(address)
-        parts = httpx.URL(destination)
-        url = parts.copy_with(host=literal.strip("[]"))
         default_port = 443 if target.scheme == "https" else 80
         host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
         body = webhook_body(delivery)
@@ -186,12 +183,14 @@ class WebhookSender:
         }
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         try:
+            # To the checked address; the name stays in Host (and SNI, for https).
+            url = httpx.URL(destination).copy_with(host=str(address))
             async with httpx.AsyncClient(timeout=self._timeout_s, follow_redirects=False,
                                          trust_env=False) as client:  # fmt: skip
                 response = await client.post(
                     url, content=body, headers=headers, extensions=extensions
                 )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise DeliveryError(f"webhook unreachable: {type(exc).__name__}: {exc}") from exc
         if not 200 <= response.status_code < 300:
             raise DeliveryError(

@@ -313,6 +313,19 @@ class SqlNotifyStore:
             )
         return result.rowcount
 
+    def purge(self, before: dt.datetime) -> int:
+        """Delete delivered and dropped rows last due before `before`. Keys are needed
+        only while the producer may read their event again (its overlap), so a
+        retention of days keeps every guarantee."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                delete(_OUTBOX).where(
+                    _OUTBOX.c.status.in_((OutboxStatus.DELIVERED, OutboxStatus.DROPPED)),
+                    _OUTBOX.c.next_attempt_at < before,
+                )
+            )
+        return result.rowcount
+
     def history(self, user: str, limit: int) -> list[DeliveryRow]:
         with self._engine.connect() as conn:
             rows = conn.execute(

@@ -61,4 +61,5 @@ def notify_worker(settings: Settings, engine: Engine) -> NotifyWorker:
         interval_s=settings.notify_interval_s,
         lease_s=settings.notify_lease_s,
         overlap_s=settings.notify_scan_overlap_s,
+        retention_s=settings.notify_retention_days * 86400,
     )

@@ -51,6 +51,7 @@ class NotifyWorker:
         overlap_s: int = 600,
         silent_intervals: float = 2.0,
         silent_check_s: float = 30.0,
+        retention_s: float = 30 * 86400,
         default_poll_interval_s: int = 900,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -64,6 +65,7 @@ class NotifyWorker:
         self._overlap_s = overlap_s
         self._silent_intervals = silent_intervals
         self._silent_check_s = silent_check_s
+        self._retention_s = retention_s
         self._default_poll_s = default_poll_interval_s
         self._clock = clock
         self._silent_checked = float("-inf")
@@ -111,6 +113,8 @@ class NotifyWorker:
         return added
 
     def update_metrics(self) -> None:
+        """Purge what is past retention, then count the outbox for the gauges."""
+        self.store.purge(self._now() - dt.timedelta(seconds=self._retention_s))
         counts, oldest = self.store.backlog(self._now())
         for status, n in counts.items():
             metrics.NOTIFY_OUTBOX.labels(status).set(n)

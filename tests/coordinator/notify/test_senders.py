@@ -110,3 +110,24 @@ async def test_the_outbox_on_sqlite_claims_once_and_parks(tmp_path: Path) -> Non
     assert all("does not resolve" in (p.last_error or "") or "loopback" in (p.last_error or "")
                for p in store.parked())  # fmt: skip
     engine.dispose()
+
+
+def test_purge_keeps_what_is_not_finished(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/gtx.sqlite")
+    upgrade(engine)
+    store = SqlNotifyStore(engine)
+    now = dt.datetime.now(dt.UTC)
+    store.save_subscription(USER, None, "https://93.184.216.34/h", KINDS, now)
+    stored = store.subscription(USER)
+    assert stored is not None
+    for i in range(4):
+        store.enqueue_now(plan(Event(Kind.TEST, f"t{i}", USER, 0), stored.subscription), now)
+    delivered, dropped, parked, _pending = store.claim(now, 60, 4)
+    store.delivered(delivered.id, now)
+    store.dropped(dropped.id, "unsubscribed")
+    store.failed(parked.id, "gone", None)
+    assert store.purge(now) == 0  # not yet past retention
+    assert store.purge(now + dt.timedelta(days=31)) == 2
+    counts, _ = store.backlog(now)
+    assert counts == {"pending": 1, "delivered": 0, "parked": 1, "dropped": 0}
+    engine.dispose()
