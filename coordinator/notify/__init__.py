@@ -8,7 +8,9 @@ no logging there. Around it: `store` (subscriptions, the outbox, the producer's
 position, in the database), `sources` (reads the events where they happen),
 `senders` (SMTP and HTTP), `worker` (the producer and the delivery loop).
 
-May import: `coordinator.market`, `coordinator.onchain`, `coordinator.ops`,
-`coordinator.devices`, `coordinator.db`, `coordinator.config`, `coordinator.errors`
-(it reads what they recorded); the API and the runner import it.
+May import the layers below it (`coordinator.onchain`, `coordinator.ops`, the
+domains, `coordinator.db`, `coordinator.config`, `coordinator.errors`: it reads
+what they record) and, as the one exception, `coordinator.api.reasons` (the
+reason codes' words, written once); the API, the runner and the CLI import it.
+The pure core imports none of the services (an import-linter contract).
 """
