@@ -3,6 +3,7 @@ the minting and the registry reach a real SMTP server and a local webhook, signe
 once; a worker killed between sending and marking loses nothing and resends only
 under the same key; a private address is refused; failures back off and park."""
 
+import asyncio
 import datetime as dt
 import secrets
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ from coordinator.notify.store import SqlNotifyStore
 from coordinator.notify.worker import NotifyWorker
 from provisioning.keys import Signer
 from tests.coordinator.notify.conftest import Mailbox, Receiver
-from tests.utils.services import async_wait_until
+from tests.utils.services import async_wait_until, cancel_and_wait
 
 pytestmark = pytest.mark.services
 
@@ -307,3 +308,32 @@ async def test_a_failing_webhook_is_retried_with_backoff_and_its_error_kept(
     counts, oldest = store.backlog(now())
     assert counts["pending"] >= 1
     assert oldest >= 0
+
+
+async def test_the_running_worker_delivers_what_is_queued(
+    notify_engine: Engine, receiver: Receiver
+) -> None:
+    user = wallet()
+    subscribe(notify_engine, user, None, receiver.url)
+    store = SqlNotifyStore(notify_engine)
+    stored = store.subscription(user)
+    assert stored is not None
+    w = NotifyWorker(
+        notify_engine,
+        senders=senders(None),
+        retry=Retry(),
+        epoch_length_s=LENGTH,
+        interval_s=0.05,
+    )
+    task = asyncio.create_task(w.run(), name="notify-under-test")
+    try:
+        (d,) = plan(Event(Kind.TEST, "test:run", user, int(now().timestamp())), stored.subscription)
+        store.enqueue_now([d], now())
+        await async_wait_until(lambda: receiver.keys() == [d.key], within_s=10, what="delivery")
+        await async_wait_until(
+            lambda: [r.status for r in outbox(notify_engine, user)] == ["delivered"],
+            within_s=10,
+            what="marked delivered",
+        )
+    finally:
+        await cancel_and_wait(task)
