@@ -219,11 +219,11 @@ def revoked_ids(conn: Connection) -> list[str]:
 
 
 def silent_owned_gateways(
-    conn: Connection, seen: Iterable[GatewaySeen], now: int, intervals: float
+    conn: Connection, seen: Iterable[GatewaySeen], now: int, intervals: float, since_s: int = 0
 ) -> list[Event]:
     """One event per owner per silent spell (the spell is named by when the gateway
     was last heard), as the operators' gateway_silent alert decides it."""
-    alerts = silent_gateways(seen, now, intervals)
+    alerts = silent_gateways(seen, now, intervals, since_s)
     silent = {str(a.details["gateway_id"]): a for a in alerts}
     owners = gateway_owners(conn, silent)
     events = []

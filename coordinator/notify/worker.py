@@ -52,6 +52,7 @@ class NotifyWorker:
         silent_intervals: float = 2.0,
         silent_check_s: float = 30.0,
         retention_s: float = 30 * 86400,
+        watching_since: int | None = None,
         default_poll_interval_s: int = 900,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -69,6 +70,10 @@ class NotifyWorker:
         self._default_poll_s = default_poll_interval_s
         self._clock = clock
         self._silent_checked = float("-inf")
+        # Silence counts from when this worker started, as the operators' alert does:
+        # a coordinator back from a pause gives gateways time to flush their outboxes
+        # before owners are told they went silent.
+        self._started = int(clock()) if watching_since is None else watching_since
 
     def _now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self._clock(), dt.UTC)
@@ -108,7 +113,9 @@ class NotifyWorker:
             elif unseen:
                 added += self._enqueue(conn, sources.revoked_gateways(conn, unseen, now_s), now)
             if silent is not None:
-                events = sources.silent_owned_gateways(conn, silent, now_s, self._silent_intervals)
+                events = sources.silent_owned_gateways(
+                    conn, silent, now_s, self._silent_intervals, self._started
+                )
                 added += self._enqueue(conn, events, now)
         return added
 

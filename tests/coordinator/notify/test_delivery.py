@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine, Row
 
@@ -60,6 +61,7 @@ def worker(
         epoch_length_s=LENGTH,
         lease_s=lease_s,
         silent_check_s=0,
+        watching_since=0,  # as if watching for hours: the silent gateway counts
     )
 
 
@@ -337,3 +339,30 @@ async def test_the_running_worker_delivers_what_is_queued(
         )
     finally:
         await cancel_and_wait(task)
+
+
+def test_a_worker_just_started_gives_gateways_time_before_calling_them_silent(
+    notify_engine: Engine,
+) -> None:
+    user, other = wallet(), wallet()
+    subscribe(notify_engine, user, None, "https://93.184.216.34/h")
+    fresh = NotifyWorker(notify_engine, senders={}, retry=Retry(), epoch_length_s=LENGTH,
+                         silent_check_s=0)  # fmt: skip
+    fresh.produce_once()
+    record_events(notify_engine, user, other)
+    fresh.produce_once()
+    kinds = {r.kind for r in outbox(notify_engine, user)}
+    assert "gateway_silent" not in kinds
+    assert "order_excluded" in kinds
+    watching = worker(notify_engine, {})  # watching for hours: now it is silent
+    watching.produce_once()
+    assert "gateway_silent" in {r.kind for r in outbox(notify_engine, user)}
+    store = SqlNotifyStore(notify_engine)
+    store.delete_subscription(user)  # leave nothing due for the other tests
+
+    watching.update_metrics()
+    counts, _ = store.backlog(now())
+    assert (
+        REGISTRY.get_sample_value("gtx_notify_outbox", {"status": "dropped"}) == counts["dropped"]
+    )
+    assert REGISTRY.get_sample_value("gtx_notify_oldest_pending_seconds") is not None
