@@ -1,10 +1,10 @@
 """Wiring of the coordinator's services from Settings.
 
 `run_ingest` runs, in one TaskGroup: the ingest loop, the epoch closer
-(close what is due, publish summaries, keep partitions ahead) and the Redis
-cache flusher. Any number of processes may run it against the same database
-and broker: they share the readings through the MQTT shared subscription and
-close each epoch once, under the advisory lock.
+(close what is due, publish summaries, keep partitions ahead), the Redis
+cache flusher and the user notifications' worker. Any number of processes may
+run it against the same database and broker: they share the readings through
+the MQTT shared subscription and close each epoch once, under the advisory lock.
 """
 
 import asyncio
@@ -21,6 +21,7 @@ from coordinator.config import Settings
 from coordinator.db.partitions import drop_expired, ensure_partitions
 from coordinator.governance import GovernanceReader
 from coordinator.market.rules.surveillance import SurveillanceRules
+from coordinator.notify.wiring import notify_worker
 from coordinator.onchain.ledger import Chain
 from coordinator.onchain.worker import governance_reader, run_chain_worker
 from coordinator.ops.alerts.loop import AlertMonitor
@@ -215,6 +216,9 @@ async def run_ingest(
             )
             if cache is not None:
                 tg.create_task(cache.run(), name="cache")
+            if settings.notify_enabled:
+                # Every instance may run it: outbox keys and leases keep it once.
+                tg.create_task(notify_worker(settings, engine).run(), name="notify")
             if with_chain and settings.ledger != "off":
                 tg.create_task(
                     _chain_and_alerts(settings, engine, source, on_epoch, on_chain), name="chain"

@@ -43,6 +43,7 @@ NO_SERVICES = "pure cores import nothing of the services around them"
 READINGS = "readings import nothing of programs, the on-chain layer"
 GOVERNANCE = "governance's pure core does no I/O and imports nothing of the services"
 FAST_PATH = "the hand-made MQTT fast path is reached only through the ingest source"
+NOTIFY = "the notifications' pure core does no I/O and imports nothing of the services"
 LAYERS = "coordinator: entry points above the domains, the domains above the infrastructure"
 
 
@@ -70,7 +71,12 @@ FORBIDDEN_IMPORTS = [
     ("coordinator.readings.epoch_close", "programs", READINGS),
     ("coordinator.governance.params", "sqlalchemy", GOVERNANCE),
     ("coordinator.governance.controls", "coordinator.governance.store", GOVERNANCE),
+    ("coordinator.notify.messages", "smtplib", NOTIFY),
+    ("coordinator.notify.policy", "socket", NOTIFY),
+    ("coordinator.notify.events", "coordinator.notify.store", NOTIFY),
     ("coordinator.market", "coordinator.governance", LAYERS),
+    ("coordinator.onchain", "coordinator.notify", LAYERS),
+    ("coordinator.notify.worker", "coordinator.api", LAYERS),
     ("coordinator.db", "coordinator.api", LAYERS),
     ("coordinator.market", "coordinator.readings", LAYERS),
     ("coordinator.ops.metrics", "coordinator.market", LAYERS),

@@ -51,6 +51,7 @@ from coordinator.api.routes import (
     market,
     me,
     mints,
+    notifications,
     orders,
     proofs,
     readings,
@@ -203,7 +204,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     for module in (auth, me, readings, epochs, clearings, balances, orders, trades, proofs,
                    events, market, admin, governance, enrolment, gateways, mints,
-                   deployment):  # fmt: skip
+                   deployment, notifications):  # fmt: skip
         app.include_router(module.router)
 
     @app.get("/api/v1/health", tags=["health"])

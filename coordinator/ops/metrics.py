@@ -34,6 +34,9 @@ __all__ = [
     "DUPLICATES",
     "EPOCHS_CLOSED",
     "INGEST_LATENCY",
+    "NOTIFY_ATTEMPTS",
+    "NOTIFY_OLDEST_PENDING",
+    "NOTIFY_OUTBOX",
     "READINGS_ACCEPTED",
     "READINGS_REJECTED",
     "BatchHistogram",
@@ -163,6 +166,20 @@ MINT_WITHHELD = Gauge(
     ["reason"],
 )
 ALERTS = Counter("gtx_alerts", "Alerts raised by this instance, by kind", ["kind"])
+# User notifications (coordinator.notify): the outbox is shared by every instance, so
+# the gauges are the whole backlog as this instance last counted it, not its share.
+NOTIFY_OUTBOX = Gauge(
+    "gtx_notify_outbox", "Notification deliveries in the outbox, by status", ["status"]
+)
+NOTIFY_OLDEST_PENDING = Gauge(
+    "gtx_notify_oldest_pending_seconds", "Age of the oldest pending notification delivery"
+)
+NOTIFY_ATTEMPTS = Counter(
+    "gtx_notify_attempts",
+    "Notification delivery attempts by this instance, by channel and outcome "
+    "(delivered, failed, parked, dropped)",
+    ["channel", "outcome"],
+)
 
 
 def record_clearing(
