@@ -32,6 +32,7 @@ from coordinator.db.models import (
 from coordinator.notify.events import Event, Kind
 from coordinator.notify.messages import amount
 from coordinator.ops.alerts.rules import GatewaySeen, silent_gateways
+from coordinator.readings.oracle import epoch_span
 from programs.roles.token import ENERGY_DECIMALS, PAYMENT_DECIMALS
 from wire.base58 import b58encode
 
@@ -55,12 +56,6 @@ def _ts(value: dt.datetime) -> int:
 
 def _utc_text(ts: int) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def epoch_span(epoch: int, length_s: int) -> str:
-    start = epoch * length_s
-    end = dt.datetime.fromtimestamp(start + length_s, dt.UTC).strftime("%H:%M")
-    return f"{_utc_text(start)[:-4]}-{end} UTC"
 
 
 def _at(ts: int) -> dt.datetime:

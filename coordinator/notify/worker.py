@@ -176,6 +176,11 @@ class NotifyWorker:
                 await asyncio.to_thread(self.update_metrics)
             except DBAPIError as exc:
                 log.warning("notification producer postponed: %s", exc)
+            except Exception:
+                # A defect here must not end the coordinator it runs in (ingest,
+                # clearing, minting share its task group): say so, and try again.
+                log.exception("notification producer failed; retrying")
+                metrics.NOTIFY_FAILURES.labels("producer").inc()
             await asyncio.sleep(self._interval_s)
 
     async def _deliver_loop(self) -> None:
@@ -185,6 +190,9 @@ class NotifyWorker:
                     pass
             except DBAPIError as exc:
                 log.warning("notification deliveries postponed: %s", exc)
+            except Exception:
+                log.exception("notification deliveries failed; retrying")
+                metrics.NOTIFY_FAILURES.labels("deliveries").inc()
             await asyncio.sleep(self._interval_s)
 
     async def run(self) -> None:

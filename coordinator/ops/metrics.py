@@ -35,6 +35,7 @@ __all__ = [
     "EPOCHS_CLOSED",
     "INGEST_LATENCY",
     "NOTIFY_ATTEMPTS",
+    "NOTIFY_FAILURES",
     "NOTIFY_OLDEST_PENDING",
     "NOTIFY_OUTBOX",
     "READINGS_ACCEPTED",
@@ -179,6 +180,12 @@ NOTIFY_ATTEMPTS = Counter(
     "Notification delivery attempts by this instance, by channel and outcome "
     "(delivered, failed, parked, dropped)",
     ["channel", "outcome"],
+)
+NOTIFY_FAILURES = Counter(
+    "gtx_notify_loop_failures",
+    "Unexpected errors in the notification worker's loops (logged with their traceback; "
+    "the loop goes on)",
+    ["loop"],
 )
 
 

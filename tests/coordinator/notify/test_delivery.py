@@ -30,6 +30,7 @@ from coordinator.notify.policy import AddressPolicy, Retry
 from coordinator.notify.senders import EmailSender, Sender, SmtpConfig, WebhookSender
 from coordinator.notify.store import SqlNotifyStore
 from coordinator.notify.worker import NotifyWorker
+from coordinator.readings.oracle import epoch_span
 from provisioning.keys import Signer
 from tests.coordinator.notify.conftest import Mailbox, Receiver
 from tests.utils.services import async_wait_until, cancel_and_wait
@@ -339,6 +340,49 @@ async def test_the_running_worker_delivers_what_is_queued(
         )
     finally:
         await cancel_and_wait(task)
+
+
+async def test_a_failing_producer_never_ends_the_worker(
+    notify_engine: Engine, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The worker shares the coordinator's task group: an unexpected error in a
+    # source (here, as once, an epoch beyond the calendar's years) must not end it.
+    user = wallet()
+    subscribe(notify_engine, user, None, receiver.url)
+    store = SqlNotifyStore(notify_engine)
+    stored = store.subscription(user)
+    assert stored is not None
+    w = NotifyWorker(notify_engine, senders=senders(None), retry=Retry(), epoch_length_s=LENGTH,
+                     interval_s=0.05)  # fmt: skip
+    calls = [0]
+
+    def broken() -> int:
+        calls[0] += 1
+        raise ValueError("year 28245 is out of range")
+
+    monkeypatch.setattr(w, "produce_once", broken)
+    before = _producer_failures()
+    task = asyncio.create_task(w.run(), name="notify-under-test")
+    try:
+        await async_wait_until(lambda: calls[0] >= 2, within_s=10, what="a second attempt")
+        assert not task.done()
+        (d,) = plan(
+            Event(Kind.TEST, "test:fail", user, int(now().timestamp())), stored.subscription
+        )
+        store.enqueue_now([d], now())
+        await async_wait_until(lambda: receiver.keys() == [d.key], within_s=10, what="delivery")
+        assert _producer_failures() >= before + 2
+    finally:
+        await cancel_and_wait(task)
+
+
+def _producer_failures() -> float:
+    value = REGISTRY.get_sample_value("gtx_notify_loop_failures_total", {"loop": "producer"})
+    return value or 0.0
+
+
+def test_an_order_for_an_epoch_beyond_the_calendar_is_described_by_its_number() -> None:
+    assert epoch_span(10**12, LENGTH) == f"epoch {10**12}"
 
 
 def test_a_worker_just_started_gives_gateways_time_before_calling_them_silent(
