@@ -26,7 +26,11 @@ T = TypeVar("T")
 def defaults_from(settings: Settings) -> GovernedParams:
     """The parameters in force where no change says otherwise."""
     return GovernedParams(
-        epoch_length_s=settings.epoch_length_s, lateness_window_s=settings.lateness_window_s
+        epoch_length_s=settings.epoch_length_s,
+        lateness_window_s=settings.lateness_window_s,
+        grid_import_price=settings.grid_import_price,
+        grid_export_price=settings.grid_export_price,
+        emission_factor=settings.emission_factor,
     )
 
 
@@ -96,5 +100,8 @@ class GovernanceReader:
         params = await self.params_at(epoch)
         controls = await self.controls()
         return PlacementTerms(
-            params.market_rules(), params.price_band(), controls.refusal(Scope.ORDERS)
+            params.market_rules(),
+            params.price_band(),
+            controls.refusal(Scope.ORDERS),
+            grid_band=params.grid_band(),
         )
