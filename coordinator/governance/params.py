@@ -56,9 +56,9 @@ from coordinator.market.rules.orders import MarketRules, PricingRule
 from coordinator.readings.oracle.config import OracleConfig
 
 __all__ = [
+    "GRID_PRICE_STEP",
     "MAX_AGE_S",
     "MAX_SKEW_S",
-    "GRID_PRICE_STEP",
     "MIN_LEAD_EPOCHS",
     "NOT_APPLIED",
     "GovernedParams",
