@@ -62,7 +62,7 @@ def epoch_range(request: Request, clock: Clock, since: int | None, until: int | 
     since = max(0, until - _DEFAULT_EPOCHS + 1) if since is None else since
     if since > until or until - since + 1 > MAX_EPOCHS:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail={"code": "bad_range",
                     "message": f"since_epoch..until_epoch must be 1..{MAX_EPOCHS} epochs "
                                "in order"},
