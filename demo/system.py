@@ -652,8 +652,7 @@ async def _run(
                 # The chain worker waits here: balances are still while we look.
                 result = await reconcile(
                     engine, await chain_ready, credits_issued(workdir),
-                    [t.wallet for t in traders.values()],
-                    length_s=settings.epoch_length_s, lateness_s=settings.lateness_window_s,
+                    [t.wallet for t in traders.values()], settings=settings,
                 )  # fmt: skip
                 raise Finished(result)
 

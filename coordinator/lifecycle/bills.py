@@ -40,6 +40,7 @@ __all__ = [
     "Period",
     "Usage",
     "bill",
+    "bill_mismatches",
     "bills",
     "by_period",
     "campus_total",
@@ -166,3 +167,24 @@ def by_period(epoch_bills: Mapping[int, Bill], length_s: int, period: Period) ->
         start = period_start(epoch, length_s, period)
         out[start] = out.get(start, Bill()) + b
     return out
+
+
+def bill_mismatches(per_user: Mapping[Key, Bill]) -> list[str]:
+    """What does not add up in every user's bills of some epochs (empty: all does).
+    Each bill's savings are its grid-only bill less its actual cost, and its actual
+    cost is its market and grid money; over the campus, savings sum to grid-only less
+    actual, and the market only moved energy and money between users: bought equals
+    sold, paid equals received."""
+    problems = []
+    for (wallet, epoch), b in sorted(per_user.items()):
+        money = b.paid - b.received + b.grid_import_cost - b.grid_export_revenue
+        if b.actual_cost != money or b.savings != b.grid_only_cost - b.actual_cost:
+            problems.append(f"{wallet} epoch {epoch}: bill does not add up: {b}")
+    total = campus_total(per_user.values())
+    if sum(b.savings for b in per_user.values()) != total.grid_only_cost - total.actual_cost:
+        problems.append("campus savings differ from grid-only bills less actual costs")
+    if total.paid != total.received:
+        problems.append(f"buyers paid {total.paid}, sellers received {total.received}")
+    if total.bought != total.sold:
+        problems.append(f"buyers bought {total.bought} base units, sellers sold {total.sold}")
+    return problems

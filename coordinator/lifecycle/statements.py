@@ -91,6 +91,11 @@ class Statements:
             lines[start] = Line(start, line.bill + b, line.avoided_mg + avoided.get(key, 0))
         return [lines[start] for start in sorted(lines)]
 
+    async def bills(self, *, since: int, until: int) -> tuple[dict[Key, Bill], dict[Key, int]]:
+        """Every user's bill and avoided mgCO2 per closed epoch in since..until."""
+        usages = await asyncio.to_thread(self._source.usage, since=since, until=until)
+        return self._decide(usages)
+
     async def campus(self, *, since: int, until: int) -> CampusTotals:
         """Every user's closed epochs in since..until, summed."""
         usages = await asyncio.to_thread(self._source.usage, since=since, until=until)

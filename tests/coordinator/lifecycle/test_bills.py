@@ -1,6 +1,8 @@
 """Bills against the grid: exact, zero savings without trades, no trade inside the
 grid band leaves both parties worse off, and bills add up to the campus's."""
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,6 +14,7 @@ from coordinator.lifecycle.bills import (
     Period,
     Usage,
     bill,
+    bill_mismatches,
     bills,
     by_period,
     campus_total,
@@ -105,3 +108,17 @@ def test_bad_prices_and_usage_are_refused() -> None:
         GridPrices(retail=1000, feed_in=2000)
     with pytest.raises(ValueError, match="import_wh"):
         Usage(import_wh=-1)
+
+
+def test_bills_that_do_not_add_up_are_named() -> None:
+    buyer = bill(Usage(import_wh=1000, bought=500 * WH, paid=60_000), PRICES)
+    seller = bill(Usage(export_wh=1000, sold=500 * WH, received=60_000), PRICES)
+    assert bill_mismatches({("b", 1): buyer, ("s", 1): seller}) == []
+    assert bill_mismatches({("b", 1): buyer}) == [
+        "buyers paid 60000, sellers received 0",
+        f"buyers bought {500 * WH} base units, sellers sold 0",
+    ]
+    cooked = replace(buyer, savings=1)
+    assert bill_mismatches({("b", 1): cooked, ("s", 1): seller})[0].startswith(
+        "b epoch 1: bill does not add up"
+    )
