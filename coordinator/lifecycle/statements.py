@@ -29,6 +29,7 @@ from coordinator.lifecycle.carbon import (
     campus_avoided_mg,
 )
 from coordinator.lifecycle.usage_store import UsageSource
+from coordinator.ops import metrics
 
 __all__ = ["CampusTotals", "Line", "Statements", "grid_prices"]
 
@@ -105,3 +106,12 @@ class Statements:
             campus_avoided_mg(avoided.values()),
             len({wallet for wallet, _ in usages}),
         )
+
+    async def record_last_day(self, last_closed: int) -> CampusTotals:
+        """Set the campus's bill gauges (`coordinator.ops.metrics`) from the last day of
+        closed epochs up to `last_closed`; returns what they were set from."""
+        per_day = max(1, 86_400 // self._length_s)
+        campus = await self.campus(since=max(0, last_closed - per_day + 1), until=last_closed)
+        b = campus.bill
+        metrics.record_campus_bills(b.grid_only_cost, b.actual_cost, b.savings, campus.avoided_mg)
+        return campus
