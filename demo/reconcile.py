@@ -5,14 +5,13 @@ bills against the grid (`coordinator.lifecycle`): every user's bill of every clo
 epoch adds up, the campus's savings are its grid-only bills less its actual costs,
 and the market only moved energy and money between users."""
 
-import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
 from coordinator.config import Settings
-from coordinator.governance import SqlGovernance, defaults_from, params_at
+from coordinator.governance import GovernanceReader, SqlGovernance, defaults_from
 from coordinator.lifecycle.bills import bill_mismatches, campus_total
 from coordinator.lifecycle.statements import Statements
 from coordinator.lifecycle.usage_store import SqlUsage
@@ -43,12 +42,9 @@ class Reconciliation:
 
 
 async def _bills(engine: Engine, settings: Settings) -> tuple[str, tuple[str, ...]]:
-    changes = await asyncio.to_thread(SqlGovernance(engine).param_changes)
-    defaults = defaults_from(settings)
+    reader = GovernanceReader(SqlGovernance(engine), defaults_from(settings))
     statements = Statements(
-        SqlUsage(engine),
-        lambda epoch: params_at(defaults, changes, epoch),
-        length_s=settings.epoch_length_s,
+        SqlUsage(engine), await reader.schedule(), length_s=settings.epoch_length_s
     )
     per_user, avoided = await statements.bills(since=0, until=_LAST_EPOCH)
     total = campus_total(per_user.values())

@@ -63,6 +63,10 @@ __all__ = [
     "RolesIn",
     "RotationIn",
     "RotationOut",
+    "SeriesDraftIn",
+    "SeriesIn",
+    "SeriesOut",
+    "SeriesRecordedOut",
     "SessionOut",
     "SignedApprovalIn",
     "TokenIn",
@@ -527,6 +531,40 @@ class ParamChangeOut(BaseModel):
     from_epoch: int
     applied: bool = Field(description="False: recorded and validated, not applied (see note)")
     note: str | None = None
+
+
+class SeriesDraftIn(BaseModel):
+    """A tariff series: either `csv` (header `epoch,<name>`, then `epoch,value` lines
+    for consecutive epochs) or `name`, `from_epoch` and `values` (one per epoch)."""
+
+    csv: str | None = Field(default=None, max_length=2_000_000)
+    name: str | None = Field(default=None, max_length=32)
+    from_epoch: int | None = Field(default=None, ge=0)
+    values: list[int] | None = Field(default=None, max_length=366 * 96)
+
+
+class SeriesIn(SeriesDraftIn):
+    """A series signed by the REC authority's wallet: the wallet signs
+    `gtx/v1 series name=<name> from=<from_epoch> count=<n> sha256=<hex> by=<wallet>
+    at=<issued_at>`, the hash that of the canonical CSV (POST /governance/series/draft
+    writes it)."""
+
+    issued_at: int = Field(ge=0)
+    signature: str = _WALLET_SIGNATURE
+
+
+class SeriesOut(BaseModel):
+    name: str
+    from_epoch: int
+    count: int = Field(description="epochs covered: from_epoch .. from_epoch + count - 1")
+    sha256: str = Field(description="of the canonical CSV, as signed and recorded on chain")
+    authority: str
+    values: list[int] | None = Field(default=None, description="when asked for")
+
+
+class SeriesRecordedOut(SeriesOut):
+    action: str
+    signature: str = Field(description="the memo's transaction signature")
 
 
 class ParamValueOut(BaseModel):

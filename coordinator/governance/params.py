@@ -67,6 +67,7 @@ __all__ = [
     "ScheduledValue",
     "change_memo",
     "change_text",
+    "check_band",
     "check_change",
     "params_at",
     "parse_value",
@@ -267,7 +268,9 @@ def params_at(
     return params
 
 
-def _check_band(params: GovernedParams, epoch: int) -> None:
+def check_band(params: GovernedParams, epoch: int) -> None:
+    """ChangeRefused when `params` (those in force at `epoch`) are inconsistent: an
+    inverted price band, or a feed-in price above retail."""
     if params.price_min > params.price_max:
         raise ChangeRefused(
             "invalid_value",
@@ -318,7 +321,7 @@ def check_change(
     after = [*changes, change]
     boundaries = sorted({c.from_epoch for c in after if c.from_epoch >= change.from_epoch})
     for epoch in boundaries:
-        _check_band(params_at(defaults, after, epoch), epoch)
+        check_band(params_at(defaults, after, epoch), epoch)
     return replace(change, name=name)
 
 

@@ -100,8 +100,6 @@ async def run_chain_worker(
         # Under the REC authority's emergency controls and governed parameters.
         reader = governance_reader(settings, engine)
         market = GovernedMarket(ctx, keys, reader, publish=publish, root=settings.topic_root)
-        bills = Statements(SqlUsage(engine), reader.known_params_at,
-                           length_s=settings.epoch_length_s)  # fmt: skip
         controls = await market.read()
         await resume_market(ctx, keys, publish=publish, root=settings.topic_root,
                             settlement=not controls.paused(Scope.SETTLEMENT))  # fmt: skip
@@ -117,6 +115,8 @@ async def run_chain_worker(
                     for epoch in minted:
                         await _report(on_epoch, "minted", epoch)
                     if minted:
+                        bills = Statements(SqlUsage(engine), await reader.schedule(),
+                                           length_s=settings.epoch_length_s)  # fmt: skip
                         await bills.record_last_day(max(minted))
                     for grant in await mint_withheld(chain, engine):
                         await _report(on_epoch, "withheld_minted", grant.epoch)

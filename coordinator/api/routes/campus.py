@@ -17,7 +17,7 @@ from coordinator.api.deps import (
 )
 from coordinator.api.schemas import BillOut, CampusTotalsOut
 from coordinator.config import Settings
-from coordinator.governance import GovernanceReader, params_at
+from coordinator.governance import GovernanceReader
 from coordinator.lifecycle.bills import Bill
 from coordinator.lifecycle.statements import Statements
 from coordinator.lifecycle.usage_store import SqlUsage
@@ -42,12 +42,7 @@ async def statements(request: Request, engine: Engine) -> Statements:
     """The statements service over the database and the governed parameters."""
     reader: GovernanceReader = request.app.state.governance
     settings: Settings = request.app.state.settings
-    changes = await reader.changes()
-    return Statements(
-        SqlUsage(engine),
-        lambda epoch: params_at(reader.defaults, changes, epoch),
-        length_s=settings.epoch_length_s,
-    )
+    return Statements(SqlUsage(engine), await reader.schedule(), length_s=settings.epoch_length_s)
 
 
 EpochRange = tuple[int, int]
