@@ -17,6 +17,7 @@ from coordinator.governance import (
     parse_csv,
     series_csv,
     series_hash,
+    series_memo,
     series_text,
 )
 
@@ -96,3 +97,20 @@ def test_a_series_must_start_ahead_be_signed_by_the_caller_and_keep_the_band() -
         check(signed(wallet, Param.GRID_EXPORT_PRICE, CURRENT + 1, (60_000, 260_000)))
     with pytest.raises(ChangeRefused, match="a series is of one of"):
         check(signed(wallet, Param.TICK, CURRENT + 1, (1000,)))
+
+
+def test_the_pinned_vector_of_docs_protocol() -> None:
+    """docs/protocol.md, "Tariff series": the CSV, its hash and the memo, with a wallet
+    from the seed bytes 0..31 (Ed25519 signatures are deterministic)."""
+    wallet = Keypair.from_seed(bytes(range(32)))
+    series = signed(wallet, Param.GRID_IMPORT_PRICE, 1_964_001, (250_000, 180_000, 300_000))
+    assert series_csv(series.name, series.from_epoch, series.values) == (
+        "epoch,grid_import_price\n1964001,250000\n1964002,180000\n1964003,300000"
+    )
+    digest = "cd06b238870dccc9a858c5df0f6a6eaf0de59ed447adbec2bd5b6852790b4c61"
+    assert series_hash(series) == digest
+    assert series_memo(series).decode() == (
+        f"gtx/v1 series name=grid_import_price from=1964001 count=3 sha256={digest} "
+        "by=FAe4sisG95oZ42w7buUn5qEE4TAnfTTFPiguZUHmhiF at=1767225600 "
+        "sig=5Ma1fY6ZhhTvXrPaSs3NZwkE5KtwsuEWiSmNB5zsZBuK39ZRNRjBqDjTFjyxZCiaXjTcGxPqn1AadYKJNFBBhhQM"
+    )
