@@ -59,8 +59,9 @@ _ARGS = [
 ]
 _GATEWAYS, _METERS, _SEED = 1, 4, 7
 _EPOCH_S, _POLL_S = 8, 2
-# One lot (1 Wh): sellers offer a few Wh from an 8 s epoch's PV; the bid tops every ask.
-_BUY_KWH, _BID = "0.001", "1.000"
+# One lot (1 Wh): sellers offer a few Wh from an 8 s epoch's PV; the bid tops every ask
+# and stays at the grid's retail price (0.25 credit/kWh by default), the most a bid may.
+_BUY_KWH, _BID = "0.001", "0.250"
 _DESKTOP, _PHONE = 1200, 360
 _SIGNED_IN_PAGES = ("market", "energy", "trade", "trades", "epochs", "admin")
 
