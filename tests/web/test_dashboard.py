@@ -361,6 +361,14 @@ def test_sign_in_then_energy_balances_order_trade_and_its_transaction(
     _show(page, "tx", "document.querySelector('.facts')?.innerText.includes('succeeded')",
           shot=artifacts / f"transaction-{_DESKTOP}.png", go=False)  # fmt: skip
 
+    # Once its epoch closes, the purchase is on the user's bill against the grid.
+    _show(page, "energy",
+          "[...document.querySelectorAll('#bill tbody tr')].some((tr) =>"
+          " parseFloat(tr.cells[3]?.innerText) > 0)",
+          within_s=45, shot=artifacts / f"energy-bill-{_DESKTOP}.png")  # fmt: skip
+    assert "Saved against the grid" in page.inner_text("#bill")
+    assert "CO\u2082 avoided" in page.inner_text("#bill")
+
     _show(page, "epochs", "document.querySelectorAll('#page tbody tr').length > 1",
           shot=artifacts / f"epochs-{_DESKTOP}.png")  # fmt: skip
     _show(page, "admin", "document.querySelector('#page').innerText.includes('Gateways')",
