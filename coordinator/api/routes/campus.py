@@ -36,6 +36,7 @@ MATCHED_RULE = "bought_and_imported: min(metered import, settled market purchase
 # A year of quarter-hour epochs: what one request may add up.
 MAX_EPOCHS = 366 * 96
 _DEFAULT_EPOCHS = 7 * 96
+_LAST_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z: periods are dated
 
 
 async def statements(request: Request, engine: Engine) -> Statements:
@@ -50,17 +51,18 @@ EpochRange = tuple[int, int]
 
 def epoch_range(request: Request, clock: Clock, since: int | None, until: int | None) -> EpochRange:
     """since..until (inclusive): by default the last week up to the running epoch;
-    HTTP 422 when it is inverted or longer than MAX_EPOCHS."""
+    HTTP 422 when it is inverted, longer than MAX_EPOCHS or past what a date holds."""
     settings: Settings = request.app.state.settings
-    current = epoch_of(int(clock().timestamp()), settings.epoch_length_s)
+    length = settings.epoch_length_s
+    current = epoch_of(int(clock().timestamp()), length)
     until = current if until is None else until
     since = max(0, until - _DEFAULT_EPOCHS + 1) if since is None else since
-    if since > until or until - since + 1 > MAX_EPOCHS:
+    if since > until or until - since + 1 > MAX_EPOCHS or (until + 1) * length > _LAST_SECOND:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail={"code": "bad_range",
                     "message": f"since_epoch..until_epoch must be 1..{MAX_EPOCHS} epochs "
-                               "in order"},
+                               "in order, before the year 10000"},
         )  # fmt: skip
     return since, until
 
