@@ -93,7 +93,7 @@ async def run_chain_worker(
             tg.create_task(alongside(), name="leader-alongside")
         if on_chain is not None:
             on_chain(chain)
-        ctx = market_context(chain, engine)
+        ctx = market_context(chain, engine, defaults_from(settings))
         # The settlement authority is its own fee payer: one signature per transaction.
         authority = chain.keys.settlement_authority
         keys = SettlementKeys(payer=authority, settlement_authority=authority)
