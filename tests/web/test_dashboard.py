@@ -371,7 +371,8 @@ def test_sign_in_then_energy_balances_order_trade_and_its_transaction(
 
     _show(page, "epochs", "document.querySelectorAll('#page tbody tr').length > 1",
           shot=artifacts / f"epochs-{_DESKTOP}.png")  # fmt: skip
-    _show(page, "admin", "document.querySelector('#page').innerText.includes('Gateways')",
+    _show(page, "admin", "document.querySelector('#page').innerText.includes('Gateways')"
+          " && document.querySelector('#campus-totals').innerText.includes('Saved against')",
           shot=artifacts / f"admin-{_DESKTOP}.png")  # fmt: skip
     _show(page, "market", "true", shot=artifacts / f"market-{_DESKTOP}.png")
 

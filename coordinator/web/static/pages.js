@@ -234,6 +234,17 @@ function billView(bill) {
   ];
 }
 
+function campusView(totals) {
+  const t = totals.total;
+  return h("div", { class: "stats" },
+    stat("Users billed", String(totals.users), "metered or traded this week"),
+    stat("Saved against the grid", credits(t.savings), "credits, campus total"),
+    stat("Actual cost", cost(t.actual_cost), "market and grid, credits"),
+    stat("Grid-only bill", cost(t.grid_only_cost), "credits, without the market"),
+    stat("Traded on the market", `${kwh(t.bought)} kWh`, `${credits(t.paid)} credits paid`),
+    stat("CO\u2082 avoided", co2(t.avoided_co2_mg), "by campus solar bought on campus"));
+}
+
 function balanceStats(b) {
   if (b.error) return [stat("Energy tokens", "—", b.error), stat("Credits", "—", "")];
   return [
@@ -475,6 +486,7 @@ function admin(ctx) {
   const [paused, pausedRegion] = region();
   const [params, paramsRegion] = region();
   const [actions, actionsRegion] = region();
+  const [campus, campusRegion] = region({ id: "campus-totals" });
   const issued = h("output", { id: "new-token", "aria-live": "polite" });
   const ownerInput = h("input", { id: "token-owner", name: "owner", required: true,
     autocomplete: "off", spellcheck: "false" });
@@ -526,6 +538,8 @@ function admin(ctx) {
     isAdmin ? [section("Gateways", gws), section("Rejected readings by reason", reasons),
       section("Enrolment tokens", form, tokens)] : [],
     section("Emergency controls", paused, isAuthority ? controlsForm : []),
+    section("Campus against the grid", h("p", { class: "hint" }, "Every user's bills over the ",
+      "closed epochs of the last week, beside what the grid alone would have billed."), campus),
     section("Governed parameters", params),
     section("Governance actions", actions));
   return {
@@ -547,8 +561,11 @@ function admin(ctx) {
           short(x.owner), x.note, when(Date.parse(x.expires_at) / 1000),
           x.used_by ? short(x.used_by) : "unused"]), { empty: "none issued" }));
       }
-      const [c, p, a] = await Promise.all([ctx.api("/governance/controls"),
-        ctx.api("/governance/params"), ctx.api("/governance/actions?limit=20")]);
+      const [c, p, a, totals] = await Promise.all([ctx.api("/governance/controls"),
+        ctx.api("/governance/params"), ctx.api("/governance/actions?limit=20"),
+        ctx.api("/campus/totals").catch((e) => ({ error: e.message }))]);
+      if (totals.error) campusRegion.error(totals.error);
+      else campusRegion.set(totals, campusView);
       pausedRegion.set(c, (data) => table("Paused now", [{ label: "scope" }, { label: "since" },
         { label: "epoch", num: true }, { label: "by" }, { label: "reason" }],
       data.paused.map((x) => [SCOPE_WORDS[x.scope] || x.scope, when(seconds(x.since)),
