@@ -45,6 +45,11 @@ __all__ = [
     "NonceOut",
     "NoteDraftIn",
     "NoteIn",
+    "NotificationDeliveryOut",
+    "NotificationSecretOut",
+    "NotificationTestOut",
+    "NotificationsIn",
+    "NotificationsOut",
     "OrderIn",
     "OrderOut",
     "ParamChangeIn",
@@ -733,3 +738,51 @@ class CampusTotalsOut(BaseModel):
     users: int = Field(description="users with a metered or traded epoch in the range")
     matched_rule: str
     total: BillOut = Field(description="every user's bills summed")
+
+
+# --- user notifications (coordinator.notify) ----------------------------------------------
+
+
+class NotificationsIn(BaseModel):
+    """A user's opt-in: an email address and/or a webhook URL (null: none), and the
+    kinds to be told of (order_excluded, trade_settled, energy_minted, gateway_silent,
+    gateway_revoked)."""
+
+    email: str | None = Field(default=None, max_length=254,
+                              pattern=r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")  # fmt: skip
+    webhook_url: str | None = Field(default=None, max_length=2000)
+    kinds: list[str] = Field(default_factory=list, max_length=10)
+
+
+class NotificationsOut(BaseModel):
+    email: str | None
+    webhook_url: str | None
+    kinds: list[str]
+    available_kinds: list[str]
+    email_available: bool = Field(description="whether this coordinator can send emails")
+    webhook_secret_set: bool
+    webhook_secret: str | None = Field(
+        default=None,
+        description="the webhook signing secret, only in the answer that made it: keep it",
+    )
+
+
+class NotificationSecretOut(BaseModel):
+    webhook_secret: str
+
+
+class NotificationTestOut(BaseModel):
+    deliveries: list[str] = Field(description="the idempotency keys of the test messages")
+
+
+class NotificationDeliveryOut(BaseModel):
+    key: str
+    kind: str
+    event_id: str
+    channel: str
+    status: str = Field(description="pending, delivered, parked or dropped")
+    attempts: int
+    last_error: str | None
+    created_at: dt.datetime
+    next_attempt_at: dt.datetime | None
+    delivered_at: dt.datetime | None

@@ -52,6 +52,7 @@ from coordinator.market.rules.orders import (
 )
 from coordinator.market.rules.snapshot import ACCOUNT_FROZEN
 from coordinator.market.store import MarketStore
+from coordinator.ops import metrics
 from programs.errors import TransactionFailed
 from programs.ledger.base import Ledger
 from programs.roles.deployment import Deployment
@@ -198,6 +199,7 @@ async def place_order(
         expires_at=expires_at,
         now=ctx.clock(),
     )
+    metrics.ORDERS_PLACED.labels(side.value).inc()
     await _activate(ctx, owner, escrow)
     placed = await asyncio.to_thread(ctx.store.get_order, order.order_id)
     assert placed is not None

@@ -609,12 +609,129 @@ function transaction(ctx, signature) {
   };
 }
 
+// --- notifications ----------------------------------------------------------------------
+
+const KIND_WORDS = {
+  order_excluded: "an order of mine is left out of the clearing (with the reason)",
+  trade_settled: "a trade of mine settles",
+  energy_minted: "energy my meters exported is minted to me",
+  gateway_silent: "a gateway behind my meters goes silent",
+  gateway_revoked: "a gateway behind my meters is revoked",
+  test: "test",
+};
+
+function notifications(ctx) {
+  const status = h("output", { id: "notify-status", "aria-live": "polite" });
+  const secretBox = h("div", { id: "notify-secret", class: "notice", hidden: true });
+  const email = h("input", { id: "notify-email", name: "email", type: "email",
+    autocomplete: "email", "aria-describedby": "notify-email-hint" });
+  const emailHint = h("small", { id: "notify-email-hint" }, "plain-text emails");
+  const hook = h("input", { id: "notify-webhook", name: "webhook_url", type: "url",
+    autocomplete: "off", placeholder: "https://", "aria-describedby": "notify-webhook-hint" });
+  const kinds = h("fieldset", { class: "kinds" }, h("legend", {}, "Tell me when"));
+  const form = h("form", { id: "notify-form", class: "notify-form", onsubmit: (e) => save(e) },
+    h("div", { class: "field" }, h("label", { for: "notify-email" }, "Email address"), email,
+      emailHint),
+    h("div", { class: "field" }, h("label", { for: "notify-webhook" }, "Webhook URL"), hook,
+      h("small", { id: "notify-webhook-hint" }, "signed JSON POSTs; public addresses only")),
+    kinds,
+    h("div", { class: "actions" },
+      h("button", { type: "submit" }, "Save"),
+      h("button", { type: "button", id: "notify-test", onclick: () => test() }, "Send a test"),
+      h("button", { type: "button", id: "notify-rotate", onclick: () => rotate() },
+        "New webhook secret"),
+      status));
+  const [history, historyRegion] = region();
+  const node = h("div", {}, h("h1", {}, "Notifications"),
+    h("p", { class: "lede" }, "Be told by email or webhook when something happens to your ",
+      "orders, trades, energy or gateways, instead of finding out on this dashboard."),
+    section("Where and what", form, secretBox), section("Recent deliveries", history));
+  let loaded = false;
+
+  function say(text, ok) {
+    status.textContent = text;
+    status.className = ok ? "ok" : "error";
+  }
+
+  function showSecret(secret) {
+    if (!secret) return;
+    secretBox.hidden = false;
+    secretBox.replaceChildren(h("p", {}, "Your webhook signing secret, shown only now: keep it ",
+      "where your receiver checks signatures."), h("code", { id: "notify-secret-value" }, secret));
+  }
+
+  function fill(sub) {
+    email.value = sub.email ?? "";
+    email.disabled = !sub.email_available;
+    emailHint.textContent = sub.email_available ? "plain-text emails"
+      : "this coordinator has no mail server configured";
+    hook.value = sub.webhook_url ?? "";
+    kinds.replaceChildren(h("legend", {}, "Tell me when"), ...sub.available_kinds.map((k) =>
+      h("label", { class: "check" }, h("input", { type: "checkbox", name: "kinds", value: k,
+        checked: sub.kinds.includes(k) }), ` ${KIND_WORDS[k] ?? k}`)));
+  }
+
+  async function save(event) {
+    event.preventDefault();
+    const f = new FormData(form);
+    try {
+      const sub = await ctx.api("/me/notifications", { method: "PUT", body: {
+        email: String(f.get("email") ?? "").trim() || null,
+        webhook_url: String(f.get("webhook_url") ?? "").trim() || null,
+        kinds: f.getAll("kinds").map(String) } });
+      fill(sub);
+      showSecret(sub.webhook_secret);
+      say("saved", true);
+    } catch (e) {
+      say(`not saved: ${e.message}`, false);
+    }
+  }
+
+  async function test() {
+    try {
+      const sent = await ctx.api("/me/notifications/test", { method: "POST" });
+      say(`test queued on ${sent.deliveries.length} channel(s): see below`, true);
+      await ctx.refresh();
+    } catch (e) {
+      say(`no test sent: ${e.message}`, false);
+    }
+  }
+
+  async function rotate() {
+    try {
+      showSecret((await ctx.api("/me/notifications/webhook-secret", { method: "POST" }))
+        .webhook_secret);
+      say("new secret made; the old one no longer signs", true);
+    } catch (e) {
+      say(`no new secret: ${e.message}`, false);
+    }
+  }
+
+  return {
+    node,
+    async refresh() {
+      if (!loaded) {
+        fill(await ctx.api("/me/notifications"));
+        loaded = true;
+      }
+      const rows = await ctx.api("/me/notifications/deliveries?limit=20");
+      historyRegion.set(rows, (items) => table("My last notifications, newest first", [
+        { label: "queued" }, { label: "what" }, { label: "channel" }, { label: "status" },
+        { label: "attempts", num: true }, { label: "last error" }],
+      items.map((d) => [when(Date.parse(d.created_at) / 1000), KIND_WORDS[d.kind] ?? d.kind,
+        d.channel, d.status, String(d.attempts), d.last_error ?? ""]),
+      { empty: "no notifications yet" }));
+    },
+  };
+}
+
 export const PAGES = {
   market: { title: "Market", make: market, public: true },
   energy: { title: "My energy", make: energy },
   trade: { title: "Trade", make: trade },
   trades: { title: "My trades", make: trades },
   epochs: { title: "Epochs", make: epochs },
+  notifications: { title: "Notifications", make: notifications },
   admin: { title: "Operations", make: admin, roles: ["admin", "rec_authority"] },
   tx: { title: "Transaction", make: transaction, public: true },
 };

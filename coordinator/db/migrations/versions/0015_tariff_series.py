@@ -3,7 +3,7 @@ emission factor) for a run of epochs, signed by the REC authority's wallet and
 recorded on chain by the hash of their canonical CSV (`coordinator.governance.series`).
 
 Revision ID: 0015_tariff_series
-Revises: 0011_ledger_journal_meta
+Revises: 0012_notifications
 Create Date: 2026-12-05
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015_tariff_series"
-down_revision: str | None = "0011_ledger_journal_meta"
+down_revision: str | None = "0012_notifications"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
