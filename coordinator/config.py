@@ -142,6 +142,13 @@ class Settings(BaseSettings):
     # how long after an epoch ends late readings may still land in it.
     epoch_length_s: int = Field(default=900, ge=1)
     epoch_grace_s: int = Field(default=120, ge=0)
+    # The grid as counterparty of last resort (governed: these are the defaults the
+    # REC authority's changes and tariff series override): retail import and feed-in
+    # export prices in payment base units per kWh (multiples of 1000), and the grid's
+    # emission factor in gCO2/kWh. See coordinator.governance.params.
+    grid_import_price: int = Field(default=250_000, ge=1000, multiple_of=1000)
+    grid_export_price: int = Field(default=60_000, ge=0, multiple_of=1000)
+    emission_factor: int = Field(default=400, ge=0, le=10_000)
     epoch_check_interval_s: float = Field(default=5.0, gt=0)
     # Readings partitions: months created ahead, and retention (default two years).
     partition_months_ahead: int = Field(default=2, ge=0)
@@ -245,6 +252,16 @@ class Settings(BaseSettings):
             )
         if self.broker_admin_username and self.broker_admin_password is None:
             raise ValueError("GTX_BROKER_ADMIN_USERNAME needs GTX_BROKER_ADMIN_PASSWORD")
+        return self
+
+    @model_validator(mode="after")
+    def _grid_band(self) -> "Settings":
+        if self.grid_export_price > self.grid_import_price:
+            raise ValueError(
+                f"GTX_GRID_EXPORT_PRICE {self.grid_export_price} exceeds "
+                f"GTX_GRID_IMPORT_PRICE {self.grid_import_price}: the grid would pay more "
+                "for a kWh than it charges"
+            )
         return self
 
     @model_validator(mode="after")

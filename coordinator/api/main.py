@@ -41,6 +41,7 @@ from coordinator.api.routes import (
     admin,
     auth,
     balances,
+    campus,
     clearings,
     deployment,
     enrolment,
@@ -204,7 +205,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     for module in (auth, me, readings, epochs, clearings, balances, orders, trades, proofs,
                    events, market, admin, governance, enrolment, gateways, mints,
-                   deployment, notifications):  # fmt: skip
+                   deployment, campus, notifications):  # fmt: skip
         app.include_router(module.router)
 
     @app.get("/api/v1/health", tags=["health"])

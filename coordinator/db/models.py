@@ -463,6 +463,25 @@ class ParamChangeRow(Base):
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
+class TariffSeriesRow(Base):
+    """A series of per-epoch values of one grid parameter, signed by the REC authority's
+    wallet (`coordinator.governance.series`); append-only, `csv` its canonical form."""
+
+    __tablename__ = "tariff_series"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(32))
+    from_epoch: Mapped[int] = mapped_column(BigInteger)
+    epoch_count: Mapped[int] = mapped_column(Integer)
+    csv: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    authority: Mapped[str] = mapped_column(String(44))
+    issued_at: Mapped[int] = mapped_column(BigInteger)
+    signature: Mapped[str] = mapped_column(String(100), unique=True)
+    memo_signature: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
 class AuditEntry(Base):
     """One admin, governance or auth event. Append-only: on PostgreSQL a trigger
     refuses UPDATE and DELETE (migration 0005_api)."""

@@ -238,6 +238,30 @@ def record_controls(scopes: Iterable[str], paused: Iterable[str]) -> None:
         MARKET_PAUSED.labels(scope).set(1 if scope in stopped else 0)
 
 
+# --- bills against the grid (issue 21): the campus's last day, as the leader last summed it
+
+__all__ += ["CAMPUS_AVOIDED_CO2", "CAMPUS_BILLS", "record_campus_bills"]
+
+CAMPUS_BILLS = Gauge(
+    "gtx_campus_bill_last_day",
+    "The campus's bills over the closed epochs of the last day, payment base units, by "
+    "part: grid_only (what the grid alone would have billed), actual (market and grid), "
+    "savings (grid_only - actual)",
+    ["part"],
+)
+CAMPUS_AVOIDED_CO2 = Gauge(
+    "gtx_campus_avoided_co2_last_day_mg",
+    "Emissions avoided by matched renewable energy over the closed epochs of the last day, mgCO2",
+)
+
+
+def record_campus_bills(grid_only: int, actual: int, savings: int, avoided_mg: int) -> None:
+    CAMPUS_BILLS.labels("grid_only").set(grid_only)
+    CAMPUS_BILLS.labels("actual").set(actual)
+    CAMPUS_BILLS.labels("savings").set(savings)
+    CAMPUS_AVOIDED_CO2.set(avoided_mg)
+
+
 # --- operators' alerting (issue 23): what the Prometheus rules in deploy/prometheus watch --
 
 __all__ += [

@@ -59,8 +59,9 @@ _ARGS = [
 ]
 _GATEWAYS, _METERS, _SEED = 1, 4, 7
 _EPOCH_S, _POLL_S = 8, 2
-# One lot (1 Wh): sellers offer a few Wh from an 8 s epoch's PV; the bid tops every ask.
-_BUY_KWH, _BID = "0.001", "1.000"
+# One lot (1 Wh): sellers offer a few Wh from an 8 s epoch's PV; the bid tops every ask
+# and stays at the grid's retail price (0.25 credit/kWh by default), the most a bid may.
+_BUY_KWH, _BID = "0.001", "0.250"
 _DESKTOP, _PHONE = 1200, 360
 _SIGNED_IN_PAGES = ("market", "energy", "trade", "trades", "epochs", "notifications", "admin")
 
@@ -360,9 +361,18 @@ def test_sign_in_then_energy_balances_order_trade_and_its_transaction(
     _show(page, "tx", "document.querySelector('.facts')?.innerText.includes('succeeded')",
           shot=artifacts / f"transaction-{_DESKTOP}.png", go=False)  # fmt: skip
 
+    # Once its epoch closes, the purchase is on the user's bill against the grid.
+    _show(page, "energy",
+          "[...document.querySelectorAll('#bill tbody tr')].some((tr) =>"
+          " parseFloat(tr.cells[3]?.innerText) > 0)",
+          within_s=45, shot=artifacts / f"energy-bill-{_DESKTOP}.png")  # fmt: skip
+    assert "Saved against the grid" in page.inner_text("#bill")
+    assert "CO\u2082 avoided" in page.inner_text("#bill")
+
     _show(page, "epochs", "document.querySelectorAll('#page tbody tr').length > 1",
           shot=artifacts / f"epochs-{_DESKTOP}.png")  # fmt: skip
-    _show(page, "admin", "document.querySelector('#page').innerText.includes('Gateways')",
+    _show(page, "admin", "document.querySelector('#page').innerText.includes('Gateways')"
+          " && document.querySelector('#campus-totals').innerText.includes('Saved against')",
           shot=artifacts / f"admin-{_DESKTOP}.png")  # fmt: skip
     _show(page, "market", "true", shot=artifacts / f"market-{_DESKTOP}.png")
 

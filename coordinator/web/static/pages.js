@@ -165,18 +165,26 @@ function energy(ctx) {
   const [stats, statsRegion] = region({ class: "stats" });
   const charts = energyCharts("My");
   const [list, listRegion] = region();
+  const [grid, gridRegion] = region({ id: "bill" });
   const node = h("div", {}, h("h1", {}, "My energy"), stats,
     section("Production and consumption per epoch", charts.perEpoch),
     section("Over the last 24 hours", charts.perHour),
-    section("Per epoch", list));
+    section("Per epoch", list),
+    section("Against the grid", h("p", { class: "hint" }, "What your energy cost with the ",
+      "market, beside the bill the grid alone would have sent: everything you used bought at ",
+      "its retail price, everything you fed in sold at its feed-in price. Closed epochs of ",
+      "the last week."), grid));
   let epochChart, hourChart;
   return {
     node,
     mounted() { epochChart = charts.epochChart(); hourChart = charts.hourChart(); },
     async refresh() {
-      const [balances, mine, hours] = await Promise.all([
+      const [balances, mine, hours, bill] = await Promise.all([
         ctx.api("/balances").catch((e) => ({ error: e.message })),
-        ctx.api("/me/energy?limit=48"), ctx.api("/me/energy/hourly?hours=24")]);
+        ctx.api("/me/energy?limit=48"), ctx.api("/me/energy/hourly?hours=24"),
+        ctx.api("/me/bill?period=day").catch((e) => ({ error: e.message }))]);
+      if (bill.error) gridRegion.error(bill.error);
+      else gridRegion.set(bill, billView);
       const rows = mine.items.slice().reverse();
       epochChart.set(rows.map((r) => r.start), rows.map((r) => r.export_wh),
         rows.map((r) => r.import_wh));
@@ -198,6 +206,43 @@ function energy(ctx) {
       { empty: "no readings from your meters yet" }));
     },
   };
+}
+
+// A bill's money: negative is money earned, said so.
+const cost = (base) => (base < 0 ? `${credits(-base)} earned` : `${credits(base)}`);
+const kg = (mg) => (mg / 1e6).toLocaleString("en", { maximumFractionDigits: 3 });
+const co2 = (mg) => `${kg(mg)} kg`;
+
+function billView(bill) {
+  const t = bill.total;
+  return [
+    h("div", { class: "stats" },
+      stat("Saved against the grid", credits(t.savings), "credits, grid-only bill less actual"),
+      stat("Actual cost", cost(t.actual_cost), "market and grid, credits"),
+      stat("Grid-only bill", cost(t.grid_only_cost), "credits, without the market"),
+      stat("CO₂ avoided", co2(t.avoided_co2_mg), "by campus solar you bought")),
+    table("My bill per day", [
+      { label: "day" }, { label: "used (kWh)", num: true }, { label: "fed in (kWh)", num: true },
+      { label: "bought (kWh)", num: true }, { label: "sold (kWh)", num: true },
+      { label: "actual (credits)", num: true }, { label: "grid only (credits)", num: true },
+      { label: "saved (credits)", num: true }, { label: "CO₂ avoided", num: true }],
+    bill.lines.slice().reverse().map((l) => [
+      new Date(l.start * 1000).toLocaleDateString("en-GB", { timeZone: "UTC" }),
+      kwh(l.import_energy), kwh(l.export_energy), kwh(l.bought), kwh(l.sold),
+      cost(l.actual_cost), cost(l.grid_only_cost), credits(l.savings), kg(l.avoided_co2_mg)]),
+    { empty: "no closed epochs with energy or trades in the last week" }),
+  ];
+}
+
+function campusView(totals) {
+  const t = totals.total;
+  return h("div", { class: "stats" },
+    stat("Users billed", String(totals.users), "metered or traded this week"),
+    stat("Saved against the grid", credits(t.savings), "credits, campus total"),
+    stat("Actual cost", cost(t.actual_cost), "market and grid, credits"),
+    stat("Grid-only bill", cost(t.grid_only_cost), "credits, without the market"),
+    stat("Traded on the market", `${kwh(t.bought)} kWh`, `${credits(t.paid)} credits paid`),
+    stat("CO\u2082 avoided", co2(t.avoided_co2_mg), "by campus solar bought on campus"));
 }
 
 function balanceStats(b) {
@@ -441,6 +486,7 @@ function admin(ctx) {
   const [paused, pausedRegion] = region();
   const [params, paramsRegion] = region();
   const [actions, actionsRegion] = region();
+  const [campus, campusRegion] = region({ id: "campus-totals" });
   const issued = h("output", { id: "new-token", "aria-live": "polite" });
   const ownerInput = h("input", { id: "token-owner", name: "owner", required: true,
     autocomplete: "off", spellcheck: "false" });
@@ -492,6 +538,8 @@ function admin(ctx) {
     isAdmin ? [section("Gateways", gws), section("Rejected readings by reason", reasons),
       section("Enrolment tokens", form, tokens)] : [],
     section("Emergency controls", paused, isAuthority ? controlsForm : []),
+    section("Campus against the grid", h("p", { class: "hint" }, "Every user's bills over the ",
+      "closed epochs of the last week, beside what the grid alone would have billed."), campus),
     section("Governed parameters", params),
     section("Governance actions", actions));
   return {
@@ -513,8 +561,11 @@ function admin(ctx) {
           short(x.owner), x.note, when(Date.parse(x.expires_at) / 1000),
           x.used_by ? short(x.used_by) : "unused"]), { empty: "none issued" }));
       }
-      const [c, p, a] = await Promise.all([ctx.api("/governance/controls"),
-        ctx.api("/governance/params"), ctx.api("/governance/actions?limit=20")]);
+      const [c, p, a, totals] = await Promise.all([ctx.api("/governance/controls"),
+        ctx.api("/governance/params"), ctx.api("/governance/actions?limit=20"),
+        ctx.api("/campus/totals").catch((e) => ({ error: e.message }))]);
+      if (totals.error) campusRegion.error(totals.error);
+      else campusRegion.set(totals, campusView);
       pausedRegion.set(c, (data) => table("Paused now", [{ label: "scope" }, { label: "since" },
         { label: "epoch", num: true }, { label: "by" }, { label: "reason" }],
       data.paused.map((x) => [SCOPE_WORDS[x.scope] || x.scope, when(seconds(x.since)),
