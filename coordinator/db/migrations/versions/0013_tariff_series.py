@@ -2,7 +2,7 @@
 emission factor) for a run of epochs, signed by the REC authority's wallet and
 recorded on chain by the hash of their canonical CSV (`coordinator.governance.series`).
 
-Revision ID: 0015_tariff_series
+Revision ID: 0013_tariff_series
 Revises: 0012_notifications
 Create Date: 2026-12-05
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015_tariff_series"
+revision: str = "0013_tariff_series"
 down_revision: str | None = "0012_notifications"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
