@@ -14,7 +14,8 @@
   parked after repeated refusals (`mint_failed`: an operator must act).
 - `abnormal_trading`: the findings of `coordinator.market.rules.surveillance`
   over cleared epochs (self-dealing, orders far outside the recent price band,
-  one party dominating, volume spikes), one alert each. Not part of
+  one party coming to dominate the trailing window, volume spikes), one alert
+  each. Not part of
   `evaluate`: the loop inspects each cleared epoch once, as it appears.
 
 `Progress` is not a rule: what the loop exports as gauges for Prometheus's

@@ -129,9 +129,10 @@ def test_no_band_before_enough_history() -> None:
 def _judge_in_turn(epochs: Sequence[ClearedEpoch], rules: SurveillanceRules) -> list[Finding]:
     """Each epoch inspected as the monitor does: against the figures of those before."""
     findings: list[Finding] = []
-    for i, cleared in enumerate(epochs):
-        before = [e.figures() for e in epochs[:i]]
+    before: list[EpochFigures] = []
+    for cleared in epochs:
         findings += inspect_epoch(cleared, before, {}, rules)
+        before.append(cleared.figures())
     return findings
 
 
