@@ -186,16 +186,20 @@ class Settings(BaseSettings):
     # schedule) and session revocations before reading them again from the database.
     governance_refresh_s: float = Field(default=1.0, ge=0, le=60)
     # Abnormal trading (coordinator.market.rules.surveillance): an order's limit price
-    # outside the recent price divided or multiplied by the band factor; one wallet at
-    # or above the share of a side's volume against at least `rivals` others; an
-    # epoch's volume above the spike factor times the trailing average; over the
-    # trailing epochs, judged once `min_history` of them are known.
+    # outside the recent price divided or multiplied by the band factor; one wallet
+    # becoming at or above the share of a side's volume over the trailing epochs
+    # against at least `rivals` others quoting there; an epoch's volume above the
+    # spike factor times the trailing average; over the trailing epochs, judged once
+    # `min_history` of them are known. Wallets sharing a gateway whose meters belong
+    # to at most `household_owners` wallets are linked (self-dealing); a building
+    # gateway of more owners links nobody.
     surveillance_band_factor: float = Field(default=3.0, gt=1)
     surveillance_dominance_share: float = Field(default=0.8, gt=0, le=1)
     surveillance_dominance_rivals: int = Field(default=2, ge=1)
     surveillance_spike_factor: float = Field(default=4.0, gt=1)
     surveillance_trailing_epochs: int = Field(default=96, ge=1)
     surveillance_min_history: int = Field(default=8, ge=1)
+    surveillance_household_owners: int = Field(default=2, ge=1)
 
     # --- user notifications (coordinator.notify) ---
     # The notification worker (producer and deliveries) runs in `gtx-coordinator run`

@@ -251,6 +251,7 @@ async def _chain_and_alerts(
             spike_factor=settings.surveillance_spike_factor,
             trailing_epochs=settings.surveillance_trailing_epochs,
             min_history=settings.surveillance_min_history,
+            household_owners=settings.surveillance_household_owners,
         ),
     )
     monitor = AlertMonitor(

@@ -6,6 +6,7 @@ escrow; `clear_epoch(ClearingInputs(...))` clears one 15-minute delivery epoch;
 published so anyone can recompute them; `verify_encoded` does that
 recomputation. The rules (priority, escrow, self-trades, price, rounding) are
 documented in `coordinator.market.rules.clearing`.
+`inspect_epoch` (`surveillance`) judges a cleared epoch for abnormal trading.
 
 The pure core of the market: it imports the standard library and `wire` only,
 does no I/O and no logging, and touches no process-wide state (the service
@@ -45,15 +46,30 @@ from coordinator.market.rules.snapshot import (
     escrow_left,
     snapshot,
 )
+from coordinator.market.rules.surveillance import (
+    ClearedEpoch,
+    EpochFigures,
+    Finding,
+    FindingKind,
+    QuotedOrder,
+    SurveillanceRules,
+    Trade,
+    household_gateways,
+    inspect_epoch,
+)
 
 __all__ = [
     "ACCOUNT_FROZEN",
     "Admitted",
     "Amounts",
+    "ClearedEpoch",
     "ClearingInputs",
     "ClearingResult",
+    "EpochFigures",
     "Escrow",
     "FillStatus",
+    "Finding",
+    "FindingKind",
     "InputError",
     "MarketError",
     "MarketRules",
@@ -62,8 +78,11 @@ __all__ = [
     "OrderError",
     "OrderOutcome",
     "PricingRule",
+    "QuotedOrder",
     "Side",
     "StandingOrder",
+    "SurveillanceRules",
+    "Trade",
     "Verdict",
     "admit",
     "check_grid_band",
@@ -74,7 +93,9 @@ __all__ = [
     "encode_inputs",
     "encode_result",
     "escrow_left",
+    "household_gateways",
     "inputs_hash",
+    "inspect_epoch",
     "k_price",
     "max_buy_quantity",
     "order_problem",

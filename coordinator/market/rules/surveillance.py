@@ -3,16 +3,24 @@
 Four patterns an operator of a campus market wants to hear about, each a
 `Finding` naming the epoch, the parties and the figures behind it:
 
-- `self_dealing`: a match whose buyer and seller are one wallet, or wallets
-  that own meters behind one gateway (one household or one installer's
-  hardware trading with itself to mint turnover or move tokens);
+- `self_dealing`: a match whose buyer and seller are one wallet, or linked
+  wallets: both own meters behind a gateway whose meters belong to at most
+  `household_owners` wallets (one household's or one installer's own hardware
+  trading with itself to mint turnover or move tokens). A building gateway
+  reading the meters of many owners links nobody: sharing it says nothing
+  about common control;
 - `off_band_order`: an order whose limit price lies outside `band_factor`
   times the recent price (the median clearing price of the trailing epochs)
   in either direction: a fat finger, or an attempt to move the uniform price;
-- `dominant_party`: one wallet holding at least `dominance_share` of an
-  epoch's matched volume on one side while at least `dominance_rivals` other
-  wallets had orders on that side (a party that wins a contested market
-  nearly alone may be cornering it; a lone seller is not flagged);
+- `dominant_party`: one wallet holding at least `dominance_share` of a side's
+  matched volume over the trailing window and this epoch, while at least
+  `dominance_rivals` other wallets quoted on that side in it (a party that
+  wins a contested market nearly alone, day after day, may be cornering it; a
+  lone seller is not flagged). One epoch says nothing: in a uniform-price call
+  auction with scarce supply the highest bidder takes all of it. Judged once
+  `min_history` trailing epochs are known, and found when the party *becomes*
+  dominant (it was not, judged at the previous epoch over its own window), so
+  a standing condition is one finding, not one per epoch;
 - `volume_spike`: an epoch's matched volume above `spike_factor` times the
   trailing average, once `min_history` trailing epochs are known.
 
@@ -33,6 +41,7 @@ __all__ = [
     "QuotedOrder",
     "SurveillanceRules",
     "Trade",
+    "household_gateways",
     "inspect_epoch",
 ]
 
@@ -66,11 +75,20 @@ class QuotedOrder:
 
 @dataclass(frozen=True, slots=True)
 class EpochFigures:
-    """What the trailing window needs of an earlier cleared epoch."""
+    """What the trailing window needs of an earlier cleared epoch: its price and
+    volume, each wallet's matched quantity per side, and who quoted on each side."""
 
     epoch: int
     clearing_price: int | None  # None: nothing traded
     volume: int
+    bought: Mapping[str, int] = field(default_factory=dict)
+    sold: Mapping[str, int] = field(default_factory=dict)
+    bidders: frozenset[str] = frozenset()  # wallets with a buy order in the clearing
+    askers: frozenset[str] = frozenset()  # wallets with a sell order in the clearing
+
+    def side(self, side: str) -> tuple[Mapping[str, int], frozenset[str]]:
+        """(matched quantity per wallet, quoting wallets) of "buy" or "sell"."""
+        return (self.bought, self.bidders) if side == "buy" else (self.sold, self.askers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +103,25 @@ class ClearedEpoch:
     def volume(self) -> int:
         return sum(t.quantity for t in self.trades)
 
+    def figures(self) -> EpochFigures:
+        """This epoch as trailing history for the epochs after it."""
+        bought: dict[str, int] = {}
+        sold: dict[str, int] = {}
+        for t in self.trades:
+            bought[t.buyer] = bought.get(t.buyer, 0) + t.quantity
+            sold[t.seller] = sold.get(t.seller, 0) + t.quantity
+        # Pay-as-clear: every match of an epoch carries the one clearing price.
+        price = self.trades[0].price if self.trades else None
+        return EpochFigures(
+            self.epoch,
+            price,
+            self.volume,
+            bought,
+            sold,
+            frozenset(o.owner for o in self.orders if o.side == "buy") | frozenset(bought),
+            frozenset(o.owner for o in self.orders if o.side == "sell") | frozenset(sold),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class SurveillanceRules:
@@ -97,14 +134,17 @@ class SurveillanceRules:
     spike_factor: float = 4.0
     trailing_epochs: int = 96  # one day of 15-minute epochs
     min_history: int = 8
+    household_owners: int = 2  # a gateway of at most this many owners links them
 
     def __post_init__(self) -> None:
         if self.band_factor <= 1 or self.spike_factor <= 1:
             raise ValueError("band_factor and spike_factor must exceed 1")
         if not 0 < self.dominance_share <= 1:
             raise ValueError("dominance_share must be in (0, 1]")
-        if self.dominance_rivals < 1 or self.trailing_epochs < 1 or self.min_history < 1:
+        if min(self.dominance_rivals, self.trailing_epochs, self.min_history) < 1:
             raise ValueError("dominance_rivals, trailing_epochs and min_history must be >= 1")
+        if self.household_owners < 1:
+            raise ValueError("household_owners must be >= 1 (1: no gateway links wallets)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,28 +165,41 @@ class Finding:
 def inspect_epoch(
     cleared: ClearedEpoch,
     trailing: Sequence[EpochFigures],
-    gateways_of: Mapping[str, frozenset[str]],
+    gateway_owners: Mapping[str, frozenset[str]],
     rules: SurveillanceRules,
 ) -> list[Finding]:
     """Every finding of `cleared`, given the epochs before it (`trailing`, any order;
-    the newest `rules.trailing_epochs` are used) and each wallet's gateways."""
+    the newest `rules.trailing_epochs` are its window, and one more tells whether a
+    dominant party already was) and the owners of the meters behind each gateway."""
     before = sorted((f for f in trailing if f.epoch < cleared.epoch), key=lambda f: f.epoch)
     window = before[-rules.trailing_epochs :]
     return [
-        *_self_dealing(cleared, gateways_of),
+        *_self_dealing(cleared, household_gateways(gateway_owners, rules)),
         *_off_band(cleared, window, rules),
-        *_dominant(cleared, rules),
+        *_dominant(cleared, before, rules),
         *_spike(cleared, window, rules),
     ]
 
 
-def _self_dealing(
-    cleared: ClearedEpoch, gateways_of: Mapping[str, frozenset[str]]
-) -> list[Finding]:
+def household_gateways(
+    gateway_owners: Mapping[str, frozenset[str]], rules: SurveillanceRules
+) -> dict[str, frozenset[str]]:
+    """Each wallet's household gateways: those whose meters belong to at least two and
+    at most `rules.household_owners` wallets. Two wallets sharing one are linked; a
+    building gateway reading the meters of many owners links nobody."""
+    of: dict[str, set[str]] = {}
+    for gateway, owners in gateway_owners.items():
+        if 2 <= len(owners) <= rules.household_owners:
+            for owner in owners:
+                of.setdefault(owner, set()).add(gateway)
+    return {w: frozenset(g) for w, g in of.items()}
+
+
+def _self_dealing(cleared: ClearedEpoch, households: Mapping[str, frozenset[str]]) -> list[Finding]:
     # One finding per pair of wallets, whatever the number of their matches.
     pairs: dict[tuple[str, str], tuple[int, int, frozenset[str]]] = {}
     for t in cleared.trades:
-        shared = gateways_of.get(t.buyer, frozenset()) & gateways_of.get(t.seller, frozenset())
+        shared = households.get(t.buyer, frozenset()) & households.get(t.seller, frozenset())
         if t.buyer != t.seller and not shared:
             continue
         n, quantity, gateways = pairs.get((t.buyer, t.seller), (0, 0, frozenset()))
@@ -194,36 +247,63 @@ def _off_band(
     ]
 
 
-def _dominant(cleared: ClearedEpoch, rules: SurveillanceRules) -> list[Finding]:
-    total = cleared.volume
-    if total <= 0:
+def _dominant(
+    cleared: ClearedEpoch, before: Sequence[EpochFigures], rules: SurveillanceRules
+) -> list[Finding]:
+    """Parties that become dominant at `cleared`: dominant over its window (the newest
+    `trailing_epochs` of `before`, and itself), not over the previous epoch's."""
+    n = rules.trailing_epochs
+    now = _dominance([*before[-n:], cleared.figures()], rules)
+    if not now:
         return []
+    was = _dominance(before[-n - 1 :], rules)
     findings = []
+    for (side, party), figures in sorted(now.items()):
+        if (side, party) in was:
+            continue
+        findings.append(
+            Finding(
+                FindingKind.DOMINANT_PARTY,
+                cleared.epoch,
+                (party,),
+                figures,
+                subject=f"{side}:{party}",
+            )
+        )
+    return findings
+
+
+def _dominance(
+    span: Sequence[EpochFigures], rules: SurveillanceRules
+) -> dict[tuple[str, str], dict[str, int | float]]:
+    """(side, party) -> figures of each party dominant over `span`, whose last epoch
+    is the one judged (none unless `min_history` epochs precede it)."""
+    if len(span) - 1 < rules.min_history:
+        return {}
+    total = sum(f.volume for f in span)
+    if total <= 0:
+        return {}
+    found: dict[tuple[str, str], dict[str, int | float]] = {}
     for side in ("buy", "sell"):
         by_party: dict[str, int] = {}
-        for t in cleared.trades:
-            party = t.buyer if side == "buy" else t.seller
-            by_party[party] = by_party.get(party, 0) + t.quantity
-        quoting = {o.owner for o in cleared.orders if o.side == side} | set(by_party)
-        for party, quantity in sorted(by_party.items()):
+        quoting: set[str] = set()
+        for f in span:
+            matched, quoted = f.side(side)
+            for party, quantity in matched.items():
+                by_party[party] = by_party.get(party, 0) + quantity
+            quoting |= quoted | set(matched)
+        for party, quantity in by_party.items():
             share = quantity / total
             rivals = len(quoting - {party})
             if share >= rules.dominance_share and rivals >= rules.dominance_rivals:
-                findings.append(
-                    Finding(
-                        FindingKind.DOMINANT_PARTY,
-                        cleared.epoch,
-                        (party,),
-                        {
-                            "share": share,
-                            "quantity": quantity,
-                            "volume": total,
-                            "rivals": rivals,
-                        },
-                        subject=f"{side}:{party}",
-                    )
-                )
-    return findings
+                found[(side, party)] = {
+                    "share": share,
+                    "quantity": quantity,
+                    "volume": total,
+                    "rivals": rivals,
+                    "epochs": len(span),
+                }
+    return found
 
 
 def _spike(

@@ -103,8 +103,9 @@ class AlertMonitor:
 
     def _inspect_trading(self) -> list[Alert]:
         rules = self._rules
+        # One epoch more than the window: whether a dominant party already was.
         window = self._source.market(
-            rules.trading_window, rules.surveillance.trailing_epochs, self._inspected
+            rules.trading_window, rules.surveillance.trailing_epochs + 1, self._inspected
         )
         if window.epochs:
             self._inspected = max(e.epoch for e in window.epochs)

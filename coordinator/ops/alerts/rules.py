@@ -14,7 +14,8 @@
   parked after repeated refusals (`mint_failed`: an operator must act).
 - `abnormal_trading`: the findings of `coordinator.market.rules.surveillance`
   over cleared epochs (self-dealing, orders far outside the recent price band,
-  one party dominating, volume spikes), one alert each. Not part of
+  one party coming to dominate the trailing window, volume spikes), one alert
+  each. Not part of
   `evaluate`: the loop inspects each cleared epoch once, as it appears.
 
 `Progress` is not a rule: what the loop exports as gauges for Prometheus's
@@ -281,11 +282,11 @@ def _epoch_alert(kind: AlertKind, epoch: int, length_s: int, grace_s: int) -> Al
 @dataclass(frozen=True, slots=True)
 class MarketWindow:
     """The cleared epochs to inspect, the figures of the epochs before them, and the
-    gateways behind each wallet's meters."""
+    owners of the meters behind each gateway a trading wallet has meters behind."""
 
     epochs: tuple[ClearedEpoch, ...]
     history: tuple[EpochFigures, ...]
-    gateways_of: Mapping[str, frozenset[str]]
+    gateway_owners: Mapping[str, frozenset[str]]
 
 
 def finding_alert(finding: Finding) -> Alert:
@@ -316,19 +317,13 @@ def abnormal_trading(window: MarketWindow, rules: SurveillanceRules) -> list[Ale
     before it (the window's own earlier epochs included)."""
     history = {f.epoch: f for f in window.history}
     for e in window.epochs:
-        price = _clearing_price(e)
-        history.setdefault(e.epoch, EpochFigures(e.epoch, price, e.volume))
+        history.setdefault(e.epoch, e.figures())
     alerts = []
     for cleared in sorted(window.epochs, key=lambda e: e.epoch):
         before = [f for f in history.values() if f.epoch < cleared.epoch]
-        for finding in inspect_epoch(cleared, before, window.gateways_of, rules):
+        for finding in inspect_epoch(cleared, before, window.gateway_owners, rules):
             alerts.append(finding_alert(finding))
     return alerts
-
-
-def _clearing_price(cleared: ClearedEpoch) -> int | None:
-    # Pay-as-clear: every match of an epoch carries the one clearing price.
-    return cleared.trades[0].price if cleared.trades else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -182,8 +182,9 @@ class SqlAlertSource:
 
     def market(self, window: int, trailing: int, after: int | None) -> MarketWindow:
         """The newest `window` cleared epochs after `after` (None: any) with their
-        matches and orders, the `trailing` clearings before them, and the gateways of
-        the wallets that traded."""
+        matches and orders, the `trailing` clearings before them (each wallet's matched
+        quantity per side, who quoted), and the owners of the meters behind each
+        gateway a wallet that traded has meters behind."""
         with self._engine.connect() as conn:
             query = select(ClearingRecord.epoch).order_by(ClearingRecord.epoch.desc())
             if after is not None:
@@ -192,16 +193,14 @@ class SqlAlertSource:
             if not newest:
                 return MarketWindow((), (), {})
             lo, hi = min(newest), max(newest)
-            history = tuple(
-                EpochFigures(int(e), None if p is None else int(p), int(v))
-                for e, p, v in conn.execute(
-                    select(ClearingRecord.epoch, ClearingRecord.clearing_price,
-                           ClearingRecord.volume)
-                    .where(ClearingRecord.epoch < lo)
-                    .order_by(ClearingRecord.epoch.desc())
-                    .limit(trailing)
-                )
-            )  # fmt: skip
+            cleared = conn.execute(
+                select(ClearingRecord.epoch, ClearingRecord.clearing_price,
+                       ClearingRecord.volume)
+                .where(ClearingRecord.epoch < lo)
+                .order_by(ClearingRecord.epoch.desc())
+                .limit(trailing)
+            ).all()  # fmt: skip
+            first = min((int(e) for e, _, _ in cleared), default=lo)
             trades: dict[int, list[Trade]] = {e: [] for e in newest}
             for e, buyer, seller, quantity, price in conn.execute(
                 select(MatchRow.epoch, MatchRow.buyer, MatchRow.seller, MatchRow.quantity,
@@ -220,16 +219,43 @@ class SqlAlertSource:
             ):  # fmt: skip
                 if int(e) in orders:
                     orders[int(e)].append(QuotedOrder(order_id, owner, side, int(limit)))
+            # The trailing epochs, summed per wallet and side in the database.
+            matched: dict[tuple[int, str], dict[str, int]] = {}
+            for side, party in (("buy", MatchRow.buyer), ("sell", MatchRow.seller)):
+                for e, wallet, quantity in conn.execute(
+                    select(MatchRow.epoch, party, func.sum(MatchRow.quantity))
+                    .where(MatchRow.epoch.between(first, lo - 1))
+                    .group_by(MatchRow.epoch, party)
+                ):  # fmt: skip
+                    matched.setdefault((int(e), side), {})[wallet] = int(quantity)
+            quoted: dict[tuple[int, str], set[str]] = {}
+            for e, side, owner in conn.execute(
+                select(MarketOrder.epoch, MarketOrder.side, MarketOrder.owner)
+                .where(MarketOrder.epoch.between(first, lo - 1),
+                       MarketOrder.status.in_(decided))
+                .distinct()
+            ):  # fmt: skip
+                quoted.setdefault((int(e), side), set()).add(owner)
             wallets = {p for ts in trades.values() for t in ts for p in (t.buyer, t.seller)}
-            gateways: dict[str, set[str]] = {}
+            owners: dict[str, set[str]] = {}
             if wallets:
-                for holder, gateway_id in conn.execute(
-                    select(Meter.owner, Meter.gateway_id).where(Meter.owner.in_(wallets))
+                theirs = select(Meter.gateway_id).where(Meter.owner.in_(wallets))
+                for gateway_id, holder in conn.execute(
+                    select(Meter.gateway_id, Meter.owner).where(Meter.gateway_id.in_(theirs))
                 ):
                     if holder is not None:
-                        gateways.setdefault(holder, set()).add(gateway_id)
+                        owners.setdefault(gateway_id, set()).add(holder)
+        history = tuple(
+            EpochFigures(
+                int(e), None if p is None else int(p), int(v),
+                matched.get((int(e), "buy"), {}), matched.get((int(e), "sell"), {}),
+                frozenset(quoted.get((int(e), "buy"), ())),
+                frozenset(quoted.get((int(e), "sell"), ())),
+            )
+            for e, p, v in cleared
+        )  # fmt: skip
         epochs = tuple(ClearedEpoch(e, tuple(trades[e]), tuple(orders[e])) for e in sorted(newest))
-        return MarketWindow(epochs, history, {w: frozenset(g) for w, g in gateways.items()})
+        return MarketWindow(epochs, history, {g: frozenset(o) for g, o in owners.items()})
 
     def progress(self) -> Progress:
         """The newest epoch through each stage, and the oldest ledger job in flight."""

@@ -40,7 +40,7 @@ class FakeSource:
 
     def market(self, window: int, trailing: int, after: int | None) -> MarketWindow:
         epochs = tuple(e for e in self.window.epochs if after is None or e.epoch > after)
-        return MarketWindow(epochs, self.window.history, self.window.gateways_of)
+        return MarketWindow(epochs, self.window.history, self.window.gateway_owners)
 
     def progress(self) -> Progress:
         return self.done

@@ -23,7 +23,7 @@ from coordinator.db.models import (
     SettlementJob,
 )
 from coordinator.db.session import make_engine
-from coordinator.market.rules.surveillance import SurveillanceRules, Trade
+from coordinator.market.rules.surveillance import EpochFigures, SurveillanceRules, Trade
 from coordinator.ops.alerts.loop import AlertMonitor
 from coordinator.ops.alerts.rules import AlertRules
 from coordinator.ops.alerts.storage import SqlAlertSource
@@ -60,18 +60,37 @@ def _clearing(epoch: int, price: int | None, volume: int, settled: bool) -> dict
 
 
 def _fill(engine: Engine) -> None:
-    """Ten quiet epochs, then the newest: alice buys from bob, whose meters sit behind
-    one gateway with hers, at ten times the usual volume."""
+    """Ten quiet epochs (in the last, frank buys from gina while hal's offer goes
+    unfilled), then the newest: alice buys from bob, whose meters sit behind one
+    gateway with hers and nobody else's, and carol from dave, both among the three
+    owners behind a building's gateway, at ten times the usual volume."""
     with engine.begin() as conn:
-        for gw in ("gw-shared", "gw-carol"):
+        for gw in ("gw-shared", "gw-carol", "gw-building", "gw-other"):
             conn.execute(insert(Device).values(gateway_id=gw, public_key=bytes(32)))
         conn.execute(insert(Meter), [
-            {"gateway_id": "gw-shared", "meter_id": "m1", "model": "sdm630",
-             "rated_power_w": 10_000, "owner": "alice"},
-            {"gateway_id": "gw-shared", "meter_id": "m2", "model": "sdm630",
-             "rated_power_w": 10_000, "owner": "bob"},
-            {"gateway_id": "gw-carol", "meter_id": "m1", "model": "sdm630",
-             "rated_power_w": 10_000, "owner": "carol"},
+            {"gateway_id": gw, "meter_id": meter, "model": "sdm630",
+             "rated_power_w": 10_000, "owner": owner}
+            for gw, meter, owner in (
+                ("gw-shared", "m1", "alice"), ("gw-shared", "m2", "bob"),
+                ("gw-carol", "m1", "carol"), ("gw-building", "m1", "carol"),
+                ("gw-building", "m2", "dave"), ("gw-building", "m3", "erin"),
+                ("gw-building", "m4", None), ("gw-other", "m1", "zoe"),
+            )
+        ])  # fmt: skip
+        conn.execute(insert(MatchRow), [
+            {"epoch": NEWEST - 1, "idx": i, "buy_order_id": "fb", "sell_order_id": "gs",
+             "buyer": "frank", "seller": "gina", "quantity": q, "price": 1_000,
+             "payment": q, "status": "settled"}
+            for i, q in enumerate((60, 40))
+        ])  # fmt: skip
+        conn.execute(insert(MarketOrder), [
+            {"order_id": oid, "owner": owner, "side": side, "epoch": NEWEST - 1,
+             "quantity": 1, "limit_price": 1_000, "status": status, "created_at": _at(T),
+             "updated_at": _at(T)}
+            for oid, owner, side, status in (
+                ("fb", "frank", "buy", "filled"), ("gs", "gina", "sell", "filled"),
+                ("hs", "hal", "sell", "unfilled"), ("is", "ivy", "sell", "cancelled"),
+            )
         ])  # fmt: skip
         conn.execute(
             insert(ClearingRecord),
@@ -123,9 +142,15 @@ def test_market_window_reads_matches_orders_history_and_gateways(own_engine: Eng
     assert epoch.trades == (Trade("alice", "bob", 600, 1_000), Trade("carol", "dave", 400, 1_000))
     assert {o.order_id for o in epoch.orders} == {"b1", "s1", "b2", "s2"}
     assert [f.epoch for f in window.history] == [NEWEST - 1, NEWEST - 2, NEWEST - 3, NEWEST - 4]
-    assert window.gateways_of == {
-        "alice": frozenset({"gw-shared"}), "bob": frozenset({"gw-shared"}),
-        "carol": frozenset({"gw-carol"}),
+    assert window.history[0] == EpochFigures(
+        NEWEST - 1, 1_000, 100, {"frank": 100}, {"gina": 100},
+        frozenset({"frank"}), frozenset({"gina", "hal"}),  # ivy's order never entered
+    )  # fmt: skip
+    assert window.history[1] == EpochFigures(NEWEST - 2, 1_000, 100)
+    # Every owner behind the gateways the traders have meters behind (not zoe's).
+    assert window.gateway_owners == {
+        "gw-shared": frozenset({"alice", "bob"}), "gw-carol": frozenset({"carol"}),
+        "gw-building": frozenset({"carol", "dave", "erin"}),
     }  # fmt: skip
 
 
@@ -156,6 +181,7 @@ async def test_monitor_alerts_on_abnormal_trading_and_sets_the_gauges(own_engine
     monitor = AlertMonitor(SqlAlertSource(own_engine), publish, rules=rules, clock=lambda: T)
     events = await monitor.step()
     trading = {e.alert.key for e in events if e.alert.kind is AlertKind.ABNORMAL_TRADING}
+    # alice and bob share a household's gateway; carol and dave only a building's.
     assert trading == {
         f"abnormal_trading:self_dealing:{NEWEST}:alice>bob",
         f"abnormal_trading:volume_spike:{NEWEST}:volume",

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from coordinator.market.rules.surveillance import (
     ClearedEpoch,
     EpochFigures,
+    QuotedOrder,
     SurveillanceRules,
     Trade,
 )
@@ -279,3 +280,33 @@ def test_abnormal_trading_judges_each_epoch_against_those_before_it() -> None:
     )
     # Alone, without the history, the same epoch is not judged at all.
     assert abnormal_trading(MarketWindow((spike,), (), {}), rules) == []
+
+
+def test_abnormal_trading_in_a_campus_window() -> None:
+    """Twelve epochs in which one seller outbids two quoting rivals every time, and
+    buyers and sellers share a building's gateway: one dominance alert, where it began
+    (the window's earlier epochs and the history judged as the monitor reads them),
+    and self-dealing only across the household's gateway."""
+    rules = SurveillanceRules(min_history=3, trailing_epochs=4)
+    rivals = (
+        QuotedOrder("r1", "rival1", "sell", 1_500),
+        QuotedOrder("r2", "rival2", "sell", 1_500),
+    )
+    history = tuple(
+        ClearedEpoch(e, (Trade("b1", "big", 10, 1_000),), rivals).figures() for e in (1, 2)
+    )
+    epochs = tuple(
+        ClearedEpoch(e, (Trade("b1", "big", 10, 1_000), Trade("b2", "s2", 1, 1_000)), rivals)
+        for e in range(3, 15)
+    )
+    owners = {
+        "gw-hall": frozenset({"b1", "big", "b2", "s2", "rival1"}),  # a building's
+        "gw-home": frozenset({"b2", "s2"}),  # one household's
+    }
+    alerts = abnormal_trading(MarketWindow(epochs, history, owners), rules)
+    assert sorted(a.key for a in alerts if a.details["finding"] == "dominant_party") == [
+        "abnormal_trading:dominant_party:4:sell:big"  # three epochs before it
+    ]
+    assert {a.key for a in alerts if a.details["finding"] == "self_dealing"} == {
+        f"abnormal_trading:self_dealing:{e}:b2>s2" for e in range(3, 15)
+    }
