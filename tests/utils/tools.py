@@ -83,6 +83,7 @@ TOOLS: dict[str, Tool] = {
         Tool("pg_ctlcluster", "postgresql", _pg_ctlcluster),
         _on_path("redis-server", "redis-server"),
         _on_path("systemd-analyze", "systemd"),
+        _on_path("wrk", "wrk"),
     )
 }
 
