@@ -298,6 +298,10 @@ def main() -> None:
         "--endpoints", default=",".join(ENDPOINTS), help=f"of {', '.join(ENDPOINTS)}"
     )
     parser.add_argument(
+        "--profile", type=Path,
+        help="write py-spy's collapsed stacks of the server's last process per endpoint here",
+    )  # fmt: skip
+    parser.add_argument(
         "--server", choices=("gtx", "uvicorn"), default="gtx",
         help="gtx: `gtx-coordinator api`; uvicorn: plain uvicorn on the app factory",
     )  # fmt: skip
@@ -320,14 +324,15 @@ def main() -> None:
                "GTX_REDIS_PREFIX": f"gtxbench:{secrets.token_hex(4)}"}  # fmt: skip
         workers = [] if args.workers == 0 else ["--workers", str(args.workers)]
         if args.server == "gtx":
-            command = [sys.executable, "-m", "coordinator.cli", "api", "--host", "127.0.0.1",
-                       "--port", str(port), *workers]  # fmt: skip
+            command = [str(Path(sys.executable).parent / "gtx-coordinator"), "api", "--host",
+                       "127.0.0.1", "--port", str(port), *workers]  # fmt: skip
         else:
             command = [sys.executable, "-m", "uvicorn", "--factory",
                        "coordinator.api.main:app_from_environment", "--host", "127.0.0.1",
                        "--port", str(port), "--log-level", "warning", "--no-access-log",
                        *workers]  # fmt: skip
-        server = subprocess.Popen(command, env=env)
+        log = tempfile.TemporaryFile()  # the access lines: written, as in production
+        server = subprocess.Popen(command, env=env, stderr=log)
         base = f"http://127.0.0.1:{port}"
         passes: dict[str, list[Result]] = {}
         try:
@@ -335,7 +340,7 @@ def main() -> None:
             tokens = _login(base, users)
             time.sleep(1)  # the workers started
             pids = _server_pids(server.pid)
-            print(f"server: {' '.join(command[1:4])}..., {len(pids)} processes")
+            print(f"server: {' '.join(Path(c).name for c in command[:3])}..., {len(pids)} processes")
             pass_list = [("saturated (no think time)", 0)]
             if args.think_ms:
                 pass_list.append((f"think time {args.think_ms} ms", args.think_ms))
@@ -345,12 +350,28 @@ def main() -> None:
                     lines = [f"{ENDPOINTS[name](u)}\t{t}" for u, t in zip(users, tokens, strict=True)]
                     # warm-up: connections, caches, the pool
                     _run_wrk(wrk, base, lines, args.clients, 2, 0, pids, name)
+                    spy = None
+                    if args.profile and not think:
+                        args.profile.mkdir(parents=True, exist_ok=True)
+                        spy = subprocess.Popen(
+                            ["py-spy", "record", "--pid", str(pids[-1]), "--rate", "200",
+                             "--duration", str(args.duration), "--format", "raw", "--nonblocking",
+                             "--output", str(args.profile / f"{name.replace(' ', '_')}.txt")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                        )  # fmt: skip
                     results.append(_run_wrk(wrk, base, lines, args.clients, args.duration,
                                             think, pids, name))  # fmt: skip
+                    if spy is not None:
+                        spy.wait(timeout=60)
                 passes[f"{title}: {args.clients} clients, {args.duration} s an endpoint"] = results
         finally:
             server.terminate()
             server.wait(timeout=30)
+            log.seek(0)
+            lines = log.read().decode(errors="replace").splitlines()
+            log.close()
+            errors = [x for x in lines if "Traceback" in x or "ERROR" in x]
+            print(f"server log: {len(lines)} lines, {len(errors)} errors")
     for title, results in passes.items():
         _report(title, results)
     print(f"\nload after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1 and 5 min)")
