@@ -136,7 +136,8 @@ def _seed(database_url: str, clients: int, epochs: int) -> list[User]:
             conn.execute(insert(EpochRecord).values(
                 epoch=e, length_s=EPOCH_S, closed_at=now, reading_count=2 * clients,
                 total_import_wh=10 * clients, total_export_wh=14 * clients,
-                mint_base_units=14 * clients * 10**6, merkle_root=bytes(32), summary_json="{}"))  # fmt: skip
+                mint_base_units=14 * clients * 10**6, merkle_root=bytes(32),
+                summary_json="{}"))  # fmt: skip
             conn.execute(insert(ClearingRecord).values(
                 epoch=e, inputs=b"{}", result=b"{}", inputs_hash="0" * 64, result_hash="0" * 64,
                 pricing="uniform", clearing_price=100, volume=clients, turnover=100 * clients,
@@ -264,8 +265,9 @@ def _report(title: str, results: list[Result]) -> None:
     print(f"{'endpoint':<12} {'requests':>8} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} "
           f"{'p99 ms':>7} {'errors':>6} {'server CPU us/req':>18} {'busy cores':>10}")  # fmt: skip
     for r in results:
-        print(f"{r.endpoint:<12} {r.requests:>8} {r.rps:>7.0f} {r.p50_ms:>7.1f} {r.p95_ms:>7.1f} "
-              f"{r.p99_ms:>7.1f} {r.errors:>6} {r.server_cpu_us:>18.0f} {r.machine_cores:>10.2f}")  # fmt: skip
+        print(f"{r.endpoint:<12} {r.requests:>8} {r.rps:>7.0f} {r.p50_ms:>7.1f} "
+              f"{r.p95_ms:>7.1f} {r.p99_ms:>7.1f} {r.errors:>6} {r.server_cpu_us:>18.0f} "
+              f"{r.machine_cores:>10.2f}")  # fmt: skip
     reads = [r for r in results if r.endpoint != "health"]
     health = next((r for r in results if r.endpoint == "health"), None)
     if reads:
@@ -303,7 +305,8 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument(
         "--server", choices=("gtx", "uvicorn"), default="gtx",
-        help="gtx: `gtx-coordinator api`; uvicorn: plain uvicorn on the app factory",
+        help="gtx: `gtx-coordinator api`; uvicorn: the app factory under plain uvicorn on "
+        "asyncio and h11 (how the coordinator was served before `gtx-coordinator api`)",
     )  # fmt: skip
     args = parser.parse_args()
     wrk = _ensure_wrk()
@@ -330,8 +333,9 @@ def main() -> None:
             command = [sys.executable, "-m", "uvicorn", "--factory",
                        "coordinator.api.main:app_from_environment", "--host", "127.0.0.1",
                        "--port", str(port), "--log-level", "warning", "--no-access-log",
-                       *workers]  # fmt: skip
-        log = tempfile.TemporaryFile()  # the access lines: written, as in production
+                       "--loop", "asyncio", "--http", "h11", *workers]  # fmt: skip
+        log = tempfile.TemporaryFile()  # noqa: SIM115 (closed below, after the server)
+        # The access lines are written, as in production.
         server = subprocess.Popen(command, env=env, stderr=log)
         base = f"http://127.0.0.1:{port}"
         passes: dict[str, list[Result]] = {}
@@ -340,14 +344,18 @@ def main() -> None:
             tokens = _login(base, users)
             time.sleep(1)  # the workers started
             pids = _server_pids(server.pid)
-            print(f"server: {' '.join(Path(c).name for c in command[:3])}..., {len(pids)} processes")
+            print(
+                f"server: {' '.join(Path(c).name for c in command[:3])}..., {len(pids)} processes"
+            )
             pass_list = [("saturated (no think time)", 0)]
             if args.think_ms:
                 pass_list.append((f"think time {args.think_ms} ms", args.think_ms))
             for title, think in pass_list:
                 results = []
                 for name in endpoints:
-                    lines = [f"{ENDPOINTS[name](u)}\t{t}" for u, t in zip(users, tokens, strict=True)]
+                    lines = [
+                        f"{ENDPOINTS[name](u)}\t{t}" for u, t in zip(users, tokens, strict=True)
+                    ]
                     # warm-up: connections, caches, the pool
                     _run_wrk(wrk, base, lines, args.clients, 2, 0, pids, name)
                     spy = None

@@ -177,6 +177,9 @@ class Settings(BaseSettings):
     # How long an instance keeps governance state (emergency controls, parameter
     # schedule) and session revocations before reading them again from the database.
     governance_refresh_s: float = Field(default=1.0, ge=0, le=60)
+    # How long each API worker keeps the answers every user shares (the closed
+    # epochs, an epoch's order book) before reading them again; 0: not kept.
+    api_cache_s: float = Field(default=1.0, ge=0, le=60)
 
     def mqtt_tls_config(self) -> MqttTls | None:
         """The TLS settings of the coordinator's MQTT clients; None for plain MQTT."""

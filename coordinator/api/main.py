@@ -56,6 +56,7 @@ from coordinator.api.routes import (
     readings,
     trades,
 )
+from coordinator.api.shared_pages import SharedPages
 from coordinator.config import Settings
 from coordinator.db.session import make_engine
 from coordinator.devices.broker_accounts import BrokerCredentials, broker_from_settings
@@ -196,6 +197,7 @@ def create_app(
     app.state.ledger = ledger
     app.state.jwt_key = jwt_key(auth_settings)
     app.state.memory_nonces = MemoryNonceStore()
+    app.state.shared_pages = SharedPages(settings.api_cache_s)
     app.state.sessions = SessionGuard(engine, ttl_s=auth_settings.session_check_s)
     app.state.governance = GovernanceReader(
         SqlGovernance(engine), defaults_from(settings), ttl_s=settings.governance_refresh_s
