@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,7 +173,7 @@ def _login(base: str, users: list[User]) -> list[str]:
     return tokens
 
 
-ENDPOINTS = {
+ENDPOINTS: dict[str, Callable[[User], str]] = {
     "health": lambda u: "/api/v1/health",
     "me": lambda u: "/api/v1/me",
     "energy": lambda u: "/api/v1/me/energy?limit=48",
@@ -342,8 +343,18 @@ def main() -> None:
         try:
             _wait_ready(base, server)
             tokens = _login(base, users)
-            time.sleep(1)  # the workers started
-            pids = _server_pids(server.pid)
+            # gtx-coordinator api: one per core by default; plain uvicorn: one.
+            workers_wanted = args.workers or (
+                1 if args.server == "uvicorn" else len(os.sched_getaffinity(0))
+            )
+            processes = (
+                1 if args.server == "uvicorn" and workers_wanted == 1 else 1 + workers_wanted
+            )
+            deadline = time.monotonic() + 60
+            while len(pids := _server_pids(server.pid)) < processes:
+                if time.monotonic() > deadline:
+                    sys.exit(f"the server has {len(pids)} processes, not {processes}")
+                time.sleep(0.1)
             print(
                 f"server: {' '.join(Path(c).name for c in command[:3])}..., {len(pids)} processes"
             )

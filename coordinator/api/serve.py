@@ -26,6 +26,7 @@ from coordinator.ops.logs import configure_logging
 __all__ = ["default_workers", "serve_api", "share_development_key", "worker_app"]
 
 _FACTORY = "coordinator.api.serve:worker_app"
+_WORKER_HEALTHCHECK_S = 60
 
 
 def default_workers() -> int:
@@ -71,4 +72,8 @@ def serve_api(*, host: str, port: int, workers: int, forwarded_allow_ips: str | 
         log_config=None,  # each worker logs through configure_logging
         # A backlog for 200 clients connecting at once and then some.
         backlog=2048,
+        # uvicorn restarts a worker that has not started (imports, lifespan) or not
+        # answered its ping within this; its 5 s default killed workers over and
+        # over on a busy two-core machine, where importing the app alone took longer.
+        timeout_worker_healthcheck=_WORKER_HEALTHCHECK_S,
     )
