@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "api", help="serve the REST API and dashboard (uvicorn, one worker per core)"
     )
     api.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     api.add_argument(
         "--workers",
         type=int,
