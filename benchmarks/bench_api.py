@@ -30,6 +30,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import resource
 import secrets
 import shutil
 import socket
@@ -232,6 +233,7 @@ class Result:
     p99_ms: float
     errors: int
     server_cpu_us: float
+    wrk_cpu_us: float
     machine_cores: float
 
 
@@ -243,12 +245,14 @@ def _run_wrk(
         f.write("\n".join(lines) + "\n")
     try:
         cpu0, busy0, t0 = _cpu_s(server), _busy_cores_s(), time.monotonic()
+        wrk0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = subprocess.run(
             [wrk, "-t", "2", "-c", str(clients), "-d", f"{duration_s}s", "--timeout", "10s",
              "-s", str(LUA), base, "--", f.name, str(think_ms)],
             check=True, capture_output=True, text=True,
         ).stdout  # fmt: skip
         cpu1, busy1, t1 = _cpu_s(server), _busy_cores_s(), time.monotonic()
+        wrk1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, the one child waited for
     finally:
         os.unlink(f.name)
     figures = json.loads(out.strip().splitlines()[-1])
@@ -257,18 +261,22 @@ def _run_wrk(
         endpoint, figures["requests"], figures["requests"] / (figures["duration_us"] / 1e6),
         figures["p50_us"] / 1000, figures["p95_us"] / 1000, figures["p99_us"] / 1000,
         figures["status_errors"] + figures["socket_errors"], (cpu1 - cpu0) / n * 1e6,
+        (wrk1.ru_utime + wrk1.ru_stime - wrk0.ru_utime - wrk0.ru_stime) / n * 1e6,
         (busy1 - busy0) / (t1 - t0),
     )  # fmt: skip
 
 
 def _report(title: str, results: list[Result]) -> None:
     print(f"\n{title}")
+    print("(server CPU: the server's processes; wrk: the load generator's own; busy cores: the")
+    print(" whole machine's, other work included)")
     print(f"{'endpoint':<12} {'requests':>8} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} "
-          f"{'p99 ms':>7} {'errors':>6} {'server CPU us/req':>18} {'busy cores':>10}")  # fmt: skip
+          f"{'p99 ms':>7} {'errors':>6} {'server CPU us/req':>18} {'wrk us/req':>10} "
+          f"{'busy cores':>10}")  # fmt: skip
     for r in results:
         print(f"{r.endpoint:<12} {r.requests:>8} {r.rps:>7.0f} {r.p50_ms:>7.1f} "
               f"{r.p95_ms:>7.1f} {r.p99_ms:>7.1f} {r.errors:>6} {r.server_cpu_us:>18.0f} "
-              f"{r.machine_cores:>10.2f}")  # fmt: skip
+              f"{r.wrk_cpu_us:>10.0f} {r.machine_cores:>10.2f}")  # fmt: skip
     reads = [r for r in results if r.endpoint != "health"]
     health = next((r for r in results if r.endpoint == "health"), None)
     if reads:
