@@ -213,6 +213,7 @@ def create_app(
                    events, market, admin, governance, enrolment, gateways, mints,
                    deployment):  # fmt: skip
         app.include_router(module.router)
+    app.include_router(events.market_router)
 
     @app.get("/api/v1/health", tags=["health"])
     def health() -> dict[str, str]:

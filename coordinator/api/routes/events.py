@@ -1,5 +1,6 @@
 """Live updates as server-sent events: `epoch` when a new epoch closes (or
-clears), `reading` when one of the user's meters reports. The stream polls
+clears), `reading` when one of the user's meters reports (`/api/v1/events`,
+signed in); `epoch` alone on the public market page (`/api/v1/market/events`). The stream polls
 the database every couple of seconds: cheap, works on every instance, and
 needs nothing when Redis is down. The newest closed and cleared epochs are the
 same for every stream, so a worker reads them once for all its streams
@@ -7,7 +8,7 @@ same for every stream, so a worker reads them once for all its streams
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -16,15 +17,26 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from coordinator.api.deps import USER, Principal, get_engine, get_shared_pages, require_role
+from coordinator.api.deps import (
+    USER,
+    Principal,
+    get_engine,
+    get_shared_pages,
+    rate_limit_anonymous,
+    require_role,
+)
 from coordinator.api.shared_pages import SharedPages
 from coordinator.db.models import ClearingRecord, EpochRecord, Meter, MeterStateRow
 
-__all__ = ["POLL_S", "epochs_snapshot", "reading_snapshot", "router"]
+__all__ = ["POLL_S", "epochs_snapshot", "market_router", "reading_snapshot", "router"]
 
 POLL_S = 2.0
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
+# The market's public face: no sign-in, the per-address budget at connection.
+market_router = APIRouter(
+    prefix="/api/v1/market", tags=["market"], dependencies=[Depends(rate_limit_anonymous)]
+)
 
 
 def epochs_snapshot(engine: Engine) -> dict[str, int | None]:
@@ -53,19 +65,14 @@ def _event(name: str, data: object) -> str:
     return f"event: {name}\ndata: {json.dumps(data)}\n\n"
 
 
-@router.get("", response_class=StreamingResponse)
-async def events(
-    request: Request,
-    principal: Annotated[Principal, Depends(require_role(USER))],
-    engine: Annotated[Engine, Depends(get_engine)],
-    pages: Annotated[SharedPages, Depends(get_shared_pages)],
-    once: Annotated[bool, Query(description="send the current state and end")] = False,
+Snapshot = dict[str, int | None]
+_ONCE = Query(description="send the current state and end")
+
+
+def _stream(
+    request: Request, look: Callable[[], Awaitable[Snapshot]], once: bool
 ) -> StreamingResponse:
-    async def look() -> dict[str, int | None]:
-        epochs = await pages.get(("events", "epochs"), lambda: run_in_threadpool(
-            epochs_snapshot, engine))  # fmt: skip
-        reading = await run_in_threadpool(reading_snapshot, engine, principal.subject)
-        return {**epochs, "last_reading_ts": reading}
+    """`hello` with the state now, then an event whenever a part of it moves."""
 
     async def stream() -> AsyncIterator[str]:
         last = await look()
@@ -77,7 +84,7 @@ async def events(
                 now["cleared_epoch"] != last["cleared_epoch"]
             ):
                 yield _event("epoch", now)
-            if now["last_reading_ts"] != last["last_reading_ts"]:
+            if now.get("last_reading_ts") != last.get("last_reading_ts"):
                 yield _event("reading", now)
             if now == last:
                 yield ": keep-alive\n\n"
@@ -86,3 +93,37 @@ async def events(
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
     )
+
+
+def _epochs(engine: Engine, pages: SharedPages) -> Awaitable[Snapshot]:
+    return pages.get(("events", "epochs"), lambda: run_in_threadpool(epochs_snapshot, engine))
+
+
+@router.get("", response_class=StreamingResponse)
+async def events(
+    request: Request,
+    principal: Annotated[Principal, Depends(require_role(USER))],
+    engine: Annotated[Engine, Depends(get_engine)],
+    pages: Annotated[SharedPages, Depends(get_shared_pages)],
+    once: Annotated[bool, _ONCE] = False,
+) -> StreamingResponse:
+    """The signed-in user's stream: `epoch` and `reading` (their meters')."""
+
+    async def look() -> Snapshot:
+        epochs = await _epochs(engine, pages)
+        reading = await run_in_threadpool(reading_snapshot, engine, principal.subject)
+        return {**epochs, "last_reading_ts": reading}
+
+    return _stream(request, look, once)
+
+
+@market_router.get("/events", response_class=StreamingResponse)
+async def market_events(
+    request: Request,
+    engine: Annotated[Engine, Depends(get_engine)],
+    pages: Annotated[SharedPages, Depends(get_shared_pages)],
+    once: Annotated[bool, _ONCE] = False,
+) -> StreamingResponse:
+    """The public market page's stream (no sign-in): `epoch` when one closes or
+    clears."""
+    return _stream(request, lambda: _epochs(engine, pages), once)

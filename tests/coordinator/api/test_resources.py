@@ -313,3 +313,18 @@ def test_the_event_stream_says_where_epochs_and_the_users_readings_are(
         json.loads(other.text.strip().split("\n")[1].removeprefix("data: "))["last_reading_ts"]
         is None
     )
+
+
+def test_the_public_market_stream_needs_no_sign_in_and_tells_only_epochs(
+    api: Api, engine: Engine, epoch: int
+) -> None:
+    gw = _enrol(api, Signer.generate().address)
+    store_epoch(engine, gw, "sdm630-0001", epoch, 2)
+    r = api.client.get("/api/v1/market/events?once=true")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    name, data = r.text.strip().split("\n")
+    assert name == "event: hello"
+    state = json.loads(data.removeprefix("data: "))
+    assert set(state) == {"closed_epoch", "cleared_epoch"}  # nobody's readings
+    assert state["closed_epoch"] >= epoch
