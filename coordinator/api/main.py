@@ -41,6 +41,7 @@ from coordinator.api.routes import (
     admin,
     auth,
     balances,
+    campus,
     clearings,
     deployment,
     enrolment,
@@ -51,6 +52,7 @@ from coordinator.api.routes import (
     market,
     me,
     mints,
+    notifications,
     orders,
     proofs,
     readings,
@@ -63,6 +65,7 @@ from coordinator.devices.broker_accounts import BrokerCredentials, broker_from_s
 from coordinator.embedded.memory_cache import MemoryNonceStore
 from coordinator.errors import BrokerError
 from coordinator.governance import GovernanceReader, SqlGovernance, defaults_from
+from coordinator.ops import metrics
 
 __all__ = [
     "WEB_ROOT",
@@ -211,7 +214,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     for module in (auth, me, readings, epochs, clearings, balances, orders, trades, proofs,
                    events, market, admin, governance, enrolment, gateways, mints,
-                   deployment):  # fmt: skip
+                   deployment, campus, notifications):  # fmt: skip
         app.include_router(module.router)
     app.include_router(events.market_router)
 
@@ -239,6 +242,8 @@ def create_app(
 
 
 def app_from_environment() -> FastAPI:
+    """The API as uvicorn runs it; with GTX_METRICS_PORT set, its own /metrics there
+    (request durations, database and Redis errors) for Prometheus's `gtx-api` job."""
     settings = Settings()
     engine = make_engine(
         settings.database_url,
@@ -246,4 +251,7 @@ def app_from_environment() -> FastAPI:
         max_overflow=_POOL_OVERFLOW,
         ping_idle_s=_PING_IDLE_S,
     )
+    metrics.watch_database(engine)
+    if settings.metrics_port:
+        metrics.serve_metrics(settings.metrics_port, settings.metrics_addr)
     return create_app(settings, engine)

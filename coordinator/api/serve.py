@@ -8,20 +8,29 @@ and hold no state of their own (sessions, rate limits and nonces live in
 PostgreSQL and Redis), so any of them may answer any request. Each worker builds
 its app from the environment (`worker_app`) and logs as the coordinator does;
 uvicorn's own access log is off, the request-id middleware writes the access
-line with the request id.
+line with the request id. With GTX_METRICS_PORT set and several workers, each
+worker writes its metrics to files (prometheus_client's multiprocess mode) and
+the parent serves their sum on that port: one scrape target, as with one
+process, where each worker binding the port itself would fail.
 """
 
+import contextlib
 import logging
 import os
 import secrets
+import tempfile
+from collections.abc import Iterator
 
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from coordinator.api.auth.config import MIN_SECRET_LEN, AuthSettings
 from coordinator.api.main import app_from_environment
 from coordinator.config import Settings
 from coordinator.ops.logs import configure_logging
+from coordinator.ops.metrics import serve_metrics
 
 __all__ = ["default_workers", "serve_api", "share_development_key", "worker_app"]
 
@@ -58,6 +67,27 @@ def serve_api(*, host: str, port: int, workers: int, forwarded_allow_ips: str | 
     """Serve until interrupted. `forwarded_allow_ips`: the reverse proxies whose
     X-Forwarded-For / -Proto are believed (uvicorn's; None: loopback only)."""
     share_development_key()
+    settings = Settings()
+    with contextlib.ExitStack() as stack:
+        if settings.metrics_port and workers > 1:
+            stack.enter_context(_metrics_of_workers(settings.metrics_port, settings.metrics_addr))
+        _run(host=host, port=port, workers=workers, forwarded_allow_ips=forwarded_allow_ips)
+
+
+@contextlib.contextmanager
+def _metrics_of_workers(port: int, addr: str) -> Iterator[None]:
+    """The workers' metrics summed by the parent on `port` (set before they start:
+    they inherit the environment)."""
+    with tempfile.TemporaryDirectory(prefix="gtx-api-metrics-") as directory:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        os.environ["GTX_METRICS_PORT"] = "0"  # no worker serves its own
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+        serve_metrics(port, addr, registry=registry)
+        yield
+
+
+def _run(*, host: str, port: int, workers: int, forwarded_allow_ips: str | None) -> None:
     uvicorn.run(
         _FACTORY,
         factory=True,

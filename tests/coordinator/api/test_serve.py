@@ -2,6 +2,7 @@
 any of which answers any request (a session one worker issued is good at all)."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -28,14 +29,20 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def served(request: pytest.FixtureRequest) -> Iterator[str]:
+def metrics_port() -> int:
+    return _free_port()
+
+
+@pytest.fixture
+def served(request: pytest.FixtureRequest, metrics_port: int) -> Iterator[str]:
     command = shutil.which("gtx-coordinator", path=str(Path(sys.executable).parent))
     assert command is not None
     port = _free_port()
     with migrated_database() as url:
         env = {k: v for k, v in os.environ.items() if k != "GTX_JWT_SECRET"}
         env |= {"GTX_DATABASE_URL": url, "GTX_ENVIRONMENT": "development",
-                "GTX_REDIS_PREFIX": f"gtxtest:{RUN_ID}:{request.node.name}"}  # fmt: skip
+                "GTX_REDIS_PREFIX": f"gtxtest:{RUN_ID}:{request.node.name}",
+                "GTX_METRICS_PORT": str(metrics_port)}  # fmt: skip
         server = subprocess.Popen([command, "api", "--port", str(port), "--workers", "2"], env=env)
         base = f"http://127.0.0.1:{port}"
 
@@ -70,3 +77,23 @@ def test_a_session_from_one_worker_is_good_at_every_worker(served: str) -> None:
         for _ in range(24)
     ]
     assert statuses == [200] * 24
+
+
+def test_the_workers_metrics_are_served_summed_on_one_port(served: str, metrics_port: int) -> None:
+    """Each worker binding GTX_METRICS_PORT itself would fail; the parent serves the
+    sum of what every worker counted."""
+
+    def health_count() -> float:
+        body = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        found = re.findall(
+            r'gtx_api_request_seconds_count\{method="GET",route="/api/v1/health",'
+            r'status="2xx"\} ([0-9.e+]+)',
+            body,
+        )
+        assert len(found) == 1, found  # one series: the workers' sum, not one each
+        return float(found[0])
+
+    before = health_count()
+    for _ in range(40):  # a connection each: both workers take some
+        assert httpx.get(served + "/api/v1/health").status_code == 200
+    assert health_count() == before + 40

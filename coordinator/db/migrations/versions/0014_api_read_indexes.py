@@ -2,8 +2,8 @@
 a meter's energy per epoch (whose key leads with the epoch, so the energy page
 scanned the whole table, every meter's every epoch, on each request).
 
-Revision ID: 0012_api_read_indexes
-Revises: 0011_ledger_journal_meta
+Revision ID: 0014_api_read_indexes
+Revises: 0013_tariff_series
 Create Date: 2026-12-05
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0012_api_read_indexes"
-down_revision: str | None = "0011_ledger_journal_meta"
+revision: str = "0014_api_read_indexes"
+down_revision: str | None = "0013_tariff_series"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
