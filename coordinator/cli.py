@@ -1,5 +1,5 @@
 """`gtx-coordinator`: migrate the database, manage devices, run ingest, serve the
-embedded ledger as Solana JSON-RPC."""
+API and the embedded ledger as Solana JSON-RPC."""
 
 import argparse
 import asyncio
@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from coordinator.api import repository as repo
+from coordinator.api.serve import default_workers, serve_api
 from coordinator.config import Settings, invalid_settings, monitor_client_id
 from coordinator.db.migrate import upgrade
 from coordinator.db.models import EpochRecord
@@ -48,6 +49,25 @@ from wire.text import printable
 __all__ = ["build_parser", "main"]
 
 
+def _add_api_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    api = sub.add_parser(
+        "api", help="serve the REST API and dashboard (uvicorn, one worker per core)"
+    )
+    api.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    api.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    api.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="worker processes (default: one per core here, %(default)s)",
+    )
+    api.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        help="reverse proxies whose X-Forwarded-* headers are believed (default: loopback)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gtx-coordinator",
@@ -64,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     rev = sub.add_parser("device-revoke", help="reject a gateway's readings from now on")
     rev.add_argument("gateway_id", help="base58 Ed25519 public key of the gateway to revoke")
     sub.add_parser("run", help="run ingest and epoch closing until interrupted")
+    _add_api_parser(sub)
     epoch = sub.add_parser("epoch", help="epoch tools")
     epoch_sub = epoch.add_subparsers(
         dest="epoch_command", required=True, metavar="EPOCH_COMMAND", help="epoch tool to run"
@@ -468,6 +489,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings, engine: Engine) -> i
         _broker_command(args, settings, engine)
     elif args.command == "ledger":
         _serve_ledger(args, settings, engine)
+    elif args.command == "api":
+        with contextlib.suppress(KeyboardInterrupt):
+            serve_api(host=args.host, port=args.port, workers=args.workers,
+                      forwarded_allow_ips=args.forwarded_allow_ips)  # fmt: skip
     elif args.command == "run":
         upgrade(engine)
         watch_database(engine)

@@ -185,6 +185,10 @@ class Settings(BaseSettings):
     # How long an instance keeps governance state (emergency controls, parameter
     # schedule) and session revocations before reading them again from the database.
     governance_refresh_s: float = Field(default=1.0, ge=0, le=60)
+    # How long each API worker keeps the answers every user shares (the closed
+    # epochs, an epoch's order book) before reading them again; 0: not kept.
+    api_cache_s: float = Field(default=1.0, ge=0, le=60)
+
     # Abnormal trading (coordinator.market.rules.surveillance): an order's limit price
     # outside the recent price divided or multiplied by the band factor; one wallet
     # becoming at or above the share of a side's volume over the trailing epochs

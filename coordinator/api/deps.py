@@ -29,6 +29,7 @@ from coordinator.api.auth.sessions import SessionGuard
 from coordinator.api.auth.tokens import Session, decode_token
 from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.ratelimit import RateLimiter
+from coordinator.api.shared_pages import SharedPages
 from coordinator.config import Settings
 from coordinator.devices.broker_accounts import BrokerCredentials
 from coordinator.embedded.memory_cache import NonceStore
@@ -53,6 +54,7 @@ __all__ = [
     "get_nonce_store",
     "get_principal",
     "get_settings",
+    "get_shared_pages",
     "rate_limit_anonymous",
     "request_id",
     "require_any_role",
@@ -162,6 +164,11 @@ def get_engine(request: Request) -> Engine:
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def get_shared_pages(request: Request) -> SharedPages:
+    pages: SharedPages = request.app.state.shared_pages
+    return pages
 
 
 def get_auth_settings(request: Request) -> AuthSettings:

@@ -58,6 +58,7 @@ from coordinator.api.routes import (
     readings,
     trades,
 )
+from coordinator.api.shared_pages import SharedPages
 from coordinator.config import Settings
 from coordinator.db.session import make_engine
 from coordinator.devices.broker_accounts import BrokerCredentials, broker_from_settings
@@ -78,6 +79,13 @@ log = logging.getLogger(__name__)
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web" / "static"
 _REDIS_TIMEOUT_S = 0.25
+# Routes query in worker threads (anyio's 40): with SQLAlchemy's default 5 + 10
+# connections most of them queued for one under load. 20 a worker keeps two
+# workers' 40 well inside PostgreSQL's default 100 connections.
+_POOL_SIZE = 10
+_POOL_OVERFLOW = 10
+# A connection busy in the last second needs no ping before its next query.
+_PING_IDLE_S = 1.0
 _REDIS_MAX_CONNECTIONS = 1024
 # The dashboard loads only its own files; no inline scripts, no third parties.
 _CSP = (
@@ -192,6 +200,7 @@ def create_app(
     app.state.ledger = ledger
     app.state.jwt_key = jwt_key(auth_settings)
     app.state.memory_nonces = MemoryNonceStore()
+    app.state.shared_pages = SharedPages(settings.api_cache_s)
     app.state.sessions = SessionGuard(engine, ttl_s=auth_settings.session_check_s)
     app.state.governance = GovernanceReader(
         SqlGovernance(engine), defaults_from(settings), ttl_s=settings.governance_refresh_s
@@ -207,6 +216,7 @@ def create_app(
                    events, market, admin, governance, enrolment, gateways, mints,
                    deployment, campus, notifications):  # fmt: skip
         app.include_router(module.router)
+    app.include_router(events.market_router)
 
     @app.get("/api/v1/health", tags=["health"])
     def health() -> dict[str, str]:
@@ -235,7 +245,12 @@ def app_from_environment() -> FastAPI:
     """The API as uvicorn runs it; with GTX_METRICS_PORT set, its own /metrics there
     (request durations, database and Redis errors) for Prometheus's `gtx-api` job."""
     settings = Settings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=_POOL_SIZE,
+        max_overflow=_POOL_OVERFLOW,
+        ping_idle_s=_PING_IDLE_S,
+    )
     metrics.watch_database(engine)
     if settings.metrics_port:
         metrics.serve_metrics(settings.metrics_port, settings.metrics_addr)

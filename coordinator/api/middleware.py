@@ -6,7 +6,7 @@ Each request gets an id: the caller's `X-Request-ID` when it is a sane token
 response header, stored in `scope["state"]["request_id"]` for the routes
 (audit entries carry it) and logged with the access line. Its duration goes to
 `gtx_api_request_seconds` by route template (not the path: one series per route,
-whatever the ids in it), except the live event stream, which lasts as long as the
+whatever the ids in it), except the live event streams, which last as long as the
 client stays.
 """
 
@@ -24,7 +24,7 @@ __all__ = ["REQUEST_ID_HEADER", "RequestIdMiddleware", "route_label", "sane_requ
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Streams (server-sent events) whose duration is the client's, not the API's.
-_STREAMS = frozenset({"/api/v1/events"})
+_STREAMS = frozenset({"/api/v1/events", "/api/v1/market/events"})
 _SANE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 log = logging.getLogger("coordinator.api.access")

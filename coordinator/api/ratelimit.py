@@ -2,7 +2,9 @@
 
 Each (subject, window) has a counter `<prefix>:rl:<subject>:<window>` that
 INCR raises and that expires with its window, so several coordinator instances
-share one budget. While Redis is unreachable each instance counts in memory
+share one budget. Both are one Lua script, one round trip a request (EVALSHA: a
+MULTI/INCR/EXPIRE/EXEC pipeline is one round trip too, but four commands and
+four replies to parse). While Redis is unreachable each instance counts in memory
 (the budget then holds per instance): requests are never refused because
 Redis is down.
 """
@@ -19,6 +21,15 @@ from coordinator.ops.metrics import REDIS_ERRORS
 __all__ = ["Decision", "RateLimiter", "decide", "window_of"]
 
 log = logging.getLogger(__name__)
+
+# KEYS[1] the counter, ARGV[1] its lifetime (s): the count after this request.
+_COUNT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return count
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +62,7 @@ class RateLimiter:
         if limit < 1 or window_s < 1:
             raise ValueError("limit and window_s must be >= 1")
         self._redis = client
+        self._count = None if client is None else client.register_script(_COUNT)
         self._prefix = prefix
         self.limit = limit
         self.window_s = window_s
@@ -62,13 +74,10 @@ class RateLimiter:
         """Count one request of `subject` at `now` (Unix seconds) and judge it."""
         window = window_of(now, self.window_s)
         count: int | None = None
-        if self._redis is not None:
+        if self._count is not None:
             key = f"{self._prefix}:rl:{subject}:{window}"
             try:
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    pipe.incr(key)
-                    pipe.expire(key, self.window_s + 1)
-                    count = int((await pipe.execute())[0])
+                count = int(await self._count(keys=[key], args=[self.window_s + 1]))
             except (RedisError, OSError) as exc:
                 REDIS_ERRORS.labels("rate_limit").inc()
                 if not self._degraded:

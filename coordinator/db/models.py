@@ -93,6 +93,8 @@ class Meter(Base):
     """A meter behind a gateway; its rated power bounds the energy it can report."""
 
     __tablename__ = "meters"
+    # A user's meters, for every "my ..." read of the API.
+    __table_args__ = (Index("ix_meters_owner", "owner"),)
 
     gateway_id: Mapped[str] = mapped_column(
         String(44), ForeignKey("devices.gateway_id"), primary_key=True
@@ -232,6 +234,9 @@ class MeterEpochEnergyRow(Base):
     """Energy per meter per epoch, added to as readings are accepted."""
 
     __tablename__ = "meter_epoch_energy"
+    # A meter's epochs, newest first (the API's energy of a user): the key leads with
+    # the epoch, so without this each such read scanned every meter's every epoch.
+    __table_args__ = (Index("ix_meter_epoch_energy_meter", "gateway_id", "meter_id", "epoch"),)
 
     epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     gateway_id: Mapped[str] = mapped_column(String(44), primary_key=True)

@@ -2,18 +2,34 @@
 that cannot be reached becomes a `StorageError`."""
 
 import contextlib
+import time
 from collections.abc import Iterator
 
 from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from coordinator.errors import ConfigError, StorageError
 
 __all__ = ["database_errors", "make_engine"]
 
 
-def make_engine(database_url: str) -> Engine:
+def make_engine(
+    database_url: str,
+    *,
+    pool_size: int = 5,
+    max_overflow: int = 10,
+    ping_idle_s: float | None = None,
+) -> Engine:
+    """An engine for `database_url`. PostgreSQL connections are pinged before use:
+    each checkout by default, or (`ping_idle_s`) only after that long unused."""
     try:
         url = make_url(database_url)
     except ArgumentError as exc:
@@ -30,9 +46,37 @@ def make_engine(database_url: str) -> Engine:
             cursor.close()
 
         return engine
-    # pool_pre_ping: after a PostgreSQL restart the first checkout reconnects
-    # instead of failing a batch.
-    return create_engine(url, pool_pre_ping=True, pool_size=5)
+    # The ping: after a PostgreSQL restart the first checkout reconnects instead of
+    # failing a batch or a request.
+    engine = create_engine(
+        url, pool_pre_ping=ping_idle_s is None, pool_size=pool_size, max_overflow=max_overflow
+    )
+    if ping_idle_s is not None:
+        _ping_after_idle(engine, ping_idle_s)
+    return engine
+
+
+def _ping_after_idle(engine: Engine, idle_s: float) -> None:
+    """Ping a pooled connection only when it has rested `idle_s` or more: a ping is
+    a round trip (and a BEGIN) before every query, a third of a short read's
+    database time, while a connection in constant use has just proved itself (and
+    a restart under load fails the requests in flight either way; the pool then
+    replaces every connection it held)."""
+
+    @event.listens_for(engine, "checkin")
+    def _rested_from(_dbapi_conn: object, record: ConnectionPoolEntry) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn: object, record: ConnectionPoolEntry, _proxy: object) -> None:
+        since = record.info.get("checked_in_at")
+        if since is None or time.monotonic() - since < idle_s:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)  # type: ignore[arg-type]
+        except (DBAPIError, engine.dialect.loaded_dbapi.Error) as exc:
+            # The pool then drops this connection and checks out a fresh one.
+            raise DisconnectionError(str(exc)) from exc
 
 
 @contextlib.contextmanager

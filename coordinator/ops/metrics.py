@@ -118,11 +118,14 @@ EPOCHS_CLOSED = Counter("gtx_epochs_closed", "Epochs closed by this instance")
 CACHE_FAILURES = Counter("gtx_cache_failures", "Failed Redis flushes (retried later)")
 
 
-def serve_metrics(port: int, addr: str = "127.0.0.1") -> None:
-    """Serve /metrics on `addr:port` from a daemon thread; ConfigError when that
-    address cannot be bound (the port is taken: GTX_METRICS_PORT)."""
+def serve_metrics(
+    port: int, addr: str = "127.0.0.1", registry: CollectorRegistry | None = None
+) -> None:
+    """Serve /metrics (of `registry`, default this process's) on `addr:port` from a
+    daemon thread; ConfigError when that address cannot be bound (the port is
+    taken: GTX_METRICS_PORT)."""
     try:
-        start_http_server(port, addr=addr)
+        start_http_server(port, addr=addr, registry=REGISTRY if registry is None else registry)
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise ConfigError(

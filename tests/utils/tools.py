@@ -85,6 +85,7 @@ TOOLS: dict[str, Tool] = {
         _on_path("amtool", "prometheus-alertmanager"),
         _on_path("redis-server", "redis-server"),
         _on_path("systemd-analyze", "systemd"),
+        _on_path("wrk", "wrk"),
     )
 }
 

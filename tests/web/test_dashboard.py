@@ -295,6 +295,15 @@ def test_the_market_page_is_public_and_the_navigation_hides_until_sign_in(
     text = page.inner_text("#page")
     assert "credits/kWh" in text
     assert "call auction" in text
+    # Signed out, the page follows the market's event stream (no polling): an epoch
+    # closing (every 8 s here) reaches it as an event.
+    assert page.evaluate("document.body.dataset.stream") == "/api/v1/market/events"
+    epochs = page.evaluate("Number(document.body.dataset.epochEvents || 0)")
+    page.wait_for_function(
+        "(epochs) => Number(document.body.dataset.epochEvents || 0) > epochs",
+        arg=epochs,
+        timeout=30_000,
+    )
     assert failed == []
 
     # Signing in starts here, and the message names the host the page came from.

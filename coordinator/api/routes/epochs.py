@@ -8,9 +8,10 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from coordinator.api import queries
-from coordinator.api.deps import USER, get_engine, require_role
+from coordinator.api.deps import USER, get_engine, get_shared_pages, require_role
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
 from coordinator.api.schemas import EpochOut
+from coordinator.api.shared_pages import SharedPages
 
 __all__ = ["epoch_out", "router"]
 
@@ -32,19 +33,23 @@ def epoch_out(r: queries.EpochRow) -> EpochOut:
 
 @router.get("")
 async def list_epochs(
-    engine: Annotated[Engine, Depends(get_engine)], limit: Limit = 96, cursor: Cursor = None
+    engine: Annotated[Engine, Depends(get_engine)],
+    pages: Annotated[SharedPages, Depends(get_shared_pages)],
+    limit: Limit = 96,
+    cursor: Cursor = None,
 ) -> Page[EpochOut]:
     """Newest first."""
-    before = decode_cursor(cursor, [int])
-    rows = await run_in_threadpool(
-        lambda: queries.epochs(
-            engine, before=None if before is None else int(before[0]), limit=limit
+    decoded = decode_cursor(cursor, [int])
+    before = None if decoded is None else int(decoded[0])
+
+    async def load() -> Page[EpochOut]:
+        rows = await run_in_threadpool(lambda: queries.epochs(engine, before=before, limit=limit))
+        return Page(
+            items=[epoch_out(r) for r in rows],
+            next_cursor=encode_cursor([rows[-1].epoch]) if len(rows) == limit else None,
         )
-    )
-    return Page(
-        items=[epoch_out(r) for r in rows],
-        next_cursor=encode_cursor([rows[-1].epoch]) if len(rows) == limit else None,
-    )
+
+    return await pages.get(("epochs", before, limit), load)
 
 
 @router.get("/{epoch}")

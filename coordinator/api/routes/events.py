@@ -1,11 +1,14 @@
 """Live updates as server-sent events: `epoch` when a new epoch closes (or
-clears), `reading` when one of the user's meters reports. The stream polls
+clears), `reading` when one of the user's meters reports (`/api/v1/events`,
+signed in); `epoch` alone on the public market page (`/api/v1/market/events`). The stream polls
 the database every couple of seconds: cheap, works on every instance, and
-needs nothing when Redis is down."""
+needs nothing when Redis is down. The newest closed and cleared epochs are the
+same for every stream, so a worker reads them once for all its streams
+(`SharedPages`); only the user's newest reading is read per stream."""
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -14,23 +17,40 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from coordinator.api.deps import USER, Principal, get_engine, require_role
+from coordinator.api.deps import (
+    USER,
+    Principal,
+    get_engine,
+    get_shared_pages,
+    rate_limit_anonymous,
+    require_role,
+)
+from coordinator.api.shared_pages import SharedPages
 from coordinator.db.models import ClearingRecord, EpochRecord, Meter, MeterStateRow
 
-__all__ = ["POLL_S", "router", "snapshot"]
+__all__ = ["POLL_S", "epochs_snapshot", "market_router", "reading_snapshot", "router"]
 
 POLL_S = 2.0
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
+# The market's public face: no sign-in, the per-address budget at connection.
+market_router = APIRouter(
+    prefix="/api/v1/market", tags=["market"], dependencies=[Depends(rate_limit_anonymous)]
+)
 
 
-def snapshot(engine: Engine, owner: str) -> dict[str, int | None]:
-    """The newest closed and cleared epoch, and the newest reading time of the
-    owner's meters: an event is sent whenever one of them moves."""
+def epochs_snapshot(engine: Engine) -> dict[str, int | None]:
+    """The newest closed and cleared epoch (the same for every user)."""
     with engine.connect() as conn:
         closed = conn.execute(select(func.max(EpochRecord.epoch))).scalar_one_or_none()
         cleared = conn.execute(select(func.max(ClearingRecord.epoch))).scalar_one_or_none()
-        reading = conn.execute(
+    return {"closed_epoch": closed, "cleared_epoch": cleared}
+
+
+def reading_snapshot(engine: Engine, owner: str) -> int | None:
+    """The newest reading time of the owner's meters."""
+    with engine.connect() as conn:
+        return conn.execute(
             select(func.max(MeterStateRow.meter_ts))
             .join(
                 Meter,
@@ -39,31 +59,32 @@ def snapshot(engine: Engine, owner: str) -> dict[str, int | None]:
             )
             .where(Meter.owner == owner)
         ).scalar_one_or_none()
-    return {"closed_epoch": closed, "cleared_epoch": cleared, "last_reading_ts": reading}
 
 
 def _event(name: str, data: object) -> str:
     return f"event: {name}\ndata: {json.dumps(data)}\n\n"
 
 
-@router.get("", response_class=StreamingResponse)
-async def events(
-    request: Request,
-    principal: Annotated[Principal, Depends(require_role(USER))],
-    engine: Annotated[Engine, Depends(get_engine)],
-    once: Annotated[bool, Query(description="send the current state and end")] = False,
+Snapshot = dict[str, int | None]
+_ONCE = Query(description="send the current state and end")
+
+
+def _stream(
+    request: Request, look: Callable[[], Awaitable[Snapshot]], once: bool
 ) -> StreamingResponse:
+    """`hello` with the state now, then an event whenever a part of it moves."""
+
     async def stream() -> AsyncIterator[str]:
-        last = await run_in_threadpool(snapshot, engine, principal.subject)
+        last = await look()
         yield _event("hello", last)
         while not once and not await request.is_disconnected():
             await asyncio.sleep(POLL_S)
-            now = await run_in_threadpool(snapshot, engine, principal.subject)
+            now = await look()
             if now["closed_epoch"] != last["closed_epoch"] or (
                 now["cleared_epoch"] != last["cleared_epoch"]
             ):
                 yield _event("epoch", now)
-            if now["last_reading_ts"] != last["last_reading_ts"]:
+            if now.get("last_reading_ts") != last.get("last_reading_ts"):
                 yield _event("reading", now)
             if now == last:
                 yield ": keep-alive\n\n"
@@ -72,3 +93,37 @@ async def events(
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
     )
+
+
+def _epochs(engine: Engine, pages: SharedPages) -> Awaitable[Snapshot]:
+    return pages.get(("events", "epochs"), lambda: run_in_threadpool(epochs_snapshot, engine))
+
+
+@router.get("", response_class=StreamingResponse)
+async def events(
+    request: Request,
+    principal: Annotated[Principal, Depends(require_role(USER))],
+    engine: Annotated[Engine, Depends(get_engine)],
+    pages: Annotated[SharedPages, Depends(get_shared_pages)],
+    once: Annotated[bool, _ONCE] = False,
+) -> StreamingResponse:
+    """The signed-in user's stream: `epoch` and `reading` (their meters')."""
+
+    async def look() -> Snapshot:
+        epochs = await _epochs(engine, pages)
+        reading = await run_in_threadpool(reading_snapshot, engine, principal.subject)
+        return {**epochs, "last_reading_ts": reading}
+
+    return _stream(request, look, once)
+
+
+@market_router.get("/events", response_class=StreamingResponse)
+async def market_events(
+    request: Request,
+    engine: Annotated[Engine, Depends(get_engine)],
+    pages: Annotated[SharedPages, Depends(get_shared_pages)],
+    once: Annotated[bool, _ONCE] = False,
+) -> StreamingResponse:
+    """The public market page's stream (no sign-in): `epoch` when one closes or
+    clears."""
+    return _stream(request, lambda: _epochs(engine, pages), once)

@@ -15,7 +15,14 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from coordinator.api import queries
-from coordinator.api.deps import USER, Clock, Principal, get_engine, require_chain
+from coordinator.api.deps import (
+    USER,
+    Clock,
+    Principal,
+    get_engine,
+    get_shared_pages,
+    require_chain,
+)
 from coordinator.api.deps import require_role as _require_role
 from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
@@ -29,6 +36,7 @@ from coordinator.api.schemas import (
     PlacedOut,
     SignedApprovalIn,
 )
+from coordinator.api.shared_pages import SharedPages
 from coordinator.config import Settings
 from coordinator.governance import GovernanceReader
 from coordinator.market import orders_service as market
@@ -101,6 +109,7 @@ async def place_order(
         limit_price=body.limit_price,
         open_epoch=open_epoch,
     )
+    get_shared_pages(request).forget()  # the book changed
     return PlacedOut(
         order=_view_out(placed.order),
         approval=None if placed.approval is None else _approval_out(placed.approval),
@@ -129,6 +138,7 @@ async def submit_approval(
             detail={"code": "approval_rejected", "message": "transaction is not base64"},
         ) from None
     live = await market.submit_approval(_context(request, engine, chain), principal.subject, signed)
+    get_shared_pages(request).forget()  # orders opened: the book changed
     return [_view_out(o) for o in live]
 
 
@@ -139,6 +149,7 @@ async def cancel_order(
     cancelled = await market.cancel_order(
         _context(request, engine, chain), owner=principal.subject, order_id=order_id
     )
+    get_shared_pages(request).forget()  # the book changed
     return _view_out(cancelled)
 
 
@@ -174,12 +185,18 @@ async def order_book(
     request: Request,
     _principal: Me,
     engine: Db,
+    pages: Annotated[SharedPages, Depends(get_shared_pages)],
     epoch: Annotated[int | None, Query(ge=0, description="default: the next epoch")] = None,
 ) -> BookOut:
     """Live orders of an epoch aggregated by side and limit price (no owners)."""
     number = _next_epoch(request) if epoch is None else epoch
-    levels = await run_in_threadpool(queries.order_book, engine, number)
-    return BookOut(
-        epoch=number,
-        levels=[BookLevelOut(side=s, limit_price=p, quantity=q, orders=n) for s, p, q, n in levels],
-    )
+
+    async def load() -> BookOut:
+        levels = await run_in_threadpool(queries.order_book, engine, number)
+        return BookOut(
+            epoch=number,
+            levels=[BookLevelOut(side=s, limit_price=p, quantity=q, orders=n)
+                    for s, p, q, n in levels],
+        )  # fmt: skip
+
+    return await pages.get(("book", number), load)

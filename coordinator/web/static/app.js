@@ -2,8 +2,9 @@
 // the coordinator itself (vendored libraries in ./vendor).
 //
 // Routing is by the URL's hash (#market, #trade, #tx/<signature> ...). A page is
-// built when it is opened; after that, live updates (server-sent events when signed
-// in, a timer on the public page) and the epoch clock only refresh its data regions.
+// built when it is opened; after that, live updates (server-sent events: the user's
+// stream when signed in, the market's on the public page) and the epoch clock only
+// refresh its data regions.
 // Above every page, signed in or not, a banner says when the REC authority has
 // paused the market (GET /governance/controls).
 import { h } from "./dom.js";
@@ -12,7 +13,6 @@ import { PAGES } from "./pages.js";
 import { b58encode, b64, browserWallet, devWallet } from "./wallet.js";
 
 const $ = (sel) => document.querySelector(sel);
-const PUBLIC_REFRESH_S = 15; // signed out there is no event stream: re-read this often
 const CONTROLS_REFRESH_S = 15; // the emergency controls' banner, signed in or not
 let me = null;
 let wallet = null;
@@ -226,26 +226,25 @@ function showError(e) {
 // --- live updates -----------------------------------------------------------------------
 
 let source = null;
-let publicTimer = null;
 
 function live(kind) {
   document.body.dataset.liveEvents = String(Number(document.body.dataset.liveEvents || 0) + 1);
   document.body.dataset.lastEvent = kind;
+  const counter = `${kind}Events`; // e.g. data-epoch-events: what the tests wait on
+  document.body.dataset[counter] = String(Number(document.body.dataset[counter] || 0) + 1);
   refresh();
 }
 
+// One stream at a time: the user's (epochs and their meters' readings) when signed in,
+// the market's (epochs) when not; the server pushes, nothing here polls.
 function listen() {
-  if (me && !source) {
-    clearInterval(publicTimer);
-    publicTimer = null;
-    source = new EventSource("/api/v1/events");
-    for (const kind of ["epoch", "reading"]) source.addEventListener(kind, () => live(kind));
-    source.addEventListener("epoch", () => showControls());
-  } else if (!me) {
-    source?.close();
-    source = null;
-    if (!publicTimer) publicTimer = setInterval(() => live("timer"), PUBLIC_REFRESH_S * 1000);
-  }
+  const path = me ? "/api/v1/events" : "/api/v1/market/events";
+  if (source && new URL(source.url).pathname === path) return;
+  source?.close();
+  source = new EventSource(path);
+  document.body.dataset.stream = path;
+  for (const kind of ["epoch", "reading"]) source.addEventListener(kind, () => live(kind));
+  source.addEventListener("epoch", () => showControls());
 }
 
 // The epoch clock: every second, and a refresh just after each close (the clearing).

@@ -35,6 +35,11 @@ async def test_redis_counts_per_subject_and_window(request: pytest.FixtureReques
         assert verdicts == [True, True, True, False]
         assert (await limiter.hit("bob", now)).allowed
         assert (await limiter.hit("alice", now + 60)).allowed  # next window
+        # Each counter goes with its window (set by its first request, kept after).
+        prefix = f"gtxtest:{RUN_ID}:{request.node.name}"
+        window = int(now // 60)
+        assert 0 < await client.ttl(f"{prefix}:rl:alice:{window}") <= 61
+        assert 0 < await client.ttl(f"{prefix}:rl:bob:{window}") <= 61
     finally:
         await client.aclose()
 

@@ -3,6 +3,7 @@ energy per epoch, epochs, Merkle proofs, admin views, errors, request ids."""
 
 import datetime as dt
 import hashlib
+import json
 import secrets
 import socket
 import urllib.request
@@ -321,6 +322,43 @@ def test_openapi_documents_the_api(api: Api) -> None:
     doc = api.client.get("/api/v1/openapi.json").json()
     assert {"/api/v1/auth/login", "/api/v1/readings", "/api/v1/orders"} <= set(doc["paths"])
     assert api.client.get("/api/v1/docs").status_code == 200
+
+
+def test_the_event_stream_says_where_epochs_and_the_users_readings_are(
+    api: Api, engine: Engine, epoch: int
+) -> None:
+    owner = Signer.generate()
+    gw = _enrol(api, owner.address)
+    store_epoch(engine, gw, "sdm630-0001", epoch, 3)
+    r = api.client.get("/api/v1/events?once=true", headers=api.login(owner))
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    name, data = r.text.strip().split("\n")
+    assert name == "event: hello"
+    state = json.loads(data.removeprefix("data: "))
+    assert state["closed_epoch"] >= epoch  # the run's newest, shared by every stream
+    # The user's own newest reading (store_epoch's third, 30 s into the epoch).
+    assert state["last_reading_ts"] == epoch * LENGTH + 30
+    other = api.client.get("/api/v1/events?once=true", headers=api.login(Signer.generate()))
+    assert (
+        json.loads(other.text.strip().split("\n")[1].removeprefix("data: "))["last_reading_ts"]
+        is None
+    )
+
+
+def test_the_public_market_stream_needs_no_sign_in_and_tells_only_epochs(
+    api: Api, engine: Engine, epoch: int
+) -> None:
+    gw = _enrol(api, Signer.generate().address)
+    store_epoch(engine, gw, "sdm630-0001", epoch, 2)
+    r = api.client.get("/api/v1/market/events?once=true")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    name, data = r.text.strip().split("\n")
+    assert name == "event: hello"
+    state = json.loads(data.removeprefix("data: "))
+    assert set(state) == {"closed_epoch", "cleared_epoch"}  # nobody's readings
+    assert state["closed_epoch"] >= epoch
 
 
 @pytest.mark.services

@@ -74,7 +74,7 @@ def _needed(method: str, path: str) -> str:
 def _call(api: Api, method: str, path: str, headers: dict[str, str]) -> int:
     url = re.sub(r"\{(seq|epoch)\}", "1", path)
     url = re.sub(r"\{[a-z_]+\}", "x", url)
-    if url == "/api/v1/events":
+    if url in {"/api/v1/events", "/api/v1/market/events"}:
         url += "?once=true"  # the stream would otherwise stay open
     kwargs: dict[str, object] = {"headers": headers}
     if method in {"POST", "PUT"}:

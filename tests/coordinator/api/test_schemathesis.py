@@ -72,9 +72,11 @@ def app_and_headers(
 @pytest.fixture
 def api_schema(app_and_headers: tuple[object, dict[str, str]]) -> schemathesis.BaseSchema:
     app, _ = app_and_headers
-    # The event stream never ends by design; a generated request would hang on it.
-    return schemathesis.openapi.from_asgi("/api/v1/openapi.json", app).exclude(
-        path="/api/v1/events"
+    # The event streams never end by design; a generated request would hang on them.
+    return (
+        schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
+        .exclude(path="/api/v1/events")
+        .exclude(path="/api/v1/market/events")
     )
 
 
