@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from coordinator.onchain.ledger import Chain
 from coordinator.onchain.reconcile import Reconciliation
 from coordinator.onchain.reconcile import reconcile as reconcile_all
+from coordinator.readings.oracle import Epochs
 
 __all__ = ["Reconciliation", "reconcile"]
 
@@ -19,7 +20,7 @@ async def reconcile(
     credits: Mapping[str, int],
     wallets: Iterable[str],
     *,
-    length_s: int,
+    length_s: Epochs,
     lateness_s: int,
 ) -> Reconciliation:
     return await reconcile_all(

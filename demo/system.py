@@ -49,6 +49,7 @@ from coordinator.embedded import (
 from coordinator.errors import ConfigError
 from coordinator.market.errors import MarketError
 from coordinator.onchain.ledger import Chain, market_context
+from coordinator.onchain.worker import governance_reader
 from coordinator.runner import run_ingest
 from demo.campus import MeterPlan, campus_plan
 from demo.login import OPERATOR, DemoSignIn, DemoUser
@@ -637,7 +638,9 @@ async def _run(
         auth_settings = _auth_settings(str(operator.pubkey()))
         demo_users = _demo_users(meters, traders, operator)
 
-        progress = Progress(engine, settings.epoch_length_s)
+        # The epochs as governed (a length change scheduled by the REC authority).
+        progress = Progress(engine, settings.epoch_length_s,
+                            calendar=governance_reader(settings, engine).calendar)  # fmt: skip
         events: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
         chain_ready: asyncio.Future[Chain] = asyncio.get_running_loop().create_future()
 
@@ -653,7 +656,7 @@ async def _run(
                 result = await reconcile(
                     engine, await chain_ready, credits_issued(workdir),
                     [t.wallet for t in traders.values()],
-                    length_s=settings.epoch_length_s, lateness_s=settings.lateness_window_s,
+                    length_s=progress.length_s, lateness_s=settings.lateness_window_s,
                 )  # fmt: skip
                 raise Finished(result)
 

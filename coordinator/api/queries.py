@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy import Select, and_, case, func, or_, select, tuple_
 from sqlalchemy.engine import Engine
 
 from coordinator.db.models import (
@@ -30,7 +30,7 @@ from coordinator.db.models import (
     RejectedReading,
 )
 from coordinator.db.partitions import meter_time
-from coordinator.readings.oracle import epoch_start, wh_to_base_units
+from coordinator.readings.oracle import EpochCalendar, epoch_start, wh_to_base_units
 from wire.base58 import b58encode
 from wire.reading import Reading as WireReading
 from wire.reading import SignedReading
@@ -610,20 +610,33 @@ def _hours(energy: dict[int, tuple[int, int]], trade: dict[int, tuple[int, int]]
     ]
 
 
-def campus_hours(engine: Engine, *, since: int, length_s: int) -> list[HourRow]:
+def _start_sql(epoch: Any, epochs: EpochCalendar) -> Any:
+    """SQL for the start of `epoch` (a column) by the calendar, one branch per segment."""
+    first, *later = epochs.segments
+    start = first.start + (epoch - first.first_epoch) * first.length_s
+    if not later:
+        return start
+    return case(
+        *((epoch >= s.first_epoch, s.start + (epoch - s.first_epoch) * s.length_s)
+          for s in reversed(later)),
+        else_=start,
+    )  # fmt: skip
+
+
+def campus_hours(engine: Engine, *, since: int, epochs: EpochCalendar) -> list[HourRow]:
     """Campus-wide energy of the closed epochs and the traded volume and turnover of
     the cleared ones, per UTC hour from `since` (Unix seconds), oldest first."""
-    energy_hour = (EpochRecord.epoch * EpochRecord.length_s) // HOUR_S
+    energy_hour = _start_sql(EpochRecord.epoch, epochs) // HOUR_S
     energy_query = (
         select(energy_hour, func.sum(EpochRecord.total_import_wh),
                func.sum(EpochRecord.total_export_wh))
-        .where(EpochRecord.epoch * EpochRecord.length_s >= since)
+        .where(EpochRecord.epoch >= epochs.epoch_of(since))
         .group_by(energy_hour)
     )  # fmt: skip
-    trade_hour = (ClearingRecord.epoch * length_s) // HOUR_S
+    trade_hour = _start_sql(ClearingRecord.epoch, epochs) // HOUR_S
     trade_query = (
         select(trade_hour, func.sum(ClearingRecord.volume), func.sum(ClearingRecord.turnover))
-        .where(ClearingRecord.epoch >= since // length_s)
+        .where(ClearingRecord.epoch >= epochs.epoch_of(since))
         .group_by(trade_hour)
     )
     with engine.connect() as conn:
@@ -632,16 +645,16 @@ def campus_hours(engine: Engine, *, since: int, length_s: int) -> list[HourRow]:
     return _hours(energy, trade)
 
 
-def my_hours(engine: Engine, owner: str, *, since: int, length_s: int) -> list[HourRow]:
+def my_hours(engine: Engine, owner: str, *, since: int, epochs: EpochCalendar) -> list[HourRow]:
     """The owner's import and export over all their meters per UTC hour from `since`
     (open epochs included), oldest first; volume and turnover are not counted here."""
     mine = select(Meter.gateway_id, Meter.meter_id).where(Meter.owner == owner)
-    hour = (MeterEpochEnergyRow.epoch * length_s) // HOUR_S
+    hour = _start_sql(MeterEpochEnergyRow.epoch, epochs) // HOUR_S
     query = (
         select(hour, func.sum(MeterEpochEnergyRow.import_wh),
                func.sum(MeterEpochEnergyRow.export_wh))
         .where(tuple_(MeterEpochEnergyRow.gateway_id, MeterEpochEnergyRow.meter_id).in_(mine))
-        .where(MeterEpochEnergyRow.epoch >= since // length_s)
+        .where(MeterEpochEnergyRow.epoch >= epochs.epoch_of(since))
         .group_by(hour)
     )  # fmt: skip
     with engine.connect() as conn:

@@ -522,7 +522,12 @@ class ParamChangeOut(BaseModel):
     name: str
     value: str
     from_epoch: int
-    applied: bool = Field(description="False: recorded and validated, not applied (see note)")
+    applied: bool = Field(
+        description="true: takes effect from `from_epoch` (every governed parameter does)"
+    )
+    starts_at: int = Field(
+        description="when `from_epoch` starts (Unix seconds), by the epochs with this change"
+    )
     note: str | None = None
 
 
@@ -532,7 +537,8 @@ class ParamValueOut(BaseModel):
     from_epoch: int | None = Field(description="None: the deployment's default")
     authority: str | None
     in_force: bool = Field(description="in force now; otherwise scheduled")
-    applied: bool
+    applied: bool = Field(description="true: the value takes effect from its epoch")
+    starts_at: int | None = Field(description="when `from_epoch` starts (Unix seconds)")
 
 
 class ParamsOut(BaseModel):

@@ -30,7 +30,7 @@ from coordinator.governance.controls import (
 )
 from coordinator.governance.errors import ChangeRefused, ControlConflict, GovernanceError
 from coordinator.governance.params import (
-    NOT_APPLIED,
+    LENGTH_LEAD_EPOCHS,
     GovernedParams,
     Param,
     ParamChange,
@@ -38,6 +38,7 @@ from coordinator.governance.params import (
     change_memo,
     change_text,
     check_change,
+    epoch_calendar,
     params_at,
     parse_value,
     schedule,
@@ -47,7 +48,7 @@ from coordinator.governance.store import GovernanceSource, MemoryGovernance, Sql
 
 __all__ = [
     "ALL_SCOPES",
-    "NOT_APPLIED",
+    "LENGTH_LEAD_EPOCHS",
     "Action",
     "ChangeRefused",
     "ControlConflict",
@@ -69,6 +70,7 @@ __all__ = [
     "check_control",
     "control_memo",
     "defaults_from",
+    "epoch_calendar",
     "params_at",
     "parse_scopes",
     "parse_value",

@@ -14,9 +14,15 @@ from typing import Generic, TypeVar
 
 from coordinator.config import Settings
 from coordinator.governance.controls import Controls, Scope
-from coordinator.governance.params import GovernedParams, ParamChange, params_at
+from coordinator.governance.params import (
+    GovernedParams,
+    ParamChange,
+    epoch_calendar,
+    params_at,
+)
 from coordinator.governance.store import GovernanceSource
 from coordinator.market.orders_service import PlacementTerms
+from coordinator.readings.oracle import EpochCalendar
 
 __all__ = ["GovernanceReader", "defaults_from"]
 
@@ -81,6 +87,14 @@ class GovernanceReader:
         """`params_at` from the schedule last read (for synchronous callers, e.g. the
         epoch closer in its thread); refreshed by any async read."""
         return params_at(self.defaults, self._changes.last([]), epoch)
+
+    async def calendar(self) -> EpochCalendar:
+        """The epochs as the schedule gives them (length changes included)."""
+        return epoch_calendar(self.defaults, await self.changes())
+
+    def known_calendar(self) -> EpochCalendar:
+        """`calendar` from the schedule last read (for synchronous callers)."""
+        return epoch_calendar(self.defaults, self._changes.last([]))
 
     def lateness_at(self, epoch: int) -> int:
         """The lateness window that bounds where epoch `epoch`'s readings can be: the

@@ -36,6 +36,7 @@ from sqlalchemy.engine import Engine
 from coordinator.db.models import EpochOnchain, EpochRecord, MatchRow, Meter, MintGrant
 from coordinator.onchain.grants import NO_OWNER, Grant, MintStatus, plan_grants
 from coordinator.readings.epoch_close import recompute_epoch
+from coordinator.readings.oracle import Epochs
 from programs.ledger.base import Ledger
 from programs.roles.deployment import Deployment, user_accounts
 
@@ -270,11 +271,11 @@ def _load(
 def _exports(
     engine: Engine,
     epoch: int,
-    length_s: PerEpoch,
+    length_s: Epochs,
     lateness_s: PerEpoch,
     owners: Mapping[tuple[str, str], str | None],
 ) -> list[tuple[str | None, int]]:
-    length = length_s if isinstance(length_s, int) else length_s(epoch)
+    length = length_s
     lateness = lateness_s if isinstance(lateness_s, int) else lateness_s(epoch)
     summary = recompute_epoch(engine, epoch, length, lateness).summary
     return [
@@ -288,7 +289,7 @@ async def reconcile(
     ledger: Ledger,
     deployment: Deployment,
     *,
-    length_s: PerEpoch,
+    length_s: Epochs,
     lateness_s: PerEpoch,
     credits: Mapping[str, int] | None = None,
     wallets: Iterable[str] = (),
@@ -296,8 +297,9 @@ async def reconcile(
 ) -> Reconciliation:
     """Reconcile every closed epoch (from `since_epoch`) and every wallet's balances
     (those with mints or trades, and `wallets`); `credits`, the payment tokens issued
-    to each wallet, where known. The epoch length and lateness window are those the
-    epochs were closed under (a function of the epoch where they changed)."""
+    to each wallet, where known. The epochs (a length, or the calendar of the governed
+    length) and lateness window are those the epochs were closed under (the window
+    a function of the epoch where it changed)."""
     epochs, grants, recorded, owners, trades = await asyncio.to_thread(_load, engine, since_epoch)
     mismatches: list[str] = []
     accounts = []

@@ -96,7 +96,8 @@ async def run_chain_worker(
         authority = chain.keys.settlement_authority
         keys = SettlementKeys(payer=authority, settlement_authority=authority)
         # Under the REC authority's emergency controls and governed parameters.
-        market = GovernedMarket(ctx, keys, governance_reader(settings, engine),
+        governance = governance_reader(settings, engine)
+        market = GovernedMarket(ctx, keys, governance,
                                 publish=publish, root=settings.topic_root)  # fmt: skip
         controls = await market.read()
         await resume_market(ctx, keys, publish=publish, root=settings.topic_root,
@@ -113,7 +114,8 @@ async def run_chain_worker(
                         await _report(on_epoch, "minted", epoch)
                     for grant in await mint_withheld(chain, engine):
                         await _report(on_epoch, "withheld_minted", grant.epoch)
-                current = epoch_of(int(time.time()), settings.epoch_length_s)
+                # Epochs by the calendar in force (the governed epoch length).
+                current = epoch_of(int(time.time()), await governance.calendar())
                 await market.step(current, cleared)
             except (OperationalError, InterfaceError) as exc:
                 log.warning("chain work postponed, database unavailable: %s", exc)

@@ -77,11 +77,11 @@ from coordinator.api.schemas import (
 )
 from coordinator.config import Settings
 from coordinator.governance import (
-    NOT_APPLIED,
     Action,
     ChangeRefused,
     ControlConflict,
     GovernanceReader,
+    Param,
     ParamChange,
     Pause,
     SqlGovernance,
@@ -90,12 +90,13 @@ from coordinator.governance import (
     check_change,
     check_control,
     control_memo,
+    epoch_calendar,
     parse_scopes,
     parse_value,
     schedule,
 )
 from coordinator.governance.notes import check_note, note_memo, note_text
-from coordinator.readings.oracle import epoch_of
+from coordinator.readings.oracle import epoch_of, epoch_span
 from programs.errors import LedgerError, TransactionFailed
 from programs.roles.deployment import user_accounts
 from programs.roles.governance import freeze_user, is_frozen, record_memo, thaw_user
@@ -175,8 +176,9 @@ def _store(request: Request) -> SqlGovernance:
     return store
 
 
-def _epoch(settings: Settings, now: dt.datetime) -> int:
-    return epoch_of(int(now.timestamp()), settings.epoch_length_s)
+async def _epoch(request: Request, now: dt.datetime) -> int:
+    """The epoch running at `now`, by the calendar in force (the governed epoch length)."""
+    return epoch_of(int(now.timestamp()), await _reader(request).calendar())
 
 
 def _rec_key(chain: ChainAccess) -> Keypair:
@@ -229,7 +231,7 @@ async def _control(
     store = _store(request)
     scopes = parse_scopes(body.scopes)
     changed = check_control(await asyncio.to_thread(store.controls), action, scopes)
-    epoch = _epoch(settings, now)
+    epoch = await _epoch(request, now)
     signature, memo_error = None, None
     if chain is None:
         memo_error = "no ledger is configured"
@@ -286,8 +288,10 @@ async def params(
 ) -> ParamsOut:
     """Every governed parameter: the value in force now, then those scheduled."""
     reader = _reader(request)
-    epoch = _epoch(settings, clock())
-    rows = schedule(reader.defaults, await reader.changes(), epoch)
+    epoch = await _epoch(request, clock())
+    changes = await reader.changes()
+    rows = schedule(reader.defaults, changes, epoch)
+    epochs = epoch_calendar(reader.defaults, changes)
     seen: set[str] = set()
     values = []
     for row in rows:
@@ -298,7 +302,8 @@ async def params(
                 from_epoch=row.from_epoch,
                 authority=row.authority,
                 in_force=row.name not in seen,
-                applied=row.applied,
+                applied=True,
+                starts_at=None if row.from_epoch is None else epochs.start(row.from_epoch),
             )
         )
         seen.add(row.name)
@@ -329,7 +334,7 @@ async def set_param(
                     authority=principal.subject, issued_at=body.issued_at,
                     signature=body.signature),
         defaults=reader.defaults, changes=await asyncio.to_thread(store.param_changes),
-        current_epoch=_epoch(settings, now), now=int(now.timestamp()),
+        current_epoch=await _epoch(request, now), now=int(now.timestamp()),
     )  # fmt: skip
     if await asyncio.to_thread(store.has_signature, change.signature):
         raise ChangeRefused("duplicate_change", "this signed change is recorded already")
@@ -337,15 +342,17 @@ async def set_param(
         signature = str(await record_memo(chain.ledger, change_memo(change), payer=chain.payer))
     except LedgerError as exc:
         raise _ledger_refused("parameter change", exc) from exc
+    epochs = epoch_calendar(reader.defaults, [*await reader.changes(), change])
+    starts_at = epochs.start(change.from_epoch)
     note = None
-    if change.name in NOT_APPLIED:
+    if change.name is Param.EPOCH_LENGTH_S:
         note = (
-            "recorded and validated, not applied: the epoch length is fixed per "
-            "deployment (GTX_EPOCH_LENGTH_S); changing it at runtime is future work"
+            f"epoch {change.from_epoch} starts at {epoch_span(change.from_epoch, epochs)}; "
+            f"epochs from then on last {change.value} s"
         )
     also = _audit_also(request, principal, "governance.set_param", change.name.value, now,
                        value=change.value, from_epoch=change.from_epoch, signature=signature,
-                       wallet_signature=change.signature, applied=note is None)  # fmt: skip
+                       wallet_signature=change.signature, applied=True)  # fmt: skip
     if not await asyncio.to_thread(store.add_param_change, change, signature, now, also=also):
         raise ChangeRefused("duplicate_change", "this signed change is recorded already")
     reader.forget()
@@ -355,7 +362,8 @@ async def set_param(
         name=change.name.value,
         value=change.value,
         from_epoch=change.from_epoch,
-        applied=note is None,
+        applied=True,
+        starts_at=starts_at,
         note=note,
     )
 

@@ -8,13 +8,20 @@ from starlette.concurrency import run_in_threadpool
 
 from coordinator.api import queries, users
 from coordinator.api.auth.config import AuthSettings
-from coordinator.api.deps import USER, Clock, Principal, get_clock, get_engine, require_role
+from coordinator.api.deps import (
+    USER,
+    Clock,
+    Principal,
+    get_calendar,
+    get_clock,
+    get_engine,
+    require_role,
+)
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
 from coordinator.api.reasons import describe
 from coordinator.api.routes.market import Hours, hour_out, since_hours
 from coordinator.api.schemas import EpochEnergyOut, GatewayStatusOut, HourOut, MeOut, MyMeterOut
-from coordinator.config import Settings
-from coordinator.readings.oracle import epoch_start
+from coordinator.readings.oracle import Epochs, epoch_start
 
 __all__ = ["router"]
 
@@ -83,11 +90,11 @@ async def my_gateways(
 
 
 def energy_page(
-    rows: list[queries.MyEpochEnergy], length_s: int, limit: int
+    rows: list[queries.MyEpochEnergy], epochs: Epochs, limit: int
 ) -> Page[EpochEnergyOut]:
     return Page(
         items=[
-            EpochEnergyOut(epoch=r.epoch, start=epoch_start(r.epoch, length_s),
+            EpochEnergyOut(epoch=r.epoch, start=epoch_start(r.epoch, epochs),
                            import_wh=r.import_wh, export_wh=r.export_wh, closed=r.closed,
                            minted_base_units=r.minted_base_units,
                            withheld_base_units=r.withheld_base_units,
@@ -119,8 +126,7 @@ async def my_energy(
             since=since_epoch, limit=limit,
         )
     )  # fmt: skip
-    settings: Settings = request.app.state.settings
-    return energy_page(rows, settings.epoch_length_s, limit)
+    return energy_page(rows, await get_calendar(request), limit)
 
 
 @router.get("/mints")
@@ -135,8 +141,7 @@ async def my_mints(
             since=None, limit=limit,
         )
     )  # fmt: skip
-    settings: Settings = request.app.state.settings
-    page = energy_page(rows, settings.epoch_length_s, limit)
+    page = energy_page(rows, await get_calendar(request), limit)
     page.items = [i for i in page.items if i.closed]
     return page
 
@@ -151,11 +156,9 @@ async def my_hours(
 ) -> list[HourOut]:
     """Exported and imported energy over all the user's meters per UTC hour, oldest
     first (the open epoch included); hours with nothing are left out."""
-    settings: Settings = request.app.state.settings
     since = since_hours(clock(), hours)
+    epochs = await get_calendar(request)
     rows = await run_in_threadpool(
-        lambda: queries.my_hours(
-            engine, principal.subject, since=since, length_s=settings.epoch_length_s
-        )
+        lambda: queries.my_hours(engine, principal.subject, since=since, epochs=epochs)
     )
     return [hour_out(r) for r in rows]

@@ -10,11 +10,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from coordinator.ops import metrics
 from coordinator.ops.alerts.rules import RESOLVABLE, AlertRules, AlertSource, evaluate
+from coordinator.readings.oracle import EpochCalendar
 from wire import topics
 from wire.alerts import Alert, AlertEvent, encode_alert
 
@@ -42,8 +44,12 @@ class AlertMonitor:
         rules: AlertRules | None = None,
         interval_s: float = 30.0,
         clock: Callable[[], float] = time.time,
+        calendar: Callable[[], Awaitable[EpochCalendar]] | None = None,
     ) -> None:
+        """`calendar`: the epoch calendar in force, read at each step (the governed
+        epoch length); without it, the rules' own `length_s`."""
         self._source = source
+        self._calendar = calendar
         self._publish = publish
         self._topic = topics.alerts(topic_root)
         self._rules = rules or AlertRules()
@@ -56,7 +62,10 @@ class AlertMonitor:
     async def step(self) -> list[AlertEvent]:
         """One evaluation: returns the events it produced (published or queued)."""
         now = int(self._clock())
-        current = await asyncio.to_thread(evaluate, self._source, self._rules, now, self._since)
+        rules = self._rules
+        if self._calendar is not None:
+            rules = replace(rules, length_s=await self._calendar())
+        current = await asyncio.to_thread(evaluate, self._source, rules, now, self._since)
         by_key = {a.key: a for a in current}
         events = [AlertEvent(a, "firing", now) for k, a in by_key.items() if k not in self.active]
         events += [

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from coordinator.readings.oracle import epoch_of, epoch_start
+from coordinator.readings.oracle import Epochs, epoch_of, epoch_start
 from wire.alerts import Alert, AlertKind
 
 __all__ = [
@@ -212,7 +212,7 @@ class EpochRows:
     first_cleared_epoch: int | None
 
 
-def due_epoch(now: int, length_s: int, grace_s: int) -> int:
+def due_epoch(now: int, length_s: Epochs, grace_s: int) -> int:
     """The newest epoch whose end plus `grace_s` is at or before `now`."""
     return epoch_of(now - grace_s, length_s) - 1
 
@@ -221,7 +221,7 @@ def missed_epochs(
     rows: EpochRows,
     now: int,
     *,
-    length_s: int,
+    length_s: Epochs,
     grace_s: int,
     window: int,
     expect_clearing: bool,
@@ -247,7 +247,7 @@ def missed_epochs(
     return alerts
 
 
-def _epoch_alert(kind: AlertKind, epoch: int, length_s: int, grace_s: int) -> Alert:
+def _epoch_alert(kind: AlertKind, epoch: int, length_s: Epochs, grace_s: int) -> Alert:
     verb = "closed" if kind is AlertKind.EPOCH_NOT_CLOSED else "cleared"
     end = epoch_start(epoch + 1, length_s)
     return Alert(
@@ -261,9 +261,10 @@ def _epoch_alert(kind: AlertKind, epoch: int, length_s: int, grace_s: int) -> Al
 
 @dataclass(frozen=True, slots=True)
 class AlertRules:
-    """Thresholds of the rules; defaults suit 15-minute epochs."""
+    """Thresholds of the rules; defaults suit 15-minute epochs. `length_s`: the epoch
+    length, or the calendar in force (the governed epoch length)."""
 
-    length_s: int = 900
+    length_s: Epochs = 900
     grace_s: int = 120
     # Extra time after end + grace before an epoch counts as missed: the closer
     # and the market run every few seconds, not at the instant.

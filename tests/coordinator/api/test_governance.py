@@ -141,16 +141,32 @@ def test_a_parameter_change_is_signed_by_the_authoritys_wallet_and_takes_effect(
     assert r.status_code == 201, r.text
 
 
-def test_the_epoch_length_change_is_recorded_and_reported_as_not_applied(
-    chain_api: ChainApi,
-) -> None:
+def test_an_epoch_length_change_takes_effect_at_its_boundary(chain_api: ChainApi) -> None:
     api, wallet = chain_api, chain_api.rec
     rec = api.login(wallet)
-    body = _signed_change(api, wallet, rec, "epoch_length_s", "900", _epoch(api) + 4)
+    now = _epoch(api)
+    # The next epoch is open for orders already: its length is never changed.
+    early = _signed_change(api, wallet, rec, "epoch_length_s", "300", now + 1)
+    r = api.client.post(f"{GOV}/params", json=early, headers=rec)
+    assert (r.status_code, r.json()["detail"]["code"]) == (422, "too_soon")
+    body = _signed_change(api, wallet, rec, "epoch_length_s", "300", now + 2)
     r = api.client.post(f"{GOV}/params", json=body, headers=rec)
     assert r.status_code == 200, r.text
-    assert r.json()["applied"] is False
-    assert "future work" in r.json()["note"]
+    boundary = (now + 2) * EPOCH_S
+    assert (r.json()["applied"], r.json()["starts_at"]) == (True, boundary)
+    assert "epochs from then on last 300 s" in r.json()["note"]
+    user = api.login(Keypair())
+    summary = api.client.get("/api/v1/market/summary", headers=user).json()
+    assert (summary["current_epoch"], summary["epoch_length_s"]) == (now, EPOCH_S)
+    # Past the boundary, epochs are 300 s and numbered on from it.
+    api.clock.advance(boundary - api.clock().timestamp() + 2 * 300 + 1)
+    summary = api.client.get("/api/v1/market/summary", headers=user).json()
+    assert (summary["current_epoch"], summary["epoch_length_s"]) == (now + 4, 300)
+    assert summary["closes_at"] == boundary + 3 * 300
+    values = api.client.get(f"{GOV}/params", headers=user).json()["values"]
+    length = [(v["value"], v["in_force"], v["starts_at"]) for v in values
+              if v["name"] == "epoch_length_s"]  # fmt: skip
+    assert length == [("300", True, boundary)]
     too_soon = _signed_change(api, wallet, rec, "k", "1/3", _epoch(api))
     r = api.client.post(f"{GOV}/params", json=too_soon, headers=rec)
     assert (r.status_code, r.json()["detail"]["code"]) == (422, "too_soon")
