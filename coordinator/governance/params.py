@@ -257,17 +257,20 @@ def epoch_calendar(defaults: GovernedParams, changes: Sequence[ParamChange]) -> 
 
 
 def _check_aligned(epochs: EpochCalendar, from_epoch: int) -> None:
-    for seg in epochs.segments:
+    for i, seg in enumerate(epochs.segments):
         if seg.first_epoch >= from_epoch and seg.start % seg.length_s:
+            before = EpochCalendar(epochs.segments[:i])  # the epochs without this change
             aligned = next(
-                e for e in range(seg.first_epoch, seg.first_epoch + seg.length_s)
-                if epochs.start(e) % seg.length_s == 0
+                (e for e in range(seg.first_epoch, seg.first_epoch + seg.length_s)
+                 if before.start(e) % seg.length_s == 0),
+                None,
             )  # fmt: skip
+            hint = "" if aligned is None else f": start them at epoch {aligned}"
             raise ChangeRefused(
                 "unaligned_epoch",
                 f"epoch {seg.first_epoch} would start at {seg.start}, not a multiple of "
-                f"{seg.length_s} s: start the {seg.length_s} s epochs at epoch {aligned} "
-                "so they stay aligned to UTC",
+                f"{seg.length_s} s, so {seg.length_s} s epochs would not be aligned to "
+                f"UTC{hint}",
             )
 
 
