@@ -26,6 +26,7 @@ __all__ = [
     "EnrolmentOut",
     "EpochEnergyOut",
     "EpochOut",
+    "EpochSegmentOut",
     "GatewayOut",
     "GatewayStatusOut",
     "GovernanceIn",
@@ -598,9 +599,19 @@ class MarketClearingOut(BaseModel):
     cleared_at: dt.datetime
 
 
+class EpochSegmentOut(BaseModel):
+    first_epoch: int
+    start: int = Field(description="when `first_epoch` starts, Unix seconds UTC")
+    length_s: int = Field(description="the length of each epoch from `first_epoch` on")
+
+
 class MarketSummaryOut(BaseModel):
     now: int = Field(description="the server's clock, Unix seconds UTC")
-    epoch_length_s: int
+    epoch_length_s: int = Field(description="the length of the epoch being delivered now")
+    epoch_segments: list[EpochSegmentOut] = Field(
+        description="the epoch calendar: epoch e of the last segment with first_epoch <= e "
+        "(else the first) starts at start + (e - first_epoch) * length_s"
+    )
     current_epoch: int = Field(description="the epoch being delivered now")
     open_epoch: int = Field(description="the epoch orders are placed for")
     closes_at: int = Field(

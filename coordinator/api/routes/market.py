@@ -28,6 +28,7 @@ from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
 from coordinator.api.schemas import (
     CampusEpochOut,
+    EpochSegmentOut,
     HourOut,
     MarketClearingOut,
     MarketSummaryOut,
@@ -83,6 +84,8 @@ async def summary(
     last = await run_in_threadpool(queries.latest_clearing, engine)
     return MarketSummaryOut(
         now=now, epoch_length_s=epochs.length(current), current_epoch=current,
+        epoch_segments=[EpochSegmentOut(first_epoch=s.first_epoch, start=s.start,
+                                        length_s=s.length_s) for s in epochs.segments],
         open_epoch=current + 1, closes_at=epochs.start(current + 1), tick=_RULES.tick,
         lot=_RULES.lot,
         energy_decimals=ENERGY_DECIMALS, payment_decimals=PAYMENT_DECIMALS,
