@@ -441,6 +441,18 @@ class MarketControl(Base):
     memo_signature: Mapped[str] = mapped_column(String(100))
 
 
+class HeldClearing(Base):
+    """A pause of clearing, from the epoch it began; `caught_up_at` is set once the
+    chain leader has cleared every epoch it held back (empty ones too)."""
+
+    __tablename__ = "held_clearings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    from_epoch: Mapped[int] = mapped_column(BigInteger)
+    paused_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    caught_up_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class ParamChangeRow(Base):
     """One governed parameter change, signed by the REC authority's wallet
     (`coordinator.governance.params`); append-only, resolved by `from_epoch`."""

@@ -210,6 +210,8 @@ class EpochRows:
     cleared: frozenset[int]
     first_data_epoch: int | None  # lowest epoch anything was counted or closed in
     first_cleared_epoch: int | None
+    # Clearing paused by the REC authority from this epoch on (cleared after the resume).
+    clearing_paused_since: int | None = None
 
 
 def due_epoch(now: int, length_s: Epochs, grace_s: int) -> int:
@@ -230,7 +232,7 @@ def missed_epochs(
     """Epochs among the last `window` due ones that were not closed, or (when the market
     runs) not cleared. Closing is expected from the first epoch with data on (the closer
     starts there); clearing from the first epoch ever cleared, or `clearing_since_epoch`
-    if none was."""
+    if none was, and not for the epochs of a pause of clearing while it lasts."""
     hi = due_epoch(now, length_s, grace_s)
     lo = hi - window + 1
     alerts = []
@@ -241,8 +243,9 @@ def missed_epochs(
     if expect_clearing:
         first = rows.first_cleared_epoch
         start = clearing_since_epoch if first is None else min(first, clearing_since_epoch)
+        paused = rows.clearing_paused_since
         for e in range(max(lo, start), hi + 1):
-            if e not in rows.cleared:
+            if e not in rows.cleared and (paused is None or e < paused):
                 alerts.append(_epoch_alert(AlertKind.EPOCH_NOT_CLEARED, e, length_s, grace_s))
     return alerts
 

@@ -14,15 +14,17 @@ from sqlalchemy.engine import Engine
 from coordinator.db.models import (
     Device,
     EpochRecord,
+    MarketControl,
     MeterEpochEnergyRow,
     RejectedReading,
     SettlementJob,
 )
+from coordinator.db.session import make_engine
 from coordinator.ops.alerts.loop import AlertMonitor
 from coordinator.ops.alerts.rules import RESOLVABLE, AlertRules, GatewaySeen, LedgerFailure
 from coordinator.ops.alerts.storage import SqlAlertSource
 from tests.coordinator.ops.alerts.fakes import FakeSource
-from tests.utils.services import MQTT_HOST, MQTT_PORT, async_wait_until
+from tests.utils.services import MQTT_HOST, MQTT_PORT, async_wait_until, migrated_database
 from wire import topics
 from wire.alerts import AlertEvent, AlertKind, decode_alert
 from wire.base58 import b58encode
@@ -148,3 +150,20 @@ async def test_alert_monitor_against_database_and_broker(engine: Engine, topic_r
             conn.execute(delete(SettlementJob).where(SettlementJob.job_key == job_key))
             conn.execute(delete(RejectedReading).where(RejectedReading.gateway_id == gw))
             conn.execute(delete(Device).where(Device.gateway_id == gw))
+
+
+@pytest.mark.services
+def test_the_source_reports_a_pause_of_clearing_from_its_epoch() -> None:
+    with migrated_database() as url:
+        engine = make_engine(url)
+        try:
+            source = SqlAlertSource(engine)
+            assert source.epochs(40, 45).clearing_paused_since is None
+            with engine.begin() as conn:
+                conn.execute(insert(MarketControl).values(
+                    scope="clearing", since=_at(T), since_epoch=42, paused_by="W", reason="r",
+                    memo_signature="",
+                ))  # fmt: skip
+            assert source.epochs(40, 45).clearing_paused_since == 42
+        finally:
+            engine.dispose()
