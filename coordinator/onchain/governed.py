@@ -127,7 +127,7 @@ class GovernedMarket:
                 due.append(current)
             for epoch in due:
                 params = await self._governance.params_at(epoch)
-                ctx = replace(self._ctx, rules=params.market_rules())
+                ctx = replace(self._ctx, rules=params.market_rules(), band=params.price_band())
                 await run_market_epoch(
                     ctx, epoch, self._keys, publish=self._publish, root=self._root,
                     may_settle=self._may_settle,

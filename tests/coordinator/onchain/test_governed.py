@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from solders.keypair import Keypair
 
+from coordinator.api.reasons import describe
 from coordinator.governance import (
     GovernanceReader,
     GovernedParams,
@@ -176,6 +177,30 @@ async def test_a_parameter_change_two_epochs_ahead_clears_that_epoch_under_it() 
         "pay_as_clear",
         "pay_as_bid",
     ]
+
+
+async def test_an_order_outside_a_band_changed_after_it_was_placed_is_excluded() -> None:
+    governance = MemoryGovernance()
+    market = await make_market(MemoryMarketStore())
+    first = market.epoch
+    seller, buyer = await _trade(market, price=140_000)
+    (other,) = await market.users(1, credit=100)
+    inside = await market.order(other, Side.BUY, 1, 110_000)
+    # After the orders were placed, the authority caps prices at 120_000 from `first`.
+    governance.changes.append(
+        ParamChange(
+            name=Param.PRICE_MAX, value="120000", from_epoch=first,
+            authority="authority-wallet", issued_at=0,
+        )
+    )  # fmt: skip
+    assert await _pass(_governed(market, governance), first) == [first]
+    orders = {o.order_id: o for o in market.ctx.store.list_orders(epoch=first)}
+    dear = next(o for o in orders.values() if o.limit_price == 140_000)
+    assert (dear.status.value, dear.reason) == ("excluded", "price_out_of_band")
+    assert describe(dear.reason) == ("the limit price is outside the band the REC authority allows")
+    # The order inside the band trades.
+    assert orders[inside.order_id].status.value != "excluded"
+    assert market.ctx.store.get_clearing(first).match_count == 1  # type: ignore[union-attr]
 
 
 async def test_operators_see_the_controls_retained_when_they_change() -> None:
