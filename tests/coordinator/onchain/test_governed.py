@@ -183,7 +183,7 @@ async def test_an_order_outside_a_band_changed_after_it_was_placed_is_excluded()
     governance = MemoryGovernance()
     market = await make_market(MemoryMarketStore())
     first = market.epoch
-    seller, buyer = await _trade(market, price=140_000)
+    await _trade(market, price=140_000)
     (other,) = await market.users(1, credit=100)
     inside = await market.order(other, Side.BUY, 1, 110_000)
     # After the orders were placed, the authority caps prices at 120_000 from `first`.
