@@ -14,7 +14,9 @@ within `GTX_CHAIN_CHECK_INTERVAL_S`) and:
   instance leads, and a pause is marked caught up once all its epochs are;
 - settlement: asked again after each clearing is stored, so a pause that comes
   while a clearing runs holds its settlement back; the epochs held back are
-  settled once settlement runs again (exactly-once jobs).
+  settled once settlement runs again (exactly-once jobs); a trade parked because a
+  party's accounts were frozen after the clearing is settled at the first pass
+  after both parties are thawed (`market.settlement.settle_parked`).
 
 It also publishes the controls, retained, whenever they change
 (`wire.topics.market_controls`) and keeps the `gtx_market_paused` gauge.
@@ -26,9 +28,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+from solders.pubkey import Pubkey
+
 from coordinator.governance import ALL_SCOPES, Controls, GovernanceReader, Scope
 from coordinator.market import MarketContext, SettlementKeys, run_market_epoch, settle
 from coordinator.market.clearing_service import Publish
+from coordinator.market.escrow import read_escrow
+from coordinator.market.settlement import settle_parked
 from coordinator.ops import metrics
 from wire.controls import ControlsReport, PausedScope, encode_controls
 from wire.topics import DEFAULT_ROOT, market_controls
@@ -147,4 +153,19 @@ class GovernedMarket:
             self._settle_backlog = False
         elif self.controls.paused(Scope.SETTLEMENT):
             self._settle_backlog = True
+        if not self.controls.paused(Scope.SETTLEMENT):
+            await self._settle_parked()
         return cleared
+
+    async def _settle_parked(self) -> None:
+        """Trades parked on a freeze, settled once their parties are thawed."""
+        ctx = self._ctx
+
+        async def frozen(owner: str) -> bool:
+            escrow = await read_escrow(ctx.ledger, ctx.deployment, Pubkey.from_string(owner))
+            return escrow.energy.frozen or escrow.payment.frozen
+
+        for o in await settle_parked(ctx.store, ctx.ledger, ctx.deployment, self._keys, frozen,
+                                     clock=ctx.clock):  # fmt: skip
+            log.info("parked trade %d %s after the thaw%s", o.idx, o.status.value,
+                     "" if o.error is None else f": {o.error}")  # fmt: skip
