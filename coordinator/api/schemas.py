@@ -1,6 +1,7 @@
 """Request and response bodies of the API (pydantic)."""
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -18,6 +19,7 @@ __all__ = [
     "ChainActionOut",
     "ClearingOut",
     "ControlActionOut",
+    "ControlDraftIn",
     "ControlsIn",
     "ControlsOut",
     "DeploymentOut",
@@ -547,11 +549,24 @@ class ParamsOut(BaseModel):
     values: list[ParamValueOut]
 
 
+class ControlDraftIn(BaseModel):
+    action: Literal["pause", "resume"]
+    scopes: list[str] = Field(
+        min_length=1, max_length=5, description="orders, clearing, settlement, minting, or all"
+    )
+
+
 class ControlsIn(BaseModel):
+    """A pause or resume signed by the REC authority's wallet: the wallet signs
+    `gtx/v1 control action=<a> scopes=<sorted> epoch=<E> by=<wallet> at=<issued_at>`
+    (POST /governance/controls/draft writes it)."""
+
     scopes: list[str] = Field(
         min_length=1, max_length=5, description="orders, clearing, settlement, minting, or all"
     )
     reason: str = Field(min_length=1, max_length=200)
+    issued_at: int = Field(ge=0)
+    signature: str = _WALLET_SIGNATURE
 
 
 class PauseOut(BaseModel):

@@ -26,6 +26,7 @@ from coordinator.governance.controls import (
     Scope,
     check_control,
     control_memo,
+    control_text,
     parse_scopes,
 )
 from coordinator.governance.errors import ChangeRefused, ControlConflict, GovernanceError
@@ -69,6 +70,7 @@ __all__ = [
     "check_change",
     "check_control",
     "control_memo",
+    "control_text",
     "defaults_from",
     "epoch_calendar",
     "params_at",

@@ -51,7 +51,7 @@ from fractions import Fraction
 from typing import Any
 
 from coordinator.governance.errors import ChangeRefused
-from coordinator.governance.signing import wallet_signed
+from coordinator.governance.signing import MAX_AGE_S, MAX_SKEW_S, check_signed
 from coordinator.market.rules.orders import MarketRules, PricingRule
 from coordinator.readings.oracle.calendar import EpochCalendar
 from coordinator.readings.oracle.config import OracleConfig
@@ -80,9 +80,6 @@ MEMO_KIND = "gtx/v1 param"
 MIN_LEAD_EPOCHS = 1
 # The epoch length from the epoch after the next at the earliest (module doc).
 LENGTH_LEAD_EPOCHS = 2
-# How old the signed text may be when it reaches the API (and how far ahead).
-MAX_AGE_S = 300
-MAX_SKEW_S = 60
 
 
 class Param(StrEnum):
@@ -309,14 +306,8 @@ def check_change(
             f"a change takes effect from a future epoch: {earliest} at the earliest "
             f"(epoch {current_epoch} is running)",
         )
-    if not now - MAX_AGE_S <= change.issued_at <= now + MAX_SKEW_S:
-        raise ChangeRefused(
-            "stale_request", f"the change was signed at {change.issued_at}; sign it again now"
-        )
-    if not wallet_signed(change.authority, change_text(change), change.signature):
-        raise ChangeRefused(
-            "bad_signature", "the signature is not the caller's wallet's over this change's text"
-        )
+    check_signed(change.authority, change_text(change), change.signature,
+                 issued_at=change.issued_at, now=now)  # fmt: skip
     after = [*changes, change]
     boundaries = sorted({c.from_epoch for c in after if c.from_epoch >= change.from_epoch})
     for epoch in boundaries:

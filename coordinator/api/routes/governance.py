@@ -3,8 +3,10 @@ freezing and thawing an account, and who the REC authorities are.
 
 - `GET /controls` (public: the dashboard's banner) and `POST /controls/pause` /
   `/controls/resume` `{scopes, reason}`: orders, clearing, settlement, minting, or
-  `all` (maintenance mode). Recorded in the database every instance reads, as a
-  memo signed by the REC authority's platform key, and in the audit log. A pause
+  `all` (maintenance mode), signed by the authority's own wallet (`POST
+  /controls/draft` gives the exact text). Recorded in the database every instance
+  reads, as a memo with the text and the signature (the platform only pays the
+  fee), and in the audit log. A pause
   is recorded even when the ledger is down (the answer says the memo is missing):
   an emergency stop must not wait for the chain.
 - `GET /params`, `POST /params/draft` and `POST /params`: a change "from epoch N"
@@ -62,6 +64,7 @@ from coordinator.api.schemas import (
     AuditOut,
     ChainActionOut,
     ControlActionOut,
+    ControlDraftIn,
     ControlsIn,
     ControlsOut,
     DraftOut,
@@ -90,12 +93,14 @@ from coordinator.governance import (
     check_change,
     check_control,
     control_memo,
+    control_text,
     epoch_calendar,
     parse_scopes,
     parse_value,
     schedule,
 )
 from coordinator.governance.notes import check_note, note_memo, note_text
+from coordinator.governance.signing import check_signed
 from coordinator.readings.oracle import epoch_of, epoch_span
 from programs.errors import LedgerError, TransactionFailed
 from programs.roles.deployment import user_accounts
@@ -230,17 +235,20 @@ async def _control(
 ) -> ControlActionOut:  # fmt: skip
     store = _store(request)
     scopes = parse_scopes(body.scopes)
+    # The epoch the wallet signed: the one running when it signed.
+    epoch = epoch_of(body.issued_at, await _reader(request).calendar())
+    text = control_text(action, scopes, epoch, principal.subject, body.issued_at)
+    check_signed(principal.subject, text, body.signature, issued_at=body.issued_at,
+                 now=int(now.timestamp()))  # fmt: skip
     changed = check_control(await asyncio.to_thread(store.controls), action, scopes)
-    epoch = await _epoch(request, now)
     signature, memo_error = None, None
     if chain is None:
         memo_error = "no ledger is configured"
     else:
+        memo = control_memo(action, scopes, epoch, principal.subject, body.issued_at,
+                            body.signature)  # fmt: skip
         try:
-            signature = str(await record_memo(
-                chain.ledger, control_memo(action, changed, epoch, principal.subject),
-                payer=chain.payer, signers=[_rec_key(chain)],
-            ))  # fmt: skip
+            signature = str(await record_memo(chain.ledger, memo, payer=chain.payer))
         except LedgerError as exc:
             memo_error = str(exc).splitlines()[0][:200]
     names = sorted(s.value for s in changed)
@@ -256,6 +264,18 @@ async def _control(
     return ControlActionOut(
         action=action.value, scopes=names, signature=signature, memo_error=memo_error
     )
+
+
+@router.post("/controls/draft")
+async def control_draft(
+    body: ControlDraftIn, request: Request, principal: Rec, clock: Now
+) -> DraftOut:
+    """The exact text the caller's wallet signs to pause or resume these scopes now."""
+    scopes = parse_scopes(body.scopes)
+    issued_at = int(clock().timestamp())
+    epoch = epoch_of(issued_at, await _reader(request).calendar())
+    text = control_text(Action(body.action), scopes, epoch, principal.subject, issued_at)
+    return DraftOut(text=text, issued_at=issued_at)
 
 
 @router.post("/controls/pause")
