@@ -73,13 +73,18 @@ class EpochCalendar:
         return self.segments[0].length_s if len(self.segments) == 1 else None
 
     def _by_epoch(self, epoch: int) -> Segment:
+        if len(self.segments) == 1:  # nearly always: no search on the ingest path
+            return self.segments[0]
         i = bisect.bisect_right(self.segments, epoch, key=lambda s: s.first_epoch) - 1
         return self.segments[max(i, 0)]
 
     def epoch_of(self, ts: int) -> int:
         """The epoch containing instant `ts` (Unix seconds)."""
-        i = bisect.bisect_right(self.segments, ts, key=lambda s: s.start) - 1
-        seg = self.segments[max(i, 0)]
+        if len(self.segments) == 1:
+            seg = self.segments[0]
+        else:
+            i = bisect.bisect_right(self.segments, ts, key=lambda s: s.start) - 1
+            seg = self.segments[max(i, 0)]
         return seg.first_epoch + (ts - seg.start) // seg.length_s
 
     def start(self, epoch: int) -> int:
