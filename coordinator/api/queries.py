@@ -6,6 +6,7 @@ by keyset (`after` / `before` keys the routes carry in cursors).
 """
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,8 @@ from coordinator.db.models import (
     RejectedReading,
 )
 from coordinator.db.partitions import meter_time
-from coordinator.readings.oracle import EpochCalendar, epoch_start, wh_to_base_units
+from coordinator.readings.epoch_close import reading_window
+from coordinator.readings.oracle import EpochCalendar, Epochs, epoch_start, wh_to_base_units
 from wire.base58 import b58encode
 from wire.reading import Reading as WireReading
 from wire.reading import SignedReading
@@ -317,14 +319,14 @@ def gateway_keys(engine: Engine, gateway_id: str) -> list[bytes]:
 
 
 def epoch_readings(
-    engine: Engine, epoch: int, length_s: int, lateness_s: int
+    engine: Engine, epoch: int, epochs: Epochs, lateness_s: int
 ) -> list[SignedReading]:
-    """The readings in an epoch's Merkle tree (the window `epochs_service` uses)."""
-    start = epoch_start(epoch, length_s)
+    """The readings in an epoch's Merkle tree (the window the epoch close uses)."""
+    low, high = reading_window(epoch, epochs, lateness_s)
     query = select(*_READING_COLS).where(
         Reading.epoch == epoch,
-        Reading.meter_time >= meter_time(max(start - lateness_s - length_s, 0)),
-        Reading.meter_time < meter_time(start + length_s),
+        Reading.meter_time >= meter_time(low),
+        Reading.meter_time < meter_time(high),
     )
     with engine.connect() as conn:
         rows = [_reading_row(r) for r in conn.execute(query)]
@@ -343,16 +345,26 @@ def _epoch_query() -> Select[*tuple[Any, ...]]:
         EpochRecord.total_import_wh, EpochRecord.total_export_wh, EpochRecord.mint_base_units,
         EpochRecord.merkle_root, ClearingRecord.clearing_price, ClearingRecord.volume,
         ClearingRecord.turnover, ClearingRecord.inputs_hash, ClearingRecord.result_hash,
-        EpochOnchain.attestation_signature,
+        EpochOnchain.attestation_signature, EpochRecord.summary_json,
     ).outerjoin(ClearingRecord, ClearingRecord.epoch == EpochRecord.epoch).outerjoin(
         EpochOnchain, EpochOnchain.epoch == EpochRecord.epoch
     )  # fmt: skip
 
 
+def _start(epoch: Any, length: Any, summary: Any) -> int:
+    """When a closed epoch started: as its close recorded it (the governed epoch length
+    can have changed since), else by its length."""
+    try:
+        start = json.loads(summary)["start"]
+    except (TypeError, ValueError, KeyError):
+        start = None
+    return start if isinstance(start, int) else epoch_start(int(epoch), int(length))
+
+
 def _epoch_row(r: Sequence[object]) -> EpochRow:
-    e, length, closed, count, imp, exp, mint, root, price, vol, turn, ih, rh, att = r
+    e, length, closed, count, imp, exp, mint, root, price, vol, turn, ih, rh, att, body = r
     return EpochRow(
-        e, epoch_start(e, length), length, closed, count, imp, exp, mint,  # type: ignore[arg-type]
+        e, _start(e, length, body), length, closed, count, imp, exp, mint,  # type: ignore[arg-type]
         bytes(root), price, vol, turn, ih, rh, att,  # type: ignore[call-overload, arg-type]
     )  # fmt: skip
 
@@ -590,7 +602,7 @@ def campus_energy(engine: Engine, *, before: int | None, limit: int) -> list[Cam
     query = (
         select(EpochRecord.epoch, EpochRecord.length_s, EpochRecord.reading_count,
                EpochRecord.total_import_wh, EpochRecord.total_export_wh,
-               EpochRecord.mint_base_units)
+               EpochRecord.mint_base_units, EpochRecord.summary_json)
         .order_by(EpochRecord.epoch.desc())
         .limit(limit)
     )  # fmt: skip
@@ -598,8 +610,8 @@ def campus_energy(engine: Engine, *, before: int | None, limit: int) -> list[Cam
         query = query.where(EpochRecord.epoch < before)
     with engine.connect() as conn:
         return [
-            CampusEpochRow(e, epoch_start(e, length), length, n, imp, exp, mint)
-            for e, length, n, imp, exp, mint in conn.execute(query)
+            CampusEpochRow(e, _start(e, length, body), length, n, imp, exp, mint)
+            for e, length, n, imp, exp, mint, body in conn.execute(query)
         ]
 
 
