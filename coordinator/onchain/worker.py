@@ -28,6 +28,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from coordinator.config import Settings
 from coordinator.db.locks import CHAIN_LEADER_LOCK
 from coordinator.governance import GovernanceReader, Scope, SqlGovernance, defaults_from
+from coordinator.lifecycle.statements import Statements
+from coordinator.lifecycle.usage_store import SqlUsage
 from coordinator.market import SettlementKeys, resume_market
 from coordinator.market.clearing_service import Publish
 from coordinator.onchain.governed import GovernedMarket
@@ -91,14 +93,13 @@ async def run_chain_worker(
             tg.create_task(alongside(), name="leader-alongside")
         if on_chain is not None:
             on_chain(chain)
-        ctx = market_context(chain, engine)
+        ctx = market_context(chain, engine, defaults_from(settings))
         # The settlement authority is its own fee payer: one signature per transaction.
         authority = chain.keys.settlement_authority
         keys = SettlementKeys(payer=authority, settlement_authority=authority)
         # Under the REC authority's emergency controls and governed parameters.
-        governance = governance_reader(settings, engine)
-        market = GovernedMarket(ctx, keys, governance,
-                                publish=publish, root=settings.topic_root)  # fmt: skip
+        reader = governance_reader(settings, engine)
+        market = GovernedMarket(ctx, keys, reader, publish=publish, root=settings.topic_root)
         controls = await market.read()
         await resume_market(ctx, keys, publish=publish, root=settings.topic_root,
                             settlement=not controls.paused(Scope.SETTLEMENT))  # fmt: skip
@@ -110,12 +111,17 @@ async def run_chain_worker(
             try:
                 await market.read()
                 if market.may_mint:
-                    for epoch in await mint_closed_epochs(chain, engine):
+                    minted = await mint_closed_epochs(chain, engine)
+                    for epoch in minted:
                         await _report(on_epoch, "minted", epoch)
+                    if minted:
+                        bills = Statements(SqlUsage(engine), await reader.schedule(),
+                                           length_s=await reader.calendar())  # fmt: skip
+                        await bills.record_last_day(max(minted))
                     for grant in await mint_withheld(chain, engine):
                         await _report(on_epoch, "withheld_minted", grant.epoch)
                 # Epochs by the calendar in force (the governed epoch length).
-                current = epoch_of(int(time.time()), await governance.calendar())
+                current = epoch_of(int(time.time()), await reader.calendar())
                 await market.step(current, cleared)
             except (OperationalError, InterfaceError) as exc:
                 log.warning("chain work postponed, database unavailable: %s", exc)

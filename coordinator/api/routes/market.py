@@ -9,7 +9,7 @@ spends the caller's per-address budget, like sign-in does.
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from solders.signature import Signature
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
@@ -35,6 +35,7 @@ from coordinator.api.schemas import (
     TransactionOut,
 )
 from coordinator.config import Settings
+from coordinator.governance import GovernanceReader
 from coordinator.market.rules.orders import MarketRules
 from coordinator.readings.oracle import EpochCalendar
 from programs.errors import LedgerError
@@ -75,13 +76,20 @@ def since_hours(now: dt.datetime, hours: int) -> int:
 
 @router.get("/summary")
 async def summary(
-    engine: Db, settings: Config, clock: Annotated[Clock, Depends(get_clock)], epochs: Calendar
+    engine: Db,
+    settings: Config,
+    clock: Annotated[Clock, Depends(get_clock)],
+    epochs: Calendar,
+    request: Request,
 ) -> MarketSummaryOut:
     """The epoch clock and the market's rules. A call auction: orders for the open
-    epoch collect until `closes_at`, then all clear at once at one price."""
+    epoch collect until `closes_at`, then all clear at once at one price; the grid's
+    retail and feed-in prices bound the orders, as the counterparty of last resort."""
     now = int(clock().timestamp())
     current = epochs.epoch_of(now)
     last = await run_in_threadpool(queries.latest_clearing, engine)
+    reader: GovernanceReader = request.app.state.governance
+    grid = await reader.params_at(current + 1)
     return MarketSummaryOut(
         now=now, epoch_length_s=epochs.length(current), current_epoch=current,
         epoch_segments=[EpochSegmentOut(first_epoch=s.first_epoch, start=s.start,
@@ -92,6 +100,8 @@ async def summary(
         pricing=str(_RULES.pricing),
         last_clearing=None if last is None else clearing_out(last, epochs),
         explorer_tx_url=settings.explorer_tx_url,
+        grid_import_price=grid.grid_import_price, grid_export_price=grid.grid_export_price,
+        emission_factor=grid.emission_factor,
     )  # fmt: skip
 
 

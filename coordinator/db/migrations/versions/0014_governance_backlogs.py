@@ -7,8 +7,8 @@
   accounts were frozen, until it is settled after the thaw, or fails for another
   reason (`resolved_at`; `coordinator.market.settlement.settle_parked`).
 
-Revision ID: 0012_governance_backlogs
-Revises: 0011_ledger_journal_meta
+Revision ID: 0014_governance_backlogs
+Revises: 0013_tariff_series
 Create Date: 2026-12-05
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012_governance_backlogs"
-down_revision: str | None = "0011_ledger_journal_meta"
+revision: str = "0014_governance_backlogs"
+down_revision: str | None = "0013_tariff_series"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
