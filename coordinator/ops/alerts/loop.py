@@ -142,13 +142,18 @@ class AlertMonitor:
             self._outbox.pop(0)
 
     async def run(self) -> None:
-        """Evaluate until cancelled; a database outage postpones a round."""
+        """Evaluate until cancelled; a database outage postpones a round, and any other
+        error in a round is logged with its traceback, counted, and the next round runs
+        (the monitor shares the coordinator's task group: ingest, clearing, minting)."""
         try:
             while True:
                 try:
                     await self.step()
                 except (OperationalError, InterfaceError) as exc:
                     log.warning("alert checks postponed, database unavailable: %s", exc)
+                except Exception:
+                    log.exception("alert checks failed; retrying next round")
+                    metrics.ALERT_LOOP_FAILURES.inc()
                 await asyncio.sleep(self._interval_s)
         finally:
             self._stand_down()
