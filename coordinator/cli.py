@@ -38,7 +38,7 @@ from coordinator.ops.logs import configure_logging
 from coordinator.ops.metrics import serve_metrics, watch_database
 from coordinator.ops.monitor import run_monitor
 from coordinator.readings.epoch_close import recompute_epoch, recorded_length, summary_json
-from coordinator.readings.oracle import epoch_of, epoch_span
+from coordinator.readings.oracle import Epochs, calendar_of, epoch_span
 from coordinator.runner import maintain_partitions, prepare_sessions, run_ingest
 from programs.errors import LedgerError
 from programs.ledger.embedded import EmbeddedLedger
@@ -226,26 +226,26 @@ def _reader(engine: Engine, settings: Settings) -> GovernanceReader:
 def _params(engine: Engine, settings: Settings, epoch: int | None, as_json: bool) -> int:
     """Print the governed parameters: in force now (or at `epoch`) and scheduled."""
     reader = _reader(engine, settings)
-    current = epoch_of(int(time.time()), settings.epoch_length_s) if epoch is None else epoch
+    epochs = reader.known_calendar()
+    current = epochs.epoch_of(int(time.time())) if epoch is None else epoch
     rows = schedule(reader.defaults, reader.source.param_changes(), current)
     if as_json:
         values = [
             {"name": r.name.value, "value": r.value, "from_epoch": r.from_epoch,
-             "authority": r.authority, "applied": r.applied}
+             "starts_at": None if r.from_epoch is None else epochs.start(r.from_epoch),
+             "authority": r.authority, "applied": True}
             for r in rows
         ]  # fmt: skip
         print(json.dumps({"epoch": current, "values": values}, indent=2))
         return 0
-    span = epoch_span(current, settings.epoch_length_s)
-    print(f"governed parameters at epoch {current} [{span}]:")
+    print(f"governed parameters at epoch {current} [{epoch_span(current, epochs)}]:")
     for r in rows:
         since = "default" if r.from_epoch is None else f"from epoch {r.from_epoch}"
         when = "scheduled" if r.from_epoch is not None and r.from_epoch > current else "in force"
+        if when == "scheduled" and r.from_epoch is not None:
+            since += f" ({epoch_span(r.from_epoch, epochs)})"
         by = "" if r.authority is None else f" by {r.authority}"
-        flag = ""
-        if not r.applied and r.from_epoch is not None:
-            flag = "  (recorded, not applied: the epoch length is fixed per deployment)"
-        print(printable(f"  {r.name.value:<18} {r.value:<16} {when:<9} {since}{by}{flag}"))
+        print(printable(f"  {r.name.value:<18} {r.value:<16} {when:<9} {since}{by}"))
     return 0
 
 
@@ -310,15 +310,20 @@ def _serve_ledger(args: argparse.Namespace, settings: Settings, engine: Engine) 
 
 
 def _recompute(engine: Engine, settings: Settings, epoch: int) -> int:
-    # The length the data was made with (stored with each close), not today's setting:
-    # epoch ids only mean something with the length they were counted in.
-    length_s = recorded_length(engine, epoch) or settings.epoch_length_s
+    reader = _reader(engine, settings)
+    # The epochs the data was made with: the governed calendar (past epochs never
+    # change in it); where the length was never governed, the length stored with the
+    # close, not today's setting (epoch ids only mean something with their length).
+    calendar = reader.known_calendar()
+    epochs: Epochs = calendar
+    if calendar.uniform_length is not None:
+        epochs = recorded_length(engine, epoch) or calendar.uniform_length
     # The lateness window in force then bounds where the epoch's readings are.
-    lateness = _reader(engine, settings).lateness_at(epoch)
-    result = recompute_epoch(engine, epoch, length_s, lateness)
-    body = summary_json(result, length_s)
+    lateness = reader.lateness_at(epoch)
+    result = recompute_epoch(engine, epoch, epochs, lateness)
+    body = summary_json(result, epochs)
     print(body)
-    label = f"epoch {epoch} [{epoch_span(epoch, length_s)}, {length_s} s]"
+    label = f"epoch {epoch} [{epoch_span(epoch, epochs)}, {calendar_of(epochs).length(epoch)} s]"
     with engine.connect() as conn:
         stored = conn.execute(
             select(EpochRecord.summary_json).where(EpochRecord.epoch == epoch)
@@ -405,12 +410,13 @@ def _reconcile(engine: Engine, settings: Settings, since: int | None, credits: P
             raise ConfigError(
                 f"--credits {credits}: not a JSON object of wallet: base units ({exc})"
             ) from exc
-    lateness = _reader(engine, settings).lateness_at
+    reader = _reader(engine, settings)
+    lateness = reader.lateness_at
 
     async def run() -> Reconciliation:
         async with open_readonly(settings, engine) as (ledger, deployment):
             return await reconcile(
-                engine, ledger, deployment, length_s=settings.epoch_length_s,
+                engine, ledger, deployment, length_s=reader.known_calendar(),
                 lateness_s=lateness, credits=issued, since_epoch=since,
             )  # fmt: skip
 

@@ -122,12 +122,21 @@ async def _epoch_loop(closer: EpochCloser, source: MqttSource, settings: Setting
 async def _governed_limits(
     service: IngestService, governance: GovernanceReader, base: OracleConfig, settings: Settings
 ) -> None:
-    """Keep ingest deciding under the oracle limits in force (rated power, lateness):
-    a change scheduled from epoch N applies to readings received from N on."""
+    """Keep ingest deciding under the oracle limits in force (rated power, lateness)
+    and numbering epochs by the calendar in force (the governed epoch length): a
+    change scheduled from epoch N applies to readings received from N on (a length
+    change is known an epoch ahead, so readings past the boundary are numbered by
+    it already)."""
     in_force = base
+    epochs = governance.known_calendar()
     while True:
         try:
-            now = epoch_of(int(time.time()), settings.epoch_length_s)
+            calendar = await governance.calendar()
+            if calendar != epochs:
+                log.info("epoch calendar: %s", calendar.segments)
+                service.set_calendar(calendar)
+                epochs = calendar
+            now = epoch_of(int(time.time()), calendar)
             config = (await governance.params_at(now)).oracle_config(base)
             if config != in_force:
                 log.info("oracle limits from epoch %d: %s", now, config)
@@ -160,12 +169,11 @@ async def run_ingest(
     cache = LiveCache(settings.redis_url, settings.topic_root) if settings.redis_url else None
     governance = governance_reader(settings, engine)
     await governance.changes()
-    oracle = governance.known_params_at(
-        epoch_of(int(time.time()), settings.epoch_length_s)
-    ).oracle_config(oracle)
+    calendar = governance.known_calendar()
+    oracle = governance.known_params_at(epoch_of(int(time.time()), calendar)).oracle_config(oracle)
     closer = EpochCloser(
         engine,
-        length_s=settings.epoch_length_s,
+        length_s=governance.known_calendar,
         grace_s=settings.epoch_grace_s,
         lateness_s=governance.lateness_at,
     )
@@ -182,7 +190,7 @@ async def run_ingest(
                     database_url=settings.database_url,
                     root=settings.topic_root,
                     oracle=oracle,
-                    length_s=settings.epoch_length_s,
+                    length_s=calendar,
                     log_json=settings.log_json,
                 )
             )
@@ -191,7 +199,7 @@ async def run_ingest(
             store=SqlReadingStore(engine),
             topic_root=settings.topic_root,
             oracle=oracle,
-            epoch_length_s=settings.epoch_length_s,
+            epoch_length_s=calendar,
             batch_max=settings.batch_max,
             batch_wait_s=settings.batch_wait_s,
             cache=cache,
@@ -218,7 +226,9 @@ async def run_ingest(
                 tg.create_task(cache.run(), name="cache")
             if settings.notify_enabled:
                 # Every instance may run it: outbox keys and leases keep it once.
-                tg.create_task(notify_worker(settings, engine).run(), name="notify")
+                tg.create_task(
+                    notify_worker(settings, engine, governance.known_calendar).run(), name="notify"
+                )
             if with_chain and settings.ledger != "off":
                 tg.create_task(
                     _chain_and_alerts(settings, engine, source, on_epoch, on_chain), name="chain"
@@ -254,9 +264,11 @@ async def _chain_and_alerts(
             household_owners=settings.surveillance_household_owners,
         ),
     )
+    governance = governance_reader(settings, engine)
     monitor = AlertMonitor(
-        SqlAlertSource(engine), publish, topic_root=settings.topic_root, rules=rules
-    )
+        SqlAlertSource(engine), publish, topic_root=settings.topic_root, rules=rules,
+        calendar=governance.calendar,
+    )  # fmt: skip
 
     async def on_leader() -> None:
         await monitor.run()

@@ -3,6 +3,7 @@ each epoch shown with its UTC start-end beside its id."""
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -12,7 +13,7 @@ from sqlalchemy.engine import Engine
 from coordinator.db.models import EpochOnchain, EpochRecord, MintGrant
 from coordinator.market.sql_store import SqlMarketStore
 from coordinator.readings.ingest.outcome import BatchOutcome
-from coordinator.readings.oracle import epoch_span
+from coordinator.readings.oracle import EpochCalendar, Epochs, epoch_span
 
 __all__ = ["Progress"]
 
@@ -24,8 +25,10 @@ PAYMENT_UNITS = 10**6
 @dataclass
 class Progress:
     engine: Engine
-    length_s: int
+    length_s: Epochs  # the epoch length, or the calendar in force
     out: TextIO = sys.stdout
+    # The calendar in force (the governed epoch length), read at each epoch event.
+    calendar: Callable[[], Awaitable[EpochCalendar]] | None = None
     accepted: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
 
@@ -42,6 +45,8 @@ class Progress:
         return f"epoch {epoch} [{epoch_span(epoch, self.length_s, date=False)}]"
 
     async def on_epoch(self, kind: str, epoch: int) -> None:
+        if self.calendar is not None:
+            self.length_s = await self.calendar()
         if kind == "minted":
             self.say(await asyncio.to_thread(self._minted_line, epoch))
         elif kind == "cleared":

@@ -18,6 +18,7 @@ from coordinator.lifecycle.usage_store import SqlUsage
 from coordinator.onchain.ledger import Chain
 from coordinator.onchain.reconcile import Reconciliation as LedgerReconciliation
 from coordinator.onchain.reconcile import reconcile as reconcile_all
+from coordinator.readings.oracle import Epochs
 
 __all__ = ["Reconciliation", "reconcile"]
 
@@ -41,11 +42,11 @@ class Reconciliation:
         return [summary, self.bills_line, *mismatches, *bills]
 
 
-async def _bills(engine: Engine, settings: Settings) -> tuple[str, tuple[str, ...]]:
+async def _bills(
+    engine: Engine, settings: Settings, length_s: Epochs
+) -> tuple[str, tuple[str, ...]]:
     reader = GovernanceReader(SqlGovernance(engine), defaults_from(settings))
-    statements = Statements(
-        SqlUsage(engine), await reader.schedule(), length_s=settings.epoch_length_s
-    )
+    statements = Statements(SqlUsage(engine), await reader.schedule(), length_s=length_s)
     per_user, avoided = await statements.bills(since=0, until=_LAST_EPOCH)
     total = campus_total(per_user.values())
     line = (
@@ -65,10 +66,15 @@ async def reconcile(
     wallets: Iterable[str],
     *,
     settings: Settings,
+    length_s: Epochs | None = None,
 ) -> Reconciliation:
+    """`length_s`: the epochs as governed (the calendar in force); by default
+    `settings.epoch_length_s`."""
+    if length_s is None:
+        length_s = settings.epoch_length_s
     ledger = await reconcile_all(
-        engine, chain.ledger, chain.deployment, length_s=settings.epoch_length_s,
+        engine, chain.ledger, chain.deployment, length_s=length_s,
         lateness_s=settings.lateness_window_s, credits=credits, wallets=wallets,
     )  # fmt: skip
-    line, problems = await _bills(engine, settings)
+    line, problems = await _bills(engine, settings, length_s)
     return Reconciliation(ledger, line, problems)

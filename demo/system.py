@@ -50,6 +50,7 @@ from coordinator.errors import ConfigError
 from coordinator.governance import GovernedParams, defaults_from
 from coordinator.market.errors import MarketError
 from coordinator.onchain.ledger import Chain, market_context
+from coordinator.onchain.worker import governance_reader
 from coordinator.runner import run_ingest
 from demo.campus import MeterPlan, campus_plan
 from demo.login import OPERATOR, DemoSignIn, DemoUser
@@ -642,7 +643,9 @@ async def _run(
         auth_settings = _auth_settings(str(operator.pubkey()))
         demo_users = _demo_users(meters, traders, operator)
 
-        progress = Progress(engine, settings.epoch_length_s)
+        # The epochs as governed (a length change scheduled by the REC authority).
+        progress = Progress(engine, settings.epoch_length_s,
+                            calendar=governance_reader(settings, engine).calendar)  # fmt: skip
         events: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
         chain_ready: asyncio.Future[Chain] = asyncio.get_running_loop().create_future()
 
@@ -658,6 +661,7 @@ async def _run(
                 result = await reconcile(
                     engine, await chain_ready, credits_issued(workdir),
                     [t.wallet for t in traders.values()], settings=settings,
+                    length_s=progress.length_s,
                 )  # fmt: skip
                 raise Finished(result)
 

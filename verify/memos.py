@@ -33,14 +33,15 @@ KINDS: dict[str, tuple[tuple[str, str], ...]] = {
     "attest": (("epoch", _EPOCH), ("root", _HASH)),
     "clearing": (("epoch", _EPOCH), ("inputs", _HASH), ("result", _HASH)),
     "settle": (("epoch", _EPOCH),),
-    # The REC authority's governance: a parameter change and a note carry the
-    # signature of the authority's wallet over the text before ` sig=`.
+    # The REC authority's governance: a pause or resume, a parameter change and a
+    # note carry the signature of the authority's wallet over the text before ` sig=`.
     "param": (
         ("name", _PARAM), ("value", _VALUE), ("from", _EPOCH), ("by", _ADDRESS),
         ("at", _UNIX), ("sig", _SIGNATURE),
     ),
     "control": (
         ("action", r"pause|resume"), ("scopes", _SCOPES), ("epoch", _EPOCH), ("by", _ADDRESS),
+        ("at", _UNIX), ("sig", _SIGNATURE),
     ),
     "note": (("by", _ADDRESS), ("at", _UNIX), ("text", _NOTE), ("sig", _SIGNATURE)),
 }  # fmt: skip

@@ -33,6 +33,8 @@ from coordinator.api.shared_pages import SharedPages
 from coordinator.config import Settings
 from coordinator.devices.broker_accounts import BrokerCredentials
 from coordinator.embedded.memory_cache import NonceStore
+from coordinator.governance import GovernanceReader
+from coordinator.readings.oracle import EpochCalendar
 
 __all__ = [
     "ADMIN",
@@ -48,6 +50,7 @@ __all__ = [
     "Principal",
     "get_auth_settings",
     "get_broker",
+    "get_calendar",
     "get_chain",
     "get_clock",
     "get_engine",
@@ -184,6 +187,12 @@ def get_broker(request: Request) -> BrokerCredentials:
 def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
+
+
+async def get_calendar(request: Request) -> EpochCalendar:
+    """The epoch calendar in force (the governed epoch length; read every few seconds)."""
+    governance: GovernanceReader = request.app.state.governance
+    return await governance.calendar()
 
 
 def get_nonce_store(request: Request) -> NonceStore:

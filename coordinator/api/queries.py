@@ -6,11 +6,12 @@ by keyset (`after` / `before` keys the routes carry in cursors).
 """
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy import Select, and_, case, func, or_, select, tuple_
 from sqlalchemy.engine import Engine
 
 from coordinator.db.models import (
@@ -30,7 +31,8 @@ from coordinator.db.models import (
     RejectedReading,
 )
 from coordinator.db.partitions import meter_time
-from coordinator.readings.oracle import epoch_start, wh_to_base_units
+from coordinator.readings.epoch_close import reading_window
+from coordinator.readings.oracle import EpochCalendar, Epochs, epoch_start, wh_to_base_units
 from wire.base58 import b58encode
 from wire.reading import Reading as WireReading
 from wire.reading import SignedReading
@@ -317,14 +319,14 @@ def gateway_keys(engine: Engine, gateway_id: str) -> list[bytes]:
 
 
 def epoch_readings(
-    engine: Engine, epoch: int, length_s: int, lateness_s: int
+    engine: Engine, epoch: int, epochs: Epochs, lateness_s: int
 ) -> list[SignedReading]:
-    """The readings in an epoch's Merkle tree (the window `epochs_service` uses)."""
-    start = epoch_start(epoch, length_s)
+    """The readings in an epoch's Merkle tree (the window the epoch close uses)."""
+    low, high = reading_window(epoch, epochs, lateness_s)
     query = select(*_READING_COLS).where(
         Reading.epoch == epoch,
-        Reading.meter_time >= meter_time(max(start - lateness_s - length_s, 0)),
-        Reading.meter_time < meter_time(start + length_s),
+        Reading.meter_time >= meter_time(low),
+        Reading.meter_time < meter_time(high),
     )
     with engine.connect() as conn:
         rows = [_reading_row(r) for r in conn.execute(query)]
@@ -343,16 +345,26 @@ def _epoch_query() -> Select[*tuple[Any, ...]]:
         EpochRecord.total_import_wh, EpochRecord.total_export_wh, EpochRecord.mint_base_units,
         EpochRecord.merkle_root, ClearingRecord.clearing_price, ClearingRecord.volume,
         ClearingRecord.turnover, ClearingRecord.inputs_hash, ClearingRecord.result_hash,
-        EpochOnchain.attestation_signature,
+        EpochOnchain.attestation_signature, EpochRecord.summary_json,
     ).outerjoin(ClearingRecord, ClearingRecord.epoch == EpochRecord.epoch).outerjoin(
         EpochOnchain, EpochOnchain.epoch == EpochRecord.epoch
     )  # fmt: skip
 
 
+def _start(epoch: Any, length: Any, summary: Any) -> int:
+    """When a closed epoch started: as its close recorded it (the governed epoch length
+    can have changed since), else by its length."""
+    try:
+        start = json.loads(summary)["start"]
+    except (TypeError, ValueError, KeyError):
+        start = None
+    return start if isinstance(start, int) else epoch_start(int(epoch), int(length))
+
+
 def _epoch_row(r: Sequence[object]) -> EpochRow:
-    e, length, closed, count, imp, exp, mint, root, price, vol, turn, ih, rh, att = r
+    e, length, closed, count, imp, exp, mint, root, price, vol, turn, ih, rh, att, body = r
     return EpochRow(
-        e, epoch_start(e, length), length, closed, count, imp, exp, mint,  # type: ignore[arg-type]
+        e, _start(e, length, body), length, closed, count, imp, exp, mint,  # type: ignore[arg-type]
         bytes(root), price, vol, turn, ih, rh, att,  # type: ignore[call-overload, arg-type]
     )  # fmt: skip
 
@@ -590,7 +602,7 @@ def campus_energy(engine: Engine, *, before: int | None, limit: int) -> list[Cam
     query = (
         select(EpochRecord.epoch, EpochRecord.length_s, EpochRecord.reading_count,
                EpochRecord.total_import_wh, EpochRecord.total_export_wh,
-               EpochRecord.mint_base_units)
+               EpochRecord.mint_base_units, EpochRecord.summary_json)
         .order_by(EpochRecord.epoch.desc())
         .limit(limit)
     )  # fmt: skip
@@ -598,8 +610,8 @@ def campus_energy(engine: Engine, *, before: int | None, limit: int) -> list[Cam
         query = query.where(EpochRecord.epoch < before)
     with engine.connect() as conn:
         return [
-            CampusEpochRow(e, epoch_start(e, length), length, n, imp, exp, mint)
-            for e, length, n, imp, exp, mint in conn.execute(query)
+            CampusEpochRow(e, _start(e, length, body), length, n, imp, exp, mint)
+            for e, length, n, imp, exp, mint, body in conn.execute(query)
         ]
 
 
@@ -610,20 +622,33 @@ def _hours(energy: dict[int, tuple[int, int]], trade: dict[int, tuple[int, int]]
     ]
 
 
-def campus_hours(engine: Engine, *, since: int, length_s: int) -> list[HourRow]:
+def _start_sql(epoch: Any, epochs: EpochCalendar) -> Any:
+    """SQL for the start of `epoch` (a column) by the calendar, one branch per segment."""
+    first, *later = epochs.segments
+    start = first.start + (epoch - first.first_epoch) * first.length_s
+    if not later:
+        return start
+    return case(
+        *((epoch >= s.first_epoch, s.start + (epoch - s.first_epoch) * s.length_s)
+          for s in reversed(later)),
+        else_=start,
+    )  # fmt: skip
+
+
+def campus_hours(engine: Engine, *, since: int, epochs: EpochCalendar) -> list[HourRow]:
     """Campus-wide energy of the closed epochs and the traded volume and turnover of
     the cleared ones, per UTC hour from `since` (Unix seconds), oldest first."""
-    energy_hour = (EpochRecord.epoch * EpochRecord.length_s) // HOUR_S
+    energy_hour = _start_sql(EpochRecord.epoch, epochs) // HOUR_S
     energy_query = (
         select(energy_hour, func.sum(EpochRecord.total_import_wh),
                func.sum(EpochRecord.total_export_wh))
-        .where(EpochRecord.epoch * EpochRecord.length_s >= since)
+        .where(EpochRecord.epoch >= epochs.epoch_of(since))
         .group_by(energy_hour)
     )  # fmt: skip
-    trade_hour = (ClearingRecord.epoch * length_s) // HOUR_S
+    trade_hour = _start_sql(ClearingRecord.epoch, epochs) // HOUR_S
     trade_query = (
         select(trade_hour, func.sum(ClearingRecord.volume), func.sum(ClearingRecord.turnover))
-        .where(ClearingRecord.epoch >= since // length_s)
+        .where(ClearingRecord.epoch >= epochs.epoch_of(since))
         .group_by(trade_hour)
     )
     with engine.connect() as conn:
@@ -632,16 +657,16 @@ def campus_hours(engine: Engine, *, since: int, length_s: int) -> list[HourRow]:
     return _hours(energy, trade)
 
 
-def my_hours(engine: Engine, owner: str, *, since: int, length_s: int) -> list[HourRow]:
+def my_hours(engine: Engine, owner: str, *, since: int, epochs: EpochCalendar) -> list[HourRow]:
     """The owner's import and export over all their meters per UTC hour from `since`
     (open epochs included), oldest first; volume and turnover are not counted here."""
     mine = select(Meter.gateway_id, Meter.meter_id).where(Meter.owner == owner)
-    hour = (MeterEpochEnergyRow.epoch * length_s) // HOUR_S
+    hour = _start_sql(MeterEpochEnergyRow.epoch, epochs) // HOUR_S
     query = (
         select(hour, func.sum(MeterEpochEnergyRow.import_wh),
                func.sum(MeterEpochEnergyRow.export_wh))
         .where(tuple_(MeterEpochEnergyRow.gateway_id, MeterEpochEnergyRow.meter_id).in_(mine))
-        .where(MeterEpochEnergyRow.epoch >= since // length_s)
+        .where(MeterEpochEnergyRow.epoch >= epochs.epoch_of(since))
         .group_by(hour)
     )  # fmt: skip
     with engine.connect() as conn:

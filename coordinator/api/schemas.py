@@ -1,6 +1,7 @@
 """Request and response bodies of the API (pydantic)."""
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -21,6 +22,7 @@ __all__ = [
     "ChainActionOut",
     "ClearingOut",
     "ControlActionOut",
+    "ControlDraftIn",
     "ControlsIn",
     "ControlsOut",
     "DeploymentOut",
@@ -29,6 +31,7 @@ __all__ = [
     "EnrolmentOut",
     "EpochEnergyOut",
     "EpochOut",
+    "EpochSegmentOut",
     "GatewayOut",
     "GatewayStatusOut",
     "GovernanceIn",
@@ -534,7 +537,12 @@ class ParamChangeOut(BaseModel):
     name: str
     value: str
     from_epoch: int
-    applied: bool = Field(description="False: recorded and validated, not applied (see note)")
+    applied: bool = Field(
+        description="true: takes effect from `from_epoch` (every governed parameter does)"
+    )
+    starts_at: int = Field(
+        description="when `from_epoch` starts (Unix seconds), by the epochs with this change"
+    )
     note: str | None = None
 
 
@@ -578,7 +586,8 @@ class ParamValueOut(BaseModel):
     from_epoch: int | None = Field(description="None: the deployment's default")
     authority: str | None
     in_force: bool = Field(description="in force now; otherwise scheduled")
-    applied: bool
+    applied: bool = Field(description="true: the value takes effect from its epoch")
+    starts_at: int | None = Field(description="when `from_epoch` starts (Unix seconds)")
 
 
 class ParamsOut(BaseModel):
@@ -586,11 +595,24 @@ class ParamsOut(BaseModel):
     values: list[ParamValueOut]
 
 
+class ControlDraftIn(BaseModel):
+    action: Literal["pause", "resume"]
+    scopes: list[str] = Field(
+        min_length=1, max_length=5, description="orders, clearing, settlement, minting, or all"
+    )
+
+
 class ControlsIn(BaseModel):
+    """A pause or resume signed by the REC authority's wallet: the wallet signs
+    `gtx/v1 control action=<a> scopes=<sorted> epoch=<E> by=<wallet> at=<issued_at>`
+    (POST /governance/controls/draft writes it)."""
+
     scopes: list[str] = Field(
         min_length=1, max_length=5, description="orders, clearing, settlement, minting, or all"
     )
     reason: str = Field(min_length=1, max_length=200)
+    issued_at: int = Field(ge=0)
+    signature: str = _WALLET_SIGNATURE
 
 
 class PauseOut(BaseModel):
@@ -638,9 +660,19 @@ class MarketClearingOut(BaseModel):
     cleared_at: dt.datetime
 
 
+class EpochSegmentOut(BaseModel):
+    first_epoch: int
+    start: int = Field(description="when `first_epoch` starts, Unix seconds UTC")
+    length_s: int = Field(description="the length of each epoch from `first_epoch` on")
+
+
 class MarketSummaryOut(BaseModel):
     now: int = Field(description="the server's clock, Unix seconds UTC")
-    epoch_length_s: int
+    epoch_length_s: int = Field(description="the length of the epoch being delivered now")
+    epoch_segments: list[EpochSegmentOut] = Field(
+        description="the epoch calendar: epoch e of the last segment with first_epoch <= e "
+        "(else the first) starts at start + (e - first_epoch) * length_s"
+    )
     current_epoch: int = Field(description="the epoch being delivered now")
     open_epoch: int = Field(description="the epoch orders are placed for")
     closes_at: int = Field(

@@ -450,6 +450,31 @@ class MarketControl(Base):
     memo_signature: Mapped[str] = mapped_column(String(100))
 
 
+class HeldClearing(Base):
+    """A pause of clearing, from the epoch it began; `caught_up_at` is set once the
+    chain leader has cleared every epoch it held back (empty ones too)."""
+
+    __tablename__ = "held_clearings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    from_epoch: Mapped[int] = mapped_column(BigInteger)
+    paused_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    caught_up_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ParkedTrade(Base):
+    """A match whose settlement failed because a party's token accounts were frozen:
+    settled again once neither party is (`market.settlement.settle_parked`);
+    `resolved_at` once it settled or failed for another reason."""
+
+    __tablename__ = "parked_trades"
+
+    epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    parked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class ParamChangeRow(Base):
     """One governed parameter change, signed by the REC authority's wallet
     (`coordinator.governance.params`); append-only, resolved by `from_epoch`."""

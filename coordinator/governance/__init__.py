@@ -28,11 +28,12 @@ from coordinator.governance.controls import (
     Scope,
     check_control,
     control_memo,
+    control_text,
     parse_scopes,
 )
 from coordinator.governance.errors import ChangeRefused, ControlConflict, GovernanceError
 from coordinator.governance.params import (
-    NOT_APPLIED,
+    LENGTH_LEAD_EPOCHS,
     GovernedParams,
     Param,
     ParamChange,
@@ -40,6 +41,7 @@ from coordinator.governance.params import (
     change_memo,
     change_text,
     check_change,
+    epoch_calendar,
     params_at,
     parse_value,
     schedule,
@@ -60,7 +62,7 @@ from coordinator.governance.store import GovernanceSource, MemoryGovernance, Sql
 
 __all__ = [
     "ALL_SCOPES",
-    "NOT_APPLIED",
+    "LENGTH_LEAD_EPOCHS",
     "SERIES_PARAMS",
     "Action",
     "ChangeRefused",
@@ -84,7 +86,9 @@ __all__ = [
     "check_control",
     "check_series",
     "control_memo",
+    "control_text",
     "defaults_from",
+    "epoch_calendar",
     "params_at",
     "params_with_series",
     "parse_csv",

@@ -2,6 +2,16 @@
 
 Pure: the scopes, the state, what a pause or resume changes, and the memo text.
 
+A pause or resume is signed by the REC authority's own wallet (Ed25519 over
+`control_text`, as at sign-in, checked by `signing.check_signed`); the platform
+records it on chain as `control_text + " sig=<base58>"`, paying the fee only, so
+anyone can check the wallet's signature from the memo alone:
+
+    gtx/v1 control action=pause scopes=clearing,settlement epoch=E by=<wallet> at=<t> sig=<b58>
+
+`epoch` is the epoch running at `at` (the signing time), the scopes are those
+asked for, sorted.
+
 Scopes: `orders` (placing orders; cancelling stays open), `clearing` (the gate
 closure of each epoch), `settlement` (moving tokens for cleared trades) and
 `minting` (minting and attesting closed epochs). `all` (maintenance mode) is
@@ -26,6 +36,7 @@ __all__ = [
     "Scope",
     "check_control",
     "control_memo",
+    "control_text",
     "parse_scopes",
 ]
 
@@ -117,7 +128,14 @@ def _names(scopes: Iterable[Scope]) -> str:
     return ", ".join(names) + (" is" if len(names) == 1 else " are")
 
 
-def control_memo(action: Action, scopes: Iterable[Scope], epoch: int, by: str) -> bytes:
-    """`gtx/v1 control action=pause scopes=clearing,settlement epoch=E by=<wallet>`."""
+def control_text(action: Action, scopes: Iterable[Scope], epoch: int, by: str, at: int) -> str:
+    """What the authority's wallet signs (module doc)."""
     names = ",".join(sorted(s.value for s in scopes))
-    return f"gtx/v1 control action={action.value} scopes={names} epoch={epoch} by={by}".encode()
+    return f"gtx/v1 control action={action.value} scopes={names} epoch={epoch} by={by} at={at}"
+
+
+def control_memo(
+    action: Action, scopes: Iterable[Scope], epoch: int, by: str, at: int, signature: str
+) -> bytes:
+    """The memo recorded on chain: the signed text and the wallet's signature."""
+    return f"{control_text(action, scopes, epoch, by, at)} sig={signature}".encode()

@@ -25,7 +25,7 @@ epoch is always judged by the parameters in force then.
 | `price_min`, `price_max` | payment base units per kWh | orders placed for epochs >= N |
 | `rated_power_pct` | % of a meter's rated power | readings received from epoch N on |
 | `lateness_window_s` | seconds | readings received from epoch N on; closing of epochs >= N |
-| `epoch_length_s` | seconds | recorded and validated only (see below) |
+| `epoch_length_s` | seconds | epochs >= N: their numbering, and all the above |
 | `grid_import_price` | payment base units per kWh | orders for, and bills of, epochs >= N |
 | `grid_export_price` | payment base units per kWh | orders for, and bills of, epochs >= N |
 | `emission_factor` | gCO2 per kWh of grid energy | avoided emissions of epochs >= N |
@@ -36,11 +36,20 @@ retail (`coordinator.market.rules.orders.check_grid_band`), and bills price what
 market did not cover against them (`coordinator.lifecycle.bills`). Both are whole
 multiples of 1000 (0.001 credit per kWh), so a whole Wh costs a whole base unit.
 
-The epoch length is fixed per deployment (`GTX_EPOCH_LENGTH_S`): epoch numbers
-are `unix time // length` everywhere (readings, orders, clearings, mints), so
-changing it at runtime needs epochs numbered by recorded boundaries. That is
-future work; a change of `epoch_length_s` is validated, recorded on chain and
-reported as not applied.
+The epoch length: epochs follow the calendar the schedule gives (`epoch_calendar`, an
+`EpochCalendar`): epoch N starts where the length in force before it ends it,
+and from N on epochs have the new length. Every instance numbers readings,
+orders, closes, mints and clearings by that calendar, so a past epoch keeps its
+span. A length change is refused unless:
+
+- it starts at epoch current + 2 or later (`LENGTH_LEAD_EPOCHS`): the next epoch
+  is open for orders already, with its span announced, so it is never changed,
+  and every instance (reading the schedule within `GTX_GOVERNANCE_REFRESH_S`)
+  knows the new calendar a whole epoch before it applies;
+- the new length divides a day and epoch N starts at a multiple of it, so epochs
+  stay aligned to UTC (900-second epochs are quarter hours); the refusal names
+  the first epoch that is aligned. Scheduling a length change earlier than one
+  already scheduled moves the later boundary; that one must stay aligned too.
 """
 
 import re
@@ -51,16 +60,17 @@ from fractions import Fraction
 from typing import Any
 
 from coordinator.governance.errors import ChangeRefused
-from coordinator.governance.signing import wallet_signed
+from coordinator.governance.signing import MAX_AGE_S, MAX_SKEW_S, check_signed
 from coordinator.market.rules.orders import MarketRules, PricingRule
+from coordinator.readings.oracle.calendar import EpochCalendar
 from coordinator.readings.oracle.config import OracleConfig
 
 __all__ = [
     "GRID_PRICE_STEP",
+    "LENGTH_LEAD_EPOCHS",
     "MAX_AGE_S",
     "MAX_SKEW_S",
     "MIN_LEAD_EPOCHS",
-    "NOT_APPLIED",
     "GovernedParams",
     "Param",
     "ParamChange",
@@ -69,6 +79,7 @@ __all__ = [
     "change_text",
     "check_band",
     "check_change",
+    "epoch_calendar",
     "params_at",
     "parse_value",
     "schedule",
@@ -78,9 +89,8 @@ MEMO_KIND = "gtx/v1 param"
 # A change takes effect from the next epoch at the earliest: every instance reads
 # the schedule well within an epoch, and nothing already decided is changed.
 MIN_LEAD_EPOCHS = 1
-# How old the signed text may be when it reaches the API (and how far ahead).
-MAX_AGE_S = 300
-MAX_SKEW_S = 60
+# The epoch length from the epoch after the next at the earliest (module doc).
+LENGTH_LEAD_EPOCHS = 2
 
 
 class Param(StrEnum):
@@ -97,9 +107,6 @@ class Param(StrEnum):
     GRID_EXPORT_PRICE = "grid_export_price"
     EMISSION_FACTOR = "emission_factor"
 
-
-# Recorded, validated and reported, but not applied (see the module doc).
-NOT_APPLIED = frozenset({Param.EPOCH_LENGTH_S})
 
 _INT = re.compile(r"0|[1-9][0-9]{0,17}")
 _FRACTION = re.compile(r"(0|[1-9][0-9]{0,6})/([1-9][0-9]{0,6})")
@@ -193,7 +200,6 @@ class ScheduledValue:
     value: str
     from_epoch: int | None
     authority: str | None
-    applied: bool
 
 
 def _value(name: Param, text: str) -> object:
@@ -268,6 +274,34 @@ def params_at(
     return params
 
 
+def epoch_calendar(defaults: GovernedParams, changes: Sequence[ParamChange]) -> EpochCalendar:
+    """The epochs the schedule gives: the default length, then each length change from
+    its epoch on (`changes` in the order they were recorded)."""
+    result = EpochCalendar.uniform(defaults.epoch_length_s)
+    for change in _ordered(changes):
+        if change.name is Param.EPOCH_LENGTH_S:
+            result = result.with_length(change.from_epoch, int(change.value))
+    return result
+
+
+def _check_aligned(epochs: EpochCalendar, from_epoch: int) -> None:
+    for i, seg in enumerate(epochs.segments):
+        if seg.first_epoch >= from_epoch and seg.start % seg.length_s:
+            before = EpochCalendar(epochs.segments[:i])  # the epochs without this change
+            aligned = next(
+                (e for e in range(seg.first_epoch, seg.first_epoch + seg.length_s)
+                 if before.start(e) % seg.length_s == 0),
+                None,
+            )  # fmt: skip
+            hint = "" if aligned is None else f": start them at epoch {aligned}"
+            raise ChangeRefused(
+                "unaligned_epoch",
+                f"epoch {seg.first_epoch} would start at {seg.start}, not a multiple of "
+                f"{seg.length_s} s, so {seg.length_s} s epochs would not be aligned to "
+                f"UTC{hint}",
+            )
+
+
 def check_band(params: GovernedParams, epoch: int) -> None:
     """ChangeRefused when `params` (those in force at `epoch`) are inconsistent: an
     inverted price band, or a feed-in price above retail."""
@@ -303,25 +337,21 @@ def check_change(
         raise ChangeRefused(
             "invalid_value", f"write the value as {value!r}: that is the text the wallet signs"
         )
-    earliest = current_epoch + MIN_LEAD_EPOCHS
+    lead = LENGTH_LEAD_EPOCHS if name is Param.EPOCH_LENGTH_S else MIN_LEAD_EPOCHS
+    earliest = current_epoch + lead
     if change.from_epoch < earliest:
         raise ChangeRefused(
             "too_soon",
             f"a change takes effect from a future epoch: {earliest} at the earliest "
             f"(epoch {current_epoch} is running)",
         )
-    if not now - MAX_AGE_S <= change.issued_at <= now + MAX_SKEW_S:
-        raise ChangeRefused(
-            "stale_request", f"the change was signed at {change.issued_at}; sign it again now"
-        )
-    if not wallet_signed(change.authority, change_text(change), change.signature):
-        raise ChangeRefused(
-            "bad_signature", "the signature is not the caller's wallet's over this change's text"
-        )
+    check_signed(change.authority, change_text(change), change.signature,
+                 issued_at=change.issued_at, now=now)  # fmt: skip
     after = [*changes, change]
     boundaries = sorted({c.from_epoch for c in after if c.from_epoch >= change.from_epoch})
     for epoch in boundaries:
         check_band(params_at(defaults, after, epoch), epoch)
+    _check_aligned(epoch_calendar(defaults, after), change.from_epoch)
     return replace(change, name=name)
 
 
@@ -337,16 +367,14 @@ def schedule(
     out: list[ScheduledValue] = []
     for name in Param:
         current = in_force.get(name)
-        # A default is the deployment's setting: in force, whatever the name.
-        applied = current is None or name not in NOT_APPLIED
         out.append(
             ScheduledValue(
                 name, now.text(name), None if current is None else current.from_epoch,
-                None if current is None else current.authority, applied,
+                None if current is None else current.authority,
             )
         )  # fmt: skip
         out.extend(
-            ScheduledValue(name, c.value, c.from_epoch, c.authority, name not in NOT_APPLIED)
+            ScheduledValue(name, c.value, c.from_epoch, c.authority)
             for c in _ordered(changes)
             if c.name is name and c.from_epoch > current_epoch
         )

@@ -14,10 +14,11 @@ from typing import Generic, TypeVar
 
 from coordinator.config import Settings
 from coordinator.governance.controls import Controls, Scope
-from coordinator.governance.params import GovernedParams, ParamChange
+from coordinator.governance.params import GovernedParams, ParamChange, epoch_calendar
 from coordinator.governance.series import TariffSeries, params_with_series
 from coordinator.governance.store import GovernanceSource
 from coordinator.market.orders_service import PlacementTerms
+from coordinator.readings.oracle import EpochCalendar
 
 __all__ = ["GovernanceReader", "defaults_from"]
 
@@ -100,6 +101,14 @@ class GovernanceReader:
         return params_with_series(
             self.defaults, self._changes.last([]), self._series.last([]), epoch
         )
+
+    async def calendar(self) -> EpochCalendar:
+        """The epochs as the schedule gives them (length changes included)."""
+        return epoch_calendar(self.defaults, await self.changes())
+
+    def known_calendar(self) -> EpochCalendar:
+        """`calendar` from the schedule last read (for synchronous callers)."""
+        return epoch_calendar(self.defaults, self._changes.last([]))
 
     def lateness_at(self, epoch: int) -> int:
         """The lateness window that bounds where epoch `epoch`'s readings can be: the

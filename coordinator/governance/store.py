@@ -10,11 +10,11 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from coordinator.db.models import MarketControl, ParamChangeRow, TariffSeriesRow
+from coordinator.db.models import HeldClearing, MarketControl, ParamChangeRow, TariffSeriesRow
 from coordinator.governance.controls import Controls, Pause, Scope
 from coordinator.governance.errors import ControlConflict
 from coordinator.governance.params import Param, ParamChange
@@ -39,6 +39,12 @@ class GovernanceSource(Protocol):
     def param_changes(self) -> list[ParamChange]:
         """Every change, in the order recorded."""
         ...
+
+    def held_clearings(self) -> list[tuple[int, int]]:
+        """(id, first epoch) of each pause of clearing not yet caught up."""
+        ...
+
+    def caught_up(self, ids: Iterable[int], at: dt.datetime) -> None: ...
 
     def tariff_series(self) -> list[TariffSeries]:
         """Every tariff series, in the order recorded."""
@@ -74,6 +80,11 @@ class SqlGovernance:
                             paused_by=p.by, reason=p.reason, memo_signature=memo_signature,
                         )
                     )  # fmt: skip
+                    if p.scope is Scope.CLEARING:
+                        # Every epoch from here on is cleared after the resume.
+                        conn.execute(
+                            insert(HeldClearing).values(from_epoch=p.since_epoch, paused_at=p.since)
+                        )
                 if also is not None:
                     also(conn)
         except IntegrityError:
@@ -86,6 +97,21 @@ class SqlGovernance:
             )
             if also is not None:
                 also(conn)
+
+    def held_clearings(self) -> list[tuple[int, int]]:
+        """(id, first epoch) of each pause of clearing whose epochs are not all cleared yet."""
+        query = select(HeldClearing.id, HeldClearing.from_epoch).where(
+            HeldClearing.caught_up_at.is_(None)
+        )
+        with self._engine.connect() as conn:
+            return [(int(i), int(e)) for i, e in conn.execute(query.order_by(HeldClearing.id))]
+
+    def caught_up(self, ids: Iterable[int], at: dt.datetime) -> None:
+        """Every epoch those pauses held back is cleared."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(HeldClearing).where(HeldClearing.id.in_(list(ids))).values(caught_up_at=at)
+            )
 
     def param_changes(self) -> list[ParamChange]:
         c = ParamChangeRow
@@ -171,6 +197,8 @@ class MemoryGovernance:
     def __init__(self) -> None:
         self.state = Controls()
         self.changes: list[ParamChange] = []
+        self.held: dict[int, int] = {}  # pause id: first epoch, until caught up
+        self._pauses = 0
         self.series: list[TariffSeries] = []
         self.reads = 0
 
@@ -185,7 +213,18 @@ class MemoryGovernance:
         return list(self.series)
 
     def pause(self, *pauses: Pause) -> None:
+        for p in pauses:
+            if p.scope is Scope.CLEARING and p.scope not in self.state.pauses:
+                self._pauses += 1
+                self.held[self._pauses] = p.since_epoch
         self.state = Controls({**self.state.pauses, **{p.scope: p for p in pauses}})
+
+    def held_clearings(self) -> list[tuple[int, int]]:
+        return sorted(self.held.items())
+
+    def caught_up(self, ids: Iterable[int], at: dt.datetime) -> None:
+        for i in ids:
+            self.held.pop(i, None)
 
     def resume(self, *scopes: Scope) -> None:
         self.state = Controls({s: p for s, p in self.state.pauses.items() if s not in scopes})

@@ -32,6 +32,7 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 
 from coordinator.market.rules.orders import payment_for
+from coordinator.readings.oracle import Epochs, epoch_start
 
 __all__ = [
     "WH",
@@ -146,10 +147,11 @@ class Period(StrEnum):
     MONTH = "month"
 
 
-def period_start(epoch: int, length_s: int, period: Period) -> int:
+def period_start(epoch: int, length_s: Epochs, period: Period) -> int:
     """Unix seconds at which the UTC period holding `epoch`'s start begins (for EPOCH,
-    the epoch's own start)."""
-    start = epoch * length_s
+    the epoch's own start). `length_s`: the epoch length, or the calendar in force
+    (the governed epoch length)."""
+    start = epoch_start(epoch, length_s)
     if period is Period.EPOCH:
         return start
     if period is Period.HOUR:
@@ -160,7 +162,7 @@ def period_start(epoch: int, length_s: int, period: Period) -> int:
     return int(dt.datetime(day.year, day.month, 1, tzinfo=dt.UTC).timestamp())
 
 
-def by_period(epoch_bills: Mapping[int, Bill], length_s: int, period: Period) -> dict[int, Bill]:
+def by_period(epoch_bills: Mapping[int, Bill], length_s: Epochs, period: Period) -> dict[int, Bill]:
     """Epoch bills summed per UTC period, keyed by the period's start (Unix seconds)."""
     out: dict[int, Bill] = {}
     for epoch, b in epoch_bills.items():

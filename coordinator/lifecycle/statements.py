@@ -30,6 +30,7 @@ from coordinator.lifecycle.carbon import (
 )
 from coordinator.lifecycle.usage_store import UsageSource
 from coordinator.ops import metrics
+from coordinator.readings.oracle import Epochs, epoch_of, epoch_start
 
 __all__ = ["CampusTotals", "Line", "Statements", "grid_prices"]
 
@@ -67,9 +68,11 @@ class Statements:
         source: UsageSource,
         params_at: Callable[[int], GovernedParams],
         *,
-        length_s: int,
+        length_s: Epochs,
         matched: MatchedEnergy | None = None,
     ) -> None:
+        """`length_s`: the epoch length, or the calendar in force (the governed epoch
+        length), which dates each epoch's bill."""
         self._source, self._params_at, self._length_s = source, params_at, length_s
         self._matched = matched or BoughtAndImported()
 
@@ -110,8 +113,13 @@ class Statements:
     async def record_last_day(self, last_closed: int) -> CampusTotals:
         """Set the campus's bill gauges (`coordinator.ops.metrics`) from the last day of
         closed epochs up to `last_closed`; returns what they were set from."""
-        per_day = max(1, 86_400 // self._length_s)
-        campus = await self.campus(since=max(0, last_closed - per_day + 1), until=last_closed)
+        # The epochs that start within the day ending with `last_closed` (by the
+        # calendar: a length change in that day changes how many there are).
+        day_start = epoch_start(last_closed + 1, self._length_s) - 86_400
+        first = epoch_of(max(0, day_start), self._length_s)
+        if epoch_start(first, self._length_s) < day_start:
+            first += 1
+        campus = await self.campus(since=min(first, last_closed), until=last_closed)
         b = campus.bill
         metrics.record_campus_bills(b.grid_only_cost, b.actual_cost, b.savings, campus.avoided_mg)
         return campus

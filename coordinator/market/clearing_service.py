@@ -5,7 +5,8 @@ unsettled trades and their escrow on chain; the pure
 `coordinator.market.rules.snapshot` decides which orders enter (pending orders
 whose approval never came, and orders past `expires_at`, are expired with that
 reason; orders of owners whose token accounts are frozen are excluded,
-`account_frozen`) and with what escrow; `coordinator.market.rules.clear_epoch` clears
+`account_frozen`, and orders priced outside the band in force for the epoch,
+`price_out_of_band`) and with what escrow; `coordinator.market.rules.clear_epoch` clears
 them, the garbage collector paused (`clear_paused`); and the store keeps the
 canonical inputs and result bytes, their hashes, the matches and every order's
 outcome at once (the epoch's primary key makes it exactly once across instances).
@@ -93,7 +94,7 @@ async def clear(ctx: MarketContext, epoch: int) -> ClearingView:
         for owner in sorted({o.owner for o in orders})
     }
     frozen = {owner for owner, e in escrows.items() if e.energy.frozen or e.payment.frozen}
-    admitted = admit(orders, now, frozen)
+    admitted = admit(orders, now, frozen, ctx.band)
     owners = sorted(admitted.owners)
     owed = await asyncio.to_thread(ctx.store.owed_by_owner, owners)
     # What settlement could move from each owner now, per side.

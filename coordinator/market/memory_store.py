@@ -55,6 +55,7 @@ class MemoryMarketStore:
         self._orders: dict[str, OrderView] = {}
         self._clearings: dict[int, _Clearing] = {}
         self._matches: dict[tuple[int, int], MatchView] = {}  # (epoch, idx)
+        self.parked: dict[tuple[int, int], str] = {}  # (epoch, idx): last job key
         self._seq = 0
         self._settlements = _Jobs()
         self._attestations = _Jobs()
@@ -287,9 +288,23 @@ class MemoryMarketStore:
             e for e, c in self._clearings.items() if c.view.match_count > 0 and c.settled_at is None
         )
 
+    def parked_matches(self, limit: int = 1000) -> list[tuple[int, MatchToSettle, str]]:
+        out = []
+        for (epoch, idx), job_key in sorted(self.parked.items()):
+            m = self._matches[epoch, idx]
+            if m.status is MatchStatus.FAILED:
+                out.append((epoch, MatchToSettle(idx, m.seller, m.buyer, m.quantity, m.payment),
+                            job_key))  # fmt: skip
+        return out[:limit]
+
+    def resolve_parked(self, epoch: int, idx: int, now: dt.datetime) -> None:
+        self.parked.pop((epoch, idx), None)
+
     def record_match_outcomes(self, epoch: int, outcomes: Sequence[MatchOutcome]) -> None:
         for o in outcomes:
             key = (epoch, o.idx)
+            if o.parked and key in self._matches:
+                self.parked[key] = o.settlement_key
             if key in self._matches:
                 self._matches[key] = replace(
                     self._matches[key],

@@ -106,7 +106,9 @@ class MarketContext:
     or `MemoryMarketStore` in tests), the ledger and the deployment. `fee_payer`,
     when set, pays (and co-signs) the fee of users' approvals, so users need no SOL.
     `terms`, when set, gives the rules, band and pause an order is placed under
-    (`coordinator.governance.reader`); without it, `rules` and no band, never paused."""
+    (`coordinator.governance.reader`); without it, `rules` and no band, never paused.
+    `band` is the price band a clearing holds its orders to (None: any price): the
+    band in force for the epoch cleared (`coordinator.onchain.governed`)."""
 
     store: MarketStore
     ledger: Ledger
@@ -117,6 +119,7 @@ class MarketContext:
     max_epochs_ahead: int | None = 96
     clock: Callable[[], dt.datetime] = _utcnow
     terms: Terms | None = None
+    band: tuple[int, int] | None = None
 
     async def placement_terms(self, epoch: int) -> PlacementTerms:
         return PlacementTerms(self.rules) if self.terms is None else await self.terms(epoch)

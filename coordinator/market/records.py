@@ -134,6 +134,12 @@ class MatchOutcome(NamedTuple):
     signature: Signature | None
     error: str | None
 
+    @property
+    def parked(self) -> bool:
+        """Failed because a party's token accounts were frozen: settled again once
+        neither party is (`settlement.settle_parked`)."""
+        return self.status is MatchStatus.FAILED and (self.error or "").startswith("account_frozen")
+
 
 @dataclass(frozen=True, slots=True)
 class SettlementView:

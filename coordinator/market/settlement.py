@@ -16,13 +16,22 @@ insufficient_funds (balance or allowance), account_frozen.
 
 The plan is a pure function of the epoch's stored matches, so calling
 `settle_epoch` again (after a crash, on another instance) finds the same jobs.
+
+A match that failed with account_frozen (a party's token accounts frozen by the
+REC authority after the clearing) is parked (`MatchOutcome.parked`, stored with
+the outcome). `settle_parked` settles it again once neither party is frozen: one
+single-match job per thaw, keyed by the attempt (`...:retry:N`, N one more than
+the key of the job that failed), so a crash resumes the same job and it settles
+at most once; it then ends settled, failed for good with another reason (the
+tokens were spent meanwhile: insufficient_funds), or parked again (frozen again
+before it landed).
 """
 
 import asyncio
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from solders.address_lookup_table_account import AddressLookupTableAccount
@@ -45,7 +54,9 @@ __all__ = [
     "batch_jobs",
     "failure_reason",
     "job_matches",
+    "retry_job",
     "settle_epoch",
+    "settle_parked",
     "single_job",
 ]
 
@@ -155,6 +166,59 @@ def single_job(epoch: int, match: MatchToSettle, v0: bool = False) -> Job:
         kind=SETTLE_KIND,
         payload=_payload(epoch, [match], v0),
     )
+
+
+_RETRY = re.compile(r"^(.*?)(?::retry:(\d+))?$")
+
+
+def retry_job(epoch: int, match: MatchToSettle, last_key: str) -> Job:
+    """The next attempt at a parked match, after the job `last_key` failed."""
+    found = _RETRY.fullmatch(last_key or single_job(epoch, match).key)
+    assert found is not None  # the pattern matches any text
+    base, attempt = found.groups()
+    return Job(
+        key=f"{base}:retry:{int(attempt or 0) + 1}",
+        kind=SETTLE_KIND,
+        payload=_payload(epoch, [match], False),
+    )
+
+
+async def settle_parked(
+    store: MarketStore,
+    ledger: Ledger,
+    deployment: Deployment,
+    keys: SettlementKeys,
+    frozen: Callable[[str], Awaitable[bool]],
+    *,
+    clock: Callable[[], dt.datetime] | None = None,
+) -> list[MatchOutcome]:
+    """Settle again each parked match neither of whose parties is `frozen` now (module
+    doc); the outcomes of those tried."""
+    now = clock or (lambda: dt.datetime.now(dt.UTC))
+    parked = await asyncio.to_thread(store.parked_matches)
+    if not parked:
+        return []
+    fee = ledger.fee_policy
+    build = _builder(deployment, keys, fee, ())
+    prefix_len = len(fee.instructions()) + 1
+    known: dict[str, bool] = {}
+    tried: list[MatchOutcome] = []
+    for epoch, match, last_key in parked:
+        for owner in (match.seller, match.buyer):
+            if owner not in known:
+                known[owner] = await frozen(owner)
+        if known[match.seller] or known[match.buyer]:
+            continue  # still frozen: it waits for the thaw
+        done = await run_jobs(
+            ledger, store.settlement_jobs(now), [retry_job(epoch, match, last_key)], build
+        )
+        outcomes = _outcomes(done, prefix_len)
+        await asyncio.to_thread(store.record_settlement, epoch, outcomes, now())
+        for outcome in outcomes:
+            if not outcome.parked:
+                await asyncio.to_thread(store.resolve_parked, epoch, outcome.idx, now())
+        tried += outcomes
+    return tried
 
 
 def failure_reason(error: str | None, prefix_len: int) -> str:

@@ -22,6 +22,7 @@ from coordinator.db.models import (
     ClearingRecord,
     MarketOrder,
     MatchRow,
+    ParkedTrade,
     SettlementJob,
 )
 from coordinator.market.escrow import EscrowNeed
@@ -118,9 +119,26 @@ def _clearing_view(row: ClearingRecord, attestation: bytes | None) -> ClearingVi
     )
 
 
+def _park(conn: Connection, epoch: int, outcomes: Sequence[MatchOutcome]) -> None:
+    # In the outcomes' own transaction: a parked trade is never lost to a crash.
+    idxs = [o.idx for o in outcomes if o.parked]
+    if not idxs:
+        return
+    known = set(
+        conn.execute(
+            select(ParkedTrade.idx).where(ParkedTrade.epoch == epoch, ParkedTrade.idx.in_(idxs))
+        ).scalars()
+    )
+    now = dt.datetime.now(dt.UTC)
+    fresh = [{"epoch": epoch, "idx": i, "parked_at": now} for i in idxs if i not in known]
+    if fresh:
+        conn.execute(insert(ParkedTrade), fresh)
+
+
 def _write_match_outcomes(conn: Connection, epoch: int, outcomes: Sequence[MatchOutcome]) -> None:
     if not outcomes:
         return
+    _park(conn, epoch, outcomes)
     matches = cast(Table, MatchRow.__table__)
     # One executemany (psycopg pipelines it) with one statement per run of
     # neighbouring matches that settled alike (a transaction carries many): thousands
@@ -582,6 +600,31 @@ class SqlMarketStore:
             _write_match_outcomes(conn, epoch, outcomes)
             _roll_up_orders(conn, epoch, now)
             _mark_settled(conn, epoch, now)
+
+    def parked_matches(self, limit: int = 1000) -> list[tuple[int, MatchToSettle, str]]:
+        """(epoch, match, key of its last settlement job) of each parked trade, oldest first."""
+        m = MatchRow
+        query = (
+            select(m.epoch, m.idx, m.seller, m.buyer, m.quantity, m.payment, m.settlement_key)
+            .join(ParkedTrade, (ParkedTrade.epoch == m.epoch) & (ParkedTrade.idx == m.idx))
+            .where(ParkedTrade.resolved_at.is_(None), m.status == MatchStatus.FAILED.value)
+            .order_by(m.epoch, m.idx)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [
+                (int(e), MatchToSettle(i, s, b, q, p), key or "")
+                for e, i, s, b, q, p, key in conn.execute(query)
+            ]
+
+    def resolve_parked(self, epoch: int, idx: int, now: dt.datetime) -> None:
+        """The parked trade settled, or failed for good."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(ParkedTrade)
+                .where(ParkedTrade.epoch == epoch, ParkedTrade.idx == idx)
+                .values(resolved_at=now)
+            )
 
     def record_match_outcomes(self, epoch: int, outcomes: Sequence[MatchOutcome]) -> None:
         """Write these matches' outcomes only (idempotent): settlement records each wave's

@@ -133,7 +133,17 @@ class MarketStore(Protocol):
         ...
 
     def record_match_outcomes(self, epoch: int, outcomes: Sequence[MatchOutcome]) -> None:
-        """Write these matches' outcomes only (idempotent)."""
+        """Write these matches' outcomes only (idempotent); a `parked` outcome also
+        parks its trade, in the same transaction."""
+        ...
+
+    def parked_matches(self, limit: int = 1000) -> list[tuple[int, MatchToSettle, str]]:
+        """(epoch, match, key of its last settlement job) of each parked trade still
+        failed, oldest first."""
+        ...
+
+    def resolve_parked(self, epoch: int, idx: int, now: dt.datetime) -> None:
+        """The parked trade settled, or failed for good."""
         ...
 
     def record_settlement(

@@ -32,7 +32,7 @@ from coordinator.db.models import (
 from coordinator.notify.events import Event, Kind
 from coordinator.notify.messages import amount
 from coordinator.ops.alerts.rules import GatewaySeen, silent_gateways
-from coordinator.readings.oracle import epoch_span
+from coordinator.readings.oracle import Epochs, epoch_span
 from programs.roles.token import ENERGY_DECIMALS, PAYMENT_DECIMALS
 from wire.base58 import b58encode
 
@@ -62,7 +62,7 @@ def _at(ts: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.UTC)
 
 
-def excluded_orders(conn: Connection, since: int, position: int, length_s: int) -> Found:
+def excluded_orders(conn: Connection, since: int, position: int, length_s: Epochs) -> Found:
     """Orders the clearing left out, with their reason in the dashboard's words."""
     rows = conn.execute(
         select(MarketOrder)
@@ -96,7 +96,7 @@ def excluded_orders(conn: Connection, since: int, position: int, length_s: int) 
     return Found(events, position)
 
 
-def settled_trades(conn: Connection, since: int, position: int, length_s: int) -> Found:
+def settled_trades(conn: Connection, since: int, position: int, length_s: Epochs) -> Found:
     """The settled matches of every epoch whose settlement finished: one event for
     the buyer, one for the seller."""
     epochs = conn.execute(
@@ -135,7 +135,7 @@ def settled_trades(conn: Connection, since: int, position: int, length_s: int) -
     return Found(events, position)
 
 
-def minted_energy(conn: Connection, since: int, position: int, length_s: int) -> Found:
+def minted_energy(conn: Connection, since: int, position: int, length_s: Epochs) -> Found:
     """Each owner's energy of an epoch once it is minted (withheld energy too, when
     it is minted at last)."""
     rows = conn.execute(

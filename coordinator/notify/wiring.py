@@ -1,6 +1,8 @@
 """The notifications as `Settings` configure them: address policy, retries, SMTP,
 and the worker."""
 
+from collections.abc import Callable
+
 from sqlalchemy.engine import Engine
 
 from coordinator.config import Settings
@@ -8,6 +10,7 @@ from coordinator.notify.events import Channel
 from coordinator.notify.policy import AddressPolicy, Retry, parse_networks
 from coordinator.notify.senders import EmailSender, Sender, SmtpConfig, WebhookSender
 from coordinator.notify.worker import NotifyWorker
+from coordinator.readings.oracle import EpochCalendar
 
 __all__ = ["address_policy", "notify_worker", "retry", "smtp_config"]
 
@@ -44,7 +47,11 @@ def smtp_config(settings: Settings) -> SmtpConfig | None:
     )
 
 
-def notify_worker(settings: Settings, engine: Engine) -> NotifyWorker:
+def notify_worker(
+    settings: Settings, engine: Engine, calendar: Callable[[], EpochCalendar] | None = None
+) -> NotifyWorker:
+    """`calendar`: the epoch calendar in force (the governed epoch length), read
+    without I/O each round; without it, `GTX_EPOCH_LENGTH_S`."""
     senders: dict[Channel, Sender] = {
         Channel.WEBHOOK: WebhookSender(
             address_policy(settings), timeout_s=settings.notify_timeout_s
@@ -58,6 +65,7 @@ def notify_worker(settings: Settings, engine: Engine) -> NotifyWorker:
         senders=senders,
         retry=retry(settings),
         epoch_length_s=settings.epoch_length_s,
+        calendar=calendar,
         interval_s=settings.notify_interval_s,
         lease_s=settings.notify_lease_s,
         overlap_s=settings.notify_scan_overlap_s,

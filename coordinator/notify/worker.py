@@ -26,6 +26,7 @@ from coordinator.notify.senders import Sender
 from coordinator.notify.store import DeliveryRow, SqlNotifyStore
 from coordinator.ops import metrics
 from coordinator.ops.alerts.storage import SqlAlertSource
+from coordinator.readings.oracle import EpochCalendar, Epochs
 
 __all__ = ["NotifyWorker"]
 
@@ -45,7 +46,8 @@ class NotifyWorker:
         *,
         senders: dict[Channel, Sender],
         retry: Retry,
-        epoch_length_s: int,
+        epoch_length_s: Epochs,
+        calendar: Callable[[], EpochCalendar] | None = None,
         interval_s: float = 2.0,
         lease_s: float = 120.0,
         overlap_s: int = 600,
@@ -60,7 +62,10 @@ class NotifyWorker:
         self.store = SqlNotifyStore(engine)
         self._senders = senders
         self._retry = retry
+        # Epochs as messages show them: the calendar in force when given (the governed
+        # epoch length, read without I/O), else `epoch_length_s`.
         self._length_s = epoch_length_s
+        self._calendar = calendar
         self._interval_s = interval_s
         self._lease_s = lease_s
         self._overlap_s = overlap_s
@@ -96,13 +101,14 @@ class NotifyWorker:
             silent = SqlAlertSource(self._engine).gateways(self._default_poll_s)
             self._silent_checked = now_s
         added = 0
+        epochs = self._length_s if self._calendar is None else self._calendar()
         with self._engine.begin() as conn:
             for name, read in _TIMED:
                 position = self.store.cursor(conn, name)
                 if position is None:  # first start: from now on
                     self.store.set_cursor(conn, name, now_s)
                     continue
-                found = read(conn, position - self._overlap_s, position, self._length_s)
+                found = read(conn, position - self._overlap_s, position, epochs)
                 added += self._enqueue(conn, found.events, now)
                 if found.position != position:
                     self.store.set_cursor(conn, name, found.position)

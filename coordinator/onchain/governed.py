@@ -8,11 +8,15 @@ within `GTX_CHAIN_CHECK_INTERVAL_S`) and:
 - clearing: while `clearing` runs, clears the epoch whose gate closure came,
   with the market rules in force for that epoch (`coordinator.governance.params`);
   after a pause (and at a leader's start) first the earlier epochs whose orders
-  are still waiting, oldest first: each is cleared once (the clearing's primary
-  key), whichever instance leads;
+  are still waiting, and every epoch a pause held back (`held_clearings`, from the
+  epoch the pause began; empty ones get an empty clearing, as if never paused),
+  oldest first: each is cleared once (the clearing's primary key), whichever
+  instance leads, and a pause is marked caught up once all its epochs are;
 - settlement: asked again after each clearing is stored, so a pause that comes
   while a clearing runs holds its settlement back; the epochs held back are
-  settled once settlement runs again (exactly-once jobs).
+  settled once settlement runs again (exactly-once jobs); a trade parked because a
+  party's accounts were frozen after the clearing is settled at the first pass
+  after both parties are thawed (`market.settlement.settle_parked`).
 
 It also publishes the controls, retained, whenever they change
 (`wire.topics.market_controls`) and keeps the `gtx_market_paused` gauge.
@@ -24,9 +28,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+from solders.pubkey import Pubkey
+
 from coordinator.governance import ALL_SCOPES, Controls, GovernanceReader, Scope
 from coordinator.market import MarketContext, SettlementKeys, run_market_epoch, settle
 from coordinator.market.clearing_service import Publish
+from coordinator.market.escrow import read_escrow
+from coordinator.market.settlement import settle_parked
 from coordinator.ops import metrics
 from wire.controls import ControlsReport, PausedScope, encode_controls
 from wire.topics import DEFAULT_ROOT, market_controls
@@ -97,6 +105,16 @@ class GovernedMarket:
             return False
         return True
 
+    def _held_back(self, current: int, held: list[tuple[int, int]]) -> list[int]:
+        """The epochs before `current` still to clear: those with orders waiting, and
+        every one since the first held back by a pause, oldest first."""
+        store = self._ctx.store
+        due = set(store.uncleared_epochs(current))
+        if held:
+            first = min(epoch for _, epoch in held)
+            due.update(e for e in range(first, current) if not store.is_cleared(e))
+        return sorted(due)
+
     async def step(self, current: int, on_cleared: Report | None = None) -> list[int]:
         """Clear what is due and allowed, settle what is held back and allowed; the
         epochs cleared, oldest first. Call `read` first in the pass."""
@@ -105,15 +123,17 @@ class GovernedMarket:
             self._catch_up = True
         else:
             due = []
-            if self._catch_up:
-                due = await asyncio.to_thread(self._ctx.store.uncleared_epochs, current)
+            # Looked for at every pass: a pause and resume may both fall between two.
+            held = await asyncio.to_thread(self._governance.source.held_clearings)
+            if self._catch_up or held:
+                due = await asyncio.to_thread(self._held_back, current, held)
                 if due:
                     log.info("clearing epochs held back: %s", due)
-            if self._last_cleared != current:
+            if self._last_cleared != current and current not in due:
                 due.append(current)
             for epoch in due:
                 params = await self._governance.params_at(epoch)
-                ctx = replace(self._ctx, rules=params.market_rules())
+                ctx = replace(self._ctx, rules=params.market_rules(), band=params.price_band())
                 await run_market_epoch(
                     ctx, epoch, self._keys, publish=self._publish, root=self._root,
                     may_settle=self._may_settle,
@@ -121,6 +141,10 @@ class GovernedMarket:
                 cleared.append(epoch)
                 if on_cleared is not None:
                     await on_cleared("cleared", epoch)
+            if held:
+                await asyncio.to_thread(
+                    self._governance.source.caught_up, [i for i, _ in held], self._ctx.clock()
+                )
             self._catch_up = False
             self._last_cleared = current
         if self._settle_backlog and not (await self.read()).paused(Scope.SETTLEMENT):
@@ -129,4 +153,19 @@ class GovernedMarket:
             self._settle_backlog = False
         elif self.controls.paused(Scope.SETTLEMENT):
             self._settle_backlog = True
+        if not self.controls.paused(Scope.SETTLEMENT):
+            await self._settle_parked()
         return cleared
+
+    async def _settle_parked(self) -> None:
+        """Trades parked on a freeze, settled once their parties are thawed."""
+        ctx = self._ctx
+
+        async def frozen(owner: str) -> bool:
+            escrow = await read_escrow(ctx.ledger, ctx.deployment, Pubkey.from_string(owner))
+            return escrow.energy.frozen or escrow.payment.frozen
+
+        for o in await settle_parked(ctx.store, ctx.ledger, ctx.deployment, self._keys, frozen,
+                                     clock=ctx.clock):  # fmt: skip
+            log.info("parked trade %d %s after the thaw%s", o.idx, o.status.value,
+                     "" if o.error is None else f": {o.error}")  # fmt: skip

@@ -30,12 +30,20 @@ from dataclasses import dataclass
 
 from solders.pubkey import Pubkey
 from solders.signature import Signature
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from coordinator.db.models import EpochOnchain, EpochRecord, MatchRow, Meter, MintGrant
+from coordinator.db.models import (
+    EpochOnchain,
+    EpochRecord,
+    MatchRow,
+    Meter,
+    MintGrant,
+    ParkedTrade,
+)
 from coordinator.onchain.grants import NO_OWNER, Grant, MintStatus, plan_grants
 from coordinator.readings.epoch_close import recompute_epoch
+from coordinator.readings.oracle import Epochs
 from programs.ledger.base import Ledger
 from programs.roles.deployment import Deployment, user_accounts
 
@@ -180,6 +188,9 @@ class Reconciliation:
     users: int
     payments_checked: bool
     mismatches: tuple[str, ...]
+    # Trades failed on a frozen account, not settled yet: they moved nothing, and
+    # settle once their parties are thawed (`market.settlement.settle_parked`).
+    trades_parked: int = 0
 
     @property
     def ok(self) -> bool:
@@ -214,8 +225,9 @@ class Reconciliation:
             f"reconciled {len(self.epochs)} epochs: verified export {self.verified_export_wh} "
             f"Wh, minted {self.minted_base_units} base units, withheld "
             f"{sum(withheld.values())} ({reasons}), pending {self.pending_base_units}; "
-            f"{self.trades_settled} trades settled, {self.users} users' balances checked "
-            f"on the ledger"
+            f"{self.trades_settled} trades settled"
+            + (f" ({self.trades_parked} parked on a freeze)" if self.trades_parked else "")
+            + f", {self.users} users' balances checked on the ledger"
             + ("" if self.payments_checked else " (energy only: credit issued not known)")
         )
         return [summary, *(f"MISMATCH {m}" for m in self.mismatches)]
@@ -270,11 +282,11 @@ def _load(
 def _exports(
     engine: Engine,
     epoch: int,
-    length_s: PerEpoch,
+    length_s: Epochs,
     lateness_s: PerEpoch,
     owners: Mapping[tuple[str, str], str | None],
 ) -> list[tuple[str | None, int]]:
-    length = length_s if isinstance(length_s, int) else length_s(epoch)
+    length = length_s
     lateness = lateness_s if isinstance(lateness_s, int) else lateness_s(epoch)
     summary = recompute_epoch(engine, epoch, length, lateness).summary
     return [
@@ -288,7 +300,7 @@ async def reconcile(
     ledger: Ledger,
     deployment: Deployment,
     *,
-    length_s: PerEpoch,
+    length_s: Epochs,
     lateness_s: PerEpoch,
     credits: Mapping[str, int] | None = None,
     wallets: Iterable[str] = (),
@@ -296,8 +308,9 @@ async def reconcile(
 ) -> Reconciliation:
     """Reconcile every closed epoch (from `since_epoch`) and every wallet's balances
     (those with mints or trades, and `wallets`); `credits`, the payment tokens issued
-    to each wallet, where known. The epoch length and lateness window are those the
-    epochs were closed under (a function of the epoch where they changed)."""
+    to each wallet, where known. The epochs (a length, or the calendar of the governed
+    length) and lateness window are those the epochs were closed under (the window
+    a function of the epoch where it changed)."""
     epochs, grants, recorded, owners, trades = await asyncio.to_thread(_load, engine, since_epoch)
     mismatches: list[str] = []
     accounts = []
@@ -344,6 +357,18 @@ async def reconcile(
             payment = await ledger.token_balance(accounts_of.payment)
             if payment != want_payment:
                 mismatches.append(f"{wallet}: payment balance {payment}, expected {want_payment}")
+    parked = await asyncio.to_thread(_parked_count, engine)
     return Reconciliation(
-        tuple(accounts), len(trades), len(users), credits is not None, tuple(mismatches)
+        tuple(accounts), len(trades), len(users), credits is not None, tuple(mismatches), parked
     )
+
+
+def _parked_count(engine: Engine) -> int:
+    query = (
+        select(func.count())
+        .select_from(ParkedTrade)
+        .join(MatchRow, (MatchRow.epoch == ParkedTrade.epoch) & (MatchRow.idx == ParkedTrade.idx))
+        .where(ParkedTrade.resolved_at.is_(None), MatchRow.status == "failed")
+    )
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())

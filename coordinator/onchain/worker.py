@@ -116,11 +116,12 @@ async def run_chain_worker(
                         await _report(on_epoch, "minted", epoch)
                     if minted:
                         bills = Statements(SqlUsage(engine), await reader.schedule(),
-                                           length_s=settings.epoch_length_s)  # fmt: skip
+                                           length_s=await reader.calendar())  # fmt: skip
                         await bills.record_last_day(max(minted))
                     for grant in await mint_withheld(chain, engine):
                         await _report(on_epoch, "withheld_minted", grant.epoch)
-                current = epoch_of(int(time.time()), settings.epoch_length_s)
+                # Epochs by the calendar in force (the governed epoch length).
+                current = epoch_of(int(time.time()), await reader.calendar())
                 await market.step(current, cleared)
             except (OperationalError, InterfaceError) as exc:
                 log.warning("chain work postponed, database unavailable: %s", exc)

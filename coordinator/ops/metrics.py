@@ -137,6 +137,7 @@ def serve_metrics(
 
 __all__ += [
     "ALERTS",
+    "ALERT_LOOP_FAILURES",
     "CLEARED_ENERGY",
     "CLEARED_EPOCH",
     "CLEARING_PRICE",
@@ -170,6 +171,11 @@ MINT_WITHHELD = Gauge(
     ["reason"],
 )
 ALERTS = Counter("gtx_alerts", "Alerts raised by this instance, by kind", ["kind"])
+ALERT_LOOP_FAILURES = Counter(
+    "gtx_alert_loop_failures",
+    "Unexpected errors in the alert monitor's rounds (logged with their traceback; the "
+    "monitor goes on)",
+)
 # User notifications (coordinator.notify): the outbox is shared by every instance, so
 # the gauges are the whole backlog as this instance last counted it, not its share.
 NOTIFY_OUTBOX = Gauge(

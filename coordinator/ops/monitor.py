@@ -38,7 +38,7 @@ import aiomqtt
 
 from coordinator.errors import BrokerError
 from coordinator.ops.alerts.rules import estimate_poll_interval
-from coordinator.readings.oracle import epoch_span
+from coordinator.readings.oracle import EpochCalendar, Segment, epoch_span
 from programs.roles.token import ENERGY_DECIMALS, PAYMENT_DECIMALS
 from wire import topics
 from wire.alerts import AlertEvent, IngestCounts, decode_alert, decode_stats
@@ -152,7 +152,9 @@ class MonitorView:
     controls: ControlsReport | None = None  # the REC authority's emergency controls
     messages: int = 0
     undecodable: int = 0
-    length_s: int | None = None  # epoch length, from the latest epoch summary
+    # The epochs as the latest summary gives them (its epoch, start and length): the
+    # recent epochs, across a governed length change too.
+    epochs_from: EpochCalendar | None = None
 
     def _gateway(self, gateway_id: str) -> GatewayView:
         return self.gateways.setdefault(gateway_id, GatewayView(gateway_id))
@@ -190,8 +192,9 @@ class MonitorView:
         elif kind == TopicKind.EPOCH:
             summary: dict[str, Any] = json.loads(payload)
             self.epochs[int(ident)] = summary
-            if isinstance(summary.get("length_s"), int) and summary["length_s"] > 0:
-                self.length_s = summary["length_s"]
+            start, length = summary.get("start"), summary.get("length_s")
+            if isinstance(start, int) and isinstance(length, int) and length > 0:
+                self.epochs_from = EpochCalendar((Segment(int(ident), start, length),))
             _trim(self.epochs)
         elif kind == TopicKind.CLEARING:
             published = decode_clearing(payload)
@@ -306,10 +309,10 @@ def _wh_kwh(wh: object) -> float | None:
 
 
 def _epoch(view: MonitorView, epoch: int) -> str:
-    """The epoch id with its UTC start-end, once the epoch length is known."""
-    if view.length_s is None:
+    """The epoch id with its UTC start-end, once an epoch summary gave the epochs."""
+    if view.epochs_from is None:
         return str(epoch)
-    return f"{epoch} [{epoch_span(epoch, view.length_s, date=False)}]"
+    return f"{epoch} [{epoch_span(epoch, view.epochs_from, date=False)}]"
 
 
 def _ago(now: float, then: float) -> str:

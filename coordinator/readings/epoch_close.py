@@ -17,13 +17,16 @@ happens after commit (`publish_pending`), until the broker acknowledges.
 `recompute_epoch` derives the same numbers from the stored readings alone
 (`meter_epoch_energy` of the oracle over each meter's accepted readings, with
 the `first_open_epoch` each was accepted under): `gtx-coordinator epoch
-recompute N`, with the epoch length the data was made with (`recorded_length`:
-each close stores its length), not the one configured now.
+recompute N`, with the epochs the data was made with: the calendar of the
+governed epoch length (past epochs never change in it), or, where the length was
+never governed, the length the epoch was closed with (`recorded_length`: each
+close stores its length), not the one configured now.
 
 Window of readings an epoch's tree needs: a reading counts in epoch N when
 its own epoch is N, or when it is older but was accepted while N was the
 lowest open epoch; it was then at most `lateness_window_s` old, and N-1 had
-closed (after N began), so `meter_time` is in [start(N) - lateness, end(N)).
+closed (after N began), so `meter_time` is in [start(N) - lateness, end(N))
+(`reading_window` adds an epoch's margin).
 """
 
 import asyncio
@@ -42,20 +45,29 @@ from coordinator.db.partitions import meter_time
 from coordinator.ops import metrics
 from coordinator.readings.oracle import (
     AcceptedPoint,
+    EpochCalendar,
     EpochEnergy,
+    Epochs,
     EpochSummary,
     Flag,
     MeterKey,
     MeterState,
+    calendar_of,
     epoch_root,
-    epoch_start,
     meter_epoch_energy,
     summarize_epoch,
 )
 from wire.reading import Reading as WireReading
 from wire.reading import SignedReading
 
-__all__ = ["ClosedEpoch", "EpochCloser", "recompute_epoch", "recorded_length", "summary_json"]
+__all__ = [
+    "ClosedEpoch",
+    "EpochCloser",
+    "reading_window",
+    "recompute_epoch",
+    "recorded_length",
+    "summary_json",
+]
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +79,15 @@ class ClosedEpoch:
     reading_count: int
 
 
-def summary_json(closed: ClosedEpoch, length_s: int) -> str:
+def summary_json(closed: ClosedEpoch, length_s: Epochs) -> str:
     """The retained MQTT summary (and the stored copy): stable keys, integers only."""
     s = closed.summary
+    calendar = calendar_of(length_s)
     return json.dumps(
         {
             "epoch": s.epoch,
-            "start": epoch_start(s.epoch, length_s),
-            "length_s": length_s,
+            "start": calendar.start(s.epoch),
+            "length_s": calendar.length(s.epoch),
             "readings": closed.reading_count,
             "merkle_root": closed.merkle_root.hex(),
             "total_import_wh": s.total_import_wh,
@@ -95,16 +108,26 @@ def summary_json(closed: ClosedEpoch, length_s: int) -> str:
     )
 
 
+def reading_window(epoch: int, length_s: Epochs, lateness_s: int) -> tuple[int, int]:
+    """The meter times `[low, high)` the readings counted in `epoch` lie in (bounds
+    the partitions searched): up to its end, and back a lateness window and an
+    epoch before its start."""
+    calendar = calendar_of(length_s)
+    start = calendar.start(epoch)
+    back = max(calendar.length(epoch - 1), calendar.length(epoch))
+    return max(start - lateness_s - back, 0), calendar.end(epoch)
+
+
 def _epoch_readings(
-    conn: Connection, epoch: int, length_s: int, lateness_s: int
+    conn: Connection, epoch: int, length_s: Epochs, lateness_s: int
 ) -> list[SignedReading]:
-    start = epoch_start(epoch, length_s)
+    low, high = reading_window(epoch, length_s, lateness_s)
     rows = conn.execute(
         select(Reading.gateway_id, Reading.meter_id, Reading.seq, Reading.meter_ts,
                Reading.import_wh, Reading.export_wh, Reading.signature)
         .where(Reading.epoch == epoch,
-               Reading.meter_time >= meter_time(max(start - lateness_s - length_s, 0)),
-               Reading.meter_time < meter_time(start + length_s))
+               Reading.meter_time >= meter_time(low),
+               Reading.meter_time < meter_time(high))
     )  # fmt: skip
     return [
         SignedReading(WireReading(gw, m, seq, ts, imp, exp), bytes(sig))
@@ -112,7 +135,9 @@ def _epoch_readings(
     ]
 
 
-def _close_one(conn: Connection, epoch: int, length_s: int, lateness_s: int) -> ClosedEpoch:
+def _close_one(
+    conn: Connection, epoch: int, length_s: EpochCalendar, lateness_s: int
+) -> ClosedEpoch:
     energies = {
         MeterKey(gw, m): EpochEnergy(epoch, imp, exp)
         for gw, m, imp, exp in conn.execute(
@@ -133,17 +158,23 @@ class EpochCloser:
         self,
         engine: Engine,
         *,
-        length_s: int,
+        length_s: Epochs | Callable[[], EpochCalendar],
         grace_s: int,
         lateness_s: int | Callable[[int], int],
     ) -> None:
-        """`lateness_s`: the lateness window, or the one in force at a given epoch
-        (a governed parameter), which bounds where its readings are looked for."""
+        """`length_s`: the epoch length or calendar, or a function giving the calendar
+        in force (the governed epoch length). `lateness_s`: the lateness window, or
+        the one in force at a given epoch (a governed parameter), which bounds where
+        its readings are looked for."""
         self._engine = engine
         self._length_s = length_s
         self._grace_s = grace_s
         self._lateness_s = lateness_s
         self._pg = engine.dialect.name == "postgresql"
+
+    def _calendar(self) -> EpochCalendar:
+        epochs = self._length_s
+        return calendar_of(epochs) if isinstance(epochs, int | EpochCalendar) else epochs()
 
     def _next_epoch(self, conn: Connection) -> int | None:
         last = conn.execute(select(func.max(EpochRecord.epoch))).scalar_one_or_none()
@@ -165,7 +196,8 @@ class EpochCloser:
                 if self._pg:
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": EPOCH_LOCK})
                 epoch = self._next_epoch(conn)
-                end = None if epoch is None else epoch_start(epoch + 1, self._length_s)
+                calendar = self._calendar()
+                end = None if epoch is None else calendar.end(epoch)
                 if epoch is None or end is None or now < end + self._grace_s:
                     return closed
                 lateness = (
@@ -173,18 +205,18 @@ class EpochCloser:
                     if isinstance(self._lateness_s, int)
                     else self._lateness_s(epoch)
                 )
-                result = _close_one(conn, epoch, self._length_s, lateness)
+                result = _close_one(conn, epoch, calendar, lateness)
                 conn.execute(
                     insert(EpochRecord).values(
                         epoch=epoch,
-                        length_s=self._length_s,
+                        length_s=calendar.length(epoch),
                         closed_at=dt.datetime.now(dt.UTC),
                         reading_count=result.reading_count,
                         total_import_wh=result.summary.total_import_wh,
                         total_export_wh=result.summary.total_export_wh,
                         mint_base_units=result.summary.mint_base_units,
                         merkle_root=result.merkle_root,
-                        summary_json=summary_json(result, self._length_s),
+                        summary_json=summary_json(result, calendar),
                     )
                 )
             closed.append(result)
@@ -259,11 +291,11 @@ def recorded_length(engine: Engine, epoch: int) -> int | None:
     return None if newest is None else int(newest)
 
 
-def recompute_epoch(engine: Engine, epoch: int, length_s: int, lateness_s: int) -> ClosedEpoch:
-    """An epoch's numbers from the stored readings alone (module doc)."""
-    start = epoch_start(epoch, length_s)
-    low = meter_time(max(start - lateness_s - length_s, 0))
-    high = meter_time(start + length_s)
+def recompute_epoch(engine: Engine, epoch: int, length_s: Epochs, lateness_s: int) -> ClosedEpoch:
+    """An epoch's numbers from the stored readings alone (module doc), `length_s`
+    the calendar (or length) the epochs were numbered by."""
+    low_s, high_s = reading_window(epoch, length_s, lateness_s)
+    low, high = meter_time(low_s), meter_time(high_s)
     cols = (Reading.meter_ts, Reading.import_wh, Reading.export_wh, Reading.flags,
             Reading.first_open_epoch)  # fmt: skip
     energies: dict[MeterKey, EpochEnergy] = {}

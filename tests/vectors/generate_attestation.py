@@ -25,6 +25,7 @@ from coordinator.governance import (
     change_memo,
     change_text,
     control_memo,
+    control_text,
 )
 from coordinator.governance.notes import note_memo, note_text
 from coordinator.market.rules import (
@@ -111,8 +112,16 @@ def governance_memos(wallet: Keypair) -> list[bytes]:
     signature = wallet.sign_message(change_text(unsigned).encode())
     change = dataclasses.replace(unsigned, signature=str(signature))
     note = "settlement paused while the meter firmware is updated"
+    pause = [Scope.CLEARING, Scope.SETTLEMENT]
     return [
-        control_memo(Action.PAUSE, [Scope.CLEARING, Scope.SETTLEMENT], EPOCH, by),
+        control_memo(
+            Action.PAUSE,
+            pause,
+            EPOCH,
+            by,
+            START,
+            str(wallet.sign_message(control_text(Action.PAUSE, pause, EPOCH, by, START).encode())),
+        ),
         change_memo(change),
         note_memo(by, START, note, str(wallet.sign_message(note_text(by, START, note).encode()))),
     ]

@@ -21,6 +21,7 @@ from coordinator.governance import (
     change_memo,
     change_text,
     control_memo,
+    control_text,
 )
 from coordinator.governance.notes import note_memo, note_text
 from coordinator.governance.signing import wallet_signed
@@ -117,12 +118,16 @@ def test_every_memo_kind_is_written_by_its_role_and_parsed_by_the_verifier() -> 
         clearing_memo(EPOCH, clearing["inputs_hash"], clearing["result_hash"]),
         settlement_memo(EPOCH),
         attestation_memo(EPOCH, root, attempt=1),
-        control_memo(Action.PAUSE, [Scope.SETTLEMENT, Scope.CLEARING], EPOCH, by),
+        control_memo(Action.PAUSE, [Scope.SETTLEMENT, Scope.CLEARING], EPOCH, by,
+                     int(pause["at"]), pause["sig"]),
         change_memo(change),
         note_memo(by, int(note["at"]), note["text"], note["sig"]),
     ]  # fmt: skip
     assert [m.decode() for m in written] == VECTORS["memos"]
     assert wallet_signed(by, change_text(change), change.signature)
+    pause_text = control_text(Action.PAUSE, [Scope.CLEARING, Scope.SETTLEMENT], EPOCH, by,
+                              int(pause["at"]))  # fmt: skip
+    assert wallet_signed(by, pause_text, pause["sig"])
     assert wallet_signed(by, note_text(by, int(note["at"]), note["text"]), note["sig"])
     kinds = [parse_memo(text).kind for text in VECTORS["memos"]]
     assert kinds == [

@@ -11,17 +11,17 @@ from coordinator.api.deps import (
     REC_AUTHORITY,
     Clock,
     Principal,
+    get_calendar,
     get_clock,
     get_engine,
     require_any_role,
 )
 from coordinator.api.schemas import BillOut, CampusTotalsOut
-from coordinator.config import Settings
 from coordinator.governance import GovernanceReader
 from coordinator.lifecycle.bills import Bill
 from coordinator.lifecycle.statements import Statements
 from coordinator.lifecycle.usage_store import SqlUsage
-from coordinator.readings.oracle import epoch_of
+from coordinator.readings.oracle import EpochCalendar
 
 __all__ = ["MATCHED_RULE", "EpochRange", "bill_out", "epoch_range", "router", "statements"]
 
@@ -42,22 +42,23 @@ _LAST_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z: periods are dated
 async def statements(request: Request, engine: Engine) -> Statements:
     """The statements service over the database and the governed parameters."""
     reader: GovernanceReader = request.app.state.governance
-    settings: Settings = request.app.state.settings
-    return Statements(SqlUsage(engine), await reader.schedule(), length_s=settings.epoch_length_s)
+    # Epochs dated by the calendar in force (the governed epoch length).
+    return Statements(SqlUsage(engine), await reader.schedule(), length_s=await reader.calendar())
 
 
 EpochRange = tuple[int, int]
 
 
-def epoch_range(request: Request, clock: Clock, since: int | None, until: int | None) -> EpochRange:
-    """since..until (inclusive): by default the last week up to the running epoch;
-    HTTP 422 when it is inverted, longer than MAX_EPOCHS or past what a date holds."""
-    settings: Settings = request.app.state.settings
-    length = settings.epoch_length_s
-    current = epoch_of(int(clock().timestamp()), length)
+def epoch_range(
+    epochs: EpochCalendar, clock: Clock, since: int | None, until: int | None
+) -> EpochRange:
+    """since..until (inclusive): by default the last week up to the running epoch (by
+    the calendar in force); HTTP 422 when it is inverted, longer than MAX_EPOCHS or
+    past what a date holds."""
+    current = epochs.epoch_of(int(clock().timestamp()))
     until = current if until is None else until
     since = max(0, until - _DEFAULT_EPOCHS + 1) if since is None else since
-    if since > until or until - since + 1 > MAX_EPOCHS or (until + 1) * length > _LAST_SECOND:
+    if since > until or until - since + 1 > MAX_EPOCHS or epochs.end(until) > _LAST_SECOND:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail={"code": "bad_range",
@@ -90,11 +91,11 @@ async def totals(
     """Every user's bills over the closed epochs in the range summed: the campus's
     metered and traded energy, what it paid the grid and the grid paid it, what the
     grid alone would have billed, the savings, and the emissions avoided."""
-    since, until = epoch_range(request, clock, since_epoch, until_epoch)
+    epochs = await get_calendar(request)
+    since, until = epoch_range(epochs, clock, since_epoch, until_epoch)
     service = await statements(request, engine)
     campus = await service.campus(since=since, until=until)
-    settings: Settings = request.app.state.settings
     return CampusTotalsOut(
         since_epoch=since, until_epoch=until, users=campus.users, matched_rule=MATCHED_RULE,
-        total=bill_out(since * settings.epoch_length_s, campus.bill, campus.avoided_mg),
+        total=bill_out(epochs.start(since), campus.bill, campus.avoided_mg),
     )  # fmt: skip

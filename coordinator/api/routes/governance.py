@@ -3,8 +3,10 @@ freezing and thawing an account, and who the REC authorities are.
 
 - `GET /controls` (public: the dashboard's banner) and `POST /controls/pause` /
   `/controls/resume` `{scopes, reason}`: orders, clearing, settlement, minting, or
-  `all` (maintenance mode). Recorded in the database every instance reads, as a
-  memo signed by the REC authority's platform key, and in the audit log. A pause
+  `all` (maintenance mode), signed by the authority's own wallet (`POST
+  /controls/draft` gives the exact text). Recorded in the database every instance
+  reads, as a memo with the text and the signature (the platform only pays the
+  fee), and in the audit log. A pause
   is recorded even when the ledger is down (the answer says the memo is missing):
   an emergency stop must not wait for the chain.
 - `GET /params`, `POST /params/draft` and `POST /params`: a change "from epoch N"
@@ -62,6 +64,7 @@ from coordinator.api.schemas import (
     AuditOut,
     ChainActionOut,
     ControlActionOut,
+    ControlDraftIn,
     ControlsIn,
     ControlsOut,
     DraftOut,
@@ -81,11 +84,11 @@ from coordinator.api.schemas import (
 )
 from coordinator.config import Settings
 from coordinator.governance import (
-    NOT_APPLIED,
     Action,
     ChangeRefused,
     ControlConflict,
     GovernanceReader,
+    Param,
     ParamChange,
     Pause,
     SqlGovernance,
@@ -96,6 +99,8 @@ from coordinator.governance import (
     check_control,
     check_series,
     control_memo,
+    control_text,
+    epoch_calendar,
     parse_csv,
     parse_scopes,
     parse_value,
@@ -105,7 +110,8 @@ from coordinator.governance import (
     series_text,
 )
 from coordinator.governance.notes import check_note, note_memo, note_text
-from coordinator.readings.oracle import epoch_of
+from coordinator.governance.signing import check_signed
+from coordinator.readings.oracle import epoch_of, epoch_span
 from programs.errors import LedgerError, TransactionFailed
 from programs.roles.deployment import user_accounts
 from programs.roles.governance import freeze_user, is_frozen, record_memo, thaw_user
@@ -185,8 +191,9 @@ def _store(request: Request) -> SqlGovernance:
     return store
 
 
-def _epoch(settings: Settings, now: dt.datetime) -> int:
-    return epoch_of(int(now.timestamp()), settings.epoch_length_s)
+async def _epoch(request: Request, now: dt.datetime) -> int:
+    """The epoch running at `now`, by the calendar in force (the governed epoch length)."""
+    return epoch_of(int(now.timestamp()), await _reader(request).calendar())
 
 
 def _rec_key(chain: ChainAccess) -> Keypair:
@@ -238,17 +245,20 @@ async def _control(
 ) -> ControlActionOut:  # fmt: skip
     store = _store(request)
     scopes = parse_scopes(body.scopes)
+    # The epoch the wallet signed: the one running when it signed.
+    epoch = epoch_of(body.issued_at, await _reader(request).calendar())
+    text = control_text(action, scopes, epoch, principal.subject, body.issued_at)
+    check_signed(principal.subject, text, body.signature, issued_at=body.issued_at,
+                 now=int(now.timestamp()))  # fmt: skip
     changed = check_control(await asyncio.to_thread(store.controls), action, scopes)
-    epoch = _epoch(settings, now)
     signature, memo_error = None, None
     if chain is None:
         memo_error = "no ledger is configured"
     else:
+        memo = control_memo(action, scopes, epoch, principal.subject, body.issued_at,
+                            body.signature)  # fmt: skip
         try:
-            signature = str(await record_memo(
-                chain.ledger, control_memo(action, changed, epoch, principal.subject),
-                payer=chain.payer, signers=[_rec_key(chain)],
-            ))  # fmt: skip
+            signature = str(await record_memo(chain.ledger, memo, payer=chain.payer))
         except LedgerError as exc:
             memo_error = str(exc).splitlines()[0][:200]
     names = sorted(s.value for s in changed)
@@ -264,6 +274,18 @@ async def _control(
     return ControlActionOut(
         action=action.value, scopes=names, signature=signature, memo_error=memo_error
     )
+
+
+@router.post("/controls/draft")
+async def control_draft(
+    body: ControlDraftIn, request: Request, principal: Rec, clock: Now
+) -> DraftOut:
+    """The exact text the caller's wallet signs to pause or resume these scopes now."""
+    scopes = parse_scopes(body.scopes)
+    issued_at = int(clock().timestamp())
+    epoch = epoch_of(issued_at, await _reader(request).calendar())
+    text = control_text(Action(body.action), scopes, epoch, principal.subject, issued_at)
+    return DraftOut(text=text, issued_at=issued_at)
 
 
 @router.post("/controls/pause")
@@ -296,8 +318,10 @@ async def params(
 ) -> ParamsOut:
     """Every governed parameter: the value in force now, then those scheduled."""
     reader = _reader(request)
-    epoch = _epoch(settings, clock())
-    rows = schedule(reader.defaults, await reader.changes(), epoch)
+    epoch = await _epoch(request, clock())
+    changes = await reader.changes()
+    rows = schedule(reader.defaults, changes, epoch)
+    epochs = epoch_calendar(reader.defaults, changes)
     seen: set[str] = set()
     values = []
     for row in rows:
@@ -308,7 +332,8 @@ async def params(
                 from_epoch=row.from_epoch,
                 authority=row.authority,
                 in_force=row.name not in seen,
-                applied=row.applied,
+                applied=True,
+                starts_at=None if row.from_epoch is None else epochs.start(row.from_epoch),
             )
         )
         seen.add(row.name)
@@ -339,7 +364,7 @@ async def set_param(
                     authority=principal.subject, issued_at=body.issued_at,
                     signature=body.signature),
         defaults=reader.defaults, changes=await asyncio.to_thread(store.param_changes),
-        current_epoch=_epoch(settings, now), now=int(now.timestamp()),
+        current_epoch=await _epoch(request, now), now=int(now.timestamp()),
     )  # fmt: skip
     if await asyncio.to_thread(store.has_signature, change.signature):
         raise ChangeRefused("duplicate_change", "this signed change is recorded already")
@@ -347,15 +372,17 @@ async def set_param(
         signature = str(await record_memo(chain.ledger, change_memo(change), payer=chain.payer))
     except LedgerError as exc:
         raise _ledger_refused("parameter change", exc) from exc
+    epochs = epoch_calendar(reader.defaults, [*await reader.changes(), change])
+    starts_at = epochs.start(change.from_epoch)
     note = None
-    if change.name in NOT_APPLIED:
+    if change.name is Param.EPOCH_LENGTH_S:
         note = (
-            "recorded and validated, not applied: the epoch length is fixed per "
-            "deployment (GTX_EPOCH_LENGTH_S); changing it at runtime is future work"
+            f"epoch {change.from_epoch} starts at {epoch_span(change.from_epoch, epochs)}; "
+            f"epochs from then on last {change.value} s"
         )
     also = _audit_also(request, principal, "governance.set_param", change.name.value, now,
                        value=change.value, from_epoch=change.from_epoch, signature=signature,
-                       wallet_signature=change.signature, applied=note is None)  # fmt: skip
+                       wallet_signature=change.signature, applied=True)  # fmt: skip
     if not await asyncio.to_thread(store.add_param_change, change, signature, now, also=also):
         raise ChangeRefused("duplicate_change", "this signed change is recorded already")
     reader.forget()
@@ -365,7 +392,8 @@ async def set_param(
         name=change.name.value,
         value=change.value,
         from_epoch=change.from_epoch,
-        applied=note is None,
+        applied=True,
+        starts_at=starts_at,
         note=note,
     )
 
@@ -422,9 +450,8 @@ async def series_draft(body: SeriesDraftIn, principal: Rec, clock: Now) -> Draft
 
 @router.post("/series")
 async def record_series(
-    body: SeriesIn, request: Request, principal: Rec, chain: Chain, settings: Config,
-    clock: Now,
-) -> SeriesRecordedOut:  # fmt: skip
+    body: SeriesIn, request: Request, principal: Rec, chain: Chain, clock: Now
+) -> SeriesRecordedOut:
     """Record a tariff series signed by the caller's wallet: per-epoch grid retail or
     feed-in prices, or emission factors, for a run of future epochs."""
     now = clock()
@@ -433,7 +460,7 @@ async def record_series(
         _series(body, principal.subject, body.issued_at, body.signature),
         defaults=reader.defaults, changes=await asyncio.to_thread(store.param_changes),
         recorded=await asyncio.to_thread(store.tariff_series),
-        current_epoch=_epoch(settings, now), now=int(now.timestamp()),
+        current_epoch=await _epoch(request, now), now=int(now.timestamp()),
     )  # fmt: skip
     try:
         signature = str(await record_memo(chain.ledger, series_memo(series), payer=chain.payer))

@@ -15,12 +15,20 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from coordinator.api import queries
-from coordinator.api.deps import Clock, get_chain, get_clock, get_engine, get_settings
+from coordinator.api.deps import (
+    Clock,
+    get_calendar,
+    get_chain,
+    get_clock,
+    get_engine,
+    get_settings,
+)
 from coordinator.api.deps import rate_limit_anonymous as _rate_limit
 from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
 from coordinator.api.schemas import (
     CampusEpochOut,
+    EpochSegmentOut,
     HourOut,
     MarketClearingOut,
     MarketSummaryOut,
@@ -29,7 +37,7 @@ from coordinator.api.schemas import (
 from coordinator.config import Settings
 from coordinator.governance import GovernanceReader
 from coordinator.market.rules.orders import MarketRules
-from coordinator.readings.oracle import epoch_of, epoch_start
+from coordinator.readings.oracle import EpochCalendar
 from programs.errors import LedgerError
 from programs.roles.token import ENERGY_DECIMALS, PAYMENT_DECIMALS
 
@@ -39,15 +47,16 @@ router = APIRouter(prefix="/api/v1/market", tags=["market"], dependencies=[Depen
 
 Db = Annotated[Engine, Depends(get_engine)]
 Config = Annotated[Settings, Depends(get_settings)]
+Calendar = Annotated[EpochCalendar, Depends(get_calendar)]
 Hours = Annotated[int, Query(ge=1, le=7 * 24, description="how many UTC hours, up to now")]
 
 _RULES = MarketRules()  # what the clearing applies (`coordinator.market.MarketContext`)
 _HOUR_S = queries.HOUR_S
 
 
-def clearing_out(r: queries.ClearingRow, length_s: int) -> MarketClearingOut:
+def clearing_out(r: queries.ClearingRow, epochs: EpochCalendar) -> MarketClearingOut:
     return MarketClearingOut(
-        epoch=r.epoch, start=epoch_start(r.epoch, length_s), length_s=length_s,
+        epoch=r.epoch, start=epochs.start(r.epoch), length_s=epochs.length(r.epoch),
         clearing_price=r.clearing_price, volume=r.volume, turnover=r.turnover,
         order_count=r.order_count, match_count=r.match_count, cleared_at=r.cleared_at,
     )  # fmt: skip
@@ -67,23 +76,29 @@ def since_hours(now: dt.datetime, hours: int) -> int:
 
 @router.get("/summary")
 async def summary(
-    engine: Db, settings: Config, clock: Annotated[Clock, Depends(get_clock)], request: Request
+    engine: Db,
+    settings: Config,
+    clock: Annotated[Clock, Depends(get_clock)],
+    epochs: Calendar,
+    request: Request,
 ) -> MarketSummaryOut:
     """The epoch clock and the market's rules. A call auction: orders for the open
     epoch collect until `closes_at`, then all clear at once at one price; the grid's
     retail and feed-in prices bound the orders, as the counterparty of last resort."""
     now = int(clock().timestamp())
-    length = settings.epoch_length_s
-    current = epoch_of(now, length)
+    current = epochs.epoch_of(now)
     last = await run_in_threadpool(queries.latest_clearing, engine)
     reader: GovernanceReader = request.app.state.governance
     grid = await reader.params_at(current + 1)
     return MarketSummaryOut(
-        now=now, epoch_length_s=length, current_epoch=current, open_epoch=current + 1,
-        closes_at=epoch_start(current + 1, length), tick=_RULES.tick, lot=_RULES.lot,
+        now=now, epoch_length_s=epochs.length(current), current_epoch=current,
+        epoch_segments=[EpochSegmentOut(first_epoch=s.first_epoch, start=s.start,
+                                        length_s=s.length_s) for s in epochs.segments],
+        open_epoch=current + 1, closes_at=epochs.start(current + 1), tick=_RULES.tick,
+        lot=_RULES.lot,
         energy_decimals=ENERGY_DECIMALS, payment_decimals=PAYMENT_DECIMALS,
         pricing=str(_RULES.pricing),
-        last_clearing=None if last is None else clearing_out(last, length),
+        last_clearing=None if last is None else clearing_out(last, epochs),
         explorer_tx_url=settings.explorer_tx_url,
         grid_import_price=grid.grid_import_price, grid_export_price=grid.grid_export_price,
         emission_factor=grid.emission_factor,
@@ -92,7 +107,7 @@ async def summary(
 
 @router.get("/clearings")
 async def clearings(
-    engine: Db, settings: Config, limit: Limit = 96, cursor: Cursor = None
+    engine: Db, epochs: Calendar, limit: Limit = 96, cursor: Cursor = None
 ) -> Page[MarketClearingOut]:
     """Each epoch's clearing price and volume, newest first."""
     before = decode_cursor(cursor, [int])
@@ -102,7 +117,7 @@ async def clearings(
         )
     )
     return Page(
-        items=[clearing_out(r, settings.epoch_length_s) for r in rows],
+        items=[clearing_out(r, epochs) for r in rows],
         next_cursor=encode_cursor([rows[-1].epoch]) if len(rows) == limit else None,
     )
 
@@ -135,14 +150,12 @@ def _campus_out(r: queries.CampusEpochRow) -> CampusEpochOut:
 
 @router.get("/energy/hourly")
 async def campus_hours(
-    engine: Db, settings: Config, clock: Annotated[Clock, Depends(get_clock)], hours: Hours = 24
+    engine: Db, epochs: Calendar, clock: Annotated[Clock, Depends(get_clock)], hours: Hours = 24
 ) -> list[HourOut]:
     """Campus production, consumption, traded volume and turnover per UTC hour, oldest
     first; hours with nothing are left out."""
     since = since_hours(clock(), hours)
-    rows = await run_in_threadpool(
-        lambda: queries.campus_hours(engine, since=since, length_s=settings.epoch_length_s)
-    )
+    rows = await run_in_threadpool(lambda: queries.campus_hours(engine, since=since, epochs=epochs))
     return [hour_out(r) for r in rows]
 
 

@@ -8,7 +8,15 @@ from starlette.concurrency import run_in_threadpool
 
 from coordinator.api import queries, users
 from coordinator.api.auth.config import AuthSettings
-from coordinator.api.deps import USER, Clock, Principal, get_clock, get_engine, require_role
+from coordinator.api.deps import (
+    USER,
+    Clock,
+    Principal,
+    get_calendar,
+    get_clock,
+    get_engine,
+    require_role,
+)
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
 from coordinator.api.reasons import describe
 from coordinator.api.routes.campus import MATCHED_RULE, bill_out, epoch_range, statements
@@ -21,9 +29,8 @@ from coordinator.api.schemas import (
     MeOut,
     MyMeterOut,
 )
-from coordinator.config import Settings
 from coordinator.lifecycle.bills import Bill, Period
-from coordinator.readings.oracle import epoch_start
+from coordinator.readings.oracle import Epochs, epoch_start
 
 __all__ = ["router"]
 
@@ -92,11 +99,11 @@ async def my_gateways(
 
 
 def energy_page(
-    rows: list[queries.MyEpochEnergy], length_s: int, limit: int
+    rows: list[queries.MyEpochEnergy], epochs: Epochs, limit: int
 ) -> Page[EpochEnergyOut]:
     return Page(
         items=[
-            EpochEnergyOut(epoch=r.epoch, start=epoch_start(r.epoch, length_s),
+            EpochEnergyOut(epoch=r.epoch, start=epoch_start(r.epoch, epochs),
                            import_wh=r.import_wh, export_wh=r.export_wh, closed=r.closed,
                            minted_base_units=r.minted_base_units,
                            withheld_base_units=r.withheld_base_units,
@@ -128,8 +135,7 @@ async def my_energy(
             since=since_epoch, limit=limit,
         )
     )  # fmt: skip
-    settings: Settings = request.app.state.settings
-    return energy_page(rows, settings.epoch_length_s, limit)
+    return energy_page(rows, await get_calendar(request), limit)
 
 
 @router.get("/mints")
@@ -144,8 +150,7 @@ async def my_mints(
             since=None, limit=limit,
         )
     )  # fmt: skip
-    settings: Settings = request.app.state.settings
-    page = energy_page(rows, settings.epoch_length_s, limit)
+    page = energy_page(rows, await get_calendar(request), limit)
     page.items = [i for i in page.items if i.closed]
     return page
 
@@ -160,12 +165,10 @@ async def my_hours(
 ) -> list[HourOut]:
     """Exported and imported energy over all the user's meters per UTC hour, oldest
     first (the open epoch included); hours with nothing are left out."""
-    settings: Settings = request.app.state.settings
     since = since_hours(clock(), hours)
+    epochs = await get_calendar(request)
     rows = await run_in_threadpool(
-        lambda: queries.my_hours(
-            engine, principal.subject, since=since, length_s=settings.epoch_length_s
-        )
+        lambda: queries.my_hours(engine, principal.subject, since=since, epochs=epochs)
     )
     return [hour_out(r) for r in rows]
 
@@ -184,15 +187,15 @@ async def my_bill(
     range (by default the last week): metered import and export, market purchases and
     sales, what the grid supplied and took at its prices, the actual cost beside the
     bill the grid alone would have sent, the savings, and the emissions avoided."""
-    since, until = epoch_range(request, clock, since_epoch, until_epoch)
+    epochs = await get_calendar(request)
+    since, until = epoch_range(epochs, clock, since_epoch, until_epoch)
     service = await statements(request, engine)
     lines = await service.statement(principal.subject, since=since, until=until, period=period)
     total, avoided = Bill(), 0
     for line in lines:
         total, avoided = total + line.bill, avoided + line.avoided_mg
-    settings: Settings = request.app.state.settings
     return BillStatementOut(
         period=period.value, since_epoch=since, until_epoch=until, matched_rule=MATCHED_RULE,
         lines=[bill_out(line.start, line.bill, line.avoided_mg) for line in lines],
-        total=bill_out(since * settings.epoch_length_s, total, avoided),
+        total=bill_out(epochs.start(since), total, avoided),
     )  # fmt: skip

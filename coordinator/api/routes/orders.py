@@ -37,7 +37,6 @@ from coordinator.api.schemas import (
     SignedApprovalIn,
 )
 from coordinator.api.shared_pages import SharedPages
-from coordinator.config import Settings
 from coordinator.governance import GovernanceReader
 from coordinator.market import orders_service as market
 from coordinator.market.records import OrderStatus, OrderView
@@ -65,10 +64,10 @@ def _context(request: Request, engine: Engine, chain: ChainAccess) -> market.Mar
     )  # fmt: skip
 
 
-def _next_epoch(request: Request) -> int:
-    settings: Settings = request.app.state.settings
+async def _next_epoch(request: Request) -> int:
     clock: Clock = request.app.state.clock
-    return epoch_of(int(clock().timestamp()), settings.epoch_length_s) + 1
+    governance: GovernanceReader = request.app.state.governance
+    return epoch_of(int(clock().timestamp()), await governance.calendar()) + 1
 
 
 _STATUSES = {s.value: s for s in OrderStatus}
@@ -99,7 +98,7 @@ async def place_order(
 ) -> PlacedOut:
     """Store the order; when the user's approvals do not cover it yet, the answer
     carries the Approve to sign and `POST /orders/approval`."""
-    open_epoch = _next_epoch(request)
+    open_epoch = await _next_epoch(request)
     placed = await market.place_order(
         _context(request, engine, chain),
         owner=principal.subject,
@@ -189,7 +188,7 @@ async def order_book(
     epoch: Annotated[int | None, Query(ge=0, description="default: the next epoch")] = None,
 ) -> BookOut:
     """Live orders of an epoch aggregated by side and limit price (no owners)."""
-    number = _next_epoch(request) if epoch is None else epoch
+    number = await _next_epoch(request) if epoch is None else epoch
 
     async def load() -> BookOut:
         levels = await run_in_threadpool(queries.order_book, engine, number)

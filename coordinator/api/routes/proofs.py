@@ -13,7 +13,7 @@ from coordinator.api import queries
 from coordinator.api.deps import USER, Principal, get_engine, require_role
 from coordinator.api.routes.readings import check_meter_access
 from coordinator.api.schemas import ProofOut, ProofStepOut
-from coordinator.config import Settings
+from coordinator.governance import GovernanceReader
 from coordinator.readings.oracle import MerkleTree, leaf_hash, ordered_leaves, verify_proof
 from coordinator.readings.oracle.merkle import leaf_bytes
 from coordinator.readings.oracle.signatures import signature_valid
@@ -36,8 +36,8 @@ def _signer(engine: Engine, signed: SignedReading) -> str:
     return signed.reading.gateway_id
 
 
-def _prove(engine: Engine, settings: Settings, principal: Principal, gateway_id: str,
-           seq: int) -> ProofOut:  # fmt: skip
+def _prove(engine: Engine, governance: GovernanceReader, principal: Principal,
+           gateway_id: str, seq: int) -> ProofOut:  # fmt: skip
     row = queries.reading(engine, gateway_id, seq)
     if row is None:
         raise HTTPException(
@@ -59,8 +59,10 @@ def _prove(engine: Engine, settings: Settings, principal: Principal, gateway_id:
                     row.export_wh),
         row.signature,
     )  # fmt: skip
+    # The window the close used: by the governed epochs and lateness in force then
+    # (the schedule read just before, on the event loop's side).
     readings = queries.epoch_readings(
-        engine, row.epoch, closed.length_s, settings.lateness_window_s
+        engine, row.epoch, governance.known_calendar(), governance.lateness_at(row.epoch)
     )
     leaves = ordered_leaves(readings)
     leaf = leaf_hash(signed)
@@ -89,5 +91,6 @@ async def reading_proof(
 ) -> ProofOut:
     """The reading's proof. `verified` is the server's own check of the path against
     the stored root; anyone can redo every step with `gtx-verify reading`."""
-    settings: Settings = request.app.state.settings
-    return await run_in_threadpool(_prove, engine, settings, principal, gateway_id, seq)
+    governance: GovernanceReader = request.app.state.governance
+    await governance.changes()
+    return await run_in_threadpool(_prove, engine, governance, principal, gateway_id, seq)

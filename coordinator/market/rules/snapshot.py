@@ -4,8 +4,11 @@ Of the epoch's live orders, one past its `expires_at` (at or before the
 clearing's time) is expired with EXPIRED, whatever else holds; one whose owner's
 token accounts are frozen (by the REC authority) is excluded with
 ACCOUNT_FROZEN, since settlement could move nothing to or from them; one whose
-escrow approval was never seen on chain (still pending) is expired with
-ESCROW_NOT_VERIFIED; every other one enters, as the clearing's `Order`.
+limit price lies outside the price band in force for the epoch (the REC
+authority changed it after the order was placed) is excluded with
+PRICE_OUT_OF_BAND; one whose escrow approval was never seen on chain (still
+pending) is expired with ESCROW_NOT_VERIFIED; every other one enters, as the
+clearing's `Order`.
 
 Each owner's escrow is what settlement could move now (min(allowance to the
 settlement authority, balance), 0 when frozen) less what the owner still owes
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from coordinator.market.rules.book import ClearingInputs, Escrow
-from coordinator.market.rules.orders import MarketRules, Order, Side
+from coordinator.market.rules.orders import PRICE_OUT_OF_BAND, MarketRules, Order, Side
 
 ACCOUNT_FROZEN = "account_frozen"
 ESCROW_NOT_VERIFIED = "escrow_not_verified"
@@ -92,10 +95,14 @@ class Admitted:
 
 
 def admit(
-    orders: Iterable[StandingOrder], now: dt.datetime, frozen: Collection[str] = frozenset()
+    orders: Iterable[StandingOrder],
+    now: dt.datetime,
+    frozen: Collection[str] = frozenset(),
+    band: tuple[int, int] | None = None,
 ) -> Admitted:
     """Sort the epoch's live orders into those that enter, those expired and those
-    excluded instead; `frozen` are the owners whose token accounts are frozen."""
+    excluded instead; `frozen` are the owners whose token accounts are frozen, `band`
+    the price band in force for the epoch (inclusive; None: any price)."""
     expired: dict[str, str] = {}
     excluded: dict[str, str] = {}
     live: list[Order] = []
@@ -104,6 +111,8 @@ def admit(
             expired[o.order_id] = EXPIRED
         elif o.owner in frozen:
             excluded[o.order_id] = ACCOUNT_FROZEN
+        elif band is not None and not band[0] <= o.limit_price <= band[1]:
+            excluded[o.order_id] = PRICE_OUT_OF_BAND
         elif o.pending:
             expired[o.order_id] = ESCROW_NOT_VERIFIED
         else:

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -30,7 +31,7 @@ from coordinator.ops.alerts.rules import (
     abnormal_trading,
     evaluate,
 )
-from coordinator.readings.oracle import epoch_start
+from coordinator.readings.oracle import EpochCalendar, calendar_of, epoch_of, epoch_start
 from wire import topics
 from wire.alerts import Alert, AlertEvent, AlertKind, encode_alert
 
@@ -58,8 +59,12 @@ class AlertMonitor:
         rules: AlertRules | None = None,
         interval_s: float = 30.0,
         clock: Callable[[], float] = time.time,
+        calendar: Callable[[], Awaitable[EpochCalendar]] | None = None,
     ) -> None:
+        """`calendar`: the epoch calendar in force, read at each step (the governed
+        epoch length); without it, the rules' own `length_s`."""
         self._source = source
+        self._calendar = calendar
         self._publish = publish
         self._topic = topics.alerts(topic_root)
         self._rules = rules or AlertRules()
@@ -73,10 +78,13 @@ class AlertMonitor:
     async def step(self) -> list[AlertEvent]:
         """One evaluation: returns the events it produced (published or queued)."""
         now = int(self._clock())
-        current = await asyncio.to_thread(evaluate, self._source, self._rules, now, self._since)
-        if self._rules.expect_clearing:
+        rules = self._rules
+        if self._calendar is not None:
+            rules = replace(rules, length_s=await self._calendar())
+        current = await asyncio.to_thread(evaluate, self._source, rules, now, self._since)
+        if rules.expect_clearing:
             current += await asyncio.to_thread(self._inspect_trading)
-        self._export(await asyncio.to_thread(self._source.progress), current, now)
+        self._export(await asyncio.to_thread(self._source.progress), current, now, rules)
         by_key = {a.key: a for a in current}
         events = [AlertEvent(a, "firing", now) for k, a in by_key.items() if k not in self.active]
         events += [
@@ -111,13 +119,15 @@ class AlertMonitor:
             self._inspected = max(e.epoch for e in window.epochs)
         return abnormal_trading(window, rules.surveillance)
 
-    def _export(self, progress: Progress, current: list[Alert], now: int) -> None:
+    def _export(
+        self, progress: Progress, current: list[Alert], now: int, rules: AlertRules
+    ) -> None:
         metrics.record_alerts_firing([k.value for k in AlertKind], [a.kind.value for a in current])
-        length = self._rules.length_s
-        metrics.EPOCH_LENGTH.set(length)
+        epochs = calendar_of(rules.length_s)  # the calendar in force (governed length)
+        metrics.EPOCH_LENGTH.set(epochs.length(epoch_of(now, epochs)))
         for stage, epoch in progress.stages().items():
             if epoch is not None:
-                metrics.EPOCH_STAGE_END.labels(stage).set(epoch_start(epoch + 1, length))
+                metrics.EPOCH_STAGE_END.labels(stage).set(epoch_start(epoch + 1, epochs))
         oldest = progress.oldest_pending_s
         metrics.LEDGER_PENDING_OLDEST.set(0 if oldest is None else max(now - oldest, 0))
 
@@ -133,13 +143,18 @@ class AlertMonitor:
             self._outbox.pop(0)
 
     async def run(self) -> None:
-        """Evaluate until cancelled; a database outage postpones a round."""
+        """Evaluate until cancelled; a database outage postpones a round, and any other
+        error in a round is logged with its traceback, counted, and the next round runs
+        (the monitor shares the coordinator's task group: ingest, clearing, minting)."""
         try:
             while True:
                 try:
                     await self.step()
                 except (OperationalError, InterfaceError) as exc:
                     log.warning("alert checks postponed, database unavailable: %s", exc)
+                except Exception:
+                    log.exception("alert checks failed; retrying next round")
+                    metrics.ALERT_LOOP_FAILURES.inc()
                 await asyncio.sleep(self._interval_s)
         finally:
             self._stand_down()

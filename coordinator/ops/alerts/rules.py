@@ -38,7 +38,7 @@ from coordinator.market.rules.surveillance import (
     SurveillanceRules,
     inspect_epoch,
 )
-from coordinator.readings.oracle import epoch_of, epoch_start
+from coordinator.readings.oracle import Epochs, epoch_of, epoch_start
 from wire.alerts import Alert, AlertKind
 
 __all__ = [
@@ -230,9 +230,11 @@ class EpochRows:
     cleared: frozenset[int]
     first_data_epoch: int | None  # lowest epoch anything was counted or closed in
     first_cleared_epoch: int | None
+    # Clearing paused by the REC authority from this epoch on (cleared after the resume).
+    clearing_paused_since: int | None = None
 
 
-def due_epoch(now: int, length_s: int, grace_s: int) -> int:
+def due_epoch(now: int, length_s: Epochs, grace_s: int) -> int:
     """The newest epoch whose end plus `grace_s` is at or before `now`."""
     return epoch_of(now - grace_s, length_s) - 1
 
@@ -241,7 +243,7 @@ def missed_epochs(
     rows: EpochRows,
     now: int,
     *,
-    length_s: int,
+    length_s: Epochs,
     grace_s: int,
     window: int,
     expect_clearing: bool,
@@ -250,7 +252,7 @@ def missed_epochs(
     """Epochs among the last `window` due ones that were not closed, or (when the market
     runs) not cleared. Closing is expected from the first epoch with data on (the closer
     starts there); clearing from the first epoch ever cleared, or `clearing_since_epoch`
-    if none was."""
+    if none was, and not for the epochs of a pause of clearing while it lasts."""
     hi = due_epoch(now, length_s, grace_s)
     lo = hi - window + 1
     alerts = []
@@ -261,13 +263,14 @@ def missed_epochs(
     if expect_clearing:
         first = rows.first_cleared_epoch
         start = clearing_since_epoch if first is None else min(first, clearing_since_epoch)
+        paused = rows.clearing_paused_since
         for e in range(max(lo, start), hi + 1):
-            if e not in rows.cleared:
+            if e not in rows.cleared and (paused is None or e < paused):
                 alerts.append(_epoch_alert(AlertKind.EPOCH_NOT_CLEARED, e, length_s, grace_s))
     return alerts
 
 
-def _epoch_alert(kind: AlertKind, epoch: int, length_s: int, grace_s: int) -> Alert:
+def _epoch_alert(kind: AlertKind, epoch: int, length_s: Epochs, grace_s: int) -> Alert:
     verb = "closed" if kind is AlertKind.EPOCH_NOT_CLOSED else "cleared"
     end = epoch_start(epoch + 1, length_s)
     return Alert(
@@ -344,9 +347,10 @@ class Progress:
 
 @dataclass(frozen=True, slots=True)
 class AlertRules:
-    """Thresholds of the rules; defaults suit 15-minute epochs."""
+    """Thresholds of the rules; defaults suit 15-minute epochs. `length_s`: the epoch
+    length, or the calendar in force (the governed epoch length)."""
 
-    length_s: int = 900
+    length_s: Epochs = 900
     grace_s: int = 120
     # Extra time after end + grace before an epoch counts as missed: the closer
     # and the market run every few seconds, not at the instant.

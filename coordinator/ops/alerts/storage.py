@@ -14,6 +14,7 @@ from coordinator.db.models import (
     EpochOnchain,
     EpochRecord,
     GatewayState,
+    MarketControl,
     MarketOrder,
     MatchRow,
     Meter,
@@ -148,12 +149,16 @@ class SqlAlertSource:
                 conn.execute(select(func.min(MeterEpochEnergyRow.epoch))).scalar_one_or_none(),
             ]
             first_cleared = conn.execute(select(func.min(ClearingRecord.epoch))).scalar()
+            paused = conn.execute(
+                select(MarketControl.since_epoch).where(MarketControl.scope == "clearing")
+            ).scalar_one_or_none()
             known = [int(f) for f in firsts if f is not None]
             return EpochRows(
                 frozenset(int(e) for e in closed),
                 frozenset(int(e) for e in cleared),
                 min(known) if known else None,
                 None if first_cleared is None else int(first_cleared),
+                None if paused is None else int(paused),
             )
 
     def withheld_mints(self) -> list[WithheldMint]:

@@ -16,7 +16,7 @@ from coordinator.readings.ingest.decide import BatchDecision, Verified, decide_b
 from coordinator.readings.ingest.outcome import BatchOutcome, summarize
 from coordinator.readings.ingest.screen import Incoming, Parsed, Rejected, parse
 from coordinator.readings.ingest.store import ReadingStore
-from coordinator.readings.oracle import DeviceRecord, OracleConfig
+from coordinator.readings.oracle import DeviceRecord, Epochs, OracleConfig
 
 __all__ = ["commit_batch", "decide_and_commit"]
 
@@ -29,7 +29,7 @@ def commit_batch(
     verified: Verified,
     now: int,
     config: OracleConfig,
-    length_s: int,
+    length_s: Epochs,
     devices: Mapping[str, DeviceRecord] | None = None,
 ) -> BatchDecision:
     """Decide `parsed` against the stored state and write the decision, with
@@ -49,7 +49,7 @@ def decide_and_commit(
     store: ReadingStore,
     root: str,
     oracle: OracleConfig,
-    length_s: int,
+    length_s: Epochs,
     now: int,
     batch: Sequence[Incoming],
 ) -> BatchOutcome:

@@ -19,6 +19,7 @@ from coordinator.readings.oracle import (
 from coordinator.readings.oracle import (
     DeviceRecord,
     Duplicate,
+    Epochs,
     Flag,
     MeterKey,
     MeterState,
@@ -87,7 +88,7 @@ def decide_batch(
     *,
     now: int,
     config: OracleConfig,
-    length_s: int,
+    length_s: Epochs,
     verified: Verified,
 ) -> BatchDecision:
     """Evaluate each reading in order (module doc)."""

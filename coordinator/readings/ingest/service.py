@@ -27,7 +27,7 @@ from coordinator.readings.ingest.workers import (
     retry_delays,
     split_by_worker,
 )
-from coordinator.readings.oracle import OracleConfig
+from coordinator.readings.oracle import EpochCalendar, Epochs, OracleConfig
 
 __all__ = ["IngestService", "IngestStats", "NotesBatches"]
 
@@ -59,7 +59,7 @@ class IngestService:
         store: ReadingStore,
         topic_root: str,
         oracle: OracleConfig,
-        epoch_length_s: int,
+        epoch_length_s: Epochs,
         batch_max: int = 500,
         batch_wait_s: float = 0.05,
         cache: NotesBatches | None = None,
@@ -86,6 +86,12 @@ class IngestService:
         self._oracle = config
         if self._pool is not None:
             self._pool.set_oracle(config)
+
+    def set_calendar(self, calendar: EpochCalendar) -> None:
+        """Number epochs from now on by `calendar` (the governed epoch length in force)."""
+        self._length_s = calendar
+        if self._pool is not None:
+            self._pool.set_calendar(calendar)
 
     async def run(self) -> None:
         if self._pool is not None:

@@ -39,7 +39,7 @@ from coordinator.readings.ingest.outcome import BatchOutcome
 from coordinator.readings.ingest.routing import topic_owner
 from coordinator.readings.ingest.screen import Incoming
 from coordinator.readings.ingest.store import ReadingStore, SqlReadingStore
-from coordinator.readings.oracle import OracleConfig
+from coordinator.readings.oracle import EpochCalendar, Epochs, OracleConfig
 
 __all__ = [
     "DATABASE_DOWN",
@@ -89,13 +89,18 @@ def split_by_worker(
 
 
 def _decide_now(
-    store: ReadingStore, root: str, oracle: OracleConfig, length_s: int, batch: list[Incoming]
+    store: ReadingStore, root: str, oracle: OracleConfig, length_s: Epochs, batch: list[Incoming]
 ) -> BatchOutcome:
     return decide_and_commit(store, root, oracle, length_s, int(time.time()), batch)
 
 
 def _worker_main(
-    conn: Connection, database_url: str, root: str, oracle: OracleConfig, length_s: int, json: bool
+    conn: Connection,
+    database_url: str,
+    root: str,
+    oracle: OracleConfig,
+    length_s: Epochs,
+    json: bool,
 ) -> None:
     # Ctrl-C reaches the whole process group: the parent shuts down and closes
     # our pipe, which ends this loop after the batch in hand.
@@ -106,14 +111,16 @@ def _worker_main(
     try:
         while True:
             try:
-                batch_id, items, in_force = conn.recv()
+                batch_id, items, in_force, epochs = conn.recv()
             except (EOFError, OSError):
                 return  # the parent is gone: its broker session keeps what we had
             batch = [Incoming(topic, payload, received) for topic, payload, received in items]
             # The oracle's limits in force now (governed parameters), else the start's.
             config = oracle if in_force is None else in_force
+            # Likewise the epoch calendar (the governed epoch length).
+            calendar = length_s if epochs is None else epochs
             outcome = commit_until_done(
-                functools.partial(_decide_now, store, root, config, length_s, batch)
+                functools.partial(_decide_now, store, root, config, calendar, batch)
             )
             try:
                 conn.send((batch_id, outcome))
@@ -133,7 +140,7 @@ class WorkerPool:
         database_url: str,
         root: str,
         oracle: OracleConfig,
-        length_s: int,
+        length_s: Epochs,
         log_json: bool = True,
     ) -> None:
         if workers < 1:
@@ -141,6 +148,7 @@ class WorkerPool:
         self.workers = workers
         self._args = (database_url, root, oracle, length_s, log_json)
         self._oracle: OracleConfig | None = None  # sent with each batch once set
+        self._calendar: EpochCalendar | None = None  # likewise
         self._conns: list[Connection] = []
         self._procs: list[Any] = []
         self._slots: list[asyncio.Semaphore] = []
@@ -186,11 +194,16 @@ class WorkerPool:
         self._next_id += 1
         self._pending[batch_id] = part
         items = [(d.incoming.topic, d.incoming.payload, d.incoming.received_at) for d in part]
-        await asyncio.to_thread(self._conns[worker].send, (batch_id, items, self._oracle))
+        message = (batch_id, items, self._oracle, self._calendar)
+        await asyncio.to_thread(self._conns[worker].send, message)
 
     def set_oracle(self, config: OracleConfig) -> None:
         """Decide the batches submitted from now on under `config`."""
         self._oracle = config
+
+    def set_calendar(self, calendar: EpochCalendar) -> None:
+        """Number the epochs of the batches submitted from now on by `calendar`."""
+        self._calendar = calendar
 
     async def result(self) -> tuple[list[Delivery], BatchOutcome]:
         """The next committed batch (any worker's). Raises if a worker died."""

@@ -5,12 +5,14 @@ time, and stores what comes back.
 
 - `evaluate` decides one signed reading (`Accepted` / `Duplicate` / `Rejected`),
   running the rules of `coordinator.readings.oracle.rules` in a documented order.
+- `coordinator.readings.oracle.calendar` numbers the epochs (length changes included).
 - `coordinator.readings.oracle.epochs` splits each meter's energy over epochs exactly.
 - `summarize_epoch` totals an epoch and computes its mint.
 - `coordinator.readings.oracle.merkle` builds the epoch's attestation root and proofs.
 - `coordinator.readings.oracle.signatures` checks a reading's Ed25519 signature.
 """
 
+from coordinator.readings.oracle.calendar import EpochCalendar, Epochs, Segment, calendar_of
 from coordinator.readings.oracle.config import OracleConfig
 from coordinator.readings.oracle.epochs import (
     EPOCH_LENGTH_S,
@@ -64,8 +66,10 @@ __all__ = [
     "AcceptedPoint",
     "DeviceRecord",
     "Duplicate",
+    "EpochCalendar",
     "EpochEnergy",
     "EpochSummary",
+    "Epochs",
     "Flag",
     "MerkleTree",
     "MeterEpochEnergy",
@@ -75,9 +79,11 @@ __all__ = [
     "ProofStep",
     "Reason",
     "Rejected",
+    "Segment",
     "Side",
     "Verdict",
     "accounting_epoch",
+    "calendar_of",
     "epoch_of",
     "epoch_root",
     "epoch_span",

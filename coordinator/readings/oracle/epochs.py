@@ -2,10 +2,14 @@
 
 Epochs
 ------
-An epoch is a fixed span of `length_s` seconds (900 in production, e.g. 60 for
+An epoch is a span of `length_s` seconds (900 in production, e.g. 60 for
 demos) counted from the Unix epoch, so 900-second epochs are the UTC quarter
 hours. Epoch `n` covers `[n * length_s, (n + 1) * length_s)`;
-`epoch_of(ts) == ts // length_s`.
+`epoch_of(ts) == ts // length_s`. The REC authority may change the length from
+a future epoch on; the epochs then follow an `EpochCalendar` (`calendar`), and
+every function here takes either a length (a uniform calendar) or a calendar.
+The split below cuts at the calendar's boundaries, so it conserves energy
+across a length change as it does anywhere else.
 
 Energy of an interval
 ---------------------
@@ -55,6 +59,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
+from coordinator.readings.oracle.calendar import Epochs, calendar_of
 from coordinator.readings.oracle.records import MeterState
 
 __all__ = [
@@ -94,31 +99,25 @@ class AcceptedPoint:
     first_open_epoch: int | None = None
 
 
-def _check_length(length_s: int) -> None:
-    if length_s <= 0:
-        raise ValueError(f"epoch length must be positive, got {length_s}")
-
-
-def epoch_of(ts: int, length_s: int = EPOCH_LENGTH_S) -> int:
+def epoch_of(ts: int, length_s: Epochs = EPOCH_LENGTH_S) -> int:
     """The epoch containing instant `ts` (seconds since the Unix epoch, UTC)."""
-    _check_length(length_s)
-    return ts // length_s
+    return calendar_of(length_s).epoch_of(ts)
 
 
-def epoch_start(epoch: int, length_s: int = EPOCH_LENGTH_S) -> int:
+def epoch_start(epoch: int, length_s: Epochs = EPOCH_LENGTH_S) -> int:
     """The first second of `epoch`; it ends (exclusive) at `epoch_start(epoch + 1)`."""
-    _check_length(length_s)
-    return epoch * length_s
+    return calendar_of(length_s).start(epoch)
 
 
-def epoch_span(epoch: int, length_s: int, *, date: bool = True) -> str:
+def epoch_span(epoch: int, length_s: Epochs, *, date: bool = True) -> str:
     """`epoch`'s UTC start-end for people: ``2026-12-04 21:15:40–21:16:00 UTC``
     (without the date when `date` is false; the end's date when it differs).
     An epoch beyond the calendar's years (an order's epoch is the user's word)
     is shown by its number."""
+    calendar = calendar_of(length_s)
     try:
-        start = dt.datetime.fromtimestamp(epoch_start(epoch, length_s), dt.UTC)
-        end = start + dt.timedelta(seconds=length_s)
+        start = dt.datetime.fromtimestamp(calendar.start(epoch), dt.UTC)
+        end = dt.datetime.fromtimestamp(calendar.end(epoch), dt.UTC)
     except (OverflowError, ValueError, OSError):
         return f"epoch {epoch}"
     end_text = end.strftime("%Y-%m-%d %H:%M:%S" if date and end.date() != start.date()
@@ -128,7 +127,7 @@ def epoch_span(epoch: int, length_s: int, *, date: bool = True) -> str:
 
 
 def accounting_epoch(
-    ts: int, length_s: int = EPOCH_LENGTH_S, first_open_epoch: int | None = None
+    ts: int, length_s: Epochs = EPOCH_LENGTH_S, first_open_epoch: int | None = None
 ) -> int:
     """The epoch a reading accepted while `first_open_epoch` was open counts in."""
     epoch = epoch_of(ts, length_s)
@@ -136,30 +135,30 @@ def accounting_epoch(
 
 
 def _segments(
-    start: int, end: int, length_s: int, first_open_epoch: int | None
+    start: int, end: int, length_s: Epochs, first_open_epoch: int | None
 ) -> list[tuple[int, int]]:
     # (epoch, segment end) for each epoch the interval [start, end) is counted
     # in, time in closed epochs folded into the first open one.
-    first = start // length_s
-    last = (end - 1) // length_s
+    calendar = calendar_of(length_s)
+    first = calendar.epoch_of(start)
+    last = calendar.epoch_of(end - 1)
     low = first if first_open_epoch is None else max(first, first_open_epoch)
     if low > last:
         return [(low, end)]
-    return [(epoch, min((epoch + 1) * length_s, end)) for epoch in range(low, last + 1)]
+    return [(epoch, min(calendar.end(epoch), end)) for epoch in range(low, last + 1)]
 
 
 def split_pro_rata(
     amount: int,
     start: int,
     end: int,
-    length_s: int = EPOCH_LENGTH_S,
+    length_s: Epochs = EPOCH_LENGTH_S,
     first_open_epoch: int | None = None,
 ) -> list[tuple[int, int]]:
     """Split `amount` Wh registered over `(start, end]` into `(epoch, Wh)`
     parts by time, exactly (module doc); parts for closed epochs (below
     `first_open_epoch`) go to `first_open_epoch`. Every epoch counted gets a
     part, possibly 0. Ordered by epoch; the parts sum to `amount`."""
-    _check_length(length_s)
     if amount < 0:
         raise ValueError(f"amount must be non-negative, got {amount}")
     if end <= start:
@@ -177,16 +176,16 @@ def split_pro_rata(
 def interval_energy(
     previous: MeterState,
     current: MeterState,
-    length_s: int = EPOCH_LENGTH_S,
+    length_s: Epochs = EPOCH_LENGTH_S,
     first_open_epoch: int | None = None,
 ) -> list[EpochEnergy]:
     """The energy between two consecutive accepted readings of a meter (not
     across a meter reset), per epoch, ordered by epoch (see `split_pro_rata`)."""
     if current.ts <= previous.ts:
         raise ValueError("readings must be in increasing time")
-    _check_length(length_s)
-    epoch = previous.ts // length_s
-    if (current.ts - 1) // length_s == epoch and (first_open_epoch or 0) <= epoch:
+    calendar = calendar_of(length_s)
+    epoch = calendar.epoch_of(previous.ts)
+    if current.ts <= calendar.end(epoch) and (first_open_epoch or 0) <= epoch:
         # Within one open epoch (nearly every interval): all of it there, as the
         # split below would give, without its arithmetic.
         imp = current.import_wh - previous.import_wh
@@ -194,10 +193,10 @@ def interval_energy(
         if imp >= 0 and exp >= 0:
             return [EpochEnergy(epoch, imp, exp)]
     imports = split_pro_rata(
-        current.import_wh - previous.import_wh, previous.ts, current.ts, length_s, first_open_epoch
+        current.import_wh - previous.import_wh, previous.ts, current.ts, calendar, first_open_epoch
     )
     exports = split_pro_rata(
-        current.export_wh - previous.export_wh, previous.ts, current.ts, length_s, first_open_epoch
+        current.export_wh - previous.export_wh, previous.ts, current.ts, calendar, first_open_epoch
     )
     return [
         EpochEnergy(epoch, imp, exp)
@@ -215,7 +214,7 @@ def merge_epochs(parts: Iterable[EpochEnergy]) -> list[EpochEnergy]:
 
 
 def meter_epoch_energy(
-    points: Sequence[AcceptedPoint], length_s: int = EPOCH_LENGTH_S
+    points: Sequence[AcceptedPoint], length_s: Epochs = EPOCH_LENGTH_S
 ) -> list[EpochEnergy]:
     """A meter's energy per epoch from its accepted readings in acceptance
     order (which is time order), resets and late arrivals included."""

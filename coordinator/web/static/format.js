@@ -5,13 +5,38 @@
 export const KWH = 1e9; // energy base units per kWh (9 decimals)
 export const CREDIT = 1e6; // payment base units per credit (6 decimals)
 
-// The market's steps; replaced by the server's rules once /market/summary answers.
-export const rules = { tick: 1000, lot: 1e6, epochLength: 900 };
+// The market's steps and the epoch calendar; replaced by the server's once
+// /market/summary answers.
+export const rules = {
+  tick: 1000, lot: 1e6, epochLength: 900,
+  segments: [{ first_epoch: 0, start: 0, length_s: 900 }],
+};
 
 export function setRules(summary) {
   rules.tick = summary.tick;
   rules.lot = summary.lot;
   rules.epochLength = summary.epoch_length_s;
+  rules.segments = summary.epoch_segments
+    ?? [{ first_epoch: 0, start: 0, length_s: summary.epoch_length_s }];
+}
+
+// The calendar's segment an epoch is in (the governed epoch length can change).
+function segmentOf(epoch) {
+  let seg = rules.segments[0];
+  for (const s of rules.segments) if (s.first_epoch <= epoch) seg = s;
+  return seg;
+}
+
+// The epoch an instant (Unix seconds) is in.
+export function epochAt(ts) {
+  let seg = rules.segments[0];
+  for (const s of rules.segments) if (s.start <= ts) seg = s;
+  return seg.first_epoch + Math.floor((ts - seg.start) / seg.length_s);
+}
+
+export function epochStart(epoch) {
+  const seg = segmentOf(epoch);
+  return seg.start + (epoch - seg.first_epoch) * seg.length_s;
 }
 
 // How many decimals a multiple of `step` base units needs, in units of `per`.
@@ -53,8 +78,9 @@ export const when = (ts) => dayHm.format(new Date(ts * 1000));
 export const hour = (ts) => hm.format(new Date(ts * 1000));
 
 // An epoch as people read it: its delivery window, e.g. "14:15:00–14:15:20".
-export function epochWindow(epoch, length = rules.epochLength) {
-  const start = epoch * length;
+export function epochWindow(epoch) {
+  const start = epochStart(epoch);
+  const length = segmentOf(epoch).length_s;
   const fmt = length % 60 ? clock : hour;
   return `${fmt(start)}–${fmt(start + length)}`;
 }

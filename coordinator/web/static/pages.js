@@ -4,8 +4,8 @@
 import { chart, COLORS } from "./charts.js";
 import { h, region, stat, table } from "./dom.js";
 import {
-  CREDIT, KWH, SCOPE_WORDS, countdown, credits, epochWindow, hour, kwh, kwhDecimals, notMinted,
-  price, priceDecimals, reasonText, rules, seconds, short, statusText, when, wh,
+  CREDIT, KWH, SCOPE_WORDS, countdown, credits, epochAt, epochWindow, hour, kwh, kwhDecimals,
+  notMinted, price, priceDecimals, reasonText, rules, seconds, short, statusText, when, wh,
 } from "./format.js";
 
 // --- shared parts -----------------------------------------------------------------------
@@ -32,7 +32,7 @@ function auctionClock() {
       if (!summary) return;
       epoch.textContent = summary.open_epoch;
       epoch.dataset.epoch = summary.open_epoch;
-      window.textContent = epochWindow(summary.open_epoch, summary.epoch_length_s);
+      window.textContent = epochWindow(summary.open_epoch);
       const remaining = summary.closes_at - now;
       left.textContent = remaining > 0 ? countdown(remaining) : "now (clearing…)";
     },
@@ -66,7 +66,7 @@ function dayOfHours(rows, now) {
 const host = () => h("div", { class: "chart-host" });
 // Time axes: bars per epoch (x = its start) and per hour over the last day.
 const EPOCH_X = { time: true, step: () => rules.epochLength,
-  format: (x) => epochWindow(x / rules.epochLength) };
+  format: (x) => epochWindow(epochAt(x)) };
 const HOUR_X = { time: true, step: () => 3600, span: 24 * 3600,
   format: (x) => `${hour(x)}–${hour(x + 3600)}` };
 
@@ -141,7 +141,7 @@ function market(ctx) {
       const lastHour = hours.at(-1);
       statsRegion.set({ last, lastHour, traded: sum(hours, "volume") }, () => [
         stat("Last clearing price", last ? `${price(last.clearing_price)} credits/kWh` : "none yet",
-          last ? `epoch delivered ${epochWindow(last.epoch, last.length_s)}` : ""),
+          last ? `epoch delivered ${epochWindow(last.epoch)}` : ""),
         stat("Last volume", last ? `${kwh(last.volume)} kWh` : "—",
           last ? `${last.match_count} trades` : ""),
         stat("Produced this hour", lastHour ? `${wh(lastHour.export_wh)} Wh` : "—",
@@ -152,7 +152,7 @@ function market(ctx) {
         { label: "delivered" }, { label: "price (credits/kWh)", num: true },
         { label: "volume (kWh)", num: true }, { label: "paid (credits)", num: true },
         { label: "orders", num: true }, { label: "trades", num: true }],
-      rows.map((r) => [epochWindow(r.epoch, r.length_s),
+      rows.map((r) => [epochWindow(r.epoch),
         r.clearing_price == null ? "no trade" : price(r.clearing_price), kwh(r.volume),
         credits(r.turnover), r.order_count, r.match_count]), { empty: "no epoch cleared yet" }));
     },
@@ -466,7 +466,7 @@ function epochs(ctx) {
         { label: "produced (Wh)", num: true }, { label: "minted (kWh)", num: true },
         { label: "price (credits/kWh)", num: true }, { label: "volume (kWh)", num: true },
         { label: "Merkle root" }],
-      rows.map((r) => [epochWindow(r.epoch, r.length_s), r.epoch, r.reading_count,
+      rows.map((r) => [epochWindow(r.epoch), r.epoch, r.reading_count,
         wh(r.total_export_wh), kwh(r.mint_base_units),
         r.clearing_price == null ? "—" : price(r.clearing_price),
         r.volume == null ? "—" : kwh(r.volume), h("code", {}, r.merkle_root.slice(0, 12))]),
@@ -575,8 +575,8 @@ function admin(ctx) {
         { label: "parameter" }, { label: "value" }, { label: "state" }, { label: "from epoch" },
         { label: "by" }],
       data.values.map((v) => [v.name, v.value, v.in_force ? "in force" : "scheduled",
-        v.from_epoch ?? "default",
-        `${v.authority ? short(v.authority) : ""}${v.applied ? "" : " (recorded, not applied)"}`]),
+        v.from_epoch === null ? "default" : `${v.from_epoch} (${epochWindow(v.from_epoch)})`,
+        v.authority ? short(v.authority) : ""]),
       { empty: "none", visible: true }));
       actionsRegion.set(a.items, (items) => table("Governance actions", [{ label: "when" },
         { label: "by" }, { label: "action" }, { label: "target" }, { label: "outcome" },

@@ -83,6 +83,20 @@ def _actions(api: ChainApi, headers: dict[str, str], rid: str) -> list[tuple[str
     ][::-1]
 
 
+def _signed_control(
+    api: ChainApi, headers: dict[str, str], action: str, scopes: list[str], reason: str,
+    wallet: Keypair | None = None,
+) -> dict[str, object]:  # fmt: skip
+    """A pause or resume as the authority's wallet (or `wallet`, a forger) signs it."""
+    draft = api.client.post(
+        f"{GOV}/controls/draft", headers=headers, json={"action": action, "scopes": scopes}
+    )
+    assert draft.status_code == 200, draft.text
+    text, issued_at = draft.json()["text"], draft.json()["issued_at"]
+    signature = (wallet or api.rec).sign_message(text.encode())
+    return {"scopes": scopes, "reason": reason, "issued_at": issued_at, "signature": str(signature)}
+
+
 def _signed_change(
     api: ChainApi, wallet: Keypair, headers: dict[str, str], name: str, value: str, from_epoch: int
 ) -> dict[str, object]:
@@ -141,16 +155,32 @@ def test_a_parameter_change_is_signed_by_the_authoritys_wallet_and_takes_effect(
     assert r.status_code == 201, r.text
 
 
-def test_the_epoch_length_change_is_recorded_and_reported_as_not_applied(
-    chain_api: ChainApi,
-) -> None:
+def test_an_epoch_length_change_takes_effect_at_its_boundary(chain_api: ChainApi) -> None:
     api, wallet = chain_api, chain_api.rec
     rec = api.login(wallet)
-    body = _signed_change(api, wallet, rec, "epoch_length_s", "900", _epoch(api) + 4)
+    now = _epoch(api)
+    # The next epoch is open for orders already: its length is never changed.
+    early = _signed_change(api, wallet, rec, "epoch_length_s", "300", now + 1)
+    r = api.client.post(f"{GOV}/params", json=early, headers=rec)
+    assert (r.status_code, r.json()["detail"]["code"]) == (422, "too_soon")
+    body = _signed_change(api, wallet, rec, "epoch_length_s", "300", now + 2)
     r = api.client.post(f"{GOV}/params", json=body, headers=rec)
     assert r.status_code == 200, r.text
-    assert r.json()["applied"] is False
-    assert "future work" in r.json()["note"]
+    boundary = (now + 2) * EPOCH_S
+    assert (r.json()["applied"], r.json()["starts_at"]) == (True, boundary)
+    assert "epochs from then on last 300 s" in r.json()["note"]
+    user = api.login(Keypair())
+    summary = api.client.get("/api/v1/market/summary", headers=user).json()
+    assert (summary["current_epoch"], summary["epoch_length_s"]) == (now, EPOCH_S)
+    # Past the boundary, epochs are 300 s and numbered on from it.
+    api.clock.advance(boundary - api.clock().timestamp() + 2 * 300 + 1)
+    summary = api.client.get("/api/v1/market/summary", headers=user).json()
+    assert (summary["current_epoch"], summary["epoch_length_s"]) == (now + 4, 300)
+    assert summary["closes_at"] == boundary + 3 * 300
+    values = api.client.get(f"{GOV}/params", headers=user).json()["values"]
+    length = [(v["value"], v["in_force"], v["starts_at"]) for v in values
+              if v["name"] == "epoch_length_s"]  # fmt: skip
+    assert length == [("300", True, boundary)]
     too_soon = _signed_change(api, wallet, rec, "k", "1/3", _epoch(api))
     r = api.client.post(f"{GOV}/params", json=too_soon, headers=rec)
     assert (r.status_code, r.json()["detail"]["code"]) == (422, "too_soon")
@@ -229,19 +259,27 @@ def test_pause_and_resume_are_recorded_on_chain_audited_and_bite(
     rid = secrets.token_hex(8)
     rec = api.login(api.rec) | {"X-Request-ID": rid}
     user = api.login(Keypair())
-    body = {"scopes": ["orders", "clearing"], "reason": "meter fraud investigation"}
+    why = "meter fraud investigation"
+    body = _signed_control(api, rec, "pause", ["orders", "clearing"], why)
+    # Signed by another wallet, or too long ago: refused, nothing paused.
+    forged = _signed_control(api, rec, "pause", ["orders", "clearing"], why, Keypair())
+    r = api.client.post(f"{GOV}/controls/pause", json=forged, headers=rec)
+    assert (r.status_code, r.json()["detail"]["code"]) == (422, "bad_signature")
+    stale = {**body, "issued_at": int(body["issued_at"]) - 3600}  # type: ignore[call-overload]
+    r = api.client.post(f"{GOV}/controls/pause", json=stale, headers=rec)
+    assert (r.status_code, r.json()["detail"]["code"]) == (422, "stale_request")
     r = api.client.post(f"{GOV}/controls/pause", json=body, headers=rec)
     assert r.status_code == 200, r.text
     assert r.json()["scopes"] == ["clearing", "orders"]
+    # On chain: the text the wallet signed and its signature; the platform only pays.
     memo, signers = _memo_of(api, r.json()["signature"])
-    assert (
-        memo
-        == (
-            f"gtx/v1 control action=pause scopes=clearing,orders epoch={_epoch(api)} "
-            f"by={api.rec.pubkey()}"
-        ).encode()
+    text, _, sig = memo.decode().rpartition(" sig=")
+    assert text == (
+        f"gtx/v1 control action=pause scopes=clearing,orders epoch={_epoch(api)} "
+        f"by={api.rec.pubkey()} at={body['issued_at']}"
     )
-    assert api.world.rec.pubkey() in signers
+    assert Signature.from_string(sig).verify(api.rec.pubkey(), text.encode())
+    assert signers == [api.world.payer.pubkey()]
 
     shown = api.client.get(f"{GOV}/controls").json()  # public: the dashboard's banner
     assert [p["scope"] for p in shown["paused"]] == ["clearing", "orders"]
@@ -252,21 +290,31 @@ def test_pause_and_resume_are_recorded_on_chain_audited_and_bite(
     assert (r.status_code, r.json()["detail"]["code"]) == (503, "market_paused")
     assert "meter fraud investigation" in r.json()["detail"]["message"]
 
-    r = api.client.post(f"{GOV}/controls/pause", json={**body, "scopes": ["orders"]}, headers=rec)
+    again = _signed_control(api, rec, "pause", ["orders"], why)
+    r = api.client.post(f"{GOV}/controls/pause", json=again, headers=rec)
     assert (r.status_code, r.json()["detail"]["code"]) == (409, "already_paused")
-    r = api.client.post(f"{GOV}/controls/pause", json={**body, "scopes": ["all"]}, headers=rec)
+    everything = _signed_control(api, rec, "pause", ["all"], why)
+    r = api.client.post(f"{GOV}/controls/pause", json=everything, headers=rec)
     assert r.json()["scopes"] == ["minting", "settlement"]
     assert api.client.get(f"{GOV}/controls").json()["maintenance"] is True
-    r = api.client.post(f"{GOV}/controls/resume", json={**body, "scopes": ["all"]}, headers=rec)
+    # A pause's signature does not resume: the action is in the signed text.
+    r = api.client.post(f"{GOV}/controls/resume", json=everything, headers=rec)
+    assert (r.status_code, r.json()["detail"]["code"]) == (422, "bad_signature")
+    r = api.client.post(f"{GOV}/controls/resume", headers=rec,
+                        json=_signed_control(api, rec, "resume", ["all"], why))  # fmt: skip
     assert r.status_code == 200, r.text
     assert api.client.get(f"{GOV}/controls").json() == {"paused": [], "maintenance": False}
     assert api.client.post("/api/v1/orders", json=order, headers=user).status_code == 201
-    r = api.client.post(f"{GOV}/controls/resume", json=body, headers=rec)
+    nothing = _signed_control(api, rec, "resume", ["orders", "clearing"], why)
+    r = api.client.post(f"{GOV}/controls/resume", json=nothing, headers=rec)
     assert (r.status_code, r.json()["detail"]["code"]) == (409, "not_paused")
     assert _actions(api, rec, rid) == [
+        ("governance.pause", "refused", "bad_signature"),
+        ("governance.pause", "refused", "stale_request"),
         ("governance.pause", "ok", None),
         ("governance.pause", "refused", "already_paused"),
         ("governance.pause", "ok", None),
+        ("governance.resume", "refused", "bad_signature"),
         ("governance.resume", "ok", None),
         ("governance.resume", "refused", "not_paused"),
     ]
@@ -281,7 +329,7 @@ def test_an_emergency_stop_does_not_wait_for_the_ledger(chain_api: ChainApi) -> 
         r = api.client.post(
             f"{GOV}/controls/pause",
             headers=rec,
-            json={"scopes": ["minting"], "reason": "ledger incident"},
+            json=_signed_control(api, rec, "pause", ["minting"], "ledger incident"),
         )
         assert r.status_code == 200, r.text
         assert (r.json()["signature"], r.json()["memo_error"]) == (None, "no ledger is configured")
@@ -290,8 +338,9 @@ def test_an_emergency_stop_does_not_wait_for_the_ledger(chain_api: ChainApi) -> 
         ]
     finally:
         api.client.post(
-            f"{GOV}/controls/resume", headers=rec, json={"scopes": ["minting"], "reason": "over"}
-        )
+            f"{GOV}/controls/resume", headers=rec,
+            json=_signed_control(api, rec, "resume", ["minting"], "over"),
+        )  # fmt: skip
 
 
 def test_a_ledger_failure_is_a_plain_502_and_audited_as_failed(

@@ -34,6 +34,7 @@ REC_ONLY = {
     "/api/v1/governance/thaw",
     "/api/v1/governance/memo",
     "/api/v1/governance/memo/draft",
+    "/api/v1/governance/controls/draft",
     "/api/v1/governance/controls/pause",
     "/api/v1/governance/controls/resume",
     "/api/v1/governance/params/draft",

@@ -21,9 +21,14 @@ def test_params_shows_current_and_scheduled_values(
     upgrade(engine)
     now = int(time.time()) // 900
     store = SqlGovernance(engine)
-    for value, from_epoch, sig in [("2000", now - 5, "S1"), ("3000", now + 2, "S2")]:
+    changes = [
+        (Param.TICK, "2000", now - 5, "S1"),
+        (Param.TICK, "3000", now + 2, "S2"),
+        (Param.EPOCH_LENGTH_S, "300", now + 4, "S3"),
+    ]
+    for name, value, from_epoch, sig in changes:
         change = ParamChange(
-            name=Param.TICK,
+            name=name,
             value=value,
             from_epoch=from_epoch,
             authority="Wallet1",
@@ -41,8 +46,23 @@ def test_params_shows_current_and_scheduled_values(
     ticks = [(v["value"], v["from_epoch"]) for v in shown["values"] if v["name"] == "tick"]
     assert ticks == [("2000", now - 5), ("3000", now + 2)]
     assert shown["epoch"] == now
+    length = [
+        (v["value"], v["starts_at"]) for v in shown["values"] if v["name"] == "epoch_length_s"
+    ]
+    assert length == [("900", None), ("300", (now + 4) * 900)]
+    assert main(["params"]) == 0
+    span = dt.datetime.fromtimestamp((now + 4) * 900, dt.UTC).strftime("%H:%M:%S")
+    assert f"epoch_length_s     300              scheduled from epoch {now + 4} (" in (
+        text := capsys.readouterr().out
+    )
+    assert f"{span}\u2013" in text  # the scheduled epoch's span, 300 s long
 
     assert main(["params", "--epoch", str(now + 2)]) == 0
     text = capsys.readouterr().out
     assert f"tick               3000             in force  from epoch {now + 2} by Wallet1" in text
     assert "epoch_length_s     900              in force  default\n" in text
+    # Numbered by the calendar: from epoch now + 4 on, epochs last 300 s.
+    assert main(["params", "--epoch", str(now + 6)]) == 0
+    assert f"epoch_length_s     300              in force  from epoch {now + 4}" in (
+        capsys.readouterr().out
+    )

@@ -53,6 +53,6 @@ def test_the_refusal_says_since_when_and_why_and_the_memo_names_the_authority() 
     assert state.refusal(Scope.ORDERS) == (
         "orders is paused by the REC authority since 2026-12-04 10:00 UTC (epoch 7): audit"
     )
-    assert control_memo(Action.PAUSE, [Scope.SETTLEMENT, Scope.CLEARING], 9, "W") == (
-        b"gtx/v1 control action=pause scopes=clearing,settlement epoch=9 by=W"
+    assert control_memo(Action.PAUSE, [Scope.SETTLEMENT, Scope.CLEARING], 9, "W", 5, "S") == (
+        b"gtx/v1 control action=pause scopes=clearing,settlement epoch=9 by=W at=5 sig=S"
     )

@@ -14,6 +14,7 @@ from coordinator.governance import (
     change_memo,
     change_text,
     check_change,
+    epoch_calendar,
     params_at,
     parse_value,
     schedule,
@@ -167,6 +168,27 @@ def test_a_schedule_that_would_invert_the_price_band_is_refused() -> None:
     with pytest.raises(ChangeRefused, match=f"from epoch {CURRENT + 5} price_min 60000"):
         check(signed(wallet, "price_min", "60000", CURRENT + 2), [ceiling])
     assert check(signed(wallet, "price_min", "40000", CURRENT + 2), [ceiling])
+
+
+def test_an_epoch_length_change_starts_two_epochs_ahead_at_an_aligned_boundary() -> None:
+    wallet = Keypair()
+    with pytest.raises(ChangeRefused) as refused:
+        check(signed(wallet, "epoch_length_s", "300", CURRENT + 1))
+    assert refused.value.code == "too_soon"
+    # Epoch CURRENT + 2 starts on a half hour, not on an hour: named the aligned one.
+    with pytest.raises(ChangeRefused, match=f"at epoch {CURRENT + 4}$") as refused:
+        check(signed(wallet, "epoch_length_s", "3600", CURRENT + 2))
+    assert refused.value.code == "unaligned_epoch"
+    hourly = check(signed(wallet, "epoch_length_s", "3600", CURRENT + 4))
+    epochs = epoch_calendar(DEFAULTS, [hourly])
+    assert (epochs.start(CURRENT + 4), epochs.length(CURRENT + 4)) == (NOW + 3600, 3600)
+    assert epochs.epoch_of(NOW + 3 * 3600) == CURRENT + 6
+    assert epochs.epoch_of(NOW) == CURRENT  # before the change: numbered as ever
+    # An earlier change that would move the scheduled boundary off the hour is refused.
+    with pytest.raises(ChangeRefused) as refused:
+        check(signed(wallet, "epoch_length_s", "1800", CURRENT + 3), [hourly])
+    assert refused.value.code == "unaligned_epoch"
+    assert params_at(DEFAULTS, [hourly], CURRENT + 4).epoch_length_s == 3600
 
 
 def test_the_oracle_limits_come_from_the_parameters_in_force() -> None:

@@ -76,6 +76,11 @@ def test_controls_and_schedule_round_trip(old_engine: Engine) -> None:
         store.pause([Pause(Scope.ORDERS, AT, 6, "V", "again")], "")
     store.resume([Scope.ORDERS])
     assert list(store.controls().pauses) == [Scope.CLEARING]
+    # The pause of clearing holds its epochs back from 5 until the leader catches up.
+    ((held, first),) = store.held_clearings()
+    assert first == 5
+    store.caught_up([held], AT)
+    assert store.held_clearings() == []
 
     change = ParamChange(
         name=Param.TICK, value="2000", from_epoch=9, authority="W", issued_at=1, signature="S1"

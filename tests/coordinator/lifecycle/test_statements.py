@@ -9,6 +9,7 @@ from coordinator.governance import GovernedParams
 from coordinator.lifecycle.bills import WH, Period, Usage
 from coordinator.lifecycle.statements import Statements
 from coordinator.lifecycle.usage_store import MemoryUsage
+from coordinator.readings.oracle import EpochCalendar
 
 LENGTH = 900
 EPOCH = 2_000_000  # starts on a whole day
@@ -49,3 +50,20 @@ def test_campus_totals_and_their_gauges() -> None:
     value = REGISTRY.get_sample_value
     assert value("gtx_campus_bill_last_day", {"part": "savings"}) == campus.bill.savings
     assert value("gtx_campus_avoided_co2_last_day_mg") == campus.avoided_mg
+
+
+def test_bills_are_dated_by_the_epoch_calendar_across_a_length_change() -> None:
+    # 900 s epochs, then hour-long ones from EPOCH + 4 (the governed epoch length).
+    calendar = EpochCalendar.uniform(LENGTH).with_length(EPOCH + 4, 3600)
+    usage = Usage(import_wh=1000, bought=500 * WH, paid=60_000)
+    usages = {("a", e): usage for e in range(EPOCH, EPOCH + 8)}
+    service = Statements(MemoryUsage(usages), _params, length_s=calendar)
+    lines = asyncio.run(service.statement("a", since=EPOCH, until=EPOCH + 7, period=Period.EPOCH))
+    assert [line.start for line in lines] == [calendar.start(e) for e in range(EPOCH, EPOCH + 8)]
+    assert lines[-1].start == EPOCH * LENGTH + 4 * 3600  # not (EPOCH + 7) * 900
+    hours = asyncio.run(service.statement("a", since=EPOCH, until=EPOCH + 7, period=Period.HOUR))
+    assert [line.start for line in hours] == [EPOCH * LENGTH + h * 3600 for h in range(5)]
+    # The last day before EPOCH + 30 ends holds EPOCH + 7 on (24 hour-long epochs), not
+    # the 96 quarter hours a uniform calendar would count back.
+    recorded = asyncio.run(service.record_last_day(EPOCH + 30))
+    assert recorded.bill.paid == 60_000

@@ -184,3 +184,36 @@ def test_settlement_rows_of_a_few_kilobytes_stay_whole_on_postgres() -> None:
         engine.dispose()
     assert len(payload) > 2500
     assert toasted == 0
+
+
+def test_a_match_failed_on_a_frozen_account_is_parked_with_its_outcome(
+    market_store: MarketStore,
+) -> None:
+    # Its own epoch and orders (the PostgreSQL database is the run's), long past, so
+    # that no other test finds its clearing the newest.
+    epoch, tag = 1000 + secrets.randbelow(10**6), secrets.token_hex(4)
+    for order_id, side in (
+        (f"pb1{tag}", Side.BUY),
+        (f"pb2{tag}", Side.BUY),
+        (f"ps{tag}", Side.SELL),
+    ):
+        order = Order(order_id, f"owner-{order_id}", side, epoch, 10, 1000, 0)
+        market_store.insert_order(order, status=OrderStatus.OPEN, expires_at=None, now=NOW)
+    matches = (
+        Match(f"pb1{tag}", f"ps{tag}", "owner-b1", "owner-s1", 5, 1000, 5),
+        Match(f"pb2{tag}", f"ps{tag}", "owner-b2", "owner-s1", 3, 1000, 3),
+    )
+    result = ClearingResult(epoch, PricingRule.PAY_AS_CLEAR, 1000, 8, 8, matches, (), "", "")
+    assert market_store.save_clearing(result, b"{}", encode_result(result), NOW)
+    frozen = _outcome(0, MatchStatus.FAILED, "account_frozen (energy leg, seller -> buyer)")
+    revoked = _outcome(1, MatchStatus.FAILED, "approval_revoked (payment leg, buyer -> seller)")
+    assert frozen.parked
+    assert not revoked.parked
+    market_store.record_match_outcomes(epoch, [frozen, revoked])
+    market_store.record_settlement(epoch, [frozen, revoked], NOW)  # again: parked once
+    parked = [(m.idx, key) for e, m, key in market_store.parked_matches() if e == epoch]
+    assert parked == [(0, "settle:0")]
+    # Settled after the thaw: no longer parked.
+    market_store.record_settlement(epoch, [_outcome(0, MatchStatus.SETTLED)], NOW)
+    assert [e for e, _, _ in market_store.parked_matches() if e == epoch] == []
+    market_store.resolve_parked(epoch, 0, NOW)

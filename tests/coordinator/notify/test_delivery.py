@@ -30,7 +30,7 @@ from coordinator.notify.policy import AddressPolicy, Retry
 from coordinator.notify.senders import EmailSender, Sender, SmtpConfig, WebhookSender
 from coordinator.notify.store import SqlNotifyStore
 from coordinator.notify.worker import NotifyWorker
-from coordinator.readings.oracle import epoch_span
+from coordinator.readings.oracle import EpochCalendar, epoch_span
 from provisioning.keys import Signer
 from tests.coordinator.notify.conftest import Mailbox, Receiver
 from tests.utils.services import async_wait_until, cancel_and_wait
@@ -383,6 +383,10 @@ def _producer_failures() -> float:
 
 def test_an_order_for_an_epoch_beyond_the_calendar_is_described_by_its_number() -> None:
     assert epoch_span(10**12, LENGTH) == f"epoch {10**12}"
+    # The same with a governed length change: the calendar's span, or the number.
+    calendar = EpochCalendar.uniform(LENGTH).with_length(2_000_004, 3600)
+    assert epoch_span(10**12, calendar) == f"epoch {10**12}"
+    assert epoch_span(2_000_004, calendar) == "2027-01-15 09:00:00\u201310:00:00 UTC"
 
 
 def test_a_worker_just_started_gives_gateways_time_before_calling_them_silent(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from solders.keypair import Keypair
 
+from coordinator.api.reasons import describe
 from coordinator.governance import (
     GovernanceReader,
     GovernedParams,
@@ -29,8 +30,8 @@ from wire.topics import market_controls
 AT = dt.datetime(2026, 12, 4, 10, tzinfo=dt.UTC)
 
 
-def pause(scope: Scope) -> Pause:
-    return Pause(scope, AT, 1, "authority-wallet", "incident 42")
+def pause(scope: Scope, since_epoch: int = 1) -> Pause:
+    return Pause(scope, AT, since_epoch, "authority-wallet", "incident 42")
 
 
 class PausingStore(MemoryMarketStore):
@@ -101,7 +102,7 @@ async def test_clearing_paused_over_gate_closures_catches_up_once_oldest_first()
     market.epoch = first + 1
     await _trade(market)
     governed = _governed(market, governance)
-    governance.pause(pause(Scope.CLEARING))
+    governance.pause(pause(Scope.CLEARING, first))
 
     assert await _pass(governed, first) == []
     assert await _pass(governed, first + 1) == []
@@ -114,6 +115,29 @@ async def test_clearing_paused_over_gate_closures_catches_up_once_oldest_first()
     assert await _pass(governed, first + 2) == []
     # A leader taking over later finds nothing left to catch up.
     assert await _pass(_governed(market, governance), first + 2) == [first + 2]
+
+
+async def test_epochs_without_orders_a_pause_held_back_are_cleared_once_after_it() -> None:
+    governance = MemoryGovernance()
+    market = await make_market(MemoryMarketStore())
+    first = market.epoch
+    await _trade(market)
+    governed = _governed(market, governance)
+    governance.pause(pause(Scope.CLEARING, first))
+    assert await _pass(governed, first + 1) == []
+    governance.resume(Scope.CLEARING)
+    # first + 1 and first + 2 had no orders: cleared empty, as if never paused.
+    assert await _pass(governed, first + 3) == [first, first + 1, first + 2, first + 3]
+    assert [market.ctx.store.get_clearing(e) is not None for e in range(first, first + 4)] == [
+        True
+    ] * 4
+    assert governance.held == {}
+    assert await _pass(governed, first + 3) == []
+    # A pause and a resume both between two passes: the next pass still catches up.
+    governance.pause(pause(Scope.CLEARING, first + 4))
+    governance.resume(Scope.CLEARING)
+    assert await _pass(governed, first + 6) == [first + 4, first + 5, first + 6]
+    assert await _pass(_governed(market, governance), first + 6) == [first + 6]
 
 
 async def test_orders_are_refused_in_words_while_placing_is_paused() -> None:
@@ -153,6 +177,30 @@ async def test_a_parameter_change_two_epochs_ahead_clears_that_epoch_under_it() 
         "pay_as_clear",
         "pay_as_bid",
     ]
+
+
+async def test_an_order_outside_a_band_changed_after_it_was_placed_is_excluded() -> None:
+    governance = MemoryGovernance()
+    market = await make_market(MemoryMarketStore())
+    first = market.epoch
+    await _trade(market, price=140_000)
+    (other,) = await market.users(1, credit=100)
+    inside = await market.order(other, Side.BUY, 1, 110_000)
+    # After the orders were placed, the authority caps prices at 120_000 from `first`.
+    governance.changes.append(
+        ParamChange(
+            name=Param.PRICE_MAX, value="120000", from_epoch=first,
+            authority="authority-wallet", issued_at=0,
+        )
+    )  # fmt: skip
+    assert await _pass(_governed(market, governance), first) == [first]
+    orders = {o.order_id: o for o in market.ctx.store.list_orders(epoch=first)}
+    dear = next(o for o in orders.values() if o.limit_price == 140_000)
+    assert (dear.status.value, dear.reason) == ("excluded", "price_out_of_band")
+    assert describe(dear.reason) == ("the limit price is outside the band the REC authority allows")
+    # The order inside the band trades.
+    assert orders[inside.order_id].status.value != "excluded"
+    assert market.ctx.store.get_clearing(first).match_count == 1  # type: ignore[union-attr]
 
 
 async def test_operators_see_the_controls_retained_when_they_change() -> None:

@@ -60,6 +60,12 @@ def test_an_epoch_is_minted_withheld_or_pending_to_the_unit() -> None:
     assert account.withheld == (("account_frozen", 250 * WH), ("no_owner", 7 * WH))
 
 
+def test_the_report_counts_trades_parked_on_a_freeze() -> None:
+    parked = Reconciliation((), 3, 2, True, (), trades_parked=1)
+    assert "3 trades settled (1 parked on a freeze), 2 users'" in parked.lines()[0]
+    assert "parked" not in Reconciliation((), 3, 2, True, ()).lines()[0]
+
+
 def test_an_epoch_not_planned_yet_is_pending() -> None:
     account, problems = account_epoch(E, [("a", 100), (None, 1)], [], None)
     assert problems == []

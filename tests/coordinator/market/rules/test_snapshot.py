@@ -18,6 +18,7 @@ from coordinator.market.rules import (
     escrow_left,
     snapshot,
 )
+from coordinator.market.rules.orders import PRICE_OUT_OF_BAND
 from coordinator.market.rules.snapshot import ACCOUNT_FROZEN, ESCROW_NOT_VERIFIED, EXPIRED
 from tests.coordinator.market.rules.books import ALICE, BOB, EPOCH, OWNERS
 
@@ -78,6 +79,21 @@ def test_a_frozen_owners_orders_are_excluded_as_account_frozen() -> None:
     assert admitted.excluded == {"open": ACCOUNT_FROZEN, "unapproved": ACCOUNT_FROZEN}
     assert admitted.expired == {"late": EXPIRED}
     assert admitted.owners == {BOB}
+
+
+def test_orders_outside_the_band_in_force_are_excluded_as_price_out_of_band() -> None:
+    orders = [
+        Stored("cheap", ALICE, Side.SELL, EPOCH, 10**6, 1000, 1),
+        Stored("low", ALICE, Side.SELL, EPOCH, 10**6, 2000, 2),
+        Stored("high", BOB, Side.BUY, EPOCH, 10**6, 5000, 3),
+        Stored("dear", BOB, Side.BUY, EPOCH, 10**6, 6000, 4),
+        Stored("late", BOB, Side.BUY, EPOCH, 10**6, 9000, 5, expires_at=NOW),
+    ]
+    admitted = admit(orders, NOW, band=(2000, 5000))
+    assert admitted.live == (orders[1].order, orders[2].order)  # the band is inclusive
+    assert admitted.excluded == {"cheap": PRICE_OUT_OF_BAND, "dear": PRICE_OUT_OF_BAND}
+    assert admitted.expired == {"late": EXPIRED}
+    assert admit(orders[:4], NOW).live == tuple(o.order for o in orders[:4])
 
 
 def test_escrow_left_is_usable_less_owed_per_side_never_below_zero() -> None:

@@ -4,25 +4,41 @@ PostgreSQL (SqlAlertSource) and Mosquitto."""
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import secrets
 
 import aiomqtt
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import delete, insert
 from sqlalchemy.engine import Engine
 
 from coordinator.db.models import (
     Device,
     EpochRecord,
+    MarketControl,
     MeterEpochEnergyRow,
     RejectedReading,
     SettlementJob,
 )
+from coordinator.db.session import make_engine
 from coordinator.ops.alerts.loop import AlertMonitor
-from coordinator.ops.alerts.rules import RESOLVABLE, AlertRules, GatewaySeen, LedgerFailure
+from coordinator.ops.alerts.rules import (
+    RESOLVABLE,
+    AlertRules,
+    EpochRows,
+    GatewaySeen,
+    LedgerFailure,
+)
 from coordinator.ops.alerts.storage import SqlAlertSource
 from tests.coordinator.ops.alerts.fakes import FakeSource
-from tests.utils.services import MQTT_HOST, MQTT_PORT, async_wait_until
+from tests.utils.services import (
+    MQTT_HOST,
+    MQTT_PORT,
+    async_wait_until,
+    cancel_and_wait,
+    migrated_database,
+)
 from wire import topics
 from wire.alerts import AlertEvent, AlertKind, decode_alert
 from wire.base58 import b58encode
@@ -57,6 +73,44 @@ async def test_monitor_publishes_new_once_resolves_and_retries() -> None:
     source.failures = []  # a failure leaving the lookback is not "resolved"
     assert await monitor.step() == []
     assert sent[-1][1].state == "resolved"
+
+
+async def test_an_unexpected_error_in_a_round_never_ends_the_monitor(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The monitor shares the coordinator's task group (ingest, clearing, minting): a
+    # defect in one round is logged with its traceback, counted, and the next round runs.
+    source = FakeSource()
+    rounds = [0]
+
+    def broken(lo: int, hi: int) -> EpochRows:
+        rounds[0] += 1
+        if rounds[0] == 1:
+            raise ValueError("year 28245 is out of range")
+        return FakeSource.epochs(source, lo, hi)
+
+    source.epochs = broken  # type: ignore[method-assign]
+
+    async def publish(topic: str, body: bytes) -> bool:
+        return True
+
+    monitor = AlertMonitor(source, publish, topic_root="r", interval_s=0.01)
+    before = _loop_failures()
+    task = asyncio.create_task(monitor.run(), name="alerts-under-test")
+    try:
+        with caplog.at_level(logging.ERROR, logger="coordinator.ops.alerts.loop"):
+            await async_wait_until(lambda: rounds[0] >= 3, within_s=10, what="more rounds")
+        assert not task.done()
+        assert _loop_failures() == before + 1
+        (failed,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert failed.exc_info is not None
+        assert "year 28245" in str(failed.exc_info[1])
+    finally:
+        await cancel_and_wait(task)
+
+
+def _loop_failures() -> float:
+    return REGISTRY.get_sample_value("gtx_alert_loop_failures_total") or 0.0
 
 
 # --- against PostgreSQL and Mosquitto -----------------------------------------------------------
@@ -148,3 +202,20 @@ async def test_alert_monitor_against_database_and_broker(engine: Engine, topic_r
             conn.execute(delete(SettlementJob).where(SettlementJob.job_key == job_key))
             conn.execute(delete(RejectedReading).where(RejectedReading.gateway_id == gw))
             conn.execute(delete(Device).where(Device.gateway_id == gw))
+
+
+@pytest.mark.services
+def test_the_source_reports_a_pause_of_clearing_from_its_epoch() -> None:
+    with migrated_database() as url:
+        engine = make_engine(url)
+        try:
+            source = SqlAlertSource(engine)
+            assert source.epochs(40, 45).clearing_paused_since is None
+            with engine.begin() as conn:
+                conn.execute(insert(MarketControl).values(
+                    scope="clearing", since=_at(T), since_epoch=42, paused_by="W", reason="r",
+                    memo_signature="",
+                ))  # fmt: skip
+            assert source.epochs(40, 45).clearing_paused_since == 42
+        finally:
+            engine.dispose()

@@ -2,6 +2,7 @@
 missed epochs, abnormal trading, and `evaluate` combining them."""
 
 import itertools
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import given
@@ -214,6 +215,19 @@ def test_missed_clearings_from_first_cleared_or_monitor_start() -> None:
     assert missed_epochs(never, 1020, clearing_since_epoch=10, **kw) == []
     off = {**kw, "expect_clearing": False}
     assert missed_epochs(never, 1020, clearing_since_epoch=0, **off) == []
+
+
+def test_no_clearing_alert_for_the_epochs_of_a_pause_while_it_lasts() -> None:
+    kw: dict[str, Any] = {"length_s": 100, "grace_s": 20, "window": 5, "expect_clearing": True}
+    rows = _rows(closed={5, 6, 7, 8, 9}, cleared={5}, first_cleared=5)
+    assert [a.key for a in missed_epochs(rows, 1020, clearing_since_epoch=0, **kw)] == [
+        f"epoch_not_cleared:{e}" for e in (6, 7, 8, 9)
+    ]
+    paused = replace(rows, clearing_paused_since=8)
+    assert [a.key for a in missed_epochs(paused, 1020, clearing_since_epoch=0, **kw)] == [
+        "epoch_not_cleared:6",
+        "epoch_not_cleared:7",
+    ]
 
 
 @given(
