@@ -5,12 +5,18 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 from sqlalchemy.engine import Engine
 
 from coordinator.db.session import make_engine
 from tests.utils.services import migrated_database
 
 RUN_ID = secrets.token_hex(4)
+
+# Tests assert behaviour, never speed (benchmarks/ measure that): Hypothesis's
+# per-example deadline failed correct code when the machine was busy.
+settings.register_profile("gridtokenx", deadline=None)
+settings.load_profile("gridtokenx")
 
 
 @pytest.fixture(scope="session")
