@@ -3,7 +3,6 @@ any of which answers any request (a session one worker issued is good at all).""
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -35,8 +34,9 @@ def metrics_port() -> int:
 
 @pytest.fixture
 def served(request: pytest.FixtureRequest, metrics_port: int) -> Iterator[str]:
-    command = shutil.which("gtx-coordinator", path=str(Path(sys.executable).parent))
-    assert command is not None
+    # The project's own entry point, installed beside this interpreter.
+    command = Path(sys.executable).parent / "gtx-coordinator"
+    assert command.is_file(), command
     port = _free_port()
     with migrated_database() as url:
         env = {k: v for k, v in os.environ.items() if k != "GTX_JWT_SECRET"}
