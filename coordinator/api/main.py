@@ -138,6 +138,7 @@ def _guards(app: FastAPI, client: aioredis.Redis | None, auth: AuthSettings) -> 
         limit=auth.rate_limit_requests,
         window_s=auth.rate_limit_window_s,
     )
+    app.state.sessions.use_redis(client, auth.redis_prefix)
 
 
 def create_app(
