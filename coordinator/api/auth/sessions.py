@@ -40,6 +40,7 @@ from coordinator.api.auth import errors
 from coordinator.api.auth.errors import AuthError
 from coordinator.api.auth.tokens import Session
 from coordinator.db.models import RevokedToken, User
+from coordinator.db.session import read_connection
 from coordinator.ops.metrics import REDIS_ERRORS
 
 __all__ = ["STAMP_TTL_S", "SessionGuard", "revoke_token"]
@@ -97,7 +98,7 @@ class SessionGuard:
         return secrets.token_hex(8)
 
     def _read(self, session: Session) -> str | None:
-        with self._engine.connect() as conn:
+        with read_connection(self._engine) as conn:
             row = conn.execute(
                 select(
                     select(User.token_version)

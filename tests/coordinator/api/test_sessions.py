@@ -67,10 +67,9 @@ def _instances(
     with contextlib.ExitStack() as stack:
         apis = []
         for i, check_s in enumerate(checks_s):
-            settings = Settings(
-                admin_token=SecretStr(ADMIN_TOKEN),
-                **({"redis_url": ""} if i in without_redis else {}),
-            )
+            settings = Settings(admin_token=SecretStr(ADMIN_TOKEN))
+            if i in without_redis:
+                settings = settings.model_copy(update={"redis_url": ""})
             auth = auth_settings(
                 request,
                 jwt_secret=SECRET,
