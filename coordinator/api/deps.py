@@ -7,8 +7,9 @@ bearer token) into a `Principal` with roles, and routes only ever ask
 sign-in) with the static admin bearer token from settings (scripts and the
 provisioning flow). A session token is then checked against the server's
 revocations (`app.state.sessions`, `coordinator.api.auth.sessions`): a role
-change or sign-out ends it at once. Every authenticated request also spends one
-unit of the caller's rate-limit budget. The caller is kept in
+change or sign-out ends it at once, on every instance (the user's session stamp
+in Redis, read in the same Lua call as the rate limit). Every authenticated
+request also spends one unit of the caller's rate-limit budget. The caller is kept in
 `request.state.principal`, so refusals can be audited with their actor.
 """
 
@@ -25,10 +26,10 @@ from sqlalchemy.engine import Engine
 from coordinator.api.auth.config import AuthSettings
 from coordinator.api.auth.errors import AuthError
 from coordinator.api.auth.roles import ADMIN, REC_AUTHORITY, USER
-from coordinator.api.auth.sessions import SessionGuard
+from coordinator.api.auth.sessions import STAMP_TTL_S, SessionGuard
 from coordinator.api.auth.tokens import Session, decode_token
 from coordinator.api.ledger_view import ChainAccess
-from coordinator.api.ratelimit import RateLimiter
+from coordinator.api.ratelimit import Decision, RateLimiter
 from coordinator.api.shared_pages import SharedPages
 from coordinator.config import Settings
 from coordinator.devices.broker_accounts import BrokerCredentials
@@ -223,7 +224,10 @@ def request_id(request: Request) -> str:
 async def _spend(request: Request, subject: str) -> None:
     limiter: RateLimiter = request.app.state.rate_limiter
     clock: Clock = request.app.state.clock
-    decision = await limiter.hit(subject, clock().timestamp())
+    _refuse_over_budget(await limiter.hit(subject, clock().timestamp()), limiter)
+
+
+def _refuse_over_budget(decision: Decision, limiter: RateLimiter) -> None:
     if not decision.allowed:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
@@ -246,11 +250,20 @@ async def get_principal(
     authorization = request.headers.get("authorization")
     if authorization is None and SESSION_COOKIE in request.cookies:
         authorization = f"Bearer {request.cookies[SESSION_COOKIE]}"
+    decision: Decision | None = None
     try:
         principal = authenticator.authenticate(authorization)
         if principal is not None and principal.session is not None:
+            # The budget and the session stamp in one Redis call; the verdicts in the
+            # usual order (an ended session 401, then over budget 429).
             sessions: SessionGuard = request.app.state.sessions
-            await sessions.check(principal.session)
+            limiter: RateLimiter = request.app.state.rate_limiter
+            clock: Clock = request.app.state.clock
+            decision, stamp = await limiter.hit_and_stamp(
+                principal.subject, clock().timestamp(), sessions.stamp_key(principal.subject),
+                sessions.fresh_stamp(), STAMP_TTL_S,
+            )  # fmt: skip
+            await sessions.check(principal.session, stamp)
     except AuthError as exc:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -264,7 +277,10 @@ async def get_principal(
             headers={"WWW-Authenticate": "Bearer"},
         )
     request.state.principal = principal
-    await _spend(request, principal.subject)
+    if decision is None:
+        await _spend(request, principal.subject)
+    else:
+        _refuse_over_budget(decision, request.app.state.rate_limiter)
     return principal
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, and_, case, func, or_, select, tuple_
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from coordinator.db.models import (
     ClearingRecord,
@@ -31,6 +31,7 @@ from coordinator.db.models import (
     RejectedReading,
 )
 from coordinator.db.partitions import meter_time
+from coordinator.db.session import read_connection
 from coordinator.readings.epoch_close import reading_window
 from coordinator.readings.oracle import EpochCalendar, Epochs, epoch_start, wh_to_base_units
 from wire.base58 import b58encode
@@ -241,10 +242,14 @@ def my_meters(engine: Engine, owner: str) -> list[MeterRow]:
 
 def meter_owner(engine: Engine, gateway_id: str, meter_id: str) -> str | None:
     """The meter's owner; '' for a meter with none; None for an unknown meter."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(Meter.owner).where(Meter.gateway_id == gateway_id, Meter.meter_id == meter_id)
-        ).one_or_none()
+    with read_connection(engine) as conn:
+        return _meter_owner(conn, gateway_id, meter_id)
+
+
+def _meter_owner(conn: Connection, gateway_id: str, meter_id: str) -> str | None:
+    row = conn.execute(
+        select(Meter.owner).where(Meter.gateway_id == gateway_id, Meter.meter_id == meter_id)
+    ).one_or_none()
     return None if row is None else (row[0] or "")
 
 
@@ -271,6 +276,43 @@ def readings(
     limit: int,
 ) -> list[ReadingRow]:
     """A meter's readings in meter-time order, `since <= meter_ts < until`."""
+    with read_connection(engine) as conn:
+        return _readings(conn, gateway_id, meter_id, since=since, until=until, epoch=epoch,
+                         after=after, limit=limit)  # fmt: skip
+
+
+def owned_readings(
+    engine: Engine,
+    gateway_id: str,
+    meter_id: str,
+    *,
+    since: int | None,
+    until: int | None,
+    epoch: int | None,
+    after: tuple[int, int] | None,
+    limit: int,
+) -> tuple[str | None, list[ReadingRow]]:
+    """`meter_owner` and `readings` over one connection (the caller decides from the
+    owner whether the readings may be shown)."""
+    with read_connection(engine) as conn:
+        owner = _meter_owner(conn, gateway_id, meter_id)
+        if owner is None:
+            return None, []
+        return owner, _readings(conn, gateway_id, meter_id, since=since, until=until,
+                                epoch=epoch, after=after, limit=limit)  # fmt: skip
+
+
+def _readings(
+    conn: Connection,
+    gateway_id: str,
+    meter_id: str,
+    *,
+    since: int | None,
+    until: int | None,
+    epoch: int | None,
+    after: tuple[int, int] | None,
+    limit: int,
+) -> list[ReadingRow]:
     query = (
         select(*_READING_COLS)
         .where(Reading.gateway_id == gateway_id, Reading.meter_id == meter_id)
@@ -287,8 +329,7 @@ def readings(
         query = query.where(
             tuple_(Reading.meter_time, Reading.seq) > tuple_(meter_time(after[0]), after[1])
         )
-    with engine.connect() as conn:
-        return [_reading_row(r) for r in conn.execute(query)]
+    return [_reading_row(r) for r in conn.execute(query)]
 
 
 def reading(engine: Engine, gateway_id: str, seq: int) -> ReadingRow | None:
@@ -390,11 +431,17 @@ def my_energy(
     """The owner's energy per epoch over all their meters, newest first (open
     epochs included; minted only once closed)."""
     mine = select(Meter.gateway_id, Meter.meter_id).where(Meter.owner == owner)
+    # One statement: the owner's grant of an epoch is one row (its key is epoch and
+    # owner), joined to each of their meters' rows of that epoch, hence max().
     query = (
         select(MeterEpochEnergyRow.epoch, func.sum(MeterEpochEnergyRow.import_wh),
-               func.sum(MeterEpochEnergyRow.export_wh), func.count(EpochRecord.epoch))
+               func.sum(MeterEpochEnergyRow.export_wh), func.count(EpochRecord.epoch),
+               func.max(MintGrant.base_units), func.max(MintGrant.status),
+               func.max(MintGrant.reason))
         .where(tuple_(MeterEpochEnergyRow.gateway_id, MeterEpochEnergyRow.meter_id).in_(mine))
         .outerjoin(EpochRecord, EpochRecord.epoch == MeterEpochEnergyRow.epoch)
+        .outerjoin(MintGrant, and_(MintGrant.epoch == MeterEpochEnergyRow.epoch,
+                                   MintGrant.owner == owner))
         .group_by(MeterEpochEnergyRow.epoch)
         .order_by(MeterEpochEnergyRow.epoch.desc())
         .limit(limit)
@@ -403,18 +450,15 @@ def my_energy(
         query = query.where(MeterEpochEnergyRow.epoch < before)
     if since is not None:
         query = query.where(MeterEpochEnergyRow.epoch >= since)
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         rows = conn.execute(query).all()
-        grants = conn.execute(
-            select(MintGrant.epoch, MintGrant.base_units, MintGrant.status, MintGrant.reason)
-            .where(MintGrant.owner == owner, MintGrant.epoch.in_([int(r[0]) for r in rows]))
-        ).all()  # fmt: skip
-    of = {int(e): (int(units), status, reason) for e, units, status, reason in grants}
     result = []
-    for e, imp, exp, closed in rows:
-        # Closed and not planned yet: all of it is still to mint.
-        unplanned = (wh_to_base_units(int(exp)), "pending" if closed else "", None)
-        units, status, reason = of.get(int(e), unplanned)
+    for e, imp, exp, closed, granted, granted_status, granted_reason in rows:
+        if granted_status is None:
+            # Closed and not planned yet: all of it is still to mint.
+            units, status, reason = (wh_to_base_units(int(exp)), "pending" if closed else "", None)
+        else:
+            units, status, reason = int(granted), granted_status, granted_reason
         result.append(
             MyEpochEnergy(
                 int(e), int(imp), int(exp), closed > 0,
@@ -556,7 +600,7 @@ def trades(
     )  # fmt: skip
     if before is not None:
         query = query.where(tuple_(MatchRow.epoch, MatchRow.idx) < tuple_(*before))
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         rows = conn.execute(query).all()
     return [
         TradeRow(e, i, "buy" if buyer == owner else "sell", seller if buyer == owner else buyer,

@@ -7,6 +7,10 @@ MULTI/INCR/EXPIRE/EXEC pipeline is one round trip too, but four commands and
 four replies to parse). While Redis is unreachable each instance counts in memory
 (the budget then holds per instance): requests are never refused because
 Redis is down.
+
+`hit_and_stamp` does the same and, in the same Lua call, reads the subject's
+session stamp (`coordinator.api.auth.sessions`): one round trip a request for
+both.
 """
 
 import logging
@@ -29,6 +33,22 @@ if count == 1 then
   redis.call('EXPIRE', KEYS[1], ARGV[1])
 end
 return count
+"""
+
+# The same, then KEYS[2] the subject's session stamp: created with ARGV[2] (a fresh
+# random value) for ARGV[3] seconds when missing, so that a stamp lost with Redis's
+# data never reads as the one a session was checked under. Returns {count, stamp}.
+_COUNT_AND_STAMP = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+local stamp = redis.call('GET', KEYS[2])
+if not stamp then
+  stamp = ARGV[2]
+  redis.call('SET', KEYS[2], stamp, 'EX', ARGV[3])
+end
+return {count, stamp}
 """
 
 
@@ -63,6 +83,7 @@ class RateLimiter:
             raise ValueError("limit and window_s must be >= 1")
         self._redis = client
         self._count = None if client is None else client.register_script(_COUNT)
+        self._count_and_stamp = None if client is None else client.register_script(_COUNT_AND_STAMP)
         self._prefix = prefix
         self.limit = limit
         self.window_s = window_s
@@ -72,12 +93,36 @@ class RateLimiter:
 
     async def hit(self, subject: str, now: float) -> Decision:
         """Count one request of `subject` at `now` (Unix seconds) and judge it."""
+        decision, _ = await self._hit(subject, now, None)
+        return decision
+
+    async def hit_and_stamp(
+        self, subject: str, now: float, stamp_key: str, fresh: str, stamp_ttl_s: int
+    ) -> tuple[Decision, str | None]:
+        """`hit`, and the value at `stamp_key` (set to `fresh` for `stamp_ttl_s` when
+        missing) read in the same call; None when Redis could not be asked."""
+        return await self._hit(subject, now, (stamp_key, fresh, stamp_ttl_s))
+
+    async def _hit(
+        self, subject: str, now: float, stamp: tuple[str, str, int] | None
+    ) -> tuple[Decision, str | None]:
         window = window_of(now, self.window_s)
         count: int | None = None
-        if self._count is not None:
+        stamp_value: str | None = None
+        if self._count is not None and self._count_and_stamp is not None:
             key = f"{self._prefix}:rl:{subject}:{window}"
             try:
-                count = int(await self._count(keys=[key], args=[self.window_s + 1]))
+                if stamp is None:
+                    count = int(await self._count(keys=[key], args=[self.window_s + 1]))
+                else:
+                    stamp_key, fresh, ttl_s = stamp
+                    raw_count, raw_stamp = await self._count_and_stamp(
+                        keys=[key, stamp_key], args=[self.window_s + 1, fresh, ttl_s]
+                    )
+                    count = int(raw_count)
+                    stamp_value = (
+                        raw_stamp.decode() if isinstance(raw_stamp, bytes) else str(raw_stamp)
+                    )
             except (RedisError, OSError) as exc:
                 REDIS_ERRORS.labels("rate_limit").inc()
                 if not self._degraded:
@@ -89,7 +134,7 @@ class RateLimiter:
                 self._degraded = False
         if count is None:
             count = self._count_in_memory(subject, window)
-        return decide(count, self.limit, now, self.window_s)
+        return decide(count, self.limit, now, self.window_s), stamp_value
 
     def _count_in_memory(self, subject: str, window: int) -> int:
         if window != self._memory_window:

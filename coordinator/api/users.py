@@ -14,6 +14,7 @@ from coordinator.api.auth.sessions import revoke_token
 from coordinator.api.auth.tokens import Session
 from coordinator.db.locks import ROLES_LOCK
 from coordinator.db.models import User
+from coordinator.db.session import read_connection
 
 __all__ = [
     "RoleConfig",
@@ -76,7 +77,7 @@ def _load(conn: Connection, address: str, lock: bool = False) -> UserRecord | No
 
 
 def get_user(engine: Engine, address: str) -> UserRecord | None:
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         return _load(conn, address)
 
 

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 
 from sqlalchemy import create_engine, event, make_url
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
@@ -18,7 +18,17 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from coordinator.errors import ConfigError, StorageError
 
-__all__ = ["database_errors", "make_engine"]
+__all__ = ["database_errors", "make_engine", "read_connection"]
+
+
+@contextlib.contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads in autocommit: no BEGIN before the first statement and
+    no ROLLBACK when it goes back to the pool, two of the three round trips of a
+    one-statement read. Each statement then sees its own snapshot: only for reads
+    whose statements need no consistency between them."""
+    with engine.connect() as conn:
+        yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def make_engine(

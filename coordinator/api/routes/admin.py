@@ -244,7 +244,7 @@ async def change_roles(
             detail={"code": "unknown_user", "message": f"{address} has never signed in"},
         )
     sessions: SessionGuard = request.app.state.sessions
-    sessions.forget(address)
+    await sessions.changed(address)
     return sorted(roles)
 
 

@@ -225,4 +225,4 @@ async def logout(
         return
     await run_in_threadpool(users.sign_out, engine, principal.session, clock(), event)
     sessions: SessionGuard = request.app.state.sessions
-    sessions.forget(principal.subject)
+    await sessions.changed(principal.subject)

@@ -19,7 +19,15 @@ router = APIRouter(prefix="/api/v1/readings", tags=["readings"])
 def check_meter_access(
     engine: Engine, principal: Principal, gateway_id: str, meter_id: str
 ) -> None:
-    owner = queries.meter_owner(engine, gateway_id, meter_id)
+    refuse_meter_access(
+        principal, gateway_id, meter_id, queries.meter_owner(engine, gateway_id, meter_id)
+    )
+
+
+def refuse_meter_access(
+    principal: Principal, gateway_id: str, meter_id: str, owner: str | None
+) -> None:
+    """404 for an unknown meter (`owner` None), 403 for another user's."""
     if owner is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
@@ -45,14 +53,16 @@ async def list_readings(
     cursor: Cursor = None,
 ) -> Page[ReadingOut]:
     """Oldest first within the range; follow `next_cursor` for more."""
-    await run_in_threadpool(check_meter_access, engine, principal, gateway_id, meter_id)
     after = decode_cursor(cursor, [int, int])
-    rows = await run_in_threadpool(
-        lambda: queries.readings(
+    # The owner and the readings in one hand-off to a thread and one connection; the
+    # readings are shown only once the owner allows it.
+    owner, rows = await run_in_threadpool(
+        lambda: queries.owned_readings(
             engine, gateway_id, meter_id, since=since, until=until, epoch=epoch,
             after=None if after is None else (int(after[0]), int(after[1])), limit=limit,
         )
     )  # fmt: skip
+    refuse_meter_access(principal, gateway_id, meter_id, owner)
     return Page(
         items=[
             ReadingOut(gateway_id=r.gateway_id, meter_id=r.meter_id, seq=r.seq,

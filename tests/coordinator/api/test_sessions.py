@@ -7,12 +7,16 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
+from coordinator.api.auth.sessions import SessionGuard
 from coordinator.api.main import create_app
 from coordinator.config import Settings
+from coordinator.db.models import User
 from coordinator.devices.broker_accounts import MemoryBroker
 from provisioning.keys import Signer
 from tests.coordinator.api.conftest import ADMIN_TOKEN, Api, FakeClock, auth_settings
@@ -50,15 +54,22 @@ SECRET = "a-jwt-secret-shared-by-the-instances-" + "z" * 8
 
 @contextlib.contextmanager
 def _instances(
-    engine: Engine, request: pytest.FixtureRequest, *checks_s: float
+    engine: Engine,
+    request: pytest.FixtureRequest,
+    *checks_s: float,
+    without_redis: frozenset[int] = frozenset(),
 ) -> Iterator[list[Api]]:
     """Coordinator instances on one database, sharing the JWT secret and the configured
-    wallets; each keeps its session checks for its own `checks_s`."""
+    wallets, and Redis but for the instances numbered in `without_redis` (as when
+    Redis is unreachable); each keeps its session checks for its own `checks_s`
+    while it cannot read the session stamps from Redis."""
     admin_wallet, rec_wallet = Signer.generate(), Signer.generate()
-    settings = Settings(admin_token=SecretStr(ADMIN_TOKEN))
     with contextlib.ExitStack() as stack:
         apis = []
-        for check_s in checks_s:
+        for i, check_s in enumerate(checks_s):
+            settings = Settings(admin_token=SecretStr(ADMIN_TOKEN))
+            if i in without_redis:
+                settings = settings.model_copy(update={"redis_url": ""})
             auth = auth_settings(
                 request,
                 jwt_secret=SECRET,
@@ -81,12 +92,65 @@ def _instances(
         yield apis
 
 
-def test_a_role_change_ends_the_users_sessions_on_every_instance(
+def test_a_role_change_ends_the_users_sessions_on_every_instance_at_once(
     engine: Engine, request: pytest.FixtureRequest
 ) -> None:
-    """Another instance refuses the old token too, once its last check of that session
-    is older than its GTX_SESSION_CHECK_S (0 here: at once)."""
-    with _instances(engine, request, 1.0, 0.0) as (first, second):
+    """Another instance refuses the old token at its next request, though it would
+    trust its last check of that session for a minute: the session stamp in Redis,
+    which the changing instance renewed, says the session must be read again."""
+    with _instances(engine, request, 60.0, 60.0) as (first, second):
+        user = Signer.generate()
+        first.login(user)
+        assert _roles(first, user.address, ["admin"], first.admin()) == 200
+        token = first.login(user)
+        assert second.client.get("/api/v1/admin/gateways", headers=token).status_code == 200
+        assert _roles(first, user.address, [], first.admin()) == 200
+        assert first.client.get("/api/v1/admin/gateways", headers=token).status_code == 401
+        r = second.client.get("/api/v1/admin/gateways", headers=token)
+        assert (r.status_code, r.json()["detail"]["code"]) == (401, "session_revoked")
+        # A sign-out on one instance ends the session on the other at once too.
+        again = first.login(user)
+        assert second.client.get("/api/v1/me", headers=again).status_code == 200
+        assert first.client.post("/api/v1/auth/logout", headers=again).status_code == 204
+        r = second.client.get("/api/v1/me", headers=again)
+        assert (r.status_code, r.json()["detail"]["code"]) == (401, "session_revoked")
+
+
+def test_a_lost_session_stamp_is_never_taken_for_the_one_a_session_was_checked_under(
+    engine: Engine, request: pytest.FixtureRequest
+) -> None:
+    """Redis losing a stamp (restarted empty, evicted) must not leave an ended session
+    trusted: the stamp comes back as a fresh random value, so the session is read
+    again. Here the change reaches the database without any stamp renewal at all."""
+    with _instances(engine, request, 60.0) as (api,):
+        user = Signer.generate()
+        token = api.login(user)
+        assert api.client.get("/api/v1/me", headers=token).status_code == 200
+        with engine.begin() as conn:
+            conn.execute(
+                update(User)
+                .where(User.address == user.address)
+                .values(token_version=User.token_version + 1)
+            )
+        # Still trusted under the unchanged stamp (no change was announced) ...
+        assert api.client.get("/api/v1/me", headers=token).status_code == 200
+        sessions: SessionGuard = api.client.app.state.sessions  # type: ignore[attr-defined]
+        client = redis.Redis.from_url(Settings().redis_url)
+        try:
+            assert client.delete(sessions.stamp_key(user.address)) == 1
+        finally:
+            client.close()
+        # ... and read again once the stamp is gone.
+        r = api.client.get("/api/v1/me", headers=token)
+        assert (r.status_code, r.json()["detail"]["code"]) == (401, "session_revoked")
+
+
+def test_without_redis_a_role_change_ends_sessions_elsewhere_within_the_check_time(
+    engine: Engine, request: pytest.FixtureRequest
+) -> None:
+    """While Redis is unreachable another instance refuses the old token once its last
+    check of that session is older than its GTX_SESSION_CHECK_S (0 here: at once)."""
+    with _instances(engine, request, 1.0, 0.0, without_redis=frozenset({1})) as (first, second):
         user = Signer.generate()
         first.login(user)
         assert _roles(first, user.address, ["admin"], first.admin()) == 200
@@ -134,8 +198,10 @@ def test_nobody_grants_themselves_a_role_and_an_admin_cannot_make_an_authority(
 def test_rec_authorities_are_granted_and_removed_by_an_authority_never_the_last(
     engine: Engine, request: pytest.FixtureRequest
 ) -> None:
-    # The second instance trusts a session it checked for up to a minute.
-    with _instances(engine, request, 0.0, 60.0) as (api, cached):
+    # The second instance cannot reach Redis, so it trusts a session it checked for up
+    # to a minute (with Redis it would refuse it at once, as the test above shows): the
+    # guard against removing the last authority must hold against such a session too.
+    with _instances(engine, request, 0.0, 60.0, without_redis=frozenset({1})) as (api, cached):
         rec = api.login(api.rec_wallet)
         other = Signer.generate()
         api.login(other)

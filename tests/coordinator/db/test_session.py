@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from coordinator.db.session import make_engine
+from coordinator.db.session import make_engine, read_connection
 from tests.utils.services import PG_ADMIN_URL, fresh_database, wait_until
 
 pytestmark = pytest.mark.services
@@ -59,5 +59,29 @@ def test_a_connection_in_use_within_the_rest_is_not_pinged(url: str) -> None:
             _backend_pid(engine)
         # ... and the pool replaces it for the next one.
         assert _backend_pid(engine) != first
+    finally:
+        engine.dispose()
+
+
+def _transaction_ids(conn: Connection) -> list[int]:
+    return [int(conn.execute(text("SELECT txid_current()")).scalar_one()) for _ in range(2)]
+
+
+def test_a_read_connection_runs_each_statement_alone_and_the_pool_gets_it_back_as_it_was(
+    url: str,
+) -> None:
+    """`read_connection` sends no BEGIN (each statement is its own transaction, so two
+    statements have two transaction ids) and leaves no autocommit behind: the same
+    pooled connection then runs both statements in one transaction again."""
+    engine = make_engine(url, pool_size=1, max_overflow=0, ping_idle_s=3600.0)
+    try:
+        with read_connection(engine) as conn:
+            first, second = _transaction_ids(conn)
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        assert first != second
+        with engine.connect() as conn:
+            first, second = _transaction_ids(conn)
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == pid
+        assert first == second
     finally:
         engine.dispose()
