@@ -21,9 +21,10 @@ from enum import StrEnum
 
 __all__ = [
     "Lot",
+    "Lots",
     "Match",
     "MatchingPolicy",
-    "ShortOfLots",
+    "ShortOfLotsError",
     "Window",
     "add",
     "conserved",
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 
-class ShortOfLots(ValueError):
+class ShortOfLotsError(ValueError):
     """A holder's lots do not cover what is to be taken from them."""
 
 
@@ -93,10 +94,10 @@ def take(
 
 def transfer(seller: Sequence[Lot], buyer: Sequence[Lot], units: int) -> tuple[Lots, Lots]:
     """A settled trade: `units` of the seller's oldest lots move to the buyer. Raises
-    ShortOfLots if the seller's lots do not cover it."""
+    ShortOfLotsError if the seller's lots do not cover it."""
     moved, left = take(seller, units)
     if total(moved) != units:
-        raise ShortOfLots(f"the seller's lots hold {total(seller)}, the trade moves {units}")
+        raise ShortOfLotsError(f"the seller's lots hold {total(seller)}, the trade moves {units}")
     return left, add(buyer, moved)
 
 
