@@ -197,10 +197,13 @@ def campus_totals(engine: Engine, since_epoch: int, until_epoch: int) -> list[Ca
     not retired (for the REC authority)."""
     with engine.connect() as conn:
         runs = conn.execute(
-            select(RetirementRun).where(
+            select(
+                RetirementRun.epoch, RetirementRun.certificate_count, RetirementRun.merkle_root,
+                RetirementRun.attestation_signature,
+            ).where(
                 RetirementRun.epoch >= since_epoch, RetirementRun.epoch <= until_epoch
             ).order_by(RetirementRun.epoch)
-        ).scalars().all()  # fmt: skip
+        ).all()  # fmt: skip
         sums = {
             int(e): (int(n), int(i or 0), int(m or 0), int(na or 0), int(rf or 0))
             for e, n, i, m, na, rf in conn.execute(
@@ -217,14 +220,13 @@ def campus_totals(engine: Engine, since_epoch: int, until_epoch: int) -> list[Ca
             )
         }  # fmt: skip
     out = []
-    for run in runs:
-        n, imported, matched, unapproved, refused = sums.get(run.epoch, (0, 0, 0, 0, 0))
+    for epoch, count, root, signature in runs:
+        n, imported, matched, unapproved, refused = sums.get(int(epoch), (0, 0, 0, 0, 0))
         out.append(
             CampusEpoch(
-                run.epoch, n, imported // BASE_UNITS_PER_WH, matched // BASE_UNITS_PER_WH,
-                run.certificate_count, unapproved, refused,
-                None if run.merkle_root is None else bytes(run.merkle_root).hex(),
-                run.attestation_signature,
+                int(epoch), n, imported // BASE_UNITS_PER_WH, matched // BASE_UNITS_PER_WH,
+                int(count), unapproved, refused, None if root is None else bytes(root).hex(),
+                signature,
             )
         )  # fmt: skip
     return out

@@ -59,6 +59,7 @@ __all__ = [
     "NO_APPROVAL",
     "CertifyRefusedError",
     "burn_key",
+    "plan_epoch",
     "retire_epochs",
     "sync_lots",
 ]
@@ -107,15 +108,15 @@ def _trade_step(events: Sequence[store.TradeEvent]) -> store.Step:
     return step
 
 
-def sync_lots(engine_: Engine) -> bool:
+def sync_lots(engine: Engine) -> bool:
     """Apply every minted grant and settled trade not yet applied (blocking: run it in a
     thread). False when a trade cannot be traced to lots (it waits; logged)."""
-    mints = store.unapplied_mints(engine_)
+    mints = store.unapplied_mints(engine)
     if mints:
         holders = {m.owner for m in mints}
         keys = [(m.key, "mint") for m in mints]
-        store.apply_events(engine_, holders, _mint_step(mints), keys)
-    trades = store.unapplied_trades(engine_)
+        store.apply_events(engine, holders, _mint_step(mints), keys)
+    trades = store.unapplied_trades(engine)
     by_epoch: dict[int, list[store.TradeEvent]] = {}
     for trade in trades:
         by_epoch.setdefault(trade.epoch, []).append(trade)
@@ -123,7 +124,7 @@ def sync_lots(engine_: Engine) -> bool:
         holders = {t.seller for t in events} | {t.buyer for t in events}
         keys = [(t.key, "trade") for t in events]
         try:
-            store.apply_events(engine_, holders, _trade_step(events), keys)
+            store.apply_events(engine, holders, _trade_step(events), keys)
         except ShortOfLotsError as exc:
             log.error("epoch %d: a settled trade is not covered by lots: %s", epoch, exc)
             metrics.RETIREMENT_UNTRACED.inc()
@@ -176,7 +177,7 @@ def _plan_rows(
     return rows, after
 
 
-async def _plan(
+async def plan_epoch(
     chain: Chain, market: MarketStore, engine: Engine, epoch: int, policy: MatchingPolicy
 ) -> None:
     imports = await asyncio.to_thread(store.imports_of, engine, epoch)
@@ -290,7 +291,7 @@ async def retire_epochs(
     for epoch in await asyncio.to_thread(store.epochs_to_retire, engine, limit):
         if unsettled and min(unsettled) <= epoch:
             break  # its trades are not all settled: the lots are not final yet
-        await _plan(chain, market, engine, epoch, policy)
+        await plan_epoch(chain, market, engine, epoch, policy)
         await _burn(chain, engine, epoch, hook)
         await _certify(chain, engine, epoch, hook)
         log.info("epoch %d retired", epoch, extra={"epoch": epoch})

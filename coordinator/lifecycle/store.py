@@ -302,14 +302,18 @@ def record_outcome(
     certificates voided and its lots put back (source `unretire:E:H`), in one
     transaction. False when it was recorded already."""
     with engine.begin() as conn:
+        values: dict[str, object] = {"status": "retired", "signature": signature}
+        if error is not None:
+            values = {"status": "refused", "reason": f"burn_failed: {error}"}
         updated = conn.execute(
             update(RetirementRow)
-            .where(RetirementRow.epoch == epoch, RetirementRow.holder == holder,
-                   RetirementRow.status == "planned")
-            .values(status="retired" if error is None else "refused",
-                    reason=None if error is None else f"burn_failed: {error}",
-                    signature=signature)
-        ).rowcount  # fmt: skip
+            .where(
+                RetirementRow.epoch == epoch,
+                RetirementRow.holder == holder,
+                RetirementRow.status == "planned",
+            )
+            .values(**values)
+        ).rowcount
         if not updated:
             return False
         status = "retired" if error is None else "void"
