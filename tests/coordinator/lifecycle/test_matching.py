@@ -110,7 +110,8 @@ def test_same_hour_policy_matches_only_that_hours_production() -> None:
         Lot(_epoch("2026-12-04T11:00:00+00:00"), "g/m", 100),  # after: never
     ])  # fmt: skip
     match = match_import(held, 100, 1_000, HOUR_EPOCHS, consumption)
-    assert match.matched == 80 and match.unmatched == 20
+    assert match.matched == 80
+    assert match.unmatched == 20
     assert {lot.production_epoch for lot in match.retired} == {consumption - 3, consumption - 1}
     assert total(match.left) == 200
 
@@ -121,7 +122,8 @@ def test_same_day_and_banked_policies() -> None:
     morning = _epoch("2026-12-04T00:00:00+00:00")
     held = add((), [Lot(yesterday, "g/m", 50), Lot(morning, "g/m", 50)])
     day = match_import(held, 80, 80, MatchingPolicy(Window.DAY, 900), consumption)
-    assert day.matched == 50 and day.retired == (Lot(morning, "g/m", 50),)
+    assert day.matched == 50
+    assert day.retired == (Lot(morning, "g/m", 50),)
     banked = match_import(held, 80, 80, MatchingPolicy(Window.BANKED, 900), consumption)
     assert banked.retired == (Lot(yesterday, "g/m", 50), Lot(morning, "g/m", 30))
 
@@ -130,8 +132,12 @@ def test_approval_bounds_the_burn_and_is_reported_short() -> None:
     held = (Lot(1, "g/m", 100),)
     policy = MatchingPolicy(Window.BANKED, 900)
     none = match_import(held, 60, 0, policy, 2)
-    assert none.matched == 0 and none.short_of_approval == 60 and none.left == held
+    assert none.matched == 0
+    assert none.short_of_approval == 60
+    assert none.left == held
     part = match_import(held, 60, 25, policy, 2)
-    assert part.matched == 25 and part.short_of_approval == 35
+    assert part.matched == 25
+    assert part.short_of_approval == 35
     full = match_import(held, 60, 1_000, policy, 2)
-    assert full.matched == 60 and full.short_of_approval == 0
+    assert full.matched == 60
+    assert full.short_of_approval == 0

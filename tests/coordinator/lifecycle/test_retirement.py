@@ -188,7 +188,8 @@ async def test_import_meets_held_tokens_under_approval(tmp_path: Path, engine: E
         assert queries.matched_wh_by_epoch(engine, c, E + 2, E + 9) == {}
 
         proof = queries.certificate_proof(engine, certs[0].leaf)
-        assert proof is not None and proof.leaf_count == 2
+        assert proof is not None
+        assert proof.leaf_count == 2
         assert certificate_leaf_hash(proof.leaf_bytes) == proof.leaf
         assert verify_proof(proof.leaf, proof.proof, proof.merkle_root)
         assert proof.attestation_signature is not None
@@ -261,7 +262,8 @@ async def test_a_burn_the_ledger_refuses_puts_the_lots_back(tmp_path: Path, engi
         await users.approve(chain, "a", 0)  # revoked before the burn ran
         assert await retire_epochs(chain, market, engine, HOURLY) == [E]
         (holder, (_, matched, status, reason)) = next(iter(_rows(engine, E).items()))
-        assert (matched, status) == (30, "refused") and reason is not None
+        assert (matched, status) == (30, "refused")
+        assert reason is not None
         assert await energy_of(chain, users.wallet("a")) == 100 * WH
         assert queries.list_certificates(engine, holder)[0].status == "void"
         await _check_conservation(chain, engine, users)
