@@ -3,7 +3,9 @@
 After an epoch closes: register owners' token accounts, mint each owner's
 exported energy (1 Wh = 10^6 base units) and post the epoch's Merkle root as
 an attestation, each as an exactly-once chain job; on every pass, mint what was
-withheld from accounts since thawed (`coordinator.onchain.minting`). At each
+withheld from accounts since thawed (`coordinator.onchain.minting`); then retire
+each minted epoch's matched consumption and commit its certificates
+(`coordinator.lifecycle.retirement`, unless `GTX_RETIREMENT_POLICY=off`). At each
 epoch's gate closure: clear the market for it and settle the matches
 (`coordinator.market.run_market_epoch`, idempotent). Minting, clearing and
 settlement each run only while the REC authority has not paused them, with the
@@ -28,6 +30,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from coordinator.config import Settings
 from coordinator.db.locks import CHAIN_LEADER_LOCK
 from coordinator.governance import GovernanceReader, Scope, SqlGovernance, defaults_from
+from coordinator.lifecycle.matching import MatchingPolicy, Window
+from coordinator.lifecycle.retirement import retire_epochs
 from coordinator.market import SettlementKeys, resume_market
 from coordinator.market.clearing_service import Publish
 from coordinator.onchain.governed import GovernedMarket
@@ -36,7 +40,7 @@ from coordinator.onchain.minting import mint_closed_epochs, mint_withheld
 from coordinator.readings.oracle import epoch_of
 from programs.errors import LedgerError
 
-__all__ = ["governance_reader", "run_chain_worker"]
+__all__ = ["governance_reader", "retirement_policy", "run_chain_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +103,7 @@ async def run_chain_worker(
         market = GovernedMarket(ctx, keys, governance_reader(settings, engine),
                                 publish=publish, root=settings.topic_root)  # fmt: skip
         controls = await market.read()
+        policy = retirement_policy(settings)
         await resume_market(ctx, keys, publish=publish, root=settings.topic_root,
                             settlement=not controls.paused(Scope.SETTLEMENT))  # fmt: skip
 
@@ -113,6 +118,9 @@ async def run_chain_worker(
                         await _report(on_epoch, "minted", epoch)
                     for grant in await mint_withheld(chain, engine):
                         await _report(on_epoch, "withheld_minted", grant.epoch)
+                if policy is not None:
+                    for epoch in await retire_epochs(chain, ctx.store, engine, policy):
+                        await _report(on_epoch, "retired", epoch)
                 current = epoch_of(int(time.time()), settings.epoch_length_s)
                 await market.step(current, cleared)
             except (OperationalError, InterfaceError) as exc:
@@ -120,6 +128,13 @@ async def run_chain_worker(
             except LedgerError as exc:
                 log.error("chain work postponed, ledger failed: %s", exc)
             await asyncio.sleep(interval)
+
+
+def retirement_policy(settings: Settings) -> MatchingPolicy | None:
+    """The campus matching policy, None when retirement is off."""
+    if settings.retirement_policy == "off":
+        return None
+    return MatchingPolicy(Window(settings.retirement_policy), settings.epoch_length_s)
 
 
 def governance_reader(settings: Settings, engine: Engine) -> GovernanceReader:
