@@ -54,6 +54,7 @@ from coordinator.api.routes import (
     orders,
     proofs,
     readings,
+    retirement,
     trades,
 )
 from coordinator.config import Settings
@@ -202,7 +203,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     for module in (auth, me, readings, epochs, clearings, balances, orders, trades, proofs,
                    events, market, admin, governance, enrolment, gateways, mints,
-                   deployment):  # fmt: skip
+                   deployment, retirement):  # fmt: skip
         app.include_router(module.router)
 
     @app.get("/api/v1/health", tags=["health"])
