@@ -35,6 +35,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1/retirement", tags=["retirement"])
 
 Me = Annotated[Principal, Depends(require_role(USER))]
+Anyone = Annotated[Principal, Depends(require_any_role(USER, ADMIN, REC_AUTHORITY))]
 Overseer = Annotated[Principal, Depends(require_any_role(ADMIN, REC_AUTHORITY))]
 Db = Annotated[Engine, Depends(get_engine)]
 _LAST = 2**62
@@ -95,7 +96,7 @@ def _not_found(leaf: str) -> HTTPException:
 
 
 @router.get("/certificates/{leaf}")
-async def certificate_proof(principal: Me, engine: Db, leaf: str) -> CertificateProofOut:
+async def certificate_proof(principal: Anyone, engine: Db, leaf: str) -> CertificateProofOut:
     """The certificate's Merkle proof (its holder, an admin or the REC authority);
     `gtx-verify certificate` redoes every step against the chain."""
     found = await run_in_threadpool(queries.certificate_proof, engine, leaf)
