@@ -47,7 +47,7 @@ def _retired(engine: Engine, epoch: int, certs: list[CertificateFacts], imports:
 
 
 def test_a_consumer_sees_and_proves_their_certificates(api: Api, engine: Engine) -> None:
-    consumer, other, producer = Signer.generate(), Signer.generate(), Signer.generate()
+    consumer, other = Signer.generate(), Signer.generate()
     gw = Signer.generate().address
     epoch = 7_000_000 + secrets.randbelow(1_000_000) * 4  # the first quarter of its hour
     certs = [
