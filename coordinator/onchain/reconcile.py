@@ -9,8 +9,11 @@ with no owner: `no_owner`) + pending (not yet decided, e.g. an epoch not yet
 planned). No epoch is left out, whatever its mint went through.
 
 Then the ledger: every minted grant's transaction must be confirmed; the energy
-mint's supply must equal everything minted; each wallet's energy balance must
-equal what was minted to it plus its settled trades' net; and where the credit
+mint's supply must equal everything minted less what was retired (burned against
+metered consumption, `coordinator.lifecycle`); each wallet's energy balance must
+equal what was minted to it plus its settled trades' net less what it retired;
+and the provenance lots must hold, per meter and production epoch, the export
+minted less what certificates retired of it (`lifecycle.audit`); and where the credit
 issued is known (the demo keeps it), each payment balance likewise. Energy moved
 outside the market (a plain transfer or burn by its owner) therefore shows as a
 mismatch on that wallet: on this campus the tokens are meant to move only
@@ -34,6 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from coordinator.db.models import EpochOnchain, EpochRecord, MatchRow, Meter, MintGrant
+from coordinator.lifecycle.audit import provenance
 from coordinator.onchain.grants import NO_OWNER, Grant, MintStatus, plan_grants
 from coordinator.readings.epoch_close import recompute_epoch
 from programs.ledger.base import Ledger
@@ -180,6 +184,8 @@ class Reconciliation:
     users: int
     payments_checked: bool
     mismatches: tuple[str, ...]
+    retired_base_units: int = 0
+    certificates: int = 0
 
     @property
     def ok(self) -> bool:
@@ -217,6 +223,8 @@ class Reconciliation:
             f"{self.trades_settled} trades settled, {self.users} users' balances checked "
             f"on the ledger"
             + ("" if self.payments_checked else " (energy only: credit issued not known)")
+            + f"; retired {self.retired_base_units} base units in {self.certificates} "
+            f"certificates, minted = held + retired per meter and epoch"
         )
         return [summary, *(f"MISMATCH {m}" for m in self.mismatches)]
 
@@ -323,12 +331,16 @@ async def reconcile(
                 f"{'; '.join(whose)}: recorded minted by {signature or 'no transaction'}, "
                 f"which the ledger {'does not know' if status is None else 'failed'}"
             )
+    # Retired tokens are burned: off the supply and their holders' balances. A burn in
+    # flight (planned, not yet recorded) may or may not have landed: either is right.
+    lots = await asyncio.to_thread(provenance, engine)
+    mismatches += lots.problems
     mint = await ledger.get_mint(deployment.energy_mint)
-    total = sum(g.base_units for g in minted)
-    if mint is None or mint.supply != total:
+    total = sum(g.base_units for g in minted) - lots.retired
+    if mint is None or mint.supply not in (total, total - lots.retiring):
         mismatches.append(
             f"energy mint supply {None if mint is None else mint.supply} base units, "
-            f"minted by the records {total}"
+            f"minted less retired by the records {total}"
         )
     expected = expected_balances(
         ((g.owner, g.base_units) for g in minted), (credits or {}).items(), trades
@@ -337,13 +349,16 @@ async def reconcile(
     for wallet in users:
         accounts_of = user_accounts(deployment, Pubkey.from_string(wallet))
         want_energy, want_payment = expected.get(wallet, (0, 0))
+        want_energy -= lots.retired_by_holder.get(wallet, 0)
+        in_flight = lots.retiring_by_holder.get(wallet, 0)
         energy = await ledger.token_balance(accounts_of.energy)
-        if energy != want_energy:
+        if energy not in (want_energy, want_energy - in_flight):
             mismatches.append(f"{wallet}: energy balance {energy}, expected {want_energy}")
         if credits is not None:
             payment = await ledger.token_balance(accounts_of.payment)
             if payment != want_payment:
                 mismatches.append(f"{wallet}: payment balance {payment}, expected {want_payment}")
     return Reconciliation(
-        tuple(accounts), len(trades), len(users), credits is not None, tuple(mismatches)
-    )
+        tuple(accounts), len(trades), len(users), credits is not None, tuple(mismatches),
+        lots.retired, lots.certificates,
+    )  # fmt: skip
