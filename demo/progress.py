@@ -55,9 +55,8 @@ class Progress:
     def _retired_line(self, epoch: int) -> str:
         (totals,) = campus_totals(self.engine, epoch, epoch)
         share = totals.matched_wh / totals.import_wh if totals.import_wh else 0.0
-        root = (
-            "" if totals.merkle_root is None else f", root {totals.merkle_root[:16]}... committed"
-        )
+        root = totals.merkle_root
+        committed = "" if root is None or not totals.certificates else f", root {root[:16]}..."
         return (
             f"{self.epoch(epoch)} retired: {totals.matched_wh / WH_PER_KWH:.3f} kWh of "
             f"{totals.import_wh / WH_PER_KWH:.3f} kWh imported met by tokens ({share:.0%}), "
