@@ -140,11 +140,12 @@ async def _approvals(chain: Chain, market: MarketStore, holders: Sequence[str]) 
     settlement authority (as far as the balance covers it) above what the market
     holds for open sell orders and unsettled trades."""
     owed = await asyncio.to_thread(market.owed_by_owner, holders)
+    live = await asyncio.to_thread(lambda: {h: market.live_orders(h) for h in holders})
     allowed = {}
     for holder in holders:
         escrow = await read_escrow(chain.ledger, chain.deployment, Pubkey.from_string(holder))
-        live = await asyncio.to_thread(market.live_orders, holder)
-        need = required_escrow(((o.side, o.quantity, o.limit_price) for o in live), owed[holder])
+        orders = ((o.side, o.quantity, o.limit_price) for o in live[holder])
+        need = required_escrow(orders, owed[holder])
         allowed[holder] = max(0, escrow.energy.usable - need.energy)
     return allowed
 
@@ -238,12 +239,15 @@ async def _burn(chain: Chain, engine: Engine, epoch: int, hook: Hook) -> None:
         confirmed=sum(j.status == "confirmed" for j in done),
         failed=sum(j.status == "failed" for j in done),
     )
-    for (holder, _, _), job in zip(planned, done, strict=True):
-        ok = job.status == "confirmed"
-        signature = str(job.signature) if ok else None
-        error = None if ok else (job.error or "failed")
-        await asyncio.to_thread(store.record_outcome, engine, epoch, holder, signature, error)
-        if not ok:
+    outcomes = [
+        (holder, str(job.signature), None)
+        if job.status == "confirmed"
+        else (holder, None, job.error or "failed")
+        for (holder, _, _), job in zip(planned, done, strict=True)
+    ]
+    await asyncio.to_thread(store.record_outcomes, engine, epoch, outcomes)
+    for holder, _, error in outcomes:
+        if error is not None:
             metrics.RETIREMENT_REFUSED.labels("burn_failed").inc()
             log.warning("epoch %d: burn for %s refused: %s", epoch, holder, error,
                         extra={"epoch": epoch})  # fmt: skip

@@ -43,7 +43,7 @@ __all__ = [
     "load_lots",
     "mark_done",
     "planned_holders",
-    "record_outcome",
+    "record_outcomes",
     "save_plan",
     "unapplied_mints",
     "unapplied_trades",
@@ -295,42 +295,45 @@ def _certificates(conn: Connection, epoch: int, holder: str | None) -> list[Cert
     return [CertificateFacts(int(e), h, int(p), m, int(u)) for e, h, p, m, u in conn.execute(query)]
 
 
-def record_outcome(
-    engine: Engine, epoch: int, holder: str, signature: str | None, error: str | None
-) -> bool:
-    """A holder's burn finished: retired (with its signature), or refused, its
-    certificates voided and its lots put back (source `unretire:E:H`), in one
-    transaction. False when it was recorded already."""
+def record_outcomes(
+    engine: Engine, epoch: int, outcomes: Sequence[tuple[str, str | None, str | None]]
+) -> int:
+    """Burns finished, (holder, signature, error) each: retired (with its signature),
+    or refused, its certificates voided and its lots put back (source
+    `unretire:E:H`); all in one transaction. Returns how many were newly recorded
+    (one recorded before is left as it is)."""
+    recorded = 0
     with engine.begin() as conn:
-        values: dict[str, object] = {"status": "retired", "signature": signature}
-        if error is not None:
-            values = {"status": "refused", "reason": f"burn_failed: {error}"}
-        updated = conn.execute(
-            update(RetirementRow)
-            .where(
-                RetirementRow.epoch == epoch,
-                RetirementRow.holder == holder,
-                RetirementRow.status == "planned",
+        for holder, signature, error in outcomes:
+            values: dict[str, object] = {"status": "retired", "signature": signature}
+            if error is not None:
+                values = {"status": "refused", "reason": f"burn_failed: {error}"}
+            updated = conn.execute(
+                update(RetirementRow)
+                .where(
+                    RetirementRow.epoch == epoch,
+                    RetirementRow.holder == holder,
+                    RetirementRow.status == "planned",
+                )
+                .values(**values)
+            ).rowcount
+            if not updated:
+                continue
+            recorded += 1
+            conn.execute(
+                update(Certificate)
+                .where(Certificate.epoch == epoch, Certificate.holder == holder)
+                .values(status="retired" if error is None else "void")
             )
-            .values(**values)
-        ).rowcount
-        if not updated:
-            return False
-        status = "retired" if error is None else "void"
-        conn.execute(
-            update(Certificate)
-            .where(Certificate.epoch == epoch, Certificate.holder == holder)
-            .values(status=status)
-        )
-        if error is not None:
-            restored = [
-                Lot(c.production_epoch, c.meter, c.base_units)
-                for c in _certificates(conn, epoch, holder)
-            ]
-            held = _load(conn, [holder])
-            _sources(conn, [(f"unretire:{epoch}:{holder}", "unretire")])
-            _write(conn, {holder: add(held[holder], restored)})
-    return True
+            if error is not None:
+                restored = [
+                    Lot(c.production_epoch, c.meter, c.base_units)
+                    for c in _certificates(conn, epoch, holder)
+                ]
+                held = _load(conn, [holder])
+                _sources(conn, [(f"unretire:{epoch}:{holder}", "unretire")])
+                _write(conn, {holder: add(held[holder], restored)})
+    return recorded
 
 
 def certificates_for(engine: Engine, epoch: int, status: str = "retired") -> list[CertificateFacts]:
