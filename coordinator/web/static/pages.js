@@ -165,18 +165,40 @@ function energy(ctx) {
   const [stats, statsRegion] = region({ class: "stats" });
   const charts = energyCharts("My");
   const [list, listRegion] = region();
+  const [green, greenRegion] = region({ id: "matched-share" });
+  const [certs, certsRegion] = region({ id: "certificates" });
   const node = h("div", {}, h("h1", {}, "My energy"), stats,
     section("Production and consumption per epoch", charts.perEpoch),
     section("Over the last 24 hours", charts.perHour),
+    section("Consumption met by my energy tokens", h("p", { class: "hint" },
+      "Each epoch your metered consumption is met by the energy tokens you hold, oldest first, ",
+      "as far as your approval allows; those tokens are retired and become certificates naming ",
+      "the meter that produced the energy and when."), green, certs),
     section("Per epoch", list));
   let epochChart, hourChart;
   return {
     node,
     mounted() { epochChart = charts.epochChart(); hourChart = charts.hourChart(); },
     async refresh() {
-      const [balances, mine, hours] = await Promise.all([
+      const [balances, mine, hours, days, mycerts] = await Promise.all([
         ctx.api("/balances").catch((e) => ({ error: e.message })),
-        ctx.api("/me/energy?limit=48"), ctx.api("/me/energy/hourly?hours=24")]);
+        ctx.api("/me/energy?limit=48"), ctx.api("/me/energy/hourly?hours=24"),
+        ctx.api("/retirement/statement?period=day").catch((e) => ({ error: e.message })),
+        ctx.api("/retirement/certificates?limit=20").catch((e) => ({ error: e.message }))]);
+      const failed = (what, e) => h("p", { class: "hint" }, `${what}: could not load (${e})`);
+      greenRegion.set(days, (rows) => rows.error ? failed("matched share", rows.error) : table("Matched renewable share per day", [
+        { label: "day (UTC)" }, { label: "consumed (Wh)", num: true },
+        { label: "met by my tokens (Wh)", num: true }, { label: "share", num: true }],
+      rows.slice().reverse().map((r) => [r.start.slice(0, 10), wh(r.import_wh), wh(r.matched_wh),
+        `${Math.round(r.share * 100)} %`]),
+      { empty: "nothing retired yet", visible: true }));
+      certsRegion.set(mycerts, (rows) => rows.error ? failed("certificates", rows.error) : table("My latest certificates", [
+        { label: "covered" }, { label: "produced by" }, { label: "produced" },
+        { label: "energy (kWh)", num: true }, { label: "status" }, { label: "certificate" }],
+      rows.map((c) => [epochWindow(c.epoch), `${short(c.gateway_id)}/${c.meter_id}`,
+        epochWindow(c.production_epoch), kwh(c.base_units), c.status,
+        h("code", { title: c.leaf }, short(c.leaf))]),
+      { empty: "no certificates yet", visible: true }));
       const rows = mine.items.slice().reverse();
       epochChart.set(rows.map((r) => r.start), rows.map((r) => r.export_wh),
         rows.map((r) => r.import_wh));
