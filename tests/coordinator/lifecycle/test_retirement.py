@@ -27,6 +27,7 @@ from coordinator.db.models import (
 )
 from coordinator.devices.registry import register_device, register_meter
 from coordinator.lifecycle import queries, retirement, store
+from coordinator.lifecycle.audit import compare, provenance
 from coordinator.lifecycle.matching import MatchingPolicy, Window, total
 from coordinator.lifecycle.retirement import retire_epochs
 from coordinator.market.sql_store import SqlMarketStore
@@ -148,6 +149,10 @@ def _retired(engine: Engine) -> int:
 async def _check_conservation(chain: Chain, engine: Engine, users: Users) -> None:
     lots = store.load_lots(engine)
     assert _minted(engine) == sum(total(v) for v in lots.values()) + _retired(engine)
+    # Per meter and production epoch: exported = held + retired (nothing in flight here).
+    audited = provenance(engine)
+    assert audited.problems == ()
+    assert (audited.minted, audited.retiring) == (_minted(engine), 0)
     for name in users.keys:  # the lots are what the chain holds
         wallet = users.wallet(name)
         assert await energy_of(chain, wallet) == total(lots.get(wallet, ()))
@@ -267,3 +272,12 @@ async def test_a_burn_the_ledger_refuses_puts_the_lots_back(tmp_path: Path, engi
         assert await energy_of(chain, users.wallet("a")) == 100 * WH
         assert queries.list_certificates(engine, holder)[0].status == "void"
         await _check_conservation(chain, engine, users)
+
+
+def test_compare_names_each_meter_and_epoch_that_does_not_add_up() -> None:
+    exported = {("g/a", 1): 100, ("g/b", 1): 50}
+    assert compare(exported, {("g/a", 1): 60}, {("g/a", 1): 40, ("g/b", 1): 50}) == []
+    assert compare(exported, {("g/a", 1): 60}, {("g/b", 1): 50, ("g/c", 2): 1}) == [
+        "meter g/a epoch 1: exported 100 base units, held 60 + retired 0",
+        "meter g/c epoch 2: exported 0 base units, held 0 + retired 1",
+    ]
