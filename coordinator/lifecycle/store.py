@@ -10,8 +10,9 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import String, cast, delete, exists, func, insert, literal, select, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.elements import ColumnElement
 
 from coordinator.db.models import (
     Certificate,
@@ -83,21 +84,22 @@ class TradeEvent:
         return f"trade:{self.epoch}:{self.idx}"
 
 
-def _applied(conn: Connection, prefix: str) -> set[str]:
-    rows = conn.execute(select(LotSource.key).where(LotSource.key.like(f"{prefix}%"))).scalars()
-    return set(rows)
+def _unapplied(key: ColumnElement[str]) -> ColumnElement[bool]:
+    """No `lot_sources` row has this key (an index lookup per candidate)."""
+    return ~exists().where(LotSource.key == key)
 
 
 def unapplied_mints(engine: Engine, limit: int = 100_000) -> list[MintEvent]:
     """Minted grants whose lots are not yet applied, each with its meters' lots."""
+    key = literal("mint:") + cast(MintGrant.epoch, String) + ":" + MintGrant.owner
     with engine.connect() as conn:
-        done = _applied(conn, "mint:")
         grants = conn.execute(
             select(MintGrant.epoch, MintGrant.owner)
-            .where(MintGrant.status == MintStatus.MINTED.value)
+            .where(MintGrant.status == MintStatus.MINTED.value, _unapplied(key))
             .order_by(MintGrant.epoch, MintGrant.owner)
+            .limit(limit)
         ).all()
-        todo = [(int(e), str(o)) for e, o in grants if f"mint:{e}:{o}" not in done][:limit]
+        todo = [(int(e), str(o)) for e, o in grants]
         epochs = sorted({e for e, _ in todo})
         per: dict[tuple[int, str], list[Lot]] = {}
         if epochs:
@@ -121,15 +123,15 @@ def unapplied_mints(engine: Engine, limit: int = 100_000) -> list[MintEvent]:
 
 def unapplied_trades(engine: Engine, limit: int = 100_000) -> list[TradeEvent]:
     """Settled trades not yet applied, in the clearing's order (epoch, match index)."""
+    key = literal("trade:") + cast(MatchRow.epoch, String) + ":" + cast(MatchRow.idx, String)
     with engine.connect() as conn:
-        done = _applied(conn, "trade:")
         rows = conn.execute(
             select(MatchRow.epoch, MatchRow.idx, MatchRow.seller, MatchRow.buyer, MatchRow.quantity)
-            .where(MatchRow.status == MatchStatus.SETTLED.value)
+            .where(MatchRow.status == MatchStatus.SETTLED.value, _unapplied(key))
             .order_by(MatchRow.epoch, MatchRow.idx)
+            .limit(limit)
         ).all()
-    events = [TradeEvent(int(e), int(i), s, b, int(q)) for e, i, s, b, q in rows]
-    return [t for t in events if t.key not in done][:limit]
+    return [TradeEvent(int(e), int(i), s, b, int(q)) for e, i, s, b, q in rows]
 
 
 def _load(conn: Connection, holders: Iterable[str]) -> dict[str, Lots]:
