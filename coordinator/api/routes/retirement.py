@@ -56,8 +56,8 @@ async def statement(
     engine: Db,
     request: Request,
     period: Literal["hour", "day", "month"] = "day",
-    since: Annotated[int, Query(ge=0)] = 0,
-    until: Annotated[int, Query(ge=0)] = _LAST,
+    since: Annotated[int, Query(ge=0, le=_LAST)] = 0,
+    until: Annotated[int, Query(ge=0, le=_LAST)] = _LAST,
 ) -> list[StatementLineOut]:
     """The signed-in consumer's import and matched renewable share per period, for
     consumption epochs `since` to `until` (inclusive) retired so far."""
@@ -78,7 +78,7 @@ async def certificates(
     principal: Me,
     engine: Db,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=_LAST)] = 0,
 ) -> list[CertificateOut]:
     """The signed-in user's certificates, newest consumption epoch first."""
     rows = await run_in_threadpool(
@@ -117,8 +117,8 @@ async def certificate_proof(principal: Anyone, engine: Db, leaf: str) -> Certifi
 async def campus(
     _: Overseer,
     engine: Db,
-    since: Annotated[int, Query(ge=0)] = 0,
-    until: Annotated[int, Query(ge=0)] = _LAST,
+    since: Annotated[int, Query(ge=0, le=_LAST)] = 0,
+    until: Annotated[int, Query(ge=0, le=_LAST)] = _LAST,
 ) -> list[CampusRetirementOut]:
     """Per consumption epoch: the campus's import, matched energy, certificates and
     root, and how many consumers were not retired (no approval, or a refused burn)."""
