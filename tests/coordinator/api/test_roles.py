@@ -40,7 +40,7 @@ REC_ONLY = {
     "/api/v1/governance/authorities/{address}",
 }
 REC_ONLY_METHODS = {("POST", "/api/v1/governance/params")}  # GET: any user
-ADMIN_OR_REC = {"/api/v1/governance/actions", "/api/v1/mints"}
+ADMIN_OR_REC = {"/api/v1/governance/actions", "/api/v1/mints", "/api/v1/retirement/campus"}
 
 
 def _routes() -> list[tuple[str, str]]:
