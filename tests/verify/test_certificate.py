@@ -4,6 +4,7 @@ rebuilt by the coordinator and by `gtx-verify`, each honest proof verified again
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,13 @@ def test_not_committed_yet_is_unavailable() -> None:
     doc["attestation_signature"] = None
     with pytest.raises(Unavailable):
         run(doc, http)
+
+
+def test_the_doc_shows_the_pinned_leaf_and_root() -> None:
+    doc = (Path(__file__).parents[2] / "docs/protocol.md").read_text()
+    section = doc[doc.index("## Certificates") : doc.index("## Memos")]
+    first = VECTORS["certificates"][0]
+    assert first["leaf_hex"] in section
+    assert VECTORS["root"] in section
+    shown = section[section.index("leaf bytes 4754") : section.index("leaf       ")]
+    assert "".join(re.findall(r"[0-9a-f]{2,}", shown)) == first["leaf_bytes_hex"]
