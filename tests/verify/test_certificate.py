@@ -145,6 +145,6 @@ def test_the_doc_shows_the_pinned_leaf_and_root() -> None:
     first = VECTORS["certificates"][0]
     assert first["leaf_hex"] in section
     assert VECTORS["root"] in section
-    start = section.index("leaf bytes 4754")
+    start = section.index("leaf bytes 4754") + len("leaf bytes")
     shown = section[start : section.index("leaf       ", start)]
     assert "".join(re.findall(r"[0-9a-f]{2,}", shown)) == first["leaf_bytes_hex"]
