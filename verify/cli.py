@@ -8,8 +8,9 @@ coordinator's public API and a Solana RPC endpoint.
     gtx-verify clearing EPOCH --api URL --rpc URL [--token T]
 
 The keys that must have signed the attestations (the oracle's for readings, the
-settlement authority's for clearings and certificates) come from `--oracle` / `--settlement-authority`
-when given, else from the API's `/api/v1/deployment` (the output says which).
+settlement authority's for clearings and certificates) come from `--oracle` /
+`--settlement-authority` when given, else from the API's `/api/v1/deployment`
+(the output says which).
 
 Exit codes: 0 verified; 1 refused (a check failed: the reason is printed); 2 usage
 error; 3 could not check (API or RPC unreachable, unknown reading, not attested yet).
