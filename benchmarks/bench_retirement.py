@@ -1,12 +1,14 @@
 """Retirement and certificate issuance for one epoch of N meters (target: 10,000),
 beside that epoch's minting measured in the same run (the baseline).
 
-One epoch in which every meter, each with its own owner wallet, exports 100 Wh and
-imports 40 Wh; every owner has approved a retirement allowance. Timed end to end
-on the embedded ledger (durable, in the database) and the database given:
+N meters, each with its own owner wallet. A first epoch, not timed, makes the
+owners' token accounts (minting it registers them) and every owner approves a
+retirement allowance; then, in the timed epoch, every meter exports 100 Wh and
+imports 40 Wh. Timed end to end on the embedded ledger (durable, in the
+database) and the database given:
 
-- minting: `mint_closed_epochs` (owners' token accounts, the plan, batch mint
-  jobs, the attestation);
+- minting the epoch: `mint_closed_epochs` (the plan, batch mint jobs, the
+  attestation);
 - retirement: `retire_epochs` (lots synced from the mints, approvals read from
   the chain, the plan with its certificates, one burn job per consumer, each
   outcome, the certificates' Merkle root and its memo).
@@ -43,10 +45,10 @@ EPOCH = 2_000_000
 WH = 10**6
 
 
-def _campus(engine: Engine, owners: list[Keypair]) -> None:
-    """One gateway per 100 meters, each meter its own owner, one closed epoch."""
+def _campus(engine: Engine, owners: list[Keypair]) -> list[tuple[str, str, str]]:
+    """One gateway per 100 meters, each meter its own owner."""
     now = dt.datetime.now(dt.UTC)
-    gateways = [b58encode(Keypair().pubkey().__bytes__()) for _ in range(len(owners) // 100 + 1)]
+    gateways = [b58encode(bytes(Keypair().pubkey())) for _ in range(len(owners) // 100 + 1)]
     rows = [(gateways[i // 100], f"m{i}", str(k.pubkey())) for i, k in enumerate(owners)]
     with engine.begin() as conn:
         conn.execute(insert(Device), [
@@ -58,31 +60,43 @@ def _campus(engine: Engine, owners: list[Keypair]) -> None:
              "owner": o, "created_at": now}
             for g, m, o in rows
         ])  # fmt: skip
+    return rows
+
+
+def _epoch(engine: Engine, rows: list[tuple[str, str, str]], epoch: int, imp: int) -> None:
+    """A closed epoch: every meter exports 100 Wh and imports `imp` Wh."""
+    with engine.begin() as conn:
         conn.execute(insert(MeterEpochEnergyRow), [
-            {"epoch": EPOCH, "gateway_id": g, "meter_id": m, "import_wh": 40, "export_wh": 100}
+            {"epoch": epoch, "gateway_id": g, "meter_id": m, "import_wh": imp, "export_wh": 100}
             for g, m, _ in rows
         ])  # fmt: skip
         conn.execute(insert(EpochRecord).values(
-            epoch=EPOCH, length_s=900, closed_at=now, reading_count=len(rows),
-            total_import_wh=40 * len(rows), total_export_wh=100 * len(rows),
-            mint_base_units=100 * WH * len(rows), merkle_root=bytes(32), summary_json="{}",
+            epoch=epoch, length_s=900, closed_at=dt.datetime.now(dt.UTC),
+            reading_count=len(rows), total_import_wh=imp * len(rows),
+            total_export_wh=100 * len(rows), mint_base_units=100 * WH * len(rows),
+            merkle_root=bytes(32), summary_json="{}",
         ))  # fmt: skip
 
 
 async def run(engine: Engine, key_dir: Path, n: int) -> tuple[float, float, int]:
     owners = [Keypair() for _ in range(n)]
-    _campus(engine, owners)
+    rows = _campus(engine, owners)
     settings = Settings(database_url=str(engine.url), key_dir=key_dir)
+    policy = MatchingPolicy(Window.HOUR, 900)
+    market = SqlMarketStore(engine)
     async with open_chain(settings, engine) as chain:
-        start = time.perf_counter()
+        _epoch(engine, rows, EPOCH, 0)  # the owners' token accounts made, not timed
         assert await mint_closed_epochs(chain, engine) == [EPOCH]
-        minting = time.perf_counter() - start
         for owner in owners:  # each user's own approval (not timed)
             await approve_escrow(chain.ledger, chain.deployment, payer=chain.keys.payer,
                                  owner=owner, energy=1_000 * WH, payment=0)  # fmt: skip
+        assert await retire_epochs(chain, market, engine, policy) == [EPOCH]  # no import
+        _epoch(engine, rows, EPOCH + 1, 40)
         start = time.perf_counter()
-        policy = MatchingPolicy(Window.HOUR, 900)
-        assert await retire_epochs(chain, SqlMarketStore(engine), engine, policy) == [EPOCH]
+        assert await mint_closed_epochs(chain, engine) == [EPOCH + 1]
+        minting = time.perf_counter() - start
+        start = time.perf_counter()
+        assert await retire_epochs(chain, market, engine, policy) == [EPOCH + 1]
         retiring = time.perf_counter() - start
     with engine.connect() as conn:
         certificates = conn.execute(
