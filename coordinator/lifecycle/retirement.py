@@ -13,10 +13,12 @@ For each epoch minted and attested, oldest first (`retire_epochs`):
    certificates and the lots left are written in one transaction
    (`store.save_plan`); a user with eligible tokens but no approval left is
    recorded `unmatched` with the reason `no_approval` or `approval_short`.
-3. Burn: one exactly-once chain job per consumer (`retire:epoch:E:holder:H`,
-   BurnChecked under the escrow delegation). A confirmed burn retires its
-   certificates; a refused one voids them and puts the lots back
-   (`store.record_outcome`, one transaction each).
+3. Burn: exactly-once chain jobs of up to `BURNS_PER_TRANSACTION` consumers
+   each (`retire:epoch:E:batch:N`, BurnChecked under the escrow delegation);
+   the consumers of a batch the ledger refused (it applied nothing) each get a
+   job of their own (`retire:epoch:E:holder:H`). A confirmed burn retires its
+   certificates; a refused single one voids them and puts the lots back
+   (`store.record_outcomes`, in one transaction).
 4. Commit the epoch's retired certificates: their Merkle root in the memo
    `gtx/v1 certify ...` (one more exactly-once job; none when nothing was
    retired), then the run is `done`.
@@ -56,8 +58,10 @@ from programs.roles.retirement import build_burns, build_certify
 
 __all__ = [
     "APPROVAL_SHORT",
+    "BURNS_PER_TRANSACTION",
     "NO_APPROVAL",
     "CertifyRefusedError",
+    "batch_key",
     "burn_key",
     "plan_epoch",
     "retire_epochs",
@@ -77,7 +81,17 @@ class CertifyRefusedError(LedgerError):
     and is tried again on the next pass."""
 
 
+BURNS_PER_TRANSACTION = 16
+"""Consumers burned by one batch job (well under 1,232 bytes: one account each)."""
+
+
+def batch_key(epoch: int, n: int) -> str:
+    """The epoch's `n`-th batch burn job."""
+    return f"retire:epoch:{epoch}:batch:{n}"
+
+
 def burn_key(epoch: int, holder: str) -> str:
+    """A consumer's own burn job, tried only after their batch was refused."""
     return f"retire:epoch:{epoch}:holder:{holder}"
 
 
@@ -159,18 +173,20 @@ def _plan_rows(
 ) -> tuple[list[store.PlannedHolder], dict[str, Lots]]:
     rows = []
     after: dict[str, Lots] = {}
+    batched = 0
     for holder in sorted(imports):
         match = match_import(lots[holder], imports[holder], approvals[holder], policy, epoch)
         reason = None
         if match.short_of_approval:
             reason = APPROVAL_SHORT if match.matched else NO_APPROVAL
         matched = match.matched
+        key = batch_key(epoch, batched // BURNS_PER_TRANSACTION) if matched else None
+        batched += matched > 0
         rows.append(
             store.PlannedHolder(
                 holder, match.import_units, match.eligible_units, match.approved_units,
                 matched, "planned" if matched else "unmatched", reason,
-                burn_key(epoch, holder) if matched else None,
-                tuple(certificates_of(epoch, holder, match.retired)),
+                key, tuple(certificates_of(epoch, holder, match.retired)),
             )
         )  # fmt: skip
         if matched:
@@ -206,6 +222,7 @@ def _burn_builder(chain: Chain) -> Build:
             chain.deployment, authority=chain.keys.settlement_authority, epoch=body["epoch"],
             burns=[(Pubkey.from_string(h), int(u)) for h, u in body["burns"]],
             blockhash=blockhash, fee=chain.ledger.fee_policy,
+            attempt=int(body.get("attempt", 0)),
         )  # fmt: skip
 
     return build
@@ -223,28 +240,47 @@ def _certify_builder(chain: Chain) -> Build:
     return build
 
 
-def _burn_job(epoch: int, holder: str, units: int) -> Job:
-    payload = json.dumps({"epoch": epoch, "burns": [[holder, units]]})
-    return Job(key=burn_key(epoch, holder), kind="retire", payload=payload)
+def _burn_job(key: str, epoch: int, burns: Sequence[tuple[str, int]], attempt: int = 0) -> Job:
+    body: dict[str, object] = {"epoch": epoch, "burns": [[h, u] for h, u in burns]}
+    if attempt:
+        body["attempt"] = attempt  # in its memo too: never the same transaction
+    return Job(key=key, kind="retire", payload=json.dumps(body))
 
 
-async def _burn(chain: Chain, engine: Engine, epoch: int, hook: Hook) -> None:
-    planned = await asyncio.to_thread(store.planned_holders, engine, epoch)
-    if not planned:
-        return
-    jobs = [_burn_job(epoch, holder, units) for holder, units, _ in planned]
+async def _run_burns(chain: Chain, jobs: Sequence[Job], hook: Hook) -> list[Job]:
     done = await run_jobs(chain.ledger, chain.jobs, jobs, _burn_builder(chain), hook=hook)
     metrics.record_ledger(
         "retire",
         confirmed=sum(j.status == "confirmed" for j in done),
         failed=sum(j.status == "failed" for j in done),
     )
-    outcomes = [
-        (holder, str(job.signature), None)
-        if job.status == "confirmed"
-        else (holder, None, job.error or "failed")
-        for (holder, _, _), job in zip(planned, done, strict=True)
-    ]
+    return done
+
+
+async def _burn(chain: Chain, engine: Engine, epoch: int, hook: Hook) -> None:
+    """Burn the epoch's planned consumers: their batch jobs first; the consumers of a
+    batch the ledger refused (it applied nothing) each on their own, so a refusal
+    (a revoked approval, a frozen account) stays with its consumer."""
+    planned = await asyncio.to_thread(store.planned_holders, engine, epoch)
+    if not planned:
+        return
+    batches: dict[str, list[tuple[str, int]]] = {}
+    for holder, units, key in planned:
+        batches.setdefault(key, []).append((holder, units))
+    jobs = [_burn_job(key, epoch, burns) for key, burns in batches.items()]
+    outcomes: list[tuple[str, str | None, str | None]] = []
+    alone: list[tuple[str, int]] = []
+    for job, burns in zip(await _run_burns(chain, jobs, hook), batches.values(), strict=True):
+        if job.status == "confirmed":
+            outcomes += [(holder, str(job.signature), None) for holder, _ in burns]
+        else:
+            alone += burns
+    singles = [_burn_job(burn_key(epoch, h), epoch, [(h, u)], attempt=1) for h, u in alone]
+    for job, (holder, _) in zip(await _run_burns(chain, singles, hook), alone, strict=True):
+        ok = job.status == "confirmed"
+        outcomes.append(
+            (holder, str(job.signature) if ok else None, None if ok else job.error or "failed")
+        )
     await asyncio.to_thread(store.record_outcomes, engine, epoch, outcomes)
     for holder, _, error in outcomes:
         if error is not None:

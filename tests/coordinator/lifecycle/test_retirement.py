@@ -255,22 +255,27 @@ async def test_a_crash_mid_retirement_resumes_exactly_once(tmp_path: Path, engin
 
 
 async def test_a_burn_the_ledger_refuses_puts_the_lots_back(tmp_path: Path, engine: Engine) -> None:
-    users = Users(engine, ["a"])
+    users = Users(engine, ["a", "b"])
+    a, b = users.wallet("a"), users.wallet("b")
     async with open_chain(_settings(tmp_path, engine), engine) as chain:
         await users.register(chain)
-        users.epoch(E, {"a": 100}, {"a": 30})
+        users.epoch(E, {"a": 100, "b": 100}, {"a": 30, "b": 20})
         await mint_closed_epochs(chain, engine)
         await users.approve(chain, "a", 1000)
+        await users.approve(chain, "b", 1000)
         market = SqlMarketStore(engine)
         await asyncio.to_thread(retirement.sync_lots, engine)
-        await retirement.plan_epoch(chain, market, engine, E, HOURLY)  # approval read
-        await users.approve(chain, "a", 0)  # revoked before the burn ran
+        await retirement.plan_epoch(chain, market, engine, E, HOURLY)  # approvals read
+        await users.approve(chain, "a", 0)  # a revokes before the burn ran
         assert await retire_epochs(chain, market, engine, HOURLY) == [E]
-        (holder, (_, matched, status, reason)) = next(iter(_rows(engine, E).items()))
-        assert (matched, status) == (30, "refused")
-        assert reason is not None
-        assert await energy_of(chain, users.wallet("a")) == 100 * WH
-        assert queries.list_certificates(engine, holder)[0].status == "void"
+        rows = _rows(engine, E)
+        # Their shared batch was refused; each was then burned alone: b retired, a not.
+        assert rows[b] == (20, 20, "retired", None)
+        assert rows[a][1:3] == (30, "refused")
+        assert (rows[a][3] or "").startswith("burn_failed")
+        assert await energy_of(chain, a) == 100 * WH
+        assert await energy_of(chain, b) == 80 * WH
+        assert queries.list_certificates(engine, a)[0].status == "void"
         await _check_conservation(chain, engine, users)
 
 
