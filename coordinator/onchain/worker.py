@@ -118,7 +118,7 @@ async def run_chain_worker(
                         await _report(on_epoch, "minted", epoch)
                     for grant in await mint_withheld(chain, engine):
                         await _report(on_epoch, "withheld_minted", grant.epoch)
-                if policy is not None:
+                if policy is not None and market.may_retire:
                     for epoch in await retire_epochs(chain, ctx.store, engine, policy):
                         await _report(on_epoch, "retired", epoch)
                 current = epoch_of(int(time.time()), settings.epoch_length_s)
