@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 Period = Literal["hour", "day", "month"]
-_UNAPPROVED = ("no_approval", "approval_short")
+_UNAPPROVED = ("no_approval", "approval_short", "account_frozen")
 
 
 def matched_wh_by_epoch(

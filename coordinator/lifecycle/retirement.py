@@ -57,6 +57,7 @@ from programs.ledger.base import AnyTransaction
 from programs.roles.retirement import build_burns, build_certify
 
 __all__ = [
+    "ACCOUNT_FROZEN",
     "APPROVAL_SHORT",
     "BURNS_PER_TRANSACTION",
     "NO_APPROVAL",
@@ -72,6 +73,8 @@ log = logging.getLogger(__name__)
 
 NO_APPROVAL = "no_approval"
 """Eligible tokens held, but no approval above market escrow (none, or revoked)."""
+ACCOUNT_FROZEN = "account_frozen"
+"""Eligible tokens held, but the energy account is frozen by the REC authority."""
 APPROVAL_SHORT = "approval_short"
 """Some import matched; the approval did not allow the rest of the eligible tokens."""
 
@@ -149,7 +152,9 @@ def sync_lots(engine: Engine) -> bool:
 # --- planning -------------------------------------------------------------------------
 
 
-async def _approvals(chain: Chain, market: MarketStore, holders: Sequence[str]) -> dict[str, int]:
+async def _approvals(
+    chain: Chain, market: MarketStore, holders: Sequence[str], frozen: set[str]
+) -> dict[str, int]:
     """What each holder's energy approval allows to be burned now: the delegation to the
     settlement authority (as far as the balance covers it) above what the market
     holds for open sell orders and unsettled trades."""
@@ -161,6 +166,8 @@ async def _approvals(chain: Chain, market: MarketStore, holders: Sequence[str]) 
         orders = ((o.side, o.quantity, o.limit_price) for o in live[holder])
         need = required_escrow(orders, owed[holder])
         allowed[holder] = max(0, escrow.energy.usable - need.energy)
+        if escrow.energy.frozen:
+            frozen.add(holder)
     return allowed
 
 
@@ -170,6 +177,7 @@ def _plan_rows(
     lots: Mapping[str, Lots],
     approvals: Mapping[str, int],
     policy: MatchingPolicy,
+    frozen: frozenset[str] = frozenset(),
 ) -> tuple[list[store.PlannedHolder], dict[str, Lots]]:
     rows = []
     after: dict[str, Lots] = {}
@@ -179,6 +187,8 @@ def _plan_rows(
         reason = None
         if match.short_of_approval:
             reason = APPROVAL_SHORT if match.matched else NO_APPROVAL
+            if holder in frozen:
+                reason = ACCOUNT_FROZEN
         matched = match.matched
         key = batch_key(epoch, batched // BURNS_PER_TRANSACTION) if matched else None
         batched += matched > 0
@@ -204,8 +214,9 @@ async def plan_epoch(
         h for h in imports
         if any(policy.eligible(lot.production_epoch, epoch) for lot in lots[h])
     ]  # fmt: skip
-    approvals = dict.fromkeys(imports, 0) | await _approvals(chain, market, candidates)
-    rows, after = _plan_rows(epoch, imports, lots, approvals, policy)
+    frozen: set[str] = set()
+    approvals = dict.fromkeys(imports, 0) | await _approvals(chain, market, candidates, frozen)
+    rows, after = _plan_rows(epoch, imports, lots, approvals, policy, frozenset(frozen))
     await asyncio.to_thread(store.save_plan, engine, epoch, policy.window.value, rows, after)
     for row in rows:
         if row.reason is not None:

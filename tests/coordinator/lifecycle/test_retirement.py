@@ -41,7 +41,7 @@ from programs.roles.registry import register_user
 from programs.roles.token import ENERGY_DECIMALS
 from programs.roles.trading import approve_escrow
 from programs.roles.transactions import send_instructions
-from tests.coordinator.onchain.world import CrashAfterSend, CrashError, energy_of
+from tests.coordinator.onchain.world import CrashAfterSend, CrashError, energy_of, freeze
 from wire.certificate import certificate_leaf_hash
 
 pytestmark = pytest.mark.services
@@ -286,3 +286,19 @@ def test_compare_names_each_meter_and_epoch_that_does_not_add_up() -> None:
         "meter g/a epoch 1: exported 100 base units, held 60 + retired 0",
         "meter g/c epoch 2: exported 0 base units, held 0 + retired 1",
     ]
+
+
+async def test_a_frozen_consumer_is_reported_and_not_retired(
+    tmp_path: Path, engine: Engine
+) -> None:
+    users = Users(engine, ["a"])
+    async with open_chain(_settings(tmp_path, engine), engine) as chain:
+        await users.register(chain)
+        users.epoch(E, {"a": 100}, {"a": 30})
+        await mint_closed_epochs(chain, engine)
+        await users.approve(chain, "a", 1000)
+        await freeze(chain, users.wallet("a"))
+        assert await retire_epochs(chain, SqlMarketStore(engine), engine, HOURLY) == [E]
+        assert _rows(engine, E)[users.wallet("a")] == (30, 0, "unmatched", "account_frozen")
+        assert await energy_of(chain, users.wallet("a")) == 100 * WH
+        await _check_conservation(chain, engine, users)
