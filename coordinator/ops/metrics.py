@@ -213,7 +213,7 @@ CERTIFICATES = Counter("gtx_certificates", "Granular certificates committed on c
 RETIREMENT_REFUSED = Counter(
     "gtx_retirement_refused",
     "Consumers not retired in an epoch although they held eligible tokens, by reason "
-    "(no_approval, approval_short, burn_failed)",
+    "(no_approval, approval_short, account_frozen, burn_failed)",
     ["reason"],
 )
 RETIREMENT_UNTRACED = Counter(
