@@ -5,5 +5,6 @@ consumption, burned under the user's own approval and certified.
 - `certificates`: granular certificates and each epoch's Merkle tree (pure);
 - `store`: the lots, retirements and certificates in the database;
 - `retirement`: the chain worker's exactly-once retirement of each minted epoch;
+- `audit`: minted = held + retired, per meter and production epoch (the reconciliation);
 - `queries`: what the API and other modules read (statements, proofs, totals).
 """
