@@ -1,9 +1,12 @@
 """Retirement's transactions: a full batch of burns fits the network's size limit, and
 each memo is the documented text."""
 
+import spl.token.instructions as _token
 from solders.hash import Hash
 from solders.keypair import Keypair
+from spl.token.models import BurnCheckedParams
 
+from programs import spl
 from programs.roles.deployment import Deployment
 from programs.roles.retirement import build_burns, build_certify, certify_memo, retire_memo
 from programs.txsize import MAX_TRANSACTION_SIZE as TX_LIMIT
@@ -37,3 +40,14 @@ def test_memos() -> None:
     tx = build_certify(authority=Keypair(), epoch=7, root=bytes(32), count=2, units=5,
                        blockhash=Hash.default())  # fmt: skip
     assert len(bytes(tx)) <= TX_LIMIT
+
+
+def test_burn_checked_is_solana_pys_byte_for_byte() -> None:
+    account, mint, authority = (Keypair().pubkey() for _ in range(3))
+    ours = spl.burn_checked(account=account, mint=mint, authority=authority, amount=123_456,
+                            decimals=9)  # fmt: skip
+    theirs = _token.burn_checked(
+        BurnCheckedParams(program_id=spl.TOKEN_PROGRAM_ID, account=account, mint=mint,
+                          owner=authority, amount=123_456, decimals=9)
+    )  # fmt: skip
+    assert ours == theirs
