@@ -34,10 +34,10 @@ from coordinator.db.migrate import upgrade
 from coordinator.db.models import Certificate, Device, EpochRecord, Meter, MeterEpochEnergyRow
 from coordinator.db.session import make_engine
 from coordinator.lifecycle.matching import MatchingPolicy, Window
-from coordinator.lifecycle.retirement import retire_epochs
 from coordinator.market.sql_store import SqlMarketStore
 from coordinator.onchain.ledger import open_chain
 from coordinator.onchain.minting import mint_closed_epochs
+from coordinator.onchain.retirement import retire_epochs
 from programs.roles.trading import approve_escrow
 from wire.base58 import b58encode
 

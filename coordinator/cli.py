@@ -28,12 +28,13 @@ from coordinator.devices.broker_setup import write_broker_state
 from coordinator.devices.registry import register_device
 from coordinator.errors import BrokerError, ConfigError, CoordinatorError
 from coordinator.governance import GovernanceReader, SqlGovernance, defaults_from, schedule
+from coordinator.notify.store import SqlNotifyStore
 from coordinator.onchain.ledger import embedded_writer, open_readonly
 from coordinator.onchain.minting import retry_parked
 from coordinator.onchain.reconcile import Reconciliation, reconcile
 from coordinator.ops.broker_audit import run_audit
 from coordinator.ops.logs import configure_logging
-from coordinator.ops.metrics import serve_metrics
+from coordinator.ops.metrics import serve_metrics, watch_database
 from coordinator.ops.monitor import run_monitor
 from coordinator.readings.epoch_close import recompute_epoch, recorded_length, summary_json
 from coordinator.readings.oracle import epoch_of, epoch_span
@@ -96,6 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
     retry = sub.add_parser(
         "mint-retry", help="mint again the grants parked after repeated refusals (mint_failed)"
     )
+    notify = sub.add_parser(
+        "notify", help="user notifications: the outbox and its parked deliveries"
+    )
+    notify_sub = notify.add_subparsers(
+        dest="notify_command", required=True, metavar="NOTIFY_COMMAND", help="what to do"
+    )
+    notify_sub.add_parser(
+        "status", help="deliveries by status, the oldest pending one's age, the parked ones"
+    )
+    notify_retry = notify_sub.add_parser(
+        "retry", help="make parked deliveries due now, with a fresh count of attempts"
+    )
+    notify_retry.add_argument("--user", help="only this wallet's")
     retry.add_argument("--epoch", type=int, help="only this epoch's")
     retry.add_argument("--owner", help="only this wallet's")
     mon = sub.add_parser(
@@ -342,6 +356,25 @@ def _broker_command(args: argparse.Namespace, settings: Settings, engine: Engine
     print("gateway accounts: in line with the database")
 
 
+def _notify(args: argparse.Namespace, engine: Engine) -> int:
+    store = SqlNotifyStore(engine)
+    now = dt.datetime.now(dt.UTC)
+    if args.notify_command == "retry":
+        n = store.retry_parked(now, user=args.user)
+        print(f"{n} parked deliveries put back to be sent now")
+        return 0
+    counts, oldest = store.backlog(now)
+    print("deliveries: " + ", ".join(f"{status} {n}" for status, n in counts.items()))
+    print(f"oldest pending: {oldest:.0f} s")
+    for row in store.parked():
+        d = row.delivery
+        print(printable(
+            f"parked {d.key} {d.channel.value} {d.event.kind.value} {d.event.event_id} "
+            f"user {d.event.user} after {row.attempts} attempts: {row.last_error}"
+        ))  # fmt: skip
+    return 0
+
+
 def _reconcile(engine: Engine, settings: Settings, since: int | None, credits: Path | None) -> int:
     issued = None
     if credits is not None:
@@ -425,6 +458,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings, engine: Engine) -> i
     elif args.command == "mint-retry":
         n = retry_parked(engine, epoch=args.epoch, owner=args.owner)
         print(f"{n} parked grant(s) put back to be minted by the chain worker")
+    elif args.command == "notify":
+        return _notify(args, engine)
     elif args.command == "partitions":
         maintain_partitions(engine, settings)
     elif args.command == "monitor":
@@ -435,6 +470,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, engine: Engine) -> i
         _serve_ledger(args, settings, engine)
     elif args.command == "run":
         upgrade(engine)
+        watch_database(engine)
         if settings.metrics_port:
             serve_metrics(settings.metrics_port, settings.metrics_addr)
         with contextlib.suppress(KeyboardInterrupt):

@@ -1,5 +1,6 @@
 """Coordinator settings, parsed once from the environment (prefix ``GTX_``)."""
 
+import ipaddress
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,6 +142,13 @@ class Settings(BaseSettings):
     # how long after an epoch ends late readings may still land in it.
     epoch_length_s: int = Field(default=900, ge=1)
     epoch_grace_s: int = Field(default=120, ge=0)
+    # The grid as counterparty of last resort (governed: these are the defaults the
+    # REC authority's changes and tariff series override): retail import and feed-in
+    # export prices in payment base units per kWh (multiples of 1000), and the grid's
+    # emission factor in gCO2/kWh. See coordinator.governance.params.
+    grid_import_price: int = Field(default=250_000, ge=1000, multiple_of=1000)
+    grid_export_price: int = Field(default=60_000, ge=0, multiple_of=1000)
+    emission_factor: int = Field(default=400, ge=0, le=10_000)
     epoch_check_interval_s: float = Field(default=5.0, gt=0)
     # Readings partitions: months created ahead, and retention (default two years).
     partition_months_ahead: int = Field(default=2, ge=0)
@@ -181,6 +189,49 @@ class Settings(BaseSettings):
     # How long an instance keeps governance state (emergency controls, parameter
     # schedule) and session revocations before reading them again from the database.
     governance_refresh_s: float = Field(default=1.0, ge=0, le=60)
+    # Abnormal trading (coordinator.market.rules.surveillance): an order's limit price
+    # outside the recent price divided or multiplied by the band factor; one wallet at
+    # or above the share of a side's volume against at least `rivals` others; an
+    # epoch's volume above the spike factor times the trailing average; over the
+    # trailing epochs, judged once `min_history` of them are known.
+    surveillance_band_factor: float = Field(default=3.0, gt=1)
+    surveillance_dominance_share: float = Field(default=0.8, gt=0, le=1)
+    surveillance_dominance_rivals: int = Field(default=2, ge=1)
+    surveillance_spike_factor: float = Field(default=4.0, gt=1)
+    surveillance_trailing_epochs: int = Field(default=96, ge=1)
+    surveillance_min_history: int = Field(default=8, ge=1)
+
+    # --- user notifications (coordinator.notify) ---
+    # The notification worker (producer and deliveries) runs in `gtx-coordinator run`
+    # and the demo; off, the outbox keeps filling from nothing and nothing is sent.
+    notify_enabled: bool = True
+    notify_interval_s: float = Field(default=2.0, gt=0)
+    # SMTP server for emails; unset: users cannot opt in by email. "starttls"
+    # upgrades a plain connection (port 587), "tls" connects with TLS (465), "none"
+    # sends in clear (a relay on the same host only). Credentials from the environment.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "GridTokenX <notifications@gridtokenx.invalid>"
+    # Webhooks may reach only public addresses unless private ones are allowed
+    # (tests, a closed campus network) or their networks listed (comma-separated CIDRs).
+    notify_allow_private: bool = False
+    notify_allowed_networks: str = ""
+    # Retries: attempt n waits base * 2**(n-1) s, at most cap; parked after max.
+    notify_max_attempts: int = Field(default=10, ge=1, le=100)
+    notify_backoff_base_s: float = Field(default=30.0, gt=0)
+    notify_backoff_cap_s: float = Field(default=3600.0, gt=0)
+    # A claimed delivery is someone else's to retry after this long (a crashed worker).
+    notify_lease_s: float = Field(default=120.0, gt=0)
+    notify_timeout_s: float = Field(default=10.0, gt=0)
+    # The producer re-reads this far behind its position: a transaction that commits
+    # late with an earlier time is still seen (the outbox key makes it once).
+    notify_scan_overlap_s: int = Field(default=600, ge=0)
+    # Delivered and dropped deliveries are deleted after this many days (parked and
+    # pending ones are kept until they end): the users' history, and no longer.
+    notify_retention_days: int = Field(default=30, ge=1)
 
     def mqtt_tls_config(self) -> MqttTls | None:
         """The TLS settings of the coordinator's MQTT clients; None for plain MQTT."""
@@ -205,6 +256,33 @@ class Settings(BaseSettings):
             )
         if self.broker_admin_username and self.broker_admin_password is None:
             raise ValueError("GTX_BROKER_ADMIN_USERNAME needs GTX_BROKER_ADMIN_PASSWORD")
+        return self
+
+    @model_validator(mode="after")
+    def _grid_band(self) -> "Settings":
+        if self.grid_export_price > self.grid_import_price:
+            raise ValueError(
+                f"GTX_GRID_EXPORT_PRICE {self.grid_export_price} exceeds "
+                f"GTX_GRID_IMPORT_PRICE {self.grid_import_price}: the grid would pay more "
+                "for a kWh than it charges"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _notify_consistent(self) -> "Settings":
+        for part in self.notify_allowed_networks.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip())
+                except ValueError as exc:
+                    raise ValueError(f"GTX_NOTIFY_ALLOWED_NETWORKS: {exc}") from exc
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError("GTX_SMTP_USERNAME and GTX_SMTP_PASSWORD go together")
+        if self.smtp_password is not None and self.smtp_security == "none":
+            raise ValueError(
+                "GTX_SMTP_PASSWORD with GTX_SMTP_SECURITY=none would send it in clear: "
+                "use starttls or tls"
+            )
         return self
 
     @model_validator(mode="after")

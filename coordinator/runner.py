@@ -1,10 +1,10 @@
 """Wiring of the coordinator's services from Settings.
 
 `run_ingest` runs, in one TaskGroup: the ingest loop, the epoch closer
-(close what is due, publish summaries, keep partitions ahead) and the Redis
-cache flusher. Any number of processes may run it against the same database
-and broker: they share the readings through the MQTT shared subscription and
-close each epoch once, under the advisory lock.
+(close what is due, publish summaries, keep partitions ahead), the Redis
+cache flusher and the user notifications' worker. Any number of processes may
+run it against the same database and broker: they share the readings through
+the MQTT shared subscription and close each epoch once, under the advisory lock.
 """
 
 import asyncio
@@ -20,6 +20,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from coordinator.config import Settings
 from coordinator.db.partitions import drop_expired, ensure_partitions
 from coordinator.governance import GovernanceReader
+from coordinator.market.rules.surveillance import SurveillanceRules
+from coordinator.notify.wiring import notify_worker
 from coordinator.onchain.ledger import Chain
 from coordinator.onchain.worker import governance_reader, run_chain_worker
 from coordinator.ops.alerts.loop import AlertMonitor
@@ -214,6 +216,9 @@ async def run_ingest(
             )
             if cache is not None:
                 tg.create_task(cache.run(), name="cache")
+            if settings.notify_enabled:
+                # Every instance may run it: outbox keys and leases keep it once.
+                tg.create_task(notify_worker(settings, engine).run(), name="notify")
             if with_chain and settings.ledger != "off":
                 tg.create_task(
                     _chain_and_alerts(settings, engine, source, on_epoch, on_chain), name="chain"
@@ -239,6 +244,14 @@ async def _chain_and_alerts(
         length_s=settings.epoch_length_s,
         grace_s=settings.epoch_grace_s,
         expect_clearing=settings.ledger != "off",
+        surveillance=SurveillanceRules(
+            band_factor=settings.surveillance_band_factor,
+            dominance_share=settings.surveillance_dominance_share,
+            dominance_rivals=settings.surveillance_dominance_rivals,
+            spike_factor=settings.surveillance_spike_factor,
+            trailing_epochs=settings.surveillance_trailing_epochs,
+            min_history=settings.surveillance_min_history,
+        ),
     )
     monitor = AlertMonitor(
         SqlAlertSource(engine), publish, topic_root=settings.topic_root, rules=rules

@@ -204,9 +204,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report(result: Reconciliation) -> int:
-    summary, *mismatches = result.lines()
-    print(summary)
-    for line in mismatches:
-        print(line, file=sys.stderr)
+    for line in result.lines():
+        print(line, file=sys.stderr if line.startswith("MISMATCH") else sys.stdout)
     print("balances reconcile: " + ("yes" if result.ok else "NO"))
     return 0 if result.ok else 1

@@ -47,6 +47,7 @@ from coordinator.embedded import (
     service_config_from_env,
 )
 from coordinator.errors import ConfigError
+from coordinator.governance import GovernedParams, defaults_from
 from coordinator.market.errors import MarketError
 from coordinator.onchain.ledger import Chain, market_context
 from coordinator.runner import run_ingest
@@ -341,10 +342,11 @@ async def _welcome(
 async def _trade(
     chain: Chain, engine: Engine, traders: list[Trader], events: "asyncio.Queue[tuple[str, int]]",
     progress: Progress, options: DemoOptions, by_hand: set[str], known: set[str],
+    defaults: GovernedParams,
 ) -> None:  # fmt: skip
     """After each gate closure, every simulated user not driven from the dashboard
     (`by_hand`) places orders for the next epoch."""
-    ctx = market_context(chain, engine)
+    ctx = market_context(chain, engine, defaults)
     await _fund(chain, traders, options.workdir)
     while True:
         kind, epoch = await events.get()
@@ -603,7 +605,10 @@ def _app(
     """The coordinator's API and dashboard, with the demo's sign-in."""
     access = ChainAccess(chain.ledger, chain.deployment, chain.keys.payer, chain.keys.rec_authority)
     app = create_app(settings, engine, ledger=access, auth_settings=auth)
-    sign_in = DemoSignIn(users, access, lambda: market_context(chain, engine), on_change=on_hand)
+    defaults = defaults_from(settings)
+    sign_in = DemoSignIn(
+        users, access, lambda: market_context(chain, engine, defaults), on_change=on_hand
+    )
     sign_in.install(app)
     return app, sign_in
 
@@ -652,8 +657,7 @@ async def _run(
                 # The chain worker waits here: balances are still while we look.
                 result = await reconcile(
                     engine, await chain_ready, credits_issued(workdir),
-                    [t.wallet for t in traders.values()],
-                    length_s=settings.epoch_length_s, lateness_s=settings.lateness_window_s,
+                    [t.wallet for t in traders.values()], settings=settings,
                 )  # fmt: skip
                 raise Finished(result)
 
@@ -713,7 +717,7 @@ async def _run(
                 known = {u.wallet for u in demo_users}
                 tg.create_task(
                     _trade(chain, engine, list(traders.values()), events, progress, options,
-                           sign_in.by_hand, known),
+                           sign_in.by_hand, known, defaults_from(settings)),
                     name="traders",
                 )  # fmt: skip
         except* Finished as group:

@@ -4,12 +4,13 @@
     ├── ConfigError      the caller's mistake: bad config file or key file
     ├── MeterError       the world's: a meter did not answer or answered nonsense
     └── BrokerError      the world's: the MQTT broker is unreachable or refused us
+        └── BrokerRefusedError  it answered a publish with a failure reason code
 
 Protocol errors live with the protocol (`wire.reading.ProtocolError`) since
 the coordinator raises them too.
 """
 
-__all__ = ["BrokerError", "ConfigError", "GatewayError", "MeterError"]
+__all__ = ["BrokerError", "BrokerRefusedError", "ConfigError", "GatewayError", "MeterError"]
 
 
 class GatewayError(Exception):
@@ -26,3 +27,14 @@ class MeterError(GatewayError):
 
 class BrokerError(GatewayError):
     """The MQTT broker could not be reached or refused the connection."""
+
+
+class BrokerRefusedError(BrokerError):
+    """The broker acknowledged a publish with an MQTT 5 failure reason code (not
+    authorized, quota exceeded, ...): it did not accept the message, so the
+    outbox must keep it."""
+
+    def __init__(self, topic: str, reason: str) -> None:
+        super().__init__(f"broker refused a publish on {topic}: {reason}")
+        self.topic = topic
+        self.reason = reason

@@ -3,7 +3,6 @@ exists; its structure (services, health checks, volumes, no secrets) and its pro
 profile (the broker's production configuration, TLS for every MQTT client, secrets
 from the environment, a development CA only when asked) are checked always."""
 
-import json
 import os
 import shlex
 import subprocess
@@ -11,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
 
 from tests.utils.tools import require_tool
 
@@ -25,10 +23,19 @@ SECRETS = {
     "GTX_BROKER_ADMIN_PASSWORD": "test-only-broker-admin",
     "GRAFANA_ADMIN_PASSWORD": "test-only-grafana",
 }
-ENV = {**SECRETS, "GATEWAY_OWNER": "11111111111111111111111111111111"}
+# Where alerts go: required, or Alertmanager would start with nowhere to send them.
+ALERT_ROUTES = {
+    "GTX_ALERT_SMTP_SMARTHOST": "smtp.test.invalid:587",
+    "GTX_ALERT_EMAIL_TO": "ops@test.invalid",
+    "GTX_ALERT_EMAIL_FROM": "gtx@test.invalid",
+    "GTX_ALERT_WEBHOOK_URL": "https://chat.test.invalid/hook",
+    "GTX_ALERT_PAGE_WEBHOOK_URL": "https://page.test.invalid/hook",
+}
+ENV = {**SECRETS, **ALERT_ROUTES, "GATEWAY_OWNER": "11111111111111111111111111111111"}
 SERVICES = {
     *("postgres", "redis", "broker-setup", "mosquitto", "broker-init", "solana", "migrate"),
     *("coordinator", "api", "simulator", "gateway-enrol", "gateway", "prometheus", "grafana"),
+    "alertmanager",
     *("monitor", "broker-audit"),
 }
 ONE_SHOT = {"migrate", "broker-setup", "broker-init", "gateway-enrol", "monitor", "broker-audit"}
@@ -59,7 +66,7 @@ def test_docker_compose_config_validates(compose_cli: list[str]) -> None:
     assert "test-only-pg" in services["coordinator"]["environment"]["GTX_DATABASE_URL"]
 
 
-@pytest.mark.parametrize("secret", sorted(SECRETS))
+@pytest.mark.parametrize("secret", sorted({*SECRETS, *ALERT_ROUTES}))
 def test_docker_compose_refuses_missing_secrets(compose_cli: list[str], secret: str) -> None:
     result = _config(compose_cli, {k: v for k, v in ENV.items() if k != secret})
     assert result.returncode != 0
@@ -163,6 +170,7 @@ def test_stateful_services_keep_data_in_volumes(compose: dict[str, Any]) -> None
     for name, target in (("postgres", "/var/lib/postgresql/data"), ("solana", "/ledger"),
                          ("mosquitto", "/mosquitto/data"), ("prometheus", "/prometheus"),
                          ("grafana", "/var/lib/grafana"), ("gateway", "/var/lib/gtx"),
+                         ("alertmanager", "/alertmanager"),
                          ("coordinator", "/var/lib/gtx/coordinator-keys")):  # fmt: skip
         mounts = [v.split(":") for v in services[name]["volumes"]]
         assert any(src in named and dst == target for src, dst, *_ in mounts), name
@@ -176,15 +184,27 @@ def test_bind_mounted_files_exist(compose: dict[str, Any]) -> None:
                 assert (ROOT / source).exists(), source
 
 
-def test_dashboard_panels_use_exported_metrics() -> None:
-    import coordinator.ops.metrics  # noqa: F401, PLC0415 (registers the metrics)
-
-    names = {f.name for f in REGISTRY.collect() if f.name.startswith("gtx_")}
-    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/gridtokenx.json").read_text())
-    titles = {p["title"] for p in dashboard["panels"]}
-    assert {"Readings accepted per second", "Rejected readings by reason", "Epochs closed",
-            "Clearing price", "Ledger transactions"} <= titles  # fmt: skip
-    for panel in dashboard["panels"]:
-        for target in panel["targets"]:
-            used = [n for n in names if n in target["expr"]]
-            assert used, f"{panel['title']}: {target['expr']} uses no coordinator metric"
+def test_prometheus_runs_the_rules_and_alertmanager_routes_them(compose: dict[str, Any]) -> None:
+    """Prometheus mounts the rules its configuration loads and sends alerts to the
+    Alertmanager service, which renders its configuration from the environment."""
+    yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read prometheus.yml")
+    services = compose["services"]
+    assert "./deploy/prometheus/rules:/etc/prometheus/rules:ro" in services["prometheus"]["volumes"]
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    assert config["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+    (targets,) = [c["targets"] for a in config["alerting"]["alertmanagers"]
+                  for c in a["static_configs"]]  # fmt: skip
+    assert targets == ["alertmanager:9093"]
+    scraped = {j["job_name"]: j["static_configs"][0]["targets"] for j in config["scrape_configs"]}
+    # The API's and broker-audit's metrics ports, as compose sets them.
+    assert scraped["gtx-api"] == ["api:9101"]
+    assert _environment(compose, "api")["GTX_METRICS_PORT"] == "9101"
+    assert scraped["gtx-broker-audit"] == ["broker-audit:9102"]
+    assert _environment(compose, "broker-audit")["GTX_METRICS_PORT"] == "9102"
+    manager = services["alertmanager"]
+    assert manager["entrypoint"] == ["/bin/sh", "/etc/alertmanager/render.sh"]
+    assert "./deploy/alertmanager:/etc/alertmanager:ro" in manager["volumes"]
+    template = (ROOT / "deploy/alertmanager/alertmanager.yml").read_text()
+    for var in ALERT_ROUTES:
+        assert f"${{{var}}}" in template, var
+        assert f"${{{var}:?" in COMPOSE.read_text(), f"{var} must be required"

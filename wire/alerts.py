@@ -48,6 +48,7 @@ class AlertKind(StrEnum):
     EPOCH_NOT_CLOSED = "epoch_not_closed"
     EPOCH_NOT_CLEARED = "epoch_not_cleared"
     MINT_WITHHELD = "mint_withheld"
+    ABNORMAL_TRADING = "abnormal_trading"
 
 
 Details = Mapping[str, str | int | float]

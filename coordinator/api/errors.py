@@ -14,6 +14,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from coordinator.api.auth import errors as auth
+from coordinator.api.reasons import describe
 from coordinator.devices import enrolment as rules
 from coordinator.errors import BrokerError
 from coordinator.governance.errors import ChangeRefused, ControlConflict
@@ -125,7 +126,12 @@ async def _order_refused(_request: Request, exc: Exception) -> JSONResponse:
             error_body("market_paused", str(exc)), status_code=503, headers={"Retry-After": "60"}
         )
     if isinstance(exc, OrderError):
-        return JSONResponse(error_body(exc.code, exc.detail), status_code=422)
+        body: dict[str, dict[str, str]] = error_body(exc.code, exc.detail)
+        # The reason in words beside the code, as the dashboard shows it.
+        words = describe(exc.code)
+        if words is not None and words != exc.code:
+            body["detail"]["reason_text"] = words
+        return JSONResponse(body, status_code=422)
     if isinstance(exc, OrderNotFound):
         return JSONResponse(error_body("unknown_order", str(exc)), status_code=404)
     if isinstance(exc, OrderStateError):

@@ -41,6 +41,7 @@ from coordinator.api.routes import (
     admin,
     auth,
     balances,
+    campus,
     clearings,
     deployment,
     enrolment,
@@ -51,6 +52,7 @@ from coordinator.api.routes import (
     market,
     me,
     mints,
+    notifications,
     orders,
     proofs,
     readings,
@@ -63,6 +65,7 @@ from coordinator.devices.broker_accounts import BrokerCredentials, broker_from_s
 from coordinator.embedded.memory_cache import MemoryNonceStore
 from coordinator.errors import BrokerError
 from coordinator.governance import GovernanceReader, SqlGovernance, defaults_from
+from coordinator.ops import metrics
 
 __all__ = [
     "WEB_ROOT",
@@ -203,7 +206,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     for module in (auth, me, readings, epochs, clearings, balances, orders, trades, proofs,
                    events, market, admin, governance, enrolment, gateways, mints,
-                   deployment, retirement):  # fmt: skip
+                   deployment, campus, notifications, retirement):  # fmt: skip
         app.include_router(module.router)
 
     @app.get("/api/v1/health", tags=["health"])
@@ -230,5 +233,11 @@ def create_app(
 
 
 def app_from_environment() -> FastAPI:
+    """The API as uvicorn runs it; with GTX_METRICS_PORT set, its own /metrics there
+    (request durations, database and Redis errors) for Prometheus's `gtx-api` job."""
     settings = Settings()
-    return create_app(settings, make_engine(settings.database_url))
+    engine = make_engine(settings.database_url)
+    metrics.watch_database(engine)
+    if settings.metrics_port:
+        metrics.serve_metrics(settings.metrics_port, settings.metrics_addr)
+    return create_app(settings, engine)

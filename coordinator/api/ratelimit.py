@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from coordinator.ops.metrics import REDIS_ERRORS
+
 __all__ = ["Decision", "RateLimiter", "decide", "window_of"]
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,7 @@ class RateLimiter:
                     pipe.expire(key, self.window_s + 1)
                     count = int((await pipe.execute())[0])
             except (RedisError, OSError) as exc:
+                REDIS_ERRORS.labels("rate_limit").inc()
                 if not self._degraded:
                     log.warning("rate limiter: Redis unavailable, counting in memory: %s", exc)
                 self._degraded = True

@@ -23,6 +23,10 @@ _WORDS = {
     "off_lot_quantity": "the quantity is not a whole number of lots",
     "off_tick_price": "the price is not a whole number of price steps",
     "price_out_of_band": "the limit price is outside the band the REC authority allows",
+    "sell_below_feed_in": "the grid pays more than this for exported energy (the feed-in "
+    "price): sell at the feed-in price or above",
+    "buy_above_retail": "the grid charges less than this for imported energy (the retail "
+    "price): bid at the retail price or below",
     "non_positive_quantity": "the quantity must be more than zero",
     "non_positive_price": "the price must be more than zero",
     "quantity_too_large": "the quantity is too large",

@@ -12,9 +12,12 @@ __all__ = [
     "AuditOut",
     "AuthConfigOut",
     "BalancesOut",
+    "BillOut",
+    "BillStatementOut",
     "BookLevelOut",
     "BookOut",
     "CampusEpochOut",
+    "CampusTotalsOut",
     "ChainActionOut",
     "ClearingOut",
     "ControlActionOut",
@@ -42,6 +45,11 @@ __all__ = [
     "NonceOut",
     "NoteDraftIn",
     "NoteIn",
+    "NotificationDeliveryOut",
+    "NotificationSecretOut",
+    "NotificationTestOut",
+    "NotificationsIn",
+    "NotificationsOut",
     "OrderIn",
     "OrderOut",
     "ParamChangeIn",
@@ -60,6 +68,10 @@ __all__ = [
     "RolesIn",
     "RotationIn",
     "RotationOut",
+    "SeriesDraftIn",
+    "SeriesIn",
+    "SeriesOut",
+    "SeriesRecordedOut",
     "SessionOut",
     "SignedApprovalIn",
     "TokenIn",
@@ -526,6 +538,40 @@ class ParamChangeOut(BaseModel):
     note: str | None = None
 
 
+class SeriesDraftIn(BaseModel):
+    """A tariff series: either `csv` (header `epoch,<name>`, then `epoch,value` lines
+    for consecutive epochs) or `name`, `from_epoch` and `values` (one per epoch)."""
+
+    csv: str | None = Field(default=None, max_length=2_000_000)
+    name: str | None = Field(default=None, max_length=32)
+    from_epoch: int | None = Field(default=None, ge=0)
+    values: list[int] | None = Field(default=None, max_length=366 * 96)
+
+
+class SeriesIn(SeriesDraftIn):
+    """A series signed by the REC authority's wallet: the wallet signs
+    `gtx/v1 series name=<name> from=<from_epoch> count=<n> sha256=<hex> by=<wallet>
+    at=<issued_at>`, the hash that of the canonical CSV (POST /governance/series/draft
+    writes it)."""
+
+    issued_at: int = Field(ge=0)
+    signature: str = _WALLET_SIGNATURE
+
+
+class SeriesOut(BaseModel):
+    name: str
+    from_epoch: int
+    count: int = Field(description="epochs covered: from_epoch .. from_epoch + count - 1")
+    sha256: str = Field(description="of the canonical CSV, as signed and recorded on chain")
+    authority: str
+    values: list[int] | None = Field(default=None, description="when asked for")
+
+
+class SeriesRecordedOut(SeriesOut):
+    action: str
+    signature: str = Field(description="the memo's transaction signature")
+
+
 class ParamValueOut(BaseModel):
     name: str
     value: str
@@ -610,6 +656,17 @@ class MarketSummaryOut(BaseModel):
     explorer_tx_url: str | None = Field(
         description="a block explorer's transaction page, `{signature}` to fill in; None "
         "(the embedded ledger): `GET /market/transactions/{signature}`"
+    )
+    grid_import_price: int = Field(
+        description="the grid's retail price in force for the open epoch, payment base units "
+        "per kWh: no buy above it"
+    )
+    grid_export_price: int = Field(
+        description="the grid's feed-in price in force for the open epoch, payment base units "
+        "per kWh: no sell below it"
+    )
+    emission_factor: int = Field(
+        description="the grid's emission factor in force for the open epoch, gCO2 per kWh"
     )
 
 
@@ -701,3 +758,94 @@ class CampusRetirementOut(BaseModel):
     refused: int = Field(description="consumers whose burn the ledger refused")
     merkle_root: str | None
     attestation_signature: str | None
+
+
+class BillOut(BaseModel):
+    """A bill over one period: energy in energy base units (1 Wh = 10**6), money in
+    payment base units (negative: money earned)."""
+
+    start: int = Field(description="the period's start, Unix seconds UTC")
+    import_energy: int = Field(description="metered import over the user's meters")
+    export_energy: int = Field(description="metered export over the user's meters")
+    bought: int = Field(description="energy bought on the market (settled)")
+    sold: int = Field(description="energy sold on the market (settled)")
+    paid: int = Field(description="paid for market purchases")
+    received: int = Field(description="received for market sales")
+    residual_import: int = Field(description="import the market did not cover: from the grid")
+    residual_export: int = Field(description="export the market did not take: to the grid")
+    grid_import_cost: int = Field(description="the residual import at the retail price")
+    grid_export_revenue: int = Field(description="the residual export at the feed-in price")
+    actual_cost: int = Field(description="paid - received + grid import cost - grid export revenue")
+    grid_only_cost: int = Field(
+        description="what the grid alone would have billed: import at retail - export at feed-in"
+    )
+    savings: int = Field(description="grid-only cost - actual cost")
+    avoided_co2_mg: int = Field(
+        description="emissions avoided by matched renewable energy, mgCO2 (matched Wh x the "
+        "grid's gCO2/kWh)"
+    )
+
+
+class BillStatementOut(BaseModel):
+    period: str = Field(description="epoch, hour, day or month (UTC)")
+    since_epoch: int
+    until_epoch: int
+    matched_rule: str = Field(description="which energy counts as matched renewable energy")
+    lines: list[BillOut] = Field(description="oldest first; periods with nothing left out")
+    total: BillOut = Field(description="the lines summed (start: since_epoch's start)")
+
+
+class CampusTotalsOut(BaseModel):
+    since_epoch: int
+    until_epoch: int
+    users: int = Field(description="users with a metered or traded epoch in the range")
+    matched_rule: str
+    total: BillOut = Field(description="every user's bills summed")
+
+
+# --- user notifications (coordinator.notify) ----------------------------------------------
+
+
+class NotificationsIn(BaseModel):
+    """A user's opt-in: an email address and/or a webhook URL (null: none), and the
+    kinds to be told of (order_excluded, trade_settled, energy_minted, gateway_silent,
+    gateway_revoked)."""
+
+    email: str | None = Field(default=None, max_length=254,
+                              pattern=r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")  # fmt: skip
+    webhook_url: str | None = Field(default=None, max_length=2000)
+    kinds: list[str] = Field(default_factory=list, max_length=10)
+
+
+class NotificationsOut(BaseModel):
+    email: str | None
+    webhook_url: str | None
+    kinds: list[str]
+    available_kinds: list[str]
+    email_available: bool = Field(description="whether this coordinator can send emails")
+    webhook_secret_set: bool
+    webhook_secret: str | None = Field(
+        default=None,
+        description="the webhook signing secret, only in the answer that made it: keep it",
+    )
+
+
+class NotificationSecretOut(BaseModel):
+    webhook_secret: str
+
+
+class NotificationTestOut(BaseModel):
+    deliveries: list[str] = Field(description="the idempotency keys of the test messages")
+
+
+class NotificationDeliveryOut(BaseModel):
+    key: str
+    kind: str
+    event_id: str
+    channel: str
+    status: str = Field(description="pending, delivered, parked or dropped")
+    attempts: int
+    last_error: str | None
+    created_at: dt.datetime
+    next_attempt_at: dt.datetime | None
+    delivered_at: dt.datetime | None

@@ -42,6 +42,10 @@ __all__ = [
     "MeterEpochEnergyRow",
     "MeterStateRow",
     "MintGrant",
+    "NotifyCursor",
+    "NotifyOutbox",
+    "NotifySeen",
+    "NotifySubscription",
     "ParamChangeRow",
     "Reading",
     "ReadingSeq",
@@ -464,6 +468,25 @@ class ParamChangeRow(Base):
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
+class TariffSeriesRow(Base):
+    """A series of per-epoch values of one grid parameter, signed by the REC authority's
+    wallet (`coordinator.governance.series`); append-only, `csv` its canonical form."""
+
+    __tablename__ = "tariff_series"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(32))
+    from_epoch: Mapped[int] = mapped_column(BigInteger)
+    epoch_count: Mapped[int] = mapped_column(Integer)
+    csv: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    authority: Mapped[str] = mapped_column(String(44))
+    issued_at: Mapped[int] = mapped_column(BigInteger)
+    signature: Mapped[str] = mapped_column(String(100), unique=True)
+    memo_signature: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
 class AuditEntry(Base):
     """One admin, governance or auth event. Append-only: on PostgreSQL a trigger
     refuses UPDATE and DELETE (migration 0005_api)."""
@@ -612,3 +635,72 @@ class Certificate(Base):
     base_units: Mapped[int] = mapped_column(BigInteger)
     leaf: Mapped[str] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(12))
+
+
+# --- user notifications (coordinator.notify) ---------------------------------------------
+
+
+class NotifySubscription(Base):
+    """A user's opt-in: an email address and/or a webhook URL, and the kinds
+    (comma-separated `coordinator.notify.events.Kind` values). `webhook_secret`
+    signs the webhook's bodies (HMAC-SHA256); made by the server, shown once."""
+
+    __tablename__ = "notify_subscriptions"
+
+    user: Mapped[str] = mapped_column(String(44), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    webhook_secret: Mapped[str | None] = mapped_column(String(80))
+    kinds: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NotifyOutbox(Base):
+    """One notification on one channel, from enqueued to delivered (or parked).
+
+    `key` is the idempotency key of (user, kind, event id, channel): unique, so an
+    event enqueued twice is one row. `status`: pending (due at `next_attempt_at`;
+    claimed by a worker until `lease_until`), delivered, parked (`max_attempts`
+    failed: `last_error` says why) or dropped (the user unsubscribed the channel).
+    `event` is the event as JSON (`at`, `facts`): the message is rendered from it."""
+
+    __tablename__ = "notify_outbox"
+    __table_args__ = (
+        Index("ix_notify_outbox_status_due", "status", "next_attempt_at"),
+        Index("ix_notify_outbox_user_id", "user", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    user: Mapped[str] = mapped_column(String(44))
+    kind: Mapped[str] = mapped_column(String(24))
+    event_id: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(8))
+    event: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class NotifyCursor(Base):
+    """How far the notification producer has read a source (Unix seconds)."""
+
+    __tablename__ = "notify_cursors"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger)
+
+
+class NotifySeen(Base):
+    """Things a source has no time for that the producer has already seen (a revoked
+    gateway): seen once, told once."""
+
+    __tablename__ = "notify_seen"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    item: Mapped[str] = mapped_column(String(100), primary_key=True)

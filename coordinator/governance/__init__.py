@@ -5,6 +5,8 @@
   the memo recording it;
 - `params` (pure): the typed governed parameters, their validation, the text the
   authority's wallet signs to change one, and which value is in force at an epoch;
+- `series` (pure): tariff series, per-epoch values of a grid parameter for a run of
+  epochs, their canonical CSV and signed text, and how they override the schedule;
 - `notes` (pure): free-text notes signed by the authority's wallet, refused when
   they could pass for a record the system writes; `signing`: the wallet check;
 - `store`: controls and parameter changes in the database (`SqlGovernance`), or in
@@ -43,11 +45,23 @@ from coordinator.governance.params import (
     schedule,
 )
 from coordinator.governance.reader import GovernanceReader, defaults_from
+from coordinator.governance.series import (
+    SERIES_PARAMS,
+    TariffSeries,
+    check_series,
+    params_with_series,
+    parse_csv,
+    series_csv,
+    series_hash,
+    series_memo,
+    series_text,
+)
 from coordinator.governance.store import GovernanceSource, MemoryGovernance, SqlGovernance
 
 __all__ = [
     "ALL_SCOPES",
     "NOT_APPLIED",
+    "SERIES_PARAMS",
     "Action",
     "ChangeRefused",
     "ControlConflict",
@@ -63,14 +77,22 @@ __all__ = [
     "ScheduledValue",
     "Scope",
     "SqlGovernance",
+    "TariffSeries",
     "change_memo",
     "change_text",
     "check_change",
     "check_control",
+    "check_series",
     "control_memo",
     "defaults_from",
     "params_at",
+    "params_with_series",
+    "parse_csv",
     "parse_scopes",
     "parse_value",
     "schedule",
+    "series_csv",
+    "series_hash",
+    "series_memo",
+    "series_text",
 ]

@@ -26,6 +26,15 @@ epoch is always judged by the parameters in force then.
 | `rated_power_pct` | % of a meter's rated power | readings received from epoch N on |
 | `lateness_window_s` | seconds | readings received from epoch N on; closing of epochs >= N |
 | `epoch_length_s` | seconds | recorded and validated only (see below) |
+| `grid_import_price` | payment base units per kWh | orders for, and bills of, epochs >= N |
+| `grid_export_price` | payment base units per kWh | orders for, and bills of, epochs >= N |
+| `emission_factor` | gCO2 per kWh of grid energy | avoided emissions of epochs >= N |
+
+The grid prices are the campus's retail (import) and feed-in (export) tariff: the
+grid is the counterparty of last resort, so nobody sells below feed-in or buys above
+retail (`coordinator.market.rules.orders.check_grid_band`), and bills price what the
+market did not cover against them (`coordinator.lifecycle.bills`). Both are whole
+multiples of 1000 (0.001 credit per kWh), so a whole Wh costs a whole base unit.
 
 The epoch length is fixed per deployment (`GTX_EPOCH_LENGTH_S`): epoch numbers
 are `unix time // length` everywhere (readings, orders, clearings, mints), so
@@ -47,6 +56,7 @@ from coordinator.market.rules.orders import MarketRules, PricingRule
 from coordinator.readings.oracle.config import OracleConfig
 
 __all__ = [
+    "GRID_PRICE_STEP",
     "MAX_AGE_S",
     "MAX_SKEW_S",
     "MIN_LEAD_EPOCHS",
@@ -57,6 +67,7 @@ __all__ = [
     "ScheduledValue",
     "change_memo",
     "change_text",
+    "check_band",
     "check_change",
     "params_at",
     "parse_value",
@@ -82,6 +93,9 @@ class Param(StrEnum):
     PRICE_MAX = "price_max"
     RATED_POWER_PCT = "rated_power_pct"
     LATENESS_WINDOW_S = "lateness_window_s"
+    GRID_IMPORT_PRICE = "grid_import_price"
+    GRID_EXPORT_PRICE = "grid_export_price"
+    EMISSION_FACTOR = "emission_factor"
 
 
 # Recorded, validated and reported, but not applied (see the module doc).
@@ -99,7 +113,13 @@ _RANGES = {
     Param.PRICE_MAX: (1, 10**15),
     Param.RATED_POWER_PCT: (1, 1000),
     Param.LATENESS_WINDOW_S: (60, 30 * _SECONDS_PER_DAY),
+    Param.GRID_IMPORT_PRICE: (1000, 10**15),
+    Param.GRID_EXPORT_PRICE: (0, 10**15),
+    Param.EMISSION_FACTOR: (0, 10_000),
 }
+# Grid prices are whole multiples of this (0.001 credit per kWh): Wh x price / 1000
+# is then a whole payment base unit, so bills are exact.
+GRID_PRICE_STEP = 1000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,12 +136,19 @@ class GovernedParams:
     price_max: int = 10**12
     rated_power_pct: int = 100
     lateness_window_s: int = 7 * _SECONDS_PER_DAY
+    grid_import_price: int = 250_000
+    grid_export_price: int = 60_000
+    emission_factor: int = 400
 
     def market_rules(self) -> MarketRules:
         return MarketRules(lot=self.lot, tick=self.tick, pricing=self.pricing, k=self.k)
 
     def price_band(self) -> tuple[int, int]:
         return self.price_min, self.price_max
+
+    def grid_band(self) -> tuple[int, int]:
+        """(feed-in, retail): what the grid pays for and charges for a kWh."""
+        return self.grid_export_price, self.grid_import_price
 
     def oracle_config(self, base: OracleConfig) -> OracleConfig:
         """`base` (the deployment's oracle limits) with the governed ones."""
@@ -193,6 +220,10 @@ def _value(name: Param, text: str) -> object:
         raise ChangeRefused("invalid_value", f"{name} must lie between {low} and {high}")
     if name is Param.EPOCH_LENGTH_S and _SECONDS_PER_DAY % value:
         raise ChangeRefused("invalid_value", "epoch_length_s must divide a day (86400 s)")
+    if name in (Param.GRID_IMPORT_PRICE, Param.GRID_EXPORT_PRICE) and value % GRID_PRICE_STEP:
+        raise ChangeRefused(
+            "invalid_value", f"{name} must be a multiple of {GRID_PRICE_STEP} (0.001 credit/kWh)"
+        )
     return value
 
 
@@ -237,12 +268,20 @@ def params_at(
     return params
 
 
-def _check_band(params: GovernedParams, epoch: int) -> None:
+def check_band(params: GovernedParams, epoch: int) -> None:
+    """ChangeRefused when `params` (those in force at `epoch`) are inconsistent: an
+    inverted price band, or a feed-in price above retail."""
     if params.price_min > params.price_max:
         raise ChangeRefused(
             "invalid_value",
             f"from epoch {epoch} price_min {params.price_min} would exceed "
             f"price_max {params.price_max}",
+        )
+    if params.grid_export_price > params.grid_import_price:
+        raise ChangeRefused(
+            "invalid_value",
+            f"from epoch {epoch} the feed-in price {params.grid_export_price} would exceed "
+            f"the retail price {params.grid_import_price}",
         )
 
 
@@ -282,7 +321,7 @@ def check_change(
     after = [*changes, change]
     boundaries = sorted({c.from_epoch for c in after if c.from_epoch >= change.from_epoch})
     for epoch in boundaries:
-        _check_band(params_at(defaults, after, epoch), epoch)
+        check_band(params_at(defaults, after, epoch), epoch)
     return replace(change, name=name)
 
 

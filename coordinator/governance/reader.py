@@ -14,7 +14,8 @@ from typing import Generic, TypeVar
 
 from coordinator.config import Settings
 from coordinator.governance.controls import Controls, Scope
-from coordinator.governance.params import GovernedParams, ParamChange, params_at
+from coordinator.governance.params import GovernedParams, ParamChange
+from coordinator.governance.series import TariffSeries, params_with_series
 from coordinator.governance.store import GovernanceSource
 from coordinator.market.orders_service import PlacementTerms
 
@@ -26,7 +27,11 @@ T = TypeVar("T")
 def defaults_from(settings: Settings) -> GovernedParams:
     """The parameters in force where no change says otherwise."""
     return GovernedParams(
-        epoch_length_s=settings.epoch_length_s, lateness_window_s=settings.lateness_window_s
+        epoch_length_s=settings.epoch_length_s,
+        lateness_window_s=settings.lateness_window_s,
+        grid_import_price=settings.grid_import_price,
+        grid_export_price=settings.grid_export_price,
+        emission_factor=settings.emission_factor,
     )
 
 
@@ -62,11 +67,13 @@ class GovernanceReader:
         self.defaults = defaults
         self._controls = _Cached(source.controls, ttl_s, clock)
         self._changes = _Cached(source.param_changes, ttl_s, clock)
+        self._series = _Cached(source.tariff_series, ttl_s, clock)
 
     def forget(self) -> None:
         """Read the database again at the next call (after this process changed it)."""
         self._controls.forget()
         self._changes.forget()
+        self._series.forget()
 
     async def controls(self) -> Controls:
         return await self._controls.get()
@@ -74,13 +81,25 @@ class GovernanceReader:
     async def changes(self) -> list[ParamChange]:
         return await self._changes.get()
 
+    async def series(self) -> list[TariffSeries]:
+        return await self._series.get()
+
     async def params_at(self, epoch: int) -> GovernedParams:
-        return params_at(self.defaults, await self.changes(), epoch)
+        changes, series = await self.changes(), await self.series()
+        return params_with_series(self.defaults, changes, series, epoch)
+
+    async def schedule(self) -> Callable[[int], GovernedParams]:
+        """The parameters in force per epoch, from the schedule and series read now (for
+        callers that ask about many epochs at once, e.g. bills)."""
+        changes, series = await self.changes(), await self.series()
+        return lambda epoch: params_with_series(self.defaults, changes, series, epoch)
 
     def known_params_at(self, epoch: int) -> GovernedParams:
         """`params_at` from the schedule last read (for synchronous callers, e.g. the
         epoch closer in its thread); refreshed by any async read."""
-        return params_at(self.defaults, self._changes.last([]), epoch)
+        return params_with_series(
+            self.defaults, self._changes.last([]), self._series.last([]), epoch
+        )
 
     def lateness_at(self, epoch: int) -> int:
         """The lateness window that bounds where epoch `epoch`'s readings can be: the
@@ -96,5 +115,8 @@ class GovernanceReader:
         params = await self.params_at(epoch)
         controls = await self.controls()
         return PlacementTerms(
-            params.market_rules(), params.price_band(), controls.refusal(Scope.ORDERS)
+            params.market_rules(),
+            params.price_band(),
+            controls.refusal(Scope.ORDERS),
+            grid_band=params.grid_band(),
         )

@@ -14,10 +14,11 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from coordinator.db.models import MarketControl, ParamChangeRow
+from coordinator.db.models import MarketControl, ParamChangeRow, TariffSeriesRow
 from coordinator.governance.controls import Controls, Pause, Scope
 from coordinator.governance.errors import ControlConflict
 from coordinator.governance.params import Param, ParamChange
+from coordinator.governance.series import TariffSeries, parse_csv, series_csv, series_hash
 
 __all__ = ["GovernanceSource", "MemoryGovernance", "SqlGovernance"]
 
@@ -37,6 +38,10 @@ class GovernanceSource(Protocol):
 
     def param_changes(self) -> list[ParamChange]:
         """Every change, in the order recorded."""
+        ...
+
+    def tariff_series(self) -> list[TariffSeries]:
+        """Every tariff series, in the order recorded."""
         ...
 
 
@@ -115,6 +120,43 @@ class SqlGovernance:
             return False
         return True
 
+    def tariff_series(self) -> list[TariffSeries]:
+        t = TariffSeriesRow
+        query = select(t.csv, t.authority, t.issued_at, t.signature).order_by(t.id)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        out = []
+        for r in rows:
+            name, from_epoch, values = parse_csv(r.csv)
+            out.append(
+                TariffSeries(name=name, from_epoch=from_epoch, values=values,
+                             authority=r.authority, issued_at=r.issued_at,
+                             signature=r.signature)
+            )  # fmt: skip
+        return out
+
+    def add_tariff_series(
+        self, series: TariffSeries, memo_signature: str, now: dt.datetime, *, also: Also = None
+    ) -> bool:
+        """Record `series`; False (nothing written) when its signature was recorded before."""
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    insert(TariffSeriesRow).values(
+                        name=series.name.value, from_epoch=series.from_epoch,
+                        epoch_count=len(series.values),
+                        csv=series_csv(series.name, series.from_epoch, series.values),
+                        sha256=series_hash(series), authority=series.authority,
+                        issued_at=series.issued_at, signature=series.signature,
+                        memo_signature=memo_signature, recorded_at=now,
+                    )
+                )  # fmt: skip
+                if also is not None:
+                    also(conn)
+        except IntegrityError:
+            return False
+        return True
+
     def has_signature(self, signature: str) -> bool:
         with self._engine.connect() as conn:
             found = conn.execute(
@@ -129,6 +171,7 @@ class MemoryGovernance:
     def __init__(self) -> None:
         self.state = Controls()
         self.changes: list[ParamChange] = []
+        self.series: list[TariffSeries] = []
         self.reads = 0
 
     def controls(self) -> Controls:
@@ -137,6 +180,9 @@ class MemoryGovernance:
 
     def param_changes(self) -> list[ParamChange]:
         return list(self.changes)
+
+    def tariff_series(self) -> list[TariffSeries]:
+        return list(self.series)
 
     def pause(self, *pauses: Pause) -> None:
         self.state = Controls({**self.state.pauses, **{p.scope: p for p in pauses}})

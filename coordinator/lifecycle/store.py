@@ -1,5 +1,5 @@
 """The lots, retirements and certificates in the database: the repository the
-retirement service (`coordinator.lifecycle.retirement`) loads from and writes to.
+retirement service (`coordinator.onchain.retirement`) loads from and writes to.
 It decides nothing: the matching is `coordinator.lifecycle.matching`'s.
 
 Each event that changes lots is written in the same transaction as its

@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 
 from coordinator.market.records import OrderStatus, OrderView
 from coordinator.market.rules.orders import Side
+from coordinator.ops.metrics import REDIS_ERRORS
 
 __all__ = ["BookCache", "NullBookCache", "RedisBookCache", "book_snapshot"]
 
@@ -63,6 +64,7 @@ class RedisBookCache:
         try:
             await self._redis.set(self.key(epoch), snapshot, ex=self._ttl_s)
         except (RedisError, OSError) as exc:
+            REDIS_ERRORS.labels("order_book").inc()
             if self.healthy:
                 log.warning("Redis unavailable, order-book snapshot skipped: %s", exc)
             self.healthy = False

@@ -112,7 +112,10 @@ async def clear(ctx: MarketContext, epoch: int) -> ClearingView:
     await ctx.cache.put(epoch, book_snapshot(epoch, ()))
     view = await asyncio.to_thread(ctx.store.get_clearing, epoch)
     assert view is not None
-    metrics.record_clearing(epoch, view.clearing_price, view.volume)
+    metrics.record_clearing(
+        epoch, view.clearing_price, view.volume,
+        orders=view.order_count, matches=view.match_count, turnover=view.turnover,
+    )  # fmt: skip
     return view
 
 

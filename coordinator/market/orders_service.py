@@ -46,11 +46,13 @@ from coordinator.market.rules.orders import (
     MarketRules,
     Order,
     Side,
+    check_grid_band,
     check_price_band,
     validate_order,
 )
 from coordinator.market.rules.snapshot import ACCOUNT_FROZEN
 from coordinator.market.store import MarketStore
+from coordinator.ops import metrics
 from programs.errors import TransactionFailed
 from programs.ledger.base import Ledger
 from programs.roles.deployment import Deployment
@@ -84,11 +86,14 @@ def _utcnow() -> dt.datetime:
 class PlacementTerms:
     """What an order for one epoch must meet when it is placed: the market rules and
     price band in force for that epoch, and whether placing is paused (`paused` says
-    why) - the governed parameters and emergency controls, as the caller read them."""
+    why) - the governed parameters and emergency controls, as the caller read them.
+    `grid_band` is (feed-in, retail) in force for the epoch: no sell below the one,
+    no buy above the other (None: no grid tariff, as in the market's own tests)."""
 
     rules: MarketRules
     price_band: tuple[int, int] | None = None
     paused: str | None = None
+    grid_band: tuple[int, int] | None = None
 
 
 Terms = Callable[[int], Awaitable[PlacementTerms]]
@@ -185,6 +190,7 @@ async def place_order(
         max_epochs_ahead=ctx.max_epochs_ahead,
     )
     check_price_band(order, terms.price_band)
+    check_grid_band(order, terms.grid_band)
     if quantity > _I64_MAX:
         raise OrderError(QUANTITY_TOO_LARGE, "quantity exceeds 2**63 - 1 base units")
     if await asyncio.to_thread(ctx.store.is_cleared, epoch):
@@ -201,6 +207,7 @@ async def place_order(
         expires_at=expires_at,
         now=ctx.clock(),
     )
+    metrics.ORDERS_PLACED.labels(side.value).inc()
     await _activate(ctx, owner, escrow)
     placed = await asyncio.to_thread(ctx.store.get_order, order.order_id)
     assert placed is not None

@@ -173,11 +173,14 @@ async def open_readonly(
         yield ledger, deployment
 
 
-def market_context(chain: Chain, engine: Engine) -> MarketContext:
+def market_context(
+    chain: Chain, engine: Engine, defaults: GovernedParams | None = None
+) -> MarketContext:
     """The market service's context on this chain. The platform's fee payer pays
     (and co-signs) users' approvals, so users need no SOL to trade. Orders are
-    placed under the governed parameters and emergency controls in force."""
-    governance = GovernanceReader(SqlGovernance(engine), GovernedParams())
+    placed under the governed parameters and emergency controls in force, over
+    `defaults` (the deployment's, `governance.defaults_from(settings)`)."""
+    governance = GovernanceReader(SqlGovernance(engine), defaults or GovernedParams())
     return MarketContext(
         SqlMarketStore(engine), chain.ledger, chain.deployment, fee_payer=chain.keys.payer,
         terms=governance.placement_terms,

@@ -5,7 +5,7 @@ exported energy (1 Wh = 10^6 base units) and post the epoch's Merkle root as
 an attestation, each as an exactly-once chain job; on every pass, mint what was
 withheld from accounts since thawed (`coordinator.onchain.minting`); then retire
 each minted epoch's matched consumption and commit its certificates
-(`coordinator.lifecycle.retirement`, unless `GTX_RETIREMENT_POLICY=off`). At each
+(`coordinator.onchain.retirement`, unless `GTX_RETIREMENT_POLICY=off`). At each
 epoch's gate closure: clear the market for it and settle the matches
 (`coordinator.market.run_market_epoch`, idempotent). Minting, clearing and
 settlement each run only while the REC authority has not paused them, with the
@@ -31,12 +31,14 @@ from coordinator.config import Settings
 from coordinator.db.locks import CHAIN_LEADER_LOCK
 from coordinator.governance import GovernanceReader, Scope, SqlGovernance, defaults_from
 from coordinator.lifecycle.matching import MatchingPolicy, Window
-from coordinator.lifecycle.retirement import retire_epochs
+from coordinator.lifecycle.statements import Statements
+from coordinator.lifecycle.usage_store import SqlUsage
 from coordinator.market import SettlementKeys, resume_market
 from coordinator.market.clearing_service import Publish
 from coordinator.onchain.governed import GovernedMarket
 from coordinator.onchain.ledger import Chain, market_context, open_chain
 from coordinator.onchain.minting import mint_closed_epochs, mint_withheld
+from coordinator.onchain.retirement import retire_epochs
 from coordinator.readings.oracle import epoch_of
 from programs.errors import LedgerError
 
@@ -95,13 +97,13 @@ async def run_chain_worker(
             tg.create_task(alongside(), name="leader-alongside")
         if on_chain is not None:
             on_chain(chain)
-        ctx = market_context(chain, engine)
+        ctx = market_context(chain, engine, defaults_from(settings))
         # The settlement authority is its own fee payer: one signature per transaction.
         authority = chain.keys.settlement_authority
         keys = SettlementKeys(payer=authority, settlement_authority=authority)
         # Under the REC authority's emergency controls and governed parameters.
-        market = GovernedMarket(ctx, keys, governance_reader(settings, engine),
-                                publish=publish, root=settings.topic_root)  # fmt: skip
+        reader = governance_reader(settings, engine)
+        market = GovernedMarket(ctx, keys, reader, publish=publish, root=settings.topic_root)
         controls = await market.read()
         policy = retirement_policy(settings)
         await resume_market(ctx, keys, publish=publish, root=settings.topic_root,
@@ -114,8 +116,13 @@ async def run_chain_worker(
             try:
                 await market.read()
                 if market.may_mint:
-                    for epoch in await mint_closed_epochs(chain, engine):
+                    minted = await mint_closed_epochs(chain, engine)
+                    for epoch in minted:
                         await _report(on_epoch, "minted", epoch)
+                    if minted:
+                        bills = Statements(SqlUsage(engine), await reader.schedule(),
+                                           length_s=settings.epoch_length_s)  # fmt: skip
+                        await bills.record_last_day(max(minted))
                     for grant in await mint_withheld(chain, engine):
                         await _report(on_epoch, "withheld_minted", grant.epoch)
                 if policy is not None and market.may_retire:

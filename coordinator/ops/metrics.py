@@ -22,6 +22,8 @@ from prometheus_client import (
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
+from sqlalchemy import event, exc
+from sqlalchemy.engine import Engine, ExceptionContext
 
 from coordinator.errors import ConfigError
 
@@ -32,6 +34,10 @@ __all__ = [
     "DUPLICATES",
     "EPOCHS_CLOSED",
     "INGEST_LATENCY",
+    "NOTIFY_ATTEMPTS",
+    "NOTIFY_FAILURES",
+    "NOTIFY_OLDEST_PENDING",
+    "NOTIFY_OUTBOX",
     "READINGS_ACCEPTED",
     "READINGS_REJECTED",
     "BatchHistogram",
@@ -161,12 +167,43 @@ MINT_WITHHELD = Gauge(
     ["reason"],
 )
 ALERTS = Counter("gtx_alerts", "Alerts raised by this instance, by kind", ["kind"])
+# User notifications (coordinator.notify): the outbox is shared by every instance, so
+# the gauges are the whole backlog as this instance last counted it, not its share.
+NOTIFY_OUTBOX = Gauge(
+    "gtx_notify_outbox", "Notification deliveries in the outbox, by status", ["status"]
+)
+NOTIFY_OLDEST_PENDING = Gauge(
+    "gtx_notify_oldest_pending_seconds", "Age of the oldest pending notification delivery"
+)
+NOTIFY_ATTEMPTS = Counter(
+    "gtx_notify_attempts",
+    "Notification delivery attempts by this instance, by channel and outcome "
+    "(delivered, failed, parked, dropped)",
+    ["channel", "outcome"],
+)
+NOTIFY_FAILURES = Counter(
+    "gtx_notify_loop_failures",
+    "Unexpected errors in the notification worker's loops (logged with their traceback; "
+    "the loop goes on)",
+    ["loop"],
+)
 
 
-def record_clearing(epoch: int, clearing_price: int | None, volume: int) -> None:
+def record_clearing(
+    epoch: int,
+    clearing_price: int | None,
+    volume: int,
+    *,
+    orders: int = 0,
+    matches: int = 0,
+    turnover: int = 0,
+) -> None:
     """Count a new clearing of `epoch` (call once, when it is first stored)."""
     CLEARED_EPOCH.set(epoch)
     CLEARED_ENERGY.inc(volume)
+    CLEARED_ORDERS.inc(orders)
+    CLEARED_MATCHES.inc(matches)
+    CLEARED_TURNOVER.inc(turnover)
     if clearing_price is None:
         EPOCHS_CLEARED.labels("no_trade").inc()
     else:
@@ -220,3 +257,144 @@ RETIREMENT_UNTRACED = Counter(
     "gtx_retirement_untraced",
     "Passes on which a settled trade could not be traced to the seller's lots (retirement waits)",
 )
+
+
+# --- bills against the grid (issue 21): the campus's last day, as the leader last summed it
+
+__all__ += ["CAMPUS_AVOIDED_CO2", "CAMPUS_BILLS", "record_campus_bills"]
+
+CAMPUS_BILLS = Gauge(
+    "gtx_campus_bill_last_day",
+    "The campus's bills over the closed epochs of the last day, payment base units, by "
+    "part: grid_only (what the grid alone would have billed), actual (market and grid), "
+    "savings (grid_only - actual)",
+    ["part"],
+)
+CAMPUS_AVOIDED_CO2 = Gauge(
+    "gtx_campus_avoided_co2_last_day_mg",
+    "Emissions avoided by matched renewable energy over the closed epochs of the last day, mgCO2",
+)
+
+
+def record_campus_bills(grid_only: int, actual: int, savings: int, avoided_mg: int) -> None:
+    CAMPUS_BILLS.labels("grid_only").set(grid_only)
+    CAMPUS_BILLS.labels("actual").set(actual)
+    CAMPUS_BILLS.labels("savings").set(savings)
+    CAMPUS_AVOIDED_CO2.set(avoided_mg)
+
+
+# --- operators' alerting (issue 23): what the Prometheus rules in deploy/prometheus watch --
+
+__all__ += [
+    "ALERTS_FIRING",
+    "API_REQUEST_SECONDS",
+    "DATABASE_ERRORS",
+    "EPOCH_LENGTH",
+    "EPOCH_STAGE_END",
+    "LEDGER_PENDING_OLDEST",
+    "REDIS_ERRORS",
+    "TRADING_FINDINGS",
+    "record_alerts_firing",
+    "watch_database",
+]
+
+API_REQUEST_SECONDS = Histogram(
+    "gtx_api_request_seconds",
+    "API requests, arrival to the last byte of the response, by route template, method "
+    "and status class (2xx, 4xx, 5xx); live event streams are left out",
+    ["route", "method", "status"],
+    # Around the 200 ms p95 budget, finer where the budget is decided.
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2.5, 5, 10),
+)
+DATABASE_ERRORS = Counter(
+    "gtx_database_errors",
+    "Database calls that failed, by kind (connection: the server unreachable or the "
+    "connection lost; other: any other driver error)",
+    ["kind"],
+)
+REDIS_ERRORS = Counter(
+    "gtx_redis_errors",
+    "Redis calls that failed and fell back (memory, a later flush), by component",
+    ["component"],
+)
+ALERTS_FIRING = Gauge(
+    "gtx_alerts_firing",
+    "Alerts of the alert monitor firing now, by kind (set by the chain leader; 0 elsewhere)",
+    ["kind"],
+)
+EPOCH_LENGTH = Gauge("gtx_epoch_length_seconds", "Length of an epoch, seconds")
+EPOCH_STAGE_END = Gauge(
+    "gtx_epoch_stage_end_timestamp_seconds",
+    "End (Unix seconds) of the newest epoch that completed a stage (closed, cleared, "
+    "minted, settled), as the database says; set by the chain leader",
+    ["stage"],
+)
+LEDGER_PENDING_OLDEST = Gauge(
+    "gtx_ledger_pending_oldest_seconds",
+    "Age of the oldest ledger transaction planned or sent and not yet confirmed or "
+    "failed, seconds (0 when none); set by the chain leader",
+)
+TRADING_FINDINGS = Counter(
+    "gtx_trading_findings",
+    "Abnormal trading found in cleared epochs, by kind (self_dealing, off_band_order, "
+    "dominant_party, volume_spike)",
+    ["kind"],
+)
+
+
+def record_alerts_firing(kinds: Iterable[str], firing: Iterable[str]) -> None:
+    """Set the firing gauge of every kind in `kinds` to how often it occurs in `firing`."""
+    counts = Tally(firing)
+    for kind in kinds:
+        ALERTS_FIRING.labels(kind).set(counts.get(kind, 0))
+
+
+def watch_database(engine: Engine) -> None:
+    """Count every failed call of `engine` in `gtx_database_errors_total` (connection
+    failures included: SQLAlchemy reports those through the same event)."""
+
+    def count(context: ExceptionContext) -> None:
+        # psycopg raises OperationalError for a refused or lost connection, and
+        # SQLAlchemy marks a lost one as a disconnect.
+        connection = context.is_disconnect or isinstance(
+            context.sqlalchemy_exception, exc.OperationalError | exc.InterfaceError
+        )
+        DATABASE_ERRORS.labels("connection" if connection else "other").inc()
+
+    event.listen(engine, "handle_error", count)
+
+
+# --- the operators' dashboards (issue 23): energy, market activity, users -----------------
+
+__all__ += [
+    "CLEARED_MATCHES",
+    "CLEARED_ORDERS",
+    "CLEARED_TURNOVER",
+    "CLOSED_ENERGY",
+    "CLOSED_MINT",
+    "ORDERS_PLACED",
+    "record_closed_epoch",
+]
+
+CLOSED_ENERGY = Counter(
+    "gtx_closed_energy_wh",
+    "Energy metered in closed epochs, Wh, by direction (export: generation fed to the "
+    "grid; import: consumption drawn from it)",
+    ["direction"],
+)
+CLOSED_MINT = Counter(
+    "gtx_closed_mint_base_units", "Energy tokens due for closed epochs, energy-token base units"
+)
+CLEARED_ORDERS = Counter("gtx_cleared_orders", "Orders that entered clearings")
+CLEARED_MATCHES = Counter("gtx_cleared_matches", "Matches (trades) made by clearings")
+CLEARED_TURNOVER = Counter(
+    "gtx_cleared_turnover_base_units", "Payment matched by clearings, payment base units"
+)
+ORDERS_PLACED = Counter("gtx_orders_placed", "Orders accepted from users, by side", ["side"])
+
+
+def record_closed_epoch(import_wh: int, export_wh: int, mint_base_units: int) -> None:
+    """Count a newly closed epoch's totals (call once, when it is stored)."""
+    CLOSED_ENERGY.labels("import").inc(import_wh)
+    CLOSED_ENERGY.labels("export").inc(export_wh)
+    CLOSED_MINT.inc(mint_base_units)

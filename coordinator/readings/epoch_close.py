@@ -189,6 +189,11 @@ class EpochCloser:
                 )
             closed.append(result)
             metrics.EPOCHS_CLOSED.inc()
+            metrics.record_closed_epoch(
+                result.summary.total_import_wh,
+                result.summary.total_export_wh,
+                result.summary.mint_base_units,
+            )
             log.info(
                 "epoch closed: %d readings, export %d Wh, root %s",
                 result.reading_count,

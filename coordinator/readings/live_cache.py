@@ -19,7 +19,7 @@ import logging
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from coordinator.ops.metrics import CACHE_FAILURES
+from coordinator.ops.metrics import CACHE_FAILURES, REDIS_ERRORS
 from coordinator.readings.ingest.outcome import BatchOutcome, LatestReading
 
 __all__ = ["LatestReading", "LiveCache", "merge_batch"]
@@ -114,6 +114,7 @@ class LiveCache:
                 log.warning("Redis unavailable, caching later: %s", exc)
             self.healthy = False
             CACHE_FAILURES.inc()
+            REDIS_ERRORS.labels("live_cache").inc()
             return False
         if not self.healthy:
             log.info("Redis reachable, cache up to date")

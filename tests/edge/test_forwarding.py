@@ -26,7 +26,7 @@ from wire.reading import decode_payload
 
 KEY = DeviceKey.generate()
 TOPIC = topics.gateway_readings("t", KEY.gateway_id)
-ACK, LOST_ACK, BREAK = Delivery.ACK, Delivery.LOST_ACK, Delivery.BREAK
+ACK, LOST_ACK, BREAK, REFUSED = Delivery.ACK, Delivery.LOST_ACK, Delivery.BREAK, Delivery.REFUSED
 
 
 class WatchedOutbox(Outbox):
@@ -98,8 +98,11 @@ async def _forward(state: Path, polls: int, plan: Sequence[Delivery]) -> Forward
         run = asyncio.create_task(agent.run())  # polls once more at start
 
         def all_acknowledged() -> bool:
+            # The poll at start counts too: stopping before it stored its
+            # readings would leave them (safely) in the outbox for next time.
             acked = {_seq(p) for t, p in broker.acks if t == TOPIC}
-            return outbox.depth() == 0 and acked >= set(range(1, outbox.next_seq()))
+            started = agent.stats.polls > polls
+            return started and outbox.depth() == 0 and acked >= set(range(1, outbox.next_seq()))
 
         await async_wait_until(all_acknowledged, within_s=20, what="every reading acknowledged")
         made |= {_seq(p): p for t, p, _ in broker.messages if t == TOPIC and _seq(p) not in made}
@@ -160,6 +163,18 @@ async def test_a_lost_puback_keeps_the_reading_and_sends_the_same_bytes_again(
     assert _connection_seqs(result.broker, 2)[0] == (2, "ack")
     at_broker = [p for p in result.broker.payloads(TOPIC) if _seq(p) == 2]
     assert at_broker == [result.made[2]] * 2  # a duplicate for the coordinator, not a new reading
+
+
+async def test_a_refused_publish_keeps_the_reading_and_sends_it_again(tmp_path: Path) -> None:
+    # An MQTT 5 PUBACK with a failure code (an ACL denial, a quota) is no
+    # acknowledgement: aiomqtt completes such a publish, the publisher must not.
+    result = await _forward(tmp_path, 3, [ACK, REFUSED])
+    _check_the_rule(result)
+    first = _connection_seqs(result.broker, 1)
+    assert first[:2] == [(1, "ack"), (2, "refused")]
+    assert {what for _, what in first[2:]} == {"refused"}  # the topic stays denied
+    assert _connection_seqs(result.broker, 2)[0] == (2, "ack")
+    assert sorted(_seq(p) for p in result.broker.payloads(TOPIC)) == sorted(result.made)
 
 
 async def test_a_disconnect_after_some_acknowledgements_in_a_long_backlog(tmp_path: Path) -> None:

@@ -12,6 +12,9 @@ import aiomqtt
 import pytest
 
 from coordinator.devices.broker_accounts import PasswordFileBroker, mosquitto_hash, render_acl
+from edge.config import BrokerConfig
+from edge.errors import BrokerRefusedError
+from edge.publisher import MqttPublisher
 from provisioning.keys import Signer
 from tests.utils.mosquitto import PrivateBroker, private_broker
 from wire import topics
@@ -95,6 +98,22 @@ async def test_gateway_cannot_publish_under_another_gateway(secured: Secured) ->
         topics.gateway_readings(ROOT, a),  # its own topic: allowed, so the marker arrives
     )
     assert got == []
+
+
+async def test_the_gateway_publisher_reports_a_denied_publish_as_refused(secured: Secured) -> None:
+    # Mosquitto acknowledges a denied MQTT 5 publish with "Not authorized";
+    # the gateway's publisher must not take that PUBACK as delivery (its
+    # outbox would forget a reading the broker dropped).
+    (a, a_pw), (b, _) = secured.gateways.items()
+    config = BrokerConfig(
+        port=secured.broker.port, username=a, password=a_pw, topic_root=ROOT, ack_timeout_s=5
+    )
+    async with MqttPublisher(config, a) as publisher:
+        await publisher.publish(topics.gateway_readings(ROOT, a), b"own topic")
+        with pytest.raises(BrokerRefusedError, match="Not authorized") as refused:
+            await publisher.publish(topics.gateway_readings(ROOT, b), b"another's topic")
+        assert refused.value.topic == topics.gateway_readings(ROOT, b)
+        await publisher.publish(topics.gateway_readings(ROOT, a), b"still usable")
 
 
 async def test_operator_reads_everything_and_cannot_publish(secured: Secured) -> None:

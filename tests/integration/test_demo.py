@@ -67,6 +67,22 @@ def _check(out: str) -> None:
     retired = re.search(r"retired (\d+) base units in (\d+) certificates, minted = held", out)
     assert retired is not None, out[-3000:]
     assert re.search(r"retired: [\d.]+ kWh of [\d.]+ kWh imported met by tokens", out)
+    # Issue 21: every closed epoch's bills against the grid add up (any mismatch fails
+    # "balances reconcile" above) and money only changed hands. (The demo's buyers buy
+    # more than their meters import in an 8 s epoch: the surplus is a cost in the bill,
+    # so its savings may be of either sign.)
+    bills = re.search(
+        r"bills of (\d+) users over (\d+) closed epochs: grid-only (-?\d+), actual (-?\d+), "
+        r"savings (-?\d+) payment base units; market paid (\d+), received (\d+); "
+        r"avoided (\d+) mgCO2",
+        out,
+    )
+    assert bills is not None, out[-3000:]
+    _, closed, grid_only, actual, savings, paid, received, avoided = map(int, bills.groups())
+    assert closed >= 4
+    assert grid_only - actual == savings
+    assert paid == received > 0
+    assert avoided > 0
     accepted = [int(n) for n in re.findall(r"accepted so far (\d+), rejected 0\)", out)]
     assert accepted
     assert accepted[-1] > 0

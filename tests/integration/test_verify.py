@@ -126,8 +126,9 @@ async def _market(chain: Chain, engine: Engine, epoch: int) -> None:
                       grants=[(s.pubkey(), 5 * KWH) for s in sellers])  # fmt: skip
     await mint_payment(ledger, deployment, payer=keys.payer, rec_authority=keys.rec_authority,
                        grants=[(b.pubkey(), 10**6) for b in buyers])  # fmt: skip
-    book = [(sellers[0], Side.SELL, 2, 30_000), (sellers[1], Side.SELL, 1, 25_000),
-            (buyers[0], Side.BUY, 2, 40_000), (buyers[1], Side.BUY, 2, 28_000)]  # fmt: skip
+    # Inside the grid's band (feed-in 0.06, retail 0.25 credit/kWh by default).
+    book = [(sellers[0], Side.SELL, 2, 90_000), (sellers[1], Side.SELL, 1, 85_000),
+            (buyers[0], Side.BUY, 2, 100_000), (buyers[1], Side.BUY, 2, 88_000)]  # fmt: skip
     for user, side, kwh, price in book:
         placed = await place_order(
             ctx, owner=str(user.pubkey()), side=side, epoch=epoch, quantity=kwh * KWH,

@@ -11,7 +11,7 @@ from programs.roles.deployment import Deployment
 from programs.roles.retirement import build_burns, build_certify, certify_memo, retire_memo
 from programs.txsize import MAX_TRANSACTION_SIZE as TX_LIMIT
 
-BURNS_PER_TRANSACTION = 16  # coordinator.lifecycle.retirement's batch
+BURNS_PER_TRANSACTION = 16  # coordinator.onchain.retirement's batch
 
 
 def _deployment(authority: Keypair) -> Deployment:

@@ -81,6 +81,8 @@ TOOLS: dict[str, Tool] = {
         _on_path("npm", "npm"),
         _on_path("openssl", "openssl"),
         Tool("pg_ctlcluster", "postgresql", _pg_ctlcluster),
+        _on_path("promtool", "prometheus"),
+        _on_path("amtool", "prometheus-alertmanager"),
         _on_path("redis-server", "redis-server"),
         _on_path("systemd-analyze", "systemd"),
     )

@@ -59,10 +59,11 @@ _ARGS = [
 ]
 _GATEWAYS, _METERS, _SEED = 1, 4, 7
 _EPOCH_S, _POLL_S = 8, 2
-# One lot (1 Wh): sellers offer a few Wh from an 8 s epoch's PV; the bid tops every ask.
-_BUY_KWH, _BID = "0.001", "1.000"
+# One lot (1 Wh): sellers offer a few Wh from an 8 s epoch's PV; the bid tops every ask
+# and stays at the grid's retail price (0.25 credit/kWh by default), the most a bid may.
+_BUY_KWH, _BID = "0.001", "0.250"
 _DESKTOP, _PHONE = 1200, 360
-_SIGNED_IN_PAGES = ("market", "energy", "trade", "trades", "epochs", "admin")
+_SIGNED_IN_PAGES = ("market", "energy", "trade", "trades", "epochs", "notifications", "admin")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -364,9 +365,18 @@ def test_sign_in_then_energy_balances_order_trade_and_its_transaction(
     _show(page, "tx", "document.querySelector('.facts')?.innerText.includes('succeeded')",
           shot=artifacts / f"transaction-{_DESKTOP}.png", go=False)  # fmt: skip
 
+    # Once its epoch closes, the purchase is on the user's bill against the grid.
+    _show(page, "energy",
+          "[...document.querySelectorAll('#bill tbody tr')].some((tr) =>"
+          " parseFloat(tr.cells[3]?.innerText) > 0)",
+          within_s=45, shot=artifacts / f"energy-bill-{_DESKTOP}.png")  # fmt: skip
+    assert "Saved against the grid" in page.inner_text("#bill")
+    assert "CO\u2082 avoided" in page.inner_text("#bill")
+
     _show(page, "epochs", "document.querySelectorAll('#page tbody tr').length > 1",
           shot=artifacts / f"epochs-{_DESKTOP}.png")  # fmt: skip
-    _show(page, "admin", "document.querySelector('#page').innerText.includes('Gateways')",
+    _show(page, "admin", "document.querySelector('#page').innerText.includes('Gateways')"
+          " && document.querySelector('#campus-totals').innerText.includes('Saved against')",
           shot=artifacts / f"admin-{_DESKTOP}.png")  # fmt: skip
     _show(page, "market", "true", shot=artifacts / f"market-{_DESKTOP}.png")
 
@@ -441,6 +451,38 @@ def test_charts_have_time_axes_units_legends_and_tooltips(
     assert energy["labels"][1] == "energy per epoch (Wh)"
     assert "produced" in energy["legend"]
     assert "consumed" in energy["legend"]
+
+
+def test_notifications_opt_in_secret_once_refusal_and_a_test_message(
+    contexts: Contexts, demo: str, consumer_key: Keypair, artifacts: Path
+) -> None:
+    page = contexts(signed_in=True).new_page()
+    _sign_in(page, demo, str(consumer_key.pubkey()))
+    _show(page, "notifications", "document.querySelectorAll('#notify-form .kinds input').length")
+    # The demo has no mail server: the email field says so instead of failing later.
+    assert page.is_disabled("#notify-email")
+    assert "no mail server" in page.inner_text("#notify-email-hint")
+
+    page.fill("#notify-webhook", "http://127.0.0.1:9/hook")
+    page.click("#notify-form button[type=submit]")
+    page.wait_for_function("() => document.querySelector('#notify-status').innerText")
+    assert "not saved: 127.0.0.1 is a loopback address" in page.inner_text("#notify-status")
+
+    page.fill("#notify-webhook", "https://93.184.216.34/gtx")  # public: accepted
+    page.check("#notify-form input[value=trade_settled]")
+    page.click("#notify-form button[type=submit]")
+    page.wait_for_function("() => document.querySelector('#notify-status').innerText === 'saved'")
+    assert page.inner_text("#notify-secret-value").startswith("whsec_")
+    page.click("#notify-test")
+    _show(page, "notifications",
+          "document.querySelector('#page tbody').innerText.includes('webhook')",
+          go=False, shot=artifacts / f"notifications-{_DESKTOP}.png")  # fmt: skip
+    # Reopened, the page shows the choices kept and the secret no more.
+    page.reload()
+    _show(page, "notifications", "document.querySelector('#notify-webhook').value", go=False)
+    assert page.input_value("#notify-webhook") == "https://93.184.216.34/gtx"
+    assert page.is_checked("#notify-form input[value=trade_settled]")
+    assert page.is_hidden("#notify-secret")
 
 
 def test_every_page_fits_a_360px_screen(

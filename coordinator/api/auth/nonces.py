@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from coordinator.embedded.memory_cache import MemoryNonceStore, NonceStore
+from coordinator.ops.metrics import REDIS_ERRORS
 
 __all__ = ["FallbackNonceStore", "RedisNonceStore"]
 
@@ -53,6 +54,7 @@ class FallbackNonceStore:
             try:
                 return await self._primary.put_nonce(nonce, value, ttl_s)
             except (RedisError, OSError) as exc:
+                REDIS_ERRORS.labels("nonces").inc()
                 log.warning("nonce store: Redis unavailable, keeping nonce in memory: %s", exc)
         return await self._fallback.put_nonce(nonce, value, ttl_s)
 
@@ -61,6 +63,7 @@ class FallbackNonceStore:
             try:
                 value = await self._primary.take_nonce(nonce)
             except (RedisError, OSError) as exc:
+                REDIS_ERRORS.labels("nonces").inc()
                 log.warning("nonce store: Redis unavailable, looking in memory: %s", exc)
             else:
                 if value is not None:

@@ -74,6 +74,10 @@ from coordinator.api.schemas import (
     ParamsOut,
     ParamValueOut,
     PauseOut,
+    SeriesDraftIn,
+    SeriesIn,
+    SeriesOut,
+    SeriesRecordedOut,
 )
 from coordinator.config import Settings
 from coordinator.governance import (
@@ -85,14 +89,20 @@ from coordinator.governance import (
     ParamChange,
     Pause,
     SqlGovernance,
+    TariffSeries,
     change_memo,
     change_text,
     check_change,
     check_control,
+    check_series,
     control_memo,
+    parse_csv,
     parse_scopes,
     parse_value,
     schedule,
+    series_hash,
+    series_memo,
+    series_text,
 )
 from coordinator.governance.notes import check_note, note_memo, note_text
 from coordinator.readings.oracle import epoch_of
@@ -358,6 +368,87 @@ async def set_param(
         applied=note is None,
         note=note,
     )
+
+
+# --- tariff series ------------------------------------------------------------------------
+
+
+def _series(
+    body: SeriesDraftIn, authority: str, issued_at: int, signature: str = ""
+) -> TariffSeries:
+    """The series a body describes, as CSV or as name, first epoch and values."""
+    if body.csv is not None:
+        if body.name is not None or body.from_epoch is not None or body.values is not None:
+            raise ChangeRefused("invalid_series", "give either csv, or name, from_epoch, values")
+        name, from_epoch, values = parse_csv(body.csv)
+    else:
+        if body.name is None or body.from_epoch is None or not body.values:
+            raise ChangeRefused("invalid_series", "give either csv, or name, from_epoch, values")
+        # Through the CSV: one parser checks both forms.
+        name, from_epoch, values = parse_csv(
+            f"epoch,{body.name}\n" + "\n".join(
+                f"{body.from_epoch + i},{v}" for i, v in enumerate(body.values)
+            )
+        )  # fmt: skip
+    return TariffSeries(name=name, from_epoch=from_epoch, values=values, authority=authority,
+                        issued_at=issued_at, signature=signature)  # fmt: skip
+
+
+def _series_out(series: TariffSeries, *, with_values: bool = False) -> SeriesOut:
+    return SeriesOut(
+        name=series.name.value, from_epoch=series.from_epoch, count=len(series.values),
+        sha256=series_hash(series), authority=series.authority,
+        values=list(series.values) if with_values else None,
+    )  # fmt: skip
+
+
+@router.get("/series")
+async def list_series(
+    request: Request,
+    _principal: Annotated[Principal, Depends(require_role("user"))],
+    with_values: bool = False,
+) -> list[SeriesOut]:
+    """Every tariff series recorded, oldest first (the latest covering an epoch wins)."""
+    return [_series_out(s, with_values=with_values) for s in await _reader(request).series()]
+
+
+@router.post("/series/draft")
+async def series_draft(body: SeriesDraftIn, principal: Rec, clock: Now) -> DraftOut:
+    """The exact text the caller's wallet signs for this series (its CSV's hash)."""
+    issued_at = int(clock().timestamp())
+    return DraftOut(text=series_text(_series(body, principal.subject, issued_at)),
+                    issued_at=issued_at)  # fmt: skip
+
+
+@router.post("/series")
+async def record_series(
+    body: SeriesIn, request: Request, principal: Rec, chain: Chain, settings: Config,
+    clock: Now,
+) -> SeriesRecordedOut:  # fmt: skip
+    """Record a tariff series signed by the caller's wallet: per-epoch grid retail or
+    feed-in prices, or emission factors, for a run of future epochs."""
+    now = clock()
+    store, reader = _store(request), _reader(request)
+    series = check_series(
+        _series(body, principal.subject, body.issued_at, body.signature),
+        defaults=reader.defaults, changes=await asyncio.to_thread(store.param_changes),
+        recorded=await asyncio.to_thread(store.tariff_series),
+        current_epoch=_epoch(settings, now), now=int(now.timestamp()),
+    )  # fmt: skip
+    try:
+        signature = str(await record_memo(chain.ledger, series_memo(series), payer=chain.payer))
+    except LedgerError as exc:
+        raise _ledger_refused("tariff series", exc) from exc
+    also = _audit_also(request, principal, "governance.record_series", series.name.value, now,
+                       from_epoch=series.from_epoch, count=len(series.values),
+                       sha256=series_hash(series), signature=signature,
+                       wallet_signature=series.signature)  # fmt: skip
+    if not await asyncio.to_thread(store.add_tariff_series, series, signature, now, also=also):
+        raise ChangeRefused("duplicate_change", "this signed series is recorded already")
+    reader.forget()
+    out = _series_out(series)
+    return SeriesRecordedOut(**out.model_dump(), action="governance.record_series",
+                             signature=signature)  # fmt: skip
 
 
 # --- notes -------------------------------------------------------------------------------

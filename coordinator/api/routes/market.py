@@ -9,7 +9,7 @@ spends the caller's per-address budget, like sign-in does.
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from solders.signature import Signature
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +27,7 @@ from coordinator.api.schemas import (
     TransactionOut,
 )
 from coordinator.config import Settings
+from coordinator.governance import GovernanceReader
 from coordinator.market.rules.orders import MarketRules
 from coordinator.readings.oracle import epoch_of, epoch_start
 from programs.errors import LedgerError
@@ -66,14 +67,17 @@ def since_hours(now: dt.datetime, hours: int) -> int:
 
 @router.get("/summary")
 async def summary(
-    engine: Db, settings: Config, clock: Annotated[Clock, Depends(get_clock)]
+    engine: Db, settings: Config, clock: Annotated[Clock, Depends(get_clock)], request: Request
 ) -> MarketSummaryOut:
     """The epoch clock and the market's rules. A call auction: orders for the open
-    epoch collect until `closes_at`, then all clear at once at one price."""
+    epoch collect until `closes_at`, then all clear at once at one price; the grid's
+    retail and feed-in prices bound the orders, as the counterparty of last resort."""
     now = int(clock().timestamp())
     length = settings.epoch_length_s
     current = epoch_of(now, length)
     last = await run_in_threadpool(queries.latest_clearing, engine)
+    reader: GovernanceReader = request.app.state.governance
+    grid = await reader.params_at(current + 1)
     return MarketSummaryOut(
         now=now, epoch_length_s=length, current_epoch=current, open_epoch=current + 1,
         closes_at=epoch_start(current + 1, length), tick=_RULES.tick, lot=_RULES.lot,
@@ -81,6 +85,8 @@ async def summary(
         pricing=str(_RULES.pricing),
         last_clearing=None if last is None else clearing_out(last, length),
         explorer_tx_url=settings.explorer_tx_url,
+        grid_import_price=grid.grid_import_price, grid_export_price=grid.grid_export_price,
+        emission_factor=grid.emission_factor,
     )  # fmt: skip
 
 

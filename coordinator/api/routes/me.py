@@ -11,9 +11,18 @@ from coordinator.api.auth.config import AuthSettings
 from coordinator.api.deps import USER, Clock, Principal, get_clock, get_engine, require_role
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
 from coordinator.api.reasons import describe
+from coordinator.api.routes.campus import MATCHED_RULE, bill_out, epoch_range, statements
 from coordinator.api.routes.market import Hours, hour_out, since_hours
-from coordinator.api.schemas import EpochEnergyOut, GatewayStatusOut, HourOut, MeOut, MyMeterOut
+from coordinator.api.schemas import (
+    BillStatementOut,
+    EpochEnergyOut,
+    GatewayStatusOut,
+    HourOut,
+    MeOut,
+    MyMeterOut,
+)
 from coordinator.config import Settings
+from coordinator.lifecycle.bills import Bill, Period
 from coordinator.readings.oracle import epoch_start
 
 __all__ = ["router"]
@@ -159,3 +168,31 @@ async def my_hours(
         )
     )
     return [hour_out(r) for r in rows]
+
+
+@router.get("/bill")
+async def my_bill(
+    principal: Me,
+    engine: Db,
+    request: Request,
+    clock: Annotated[Clock, Depends(get_clock)],
+    period: Period = Period.DAY,
+    since_epoch: Annotated[int | None, Query(ge=0)] = None,
+    until_epoch: Annotated[int | None, Query(ge=0)] = None,
+) -> BillStatementOut:
+    """The user's bill per epoch, UTC hour, day or month over the closed epochs in the
+    range (by default the last week): metered import and export, market purchases and
+    sales, what the grid supplied and took at its prices, the actual cost beside the
+    bill the grid alone would have sent, the savings, and the emissions avoided."""
+    since, until = epoch_range(request, clock, since_epoch, until_epoch)
+    service = await statements(request, engine)
+    lines = await service.statement(principal.subject, since=since, until=until, period=period)
+    total, avoided = Bill(), 0
+    for line in lines:
+        total, avoided = total + line.bill, avoided + line.avoided_mg
+    settings: Settings = request.app.state.settings
+    return BillStatementOut(
+        period=period.value, since_epoch=since, until_epoch=until, matched_rule=MATCHED_RULE,
+        lines=[bill_out(line.start, line.bill, line.avoided_mg) for line in lines],
+        total=bill_out(since * settings.epoch_length_s, total, avoided),
+    )  # fmt: skip

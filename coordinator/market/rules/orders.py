@@ -32,6 +32,8 @@ QUANTITY_TOO_LARGE = "quantity_too_large"
 NON_POSITIVE_PRICE = "non_positive_price"
 OFF_TICK_PRICE = "off_tick_price"
 PRICE_OUT_OF_BAND = "price_out_of_band"
+SELL_BELOW_FEED_IN = "sell_below_feed_in"
+BUY_ABOVE_RETAIL = "buy_above_retail"
 NOTIONAL_TOO_LARGE = "notional_too_large"
 EPOCH_CLOSED = "epoch_closed"
 EPOCH_TOO_FAR = "epoch_too_far"
@@ -43,6 +45,7 @@ __all__ = [
     "BAD_ORDER_ID",
     "BAD_OWNER",
     "BAD_SEQUENCE",
+    "BUY_ABOVE_RETAIL",
     "DUST_QUANTITY",
     "ENERGY_BASE_UNITS_PER_KWH",
     "EPOCH_CLOSED",
@@ -55,11 +58,13 @@ __all__ = [
     "OFF_TICK_PRICE",
     "PRICE_OUT_OF_BAND",
     "QUANTITY_TOO_LARGE",
+    "SELL_BELOW_FEED_IN",
     "U64_MAX",
     "MarketRules",
     "Order",
     "PricingRule",
     "Side",
+    "check_grid_band",
     "check_price_band",
     "order_problem",
     "payment_for",
@@ -237,6 +242,32 @@ def check_price_band(order: Order, band: tuple[int, int] | None) -> Order:
         raise OrderError(
             PRICE_OUT_OF_BAND,
             f"limit price {order.limit_price} is outside the band {low}..{high} "
+            f"in force for epoch {order.epoch}",
+        )
+    return order
+
+
+def check_grid_band(order: Order, band: tuple[int, int] | None) -> Order:
+    """Return `order` if the grid would not do better for its owner, else raise
+    `OrderError`: a sell below the feed-in price (SELL_BELOW_FEED_IN) or a buy above
+    the retail price (BUY_ABOVE_RETAIL). `band` is (feed-in, retail) in force for the
+    order's epoch; None: no grid tariff. Refused, not capped: a capped limit would be
+    a price the user never chose. With every sell at or above feed-in and every buy at
+    or below retail, every clearing price (between a matched ask and bid) lies in the
+    band too."""
+    if band is None:
+        return order
+    feed_in, retail = band
+    if order.side is Side.SELL and order.limit_price < feed_in:
+        raise OrderError(
+            SELL_BELOW_FEED_IN,
+            f"limit price {order.limit_price} is below the grid's feed-in price {feed_in} "
+            f"in force for epoch {order.epoch}",
+        )
+    if order.side is Side.BUY and order.limit_price > retail:
+        raise OrderError(
+            BUY_ABOVE_RETAIL,
+            f"limit price {order.limit_price} is above the grid's retail price {retail} "
             f"in force for epoch {order.epoch}",
         )
     return order

@@ -12,6 +12,14 @@
 - `withheld_mints`: an owner's energy withheld from minting, per reason: a
   warning while their account is frozen (minted once thawed), critical once
   parked after repeated refusals (`mint_failed`: an operator must act).
+- `abnormal_trading`: the findings of `coordinator.market.rules.surveillance`
+  over cleared epochs (self-dealing, orders far outside the recent price band,
+  one party dominating, volume spikes), one alert each. Not part of
+  `evaluate`: the loop inspects each cleared epoch once, as it appears.
+
+`Progress` is not a rule: what the loop exports as gauges for Prometheus's
+rules (the newest epoch through each stage, the oldest ledger transaction in
+flight).
 
 `evaluate` runs them all over an `AlertSource`. An alert is identified by its
 key; the kinds in `RESOLVABLE` are conditions that can end, the others are
@@ -19,9 +27,16 @@ facts about one job or epoch.
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from coordinator.market.rules.surveillance import (
+    ClearedEpoch,
+    EpochFigures,
+    Finding,
+    SurveillanceRules,
+    inspect_epoch,
+)
 from coordinator.readings.oracle import epoch_of, epoch_start
 from wire.alerts import Alert, AlertKind
 
@@ -32,10 +47,14 @@ __all__ = [
     "EpochRows",
     "GatewaySeen",
     "LedgerFailure",
+    "MarketWindow",
+    "Progress",
     "WithheldMint",
+    "abnormal_trading",
     "due_epoch",
     "estimate_poll_interval",
     "evaluate",
+    "finding_alert",
     "ledger_failures",
     "missed_epochs",
     "rejection_spike",
@@ -260,6 +279,75 @@ def _epoch_alert(kind: AlertKind, epoch: int, length_s: int, grace_s: int) -> Al
 
 
 @dataclass(frozen=True, slots=True)
+class MarketWindow:
+    """The cleared epochs to inspect, the figures of the epochs before them, and the
+    gateways behind each wallet's meters."""
+
+    epochs: tuple[ClearedEpoch, ...]
+    history: tuple[EpochFigures, ...]
+    gateways_of: Mapping[str, frozenset[str]]
+
+
+def finding_alert(finding: Finding) -> Alert:
+    """A surveillance finding as an operator alert (parties comma-separated)."""
+    figures = ", ".join(
+        f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in sorted(finding.figures.items())
+    )
+    parties = ",".join(finding.parties)
+    shown = parties if len(finding.parties) <= 4 else f"{len(finding.parties)} wallets"
+    details: dict[str, str | int | float] = {
+        "finding": finding.kind.value,
+        "epoch": finding.epoch,
+        "parties": parties,
+        **finding.figures,
+    }
+    return Alert(
+        AlertKind.ABNORMAL_TRADING,
+        f"{AlertKind.ABNORMAL_TRADING}:{finding.key}",
+        "warning",
+        f"epoch {finding.epoch}: {finding.kind} by {shown} ({figures})",
+        details,
+    )
+
+
+def abnormal_trading(window: MarketWindow, rules: SurveillanceRules) -> list[Alert]:
+    """One alert per finding in each epoch of the window, judged against the epochs
+    before it (the window's own earlier epochs included)."""
+    history = {f.epoch: f for f in window.history}
+    for e in window.epochs:
+        price = _clearing_price(e)
+        history.setdefault(e.epoch, EpochFigures(e.epoch, price, e.volume))
+    alerts = []
+    for cleared in sorted(window.epochs, key=lambda e: e.epoch):
+        before = [f for f in history.values() if f.epoch < cleared.epoch]
+        for finding in inspect_epoch(cleared, before, window.gateways_of, rules):
+            alerts.append(finding_alert(finding))
+    return alerts
+
+
+def _clearing_price(cleared: ClearedEpoch) -> int | None:
+    # Pay-as-clear: every match of an epoch carries the one clearing price.
+    return cleared.trades[0].price if cleared.trades else None
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """The newest epoch through each stage (None: none yet) and when the oldest
+    ledger transaction still planned or sent was planned (Unix s; None: none)."""
+
+    closed: int | None = None
+    cleared: int | None = None
+    minted: int | None = None
+    settled: int | None = None
+    oldest_pending_s: int | None = None
+
+    def stages(self) -> dict[str, int | None]:
+        return {"closed": self.closed, "cleared": self.cleared,
+                "minted": self.minted, "settled": self.settled}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class AlertRules:
     """Thresholds of the rules; defaults suit 15-minute epochs."""
 
@@ -275,6 +363,10 @@ class AlertRules:
     rejection_window_s: int = 300
     rejection_max_per_min: float = 10.0
     ledger_lookback_s: int = 24 * 3600
+    # Cleared epochs not yet inspected for abnormal trading read at most per round
+    # (the newest), and at start (so a restart re-inspects the last few).
+    trading_window: int = 4
+    surveillance: SurveillanceRules = field(default_factory=SurveillanceRules)
 
 
 class AlertSource(Protocol):
@@ -285,6 +377,8 @@ class AlertSource(Protocol):
     def ledger_failures(self, since_s: int) -> list[LedgerFailure]: ...
     def epochs(self, lo: int, hi: int) -> EpochRows: ...
     def withheld_mints(self) -> list[WithheldMint]: ...
+    def market(self, window: int, trailing: int, after: int | None) -> MarketWindow: ...
+    def progress(self) -> Progress: ...
 
 
 def evaluate(source: AlertSource, rules: AlertRules, now: int, since_s: int) -> list[Alert]:

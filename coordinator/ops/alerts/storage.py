@@ -1,6 +1,7 @@
 """The database as an `AlertSource`: the rules' inputs, read with index-backed queries."""
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Engine
@@ -13,6 +14,9 @@ from coordinator.db.models import (
     EpochOnchain,
     EpochRecord,
     GatewayState,
+    MarketOrder,
+    MatchRow,
+    Meter,
     MeterEpochEnergyRow,
     MintGrant,
     Reading,
@@ -20,10 +24,18 @@ from coordinator.db.models import (
     RejectedReading,
     SettlementJob,
 )
+from coordinator.market.rules.surveillance import (
+    ClearedEpoch,
+    EpochFigures,
+    QuotedOrder,
+    Trade,
+)
 from coordinator.ops.alerts.rules import (
     EpochRows,
     GatewaySeen,
     LedgerFailure,
+    MarketWindow,
+    Progress,
     WithheldMint,
     estimate_poll_interval,
 )
@@ -167,3 +179,79 @@ class SqlAlertSource:
                 )  # fmt: skip
             merged[(owner, code)] = w
         return list(merged.values())
+
+    def market(self, window: int, trailing: int, after: int | None) -> MarketWindow:
+        """The newest `window` cleared epochs after `after` (None: any) with their
+        matches and orders, the `trailing` clearings before them, and the gateways of
+        the wallets that traded."""
+        with self._engine.connect() as conn:
+            query = select(ClearingRecord.epoch).order_by(ClearingRecord.epoch.desc())
+            if after is not None:
+                query = query.where(ClearingRecord.epoch > after)
+            newest = [int(e) for e in conn.execute(query.limit(window)).scalars()]
+            if not newest:
+                return MarketWindow((), (), {})
+            lo, hi = min(newest), max(newest)
+            history = tuple(
+                EpochFigures(int(e), None if p is None else int(p), int(v))
+                for e, p, v in conn.execute(
+                    select(ClearingRecord.epoch, ClearingRecord.clearing_price,
+                           ClearingRecord.volume)
+                    .where(ClearingRecord.epoch < lo)
+                    .order_by(ClearingRecord.epoch.desc())
+                    .limit(trailing)
+                )
+            )  # fmt: skip
+            trades: dict[int, list[Trade]] = {e: [] for e in newest}
+            for e, buyer, seller, quantity, price in conn.execute(
+                select(MatchRow.epoch, MatchRow.buyer, MatchRow.seller, MatchRow.quantity,
+                       MatchRow.price)
+                .where(MatchRow.epoch.between(lo, hi))
+                .order_by(MatchRow.epoch, MatchRow.idx)
+            ):  # fmt: skip
+                trades[int(e)].append(Trade(buyer, seller, int(quantity), int(price)))
+            orders: dict[int, list[QuotedOrder]] = {e: [] for e in newest}
+            # The orders the clearing read: those it decided (excluded ones included).
+            decided = ("filled", "partial", "unfilled", "excluded")
+            for e, order_id, owner, side, limit in conn.execute(
+                select(MarketOrder.epoch, MarketOrder.order_id, MarketOrder.owner,
+                       MarketOrder.side, MarketOrder.limit_price)
+                .where(MarketOrder.epoch.between(lo, hi), MarketOrder.status.in_(decided))
+            ):  # fmt: skip
+                if int(e) in orders:
+                    orders[int(e)].append(QuotedOrder(order_id, owner, side, int(limit)))
+            wallets = {p for ts in trades.values() for t in ts for p in (t.buyer, t.seller)}
+            gateways: dict[str, set[str]] = {}
+            if wallets:
+                for holder, gateway_id in conn.execute(
+                    select(Meter.owner, Meter.gateway_id).where(Meter.owner.in_(wallets))
+                ):
+                    if holder is not None:
+                        gateways.setdefault(holder, set()).add(gateway_id)
+        epochs = tuple(ClearedEpoch(e, tuple(trades[e]), tuple(orders[e])) for e in sorted(newest))
+        return MarketWindow(epochs, history, {w: frozenset(g) for w, g in gateways.items()})
+
+    def progress(self) -> Progress:
+        """The newest epoch through each stage, and the oldest ledger job in flight."""
+        with self._engine.connect() as conn:
+
+            def newest(column: Any, *where: Any) -> int | None:
+                value = conn.execute(select(func.max(column)).where(*where)).scalar()
+                return None if value is None else int(value)
+
+            oldest = []
+            for table in (chain_jobs, SettlementJob.__table__, ClearingAttestationJob.__table__):
+                at = conn.execute(
+                    select(func.min(table.c.created_at)).where(
+                        table.c.status.in_(("planned", "sent"))
+                    )
+                ).scalar()
+                if at is not None:
+                    oldest.append(_ts(at))
+            return Progress(
+                closed=newest(EpochRecord.epoch),
+                cleared=newest(ClearingRecord.epoch),
+                minted=newest(EpochOnchain.epoch),
+                settled=newest(ClearingRecord.epoch, ClearingRecord.settled_at.is_not(None)),
+                oldest_pending_s=min(oldest) if oldest else None,
+            )

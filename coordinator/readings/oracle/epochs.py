@@ -113,9 +113,14 @@ def epoch_start(epoch: int, length_s: int = EPOCH_LENGTH_S) -> int:
 
 def epoch_span(epoch: int, length_s: int, *, date: bool = True) -> str:
     """`epoch`'s UTC start-end for people: ``2026-12-04 21:15:40–21:16:00 UTC``
-    (without the date when `date` is false; the end's date when it differs)."""
-    start = dt.datetime.fromtimestamp(epoch_start(epoch, length_s), dt.UTC)
-    end = start + dt.timedelta(seconds=length_s)
+    (without the date when `date` is false; the end's date when it differs).
+    An epoch beyond the calendar's years (an order's epoch is the user's word)
+    is shown by its number."""
+    try:
+        start = dt.datetime.fromtimestamp(epoch_start(epoch, length_s), dt.UTC)
+        end = start + dt.timedelta(seconds=length_s)
+    except (OverflowError, ValueError, OSError):
+        return f"epoch {epoch}"
     end_text = end.strftime("%Y-%m-%d %H:%M:%S" if date and end.date() != start.date()
                             else "%H:%M:%S")  # fmt: skip
     start_text = start.strftime("%Y-%m-%d %H:%M:%S" if date else "%H:%M:%S")

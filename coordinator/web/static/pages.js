@@ -167,6 +167,7 @@ function energy(ctx) {
   const [list, listRegion] = region();
   const [green, greenRegion] = region({ id: "matched-share" });
   const [certs, certsRegion] = region({ id: "certificates" });
+  const [grid, gridRegion] = region({ id: "bill" });
   const node = h("div", {}, h("h1", {}, "My energy"), stats,
     section("Production and consumption per epoch", charts.perEpoch),
     section("Over the last 24 hours", charts.perHour),
@@ -174,17 +175,23 @@ function energy(ctx) {
       "Each epoch your metered consumption is met by the energy tokens you hold, oldest first, ",
       "as far as your approval allows; those tokens are retired and become certificates naming ",
       "the meter that produced the energy and when."), green, certs),
+    section("Against the grid", h("p", { class: "hint" }, "What your energy cost with the ",
+      "market, beside the bill the grid alone would have sent: everything you used bought at ",
+      "its retail price, everything you fed in sold at its feed-in price. The CO\u2082 avoided ",
+      "is the energy retired above, certified, at the grid's emission factor. Closed epochs of ",
+      "the last week."), grid),
     section("Per epoch", list));
   let epochChart, hourChart;
   return {
     node,
     mounted() { epochChart = charts.epochChart(); hourChart = charts.hourChart(); },
     async refresh() {
-      const [balances, mine, hours, days, mycerts] = await Promise.all([
+      const [balances, mine, hours, days, mycerts, bill] = await Promise.all([
         ctx.api("/balances").catch((e) => ({ error: e.message })),
         ctx.api("/me/energy?limit=48"), ctx.api("/me/energy/hourly?hours=24"),
         ctx.api("/retirement/statement?period=day").catch((e) => ({ error: e.message })),
-        ctx.api("/retirement/certificates?limit=20").catch((e) => ({ error: e.message }))]);
+        ctx.api("/retirement/certificates?limit=20").catch((e) => ({ error: e.message })),
+        ctx.api("/me/bill?period=day").catch((e) => ({ error: e.message }))]);
       const failed = (what, e) => h("p", { class: "hint" }, `${what}: could not load (${e})`);
       greenRegion.set(days, (rows) => rows.error ? failed("matched share", rows.error) : table("Matched renewable share per day", [
         { label: "day (UTC)" }, { label: "consumed (Wh)", num: true },
@@ -199,6 +206,8 @@ function energy(ctx) {
         epochWindow(c.production_epoch), kwh(c.base_units), c.status,
         h("code", { title: c.leaf }, short(c.leaf))]),
       { empty: "no certificates yet", visible: true }));
+      if (bill.error) gridRegion.error(bill.error);
+      else gridRegion.set(bill, billView);
       const rows = mine.items.slice().reverse();
       epochChart.set(rows.map((r) => r.start), rows.map((r) => r.export_wh),
         rows.map((r) => r.import_wh));
@@ -220,6 +229,43 @@ function energy(ctx) {
       { empty: "no readings from your meters yet" }));
     },
   };
+}
+
+// A bill's money: negative is money earned, said so.
+const cost = (base) => (base < 0 ? `${credits(-base)} earned` : `${credits(base)}`);
+const kg = (mg) => (mg / 1e6).toLocaleString("en", { maximumFractionDigits: 3 });
+const co2 = (mg) => `${kg(mg)} kg`;
+
+function billView(bill) {
+  const t = bill.total;
+  return [
+    h("div", { class: "stats" },
+      stat("Saved against the grid", credits(t.savings), "credits, grid-only bill less actual"),
+      stat("Actual cost", cost(t.actual_cost), "market and grid, credits"),
+      stat("Grid-only bill", cost(t.grid_only_cost), "credits, without the market"),
+      stat("CO₂ avoided", co2(t.avoided_co2_mg), "by your retired energy tokens")),
+    table("My bill per day", [
+      { label: "day" }, { label: "used (kWh)", num: true }, { label: "fed in (kWh)", num: true },
+      { label: "bought (kWh)", num: true }, { label: "sold (kWh)", num: true },
+      { label: "actual (credits)", num: true }, { label: "grid only (credits)", num: true },
+      { label: "saved (credits)", num: true }, { label: "CO₂ avoided", num: true }],
+    bill.lines.slice().reverse().map((l) => [
+      new Date(l.start * 1000).toLocaleDateString("en-GB", { timeZone: "UTC" }),
+      kwh(l.import_energy), kwh(l.export_energy), kwh(l.bought), kwh(l.sold),
+      cost(l.actual_cost), cost(l.grid_only_cost), credits(l.savings), kg(l.avoided_co2_mg)]),
+    { empty: "no closed epochs with energy or trades in the last week" }),
+  ];
+}
+
+function campusView(totals) {
+  const t = totals.total;
+  return h("div", { class: "stats" },
+    stat("Users billed", String(totals.users), "metered or traded this week"),
+    stat("Saved against the grid", credits(t.savings), "credits, campus total"),
+    stat("Actual cost", cost(t.actual_cost), "market and grid, credits"),
+    stat("Grid-only bill", cost(t.grid_only_cost), "credits, without the market"),
+    stat("Traded on the market", `${kwh(t.bought)} kWh`, `${credits(t.paid)} credits paid`),
+    stat("CO\u2082 avoided", co2(t.avoided_co2_mg), "by energy tokens retired on campus"));
 }
 
 function balanceStats(b) {
@@ -463,6 +509,7 @@ function admin(ctx) {
   const [paused, pausedRegion] = region();
   const [params, paramsRegion] = region();
   const [actions, actionsRegion] = region();
+  const [campus, campusRegion] = region({ id: "campus-totals" });
   const issued = h("output", { id: "new-token", "aria-live": "polite" });
   const ownerInput = h("input", { id: "token-owner", name: "owner", required: true,
     autocomplete: "off", spellcheck: "false" });
@@ -514,6 +561,8 @@ function admin(ctx) {
     isAdmin ? [section("Gateways", gws), section("Rejected readings by reason", reasons),
       section("Enrolment tokens", form, tokens)] : [],
     section("Emergency controls", paused, isAuthority ? controlsForm : []),
+    section("Campus against the grid", h("p", { class: "hint" }, "Every user's bills over the ",
+      "closed epochs of the last week, beside what the grid alone would have billed."), campus),
     section("Governed parameters", params),
     section("Governance actions", actions));
   return {
@@ -535,8 +584,11 @@ function admin(ctx) {
           short(x.owner), x.note, when(Date.parse(x.expires_at) / 1000),
           x.used_by ? short(x.used_by) : "unused"]), { empty: "none issued" }));
       }
-      const [c, p, a] = await Promise.all([ctx.api("/governance/controls"),
-        ctx.api("/governance/params"), ctx.api("/governance/actions?limit=20")]);
+      const [c, p, a, totals] = await Promise.all([ctx.api("/governance/controls"),
+        ctx.api("/governance/params"), ctx.api("/governance/actions?limit=20"),
+        ctx.api("/campus/totals").catch((e) => ({ error: e.message }))]);
+      if (totals.error) campusRegion.error(totals.error);
+      else campusRegion.set(totals, campusView);
       pausedRegion.set(c, (data) => table("Paused now", [{ label: "scope" }, { label: "since" },
         { label: "epoch", num: true }, { label: "by" }, { label: "reason" }],
       data.paused.map((x) => [SCOPE_WORDS[x.scope] || x.scope, when(seconds(x.since)),
@@ -580,12 +632,129 @@ function transaction(ctx, signature) {
   };
 }
 
+// --- notifications ----------------------------------------------------------------------
+
+const KIND_WORDS = {
+  order_excluded: "an order of mine is left out of the clearing (with the reason)",
+  trade_settled: "a trade of mine settles",
+  energy_minted: "energy my meters exported is minted to me",
+  gateway_silent: "a gateway behind my meters goes silent",
+  gateway_revoked: "a gateway behind my meters is revoked",
+  test: "test",
+};
+
+function notifications(ctx) {
+  const status = h("output", { id: "notify-status", "aria-live": "polite" });
+  const secretBox = h("div", { id: "notify-secret", class: "notice", hidden: true });
+  const email = h("input", { id: "notify-email", name: "email", type: "email",
+    autocomplete: "email", "aria-describedby": "notify-email-hint" });
+  const emailHint = h("small", { id: "notify-email-hint" }, "plain-text emails");
+  const hook = h("input", { id: "notify-webhook", name: "webhook_url", type: "url",
+    autocomplete: "off", placeholder: "https://", "aria-describedby": "notify-webhook-hint" });
+  const kinds = h("fieldset", { class: "kinds" }, h("legend", {}, "Tell me when"));
+  const form = h("form", { id: "notify-form", class: "notify-form", onsubmit: (e) => save(e) },
+    h("div", { class: "field" }, h("label", { for: "notify-email" }, "Email address"), email,
+      emailHint),
+    h("div", { class: "field" }, h("label", { for: "notify-webhook" }, "Webhook URL"), hook,
+      h("small", { id: "notify-webhook-hint" }, "signed JSON POSTs; public addresses only")),
+    kinds,
+    h("div", { class: "actions" },
+      h("button", { type: "submit" }, "Save"),
+      h("button", { type: "button", id: "notify-test", onclick: () => test() }, "Send a test"),
+      h("button", { type: "button", id: "notify-rotate", onclick: () => rotate() },
+        "New webhook secret"),
+      status));
+  const [history, historyRegion] = region();
+  const node = h("div", {}, h("h1", {}, "Notifications"),
+    h("p", { class: "lede" }, "Be told by email or webhook when something happens to your ",
+      "orders, trades, energy or gateways, instead of finding out on this dashboard."),
+    section("Where and what", form, secretBox), section("Recent deliveries", history));
+  let loaded = false;
+
+  function say(text, ok) {
+    status.textContent = text;
+    status.className = ok ? "ok" : "error";
+  }
+
+  function showSecret(secret) {
+    if (!secret) return;
+    secretBox.hidden = false;
+    secretBox.replaceChildren(h("p", {}, "Your webhook signing secret, shown only now: keep it ",
+      "where your receiver checks signatures."), h("code", { id: "notify-secret-value" }, secret));
+  }
+
+  function fill(sub) {
+    email.value = sub.email ?? "";
+    email.disabled = !sub.email_available;
+    emailHint.textContent = sub.email_available ? "plain-text emails"
+      : "this coordinator has no mail server configured";
+    hook.value = sub.webhook_url ?? "";
+    kinds.replaceChildren(h("legend", {}, "Tell me when"), ...sub.available_kinds.map((k) =>
+      h("label", { class: "check" }, h("input", { type: "checkbox", name: "kinds", value: k,
+        checked: sub.kinds.includes(k) }), ` ${KIND_WORDS[k] ?? k}`)));
+  }
+
+  async function save(event) {
+    event.preventDefault();
+    const f = new FormData(form);
+    try {
+      const sub = await ctx.api("/me/notifications", { method: "PUT", body: {
+        email: String(f.get("email") ?? "").trim() || null,
+        webhook_url: String(f.get("webhook_url") ?? "").trim() || null,
+        kinds: f.getAll("kinds").map(String) } });
+      fill(sub);
+      showSecret(sub.webhook_secret);
+      say("saved", true);
+    } catch (e) {
+      say(`not saved: ${e.message}`, false);
+    }
+  }
+
+  async function test() {
+    try {
+      const sent = await ctx.api("/me/notifications/test", { method: "POST" });
+      say(`test queued on ${sent.deliveries.length} channel(s): see below`, true);
+      await ctx.refresh();
+    } catch (e) {
+      say(`no test sent: ${e.message}`, false);
+    }
+  }
+
+  async function rotate() {
+    try {
+      showSecret((await ctx.api("/me/notifications/webhook-secret", { method: "POST" }))
+        .webhook_secret);
+      say("new secret made; the old one no longer signs", true);
+    } catch (e) {
+      say(`no new secret: ${e.message}`, false);
+    }
+  }
+
+  return {
+    node,
+    async refresh() {
+      if (!loaded) {
+        fill(await ctx.api("/me/notifications"));
+        loaded = true;
+      }
+      const rows = await ctx.api("/me/notifications/deliveries?limit=20");
+      historyRegion.set(rows, (items) => table("My last notifications, newest first", [
+        { label: "queued" }, { label: "what" }, { label: "channel" }, { label: "status" },
+        { label: "attempts", num: true }, { label: "last error" }],
+      items.map((d) => [when(Date.parse(d.created_at) / 1000), KIND_WORDS[d.kind] ?? d.kind,
+        d.channel, d.status, String(d.attempts), d.last_error ?? ""]),
+      { empty: "no notifications yet" }));
+    },
+  };
+}
+
 export const PAGES = {
   market: { title: "Market", make: market, public: true },
   energy: { title: "My energy", make: energy },
   trade: { title: "Trade", make: trade },
   trades: { title: "My trades", make: trades },
   epochs: { title: "Epochs", make: epochs },
+  notifications: { title: "Notifications", make: notifications },
   admin: { title: "Operations", make: admin, roles: ["admin", "rec_authority"] },
   tx: { title: "Transaction", make: transaction, public: true },
 };

@@ -86,13 +86,13 @@ def test_place_sign_submit_and_cancel_an_order(chain_api: ChainApi) -> None:
                      grants=[(user.pubkey(), 50_000_000)]))  # fmt: skip
     r = chain_api.client.post(
         "/api/v1/orders",
-        json={"side": "buy", "quantity": 2 * 10**9, "limit_price": 1_000_000},
+        json={"side": "buy", "quantity": 2 * 10**9, "limit_price": 250_000},
         headers=headers,
     )
     assert r.status_code == 201, r.text
     placed = r.json()
     assert placed["order"]["status"] == "pending"
-    assert placed["approval"]["payment_base_units"] == 2_000_000
+    assert placed["approval"]["payment_base_units"] == 500_000
     tx = Transaction.from_bytes(base64.b64decode(placed["approval"]["transaction"]))
     tx.partial_sign([user], tx.message.recent_blockhash)
     r = chain_api.client.post(
@@ -103,7 +103,7 @@ def test_place_sign_submit_and_cancel_an_order(chain_api: ChainApi) -> None:
     assert r.status_code == 200, r.text
     assert [o["status"] for o in r.json()] == ["open"]
     book = chain_api.client.get("/api/v1/orders/book", headers=headers).json()
-    assert {"side": "buy", "limit_price": 1_000_000, "quantity": 2 * 10**9, "orders": 1} in book[
+    assert {"side": "buy", "limit_price": 250_000, "quantity": 2 * 10**9, "orders": 1} in book[
         "levels"
     ]
     order_id = placed["order"]["order_id"]
@@ -179,9 +179,23 @@ def test_a_frozen_users_order_is_refused_in_words(chain_api: ChainApi) -> None:
                     owner=user.pubkey()))  # fmt: skip
     r = chain_api.client.post(
         "/api/v1/orders",
-        json={"side": "buy", "quantity": 10**9, "limit_price": 1_000_000},
+        json={"side": "buy", "quantity": 10**9, "limit_price": 250_000},
         headers=headers,
     )
     assert r.status_code == 422, r.text
     assert r.json()["detail"]["code"] == "account_frozen"
     assert "frozen by the REC authority" in r.json()["detail"]["message"]
+
+
+def test_a_bid_above_the_grids_retail_price_is_refused_in_words(chain_api: ChainApi) -> None:
+    headers = chain_api.login(Keypair())
+    r = chain_api.client.post(
+        "/api/v1/orders",
+        json={"side": "buy", "quantity": 10**9, "limit_price": 251_000},
+        headers=headers,
+    )
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail["code"] == "buy_above_retail"
+    assert "retail price 250000" in detail["message"]
+    assert "the grid charges less than this" in detail["reason_text"]

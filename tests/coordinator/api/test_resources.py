@@ -4,13 +4,16 @@ energy per epoch, epochs, Merkle proofs, admin views, errors, request ids."""
 import datetime as dt
 import hashlib
 import secrets
+import socket
+import urllib.request
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from sqlalchemy import insert, text
 from sqlalchemy.engine import Engine
 
-from coordinator.api.main import create_app
+from coordinator.api.main import app_from_environment, create_app
 from coordinator.config import Settings
 from coordinator.db.models import (
     RejectedReading,
@@ -271,6 +274,34 @@ def test_errors_have_one_shape_and_requests_an_id(api: Api) -> None:
     assert r.headers["x-request-id"] != "bad id with spaces"
 
 
+def _requests(route: str, method: str, status: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "gtx_api_request_seconds_count", {"route": route, "method": method, "status": status}
+    )
+    return 0.0 if value is None else value
+
+
+def test_request_durations_are_counted_by_route_template(api: Api) -> None:
+    """One series per route, whatever the ids in the path; unknown paths share one."""
+    epoch = "/api/v1/epochs/{epoch}"
+    before = {
+        "health": _requests("/api/v1/health", "GET", "2xx"),
+        "nowhere": _requests("unmatched", "GET", "4xx"),
+        "epoch": _requests(epoch, "GET", "4xx"),
+    }
+    for _ in range(3):
+        api.client.get("/api/v1/health")
+    api.client.get("/api/v1/nowhere")
+    api.client.get("/api/v1/no/where/else")
+    assert api.client.get("/api/v1/epochs/123456789").status_code == 401  # not signed in
+    assert _requests("/api/v1/health", "GET", "2xx") == before["health"] + 3
+    assert _requests("unmatched", "GET", "4xx") == before["nowhere"] + 2
+    assert _requests(epoch, "GET", "4xx") == before["epoch"] + 1
+    paths = {s.labels["route"] for f in REGISTRY.collect() if f.name == "gtx_api_request_seconds"
+             for s in f.samples}  # fmt: skip
+    assert "/api/v1/epochs/123456789" not in paths
+
+
 def test_rate_limit_per_user(engine: Engine, request: pytest.FixtureRequest) -> None:
     app = create_app(Settings(), engine, auth_settings=auth_settings(request,
                      rate_limit_requests=5, rate_limit_window_s=3600))  # fmt: skip
@@ -290,3 +321,22 @@ def test_openapi_documents_the_api(api: Api) -> None:
     doc = api.client.get("/api/v1/openapi.json").json()
     assert {"/api/v1/auth/login", "/api/v1/readings", "/api/v1/orders"} <= set(doc["paths"])
     assert api.client.get("/api/v1/docs").status_code == 200
+
+
+@pytest.mark.services
+def test_the_api_process_serves_its_metrics(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As uvicorn starts it: with GTX_METRICS_PORT set, its /metrics (Prometheus's
+    gtx-api job: `up` says whether the API lives) has the request durations."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("GTX_DATABASE_URL", database_url)
+    monkeypatch.setenv("GTX_METRICS_PORT", str(port))
+    monkeypatch.setenv("GTX_ENVIRONMENT", "development")
+    with TestClient(app_from_environment()) as client:
+        assert client.get("/api/v1/health").status_code == 200
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        body = answer.read().decode()
+    assert 'gtx_api_request_seconds_count{method="GET",route="/api/v1/health",status="2xx"}' in body

@@ -38,9 +38,18 @@ REC_ONLY = {
     "/api/v1/governance/controls/resume",
     "/api/v1/governance/params/draft",
     "/api/v1/governance/authorities/{address}",
+    "/api/v1/governance/series/draft",
 }
-REC_ONLY_METHODS = {("POST", "/api/v1/governance/params")}  # GET: any user
-ADMIN_OR_REC = {"/api/v1/governance/actions", "/api/v1/mints", "/api/v1/retirement/campus"}
+REC_ONLY_METHODS = {
+    ("POST", "/api/v1/governance/params"),  # GET: any user
+    ("POST", "/api/v1/governance/series"),
+}
+ADMIN_OR_REC = {
+    "/api/v1/governance/actions",
+    "/api/v1/mints",
+    "/api/v1/campus/totals",
+    "/api/v1/retirement/campus",
+}
 
 
 def _routes() -> list[tuple[str, str]]:

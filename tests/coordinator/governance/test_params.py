@@ -207,3 +207,24 @@ def test_a_note_signed_by_its_authority_is_accepted_and_no_one_elses() -> None:
         check_note(
             by, NOW, text, str(other.sign_message(note_text(by, NOW, text).encode())), now=NOW
         )
+
+
+def test_grid_prices_and_emission_factor_are_governed_and_checked() -> None:
+    wallet = Keypair()
+    change = check(signed(wallet, "grid_import_price", "300000", CURRENT + 2))
+    assert params_at(DEFAULTS, [change], CURRENT + 1).grid_band() == (60_000, 250_000)
+    assert params_at(DEFAULTS, [change], CURRENT + 2).grid_band() == (60_000, 300_000)
+    factor = check(signed(wallet, "emission_factor", "250", CURRENT + 1))
+    assert params_at(DEFAULTS, [factor], CURRENT + 1).emission_factor == 250
+    with pytest.raises(ChangeRefused, match="multiple of 1000"):
+        check(signed(wallet, "grid_export_price", "60500", CURRENT + 1))
+    with pytest.raises(ChangeRefused, match="between 0 and 10000"):
+        check(signed(wallet, "emission_factor", "10001", CURRENT + 1))
+
+
+def test_a_feed_in_price_above_retail_is_refused_at_every_later_boundary() -> None:
+    wallet = Keypair()
+    retail = check(signed(wallet, "grid_import_price", "100000", CURRENT + 5))
+    with pytest.raises(ChangeRefused, match=f"from epoch {CURRENT + 5} the feed-in price 120000"):
+        check(signed(wallet, "grid_export_price", "120000", CURRENT + 2), [retail])
+    assert check(signed(wallet, "grid_export_price", "100000", CURRENT + 2), [retail])

@@ -26,13 +26,14 @@ from coordinator.db.models import (
     RetirementRun,
 )
 from coordinator.devices.registry import register_device, register_meter
-from coordinator.lifecycle import queries, retirement, store
+from coordinator.lifecycle import queries, store
 from coordinator.lifecycle.audit import compare, provenance
 from coordinator.lifecycle.matching import MatchingPolicy, Window, total
-from coordinator.lifecycle.retirement import retire_epochs
 from coordinator.market.sql_store import SqlMarketStore
+from coordinator.onchain import retirement
 from coordinator.onchain.ledger import Chain, open_chain
 from coordinator.onchain.minting import mint_closed_epochs
+from coordinator.onchain.retirement import retire_epochs
 from coordinator.readings.oracle.merkle import verify_proof
 from edge.signing import DeviceKey
 from programs import spl

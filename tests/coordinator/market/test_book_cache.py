@@ -4,6 +4,8 @@ import asyncio
 import datetime as dt
 import json
 
+from prometheus_client import REGISTRY
+
 from coordinator.market.book_cache import RedisBookCache, book_snapshot
 from coordinator.market.records import OrderStatus, OrderView
 from coordinator.market.rules import Side
@@ -37,8 +39,11 @@ def test_snapshot_sums_open_quantity_per_level() -> None:
 def test_an_unreachable_redis_is_skipped() -> None:
     async def scenario() -> None:
         cache = RedisBookCache("redis://127.0.0.1:1/0", "gtxtest", timeout_s=0.2)
+        failures = REGISTRY.get_sample_value("gtx_redis_errors_total", {"component": "order_book"})
         await cache.put(5, b"{}")  # must not raise
         assert cache.healthy is False
+        after = REGISTRY.get_sample_value("gtx_redis_errors_total", {"component": "order_book"})
+        assert after == (failures or 0.0) + 1
         await cache.aclose()
 
     asyncio.run(scenario())

@@ -5,6 +5,7 @@ what owners owe between clearing and settlement."""
 import datetime as dt
 
 import pytest
+from prometheus_client import REGISTRY
 from solders.keypair import Keypair
 
 from coordinator.market import (
@@ -96,11 +97,17 @@ def test_an_order_cancels_once_by_its_owner_only_and_not_once_cleared() -> None:
     run(scenario())
 
 
+def _count(name: str, **labels: str) -> float:
+    value = REGISTRY.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
 def test_a_clearing_is_stored_once_and_expires_what_may_not_enter() -> None:
     async def scenario() -> None:
         market = await _market()
         seller = (await market.users(1, kwh=5))[0]
         buyer, idle = await market.users(2, credit=100)
+        placed = {s: _count("gtx_orders_placed_total", side=s) for s in ("buy", "sell")}
         ask = await market.order(seller, Side.SELL, 2, 20_000)
         bid = await market.order(buyer, Side.BUY, 3, 40_000)
         unsigned = await market.order(idle, Side.BUY, 1, 40_000, sign=False)
@@ -109,8 +116,18 @@ def test_a_clearing_is_stored_once_and_expires_what_may_not_enter() -> None:
             quantity=KWH, limit_price=40_000, open_epoch=market.epoch,
             expires_at=market.ctx.clock() - dt.timedelta(seconds=1),
         )  # fmt: skip
+        cleared = {n: _count(f"gtx_cleared_{n}_total") for n in ("orders", "matches")}
+        turnover = _count("gtx_cleared_turnover_base_units_total")
         view = await clear(market.ctx, market.epoch)
         assert (view.order_count, view.match_count, view.volume) == (2, 1, 2 * KWH)
+        assert {n: _count(f"gtx_cleared_{n}_total") - c for n, c in cleared.items()} == {
+            "orders": 2, "matches": 1,
+        }  # fmt: skip
+        assert _count("gtx_cleared_turnover_base_units_total") - turnover == view.turnover > 0
+        # The ask, the bid, the unsigned bid and the late one.
+        assert {s: _count("gtx_orders_placed_total", side=s) - n for s, n in placed.items()} == {
+            "buy": 3, "sell": 1,
+        }  # fmt: skip
         assert view.clearing_price == 30_000
         assert await clear(market.ctx, market.epoch) == view  # stored once
         orders = {o.order_id: o for o in await list_orders(market.ctx, epoch=market.epoch)}

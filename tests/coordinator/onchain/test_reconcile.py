@@ -121,21 +121,24 @@ async def _cli_reconcile(settings: Settings) -> tuple[int, str]:
 async def test_an_epoch_whose_batch_was_refused_is_reconciled_not_skipped(
     tmp_path: Path, engine: Engine
 ) -> None:
-    async with open_chain(_settings(tmp_path, engine), engine) as chain:
+    settings = _settings(tmp_path, engine)
+    async with open_chain(settings, engine) as chain:
         owners = await producers(chain, 2)
         campus = Campus(engine, owners)
         epoch = epoch_of(int(time.time()), LENGTH) - 10
         await freeze(chain, owners[0])
         campus.export(epoch, {owners[0]: 300, owners[1]: 500})
         await mint_closed_epochs(chain, engine)
-        result = await demo_reconcile(
-            engine, chain, {}, owners, length_s=LENGTH, lateness_s=LATENESS
-        )
-    assert result.ok, result.mismatches
-    assert len(result.epochs) == 1
-    assert result.verified_export_wh == 800
-    assert result.minted_base_units == 500 * WH
-    assert result.withheld == {"account_frozen": 300 * WH}
+        result = await demo_reconcile(engine, chain, {}, owners, settings=settings)
+    assert result.ok, result.lines()
+    ledger = result.ledger
+    assert len(ledger.epochs) == 1
+    assert ledger.verified_export_wh == 800
+    assert ledger.minted_base_units == 500 * WH
+    assert ledger.withheld == {"account_frozen": 300 * WH}
+    # Their bills: exports sold to the grid at feed-in, nothing bought or sold.
+    assert result.bill_problems == ()
+    assert "grid-only -48000, actual -48000, savings 0 " in result.bills_line
 
 
 @pytest.mark.services

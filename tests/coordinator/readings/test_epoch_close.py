@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy.engine import Engine
 
 from coordinator.db.migrate import upgrade
@@ -59,6 +60,7 @@ async def test_close_and_publish_run_no_sql_on_the_event_loop(sqlite_engine: Eng
         published.append((epoch, body))
         return True
 
+    imported = REGISTRY.get_sample_value("gtx_closed_energy_wh_total", {"direction": "import"})
     with sql_threads(sqlite_engine) as seen:
         closed = await asyncio.to_thread(closer.close_due, NOW)  # as the runner calls it
         assert await closer.publish_pending(publish) == len(closed) == 2
@@ -67,3 +69,6 @@ async def test_close_and_publish_run_no_sql_on_the_event_loop(sqlite_engine: Eng
     assert seen.on_thread == []
     assert [epoch for epoch, _ in published] == [c.summary.epoch for c in closed]
     assert sum(json.loads(body)["total_import_wh"] for _, body in published) == 60
+    # The energy dashboard's counter moved by the closed epochs' totals, once.
+    after = REGISTRY.get_sample_value("gtx_closed_energy_wh_total", {"direction": "import"})
+    assert after == (imported or 0.0) + 60

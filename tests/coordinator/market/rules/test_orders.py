@@ -7,6 +7,7 @@ from coordinator.market.rules import (
     Order,
     OrderError,
     Side,
+    check_grid_band,
     order_problem,
     validate_order,
 )
@@ -92,3 +93,27 @@ def test_wrong_types_fail_on_construction(changes: dict[str, object]) -> None:
 def test_bad_rules_fail_on_construction(changes: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="must be"):
         MarketRules(**changes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("side", "price", "code"),
+    [
+        (Side.SELL, 59_000, o.SELL_BELOW_FEED_IN),
+        (Side.BUY, 251_000, o.BUY_ABOVE_RETAIL),
+    ],
+)
+def test_orders_the_grid_would_beat_are_refused(side: Side, price: int, code: str) -> None:
+    with pytest.raises(OrderError) as refused:
+        check_grid_band(make(side=side, limit_price=price), (60_000, 250_000))
+    assert refused.value.code == code
+    assert "in force for epoch" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("side", "price"),
+    [(Side.SELL, 60_000), (Side.BUY, 250_000), (Side.BUY, 1_000), (Side.SELL, 900_000)],
+)
+def test_orders_the_grid_would_not_beat_pass(side: Side, price: int) -> None:
+    order = make(side=side, limit_price=price)
+    assert check_grid_band(order, (60_000, 250_000)) is order
+    assert check_grid_band(make(side=side, limit_price=1), None).limit_price == 1

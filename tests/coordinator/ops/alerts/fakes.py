@@ -1,6 +1,13 @@
 """An in-memory AlertSource: the rules' inputs set by the test."""
 
-from coordinator.ops.alerts.rules import EpochRows, GatewaySeen, LedgerFailure, WithheldMint
+from coordinator.ops.alerts.rules import (
+    EpochRows,
+    GatewaySeen,
+    LedgerFailure,
+    MarketWindow,
+    Progress,
+    WithheldMint,
+)
 
 __all__ = ["FakeSource"]
 
@@ -13,6 +20,8 @@ class FakeSource:
         self.rejected: dict[str, int] = {}
         self.failures: list[LedgerFailure] = []
         self.withheld: list[WithheldMint] = []
+        self.window = MarketWindow((), (), {})
+        self.done = Progress()
 
     def gateways(self, default_poll_interval_s: int) -> list[GatewaySeen]:
         return self.seen
@@ -28,3 +37,10 @@ class FakeSource:
 
     def withheld_mints(self) -> list[WithheldMint]:
         return self.withheld
+
+    def market(self, window: int, trailing: int, after: int | None) -> MarketWindow:
+        epochs = tuple(e for e in self.window.epochs if after is None or e.epoch > after)
+        return MarketWindow(epochs, self.window.history, self.window.gateways_of)
+
+    def progress(self) -> Progress:
+        return self.done

@@ -1,5 +1,5 @@
 """Alert rules, pure and exhaustively: silence, rejection spikes, ledger failures,
-missed epochs, and `evaluate` combining them."""
+missed epochs, abnormal trading, and `evaluate` combining them."""
 
 import itertools
 from typing import Any
@@ -7,13 +7,21 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from coordinator.market.rules.surveillance import (
+    ClearedEpoch,
+    EpochFigures,
+    SurveillanceRules,
+    Trade,
+)
 from coordinator.ops.alerts.rules import (
     RESOLVABLE,
     AlertRules,
     EpochRows,
     GatewaySeen,
     LedgerFailure,
+    MarketWindow,
     WithheldMint,
+    abnormal_trading,
     due_epoch,
     estimate_poll_interval,
     evaluate,
@@ -248,3 +256,26 @@ def test_a_restarted_coordinator_gives_gateways_time_before_calling_them_silent(
     source = FakeSource()
     source.seen = seen
     assert evaluate(source, AlertRules(expect_clearing=False), 5000, 4995) == []
+
+
+def test_abnormal_trading_judges_each_epoch_against_those_before_it() -> None:
+    """The window's own earlier epochs are history for its later ones; each finding
+    becomes one alert naming the epoch, the parties and the figures."""
+    rules = SurveillanceRules(min_history=2, trailing_epochs=4)
+    quiet = [ClearedEpoch(e, (Trade("b", "s", 10, 1_000),)) for e in (10, 11)]
+    spike = ClearedEpoch(12, (Trade("b", "s", 100, 1_000),))
+    window = MarketWindow((*quiet, spike), (EpochFigures(9, 1_000, 10),), {})
+    (alert,) = abnormal_trading(window, rules)
+    assert alert.kind is AlertKind.ABNORMAL_TRADING
+    assert alert.key == "abnormal_trading:volume_spike:12:volume"
+    assert alert.severity == "warning"
+    assert dict(alert.details) == {
+        "finding": "volume_spike", "epoch": 12, "parties": "b,s", "volume": 100,
+        "trailing_average": 10.0, "ratio": 10.0, "trailing_epochs": 3,
+    }  # fmt: skip
+    assert alert.message == (
+        "epoch 12: volume_spike by b,s (ratio 10, trailing_average 10, trailing_epochs 3, "
+        "volume 100)"
+    )
+    # Alone, without the history, the same epoch is not judged at all.
+    assert abnormal_trading(MarketWindow((spike,), (), {}), rules) == []

@@ -3,8 +3,8 @@ tokens held by provenance (`energy_lots`), the events applied to them once each
 (`lot_sources`), each consumption epoch's retirement (`retirement_runs`), each
 consumer's match in it (`retirements`) and the certificates (`certificates`).
 
-Revision ID: 0013_energy_retirement
-Revises: 0011_ledger_journal_meta
+Revision ID: 0015_energy_retirement
+Revises: 0013_tariff_series
 Create Date: 2026-12-05
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_energy_retirement"
-down_revision: str | None = "0011_ledger_journal_meta"
+revision: str = "0015_energy_retirement"
+down_revision: str | None = "0013_tariff_series"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

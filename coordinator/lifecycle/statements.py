@@ -1,0 +1,117 @@
+"""Statements: a user's bills per period beside what the grid alone would have cost,
+with the emissions avoided, and the campus's totals - what the API shows.
+
+The service loads usage through a `UsageSource`, takes the grid prices and emission
+factor in force per epoch from `params_at` (the governed parameters,
+`coordinator.governance`), and asks `coordinator.lifecycle.bills` and `.carbon` to
+decide. Matched renewable energy comes from a `MatchedEnergy` rule (the interim
+`BoughtAndImported` unless told otherwise).
+"""
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from coordinator.governance.params import GovernedParams
+from coordinator.lifecycle.bills import (
+    Bill,
+    GridPrices,
+    Period,
+    Usage,
+    bills,
+    campus_total,
+    period_start,
+)
+from coordinator.lifecycle.carbon import (
+    BoughtAndImported,
+    MatchedEnergy,
+    avoided_mg,
+    campus_avoided_mg,
+)
+from coordinator.lifecycle.usage_store import UsageSource
+from coordinator.ops import metrics
+
+__all__ = ["CampusTotals", "Line", "Statements", "grid_prices"]
+
+Key = tuple[str, int]
+
+
+def grid_prices(params: GovernedParams) -> GridPrices:
+    retail, feed_in = params.grid_import_price, params.grid_export_price
+    return GridPrices(retail=retail, feed_in=feed_in)
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One period of a statement: starting at `start` (Unix seconds, UTC), its bill
+    and the mgCO2 its matched renewable energy avoided."""
+
+    start: int
+    bill: Bill
+    avoided_mg: int
+
+
+@dataclass(frozen=True, slots=True)
+class CampusTotals:
+    """Every user's bills summed, the campus's avoided mgCO2, and how many users'
+    bills went into it."""
+
+    bill: Bill
+    avoided_mg: int
+    users: int
+
+
+class Statements:
+    def __init__(
+        self,
+        source: UsageSource,
+        params_at: Callable[[int], GovernedParams],
+        *,
+        length_s: int,
+        matched: MatchedEnergy | None = None,
+    ) -> None:
+        self._source, self._params_at, self._length_s = source, params_at, length_s
+        self._matched = matched or BoughtAndImported()
+
+    def _decide(self, usages: Mapping[Key, Usage]) -> tuple[dict[Key, Bill], dict[Key, int]]:
+        every = bills(usages, lambda epoch: grid_prices(self._params_at(epoch)))
+        avoided = avoided_mg(
+            self._matched.matched_wh(usages), lambda epoch: self._params_at(epoch).emission_factor
+        )
+        return every, avoided
+
+    async def statement(self, owner: str, *, since: int, until: int, period: Period) -> list[Line]:
+        """`owner`'s closed epochs in since..until per `period`, oldest first; periods
+        with nothing metered or traded are left out."""
+        usages = await asyncio.to_thread(self._source.usage, since=since, until=until, owner=owner)
+        every, avoided = self._decide(usages)
+        lines: dict[int, Line] = {}
+        for key, b in every.items():
+            start = period_start(key[1], self._length_s, period)
+            line = lines.get(start, Line(start, Bill(), 0))
+            lines[start] = Line(start, line.bill + b, line.avoided_mg + avoided.get(key, 0))
+        return [lines[start] for start in sorted(lines)]
+
+    async def bills(self, *, since: int, until: int) -> tuple[dict[Key, Bill], dict[Key, int]]:
+        """Every user's bill and avoided mgCO2 per closed epoch in since..until."""
+        usages = await asyncio.to_thread(self._source.usage, since=since, until=until)
+        return self._decide(usages)
+
+    async def campus(self, *, since: int, until: int) -> CampusTotals:
+        """Every user's closed epochs in since..until, summed."""
+        usages = await asyncio.to_thread(self._source.usage, since=since, until=until)
+        every, avoided = self._decide(usages)
+        return CampusTotals(
+            campus_total(every.values()),
+            campus_avoided_mg(avoided.values()),
+            len({wallet for wallet, _ in usages}),
+        )
+
+    async def record_last_day(self, last_closed: int) -> CampusTotals:
+        """Set the campus's bill gauges (`coordinator.ops.metrics`) from the last day of
+        closed epochs up to `last_closed`; returns what they were set from."""
+        per_day = max(1, 86_400 // self._length_s)
+        campus = await self.campus(since=max(0, last_closed - per_day + 1), until=last_closed)
+        b = campus.bill
+        metrics.record_campus_bills(b.grid_only_cost, b.actual_cost, b.savings, campus.avoided_mg)
+        return campus
