@@ -20,6 +20,7 @@ __all__ = [
     "CertificateProof",
     "CertificateRow",
     "Period",
+    "RetiredEnergy",
     "StatementLine",
     "campus_totals",
     "certificate_proof",
@@ -51,6 +52,26 @@ def matched_wh_by_epoch(
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     return {(h, int(e)): int(u) // BASE_UNITS_PER_WH for h, e, u in rows}
+
+
+class RetiredEnergy:
+    """Matched renewable energy as the bills' carbon counts it
+    (`coordinator.lifecycle.carbon.MatchedEnergy`): the Wh each user's energy tokens
+    met of an epoch's metered import, retired and certified (`matched_wh_by_epoch`).
+    An epoch not yet retired has nothing matched yet."""
+
+    rule = (
+        "retired: energy tokens burned against metered import and certified "
+        "(gtx/v1 certify), per user and consumption epoch"
+    )
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def matched_wh(
+        self, *, since: int, until: int, owner: str | None = None
+    ) -> dict[tuple[str, int], int]:
+        return matched_wh_by_epoch(self._engine, owner, since, until)
 
 
 @dataclass(frozen=True, slots=True)

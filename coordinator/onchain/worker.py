@@ -5,7 +5,8 @@ exported energy (1 Wh = 10^6 base units) and post the epoch's Merkle root as
 an attestation, each as an exactly-once chain job; on every pass, mint what was
 withheld from accounts since thawed (`coordinator.onchain.minting`); then retire
 each minted epoch's matched consumption and commit its certificates
-(`coordinator.onchain.retirement`, unless `GTX_RETIREMENT_POLICY=off`). At each
+(`coordinator.onchain.retirement`, unless `GTX_RETIREMENT_POLICY=off`), and sum
+the campus's last day of bills and avoided emissions again for the gauges. At each
 epoch's gate closure: clear the market for it and settle the matches
 (`coordinator.market.run_market_epoch`, idempotent). Minting, clearing and
 settlement each run only while the REC authority has not paused them, with the
@@ -31,6 +32,7 @@ from coordinator.config import Settings
 from coordinator.db.locks import CHAIN_LEADER_LOCK
 from coordinator.governance import GovernanceReader, Scope, SqlGovernance, defaults_from
 from coordinator.lifecycle.matching import MatchingPolicy, Window
+from coordinator.lifecycle.queries import RetiredEnergy
 from coordinator.lifecycle.statements import Statements
 from coordinator.lifecycle.usage_store import SqlUsage
 from coordinator.market import SettlementKeys, resume_market
@@ -112,22 +114,29 @@ async def run_chain_worker(
         async def cleared(kind: str, epoch: int) -> None:
             await _report(on_epoch, kind, epoch)
 
+        newest = 0  # the newest epoch minted while leading: where the bills' last day ends
         while True:
             try:
                 await market.read()
+                minted: list[int] = []
+                retired: list[int] = []
                 if market.may_mint:
                     minted = await mint_closed_epochs(chain, engine)
                     for epoch in minted:
                         await _report(on_epoch, "minted", epoch)
-                    if minted:
-                        bills = Statements(SqlUsage(engine), await reader.schedule(),
-                                           length_s=settings.epoch_length_s)  # fmt: skip
-                        await bills.record_last_day(max(minted))
                     for grant in await mint_withheld(chain, engine):
                         await _report(on_epoch, "withheld_minted", grant.epoch)
                 if policy is not None and market.may_retire:
-                    for epoch in await retire_epochs(chain, ctx.store, engine, policy):
+                    retired = await retire_epochs(chain, ctx.store, engine, policy)
+                    for epoch in retired:
                         await _report(on_epoch, "retired", epoch)
+                if minted or retired:
+                    # Avoided emissions count retired energy: summed again once retired.
+                    newest = max(newest, *minted, *retired)
+                    bills = Statements(SqlUsage(engine), await reader.schedule(),
+                                       length_s=settings.epoch_length_s,
+                                       matched=RetiredEnergy(engine))  # fmt: skip
+                    await bills.record_last_day(newest)
                 current = epoch_of(int(time.time()), settings.epoch_length_s)
                 await market.step(current, cleared)
             except (OperationalError, InterfaceError) as exc:

@@ -11,7 +11,7 @@ from coordinator.api.auth.config import AuthSettings
 from coordinator.api.deps import USER, Clock, Principal, get_clock, get_engine, require_role
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
 from coordinator.api.reasons import describe
-from coordinator.api.routes.campus import MATCHED_RULE, bill_out, epoch_range, statements
+from coordinator.api.routes.campus import bill_out, epoch_range, statements
 from coordinator.api.routes.market import Hours, hour_out, since_hours
 from coordinator.api.schemas import (
     BillStatementOut,
@@ -192,7 +192,8 @@ async def my_bill(
         total, avoided = total + line.bill, avoided + line.avoided_mg
     settings: Settings = request.app.state.settings
     return BillStatementOut(
-        period=period.value, since_epoch=since, until_epoch=until, matched_rule=MATCHED_RULE,
+        period=period.value, since_epoch=since, until_epoch=until,
+        matched_rule=service.matched_rule,
         lines=[bill_out(line.start, line.bill, line.avoided_mg) for line in lines],
         total=bill_out(since * settings.epoch_length_s, total, avoided),
     )  # fmt: skip

@@ -7,6 +7,7 @@ from prometheus_client import REGISTRY
 
 from coordinator.governance import GovernedParams
 from coordinator.lifecycle.bills import WH, Period, Usage
+from coordinator.lifecycle.carbon import MemoryMatched
 from coordinator.lifecycle.statements import Statements
 from coordinator.lifecycle.usage_store import MemoryUsage
 
@@ -26,7 +27,10 @@ def _service() -> Statements:
     seller = Usage(export_wh=1000, sold=500 * WH, received=60_000)
     usages = {("a", e): usage for e in range(EPOCH, EPOCH + 8)}
     usages |= {("s", e): seller for e in range(EPOCH, EPOCH + 8)}
-    return Statements(MemoryUsage(usages), _params, length_s=LENGTH)
+    # "a" retired 500 Wh of each epoch's import (and an epoch not closed yet, which
+    # no bill counts); "s" retired nothing.
+    retired = {("a", e): 500 for e in range(EPOCH, EPOCH + 9)}
+    return Statements(MemoryUsage(usages), _params, length_s=LENGTH, matched=MemoryMatched(retired))
 
 
 def test_a_statement_sums_epochs_per_hour_at_each_epochs_prices() -> None:
