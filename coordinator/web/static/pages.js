@@ -244,16 +244,16 @@ function billView(bill) {
       stat("Actual cost", cost(t.actual_cost), "market and grid, credits"),
       stat("Grid-only bill", cost(t.grid_only_cost), "credits, without the market"),
       stat("CO₂ avoided", co2(t.avoided_co2_mg), "by your retired energy tokens")),
-    table("My bill per day", [
-      { label: "day" }, { label: "used (kWh)", num: true }, { label: "fed in (kWh)", num: true },
-      { label: "bought (kWh)", num: true }, { label: "sold (kWh)", num: true },
-      { label: "actual (credits)", num: true }, { label: "grid only (credits)", num: true },
-      { label: "saved (credits)", num: true }, { label: "CO₂ avoided", num: true }],
+    table("My bill per day: energy in kWh, money in credits, CO\u2082 in kg", [
+      { label: "day (UTC)" }, { label: "used", num: true }, { label: "fed in", num: true },
+      { label: "bought", num: true }, { label: "sold", num: true },
+      { label: "actual", num: true }, { label: "grid only", num: true },
+      { label: "saved", num: true }, { label: "CO\u2082 avoided", num: true }],
     bill.lines.slice().reverse().map((l) => [
-      new Date(l.start * 1000).toLocaleDateString("en-GB", { timeZone: "UTC" }),
+      new Date(l.start * 1000).toISOString().slice(0, 10),
       kwh(l.import_energy), kwh(l.export_energy), kwh(l.bought), kwh(l.sold),
       cost(l.actual_cost), cost(l.grid_only_cost), credits(l.savings), kg(l.avoided_co2_mg)]),
-    { empty: "no closed epochs with energy or trades in the last week" }),
+    { empty: "no closed epochs with energy or trades in the last week", visible: true }),
   ];
 }
 
