@@ -34,6 +34,7 @@ from coordinator.onchain import retirement
 from coordinator.onchain.ledger import Chain, open_chain
 from coordinator.onchain.minting import mint_closed_epochs
 from coordinator.onchain.retirement import retire_epochs
+from coordinator.readings.oracle import EpochCalendar
 from coordinator.readings.oracle.merkle import verify_proof
 from edge.signing import DeviceKey
 from programs import spl
@@ -203,6 +204,11 @@ async def test_import_meets_held_tokens_under_approval(tmp_path: Path, engine: E
 
         (line,) = queries.statement(engine, c, 900, "hour", E, E + 1)
         assert (line.import_wh, line.matched_wh, line.share) == (300, 300, 1.0)
+        assert line.start == dt.datetime.fromtimestamp(E * 900, dt.UTC)
+        # Dated by the calendar in force: hour-long epochs from E on put E + 1 an hour on.
+        hourly = EpochCalendar.uniform(900).with_length(E, 3600)
+        (line,) = queries.statement(engine, c, hourly, "hour", E, E + 1)
+        assert line.start == dt.datetime.fromtimestamp(E * 900 + 3600, dt.UTC)
         (total_e1,) = [t for t in queries.campus_totals(engine, E, E + 1) if t.epoch == E + 1]
         assert (total_e1.import_wh, total_e1.matched_wh, total_e1.unapproved) == (600, 350, 2)
 
