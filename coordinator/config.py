@@ -182,6 +182,10 @@ class Settings(BaseSettings):
     # mints, fee payer): made here at first start, mode 0600; back them up.
     key_dir: Path = Path("var/coordinator-keys")
     chain_check_interval_s: float = Field(default=2.0, gt=0)
+    # Consumption matching (`coordinator.lifecycle`): which tokens may meet an epoch's
+    # metered import: produced in the same UTC hour, the same UTC day, or any earlier
+    # epoch ("banked"); oldest first. "off" retires nothing.
+    retirement_policy: Literal["hour", "day", "banked", "off"] = "hour"
     # How long an instance keeps governance state (emergency controls, parameter
     # schedule) and session revocations before reading them again from the database.
     governance_refresh_s: float = Field(default=1.0, ge=0, le=60)

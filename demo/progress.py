@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from coordinator.db.models import EpochOnchain, EpochRecord, MintGrant
+from coordinator.lifecycle.queries import campus_totals
 from coordinator.market.sql_store import SqlMarketStore
 from coordinator.readings.ingest.outcome import BatchOutcome
 from coordinator.readings.oracle import EpochCalendar, Epochs, epoch_span
@@ -53,6 +54,20 @@ class Progress:
             self.say(await asyncio.to_thread(self._cleared_line, epoch))
         elif kind == "withheld_minted":
             self.say(await asyncio.to_thread(self._withheld_minted_line, epoch))
+        elif kind == "retired":
+            self.say(await asyncio.to_thread(self._retired_line, epoch))
+
+    def _retired_line(self, epoch: int) -> str:
+        (totals,) = campus_totals(self.engine, epoch, epoch)
+        share = totals.matched_wh / totals.import_wh if totals.import_wh else 0.0
+        root = totals.merkle_root
+        committed = "" if root is None or not totals.certificates else f", root {root[:16]}..."
+        return (
+            f"{self.epoch(epoch)} retired: {totals.matched_wh / WH_PER_KWH:.3f} kWh of "
+            f"{totals.import_wh / WH_PER_KWH:.3f} kWh imported met by tokens ({share:.0%}), "
+            f"{totals.certificates} certificates{committed}"
+            + (f"; {totals.unapproved} without approval" if totals.unapproved else "")
+        )
 
     def _minted_line(self, epoch: int) -> str:
         with self.engine.connect() as conn:

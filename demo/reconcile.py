@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from coordinator.config import Settings
 from coordinator.governance import GovernanceReader, SqlGovernance, defaults_from
 from coordinator.lifecycle.bills import bill_mismatches, campus_total
+from coordinator.lifecycle.queries import RetiredEnergy
 from coordinator.lifecycle.statements import Statements
 from coordinator.lifecycle.usage_store import SqlUsage
 from coordinator.onchain.ledger import Chain
@@ -46,7 +47,10 @@ async def _bills(
     engine: Engine, settings: Settings, length_s: Epochs
 ) -> tuple[str, tuple[str, ...]]:
     reader = GovernanceReader(SqlGovernance(engine), defaults_from(settings))
-    statements = Statements(SqlUsage(engine), await reader.schedule(), length_s=length_s)
+    statements = Statements(
+        SqlUsage(engine), await reader.schedule(), length_s=length_s,
+        matched=RetiredEnergy(engine),
+    )  # fmt: skip
     per_user, avoided = await statements.bills(since=0, until=_LAST_EPOCH)
     total = campus_total(per_user.values())
     line = (

@@ -4,7 +4,8 @@
 delivery epoch (prosumers sell part of the energy tokens they hold, consumers
 buy with their campus credit), prices scattered around a reference so the
 book crosses. `Trader.place` does what a user's wallet would: place the
-order, sign the returned Approve with the user's own key, submit it.
+order, sign an Approve of what the orders need plus a standing retirement allowance
+with the user's own key, submit it.
 """
 
 import random
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from solders.keypair import Keypair
 from solders.transaction import Transaction
 
-from coordinator.market import MarketContext, place_order, submit_approval
+from coordinator.market import MarketContext, approval_for, place_order, submit_approval
 from coordinator.market.escrow import read_escrow
 from coordinator.market.rules.orders import Side
 
@@ -23,6 +24,7 @@ __all__ = ["OrderIntent", "Trader", "UserBalance", "plan_orders"]
 LOT = 1_000_000  # 1 Wh of energy-token base units
 TICK = 1_000  # 0.001 credit per kWh
 REFERENCE_PRICE = 120_000  # 0.12 credit per kWh, in payment base units (6 decimals)
+RETIREMENT_ALLOWANCE = 1_000 * 10**9  # 1 MWh: each user lets their tokens meet their import
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +95,13 @@ class Trader:
             open_epoch=open_epoch,
         )
         if placed.approval is not None:
-            tx = Transaction.from_bytes(placed.approval.tx)
-            tx.partial_sign([self.keypair], tx.message.recent_blockhash)
-            await submit_approval(ctx, self.wallet, bytes(tx))
+            await self.approve(ctx)
         return placed.order.order_id
+
+    async def approve(self, ctx: MarketContext) -> None:
+        """Sign and submit the approval of the user's orders plus a standing retirement
+        allowance (the user consents to their tokens meeting their metered import)."""
+        approval = await approval_for(ctx, self.wallet, retirement_allowance=RETIREMENT_ALLOWANCE)
+        tx = Transaction.from_bytes(approval.tx)
+        tx.partial_sign([self.keypair], tx.message.recent_blockhash)
+        await submit_approval(ctx, self.wallet, bytes(tx))

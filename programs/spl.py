@@ -53,6 +53,7 @@ __all__ = [
     "approve_checked",
     "associated_token_address",
     "batch",
+    "burn_checked",
     "create_associated_token_account",
     "create_mint",
     "create_multisig",
@@ -74,6 +75,7 @@ MAX_BATCH_ACCOUNTS = 255
 _BATCH = 255  # p-token's discriminator for Batch
 _TRANSFER_CHECKED = 12  # the token program's instruction index for TransferChecked
 _TRANSFER_CHECKED_DATA = struct.Struct("<BQB")  # index, u64 amount, u8 decimals
+_BURN_CHECKED = 15  # the token program's instruction index for BurnChecked (same layout)
 
 
 # A pure function of its inputs; bounded so a long-lived coordinator cannot grow it
@@ -188,6 +190,23 @@ def transfer_checked(
         AccountMeta(source, is_signer=False, is_writable=True),
         AccountMeta(mint, is_signer=False, is_writable=False),
         AccountMeta(destination, is_signer=False, is_writable=True),
+        AccountMeta(authority, is_signer=True, is_writable=False),
+    ]
+    return Instruction(TOKEN_PROGRAM_ID, data, accounts)
+
+
+def burn_checked(
+    *, account: Pubkey, mint: Pubkey, authority: Pubkey, amount: int, decimals: int
+) -> Instruction:
+    """Destroy `amount` base units held in `account`; `authority` is the owner or its
+    delegate (a delegate's burn draws down its delegated amount, as a transfer does)."""
+    try:
+        data = _TRANSFER_CHECKED_DATA.pack(_BURN_CHECKED, amount, decimals)
+    except struct.error as exc:
+        raise ValueError(f"amount {amount} or decimals {decimals} out of range") from exc
+    accounts = [
+        AccountMeta(account, is_signer=False, is_writable=True),
+        AccountMeta(mint, is_signer=False, is_writable=True),
         AccountMeta(authority, is_signer=True, is_writable=False),
     ]
     return Instruction(TOKEN_PROGRAM_ID, data, accounts)

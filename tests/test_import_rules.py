@@ -38,7 +38,7 @@ DEVICE_SIM = "device_sim, the simulated meters, imports none of the services"
 PROGRAMS = "programs, the on-chain layer, imports only wire of the project"
 PROVISIONING = "provisioning talks to the coordinator over its API only"
 COORDINATOR = "coordinator imports none of the gateway's packages, nor the demo"
-NO_IO = "pure cores (wire, market rules, oracle) do no I/O, no logging"
+NO_IO = "pure cores (wire, market rules, oracle, matching, certificates) do no I/O, no logging"
 NO_SERVICES = "pure cores import nothing of the services around them"
 READINGS = "readings import nothing of programs, the on-chain layer"
 GOVERNANCE = "governance's pure core does no I/O and imports nothing of the services"
@@ -66,6 +66,7 @@ FORBIDDEN_IMPORTS = [
     ("wire.reading", "logging", NO_IO),
     ("coordinator.market.rules", "sqlalchemy", NO_IO),
     ("coordinator.readings.oracle", "redis", NO_IO),
+    ("coordinator.lifecycle.matching", "sqlalchemy", NO_IO),
     ("coordinator.market.rules", "coordinator.market.store", NO_SERVICES),
     ("coordinator.readings.oracle", "coordinator.readings.ingest", NO_SERVICES),
     ("coordinator.readings.oracle", "coordinator.db", NO_SERVICES),

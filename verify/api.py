@@ -37,6 +37,10 @@ class PublicApi:
         """GET /api/v1/proofs/{gateway_id}/{seq}: the reading's Merkle proof."""
         return self._json(f"/api/v1/proofs/{quote(gateway_id, safe='')}/{seq}")
 
+    def certificate(self, leaf: str) -> dict[str, Any]:
+        """GET /api/v1/retirement/certificates/{leaf}: a certificate's proof document."""
+        return self._json(f"/api/v1/retirement/certificates/{quote(leaf, safe='')}")
+
     def clearing(self, epoch: int) -> dict[str, Any]:
         """GET /api/v1/clearings/{epoch}: hashes, figures and the attestation's signature."""
         return self._json(f"/api/v1/clearings/{epoch}")

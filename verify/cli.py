@@ -3,11 +3,14 @@ coordinator's public API and a Solana RPC endpoint.
 
     gtx-verify reading GATEWAY_ID SEQ --api URL --rpc URL [--token T]
     gtx-verify reading --proof-file proof.json --rpc URL --oracle KEY
+    gtx-verify certificate LEAF --api URL --rpc URL [--token T]
+    gtx-verify certificate --proof-file proof.json --rpc URL --settlement-authority KEY
     gtx-verify clearing EPOCH --api URL --rpc URL [--token T]
 
 The keys that must have signed the attestations (the oracle's for readings, the
-settlement authority's for clearings) come from `--oracle` / `--settlement-authority`
-when given, else from the API's `/api/v1/deployment` (the output says which).
+settlement authority's for clearings and certificates) come from `--oracle` /
+`--settlement-authority` when given, else from the API's `/api/v1/deployment`
+(the output says which).
 
 Exit codes: 0 verified; 1 refused (a check failed: the reason is printed); 2 usage
 error; 3 could not check (API or RPC unreachable, unknown reading, not attested yet).
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from verify.api import PublicApi
+from verify.certificate import check_certificate
 from verify.errors import Refused, Unavailable
 from verify.http import Http, UrllibHttp, check_base_url
 from verify.market import check_clearing
@@ -71,6 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reading.add_argument("--oracle", help="the oracle's public key (base58)")
     common(reading, api_required=False)
+
+    certificate = commands.add_parser(
+        "certificate", help="a granular certificate's Merkle proof and its commitment"
+    )
+    certificate.add_argument("leaf", nargs="?", help="the certificate's leaf (hex): its id")
+    certificate.add_argument(
+        "--proof-file", type=Path, help="a saved proof (the API's JSON) instead of asking the API"
+    )
+    certificate.add_argument("--settlement-authority", help="its public key (base58)")
+    common(certificate, api_required=False)
 
     clearing = commands.add_parser("clearing", help="an epoch's clearing, recomputed")
     clearing.add_argument("epoch", type=int, help="the delivery epoch")
@@ -126,6 +140,20 @@ def _run(args: argparse.Namespace, http: Http, note: Callable[[str], None]) -> s
         oracle = _trusted_key(args.oracle, "oracle", "oracle", api, note)
         proof = check_reading(doc, rpc, oracle=oracle, note=note)
         return f"reading {proof.gateway_id}/{proof.seq} is in epoch {proof.epoch}'s attested root"
+    if args.command == "certificate":
+        if args.proof_file is not None:
+            if args.leaf is not None:
+                raise ValueError("give LEAF or --proof-file, not both")
+            doc = _load_proof(args.proof_file)
+        elif args.leaf is None or api is None:
+            raise ValueError("give LEAF and --api, or --proof-file")
+        else:
+            doc = api.certificate(args.leaf)
+        key = _trusted_key(
+            args.settlement_authority, "settlement authority", "settlement_authority", api, note
+        )
+        cert = check_certificate(doc, rpc, authority=key, note=note)
+        return f"certificate {cert.leaf.hex()} is in epoch {cert.epoch}'s committed root"
     assert api is not None  # --api is required for clearing
     authority = _trusted_key(
         args.settlement_authority, "settlement authority", "settlement_authority", api, note

@@ -33,6 +33,8 @@ KINDS: dict[str, tuple[tuple[str, str], ...]] = {
     "attest": (("epoch", _EPOCH), ("root", _HASH)),
     "clearing": (("epoch", _EPOCH), ("inputs", _HASH), ("result", _HASH)),
     "settle": (("epoch", _EPOCH),),
+    "retire": (("epoch", _EPOCH),),
+    "certify": (("epoch", _EPOCH), ("root", _HASH), ("count", _EPOCH), ("units", _EPOCH)),
     # The REC authority's governance: a pause or resume, a parameter change and a
     # note carry the signature of the authority's wallet over the text before ` sig=`.
     "param": (
@@ -47,7 +49,7 @@ KINDS: dict[str, tuple[tuple[str, str], ...]] = {
 }  # fmt: skip
 """Each kind's keys, in order, with the pattern its value must match."""
 
-RETRIED = frozenset({"mint", "attest", "clearing"})
+RETRIED = frozenset({"mint", "attest", "clearing", "retire"})
 """The kinds whose retries end with ` attempt=N`."""
 
 _PATTERNS = {

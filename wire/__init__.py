@@ -10,7 +10,8 @@ it imports nothing of theirs (checked by the import contracts in pyproject.toml)
 - `enrolment`: the messages a gateway key signs to enrol, rotate and call the API;
 - `alerts`: the alert and ingest-stats payloads the coordinator publishes;
 - `clearing`: the retained clearing publication (canonical inputs and result);
-- `meters`: the meter models (register maps) both ends know by name.
+- `meters`: the meter models (register maps) both ends know by name;
+- `certificate`: a granular certificate's Merkle leaf (the coordinator and gtx-verify).
 - `text`: `printable`, which every CLI applies to strings from gateways and users.
 
 `reading`, `base58` and `topics` run on MicroPython too (the gateway's portable

@@ -56,6 +56,7 @@ from coordinator.api.routes import (
     orders,
     proofs,
     readings,
+    retirement,
     trades,
 )
 from coordinator.api.shared_pages import SharedPages
@@ -218,7 +219,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     for module in (auth, me, readings, epochs, clearings, balances, orders, trades, proofs,
                    events, market, admin, governance, enrolment, gateways, mints,
-                   deployment, campus, notifications):  # fmt: skip
+                   deployment, campus, notifications, retirement):  # fmt: skip
         app.include_router(module.router)
     app.include_router(events.market_router)
 

@@ -729,6 +729,69 @@ class TransactionOut(BaseModel):
     explorer_url: str | None
 
 
+# --- retirement and certificates (issue 21) ---------------------------------------------
+
+__all__ += [
+    "CampusRetirementOut",
+    "CertificateOut",
+    "CertificateProofOut",
+    "StatementLineOut",
+]
+
+
+class StatementLineOut(BaseModel):
+    """A consumer's metered import in an hour, day or month (UTC) and the part of it met
+    by their own energy tokens, retired and certified."""
+
+    start: dt.datetime
+    import_wh: int
+    matched_wh: int
+    share: float = Field(description="matched_wh / import_wh; 0 when nothing was imported")
+
+
+class CertificateOut(BaseModel):
+    """A granular certificate: `base_units` produced by `gateway_id`/`meter_id` in
+    `production_epoch`, retired by `holder` against the import of `epoch`."""
+
+    leaf: str = Field(description="its Merkle leaf, hex: the certificate's id")
+    epoch: int
+    holder: str
+    production_epoch: int
+    gateway_id: str
+    meter_id: str
+    base_units: int
+    wh: int
+    status: str = Field(description="planned, retired or void (the burn was refused)")
+
+
+class CertificateProofOut(BaseModel):
+    """Everything needed to rebuild the certificate's leaf and walk its path to the root
+    committed on chain by `gtx/v1 certify` (docs/protocol.md, "Certificates")."""
+
+    certificate: CertificateOut
+    leaf_bytes: str = Field(description="hex")
+    leaf_index: int
+    leaf_count: int
+    proof: list[ProofStepOut]
+    merkle_root: str = Field(description="hex")
+    attestation_signature: str | None
+    verified: bool
+
+
+class CampusRetirementOut(BaseModel):
+    """One consumption epoch's retirement across the campus (for the REC authority)."""
+
+    epoch: int
+    consumers: int
+    import_wh: int
+    matched_wh: int
+    certificates: int
+    unapproved: int = Field(description="consumers not retired for want of approval")
+    refused: int = Field(description="consumers whose burn the ledger refused")
+    merkle_root: str | None
+    attestation_signature: str | None
+
+
 class BillOut(BaseModel):
     """A bill over one period: energy in energy base units (1 Wh = 10**6), money in
     payment base units (negative: money earned)."""

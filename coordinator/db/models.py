@@ -23,15 +23,18 @@ __all__ = [
     "AuditEntry",
     "Base",
     "BrokerCredential",
+    "Certificate",
     "ClearingAttestationJob",
     "ClearingRecord",
     "Device",
     "DeviceStatus",
+    "EnergyLot",
     "EnrolmentToken",
     "EpochOnchain",
     "EpochRecord",
     "GatewayState",
     "KeyRotation",
+    "LotSource",
     "MarketControl",
     "MarketOrder",
     "MatchRow",
@@ -47,6 +50,8 @@ __all__ = [
     "Reading",
     "ReadingSeq",
     "RejectedReading",
+    "RetirementRow",
+    "RetirementRun",
     "RevokedToken",
     "SettlementJob",
     "User",
@@ -577,6 +582,89 @@ class MintGrant(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     signature: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EnergyLot(Base):
+    """Energy tokens a holder holds, by provenance: `base_units` produced by `meter`
+    ("<gateway id>/<meter id>") in `production_epoch` (`coordinator.lifecycle`)."""
+
+    __tablename__ = "energy_lots"
+
+    holder: Mapped[str] = mapped_column(String(44), primary_key=True)
+    production_epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    meter: Mapped[str] = mapped_column(String(109), primary_key=True)
+    base_units: Mapped[int] = mapped_column(BigInteger)
+
+
+class LotSource(Base):
+    """Each event applied to the lots, once, in the order applied: `mint:E:OWNER`,
+    `trade:E:IDX`, `retire:E`, `unretire:E:HOLDER` (a refused burn put back)."""
+
+    __tablename__ = "lot_sources"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    applied_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RetirementRun(Base):
+    """One consumption epoch's retirement: `planned` (matches, certificates and lots
+    written), then `done` once every burn finished and the certificates' Merkle root
+    is attested (`attestation_signature`, the `gtx/v1 certify` memo)."""
+
+    __tablename__ = "retirement_runs"
+
+    epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    policy: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(12))
+    retired_base_units: Mapped[int] = mapped_column(BigInteger, default=0)
+    certificate_count: Mapped[int] = mapped_column(Integer, default=0)
+    merkle_root: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    attestation_signature: Mapped[str | None] = mapped_column(Text)
+    planned_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RetirementRow(Base):
+    """One consumer's metered import of a consumption epoch and its match.
+
+    `status`: planned (burn job `job_key` not yet finished), retired (`signature`),
+    refused (`reason`: the burn failed; the lots were put back) or unmatched (nothing
+    to burn; `reason` says why when an approval was short: `no_approval`,
+    `approval_short`)."""
+
+    __tablename__ = "retirements"
+    __table_args__ = (Index("ix_retirements_holder_epoch", "holder", "epoch"),)
+
+    epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(44), primary_key=True)
+    import_base_units: Mapped[int] = mapped_column(BigInteger)
+    eligible_base_units: Mapped[int] = mapped_column(BigInteger)
+    approved_base_units: Mapped[int] = mapped_column(BigInteger)
+    matched_base_units: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12))
+    reason: Mapped[str | None] = mapped_column(Text)
+    job_key: Mapped[str | None] = mapped_column(Text)
+    signature: Mapped[str | None] = mapped_column(Text)
+
+
+class Certificate(Base):
+    """A granular certificate: `base_units` of `meter`'s export in `production_epoch`,
+    retired by `holder` against epoch `epoch`'s import. `leaf` (its Merkle leaf, hex)
+    is unique: a certificate is retired once. `status` follows its retirement row:
+    planned, retired or void (the burn was refused)."""
+
+    __tablename__ = "certificates"
+    __table_args__ = (Index("ix_certificates_holder_epoch", "holder", "epoch"),)
+
+    epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(44), primary_key=True)
+    production_epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    meter: Mapped[str] = mapped_column(String(109), primary_key=True)
+    base_units: Mapped[int] = mapped_column(BigInteger)
+    leaf: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(12))
 
 
 # --- user notifications (coordinator.notify) ---------------------------------------------

@@ -6,20 +6,19 @@ emission factor in force for that epoch (gCO2 per kWh, a governed parameter or t
 REC authority's uploaded series). Wh x gCO2/kWh is milligrams, so the result is an
 exact integer in mgCO2.
 
-Which Wh count as matched is not decided here: `MatchedEnergy` says, per (wallet,
-epoch). `BoughtAndImported` is the interim rule (the energy bought on the market in
-an epoch that met metered import); a rule from retirement records replaces it
-behind the same interface.
+Which Wh count as matched is not decided here: a `MatchedEnergy` source says, per
+(wallet, epoch). The coordinator's is `coordinator.lifecycle.queries.RetiredEnergy`:
+the energy tokens each user retired against that epoch's metered import, burned
+under their approval and certified (`gtx/v1 certify`), so every avoided gram is
+backed by a certificate. `MemoryMatched` holds given figures (tests, tools).
 """
 
 from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
-from coordinator.lifecycle.bills import WH, Usage
-
 __all__ = [
-    "BoughtAndImported",
     "MatchedEnergy",
+    "MemoryMatched",
     "avoided_mg",
     "campus_avoided_mg",
 ]
@@ -29,17 +28,34 @@ Key = tuple[str, int]
 
 
 class MatchedEnergy(Protocol):
-    """Matched renewable Wh per (wallet, epoch), given what was metered and traded."""
+    """Where matched renewable Wh per (wallet, epoch) come from."""
 
-    def matched_wh(self, usages: Mapping[Key, Usage]) -> dict[Key, int]: ...
+    @property
+    def rule(self) -> str:
+        """Which energy counts as matched, in words (the API's `matched_rule`)."""
+        ...
+
+    def matched_wh(self, *, since: int, until: int, owner: str | None = None) -> dict[Key, int]:
+        """Matched Wh per (wallet, epoch) of epochs since..until (inclusive), of `owner`
+        only when given; pairs with nothing matched may be absent. May block (a
+        database): the statements service calls it from a worker thread."""
+        ...
 
 
-class BoughtAndImported:
-    """Interim: the whole Wh bought on the market in an epoch that met metered import,
-    min(import, bought). Until certificates say which energy was retired to whom."""
+class MemoryMatched:
+    """Matched Wh given up front."""
 
-    def matched_wh(self, usages: Mapping[Key, Usage]) -> dict[Key, int]:
-        return {key: min(u.import_wh, u.bought // WH) for key, u in usages.items()}
+    rule = "given: matched Wh per user and epoch, held in memory"
+
+    def __init__(self, matched: Mapping[Key, int]) -> None:
+        self._matched = dict(matched)
+
+    def matched_wh(self, *, since: int, until: int, owner: str | None = None) -> dict[Key, int]:
+        return {
+            (wallet, epoch): wh
+            for (wallet, epoch), wh in self._matched.items()
+            if since <= epoch <= until and owner in (None, wallet)
+        }
 
 
 def avoided_mg(matched: Mapping[Key, int], factor_at: Callable[[int], int]) -> dict[Key, int]:

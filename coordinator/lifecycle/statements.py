@@ -4,8 +4,9 @@ with the emissions avoided, and the campus's totals - what the API shows.
 The service loads usage through a `UsageSource`, takes the grid prices and emission
 factor in force per epoch from `params_at` (the governed parameters,
 `coordinator.governance`), and asks `coordinator.lifecycle.bills` and `.carbon` to
-decide. Matched renewable energy comes from a `MatchedEnergy` rule (the interim
-`BoughtAndImported` unless told otherwise).
+decide. Matched renewable energy comes from a `MatchedEnergy` source (the
+coordinator's: `queries.RetiredEnergy`, the energy retired against metered import
+and certified), which the answers name (`matched_rule`).
 """
 
 import asyncio
@@ -22,12 +23,7 @@ from coordinator.lifecycle.bills import (
     campus_total,
     period_start,
 )
-from coordinator.lifecycle.carbon import (
-    BoughtAndImported,
-    MatchedEnergy,
-    avoided_mg,
-    campus_avoided_mg,
-)
+from coordinator.lifecycle.carbon import MatchedEnergy, avoided_mg, campus_avoided_mg
 from coordinator.lifecycle.usage_store import UsageSource
 from coordinator.ops import metrics
 from coordinator.readings.oracle import Epochs, epoch_of, epoch_start
@@ -69,25 +65,41 @@ class Statements:
         params_at: Callable[[int], GovernedParams],
         *,
         length_s: Epochs,
-        matched: MatchedEnergy | None = None,
+        matched: MatchedEnergy,
     ) -> None:
         """`length_s`: the epoch length, or the calendar in force (the governed epoch
         length), which dates each epoch's bill."""
         self._source, self._params_at, self._length_s = source, params_at, length_s
-        self._matched = matched or BoughtAndImported()
+        self._matched = matched
 
-    def _decide(self, usages: Mapping[Key, Usage]) -> tuple[dict[Key, Bill], dict[Key, int]]:
+    @property
+    def matched_rule(self) -> str:
+        """Which energy counts as matched (and so avoided emissions), in words."""
+        return self._matched.rule
+
+    async def _load(
+        self, *, since: int, until: int, owner: str | None = None
+    ) -> tuple[dict[Key, Usage], dict[Key, int]]:
+        def load() -> tuple[dict[Key, Usage], dict[Key, int]]:
+            usages = self._source.usage(since=since, until=until, owner=owner)
+            matched = self._matched.matched_wh(since=since, until=until, owner=owner)
+            # Matched energy met metered import: only epochs with usage (closed) count.
+            return usages, {key: wh for key, wh in matched.items() if key in usages}
+
+        return await asyncio.to_thread(load)
+
+    def _decide(
+        self, usages: Mapping[Key, Usage], matched: Mapping[Key, int]
+    ) -> tuple[dict[Key, Bill], dict[Key, int]]:
         every = bills(usages, lambda epoch: grid_prices(self._params_at(epoch)))
-        avoided = avoided_mg(
-            self._matched.matched_wh(usages), lambda epoch: self._params_at(epoch).emission_factor
-        )
+        avoided = avoided_mg(matched, lambda epoch: self._params_at(epoch).emission_factor)
         return every, avoided
 
     async def statement(self, owner: str, *, since: int, until: int, period: Period) -> list[Line]:
         """`owner`'s closed epochs in since..until per `period`, oldest first; periods
         with nothing metered or traded are left out."""
-        usages = await asyncio.to_thread(self._source.usage, since=since, until=until, owner=owner)
-        every, avoided = self._decide(usages)
+        usages, matched = await self._load(since=since, until=until, owner=owner)
+        every, avoided = self._decide(usages, matched)
         lines: dict[int, Line] = {}
         for key, b in every.items():
             start = period_start(key[1], self._length_s, period)
@@ -97,13 +109,13 @@ class Statements:
 
     async def bills(self, *, since: int, until: int) -> tuple[dict[Key, Bill], dict[Key, int]]:
         """Every user's bill and avoided mgCO2 per closed epoch in since..until."""
-        usages = await asyncio.to_thread(self._source.usage, since=since, until=until)
-        return self._decide(usages)
+        usages, matched = await self._load(since=since, until=until)
+        return self._decide(usages, matched)
 
     async def campus(self, *, since: int, until: int) -> CampusTotals:
         """Every user's closed epochs in since..until, summed."""
-        usages = await asyncio.to_thread(self._source.usage, since=since, until=until)
-        every, avoided = self._decide(usages)
+        usages, matched = await self._load(since=since, until=until)
+        every, avoided = self._decide(usages, matched)
         return CampusTotals(
             campus_total(every.values()),
             campus_avoided_mg(avoided.values()),

@@ -146,9 +146,17 @@ async def _need(ctx: MarketContext, owner: str) -> EscrowNeed:
     return required_escrow(((o.side, o.quantity, o.limit_price) for o in live), owed)
 
 
-async def approval_for(ctx: MarketContext, owner: str) -> Approval:
-    """The Approve covering all of `owner`'s open and pending orders, to sign."""
+async def approval_for(
+    ctx: MarketContext, owner: str, *, retirement_allowance: int = 0
+) -> Approval:
+    """The Approve covering all of `owner`'s open and pending orders, to sign; with
+    `retirement_allowance` energy base units more, which the user lets be burned
+    against their metered consumption (`coordinator.lifecycle`): the one delegation
+    serves both, the market's part first."""
     need = await _need(ctx, owner)
+    if retirement_allowance < 0:
+        raise ValueError("a retirement allowance is not negative")
+    need = EscrowNeed(need.energy + retirement_allowance, need.payment)
     tx = build_approval(
         ctx.deployment,
         Pubkey.from_string(owner),

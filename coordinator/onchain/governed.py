@@ -99,6 +99,13 @@ class GovernedMarket:
         """Whether minting runs, as of the last `read`."""
         return not self.controls.paused(Scope.MINTING)
 
+    @property
+    def may_retire(self) -> bool:
+        """Whether retirement runs, as of the last `read`: it burns tokens under the
+        escrow delegation, so it stops with settlement (and with minting, whose
+        records it builds on)."""
+        return not (self.controls.paused(Scope.SETTLEMENT) or self.controls.paused(Scope.MINTING))
+
     async def _may_settle(self) -> bool:
         if (await self.read()).paused(Scope.SETTLEMENT):
             self._settle_backlog = True

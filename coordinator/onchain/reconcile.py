@@ -9,8 +9,11 @@ with no owner: `no_owner`) + pending (not yet decided, e.g. an epoch not yet
 planned). No epoch is left out, whatever its mint went through.
 
 Then the ledger: every minted grant's transaction must be confirmed; the energy
-mint's supply must equal everything minted; each wallet's energy balance must
-equal what was minted to it plus its settled trades' net; and where the credit
+mint's supply must equal everything minted less what was retired (burned against
+metered consumption, `coordinator.lifecycle`); each wallet's energy balance must
+equal what was minted to it plus its settled trades' net less what it retired;
+and the provenance lots must hold, per meter and production epoch, the export
+minted less what certificates retired of it (`lifecycle.audit`); and where the credit
 issued is known (the demo keeps it), each payment balance likewise. Energy moved
 outside the market (a plain transfer or burn by its owner) therefore shows as a
 mismatch on that wallet: on this campus the tokens are meant to move only
@@ -41,6 +44,7 @@ from coordinator.db.models import (
     MintGrant,
     ParkedTrade,
 )
+from coordinator.lifecycle.audit import provenance
 from coordinator.onchain.grants import NO_OWNER, Grant, MintStatus, plan_grants
 from coordinator.readings.epoch_close import recompute_epoch
 from coordinator.readings.oracle import Epochs
@@ -191,6 +195,8 @@ class Reconciliation:
     # Trades failed on a frozen account, not settled yet: they moved nothing, and
     # settle once their parties are thawed (`market.settlement.settle_parked`).
     trades_parked: int = 0
+    retired_base_units: int = 0
+    certificates: int = 0
 
     @property
     def ok(self) -> bool:
@@ -229,6 +235,8 @@ class Reconciliation:
             + (f" ({self.trades_parked} parked on a freeze)" if self.trades_parked else "")
             + f", {self.users} users' balances checked on the ledger"
             + ("" if self.payments_checked else " (energy only: credit issued not known)")
+            + f"; retired {self.retired_base_units} base units in {self.certificates} "
+            f"certificates, minted = held + retired per meter and epoch"
         )
         return [summary, *(f"MISMATCH {m}" for m in self.mismatches)]
 
@@ -336,12 +344,16 @@ async def reconcile(
                 f"{'; '.join(whose)}: recorded minted by {signature or 'no transaction'}, "
                 f"which the ledger {'does not know' if status is None else 'failed'}"
             )
+    # Retired tokens are burned: off the supply and their holders' balances. A burn in
+    # flight (planned, not yet recorded) may or may not have landed: either is right.
+    lots = await asyncio.to_thread(provenance, engine)
+    mismatches += lots.problems
     mint = await ledger.get_mint(deployment.energy_mint)
-    total = sum(g.base_units for g in minted)
-    if mint is None or mint.supply != total:
+    total = sum(g.base_units for g in minted) - lots.retired
+    if mint is None or mint.supply not in (total, total - lots.retiring):
         mismatches.append(
             f"energy mint supply {None if mint is None else mint.supply} base units, "
-            f"minted by the records {total}"
+            f"minted less retired by the records {total}"
         )
     expected = expected_balances(
         ((g.owner, g.base_units) for g in minted), (credits or {}).items(), trades
@@ -350,8 +362,10 @@ async def reconcile(
     for wallet in users:
         accounts_of = user_accounts(deployment, Pubkey.from_string(wallet))
         want_energy, want_payment = expected.get(wallet, (0, 0))
+        want_energy -= lots.retired_by_holder.get(wallet, 0)
+        in_flight = lots.retiring_by_holder.get(wallet, 0)
         energy = await ledger.token_balance(accounts_of.energy)
-        if energy != want_energy:
+        if energy not in (want_energy, want_energy - in_flight):
             mismatches.append(f"{wallet}: energy balance {energy}, expected {want_energy}")
         if credits is not None:
             payment = await ledger.token_balance(accounts_of.payment)
@@ -359,8 +373,9 @@ async def reconcile(
                 mismatches.append(f"{wallet}: payment balance {payment}, expected {want_payment}")
     parked = await asyncio.to_thread(_parked_count, engine)
     return Reconciliation(
-        tuple(accounts), len(trades), len(users), credits is not None, tuple(mismatches), parked
-    )
+        tuple(accounts), len(trades), len(users), credits is not None, tuple(mismatches),
+        trades_parked=parked, retired_base_units=lots.retired, certificates=lots.certificates,
+    )  # fmt: skip
 
 
 def _parked_count(engine: Engine) -> int:

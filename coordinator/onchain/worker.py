@@ -3,7 +3,10 @@
 After an epoch closes: register owners' token accounts, mint each owner's
 exported energy (1 Wh = 10^6 base units) and post the epoch's Merkle root as
 an attestation, each as an exactly-once chain job; on every pass, mint what was
-withheld from accounts since thawed (`coordinator.onchain.minting`). At each
+withheld from accounts since thawed (`coordinator.onchain.minting`); then retire
+each minted epoch's matched consumption and commit its certificates
+(`coordinator.onchain.retirement`, unless `GTX_RETIREMENT_POLICY=off`), and sum
+the campus's last day of bills and avoided emissions again for the gauges. At each
 epoch's gate closure: clear the market for it and settle the matches
 (`coordinator.market.run_market_epoch`, idempotent). Minting, clearing and
 settlement each run only while the REC authority has not paused them, with the
@@ -28,6 +31,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from coordinator.config import Settings
 from coordinator.db.locks import CHAIN_LEADER_LOCK
 from coordinator.governance import GovernanceReader, Scope, SqlGovernance, defaults_from
+from coordinator.lifecycle.matching import MatchingPolicy, Window
+from coordinator.lifecycle.queries import RetiredEnergy
 from coordinator.lifecycle.statements import Statements
 from coordinator.lifecycle.usage_store import SqlUsage
 from coordinator.market import SettlementKeys, resume_market
@@ -35,10 +40,11 @@ from coordinator.market.clearing_service import Publish
 from coordinator.onchain.governed import GovernedMarket
 from coordinator.onchain.ledger import Chain, market_context, open_chain
 from coordinator.onchain.minting import mint_closed_epochs, mint_withheld
-from coordinator.readings.oracle import epoch_of
+from coordinator.onchain.retirement import retire_epochs
+from coordinator.readings.oracle import Epochs, epoch_of
 from programs.errors import LedgerError
 
-__all__ = ["governance_reader", "run_chain_worker"]
+__all__ = ["governance_reader", "retirement_policy", "run_chain_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -107,27 +113,49 @@ async def run_chain_worker(
         async def cleared(kind: str, epoch: int) -> None:
             await _report(on_epoch, kind, epoch)
 
+        newest = 0  # the newest epoch minted while leading: where the bills' last day ends
         while True:
             try:
                 await market.read()
+                minted: list[int] = []
+                retired: list[int] = []
                 if market.may_mint:
                     minted = await mint_closed_epochs(chain, engine)
                     for epoch in minted:
                         await _report(on_epoch, "minted", epoch)
-                    if minted:
-                        bills = Statements(SqlUsage(engine), await reader.schedule(),
-                                           length_s=await reader.calendar())  # fmt: skip
-                        await bills.record_last_day(max(minted))
                     for grant in await mint_withheld(chain, engine):
                         await _report(on_epoch, "withheld_minted", grant.epoch)
-                # Epochs by the calendar in force (the governed epoch length).
-                current = epoch_of(int(time.time()), await reader.calendar())
+                # Epochs by the calendar in force (the governed epoch length): the
+                # bills' days, the matching policy's hours and days, the gate closures.
+                calendar = await reader.calendar()
+                policy = retirement_policy(settings, calendar)
+                if policy is not None and market.may_retire:
+                    retired = await retire_epochs(chain, ctx.store, engine, policy)
+                    for epoch in retired:
+                        await _report(on_epoch, "retired", epoch)
+                if minted or retired:
+                    # Avoided emissions count retired energy: summed again once retired.
+                    newest = max(newest, *minted, *retired)
+                    bills = Statements(
+                        SqlUsage(engine), await reader.schedule(),
+                        length_s=calendar, matched=RetiredEnergy(engine),
+                    )  # fmt: skip
+                    await bills.record_last_day(newest)
+                current = epoch_of(int(time.time()), calendar)
                 await market.step(current, cleared)
             except (OperationalError, InterfaceError) as exc:
                 log.warning("chain work postponed, database unavailable: %s", exc)
             except LedgerError as exc:
                 log.error("chain work postponed, ledger failed: %s", exc)
             await asyncio.sleep(interval)
+
+
+def retirement_policy(settings: Settings, epochs: Epochs) -> MatchingPolicy | None:
+    """The campus matching policy over `epochs` (the calendar in force: its hours and
+    days hold the epochs that start in them), None when retirement is off."""
+    if settings.retirement_policy == "off":
+        return None
+    return MatchingPolicy(Window(settings.retirement_policy), epochs)
 
 
 def governance_reader(settings: Settings, engine: Engine) -> GovernanceReader:

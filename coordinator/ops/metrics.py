@@ -247,6 +247,27 @@ def record_controls(scopes: Iterable[str], paused: Iterable[str]) -> None:
         MARKET_PAUSED.labels(scope).set(1 if scope in stopped else 0)
 
 
+# --- retirement and certificates (issue 21) -----------------------------------------------
+
+__all__ += ["CERTIFICATES", "RETIRED_BASE_UNITS", "RETIREMENT_REFUSED", "RETIREMENT_UNTRACED"]
+
+RETIRED_BASE_UNITS = Counter(
+    "gtx_retired_base_units",
+    "Energy tokens burned against metered consumption (certified), energy-token base units",
+)
+CERTIFICATES = Counter("gtx_certificates", "Granular certificates committed on chain")
+RETIREMENT_REFUSED = Counter(
+    "gtx_retirement_refused",
+    "Consumers not retired in an epoch although they held eligible tokens, by reason "
+    "(no_approval, approval_short, account_frozen, burn_failed)",
+    ["reason"],
+)
+RETIREMENT_UNTRACED = Counter(
+    "gtx_retirement_untraced",
+    "Passes on which a settled trade could not be traced to the seller's lots (retirement waits)",
+)
+
+
 # --- bills against the grid (issue 21): the campus's last day, as the leader last summed it
 
 __all__ += ["CAMPUS_AVOIDED_CO2", "CAMPUS_BILLS", "record_campus_bills"]

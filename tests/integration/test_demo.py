@@ -62,6 +62,11 @@ def _check(out: str) -> None:
     assert minted > 0
     assert trades > 0
     assert users == 30
+    # Issue 21: retirement is reconciled too (minted = held + retired, per meter and epoch),
+    # and each retired epoch is reported with its certificates.
+    retired = re.search(r"retired (\d+) base units in (\d+) certificates, minted = held", out)
+    assert retired is not None, out[-3000:]
+    assert re.search(r"retired: [\d.]+ kWh of [\d.]+ kWh imported met by tokens", out)
     # Issue 21: every closed epoch's bills against the grid add up (any mismatch fails
     # "balances reconcile" above) and money only changed hands. (The demo's buyers buy
     # more than their meters import in an 8 s epoch: the surplus is a cost in the bill,

@@ -331,6 +331,10 @@ def test_sign_in_then_energy_balances_order_trade_and_its_transaction(
 
     # Readings: the consumer's meter imports energy every epoch.
     _show(page, "energy", "document.querySelector('#page .chart-plot').dataset.points > 0")
+    # Issue 21: the matched renewable share and the certificates load (empty or not).
+    _show(page, "energy",
+          "['#matched-share', '#certificates'].every((id) =>"
+          " document.querySelector(id + ' table') !== null)")  # fmt: skip
     # The campus credit the demo grants its buyers, read from the ledger.
     _show(page, "energy",
           "parseFloat(document.querySelector('#payment-balance b').innerText) > 0",

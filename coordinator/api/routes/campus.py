@@ -19,20 +19,18 @@ from coordinator.api.deps import (
 from coordinator.api.schemas import BillOut, CampusTotalsOut
 from coordinator.governance import GovernanceReader
 from coordinator.lifecycle.bills import Bill
+from coordinator.lifecycle.queries import RetiredEnergy
 from coordinator.lifecycle.statements import Statements
 from coordinator.lifecycle.usage_store import SqlUsage
 from coordinator.readings.oracle import EpochCalendar
 
-__all__ = ["MATCHED_RULE", "EpochRange", "bill_out", "epoch_range", "router", "statements"]
+__all__ = ["EpochRange", "bill_out", "epoch_range", "router", "statements"]
 
 router = APIRouter(prefix="/api/v1/campus", tags=["campus"])
 
 Authority = Annotated[Principal, Depends(require_any_role(REC_AUTHORITY, ADMIN))]
 Db = Annotated[Engine, Depends(get_engine)]
 
-# Until certificates record which energy was retired to whom (issue 21's other half),
-# matched renewable energy is the energy bought on the market that met metered import.
-MATCHED_RULE = "bought_and_imported: min(metered import, settled market purchases)"
 # A year of quarter-hour epochs: what one request may add up.
 MAX_EPOCHS = 366 * 96
 _DEFAULT_EPOCHS = 7 * 96
@@ -40,10 +38,12 @@ _LAST_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z: periods are dated
 
 
 async def statements(request: Request, engine: Engine) -> Statements:
-    """The statements service over the database and the governed parameters."""
+    """The statements service over the database and the governed parameters; matched
+    renewable energy (avoided emissions) is what was retired and certified."""
     reader: GovernanceReader = request.app.state.governance
     # Epochs dated by the calendar in force (the governed epoch length).
-    return Statements(SqlUsage(engine), await reader.schedule(), length_s=await reader.calendar())
+    return Statements(SqlUsage(engine), await reader.schedule(),
+                      length_s=await reader.calendar(), matched=RetiredEnergy(engine))  # fmt: skip
 
 
 EpochRange = tuple[int, int]
@@ -96,6 +96,6 @@ async def totals(
     service = await statements(request, engine)
     campus = await service.campus(since=since, until=until)
     return CampusTotalsOut(
-        since_epoch=since, until_epoch=until, users=campus.users, matched_rule=MATCHED_RULE,
+        since_epoch=since, until_epoch=until, users=campus.users, matched_rule=service.matched_rule,
         total=bill_out(epochs.start(since), campus.bill, campus.avoided_mg),
     )  # fmt: skip

@@ -19,7 +19,7 @@ from coordinator.api.deps import (
 )
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
 from coordinator.api.reasons import describe
-from coordinator.api.routes.campus import MATCHED_RULE, bill_out, epoch_range, statements
+from coordinator.api.routes.campus import bill_out, epoch_range, statements
 from coordinator.api.routes.market import Hours, hour_out, since_hours
 from coordinator.api.schemas import (
     BillStatementOut,
@@ -195,7 +195,8 @@ async def my_bill(
     for line in lines:
         total, avoided = total + line.bill, avoided + line.avoided_mg
     return BillStatementOut(
-        period=period.value, since_epoch=since, until_epoch=until, matched_rule=MATCHED_RULE,
+        period=period.value, since_epoch=since, until_epoch=until,
+        matched_rule=service.matched_rule,
         lines=[bill_out(line.start, line.bill, line.avoided_mg) for line in lines],
         total=bill_out(epochs.start(since), total, avoided),
     )  # fmt: skip

@@ -165,24 +165,47 @@ function energy(ctx) {
   const [stats, statsRegion] = region({ class: "stats" });
   const charts = energyCharts("My");
   const [list, listRegion] = region();
+  const [green, greenRegion] = region({ id: "matched-share" });
+  const [certs, certsRegion] = region({ id: "certificates" });
   const [grid, gridRegion] = region({ id: "bill" });
   const node = h("div", {}, h("h1", {}, "My energy"), stats,
     section("Production and consumption per epoch", charts.perEpoch),
     section("Over the last 24 hours", charts.perHour),
-    section("Per epoch", list),
+    section("Consumption met by my energy tokens", h("p", { class: "hint" },
+      "Each epoch your metered consumption is met by the energy tokens you hold, oldest first, ",
+      "as far as your approval allows; those tokens are retired and become certificates naming ",
+      "the meter that produced the energy and when."), green, certs),
     section("Against the grid", h("p", { class: "hint" }, "What your energy cost with the ",
       "market, beside the bill the grid alone would have sent: everything you used bought at ",
-      "its retail price, everything you fed in sold at its feed-in price. Closed epochs of ",
-      "the last week."), grid));
+      "its retail price, everything you fed in sold at its feed-in price. The CO\u2082 avoided ",
+      "is the energy retired above, certified, at the grid's emission factor. Closed epochs of ",
+      "the last week."), grid),
+    section("Per epoch", list));
   let epochChart, hourChart;
   return {
     node,
     mounted() { epochChart = charts.epochChart(); hourChart = charts.hourChart(); },
     async refresh() {
-      const [balances, mine, hours, bill] = await Promise.all([
+      const [balances, mine, hours, days, mycerts, bill] = await Promise.all([
         ctx.api("/balances").catch((e) => ({ error: e.message })),
         ctx.api("/me/energy?limit=48"), ctx.api("/me/energy/hourly?hours=24"),
+        ctx.api("/retirement/statement?period=day").catch((e) => ({ error: e.message })),
+        ctx.api("/retirement/certificates?limit=20").catch((e) => ({ error: e.message })),
         ctx.api("/me/bill?period=day").catch((e) => ({ error: e.message }))]);
+      const failed = (what, e) => h("p", { class: "hint" }, `${what}: could not load (${e})`);
+      greenRegion.set(days, (rows) => rows.error ? failed("matched share", rows.error) : table("Matched renewable share per day", [
+        { label: "day (UTC)" }, { label: "consumed (Wh)", num: true },
+        { label: "met by my tokens (Wh)", num: true }, { label: "share", num: true }],
+      rows.slice().reverse().map((r) => [r.start.slice(0, 10), wh(r.import_wh), wh(r.matched_wh),
+        `${Math.round(r.share * 100)} %`]),
+      { empty: "nothing retired yet", visible: true }));
+      certsRegion.set(mycerts, (rows) => rows.error ? failed("certificates", rows.error) : table("My latest certificates", [
+        { label: "covered" }, { label: "produced by" }, { label: "produced" },
+        { label: "energy (kWh)", num: true }, { label: "status" }, { label: "certificate" }],
+      rows.map((c) => [epochWindow(c.epoch), `${short(c.gateway_id)}/${c.meter_id}`,
+        epochWindow(c.production_epoch), kwh(c.base_units), c.status,
+        h("code", { title: c.leaf }, short(c.leaf))]),
+      { empty: "no certificates yet", visible: true }));
       if (bill.error) gridRegion.error(bill.error);
       else gridRegion.set(bill, billView);
       const rows = mine.items.slice().reverse();
@@ -220,17 +243,17 @@ function billView(bill) {
       stat("Saved against the grid", credits(t.savings), "credits, grid-only bill less actual"),
       stat("Actual cost", cost(t.actual_cost), "market and grid, credits"),
       stat("Grid-only bill", cost(t.grid_only_cost), "credits, without the market"),
-      stat("CO₂ avoided", co2(t.avoided_co2_mg), "by campus solar you bought")),
-    table("My bill per day", [
-      { label: "day" }, { label: "used (kWh)", num: true }, { label: "fed in (kWh)", num: true },
-      { label: "bought (kWh)", num: true }, { label: "sold (kWh)", num: true },
-      { label: "actual (credits)", num: true }, { label: "grid only (credits)", num: true },
-      { label: "saved (credits)", num: true }, { label: "CO₂ avoided", num: true }],
+      stat("CO₂ avoided", co2(t.avoided_co2_mg), "by your retired energy tokens")),
+    table("My bill per day: energy in kWh, money in credits, CO\u2082 in kg", [
+      { label: "day (UTC)" }, { label: "used", num: true }, { label: "fed in", num: true },
+      { label: "bought", num: true }, { label: "sold", num: true },
+      { label: "actual", num: true }, { label: "grid only", num: true },
+      { label: "saved", num: true }, { label: "CO\u2082 avoided", num: true }],
     bill.lines.slice().reverse().map((l) => [
-      new Date(l.start * 1000).toLocaleDateString("en-GB", { timeZone: "UTC" }),
+      new Date(l.start * 1000).toISOString().slice(0, 10),
       kwh(l.import_energy), kwh(l.export_energy), kwh(l.bought), kwh(l.sold),
       cost(l.actual_cost), cost(l.grid_only_cost), credits(l.savings), kg(l.avoided_co2_mg)]),
-    { empty: "no closed epochs with energy or trades in the last week" }),
+    { empty: "no closed epochs with energy or trades in the last week", visible: true }),
   ];
 }
 
@@ -242,7 +265,7 @@ function campusView(totals) {
     stat("Actual cost", cost(t.actual_cost), "market and grid, credits"),
     stat("Grid-only bill", cost(t.grid_only_cost), "credits, without the market"),
     stat("Traded on the market", `${kwh(t.bought)} kWh`, `${credits(t.paid)} credits paid`),
-    stat("CO\u2082 avoided", co2(t.avoided_co2_mg), "by campus solar bought on campus"));
+    stat("CO\u2082 avoided", co2(t.avoided_co2_mg), "by energy tokens retired on campus"));
 }
 
 function balanceStats(b) {

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from coordinator.lifecycle.bills import WH
 from provisioning.keys import Signer
 from tests.coordinator.api.conftest import Api
-from tests.coordinator.lifecycle.factories import closed, meter_of, metered, traded
+from tests.coordinator.lifecycle.factories import closed, meter_of, metered, retired, traded
 
 pytestmark = pytest.mark.services
 
@@ -31,6 +31,10 @@ def test_a_users_bill_shows_what_the_market_saved_against_the_grid(
         metered(engine, s, e, 0, 2000)  # 2 kWh exported
         closed(engine, e)
     traded(engine, epoch, 0, buyer.address, seller.address, 600 * WH, 150_000)
+    # The buyer's tokens met 600 Wh of the first epoch's import, burned and certified;
+    # the second epoch's match is planned, not yet burned: no avoided emissions yet.
+    retired(engine, epoch, buyer.address, 1000, 600)
+    retired(engine, epoch + 1, buyer.address, 1000, 400, status="planned")
     api.clock.now = dt.datetime.fromtimestamp((epoch + 2) * LENGTH, dt.UTC)
 
     r = api.client.get(
@@ -46,10 +50,10 @@ def test_a_users_bill_shows_what_the_market_saved_against_the_grid(
     assert (first["actual_cost"], first["grid_only_cost"], first["savings"]) == (
         190_000, 250_000, 60_000,
     )  # fmt: skip
-    assert first["avoided_co2_mg"] == 600 * 400  # 600 Wh matched, 400 gCO2/kWh
+    assert first["avoided_co2_mg"] == 600 * 400  # 600 Wh retired, 400 gCO2/kWh
     assert (second["savings"], second["avoided_co2_mg"]) == (0, 0)
     assert bill["total"]["savings"] == 60_000
-    assert bill["matched_rule"].startswith("bought_and_imported")
+    assert bill["matched_rule"].startswith("retired")
 
     daily = api.client.get(
         "/api/v1/me/bill", params={"since_epoch": epoch}, headers=api.login(seller)
@@ -69,6 +73,7 @@ def test_a_users_bill_shows_what_the_market_saved_against_the_grid(
     assert totals["total"]["savings"] == 60_000 + 54_000
     assert totals["total"]["paid"] == totals["total"]["received"]  # money only changed hands
     assert totals["total"]["avoided_co2_mg"] == 240_000
+    assert totals["matched_rule"] == bill["matched_rule"]
 
 
 def test_campus_totals_are_for_the_rec_authority_and_admins_only(api: Api) -> None:

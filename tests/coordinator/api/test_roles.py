@@ -45,7 +45,12 @@ REC_ONLY_METHODS = {
     ("POST", "/api/v1/governance/params"),  # GET: any user
     ("POST", "/api/v1/governance/series"),
 }
-ADMIN_OR_REC = {"/api/v1/governance/actions", "/api/v1/mints", "/api/v1/campus/totals"}
+ADMIN_OR_REC = {
+    "/api/v1/governance/actions",
+    "/api/v1/mints",
+    "/api/v1/campus/totals",
+    "/api/v1/retirement/campus",
+}
 
 
 def _routes() -> list[tuple[str, str]]:

@@ -1,11 +1,19 @@
-"""Metered and traded epochs written straight to the database, for bills' tests."""
+"""Metered, traded and retired epochs written straight to the database, for bills'
+tests."""
 
 import datetime as dt
 
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
-from coordinator.db.models import Device, EpochRecord, MatchRow, Meter, MeterEpochEnergyRow
+from coordinator.db.models import (
+    Device,
+    EpochRecord,
+    MatchRow,
+    Meter,
+    MeterEpochEnergyRow,
+    RetirementRow,
+)
 from provisioning.keys import Signer
 
 
@@ -45,3 +53,16 @@ def traded(
             epoch=epoch, idx=idx, buy_order_id=f"b{idx}", sell_order_id=f"s{idx}", buyer=buyer,
             seller=seller, quantity=quantity, price=price, payment=quantity * price // 10**9,
             status=status))  # fmt: skip
+
+
+def retired(
+    engine: Engine, epoch: int, holder: str, import_wh: int, matched_wh: int,
+    status: str = "retired",
+) -> None:  # fmt: skip
+    """`holder`'s retirement of `epoch`: `matched_wh` of the import met by their tokens."""
+    wh = 10**6
+    with engine.begin() as conn:
+        conn.execute(insert(RetirementRow).values(
+            epoch=epoch, holder=holder, import_base_units=import_wh * wh,
+            eligible_base_units=matched_wh * wh, approved_base_units=matched_wh * wh,
+            matched_base_units=matched_wh * wh, status=status))  # fmt: skip

@@ -4,8 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coordinator.lifecycle.bills import WH, Usage
-from coordinator.lifecycle.carbon import BoughtAndImported, avoided_mg, campus_avoided_mg
+from coordinator.lifecycle.carbon import MemoryMatched, avoided_mg, campus_avoided_mg
 
 
 def test_the_factor_of_the_consumption_epoch_applies() -> None:
@@ -15,13 +14,11 @@ def test_the_factor_of_the_consumption_epoch_applies() -> None:
     assert campus_avoided_mg(got.values()) == 550_000
 
 
-def test_the_interim_rule_counts_bought_energy_that_met_import_only() -> None:
-    usages = {
-        ("a", 1): Usage(import_wh=800, bought=1000 * WH),  # bought more than used
-        ("b", 1): Usage(import_wh=800, bought=300 * WH + 5),  # part of a Wh is no Wh
-        ("c", 1): Usage(import_wh=800),  # bought nothing
-    }
-    assert BoughtAndImported().matched_wh(usages) == {("a", 1): 800, ("b", 1): 300, ("c", 1): 0}
+def test_a_matched_source_answers_for_the_range_and_owner_asked() -> None:
+    source = MemoryMatched({("a", 1): 800, ("a", 3): 100, ("b", 1): 300})
+    assert source.matched_wh(since=1, until=2) == {("a", 1): 800, ("b", 1): 300}
+    assert source.matched_wh(since=0, until=9, owner="a") == {("a", 1): 800, ("a", 3): 100}
+    assert source.rule
 
 
 @given(st.dictionaries(st.tuples(st.text(max_size=2), st.integers(0, 9)),

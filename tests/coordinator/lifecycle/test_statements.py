@@ -7,6 +7,7 @@ from prometheus_client import REGISTRY
 
 from coordinator.governance import GovernedParams
 from coordinator.lifecycle.bills import WH, Period, Usage
+from coordinator.lifecycle.carbon import MemoryMatched
 from coordinator.lifecycle.statements import Statements
 from coordinator.lifecycle.usage_store import MemoryUsage
 from coordinator.readings.oracle import EpochCalendar
@@ -27,7 +28,10 @@ def _service() -> Statements:
     seller = Usage(export_wh=1000, sold=500 * WH, received=60_000)
     usages = {("a", e): usage for e in range(EPOCH, EPOCH + 8)}
     usages |= {("s", e): seller for e in range(EPOCH, EPOCH + 8)}
-    return Statements(MemoryUsage(usages), _params, length_s=LENGTH)
+    # "a" retired 500 Wh of each epoch's import (and an epoch not closed yet, which
+    # no bill counts); "s" retired nothing.
+    retired = {("a", e): 500 for e in range(EPOCH, EPOCH + 9)}
+    return Statements(MemoryUsage(usages), _params, length_s=LENGTH, matched=MemoryMatched(retired))
 
 
 def test_a_statement_sums_epochs_per_hour_at_each_epochs_prices() -> None:
@@ -57,7 +61,8 @@ def test_bills_are_dated_by_the_epoch_calendar_across_a_length_change() -> None:
     calendar = EpochCalendar.uniform(LENGTH).with_length(EPOCH + 4, 3600)
     usage = Usage(import_wh=1000, bought=500 * WH, paid=60_000)
     usages = {("a", e): usage for e in range(EPOCH, EPOCH + 8)}
-    service = Statements(MemoryUsage(usages), _params, length_s=calendar)
+    matched = MemoryMatched({("a", e): 500 for e in range(EPOCH, EPOCH + 8)})
+    service = Statements(MemoryUsage(usages), _params, length_s=calendar, matched=matched)
     lines = asyncio.run(service.statement("a", since=EPOCH, until=EPOCH + 7, period=Period.EPOCH))
     assert [line.start for line in lines] == [calendar.start(e) for e in range(EPOCH, EPOCH + 8)]
     assert lines[-1].start == EPOCH * LENGTH + 4 * 3600  # not (EPOCH + 7) * 900
@@ -66,4 +71,4 @@ def test_bills_are_dated_by_the_epoch_calendar_across_a_length_change() -> None:
     # The last day before EPOCH + 30 ends holds EPOCH + 7 on (24 hour-long epochs), not
     # the 96 quarter hours a uniform calendar would count back.
     recorded = asyncio.run(service.record_last_day(EPOCH + 30))
-    assert recorded.bill.paid == 60_000
+    assert (recorded.bill.paid, recorded.avoided_mg) == (60_000, 500 * 100)

@@ -223,3 +223,14 @@ async def test_operators_see_the_controls_retained_when_they_change() -> None:
     assert list(report.paused) == ["minting"]
     assert report.paused["minting"].reason == "incident 42"
     assert not report.maintenance
+
+
+async def test_retirement_stops_while_settlement_or_minting_is_paused() -> None:
+    governance = MemoryGovernance()
+    governed = _governed(await make_market(MemoryMarketStore()), governance)
+    await governed.read()
+    assert governed.may_retire
+    governance.pause(pause(Scope.SETTLEMENT))
+    await governed.read()
+    assert not governed.may_retire
+    assert governed.may_mint

@@ -14,9 +14,12 @@ from sqlalchemy.engine import Engine
 from coordinator.config import Settings
 from coordinator.db.models import EpochOnchain, EpochRecord, MeterEpochEnergyRow
 from coordinator.devices.registry import register_device, register_meter
+from coordinator.lifecycle.matching import MatchingPolicy, Window
 from coordinator.onchain.grants import plan_grants
 from coordinator.onchain.ledger import open_chain
 from coordinator.onchain.minting import mint_closed_epochs
+from coordinator.onchain.worker import retirement_policy
+from coordinator.readings.oracle import EpochCalendar
 from edge.signing import DeviceKey
 from programs.ledger.store import ledger_metadata
 from programs.roles.deployment import user_accounts
@@ -85,3 +88,12 @@ async def test_closed_epoch_is_minted_and_attested_once(tmp_path: Path, engine: 
     assert row.unowned_base_units == 40_000_000
     assert row.error is None
     assert row.attestation_signature
+
+
+def test_the_retirement_policy_follows_the_calendar_in_force() -> None:
+    calendar = EpochCalendar.uniform(900).with_length(1_000, 3600)
+    policy = retirement_policy(Settings(retirement_policy="hour"), calendar)
+    assert policy == MatchingPolicy(Window.HOUR, calendar)
+    # 1,000 and 1,001 are an hour apart by the calendar, a quarter hour by the length.
+    assert not policy.eligible(1_000, 1_001)
+    assert retirement_policy(Settings(retirement_policy="off"), calendar) is None
