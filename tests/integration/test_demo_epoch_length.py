@@ -4,17 +4,15 @@ epochs ahead; the epochs from the boundary on last 12 s and are closed, minted a
 cleared, and the demo ends with every epoch and balance reconciled."""
 
 import datetime as dt
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from solders.keypair import Keypair
 
-from tests.integration.test_demo_governance import _answers, _call, _free_port, _login, _Output
+from tests.utils.demo_process import DemoOutput, answers, call, login, running_demo
 from tests.utils.services import wait_until
 
 OLD_S, NEW_S = 8, 12
@@ -27,27 +25,10 @@ def rec_authority() -> Keypair:
 
 @pytest.fixture
 def demo(tmp_path: Path, rec_authority: Keypair) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GTX_")}
-    env |= {
-        "GTX_AUTH_DOMAIN": "127.0.0.1",
-        "GTX_REC_AUTHORITY_WALLETS": str(rec_authority.pubkey()),
-    }
-    argv = [
-        sys.executable, "-c", "from demo import main; raise SystemExit(main())",
-        "demo", "--workdir", str(tmp_path / "demo"), "--gateways", "1",
-        "--meters-per-gateway", "4", "--epoch-seconds", str(OLD_S), "--poll-seconds", "2",
-        "--api-port", str(port), "--epochs", "8",
-    ]  # fmt: skip
-    proc = subprocess.Popen(
-        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
-        yield proc, f"http://127.0.0.1:{port}/api/v1"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
+    args = ["--gateways", "1", "--meters-per-gateway", "4", "--epoch-seconds", str(OLD_S),
+            "--poll-seconds", "2", "--epochs", "8"]  # fmt: skip
+    with running_demo(tmp_path / "demo", rec_authority, args) as running:
+        yield running
 
 
 def _seconds(span: str) -> int:
@@ -61,19 +42,19 @@ def test_a_length_change_scheduled_ahead_takes_effect_in_the_running_demo(
 ) -> None:
     proc, api = demo
     assert proc.stdout is not None
-    out = _Output(proc.stdout)
+    out = DemoOutput(proc.stdout)
     out.until(r"^epoch \d+ \[[^]]*\] closed")
-    wait_until(lambda: _answers(api + "/health"), timeout=20, what="the API")
-    token = _login(api, rec_authority)
-    current = _call(api + "/market/summary")["current_epoch"]
+    wait_until(lambda: answers(api + "/health"), timeout=20, what="the API")
+    token = login(api, rec_authority)
+    current = call(api + "/market/summary")["current_epoch"]
     # Two epochs ahead at least, one more for the time the request takes, and where
     # 12 s epochs start on a multiple of 12 s (8 * N divisible by 12).
     boundary = next(n for n in range(current + 3, current + 6) if n % 3 == 0)
     change = {"name": "epoch_length_s", "value": str(NEW_S), "from_epoch": boundary}
-    draft = _call(api + "/governance/params/draft", change, token)
+    draft = call(api + "/governance/params/draft", change, token)
     signature = str(rec_authority.sign_message(draft["text"].encode()))
     body = {**change, "issued_at": draft["issued_at"], "signature": signature}
-    recorded = _call(api + "/governance/params", body, token)
+    recorded = call(api + "/governance/params", body, token)
     assert (recorded["applied"], recorded["from_epoch"]) == (True, boundary)
 
     # Each epoch's market clears at its start (gate closure), it closes after its end.
