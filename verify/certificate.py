@@ -19,6 +19,7 @@ from typing import Any
 from verify.attestation import attested_memo
 from verify.errors import Refused, Unavailable
 from verify.merkle import expected_sides, root_from_path
+from verify.proof_doc import attestation, field, hex_field, merkle_path
 from verify.solana import SolanaRpc
 from wire.certificate import certificate_leaf_bytes, certificate_leaf_hash
 
@@ -42,41 +43,16 @@ class CertificateProof:
     attestation_signature: str | None
 
 
-def _field(doc: Mapping[str, Any], name: str, kind: type) -> Any:
-    value = doc.get(name)
-    if type(value) is not kind:
-        raise Refused("proof_malformed", f"field {name!r} must be a {kind.__name__}")
-    return value
-
-
-def _hex(doc: Mapping[str, Any], name: str, length: int | None = None) -> bytes:
-    try:
-        raw = bytes.fromhex(_field(doc, name, str))
-    except ValueError:
-        raise Refused("proof_malformed", f"field {name!r} is not hex") from None
-    if length is not None and len(raw) != length:
-        raise Refused("proof_malformed", f"field {name!r} must be {length} bytes")
-    return raw
-
-
 def read_certificate(doc: Mapping[str, Any]) -> CertificateProof:
-    cert = _field(doc, "certificate", dict)
-    path = []
-    for step in _field(doc, "proof", list):
-        if not isinstance(step, dict):
-            raise Refused("proof_malformed", "proof steps are {side, sibling} objects")
-        path.append((_field(step, "side", str), _hex(step, "sibling", 32)))
-    attestation = doc.get("attestation_signature")
-    if attestation is not None and type(attestation) is not str:
-        raise Refused("proof_malformed", "attestation_signature must be a string or null")
+    cert = field(doc, "certificate", dict)
     return CertificateProof(
-        epoch=_field(cert, "epoch", int), holder=_field(cert, "holder", str),
-        production_epoch=_field(cert, "production_epoch", int),
-        gateway_id=_field(cert, "gateway_id", str), meter_id=_field(cert, "meter_id", str),
-        base_units=_field(cert, "base_units", int), leaf=_hex(cert, "leaf", 32),
-        leaf_bytes=_hex(doc, "leaf_bytes"), leaf_index=_field(doc, "leaf_index", int),
-        leaf_count=_field(doc, "leaf_count", int), path=tuple(path),
-        merkle_root=_hex(doc, "merkle_root", 32), attestation_signature=attestation,
+        epoch=field(cert, "epoch", int), holder=field(cert, "holder", str),
+        production_epoch=field(cert, "production_epoch", int),
+        gateway_id=field(cert, "gateway_id", str), meter_id=field(cert, "meter_id", str),
+        base_units=field(cert, "base_units", int), leaf=hex_field(cert, "leaf", 32),
+        leaf_bytes=hex_field(doc, "leaf_bytes"), leaf_index=field(doc, "leaf_index", int),
+        leaf_count=field(doc, "leaf_count", int), path=merkle_path(doc),
+        merkle_root=hex_field(doc, "merkle_root", 32), attestation_signature=attestation(doc),
     )  # fmt: skip
 
 

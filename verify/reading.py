@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from verify.attestation import attested_memo
 from verify.errors import Refused, Unavailable
 from verify.merkle import expected_sides, leaf_bytes, leaf_hash, root_from_path
+from verify.proof_doc import attestation, field, hex_field, merkle_path
 from verify.solana import SolanaRpc, check_address
 from wire.base58 import b58decode
 from wire.reading import ProtocolError, SignedReading, decode_payload
@@ -47,49 +48,23 @@ class ReadingProof:
     attestation_signature: str | None
 
 
-def _field(doc: Mapping[str, Any], name: str, kind: type) -> Any:
-    value = doc.get(name)
-    if type(value) is not kind:
-        raise Refused("proof_malformed", f"field {name!r} must be a {kind.__name__}")
-    return value
-
-
-def _hex(doc: Mapping[str, Any], name: str, length: int | None = None) -> bytes:
-    try:
-        raw = bytes.fromhex(_field(doc, name, str))
-    except ValueError:
-        raise Refused("proof_malformed", f"field {name!r} is not hex") from None
-    if length is not None and len(raw) != length:
-        raise Refused("proof_malformed", f"field {name!r} must be {length} bytes")
-    return raw
-
-
 def read_proof(doc: Mapping[str, Any]) -> ReadingProof:
     """The proof in `doc` (the API's JSON); `Refused` ("proof_malformed") if a field
     is missing or of the wrong shape."""
-    steps = _field(doc, "proof", list)
-    path = []
-    for step in steps:
-        if not isinstance(step, dict):
-            raise Refused("proof_malformed", "proof steps are {side, sibling} objects")
-        path.append((_field(step, "side", str), _hex(step, "sibling", 32)))
-    attestation = doc.get("attestation_signature")
-    if attestation is not None and type(attestation) is not str:
-        raise Refused("proof_malformed", "attestation_signature must be a string or null")
     return ReadingProof(
-        gateway_id=_field(doc, "gateway_id", str),
-        seq=_field(doc, "seq", int),
-        epoch=_field(doc, "epoch", int),
-        payload=_field(doc, "payload", str).encode(),
-        signature=_hex(doc, "signature", 64),
-        signer=_field(doc, "signer", str),
-        leaf_bytes=_hex(doc, "leaf_bytes"),
-        leaf=_hex(doc, "leaf", 32),
-        leaf_index=_field(doc, "leaf_index", int),
-        leaf_count=_field(doc, "leaf_count", int),
-        path=tuple(path),
-        merkle_root=_hex(doc, "merkle_root", 32),
-        attestation_signature=attestation,
+        gateway_id=field(doc, "gateway_id", str),
+        seq=field(doc, "seq", int),
+        epoch=field(doc, "epoch", int),
+        payload=field(doc, "payload", str).encode(),
+        signature=hex_field(doc, "signature", 64),
+        signer=field(doc, "signer", str),
+        leaf_bytes=hex_field(doc, "leaf_bytes"),
+        leaf=hex_field(doc, "leaf", 32),
+        leaf_index=field(doc, "leaf_index", int),
+        leaf_count=field(doc, "leaf_count", int),
+        path=merkle_path(doc),
+        merkle_root=hex_field(doc, "merkle_root", 32),
+        attestation_signature=attestation(doc),
     )
 
 
