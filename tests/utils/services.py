@@ -7,9 +7,11 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from sqlalchemy.engine import Engine
 
 from coordinator.db.migrate import upgrade
 from coordinator.db.session import make_engine
@@ -43,6 +45,25 @@ def migrated_database(prefix: str = "gtx_test") -> Iterator[str]:
         upgrade(engine)
         engine.dispose()
         yield url
+
+
+@contextmanager
+def empty_engine(kind: str, tmp_path: Path) -> Iterator[Engine]:
+    """An engine on a database with no schema: `kind` "sqlite" (a file under
+    `tmp_path`) or "postgresql" (a fresh database, dropped after)."""
+    if kind == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'gtx.db'}")
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+        return
+    with fresh_database() as url:
+        engine = make_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def wait_until(

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from coordinator.db.migrate import upgrade
-from coordinator.db.session import make_engine
 from coordinator.governance import (
     GovernanceReader,
     GovernedParams,
@@ -18,25 +17,18 @@ from coordinator.governance import (
     SqlGovernance,
     TariffSeries,
 )
-from tests.utils.services import fresh_database
+from tests.utils.services import empty_engine
 
 AT = dt.datetime(2026, 12, 5, tzinfo=dt.UTC)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine_of(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'series.db'}")
+    if request.param == "postgresql":
+        request.applymarker(pytest.mark.services)
+    with empty_engine(request.param, tmp_path) as engine:
         upgrade(engine)
         yield engine
-        engine.dispose()
-        return
-    request.applymarker(pytest.mark.services)
-    with fresh_database() as url:
-        engine = make_engine(url)
-        upgrade(engine)
-        yield engine
-        engine.dispose()
 
 
 def test_series_are_stored_read_back_in_order_and_applied(engine_of: Engine) -> None:

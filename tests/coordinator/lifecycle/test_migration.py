@@ -14,24 +14,17 @@ from sqlalchemy.exc import IntegrityError
 
 from coordinator.db.migrate import alembic_config, upgrade
 from coordinator.db.models import Certificate, LotSource
-from coordinator.db.session import make_engine
-from tests.utils.services import fresh_database
+from tests.utils.services import empty_engine
 
 TABLES = {"energy_lots", "lot_sources", "retirement_runs", "retirements", "certificates"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def bare_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'gtx.db'}")
+    if request.param == "postgresql":
+        request.applymarker(pytest.mark.services)
+    with empty_engine(request.param, tmp_path) as engine:
         yield engine
-        engine.dispose()
-        return
-    request.applymarker(pytest.mark.services)
-    with fresh_database() as url:
-        engine = make_engine(url)
-        yield engine
-        engine.dispose()
 
 
 def test_upgrade_creates_the_tables_and_downgrade_drops_them(bare_engine: Engine) -> None:

@@ -15,12 +15,11 @@ from sqlalchemy.engine import Engine
 from coordinator.config import Settings
 from coordinator.db.migrate import upgrade
 from coordinator.db.models import EpochOnchain, MintGrant
-from coordinator.db.session import make_engine
 from coordinator.onchain.ledger import open_chain
 from coordinator.onchain.minting import mint_withheld
 from programs.ledger.store import chain_jobs
 from tests.coordinator.onchain.world import energy_of
-from tests.utils.services import fresh_database
+from tests.utils.services import empty_engine
 
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 
@@ -28,16 +27,10 @@ NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 @pytest.fixture(params=["sqlite", "postgresql"])
 def bare_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A database with no schema yet."""
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'gtx.db'}")
+    if request.param == "postgresql":
+        request.applymarker(pytest.mark.services)
+    with empty_engine(request.param, tmp_path) as engine:
         yield engine
-        engine.dispose()
-        return
-    request.applymarker(pytest.mark.services)
-    with fresh_database() as url:
-        engine = make_engine(url)
-        yield engine
-        engine.dispose()
 
 
 def _job(
