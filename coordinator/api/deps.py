@@ -32,6 +32,7 @@ from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.ratelimit import Decision, RateLimiter
 from coordinator.api.shared_pages import SharedPages
 from coordinator.config import Settings
+from coordinator.db.reads import Reads
 from coordinator.devices.broker_accounts import BrokerCredentials
 from coordinator.embedded.memory_cache import NonceStore
 from coordinator.governance import GovernanceReader
@@ -57,6 +58,7 @@ __all__ = [
     "get_engine",
     "get_nonce_store",
     "get_principal",
+    "get_reads",
     "get_settings",
     "get_shared_pages",
     "rate_limit_anonymous",
@@ -163,6 +165,12 @@ class ChainedAuthenticator:
 def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
+
+
+def get_reads(request: Request) -> Reads:
+    """The per-user pages' reads (on the event loop where the database allows)."""
+    reads: Reads = request.app.state.reads
+    return reads
 
 
 def get_settings(request: Request) -> Settings:

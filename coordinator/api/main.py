@@ -61,6 +61,7 @@ from coordinator.api.routes import (
 )
 from coordinator.api.shared_pages import SharedPages
 from coordinator.config import Settings
+from coordinator.db.reads import reads_for
 from coordinator.db.session import make_engine
 from coordinator.devices.broker_accounts import BrokerCredentials, broker_from_settings
 from coordinator.embedded.memory_cache import MemoryNonceStore
@@ -183,9 +184,11 @@ def create_app(
                 max_connections=_REDIS_MAX_CONNECTIONS,
             )
         _guards(app, client, auth_settings)
+        await app.state.reads.open()
         try:
             yield
         finally:
+            await app.state.reads.close()
             if client is not None:
                 await client.aclose()
 
@@ -200,6 +203,7 @@ def create_app(
     app.state.settings = settings
     app.state.auth_settings = auth_settings
     app.state.engine = engine
+    app.state.reads = reads_for(engine)
     app.state.broker = broker
     app.state.clock = clock
     app.state.ledger = ledger
@@ -224,7 +228,7 @@ def create_app(
     app.include_router(events.market_router)
 
     @app.get("/api/v1/health", tags=["health"])
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         """Liveness: answers without touching the database (the latency baseline)."""
         return {"status": "ok"}
 

@@ -6,13 +6,14 @@ by keyset (`after` / `before` keys the routes carry in cursors).
 """
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select, tuple_
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import Integer, Select, String, and_, bindparam, case, func, or_, select, tuple_
+from sqlalchemy.engine import Engine
 
 from coordinator.db.models import (
     ClearingRecord,
@@ -31,6 +32,7 @@ from coordinator.db.models import (
     RejectedReading,
 )
 from coordinator.db.partitions import meter_time
+from coordinator.db.reads import Reads, Statement
 from coordinator.db.session import read_connection
 from coordinator.readings.epoch_close import reading_window
 from coordinator.readings.oracle import EpochCalendar, Epochs, epoch_start, wh_to_base_units
@@ -243,14 +245,18 @@ def my_meters(engine: Engine, owner: str) -> list[MeterRow]:
 def meter_owner(engine: Engine, gateway_id: str, meter_id: str) -> str | None:
     """The meter's owner; '' for a meter with none; None for an unknown meter."""
     with read_connection(engine) as conn:
-        return _meter_owner(conn, gateway_id, meter_id)
+        rows = conn.execute(_OWNER, {"gateway_id": gateway_id, "meter_id": meter_id}).all()
+    return _owner_of(rows)
 
 
-def _meter_owner(conn: Connection, gateway_id: str, meter_id: str) -> str | None:
-    row = conn.execute(
-        select(Meter.owner).where(Meter.gateway_id == gateway_id, Meter.meter_id == meter_id)
-    ).one_or_none()
-    return None if row is None else (row[0] or "")
+_OWNER = select(Meter.owner).where(
+    Meter.gateway_id == bindparam("gateway_id", type_=String),
+    Meter.meter_id == bindparam("meter_id", type_=String),
+)
+
+
+def _owner_of(rows: Sequence[Sequence[Any]]) -> str | None:
+    return None if not rows else (rows[0][0] or "")
 
 
 def _reading_row(r: Sequence[object]) -> ReadingRow:
@@ -276,13 +282,14 @@ def readings(
     limit: int,
 ) -> list[ReadingRow]:
     """A meter's readings in meter-time order, `since <= meter_ts < until`."""
+    statement, params = _readings_query(gateway_id, meter_id, since=since, until=until,
+                                        epoch=epoch, after=after, limit=limit)  # fmt: skip
     with read_connection(engine) as conn:
-        return _readings(conn, gateway_id, meter_id, since=since, until=until, epoch=epoch,
-                         after=after, limit=limit)  # fmt: skip
+        return [_reading_row(r) for r in conn.execute(statement, params)]
 
 
-def owned_readings(
-    engine: Engine,
+async def owned_readings(
+    reads: Reads,
     gateway_id: str,
     meter_id: str,
     *,
@@ -292,18 +299,17 @@ def owned_readings(
     after: tuple[int, int] | None,
     limit: int,
 ) -> tuple[str | None, list[ReadingRow]]:
-    """`meter_owner` and `readings` over one connection (the caller decides from the
-    owner whether the readings may be shown)."""
-    with read_connection(engine) as conn:
-        owner = _meter_owner(conn, gateway_id, meter_id)
-        if owner is None:
-            return None, []
-        return owner, _readings(conn, gateway_id, meter_id, since=since, until=until,
-                                epoch=epoch, after=after, limit=limit)  # fmt: skip
+    """`meter_owner` and `readings` (the caller decides from the owner whether the
+    readings may be shown; none are read for an unknown meter)."""
+    owner = _owner_of(await reads.all(_OWNER, {"gateway_id": gateway_id, "meter_id": meter_id}))
+    if owner is None:
+        return None, []
+    statement, params = _readings_query(gateway_id, meter_id, since=since, until=until,
+                                        epoch=epoch, after=after, limit=limit)  # fmt: skip
+    return owner, [_reading_row(r) for r in await reads.all(statement, params)]
 
 
-def _readings(
-    conn: Connection,
+def _readings_query(
     gateway_id: str,
     meter_id: str,
     *,
@@ -312,24 +318,45 @@ def _readings(
     epoch: int | None,
     after: tuple[int, int] | None,
     limit: int,
-) -> list[ReadingRow]:
+) -> tuple[Statement, dict[str, Any]]:
+    params: dict[str, Any] = {"gateway_id": gateway_id, "meter_id": meter_id, "limit": limit}
+    if since is not None:
+        params["since"] = meter_time(since)
+    if until is not None:
+        params["until"] = meter_time(until)
+    if epoch is not None:
+        params["epoch"] = epoch
+    if after is not None:
+        params["after_time"], params["after_seq"] = meter_time(after[0]), after[1]
+    statement = _readings_statement(
+        since is not None, until is not None, epoch is not None, after is not None
+    )
+    return statement, params
+
+
+@functools.cache
+def _readings_statement(since: bool, until: bool, epoch: bool, after: bool) -> Statement:
+    """One statement object per shape, so that `Reads` compiles each once."""
     query = (
         select(*_READING_COLS)
-        .where(Reading.gateway_id == gateway_id, Reading.meter_id == meter_id)
+        .where(Reading.gateway_id == bindparam("gateway_id", type_=String),
+               Reading.meter_id == bindparam("meter_id", type_=String))
         .order_by(Reading.meter_time, Reading.seq)
-        .limit(limit)
-    )
-    if since is not None:
-        query = query.where(Reading.meter_time >= meter_time(since))
-    if until is not None:
-        query = query.where(Reading.meter_time < meter_time(until))
-    if epoch is not None:
-        query = query.where(Reading.epoch == epoch)
-    if after is not None:
+        .limit(bindparam("limit", type_=Integer))
+    )  # fmt: skip
+    if since:
+        query = query.where(Reading.meter_time >= bindparam("since", type_=Reading.meter_time.type))
+    if until:
+        query = query.where(Reading.meter_time < bindparam("until", type_=Reading.meter_time.type))
+    if epoch:
+        query = query.where(Reading.epoch == bindparam("epoch", type_=Reading.epoch.type))
+    if after:
         query = query.where(
-            tuple_(Reading.meter_time, Reading.seq) > tuple_(meter_time(after[0]), after[1])
-        )
-    return [_reading_row(r) for r in conn.execute(query)]
+            tuple_(Reading.meter_time, Reading.seq)
+            > tuple_(bindparam("after_time", type_=Reading.meter_time.type),
+                     bindparam("after_seq", type_=Reading.seq.type))
+        )  # fmt: skip
+    return query
 
 
 def reading(engine: Engine, gateway_id: str, seq: int) -> ReadingRow | None:
@@ -425,33 +452,17 @@ def epoch(engine: Engine, number: int) -> EpochRow | None:
     return None if row is None else _epoch_row(row)
 
 
-def my_energy(
-    engine: Engine, owner: str, *, before: int | None, since: int | None, limit: int
+async def my_energy(
+    reads: Reads, owner: str, *, before: int | None, since: int | None, limit: int
 ) -> list[MyEpochEnergy]:
     """The owner's energy per epoch over all their meters, newest first (open
     epochs included; minted only once closed)."""
-    mine = select(Meter.gateway_id, Meter.meter_id).where(Meter.owner == owner)
-    # One statement: the owner's grant of an epoch is one row (its key is epoch and
-    # owner), joined to each of their meters' rows of that epoch, hence max().
-    query = (
-        select(MeterEpochEnergyRow.epoch, func.sum(MeterEpochEnergyRow.import_wh),
-               func.sum(MeterEpochEnergyRow.export_wh), func.count(EpochRecord.epoch),
-               func.max(MintGrant.base_units), func.max(MintGrant.status),
-               func.max(MintGrant.reason))
-        .where(tuple_(MeterEpochEnergyRow.gateway_id, MeterEpochEnergyRow.meter_id).in_(mine))
-        .outerjoin(EpochRecord, EpochRecord.epoch == MeterEpochEnergyRow.epoch)
-        .outerjoin(MintGrant, and_(MintGrant.epoch == MeterEpochEnergyRow.epoch,
-                                   MintGrant.owner == owner))
-        .group_by(MeterEpochEnergyRow.epoch)
-        .order_by(MeterEpochEnergyRow.epoch.desc())
-        .limit(limit)
-    )  # fmt: skip
+    params: dict[str, Any] = {"owner": owner, "limit": limit}
     if before is not None:
-        query = query.where(MeterEpochEnergyRow.epoch < before)
+        params["before"] = before
     if since is not None:
-        query = query.where(MeterEpochEnergyRow.epoch >= since)
-    with read_connection(engine) as conn:
-        rows = conn.execute(query).all()
+        params["since"] = since
+    rows = await reads.all(_my_energy_statement(before is not None, since is not None), params)
     result = []
     for e, imp, exp, closed, granted, granted_status, granted_reason in rows:
         if granted_status is None:
@@ -469,6 +480,33 @@ def my_energy(
             )
         )  # fmt: skip
     return result
+
+
+@functools.cache
+def _my_energy_statement(before: bool, since: bool) -> Statement:
+    owner = bindparam("owner", type_=String)
+    mine = select(Meter.gateway_id, Meter.meter_id).where(Meter.owner == owner)
+    # One statement: the owner's grant of an epoch is one row (its key is epoch and
+    # owner), joined to each of their meters' rows of that epoch, hence max().
+    query = (
+        select(MeterEpochEnergyRow.epoch, func.sum(MeterEpochEnergyRow.import_wh),
+               func.sum(MeterEpochEnergyRow.export_wh), func.count(EpochRecord.epoch),
+               func.max(MintGrant.base_units), func.max(MintGrant.status),
+               func.max(MintGrant.reason))
+        .where(tuple_(MeterEpochEnergyRow.gateway_id, MeterEpochEnergyRow.meter_id).in_(mine))
+        .outerjoin(EpochRecord, EpochRecord.epoch == MeterEpochEnergyRow.epoch)
+        .outerjoin(MintGrant, and_(MintGrant.epoch == MeterEpochEnergyRow.epoch,
+                                   MintGrant.owner == owner))
+        .group_by(MeterEpochEnergyRow.epoch)
+        .order_by(MeterEpochEnergyRow.epoch.desc())
+        .limit(bindparam("limit", type_=Integer))
+    )  # fmt: skip
+    epoch_type = MeterEpochEnergyRow.epoch.type
+    if before:
+        query = query.where(MeterEpochEnergyRow.epoch < bindparam("before", type_=epoch_type))
+    if since:
+        query = query.where(MeterEpochEnergyRow.epoch >= bindparam("since", type_=epoch_type))
+    return query
 
 
 def mints(
@@ -585,10 +623,24 @@ def order_book(engine: Engine, epoch: int) -> list[tuple[str, int, int, int]]:
         return [(str(s), int(p), int(q), int(n)) for s, p, q, n in conn.execute(query)]
 
 
-def trades(
-    engine: Engine, owner: str, *, before: tuple[int, int] | None, limit: int
+async def trades(
+    reads: Reads, owner: str, *, before: tuple[int, int] | None, limit: int
 ) -> list[TradeRow]:
     """The owner's matches (as buyer or seller), newest first, with settlement."""
+    params: dict[str, Any] = {"owner": owner, "limit": limit}
+    if before is not None:
+        params["before_epoch"], params["before_idx"] = before
+    rows = await reads.all(_trades_statement(before is not None), params)
+    return [
+        TradeRow(e, i, "buy" if buyer == owner else "sell", seller if buyer == owner else buyer,
+                 q, p, pay, st, None if sig is None else b58encode(bytes(sig)), err, at)
+        for e, i, buyer, seller, q, p, pay, st, sig, err, at in rows
+    ]  # fmt: skip
+
+
+@functools.cache
+def _trades_statement(before: bool) -> Statement:
+    owner = bindparam("owner", type_=String)
     query = (
         select(MatchRow.epoch, MatchRow.idx, MatchRow.buyer, MatchRow.seller, MatchRow.quantity,
                MatchRow.price, MatchRow.payment, MatchRow.status, MatchRow.signature,
@@ -596,17 +648,15 @@ def trades(
         .outerjoin(ClearingRecord, ClearingRecord.epoch == MatchRow.epoch)
         .where(or_(MatchRow.buyer == owner, MatchRow.seller == owner))
         .order_by(MatchRow.epoch.desc(), MatchRow.idx.desc())
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
     )  # fmt: skip
-    if before is not None:
-        query = query.where(tuple_(MatchRow.epoch, MatchRow.idx) < tuple_(*before))
-    with read_connection(engine) as conn:
-        rows = conn.execute(query).all()
-    return [
-        TradeRow(e, i, "buy" if buyer == owner else "sell", seller if buyer == owner else buyer,
-                 q, p, pay, st, None if sig is None else b58encode(bytes(sig)), err, at)
-        for e, i, buyer, seller, q, p, pay, st, sig, err, at in rows
-    ]  # fmt: skip
+    if before:
+        query = query.where(
+            tuple_(MatchRow.epoch, MatchRow.idx)
+            < tuple_(bindparam("before_epoch", type_=MatchRow.epoch.type),
+                     bindparam("before_idx", type_=MatchRow.idx.type))
+        )  # fmt: skip
+    return query
 
 
 # --- the public market: prices, volumes, campus energy (no owners) ----------------------

@@ -4,7 +4,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import insert, or_, select, text, update
+from sqlalchemy import String, bindparam, insert, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from coordinator.api.audit import AuditEvent, append
@@ -14,12 +14,15 @@ from coordinator.api.auth.sessions import revoke_token
 from coordinator.api.auth.tokens import Session
 from coordinator.db.locks import ROLES_LOCK
 from coordinator.db.models import User
+from coordinator.db.reads import Reads
 from coordinator.db.session import read_connection
 
 __all__ = [
+    "Profile",
     "RoleConfig",
     "UserRecord",
     "get_user",
+    "profile",
     "rec_authorities",
     "role_config",
     "set_accounts",
@@ -74,6 +77,24 @@ def _load(conn: Connection, address: str, lock: bool = False) -> UserRecord | No
         row.energy_account, row.payment_account, managed=row.roles_set_at is not None,
         token_version=row.token_version,
     )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    created_at: dt.datetime
+    energy_account: str | None
+    payment_account: str | None
+
+
+_PROFILE = select(User.created_at, User.energy_account, User.payment_account).where(
+    User.address == bindparam("address", type_=String)
+)
+
+
+async def profile(reads: Reads, address: str) -> Profile | None:
+    """What `GET /me` shows of the user, on the API's event-loop reads."""
+    rows = await reads.all(_PROFILE, {"address": address})
+    return None if not rows else Profile(*rows[0])
 
 
 def get_user(engine: Engine, address: str) -> UserRecord | None:

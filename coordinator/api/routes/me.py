@@ -15,6 +15,7 @@ from coordinator.api.deps import (
     get_calendar,
     get_clock,
     get_engine,
+    get_reads,
     require_role,
 )
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
@@ -29,6 +30,7 @@ from coordinator.api.schemas import (
     MeOut,
     MyMeterOut,
 )
+from coordinator.db.reads import Reads as DbReads
 from coordinator.lifecycle.bills import Bill, Period
 from coordinator.readings.oracle import Epochs, epoch_start
 
@@ -38,11 +40,12 @@ router = APIRouter(prefix="/api/v1/me", tags=["me"])
 
 Me = Annotated[Principal, Depends(require_role(USER))]
 Db = Annotated[Engine, Depends(get_engine)]
+Reads = Annotated[DbReads, Depends(get_reads)]
 
 
 @router.get("")
-async def me(principal: Me, engine: Db) -> MeOut:
-    user = await run_in_threadpool(users.get_user, engine, principal.subject)
+async def me(principal: Me, reads: Reads) -> MeOut:
+    user = await users.profile(reads, principal.subject)
     return MeOut(
         address=principal.subject,
         roles=sorted(principal.roles),
@@ -119,7 +122,7 @@ def energy_page(
 @router.get("/energy")
 async def my_energy(
     principal: Me,
-    engine: Db,
+    reads: Reads,
     request: Request,
     since_epoch: Annotated[int | None, Query(ge=0)] = None,
     limit: Limit = 96,
@@ -129,26 +132,22 @@ async def my_energy(
     first; once the epoch is closed, the tokens minted for it, or withheld (with the
     reason, in words), or still to mint."""
     before = decode_cursor(cursor, [int])
-    rows = await run_in_threadpool(
-        lambda: queries.my_energy(
-            engine, principal.subject, before=None if before is None else int(before[0]),
-            since=since_epoch, limit=limit,
-        )
+    rows = await queries.my_energy(
+        reads, principal.subject, before=None if before is None else int(before[0]),
+        since=since_epoch, limit=limit,
     )  # fmt: skip
     return energy_page(rows, await get_calendar(request), limit)
 
 
 @router.get("/mints")
 async def my_mints(
-    principal: Me, engine: Db, request: Request, limit: Limit = 96, cursor: Cursor = None
+    principal: Me, reads: Reads, request: Request, limit: Limit = 96, cursor: Cursor = None
 ) -> Page[EpochEnergyOut]:
     """Energy tokens minted to the user per closed epoch, newest first."""
     before = decode_cursor(cursor, [int])
-    rows = await run_in_threadpool(
-        lambda: queries.my_energy(
-            engine, principal.subject, before=None if before is None else int(before[0]),
-            since=None, limit=limit,
-        )
+    rows = await queries.my_energy(
+        reads, principal.subject, before=None if before is None else int(before[0]),
+        since=None, limit=limit,
     )  # fmt: skip
     page = energy_page(rows, await get_calendar(request), limit)
     page.items = [i for i in page.items if i.closed]

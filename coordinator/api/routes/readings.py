@@ -4,12 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlalchemy.engine import Engine
-from starlette.concurrency import run_in_threadpool
 
 from coordinator.api import queries
-from coordinator.api.deps import ADMIN, USER, Principal, get_engine, require_role
+from coordinator.api.deps import ADMIN, USER, Principal, get_reads, require_role
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
 from coordinator.api.schemas import ReadingOut
+from coordinator.db.reads import Reads
 
 __all__ = ["check_meter_access", "router"]
 
@@ -43,7 +43,7 @@ def refuse_meter_access(
 @router.get("")
 async def list_readings(
     principal: Annotated[Principal, Depends(require_role(USER))],
-    engine: Annotated[Engine, Depends(get_engine)],
+    reads: Annotated[Reads, Depends(get_reads)],
     gateway_id: Annotated[str, Query(min_length=32, max_length=44)],
     meter_id: Annotated[str, Query(min_length=1, max_length=64)],
     since: Annotated[int | None, Query(ge=0, description="meter time >=, Unix s")] = None,
@@ -54,13 +54,10 @@ async def list_readings(
 ) -> Page[ReadingOut]:
     """Oldest first within the range; follow `next_cursor` for more."""
     after = decode_cursor(cursor, [int, int])
-    # The owner and the readings in one hand-off to a thread and one connection; the
-    # readings are shown only once the owner allows it.
-    owner, rows = await run_in_threadpool(
-        lambda: queries.owned_readings(
-            engine, gateway_id, meter_id, since=since, until=until, epoch=epoch,
-            after=None if after is None else (int(after[0]), int(after[1])), limit=limit,
-        )
+    # The readings are shown only once the owner allows it.
+    owner, rows = await queries.owned_readings(
+        reads, gateway_id, meter_id, since=since, until=until, epoch=epoch,
+        after=None if after is None else (int(after[0]), int(after[1])), limit=limit,
     )  # fmt: skip
     refuse_meter_access(principal, gateway_id, meter_id, owner)
     return Page(

@@ -3,14 +3,13 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from sqlalchemy.engine import Engine
-from starlette.concurrency import run_in_threadpool
 
 from coordinator.api import queries
-from coordinator.api.deps import USER, Principal, get_engine, require_role
+from coordinator.api.deps import USER, Principal, get_reads, require_role
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
 from coordinator.api.reasons import describe
 from coordinator.api.schemas import TradeOut
+from coordinator.db.reads import Reads
 
 __all__ = ["router"]
 
@@ -20,17 +19,15 @@ router = APIRouter(prefix="/api/v1/trades", tags=["trades"])
 @router.get("")
 async def my_trades(
     principal: Annotated[Principal, Depends(require_role(USER))],
-    engine: Annotated[Engine, Depends(get_engine)],
+    reads: Annotated[Reads, Depends(get_reads)],
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[TradeOut]:
     """Newest first; `signature` is the settling transaction once settled."""
     before = decode_cursor(cursor, [int, int])
-    rows = await run_in_threadpool(
-        lambda: queries.trades(
-            engine, principal.subject, limit=limit,
-            before=None if before is None else (int(before[0]), int(before[1])),
-        )
+    rows = await queries.trades(
+        reads, principal.subject, limit=limit,
+        before=None if before is None else (int(before[0]), int(before[1])),
     )  # fmt: skip
     return Page(
         items=[
