@@ -33,10 +33,12 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from coordinator.db.session import read_connection
 from coordinator.ops.metrics import DATABASE_ERRORS
 
-__all__ = ["PostgresReads", "Reads", "Rows", "Statement", "ThreadReads", "reads_for"]
+__all__ = ["APPLICATION_NAME", "PostgresReads", "Reads", "Rows", "Statement", "ThreadReads", "reads_for"]
 
 log = logging.getLogger(__name__)
 
+# How the pool's connections show in pg_stat_activity.
+APPLICATION_NAME = "gtx-api-reads"
 Rows = Sequence[Sequence[Any]]
 Statement = Select[*tuple[Any, ...]]
 
@@ -94,7 +96,8 @@ class PostgresReads:
         if pool is None:
             pool = AsyncConnectionPool(
                 self._conninfo, min_size=min(2, self._max_size), max_size=self._max_size,
-                kwargs={"autocommit": True}, open=False, name="gtx-api-reads",
+                kwargs={"autocommit": True, "application_name": APPLICATION_NAME},
+                open=False, name=APPLICATION_NAME,
             )  # fmt: skip
             # No wait for the connections: the API starts while the database is down,
             # as the engine's lazy pool lets it, and a read then fails like any other.
@@ -123,7 +126,9 @@ class PostgresReads:
         sql = str(compiled)
         if "__[POSTCOMPILE" in sql:
             raise ValueError("statements with expanding parameters are not compiled once")
-        defaults = dict(compiled.params)
+        # The values the statement carries itself; a parameter it needs from the caller
+        # and does not get is psycopg's error, as it is SQLAlchemy's.
+        defaults = {k: v for k, v in compiled.params.items() if v is not None}
         self._compiled[id(statement)] = (statement, sql, defaults)
         return sql, defaults
 
