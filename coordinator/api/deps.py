@@ -1,5 +1,10 @@
 """Injected dependencies: engine, settings, clock, ledger, and the caller's identity.
 
+Every dependency here is `async def`, even those that only read `app.state`:
+FastAPI runs a plain `def` dependency in a worker thread, a hand-off to a thread
+and back on every request for a dictionary lookup (a sixth of a per-user
+page's time under load).
+
 Authentication is pluggable: `app.state.authenticator` turns the request's
 credentials (the Authorization header, else the session cookie presented as a
 bearer token) into a `Principal` with roles, and routes only ever ask
@@ -66,6 +71,7 @@ __all__ = [
     "require_any_role",
     "require_chain",
     "require_role",
+    "shared_pages",
 ]
 
 SESSION_COOKIE = "gtx_session"
@@ -162,38 +168,42 @@ class ChainedAuthenticator:
         return None
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
 
-def get_reads(request: Request) -> Reads:
+async def get_reads(request: Request) -> Reads:
     """The per-user pages' reads (on the event loop where the database allows)."""
     reads: Reads = request.app.state.reads
     return reads
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_shared_pages(request: Request) -> SharedPages:
+def shared_pages(request: Request) -> SharedPages:
     pages: SharedPages = request.app.state.shared_pages
     return pages
 
 
-def get_auth_settings(request: Request) -> AuthSettings:
+async def get_shared_pages(request: Request) -> SharedPages:
+    return shared_pages(request)
+
+
+async def get_auth_settings(request: Request) -> AuthSettings:
     settings: AuthSettings = request.app.state.auth_settings
     return settings
 
 
-def get_broker(request: Request) -> BrokerCredentials:
+async def get_broker(request: Request) -> BrokerCredentials:
     broker: BrokerCredentials = request.app.state.broker
     return broker
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 
@@ -204,17 +214,17 @@ async def get_calendar(request: Request) -> EpochCalendar:
     return await governance.calendar()
 
 
-def get_nonce_store(request: Request) -> NonceStore:
+async def get_nonce_store(request: Request) -> NonceStore:
     store: NonceStore = request.app.state.nonce_store
     return store
 
 
-def get_chain(request: Request) -> ChainAccess | None:
+async def get_chain(request: Request) -> ChainAccess | None:
     chain: ChainAccess | None = request.app.state.ledger
     return chain
 
 
-def require_chain(chain: Annotated[ChainAccess | None, Depends(get_chain)]) -> ChainAccess:
+async def require_chain(chain: Annotated[ChainAccess | None, Depends(get_chain)]) -> ChainAccess:
     if chain is None:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,

@@ -33,7 +33,15 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from coordinator.db.session import read_connection
 from coordinator.ops.metrics import DATABASE_ERRORS
 
-__all__ = ["APPLICATION_NAME", "PostgresReads", "Reads", "Rows", "Statement", "ThreadReads", "reads_for"]
+__all__ = [
+    "APPLICATION_NAME",
+    "PostgresReads",
+    "Reads",
+    "Rows",
+    "Statement",
+    "ThreadReads",
+    "reads_for",
+]
 
 log = logging.getLogger(__name__)
 
