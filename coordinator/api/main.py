@@ -81,13 +81,14 @@ log = logging.getLogger(__name__)
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web" / "static"
 _REDIS_TIMEOUT_S = 0.25
-# Routes query in worker threads (anyio's 40): with SQLAlchemy's default 5 + 10
-# connections most of them queued for one under load. 20 a worker keeps two
-# workers' 40 well inside PostgreSQL's default 100 connections. All 20 are kept:
-# an overflow connection is closed when it comes back to a full pool, so under
-# steady load (10 + 10 before) each request past the tenth opened a new one, a
-# new PostgreSQL backend process each time (about 5 % of a worker's samples).
-_POOL_SIZE = 20
+# The routes that still query in worker threads (anyio's 40; the per-user pages
+# read on the event loop, `db.reads`, with a pool of their own of up to 10): with
+# SQLAlchemy's default 5 + 10 connections most of them queued for one under load.
+# 10 + the reads' 10 a worker keeps two workers' 40 well inside PostgreSQL's
+# default 100 connections. All are kept: an overflow connection is closed when it
+# comes back to a full pool, so under steady load (10 + 10 before) each request
+# past the tenth opened a new one, a new PostgreSQL backend process each time.
+_POOL_SIZE = 10
 _POOL_OVERFLOW = 0
 # A connection busy in the last second needs no ping before its next query.
 _PING_IDLE_S = 1.0

@@ -12,7 +12,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, Select, String, and_, bindparam, case, func, or_, select, tuple_
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.engine import Engine
 
 from coordinator.db.models import (
@@ -489,10 +502,13 @@ def _my_energy_statement(before: bool, since: bool) -> Statement:
     # One statement: the owner's grant of an epoch is one row (its key is epoch and
     # owner), joined to each of their meters' rows of that epoch, hence max().
     query = (
-        select(MeterEpochEnergyRow.epoch, func.sum(MeterEpochEnergyRow.import_wh),
-               func.sum(MeterEpochEnergyRow.export_wh), func.count(EpochRecord.epoch),
-               func.max(MintGrant.base_units), func.max(MintGrant.status),
-               func.max(MintGrant.reason))
+        # The sums cast back to integers: PostgreSQL sums bigints as numeric, which
+        # psycopg reads as Decimal, slowly.
+        select(MeterEpochEnergyRow.epoch,
+               cast(func.sum(MeterEpochEnergyRow.import_wh), BigInteger),
+               cast(func.sum(MeterEpochEnergyRow.export_wh), BigInteger),
+               func.count(EpochRecord.epoch), func.max(MintGrant.base_units),
+               func.max(MintGrant.status), func.max(MintGrant.reason))
         .where(tuple_(MeterEpochEnergyRow.gateway_id, MeterEpochEnergyRow.meter_id).in_(mine))
         .outerjoin(EpochRecord, EpochRecord.epoch == MeterEpochEnergyRow.epoch)
         .outerjoin(MintGrant, and_(MintGrant.epoch == MeterEpochEnergyRow.epoch,
