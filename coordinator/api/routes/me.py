@@ -30,7 +30,7 @@ from coordinator.api.schemas import (
     MeOut,
     MyMeterOut,
 )
-from coordinator.db.reads import Reads as DbReads
+from coordinator.db.reads import Reads
 from coordinator.lifecycle.bills import Bill, Period
 from coordinator.readings.oracle import Epochs, epoch_start
 
@@ -40,11 +40,11 @@ router = APIRouter(prefix="/api/v1/me", tags=["me"])
 
 Me = Annotated[Principal, Depends(require_role(USER))]
 Db = Annotated[Engine, Depends(get_engine)]
-Reads = Annotated[DbReads, Depends(get_reads)]
+Reader = Annotated[Reads, Depends(get_reads)]
 
 
 @router.get("")
-async def me(principal: Me, reads: Reads) -> MeOut:
+async def me(principal: Me, reads: Reader) -> MeOut:
     user = await users.profile(reads, principal.subject)
     return MeOut(
         address=principal.subject,
@@ -122,7 +122,7 @@ def energy_page(
 @router.get("/energy")
 async def my_energy(
     principal: Me,
-    reads: Reads,
+    reads: Reader,
     request: Request,
     since_epoch: Annotated[int | None, Query(ge=0)] = None,
     limit: Limit = 96,
@@ -141,7 +141,7 @@ async def my_energy(
 
 @router.get("/mints")
 async def my_mints(
-    principal: Me, reads: Reads, request: Request, limit: Limit = 96, cursor: Cursor = None
+    principal: Me, reads: Reader, request: Request, limit: Limit = 96, cursor: Cursor = None
 ) -> Page[EpochEnergyOut]:
     """Energy tokens minted to the user per closed epoch, newest first."""
     before = decode_cursor(cursor, [int])
