@@ -381,7 +381,8 @@ def main() -> None:
                     if args.profile and not think:
                         args.profile.mkdir(parents=True, exist_ok=True)
                         spy = subprocess.Popen(
-                            [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pids[-1]), "--rate", "200",
+                            [str(Path(sys.executable).parent / "py-spy"), "record",
+                             "--pid", str(pids[-1]), "--rate", "200",
                              "--duration", str(args.duration), "--format", "raw", "--nonblocking",
                              "--output", str(args.profile / f"{name.replace(' ', '_')}.txt")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
