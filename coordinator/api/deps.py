@@ -35,9 +35,9 @@ from coordinator.api.auth.sessions import STAMP_TTL_S, SessionGuard
 from coordinator.api.auth.tokens import Session, decode_token
 from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.ratelimit import Decision, RateLimiter
+from coordinator.api.reads import Reads
 from coordinator.api.shared_pages import SharedPages
 from coordinator.config import Settings
-from coordinator.db.reads import Reads
 from coordinator.devices.broker_accounts import BrokerCredentials
 from coordinator.embedded.memory_cache import NonceStore
 from coordinator.governance import GovernanceReader

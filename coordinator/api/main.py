@@ -37,6 +37,7 @@ from coordinator.api.errors import install_error_handlers
 from coordinator.api.ledger_view import ChainAccess
 from coordinator.api.middleware import RequestIdMiddleware
 from coordinator.api.ratelimit import RateLimiter
+from coordinator.api.reads import reads_for
 from coordinator.api.routes import (
     admin,
     auth,
@@ -61,7 +62,6 @@ from coordinator.api.routes import (
 )
 from coordinator.api.shared_pages import SharedPages
 from coordinator.config import Settings
-from coordinator.db.reads import reads_for
 from coordinator.db.session import make_engine
 from coordinator.devices.broker_accounts import BrokerCredentials, broker_from_settings
 from coordinator.embedded.memory_cache import MemoryNonceStore
@@ -82,7 +82,7 @@ log = logging.getLogger(__name__)
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web" / "static"
 _REDIS_TIMEOUT_S = 0.25
 # The routes that still query in worker threads (anyio's 40; the per-user pages
-# read on the event loop, `db.reads`, with a pool of their own of up to 10): with
+# read on the event loop, `api.reads`, with a pool of their own of up to 10): with
 # SQLAlchemy's default 5 + 10 connections most of them queued for one under load.
 # 10 + the reads' 10 a worker keeps two workers' 40 well inside PostgreSQL's
 # default 100 connections. All are kept: an overflow connection is closed when it

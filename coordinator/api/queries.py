@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
+from coordinator.api.reads import Reads, Statement
 from coordinator.db.models import (
     ClearingRecord,
     Device,
@@ -45,7 +46,6 @@ from coordinator.db.models import (
     RejectedReading,
 )
 from coordinator.db.partitions import meter_time
-from coordinator.db.reads import Reads, Statement
 from coordinator.db.session import read_connection
 from coordinator.readings.epoch_close import reading_window
 from coordinator.readings.oracle import EpochCalendar, Epochs, epoch_start, wh_to_base_units

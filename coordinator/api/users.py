@@ -12,9 +12,9 @@ from coordinator.api.auth.config import AuthSettings
 from coordinator.api.auth.roles import REC_AUTHORITY, USER, effective_roles, parse_roles
 from coordinator.api.auth.sessions import revoke_token
 from coordinator.api.auth.tokens import Session
+from coordinator.api.reads import Reads
 from coordinator.db.locks import ROLES_LOCK
 from coordinator.db.models import User
-from coordinator.db.reads import Reads
 from coordinator.db.session import read_connection
 
 __all__ = [

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import func, select
+from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -21,10 +21,12 @@ from coordinator.api.deps import (
     USER,
     Principal,
     get_engine,
+    get_reads,
     get_shared_pages,
     rate_limit_anonymous,
     require_role,
 )
+from coordinator.api.reads import Reads
 from coordinator.api.shared_pages import SharedPages
 from coordinator.db.models import ClearingRecord, EpochRecord, Meter, MeterStateRow
 
@@ -47,18 +49,21 @@ def epochs_snapshot(engine: Engine) -> dict[str, int | None]:
     return {"closed_epoch": closed, "cleared_epoch": cleared}
 
 
-def reading_snapshot(engine: Engine, owner: str) -> int | None:
-    """The newest reading time of the owner's meters."""
-    with engine.connect() as conn:
-        return conn.execute(
-            select(func.max(MeterStateRow.meter_ts))
-            .join(
-                Meter,
-                (Meter.gateway_id == MeterStateRow.gateway_id)
-                & (Meter.meter_id == MeterStateRow.meter_id),
-            )
-            .where(Meter.owner == owner)
-        ).scalar_one_or_none()
+_NEWEST_READING = (
+    select(func.max(MeterStateRow.meter_ts))
+    .join(
+        Meter,
+        (Meter.gateway_id == MeterStateRow.gateway_id) & (Meter.meter_id == MeterStateRow.meter_id),
+    )
+    .where(Meter.owner == bindparam("owner", type_=String))
+)
+
+
+async def reading_snapshot(reads: Reads, owner: str) -> int | None:
+    """The newest reading time of the owner's meters (on the event loop: every open
+    dashboard asks every `POLL_S`)."""
+    rows = await reads.all(_NEWEST_READING, {"owner": owner})
+    return None if not rows else rows[0][0]
 
 
 def _event(name: str, data: object) -> str:
@@ -104,6 +109,7 @@ async def events(
     request: Request,
     principal: Annotated[Principal, Depends(require_role(USER))],
     engine: Annotated[Engine, Depends(get_engine)],
+    reads: Annotated[Reads, Depends(get_reads)],
     pages: Annotated[SharedPages, Depends(get_shared_pages)],
     once: Annotated[bool, _ONCE] = False,
 ) -> StreamingResponse:
@@ -111,7 +117,7 @@ async def events(
 
     async def look() -> Snapshot:
         epochs = await _epochs(engine, pages)
-        reading = await run_in_threadpool(reading_snapshot, engine, principal.subject)
+        reading = await reading_snapshot(reads, principal.subject)
         return {**epochs, "last_reading_ts": reading}
 
     return _stream(request, look, once)

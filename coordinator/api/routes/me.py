@@ -19,6 +19,7 @@ from coordinator.api.deps import (
     require_role,
 )
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
+from coordinator.api.reads import Reads
 from coordinator.api.reasons import describe
 from coordinator.api.routes.campus import bill_out, epoch_range, statements
 from coordinator.api.routes.market import Hours, hour_out, since_hours
@@ -30,7 +31,6 @@ from coordinator.api.schemas import (
     MeOut,
     MyMeterOut,
 )
-from coordinator.db.reads import Reads
 from coordinator.lifecycle.bills import Bill, Period
 from coordinator.readings.oracle import Epochs, epoch_start
 

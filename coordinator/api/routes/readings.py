@@ -8,8 +8,8 @@ from sqlalchemy.engine import Engine
 from coordinator.api import queries
 from coordinator.api.deps import ADMIN, USER, Principal, get_reads, require_role
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
+from coordinator.api.reads import Reads
 from coordinator.api.schemas import ReadingOut
-from coordinator.db.reads import Reads
 
 __all__ = ["check_meter_access", "router"]
 

@@ -7,9 +7,9 @@ from fastapi import APIRouter, Depends
 from coordinator.api import queries
 from coordinator.api.deps import USER, Principal, get_reads, require_role
 from coordinator.api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor
+from coordinator.api.reads import Reads
 from coordinator.api.reasons import describe
 from coordinator.api.schemas import TradeOut
-from coordinator.db.reads import Reads
 
 __all__ = ["router"]
 

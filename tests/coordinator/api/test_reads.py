@@ -5,6 +5,7 @@ thread wherever no pool was opened, and failures as SQLAlchemy's errors."""
 import asyncio
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -12,8 +13,8 @@ from sqlalchemy import String, bindparam, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, DBAPIError
 
+from coordinator.api.reads import APPLICATION_NAME, PostgresReads, ThreadReads, reads_for
 from coordinator.db.models import User
-from coordinator.db.reads import APPLICATION_NAME, PostgresReads, ThreadReads, reads_for
 from coordinator.db.session import make_engine
 from coordinator.ops.metrics import DATABASE_ERRORS
 from tests.utils.services import PG_ADMIN_URL, migrated_database, wait_until
@@ -41,14 +42,14 @@ def engine() -> Iterator[Engine]:
 
 
 def _connection_errors() -> float:
-    return DATABASE_ERRORS.labels("connection")._value.get()
+    return float(DATABASE_ERRORS.labels("connection")._value.get())
 
 
 def test_postgresql_reads_on_the_event_loop_give_the_engines_rows(engine: Engine) -> None:
     reads = reads_for(engine)
     assert isinstance(reads, PostgresReads)
 
-    async def both() -> tuple[list[object], list[object]]:
+    async def both() -> tuple[list[list[Any]], list[list[Any]]]:
         await reads.open()
         try:
             fast = [list(r) for a in ("user0", "user1", "nobody")
@@ -68,7 +69,7 @@ def test_postgresql_reads_on_the_event_loop_give_the_engines_rows(engine: Engine
 def test_a_connection_the_server_ended_is_replaced_within_the_read(engine: Engine) -> None:
     reads = PostgresReads(engine, max_size=1)
 
-    async def scenario() -> list[object]:
+    async def scenario() -> list[list[Any]]:
         await reads.open()
         try:
             assert len(await reads.all(_BY_ADDRESS, {"address": "user0"})) == 1
@@ -106,7 +107,7 @@ def test_without_a_pool_on_this_loop_the_read_goes_through_the_engine(engine: En
     worker thread."""
     reads = PostgresReads(engine)
 
-    async def here() -> list[object]:
+    async def here() -> list[list[Any]]:
         return [list(r) for r in await reads.all(_BY_ADDRESS, {"address": "user2"})]
 
     assert asyncio.run(here()) == [["user2", _NOW, "acct2"]]
