@@ -45,6 +45,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# The statements kept compiled: a few dozen shapes in practice.
+_MAX_COMPILED = 1_000
 # How the pool's connections show in pg_stat_activity.
 APPLICATION_NAME = "gtx-api-reads"
 Rows = Sequence[Sequence[Any]]
@@ -137,6 +139,8 @@ class PostgresReads:
         # The values the statement carries itself; a parameter it needs from the caller
         # and does not get is psycopg's error, as it is SQLAlchemy's.
         defaults = {k: v for k, v in compiled.params.items() if v is not None}
+        if len(self._compiled) >= _MAX_COMPILED:
+            self._compiled.clear()  # statements built per call would only grow it
         self._compiled[id(statement)] = (statement, sql, defaults)
         return sql, defaults
 

@@ -154,3 +154,20 @@ def test_failures_are_sqlalchemys_errors(engine: Engine) -> None:
             await reads.close()
 
     asyncio.run(scenario())
+
+
+def test_a_statement_with_a_list_parameter_is_refused_not_misread(engine: Engine) -> None:
+    """An expanding parameter's SQL depends on the list's length: compiled once, it
+    would be wrong for the next list."""
+    reads = PostgresReads(engine)
+    listed = select(User.address).where(User.address.in_(bindparam("a", expanding=True)))
+
+    async def scenario() -> None:
+        await reads.open()
+        try:
+            with pytest.raises(ValueError, match="expanding"):
+                await reads.all(listed, {"a": ["user0", "user1"]})
+        finally:
+            await reads.close()
+
+    asyncio.run(scenario())
