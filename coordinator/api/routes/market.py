@@ -36,7 +36,6 @@ from coordinator.api.schemas import (
 )
 from coordinator.config import Settings
 from coordinator.governance import GovernanceReader
-from coordinator.market.rules.orders import MarketRules
 from coordinator.readings.oracle import EpochCalendar
 from programs.errors import LedgerError
 from programs.roles.token import ENERGY_DECIMALS, PAYMENT_DECIMALS
@@ -50,7 +49,6 @@ Config = Annotated[Settings, Depends(get_settings)]
 Calendar = Annotated[EpochCalendar, Depends(get_calendar)]
 Hours = Annotated[int, Query(ge=1, le=7 * 24, description="how many UTC hours, up to now")]
 
-_RULES = MarketRules()  # what the clearing applies (`coordinator.market.MarketContext`)
 _HOUR_S = queries.HOUR_S
 
 
@@ -89,15 +87,18 @@ async def summary(
     current = epochs.epoch_of(now)
     last = await run_in_threadpool(queries.latest_clearing, engine)
     reader: GovernanceReader = request.app.state.governance
+    # The open epoch's governed values: its orders are rounded to them and it clears
+    # under them.
     grid = await reader.params_at(current + 1)
+    rules = grid.market_rules()
     return MarketSummaryOut(
         now=now, epoch_length_s=epochs.length(current), current_epoch=current,
         epoch_segments=[EpochSegmentOut(first_epoch=s.first_epoch, start=s.start,
                                         length_s=s.length_s) for s in epochs.segments],
-        open_epoch=current + 1, closes_at=epochs.start(current + 1), tick=_RULES.tick,
-        lot=_RULES.lot,
+        open_epoch=current + 1, closes_at=epochs.start(current + 1), tick=rules.tick,
+        lot=rules.lot,
         energy_decimals=ENERGY_DECIMALS, payment_decimals=PAYMENT_DECIMALS,
-        pricing=str(_RULES.pricing),
+        pricing=str(rules.pricing),
         last_clearing=None if last is None else clearing_out(last, epochs),
         explorer_tx_url=settings.explorer_tx_url,
         grid_import_price=grid.grid_import_price, grid_export_price=grid.grid_export_price,

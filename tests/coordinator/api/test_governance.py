@@ -192,6 +192,32 @@ def test_an_epoch_length_change_takes_effect_at_its_boundary(chain_api: ChainApi
     assert (r.status_code, r.json()["detail"]["code"]) == (422, "unknown_parameter")
 
 
+def test_the_market_summary_gives_the_rules_in_force_for_the_open_epoch(
+    chain_api: ChainApi,
+) -> None:
+    """Tick, lot and pricing are governed: the summary the dashboard's order form
+    rounds to shows the open epoch's, not the defaults."""
+    api, wallet = chain_api, chain_api.rec
+    rec = api.login(wallet)
+    now = _epoch(api)
+    for name, value in (("tick", "2000"), ("lot", "2000000"), ("pricing", "pay_as_bid")):
+        r = api.client.post(
+            f"{GOV}/params", json=_signed_change(api, wallet, rec, name, value, now + 2),
+            headers=rec,
+        )  # fmt: skip
+        assert r.status_code == 200, r.text
+    user = api.login(Keypair())
+    summary = api.client.get("/api/v1/market/summary", headers=user).json()
+    assert (summary["open_epoch"], summary["tick"], summary["lot"], summary["pricing"]) == (
+        now + 1, 1000, 10**6, "pay_as_clear",
+    )  # fmt: skip
+    api.clock.advance(EPOCH_S)  # now + 2 is the open epoch
+    summary = api.client.get("/api/v1/market/summary", headers=user).json()
+    assert (summary["open_epoch"], summary["tick"], summary["lot"], summary["pricing"]) == (
+        now + 2, 2000, 2 * 10**6, "pay_as_bid",
+    )  # fmt: skip
+
+
 def test_notes_are_signed_by_the_wallet_and_look_alikes_refused(
     chain_api: ChainApi,
 ) -> None:
