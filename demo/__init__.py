@@ -124,6 +124,13 @@ class _Stopped(Exception):  # noqa: N818 - a signal, not an error
     """SIGINT or SIGTERM arrived; the demo was cancelled and has cleaned up."""
 
 
+def _print_tasks() -> None:
+    for task in asyncio.all_tasks():
+        print(f"--- task {task.get_name()}", file=sys.stderr)
+        task.print_stack(file=sys.stderr)
+    sys.stderr.flush()
+
+
 async def _until_signalled(work: Coroutine[Any, Any, _T]) -> _T:
     """Run `work` until it ends or SIGINT / SIGTERM arrives; then cancel it, wait for
     its clean-up and raise _Stopped. The handlers replace whatever the process
@@ -140,6 +147,9 @@ async def _until_signalled(work: Coroutine[Any, Any, _T]) -> _T:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
+    # `kill -USR1 <pid>`: where every task of the demo waits, on stderr (a stuck demo
+    # names what it waits for; its threads say nothing of the event loop's tasks).
+    loop.add_signal_handler(signal.SIGUSR1, _print_tasks)
     task = asyncio.create_task(work, name="demo")
     waiter = asyncio.create_task(stop.wait(), name="signals")
     try:

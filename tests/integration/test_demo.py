@@ -3,6 +3,7 @@ the real PostgreSQL, Redis and Mosquitto. It must accept readings, mint exactly
 the verified exported energy, clear and settle trades, reconcile every balance on
 the ledger, and exit cleanly."""
 
+import contextlib
 import os
 import re
 import signal
@@ -22,8 +23,9 @@ def _run(
     workdir: Path, env: dict[str, str], timeout_s: float = 100, extra: tuple[str, ...] = ()
 ) -> str:
     """The demo's stdout. A run past `timeout_s` (under the suite's 120 s) fails with
-    what it printed and where every one of its threads stood (faulthandler on
-    SIGABRT), so that a hang names its culprit."""
+    what it printed, where each of its event loop's tasks waited (SIGUSR1) and where
+    every one of its threads stood (faulthandler on SIGABRT), so that a hang names its
+    culprit."""
     process = subprocess.Popen(
         [str(EXE), *ARGS, *extra, "--workdir", str(workdir)],
         env={**env, "PYTHONFAULTHANDLER": "1"},
@@ -34,9 +36,12 @@ def _run(
     try:
         stdout, stderr = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGUSR1)  # the event loop's tasks, where each waits
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.communicate(timeout=3)  # the output so far is kept for the next call
         process.send_signal(signal.SIGABRT)
         stdout, stderr = process.communicate(timeout=15)
-        pytest.fail(f"demo still running after {timeout_s} s:\n{stdout[-3000:]}\n{stderr[-8000:]}")
+        pytest.fail(f"demo still running after {timeout_s} s:\n{stdout[-3000:]}\n{stderr[-20000:]}")
     assert process.returncode == 0, stdout[-3000:] + stderr[-3000:]
     # Issue 18: no WARNING noise on a healthy run (there were two on every start).
     assert not [line for line in stderr.splitlines() if " WARNING " in line], stderr[-3000:]
