@@ -209,8 +209,11 @@ class _ApiServer(uvicorn.Server):
 async def _serve_api(app: object, sock: socket.socket) -> None:
     port = sock.getsockname()[1]
     server = _ApiServer(
-        uvicorn.Config(app, host=API_HOST, port=port, log_level="warning", lifespan="on")  # type: ignore[arg-type]
-    )
+        # A request still in flight when the demo ends (a dashboard's event stream)
+        # is cut after 5 s: uvicorn would otherwise wait for it without end.
+        uvicorn.Config(app, host=API_HOST, port=port, log_level="warning", lifespan="on",  # type: ignore[arg-type]
+                       timeout_graceful_shutdown=5)
+    )  # fmt: skip
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
     try:
         await asyncio.shield(serving)

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 _FACTORY = "coordinator.api.serve:worker_app"
 _WORKER_HEALTHCHECK_S = 60
+_GRACEFUL_SHUTDOWN_S = 10
 
 
 def default_workers() -> int:
@@ -127,6 +128,11 @@ def _run(*, host: str, port: int, workers: int, forwarded_allow_ips: str | None)
         # answered its ping within this; its 5 s default killed workers over and
         # over on a busy two-core machine, where importing the app alone took longer.
         timeout_worker_healthcheck=_WORKER_HEALTHCHECK_S,
+        # On SIGTERM uvicorn waits for the requests in flight, and an open dashboard's
+        # event stream never ends by itself: without a bound a worker outlived its
+        # stop as long as anyone watched. Streams are cut after this (the browser's
+        # EventSource reconnects, to another instance).
+        timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
     )
     if workers <= 1:
         uvicorn.Server(config).run()

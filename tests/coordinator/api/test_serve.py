@@ -41,6 +41,7 @@ class Served:
     base: str
     port: int
     pid: int  # the parent
+    process: subprocess.Popen[bytes]
 
 
 @pytest.fixture
@@ -71,12 +72,13 @@ def server(request: pytest.FixtureRequest, metrics_port: int) -> Iterator[Served
 
         try:
             wait_until(up, timeout=60, what="gtx-coordinator api to answer")
-            served = Served(base, port, server.pid)
+            served = Served(base, port, server.pid, server)
             wait_until(lambda: len(_workers(served)) == 2, timeout=60, what="both workers")
             yield served
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            if server.poll() is None:
+                server.terminate()
+                server.wait(timeout=30)
 
 
 def test_a_session_from_one_worker_is_good_at_every_worker(served: str) -> None:
@@ -218,3 +220,18 @@ def test_a_worker_that_dies_is_replaced_on_its_socket(server: Served) -> None:
                    for _ in range(16))  # fmt: skip
 
     wait_until(answers, timeout=60, what="both workers to answer")
+
+
+def test_a_stop_cuts_open_event_streams_within_the_grace(server: Served) -> None:
+    """A dashboard's event stream never ends by itself: uvicorn waited for it without
+    bound, so a worker told to stop outlived it as long as anyone watched."""
+    with (
+        httpx.Client(base_url=server.base, timeout=30) as client,
+        client.stream("GET", "/api/v1/market/events") as stream,
+    ):
+        lines = stream.iter_lines()
+        assert next(lines) == "event: hello"
+        server.process.terminate()
+        wait_until(lambda: server.process.poll() is not None, timeout=40,
+                   what="the server to stop with a stream open")  # fmt: skip
+    assert server.process.returncode == 0
