@@ -63,6 +63,7 @@ from coordinator.db.partitions import meter_time
 from coordinator.db.session import make_engine
 from coordinator.readings.oracle.epochs import epoch_of
 from provisioning.keys import Signer
+from tests.utils.procfs import descendants
 from tests.utils.services import fresh_database
 from wire.base58 import b58decode, b58encode
 from wire.reading import Reading as WireReading
@@ -183,25 +184,6 @@ ENDPOINTS: dict[str, Callable[[User], str]] = {
     "order book": lambda u: "/api/v1/orders/book",
     "trades": lambda u: "/api/v1/trades?limit=50",
 }
-
-
-def _server_pids(root: int) -> list[int]:
-    """`root` and its descendants (the workers), from /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(fields[1])
-    found, frontier = [root], [root]
-    while frontier:
-        pid = frontier.pop()
-        children = [c for c, p in parents.items() if p == pid]
-        found += children
-        frontier += children
-    return found
 
 
 def _cpu_s(pids: list[int]) -> float:
@@ -359,7 +341,7 @@ def main() -> None:
                 1 if args.server == "uvicorn" and workers_wanted == 1 else 1 + workers_wanted
             )
             deadline = time.monotonic() + 60
-            while len(pids := _server_pids(server.pid)) < processes:
+            while len(pids := descendants(server.pid)) < processes:
                 if time.monotonic() > deadline:
                     sys.exit(f"the server has {len(pids)} processes, not {processes}")
                 time.sleep(0.1)

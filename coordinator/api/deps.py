@@ -71,7 +71,6 @@ __all__ = [
     "require_any_role",
     "require_chain",
     "require_role",
-    "shared_pages",
 ]
 
 SESSION_COOKIE = "gtx_session"
@@ -184,13 +183,9 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-def shared_pages(request: Request) -> SharedPages:
+async def get_shared_pages(request: Request) -> SharedPages:
     pages: SharedPages = request.app.state.shared_pages
     return pages
-
-
-async def get_shared_pages(request: Request) -> SharedPages:
-    return shared_pages(request)
 
 
 async def get_auth_settings(request: Request) -> AuthSettings:

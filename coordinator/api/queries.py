@@ -82,7 +82,6 @@ __all__ = [
     "my_meters",
     "order_book",
     "reading",
-    "readings",
     "rejected",
     "rejected_by_reason",
     "tokens",
@@ -283,24 +282,6 @@ _READING_COLS = (Reading.gateway_id, Reading.meter_id, Reading.seq, Reading.mete
                  Reading.signature)  # fmt: skip
 
 
-def readings(
-    engine: Engine,
-    gateway_id: str,
-    meter_id: str,
-    *,
-    since: int | None,
-    until: int | None,
-    epoch: int | None,
-    after: tuple[int, int] | None,
-    limit: int,
-) -> list[ReadingRow]:
-    """A meter's readings in meter-time order, `since <= meter_ts < until`."""
-    statement, params = _readings_query(gateway_id, meter_id, since=since, until=until,
-                                        epoch=epoch, after=after, limit=limit)  # fmt: skip
-    with read_connection(engine) as conn:
-        return [_reading_row(r) for r in conn.execute(statement, params)]
-
-
 async def owned_readings(
     reads: Reads,
     gateway_id: str,
@@ -312,8 +293,9 @@ async def owned_readings(
     after: tuple[int, int] | None,
     limit: int,
 ) -> tuple[str | None, list[ReadingRow]]:
-    """`meter_owner` and `readings` (the caller decides from the owner whether the
-    readings may be shown; none are read for an unknown meter)."""
+    """`meter_owner` and the meter's readings in meter-time order, `since <= meter_ts <
+    until` (the caller decides from the owner whether they may be shown; none are read
+    for an unknown meter)."""
     owner = _owner_of(await reads.all(_OWNER, {"gateway_id": gateway_id, "meter_id": meter_id}))
     if owner is None:
         return None, []

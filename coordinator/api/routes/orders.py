@@ -22,7 +22,6 @@ from coordinator.api.deps import (
     get_engine,
     get_shared_pages,
     require_chain,
-    shared_pages,
 )
 from coordinator.api.deps import require_role as _require_role
 from coordinator.api.ledger_view import ChainAccess
@@ -109,7 +108,7 @@ async def place_order(
         limit_price=body.limit_price,
         open_epoch=open_epoch,
     )
-    shared_pages(request).forget()  # the book changed
+    (await get_shared_pages(request)).forget()  # the book changed
     return PlacedOut(
         order=_view_out(placed.order),
         approval=None if placed.approval is None else _approval_out(placed.approval),
@@ -138,7 +137,7 @@ async def submit_approval(
             detail={"code": "approval_rejected", "message": "transaction is not base64"},
         ) from None
     live = await market.submit_approval(_context(request, engine, chain), principal.subject, signed)
-    shared_pages(request).forget()  # orders opened: the book changed
+    (await get_shared_pages(request)).forget()  # orders opened: the book changed
     return [_view_out(o) for o in live]
 
 
@@ -149,7 +148,7 @@ async def cancel_order(
     cancelled = await market.cancel_order(
         _context(request, engine, chain), owner=principal.subject, order_id=order_id
     )
-    shared_pages(request).forget()  # the book changed
+    (await get_shared_pages(request)).forget()  # the book changed
     return _view_out(cancelled)
 
 

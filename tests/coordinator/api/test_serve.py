@@ -18,6 +18,7 @@ import pytest
 
 from provisioning.keys import Signer
 from tests.conftest import RUN_ID
+from tests.utils.procfs import children
 from tests.utils.services import migrated_database, wait_until
 from wire.base58 import b58encode
 
@@ -122,19 +123,6 @@ def test_the_workers_metrics_are_served_summed_on_one_port(served: str, metrics_
 # --- who holds which socket, from /proc (Linux) --------------------------------------
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(stat[1]) == pid:
-                found.append(int(entry.name))
-    return sorted(found)
-
-
 def _socket_inodes(pid: int) -> set[int]:
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
@@ -169,7 +157,7 @@ def _workers(server: Served) -> list[int]:
     """The server's processes holding a listening socket of its port (not, say,
     multiprocessing's resource tracker)."""
     listening = _listening(server)
-    return [pid for pid in _children(server.pid) if listening & _socket_inodes(pid)]
+    return [pid for pid in children(server.pid) if listening & _socket_inodes(pid)]
 
 
 def test_each_worker_listens_on_a_socket_of_its_own(server: Served) -> None:
